@@ -1,0 +1,444 @@
+//! Normalize: accepted OTLP requests → typed [`Record`]s.
+//!
+//! Pure functions; the pipeline calls [`envelope`] inside the dataflow. The collector has
+//! already validated the request, so anything malformed found here is skipped and
+//! counted rather than trusted.
+
+use cloudgrid_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use cloudgrid_proto::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use cloudgrid_proto::otlp::metrics::v1::{metric, number_data_point};
+use cloudgrid_proto::{IngestEnvelope, Signal};
+use prost::Message;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("envelope for project {project} carries an undecodable {signal} request: {source}")]
+    Decode { project: String, signal: &'static str, source: prost::DecodeError },
+    #[error("envelope without a signal")]
+    NoSignal,
+}
+
+/// What one request yielded besides records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Normalized {
+    pub records: usize,
+    /// Items skipped as malformed (the collector should have rejected them).
+    pub skipped: usize,
+}
+
+/// Decodes one bus envelope and appends its records to `out`.
+pub fn envelope(env: &IngestEnvelope, out: &mut Vec<Record>) -> Result<Normalized, NormalizeError> {
+    let project = env.project_id.as_str();
+    let signal = Signal::try_from(env.signal).unwrap_or(Signal::Unspecified);
+    let decode_err = |source| NormalizeError::Decode {
+        project: project.to_string(),
+        signal: signal.name(),
+        source,
+    };
+    let before = out.len();
+    let skipped = match signal {
+        Signal::Traces => {
+            traces(project, &ExportTraceServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?, out)
+        }
+        Signal::Logs => {
+            let content = xxhash_rust::xxh3::xxh3_64(&env.otlp);
+            let req = ExportLogsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?;
+            logs(project, content, env.received_unix_nano, &req, out)
+        }
+        Signal::Metrics => {
+            metrics(project, &ExportMetricsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?, out)
+        }
+        Signal::Unspecified => return Err(NormalizeError::NoSignal),
+    };
+    Ok(Normalized { records: out.len() - before, skipped })
+}
+
+/// Attributes in CloudGrid's shape: sorted by key, last value of a repeated key wins.
+pub fn attrs(kvs: &[KeyValue]) -> Attrs {
+    let mut out: Attrs = kvs
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value).unwrap_or(AttrValue::Empty)))
+        .collect();
+    // Stable sort keeps input order among equal keys, so "last wins" is the last of a run.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut deduped: Attrs = Vec::with_capacity(out.len());
+    for (k, v) in out {
+        match deduped.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => deduped.push((k, v)),
+        }
+    }
+    deduped
+}
+
+fn any_value(v: &AnyValue) -> AttrValue {
+    use any_value::Value as V;
+    match &v.value {
+        None => AttrValue::Empty,
+        Some(V::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(V::BoolValue(b)) => AttrValue::Bool(*b),
+        Some(V::IntValue(i)) => AttrValue::Int(*i),
+        Some(V::DoubleValue(d)) => AttrValue::Double(*d),
+        Some(V::BytesValue(b)) => AttrValue::Bytes(b.clone()),
+        Some(V::ArrayValue(a)) => AttrValue::Array(a.values.iter().map(any_value).collect()),
+        Some(V::KvlistValue(kv)) => AttrValue::Map(attrs(&kv.values)),
+        // Newer OTLP: a reference into a string table this receiver does not use.
+        #[allow(unreachable_patterns)]
+        Some(_) => AttrValue::Empty,
+    }
+}
+
+fn scope_of(scope: Option<&InstrumentationScope>) -> (String, String) {
+    scope.map(|s| (s.name.clone(), s.version.clone())).unwrap_or_default()
+}
+
+fn id16(b: &[u8]) -> Option<[u8; 16]> {
+    <[u8; 16]>::try_from(b).ok().filter(|a| a.iter().any(|x| *x != 0))
+}
+
+fn id8(b: &[u8]) -> Option<[u8; 8]> {
+    <[u8; 8]>::try_from(b).ok().filter(|a| a.iter().any(|x| *x != 0))
+}
+
+/// Returns the number of spans skipped for invalid ids.
+pub fn traces(project: &str, req: &ExportTraceServiceRequest, out: &mut Vec<Record>) -> usize {
+    let mut skipped = 0;
+    for rs in &req.resource_spans {
+        let resource = rs.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
+        for ss in &rs.scope_spans {
+            let (scope_name, scope_version) = scope_of(ss.scope.as_ref());
+            for s in &ss.spans {
+                let (Some(trace_id), Some(span_id)) = (id16(&s.trace_id), id8(&s.span_id)) else {
+                    skipped += 1;
+                    continue;
+                };
+                let status = s.status.as_ref();
+                out.push(Record::Span(SpanRecord {
+                    project_id: project.to_string(),
+                    trace_id,
+                    span_id,
+                    parent_span_id: id8(&s.parent_span_id),
+                    trace_state: s.trace_state.clone(),
+                    flags: s.flags,
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    start_unix_nano: s.start_time_unix_nano,
+                    end_unix_nano: s.end_time_unix_nano,
+                    attributes: attrs(&s.attributes),
+                    dropped_attributes_count: s.dropped_attributes_count,
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| SpanEvent {
+                            time_unix_nano: e.time_unix_nano,
+                            name: e.name.clone(),
+                            attributes: attrs(&e.attributes),
+                        })
+                        .collect(),
+                    dropped_events_count: s.dropped_events_count,
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| SpanLink {
+                            trace_id: l.trace_id.clone(),
+                            span_id: l.span_id.clone(),
+                            trace_state: l.trace_state.clone(),
+                            attributes: attrs(&l.attributes),
+                        })
+                        .collect(),
+                    dropped_links_count: s.dropped_links_count,
+                    status_code: status.map(|st| st.code).unwrap_or(0),
+                    status_message: status.map(|st| st.message.clone()).unwrap_or_default(),
+                    resource: resource.clone(),
+                    scope_name: scope_name.clone(),
+                    scope_version: scope_version.clone(),
+                }));
+            }
+        }
+    }
+    skipped
+}
+
+/// `content_hash` identifies the request; with the record's position it makes the log id.
+/// Records without any timestamp take `received_unix_nano`.
+pub fn logs(
+    project: &str,
+    content_hash: u64,
+    received_unix_nano: i64,
+    req: &ExportLogsServiceRequest,
+    out: &mut Vec<Record>,
+) -> usize {
+    let mut index: u64 = 0;
+    let received = u64::try_from(received_unix_nano).unwrap_or(0);
+    for rl in &req.resource_logs {
+        let resource = rl.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
+        for sl in &rl.scope_logs {
+            let (scope_name, scope_version) = scope_of(sl.scope.as_ref());
+            for l in &sl.log_records {
+                let mut h = Xxh3::new();
+                h.update(project.as_bytes());
+                h.update(&content_hash.to_le_bytes());
+                h.update(&index.to_le_bytes());
+                index += 1;
+                let observed = if l.observed_time_unix_nano != 0 { l.observed_time_unix_nano } else { received };
+                out.push(Record::Log(LogRecord {
+                    project_id: project.to_string(),
+                    id: h.digest(),
+                    time_unix_nano: if l.time_unix_nano != 0 { l.time_unix_nano } else { observed },
+                    observed_unix_nano: observed,
+                    severity_number: l.severity_number,
+                    severity_text: l.severity_text.clone(),
+                    body: l.body.as_ref().map(any_value).unwrap_or(AttrValue::Empty),
+                    attributes: attrs(&l.attributes),
+                    resource: resource.clone(),
+                    scope_name: scope_name.clone(),
+                    scope_version: scope_version.clone(),
+                    trace_id: id16(&l.trace_id),
+                    span_id: id8(&l.span_id),
+                    flags: l.flags,
+                    event_name: l.event_name.clone(),
+                }));
+            }
+        }
+    }
+    0
+}
+
+fn hash_value(h: &mut Xxh3, v: &AttrValue) {
+    match v {
+        AttrValue::Empty => h.update(&[0]),
+        AttrValue::Str(s) => {
+            h.update(&[1]);
+            hash_str(h, s);
+        }
+        AttrValue::Bool(b) => h.update(&[2, u8::from(*b)]),
+        AttrValue::Int(i) => {
+            h.update(&[3]);
+            h.update(&i.to_le_bytes());
+        }
+        AttrValue::Double(d) => {
+            h.update(&[4]);
+            h.update(&d.to_bits().to_le_bytes());
+        }
+        AttrValue::Bytes(b) => {
+            h.update(&[5]);
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        AttrValue::Array(a) => {
+            h.update(&[6]);
+            h.update(&(a.len() as u64).to_le_bytes());
+            a.iter().for_each(|x| hash_value(h, x));
+        }
+        AttrValue::Map(m) => {
+            h.update(&[7]);
+            hash_attrs(h, m);
+        }
+    }
+}
+
+fn hash_str(h: &mut Xxh3, s: &str) {
+    h.update(&(s.len() as u64).to_le_bytes());
+    h.update(s.as_bytes());
+}
+
+fn hash_attrs(h: &mut Xxh3, attrs: &Attrs) {
+    h.update(&(attrs.len() as u64).to_le_bytes());
+    for (k, v) in attrs {
+        hash_str(h, k);
+        hash_value(h, v);
+    }
+}
+
+/// The stable id of a series: project, metric name, and the sorted resource, scope and
+/// point attributes. Length-prefixed fields keep distinct inputs from colliding by
+/// concatenation.
+pub fn series_id(
+    project: &str,
+    name: &str,
+    resource: &Attrs,
+    scope: (&str, &str),
+    attributes: &Attrs,
+) -> u64 {
+    let mut h = Xxh3::new();
+    hash_str(&mut h, project);
+    hash_str(&mut h, name);
+    hash_attrs(&mut h, resource);
+    hash_str(&mut h, scope.0);
+    hash_str(&mut h, scope.1);
+    hash_attrs(&mut h, attributes);
+    h.digest()
+}
+
+struct MetricCtx<'a> {
+    project: &'a str,
+    resource: &'a Attrs,
+    scope: (&'a str, &'a str),
+    name: &'a str,
+    description: &'a str,
+    unit: &'a str,
+    kind: MetricKind,
+    temporality: Temporality,
+    monotonic: bool,
+}
+
+impl MetricCtx<'_> {
+    /// Emits the series description the first time a series shows up in this request,
+    /// then the point.
+    fn push(
+        &self,
+        seen: &mut std::collections::HashSet<u64>,
+        point_attrs: &[KeyValue],
+        start: u64,
+        time: u64,
+        value: PointValue,
+        out: &mut Vec<Record>,
+    ) {
+        let attributes = attrs(point_attrs);
+        let series_id = series_id(self.project, self.name, self.resource, self.scope, &attributes);
+        if seen.insert(series_id) {
+            out.push(Record::Series(SeriesMeta {
+                project_id: self.project.to_string(),
+                series_id,
+                name: self.name.to_string(),
+                description: self.description.to_string(),
+                unit: self.unit.to_string(),
+                kind: self.kind,
+                temporality: self.temporality,
+                monotonic: self.monotonic,
+                resource: self.resource.clone(),
+                scope_name: self.scope.0.to_string(),
+                scope_version: self.scope.1.to_string(),
+                attributes,
+            }));
+        }
+        out.push(Record::Point(MetricPoint {
+            project_id: self.project.to_string(),
+            series_id,
+            time_unix_nano: time,
+            start_unix_nano: start,
+            value,
+        }));
+    }
+}
+
+fn number(v: &Option<number_data_point::Value>) -> Option<f64> {
+    match v {
+        Some(number_data_point::Value::AsDouble(d)) => Some(*d),
+        Some(number_data_point::Value::AsInt(i)) => Some(*i as f64),
+        None => None,
+    }
+}
+
+/// Returns the number of points skipped (number points without a value).
+pub fn metrics(project: &str, req: &ExportMetricsServiceRequest, out: &mut Vec<Record>) -> usize {
+    let mut skipped = 0;
+    let mut seen = std::collections::HashSet::new();
+    for rm in &req.resource_metrics {
+        let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
+        for sm in &rm.scope_metrics {
+            let (scope_name, scope_version) = scope_of(sm.scope.as_ref());
+            for m in &sm.metrics {
+                let Some(data) = &m.data else {
+                    continue;
+                };
+                let (kind, temporality, monotonic) = match data {
+                    metric::Data::Gauge(_) => (MetricKind::Gauge, Temporality::Unspecified, false),
+                    metric::Data::Sum(s) => {
+                        (MetricKind::Sum, Temporality::from_otlp(s.aggregation_temporality), s.is_monotonic)
+                    }
+                    metric::Data::Histogram(h) => {
+                        (MetricKind::Histogram, Temporality::from_otlp(h.aggregation_temporality), false)
+                    }
+                    metric::Data::ExponentialHistogram(h) => (
+                        MetricKind::ExponentialHistogram,
+                        Temporality::from_otlp(h.aggregation_temporality),
+                        false,
+                    ),
+                    metric::Data::Summary(_) => (MetricKind::Summary, Temporality::Cumulative, false),
+                };
+                let ctx = MetricCtx {
+                    project,
+                    resource: &resource,
+                    scope: (&scope_name, &scope_version),
+                    name: &m.name,
+                    description: &m.description,
+                    unit: &m.unit,
+                    kind,
+                    temporality,
+                    monotonic,
+                };
+                match data {
+                    metric::Data::Gauge(g) => {
+                        for p in &g.data_points {
+                            match number(&p.value) {
+                                Some(v) => ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
+                                None => skipped += 1,
+                            }
+                        }
+                    }
+                    metric::Data::Sum(s) => {
+                        for p in &s.data_points {
+                            match number(&p.value) {
+                                Some(v) => ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
+                                None => skipped += 1,
+                            }
+                        }
+                    }
+                    metric::Data::Histogram(h) => {
+                        for p in &h.data_points {
+                            let value = PointValue::Histogram {
+                                count: p.count,
+                                sum: p.sum,
+                                min: p.min,
+                                max: p.max,
+                                bounds: p.explicit_bounds.clone(),
+                                counts: p.bucket_counts.clone(),
+                            };
+                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                        }
+                    }
+                    metric::Data::ExponentialHistogram(h) => {
+                        for p in &h.data_points {
+                            let (po, pc) = p.positive.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
+                            let (no, nc) = p.negative.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
+                            let value = PointValue::ExponentialHistogram {
+                                count: p.count,
+                                sum: p.sum,
+                                min: p.min,
+                                max: p.max,
+                                scale: p.scale,
+                                zero_count: p.zero_count,
+                                zero_threshold: p.zero_threshold,
+                                positive_offset: po,
+                                positive: pc,
+                                negative_offset: no,
+                                negative: nc,
+                            };
+                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                        }
+                    }
+                    metric::Data::Summary(s) => {
+                        for p in &s.data_points {
+                            let value = PointValue::Summary {
+                                count: p.count,
+                                sum: p.sum,
+                                quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+                            };
+                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    skipped
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+use super::*;
+use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+use cloudgrid_proto::otlp::metrics::v1::{
+    Gauge, Histogram, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+};
+use cloudgrid_proto::otlp::resource::v1::Resource;
+use cloudgrid_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue { value: Some(V::StringValue(v.into())) }),
+        ..Default::default()
+    }
+}
+
+fn gauge_point(attrs: Vec<KeyValue>, t: u64, v: f64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        time_unix_nano: t,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    }
+}
+
+fn metrics_req(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource { attributes: vec![kv("service.name", "api")], ..Default::default() }),
+            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[test]
+fn series_id_ignores_attribute_order_but_not_values() {
+    let a = attrs(&[kv("b", "2"), kv("a", "1")]);
+    let b = attrs(&[kv("a", "1"), kv("b", "2")]);
+    let c = attrs(&[kv("a", "1"), kv("b", "3")]);
+    let r = Attrs::new();
+    assert_eq!(series_id("p", "m", &r, ("", ""), &a), series_id("p", "m", &r, ("", ""), &b));
+    assert_ne!(series_id("p", "m", &r, ("", ""), &a), series_id("p", "m", &r, ("", ""), &c));
+    assert_ne!(series_id("p", "m", &r, ("", ""), &a), series_id("q", "m", &r, ("", ""), &a));
+    // A resource attribute is not the same as a point attribute of the same name.
+    let ra = attrs(&[kv("a", "1")]);
+    assert_ne!(
+        series_id("p", "m", &ra, ("", ""), &Attrs::new()),
+        series_id("p", "m", &Attrs::new(), ("", ""), &ra)
+    );
+}
+
+#[test]
+fn repeated_attribute_keys_keep_the_last_value() {
+    let a = attrs(&[kv("k", "first"), kv("z", "z"), kv("k", "last")]);
+    assert_eq!(a, vec![("k".into(), AttrValue::Str("last".into())), ("z".into(), AttrValue::Str("z".into()))]);
+}
+
+#[test]
+fn each_series_is_described_once_per_request_and_every_point_kept() {
+    let req = metrics_req(vec![
+        Metric {
+            name: "temp".into(),
+            unit: "C".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: vec![
+                    gauge_point(vec![kv("room", "a")], 10, 1.0),
+                    gauge_point(vec![kv("room", "a")], 20, 2.0),
+                    gauge_point(vec![kv("room", "b")], 10, 3.0),
+                ],
+            })),
+            ..Default::default()
+        },
+        Metric {
+            name: "requests".into(),
+            data: Some(Data::Sum(Sum {
+                data_points: vec![NumberDataPoint {
+                    value: Some(number_data_point::Value::AsInt(7)),
+                    start_time_unix_nano: 5,
+                    time_unix_nano: 10,
+                    ..Default::default()
+                }],
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        },
+        Metric {
+            name: "latency".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![cloudgrid_proto::otlp::metrics::v1::HistogramDataPoint {
+                    count: 3,
+                    sum: Some(6.0),
+                    explicit_bounds: vec![1.0, 5.0],
+                    bucket_counts: vec![1, 1, 1],
+                    time_unix_nano: 10,
+                    ..Default::default()
+                }],
+                aggregation_temporality: 1,
+            })),
+            ..Default::default()
+        },
+    ]);
+    let mut out = Vec::new();
+    assert_eq!(metrics("p", &req, &mut out), 0);
+    let series: Vec<_> = out.iter().filter_map(|r| if let Record::Series(s) = r { Some(s) } else { None }).collect();
+    let points: Vec<_> = out.iter().filter_map(|r| if let Record::Point(p) = r { Some(p) } else { None }).collect();
+    assert_eq!(series.len(), 4);
+    assert_eq!(points.len(), 5);
+    let sum = series.iter().find(|s| s.name == "requests").expect("sum series");
+    assert_eq!((sum.kind, sum.temporality, sum.monotonic), (MetricKind::Sum, Temporality::Cumulative, true));
+    let sum_point = points.iter().find(|p| p.series_id == sum.series_id).expect("sum point");
+    assert_eq!((sum_point.start_unix_nano, sum_point.value.clone()), (5, PointValue::Number(7.0)));
+    let hist = series.iter().find(|s| s.name == "latency").expect("histogram series");
+    assert_eq!(hist.temporality, Temporality::Delta);
+    assert!(series.iter().all(|s| s.resource == vec![("service.name".to_string(), AttrValue::Str("api".into()))]));
+}
+
+#[test]
+fn spans_without_valid_ids_are_skipped_and_counted() {
+    let span = |t: Vec<u8>, s: Vec<u8>| Span { trace_id: t, span_id: s, name: "x".into(), ..Default::default() };
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![
+                    span(vec![1; 16], vec![2; 8]),
+                    span(vec![0; 16], vec![2; 8]),
+                    span(vec![1; 15], vec![2; 8]),
+                    span(vec![1; 16], vec![]),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut out = Vec::new();
+    assert_eq!(traces("p", &req, &mut out), 3);
+    assert_eq!(out.len(), 1);
+    let Record::Span(s) = &out[0] else { panic!("expected a span") };
+    assert_eq!((s.trace_id, s.span_id, s.parent_span_id), ([1; 16], [2; 8], None));
+}
+
+#[test]
+fn log_ids_depend_on_request_and_position_only() {
+    use cloudgrid_proto::otlp::logs::v1::{LogRecord as L, ResourceLogs, ScopeLogs};
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![L::default(), L { time_unix_nano: 9, ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let ids = |hash| {
+        let mut out = Vec::new();
+        logs("p", hash, 100, &req, &mut out);
+        out.iter()
+            .map(|r| if let Record::Log(l) = r { (l.id, l.time_unix_nano) } else { panic!("log") })
+            .collect::<Vec<_>>()
+    };
+    let a = ids(1);
+    assert_eq!(a, ids(1));
+    assert_ne!(a[0].0, a[1].0);
+    assert_ne!(a[0].0, ids(2)[0].0);
+    // No timestamps at all: the receive time stands in.
+    assert_eq!((a[0].1, a[1].1), (100, 9));
+}

@@ -1,0 +1,248 @@
+//! The typed records the dataflow carries: what OTLP becomes after normalization.
+//!
+//! They are plain data with serde derives that work with non-self-describing formats,
+//! so they can cross timely process boundaries.
+
+use serde::{Deserialize, Serialize};
+
+/// An attribute value, OTLP `AnyValue` without the wire shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttrValue {
+    Empty,
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(Vec<u8>),
+    Array(Vec<AttrValue>),
+    Map(Attrs),
+}
+
+/// Attributes sorted by key; for a repeated key the last value wins.
+pub type Attrs = Vec<(String, AttrValue)>;
+
+impl AttrValue {
+    /// The value as JSON, for storage and for the read path.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            AttrValue::Empty => J::Null,
+            AttrValue::Str(s) => J::String(s.clone()),
+            AttrValue::Bool(b) => J::Bool(*b),
+            AttrValue::Int(i) => J::from(*i),
+            AttrValue::Double(d) => serde_json::Number::from_f64(*d)
+                .map(J::Number)
+                // JSON has no NaN/Inf; keep the value readable instead of dropping it.
+                .unwrap_or_else(|| J::String(d.to_string())),
+            AttrValue::Bytes(b) => {
+                J::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b))
+            }
+            AttrValue::Array(a) => J::Array(a.iter().map(AttrValue::to_json).collect()),
+            AttrValue::Map(m) => attrs_to_json(m),
+        }
+    }
+
+    /// A flat string form, used for label values of metric series.
+    pub fn to_label(&self) -> String {
+        match self {
+            AttrValue::Str(s) => s.clone(),
+            AttrValue::Empty => String::new(),
+            other => other.to_json().to_string(),
+        }
+    }
+}
+
+pub fn attrs_to_json(attrs: &Attrs) -> serde_json::Value {
+    serde_json::Value::Object(attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+/// One span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRecord {
+    pub project_id: String,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// Absent for a root span.
+    pub parent_span_id: Option<[u8; 8]>,
+    pub trace_state: String,
+    pub flags: u32,
+    pub name: String,
+    pub kind: i32,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub attributes: Attrs,
+    pub dropped_attributes_count: u32,
+    pub events: Vec<SpanEvent>,
+    pub dropped_events_count: u32,
+    pub links: Vec<SpanLink>,
+    pub dropped_links_count: u32,
+    pub status_code: i32,
+    pub status_message: String,
+    pub resource: Attrs,
+    pub scope_name: String,
+    pub scope_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanEvent {
+    pub time_unix_nano: u64,
+    pub name: String,
+    pub attributes: Attrs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanLink {
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub trace_state: String,
+    pub attributes: Attrs,
+}
+
+/// One log record. OTLP gives logs no identity; `id` is derived from the request content
+/// and the record's position in it, so a redelivered request maps to the same ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub project_id: String,
+    pub id: u64,
+    /// Event time; the observed time when the emitter left it unset.
+    pub time_unix_nano: u64,
+    pub observed_unix_nano: u64,
+    pub severity_number: i32,
+    pub severity_text: String,
+    pub body: AttrValue,
+    pub attributes: Attrs,
+    pub resource: Attrs,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub trace_id: Option<[u8; 16]>,
+    pub span_id: Option<[u8; 8]>,
+    pub flags: u32,
+    pub event_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetricKind {
+    Gauge,
+    Sum,
+    Histogram,
+    ExponentialHistogram,
+    Summary,
+}
+
+impl MetricKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Sum => "sum",
+            MetricKind::Histogram => "histogram",
+            MetricKind::ExponentialHistogram => "exponential_histogram",
+            MetricKind::Summary => "summary",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Temporality {
+    Unspecified,
+    Delta,
+    Cumulative,
+}
+
+impl Temporality {
+    pub fn from_otlp(v: i32) -> Self {
+        match v {
+            1 => Temporality::Delta,
+            2 => Temporality::Cumulative,
+            _ => Temporality::Unspecified,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Temporality::Unspecified => "unspecified",
+            Temporality::Delta => "delta",
+            Temporality::Cumulative => "cumulative",
+        }
+    }
+}
+
+/// What identifies and describes a metric series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesMeta {
+    pub project_id: String,
+    pub series_id: u64,
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    pub kind: MetricKind,
+    pub temporality: Temporality,
+    pub monotonic: bool,
+    pub resource: Attrs,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub attributes: Attrs,
+}
+
+/// The value of one metric point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PointValue {
+    Number(f64),
+    Histogram {
+        count: u64,
+        sum: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+    },
+    ExponentialHistogram {
+        count: u64,
+        sum: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+        scale: i32,
+        zero_count: u64,
+        zero_threshold: f64,
+        positive_offset: i32,
+        positive: Vec<u64>,
+        negative_offset: i32,
+        negative: Vec<u64>,
+    },
+    Summary {
+        count: u64,
+        sum: f64,
+        /// (quantile, value) pairs.
+        quantiles: Vec<(f64, f64)>,
+    },
+}
+
+/// One metric point of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub project_id: String,
+    pub series_id: u64,
+    pub time_unix_nano: u64,
+    pub start_unix_nano: u64,
+    pub value: PointValue,
+}
+
+/// Everything normalization produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Span(SpanRecord),
+    Log(LogRecord),
+    Series(SeriesMeta),
+    Point(MetricPoint),
+}
+
+impl Record {
+    /// A stable key that spreads records over partitions: the series for metrics (so one
+    /// series' points meet in one place), the trace for spans, the id for logs.
+    pub fn partition_key(&self) -> u64 {
+        match self {
+            Record::Span(s) => xxhash_rust::xxh3::xxh3_64(&s.trace_id),
+            Record::Log(l) => l.id,
+            Record::Series(s) => s.series_id,
+            Record::Point(p) => p.series_id,
+        }
+    }
+}

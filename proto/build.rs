@@ -1,0 +1,14 @@
+//! Compiles CloudGrid's own `.proto` contracts with a pure-Rust protobuf compiler, so a
+//! build needs no `protoc` on the machine.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["cloudgrid/bus.proto", "cloudgrid/control.proto"];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let fds = protox::compile(files, ["."])?;
+    tonic_prost_build::configure()
+        .bytes(".cloudgrid.bus.v1.IngestEnvelope.otlp")
+        .compile_fds(fds)?;
+    Ok(())
+}

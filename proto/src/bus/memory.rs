@@ -1,0 +1,291 @@
+//! The in-process bus: the same contract as JetStream, inside one process.
+//!
+//! Messages live in memory until every consumer registered on the stream acked them.
+//! Nothing survives the process; use JetStream where acknowledged data must outlive a
+//! crash.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Outbound, Receipt};
+
+/// Limits of the in-process stream.
+#[derive(Debug, Clone)]
+pub struct MemoryBusConfig {
+    /// Publishing fails with [`BusError::Full`] while stored payloads exceed this.
+    pub max_bytes: usize,
+    pub duplicate_window: Duration,
+}
+
+impl Default for MemoryBusConfig {
+    fn default() -> Self {
+        Self { max_bytes: 512 << 20, duplicate_window: Duration::from_secs(120) }
+    }
+}
+
+#[derive(Clone)]
+pub struct MemoryBus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: MemoryBusConfig,
+    state: Mutex<State>,
+    published: Notify,
+}
+
+struct Stored {
+    subject: String,
+    payload: Bytes,
+}
+
+#[derive(Default)]
+struct State {
+    /// Stream sequence of `log[0]`.
+    first_seq: u64,
+    log: VecDeque<Stored>,
+    stored_bytes: usize,
+    next_seq: u64,
+    dedupe: HashMap<String, (u64, Instant)>,
+    dedupe_order: VecDeque<(Instant, String)>,
+    consumers: HashMap<String, ConsumerState>,
+}
+
+struct ConsumerState {
+    config: ConsumerConfig,
+    /// Next sequence never delivered to this consumer.
+    next_new: u64,
+    /// Delivered, not acked: seq → (redeliver after, deliveries so far).
+    pending: BTreeMap<u64, (Instant, u64)>,
+    /// Everything below this sequence is acked.
+    ack_floor: u64,
+    acked_above_floor: std::collections::BTreeSet<u64>,
+    /// Bumped on every re-subscribe so a stale handle can tell.
+    generation: u64,
+}
+
+impl MemoryBus {
+    pub fn new(config: MemoryBusConfig) -> Self {
+        let state = State { first_seq: 1, next_seq: 1, ..State::default() };
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(state),
+                published: Notify::new(),
+            }),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    fn expire_dedupe(&mut self, now: Instant, window: Duration) {
+        while let Some((at, _)) = self.dedupe_order.front() {
+            if now.duration_since(*at) < window {
+                break;
+            }
+            if let Some((_, id)) = self.dedupe_order.pop_front() {
+                if self.dedupe.get(&id).is_some_and(|(_, t)| now.duration_since(*t) >= window) {
+                    self.dedupe.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Drops the stored prefix every consumer has acked.
+    fn trim(&mut self) {
+        let floor = self.consumers.values().map(|c| c.ack_floor).min();
+        let Some(floor) = floor else { return };
+        while self.first_seq < floor {
+            match self.log.pop_front() {
+                Some(m) => self.stored_bytes -= m.payload.len(),
+                None => break,
+            }
+            self.first_seq += 1;
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for MemoryBus {
+    async fn publish(&self, msg: Outbound) -> Result<Receipt, BusError> {
+        let shared = &self.shared;
+        let receipt = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            st.expire_dedupe(now, shared.config.duplicate_window);
+            if let Some((seq, _)) = st.dedupe.get(&msg.msg_id) {
+                return Ok(Receipt { stream_seq: *seq, duplicate: true });
+            }
+            if st.stored_bytes + msg.payload.len() > shared.config.max_bytes {
+                return Err(BusError::Full(format!(
+                    "in-process stream holds {} bytes, limit {}",
+                    st.stored_bytes, shared.config.max_bytes
+                )));
+            }
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            st.stored_bytes += msg.payload.len();
+            st.log.push_back(Stored { subject: msg.subject, payload: msg.payload });
+            st.dedupe.insert(msg.msg_id.clone(), (seq, now));
+            st.dedupe_order.push_back((now, msg.msg_id));
+            Receipt { stream_seq: seq, duplicate: false }
+        };
+        shared.published.notify_waiters();
+        Ok(receipt)
+    }
+
+    async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>, BusError> {
+        let mut st = self.shared.lock();
+        let first = st.first_seq;
+        let generation = match st.consumers.get_mut(&config.name) {
+            Some(c) => {
+                // A re-subscribe is a restart: everything unacked is due again at once.
+                c.generation += 1;
+                c.next_new = c.ack_floor.max(first);
+                c.pending.clear();
+                c.config = config.clone();
+                c.generation
+            }
+            None => {
+                st.consumers.insert(
+                    config.name.clone(),
+                    ConsumerState {
+                        config: config.clone(),
+                        next_new: first,
+                        pending: BTreeMap::new(),
+                        ack_floor: first,
+                        acked_above_floor: Default::default(),
+                        generation: 0,
+                    },
+                );
+                0
+            }
+        };
+        Ok(Box::new(MemoryConsumer { shared: self.shared.clone(), name: config.name, generation }))
+    }
+
+    async fn stored_messages(&self) -> Result<u64, BusError> {
+        let st = self.shared.lock();
+        Ok(st.log.len() as u64)
+    }
+}
+
+struct MemoryConsumer {
+    shared: Arc<Shared>,
+    name: String,
+    generation: u64,
+}
+
+impl MemoryConsumer {
+    fn take_ready(&self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let mut guard = self.shared.lock();
+        let now = Instant::now();
+        let st = &mut *guard;
+        let c = st
+            .consumers
+            .get_mut(&self.name)
+            .ok_or_else(|| BusError::Rejected(format!("consumer {} is gone", self.name)))?;
+        if c.generation != self.generation {
+            return Err(BusError::Rejected(format!("consumer {} was re-subscribed", self.name)));
+        }
+        let ack_wait = c.config.ack_wait;
+        let mut picked: Vec<(u64, u64)> = Vec::new();
+        for (seq, (deadline, count)) in c.pending.iter_mut() {
+            if picked.len() >= max {
+                break;
+            }
+            if *deadline <= now {
+                *deadline = now + ack_wait;
+                *count += 1;
+                picked.push((*seq, *count));
+            }
+        }
+        while picked.len() < max
+            && c.pending.len() < c.config.max_ack_pending
+            && c.next_new < st.next_seq
+        {
+            let seq = c.next_new;
+            c.next_new += 1;
+            if c.acked_above_floor.contains(&seq) {
+                continue;
+            }
+            c.pending.insert(seq, (now + ack_wait, 1));
+            picked.push((seq, 1));
+        }
+        let mut out = Vec::with_capacity(picked.len());
+        for (seq, count) in picked {
+            let idx = seq.checked_sub(st.first_seq).and_then(|i| usize::try_from(i).ok());
+            let Some(m) = idx.and_then(|i| st.log.get(i)) else { continue };
+            out.push(Delivery {
+                subject: m.subject.clone(),
+                payload: m.payload.clone(),
+                stream_seq: seq,
+                delivery_count: count,
+                ack: Box::new(MemoryAck {
+                    shared: self.shared.clone(),
+                    name: self.name.clone(),
+                    seq,
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Consumer for MemoryConsumer {
+    async fn fetch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register interest before looking, so a publish in between is not missed.
+            let published = self.shared.published.notified();
+            let batch = self.take_ready(max.max(1))?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(batch);
+            }
+            // Wake for a publish, or soon enough to redeliver what timed out.
+            let tick = (deadline - now).min(Duration::from_millis(200));
+            let _ = tokio::time::timeout(tick, published).await;
+        }
+    }
+}
+
+struct MemoryAck {
+    shared: Arc<Shared>,
+    name: String,
+    seq: u64,
+}
+
+#[async_trait]
+impl AckHandle for MemoryAck {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        let mut guard = self.shared.lock();
+        let st = &mut *guard;
+        let Some(c) = st.consumers.get_mut(&self.name) else { return Ok(()) };
+        c.pending.remove(&self.seq);
+        if self.seq >= c.ack_floor {
+            c.acked_above_floor.insert(self.seq);
+            while c.acked_above_floor.remove(&c.ack_floor) {
+                c.ack_floor += 1;
+            }
+        }
+        st.trim();
+        Ok(())
+    }
+}

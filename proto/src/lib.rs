@@ -1,0 +1,37 @@
+//! What crosses a wire in CloudGrid: the OTLP types (re-exported), CloudGrid's own
+//! protobuf contracts (bus envelopes, control-plane services), subject names, and the
+//! [`bus::Bus`] boundary with its two transports.
+
+pub mod bus;
+pub mod subjects;
+
+/// OTLP types, re-exported so every crate names one version of them.
+pub use opentelemetry_proto::tonic as otlp;
+
+/// CloudGrid's own protobuf contracts, generated from `proto/cloudgrid/*.proto`.
+pub mod cloudgrid {
+    pub mod bus {
+        pub mod v1 {
+            tonic::include_proto!("cloudgrid.bus.v1");
+        }
+    }
+    pub mod control {
+        pub mod v1 {
+            tonic::include_proto!("cloudgrid.control.v1");
+        }
+    }
+}
+
+pub use cloudgrid::bus::v1::{IngestEnvelope, Signal};
+
+impl Signal {
+    /// The lowercase name used in subjects, URLs and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Unspecified => "unspecified",
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! cloudgrid-sinks
