@@ -1,1 +1,152 @@
-//! cloudgrid-sinks
+//! Where the pipeline's results go: SurrealDB (`surreal`), with the delivery rules that
+//! make a redelivered bus message change nothing.
+//!
+//! The boundary is [`TelemetryWriter`]: it names no backend. [`ResumeGuard`] sits in
+//! front of it and drops what a partition already applied.
+
+pub mod surreal;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use cloudgrid_operators::records::Record;
+
+/// Records are spread over this many partitions. Each partition's resume point is
+/// stored with its data, so the guard stays exact whatever the worker count is.
+pub const PARTITIONS: u32 = 64;
+
+pub fn partition_of(record: &Record) -> u32 {
+    (record.partition_key() % u64::from(PARTITIONS)) as u32
+}
+
+/// Why a write failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage write conflict: {0}")]
+    Conflict(String),
+    #[error("storage rejected the write: {0}")]
+    Rejected(String),
+    #[error("storage configuration: {0}")]
+    Config(String),
+}
+
+impl SinkError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SinkError::Unavailable(_) | SinkError::Conflict(_))
+    }
+}
+
+/// A record with the stream sequence of the bus message it came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub record: Record,
+}
+
+/// One atomic write: records plus the new resume point of every partition they touch.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub records: Vec<Sequenced>,
+    /// (partition, highest applied stream sequence).
+    pub resume: Vec<(u32, u64)>,
+}
+
+/// Durable storage of normalized telemetry.
+#[async_trait]
+pub trait TelemetryWriter: Send + Sync + 'static {
+    /// Applies the batch and its resume points in one transaction: all or nothing.
+    async fn apply(&self, batch: WriteBatch) -> Result<(), SinkError>;
+
+    /// The stored resume point of each partition that has one.
+    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError>;
+}
+
+/// Drops records that their partition already applied, and tracks the resume points
+/// of what it lets through. The resume points come from storage at start.
+#[derive(Debug, Default, Clone)]
+pub struct ResumeGuard {
+    applied: HashMap<u32, u64>,
+}
+
+impl ResumeGuard {
+    pub fn new(applied: HashMap<u32, u64>) -> Self {
+        Self { applied }
+    }
+
+    /// Keeps the records not yet applied and returns them as a batch carrying the new
+    /// resume point of each partition it writes. Call [`ResumeGuard::committed`] once
+    /// the batch is durable.
+    ///
+    /// Sound because the bus delivers a (re)started consumer every unacked message in
+    /// stream order, and one partition is always written by one writer in epoch order:
+    /// a sequence at or below a partition's resume point was applied there.
+    pub fn admit(&self, records: Vec<Sequenced>) -> WriteBatch {
+        let mut resume: HashMap<u32, u64> = HashMap::new();
+        let mut kept = Vec::with_capacity(records.len());
+        for r in records {
+            let p = partition_of(&r.record);
+            let applied = self.applied.get(&p).copied().unwrap_or(0);
+            if r.seq <= applied {
+                continue;
+            }
+            let e = resume.entry(p).or_insert(0);
+            *e = (*e).max(r.seq);
+            kept.push(r);
+        }
+        let mut resume: Vec<(u32, u64)> = resume.into_iter().collect();
+        resume.sort_unstable();
+        WriteBatch { records: kept, resume }
+    }
+
+    pub fn committed(&mut self, resume: &[(u32, u64)]) {
+        for (p, seq) in resume {
+            let e = self.applied.entry(*p).or_insert(0);
+            *e = (*e).max(*seq);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudgrid_operators::records::{LogRecord, AttrValue};
+
+    fn log(id: u64) -> Record {
+        Record::Log(LogRecord {
+            project_id: "p".into(),
+            id,
+            time_unix_nano: 1,
+            observed_unix_nano: 1,
+            severity_number: 0,
+            severity_text: String::new(),
+            body: AttrValue::Empty,
+            attributes: vec![],
+            resource: vec![],
+            scope_name: String::new(),
+            scope_version: String::new(),
+            trace_id: None,
+            span_id: None,
+            flags: 0,
+            event_name: String::new(),
+        })
+    }
+
+    #[test]
+    fn guard_drops_what_a_partition_already_applied() {
+        // ids 1 and 65 share partition 1; id 2 is partition 2.
+        let mut guard = ResumeGuard::new(HashMap::from([(1, 10)]));
+        let batch = guard.admit(vec![
+            Sequenced { seq: 10, record: log(1) },
+            Sequenced { seq: 11, record: log(65) },
+            Sequenced { seq: 10, record: log(2) },
+        ]);
+        let seqs: Vec<u64> = batch.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![11, 10]);
+        assert_eq!(batch.resume, vec![(1, 11), (2, 10)]);
+        guard.committed(&batch.resume);
+        let again = guard.admit(vec![Sequenced { seq: 11, record: log(65) }, Sequenced { seq: 10, record: log(2) }]);
+        assert!(again.records.is_empty());
+    }
+}

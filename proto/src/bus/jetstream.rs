@@ -67,6 +67,8 @@ impl JetStreamBus {
             subjects: config.subjects.clone(),
             max_bytes: config.max_bytes,
             discard: stream::DiscardPolicy::New,
+            // Acked messages leave the stream: it holds exactly what is not yet applied.
+            retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
             duplicate_window: config.duplicate_window,
             ..Default::default()
@@ -111,10 +113,18 @@ impl Bus for JetStreamBus {
     }
 
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>, BusError> {
+        // Start over from the oldest unacked message, in stream order: a durable consumer
+        // left by a crashed process would only redeliver its pending messages after
+        // `ack_wait`, behind newer ones. The work-queue stream keeps every unacked
+        // message, so deleting the consumer loses nothing.
+        match self.stream.delete_consumer(&config.name).await {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("not found") => {}
+            Err(e) => return Err(unavailable(format!("resetting consumer {}: {e}", config.name))),
+        }
         let consumer: jetstream::consumer::PullConsumer = self
             .stream
-            .get_or_create_consumer(
-                &config.name,
+            .create_consumer(
                 pull::Config {
                     durable_name: Some(config.name.clone()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,

@@ -5,8 +5,9 @@
 //! same contract, checked by one conformance suite:
 //! - `publish` returns only once the message is stored; a message whose id was seen
 //!   within the dedupe window is not stored twice (the receipt says `duplicate`);
-//! - a consumer sees messages in stream order; a message not acked within `ack_wait` is
-//!   delivered again, as is every unacked message when a consumer re-subscribes;
+//! - a (re)started consumer is delivered, in stream order, every message not yet acked;
+//!   while it runs, a message not acked within `ack_wait` is delivered again (possibly
+//!   after newer ones);
 //! - when the stream is full, `publish` fails with a retryable error and stores nothing.
 
 pub mod jetstream;

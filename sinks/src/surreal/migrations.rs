@@ -1,0 +1,65 @@
+//! Versioned schema migrations, applied in order at start. Each runs once; the applied
+//! versions are recorded in `schema_migration`. Never edit a released migration: add one.
+
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+use super::classify;
+use crate::SinkError;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "telemetry and control plane tables",
+    sql: r#"
+DEFINE TABLE IF NOT EXISTS span SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS span_trace ON span FIELDS project_id, trace_id;
+DEFINE INDEX IF NOT EXISTS span_start ON span FIELDS project_id, start_unix_nano;
+DEFINE TABLE IF NOT EXISTS log SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS log_time ON log FIELDS project_id, time_unix_nano;
+DEFINE TABLE IF NOT EXISTS metric_series SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS metric_series_name ON metric_series FIELDS project_id, name;
+DEFINE TABLE IF NOT EXISTS metric_chunk SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS metric_chunk_series ON metric_chunk FIELDS project_id, series_id, start_ms;
+DEFINE TABLE IF NOT EXISTS sink_resume SCHEMALESS;
+DEFINE TABLE IF NOT EXISTS company SCHEMALESS;
+DEFINE TABLE IF NOT EXISTS project SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS project_company ON project FIELDS company_id;
+DEFINE TABLE IF NOT EXISTS api_key SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS api_key_prefix ON api_key FIELDS prefix UNIQUE;
+"#,
+}];
+
+pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {
+    db.query("DEFINE TABLE IF NOT EXISTS schema_migration SCHEMALESS")
+        .await
+        .map_err(classify)?
+        .check()
+        .map_err(classify)?;
+    let applied: Vec<i64> = db
+        .query("SELECT VALUE version FROM schema_migration")
+        .await
+        .map_err(classify)?
+        .take(0)
+        .map_err(classify)?;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        tracing::info!(version = m.version, name = m.name, "applying schema migration");
+        let sql = format!(
+            "BEGIN; {} CREATE type::record('schema_migration', $v) SET version = $v, name = $n, applied_at = time::now(); COMMIT;",
+            m.sql
+        );
+        db.query(sql)
+            .bind(("v", m.version))
+            .bind(("n", m.name))
+            .await
+            .map_err(classify)?
+            .check()
+            .map_err(|e| SinkError::Rejected(format!("migration {} ({}): {e}", m.version, m.name)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! SurrealDB: connection, schema migrations, the telemetry writer and the inspection
+//! queries operators and tests use.
+//!
+//! Embedded SurrealKV (`surrealkv://DIR`) by default, `mem://` in tests, `ws://` /
+//! `wss://` with root credentials for a SurrealDB server.
+
+mod migrations;
+mod rows;
+mod write;
+pub mod inspect;
+
+use std::time::Duration;
+
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+pub use write::SurrealWriter;
+
+use crate::SinkError;
+
+/// Where the database is and how to log in.
+#[derive(Debug, Clone)]
+pub struct SurrealConfig {
+    /// `mem://`, `surrealkv://PATH`, `ws://HOST:PORT` or `wss://HOST:PORT`.
+    pub url: String,
+    pub namespace: String,
+    pub database: String,
+    /// Root credentials for a remote server; embedded engines need none.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Metric points of one series land in one chunk record per this much event time.
+    pub chunk_span_ms: u64,
+}
+
+impl SurrealConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            namespace: "cloudgrid".into(),
+            database: "main".into(),
+            username: None,
+            password: None,
+            chunk_span_ms: 30 * 60 * 1000,
+        }
+    }
+
+    /// An in-memory database, for tests.
+    pub fn mem() -> Self {
+        Self::new("mem://")
+    }
+
+    fn is_remote(&self) -> bool {
+        self.url.starts_with("ws://") || self.url.starts_with("wss://")
+    }
+
+    pub fn validate(&self) -> Result<(), SinkError> {
+        let known = ["mem://", "surrealkv://", "ws://", "wss://"];
+        if !known.iter().any(|k| self.url.starts_with(k)) {
+            return Err(SinkError::Config(format!(
+                "CLOUDGRID_SURREAL_URL must start with one of {known:?}, got {:?}",
+                self.url
+            )));
+        }
+        if self.is_remote() && (self.username.is_none() || self.password.is_none()) {
+            return Err(SinkError::Config(
+                "a remote SurrealDB needs CLOUDGRID_SURREAL_USER and CLOUDGRID_SURREAL_PASSWORD".into(),
+            ));
+        }
+        if self.chunk_span_ms == 0 {
+            return Err(SinkError::Config("the chunk span must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// An open database with the schema applied. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Surreal<Any>,
+    pub(crate) chunk_span_ms: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("chunk_span_ms", &self.chunk_span_ms).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn classify(e: surrealdb::Error) -> SinkError {
+    use surrealdb::types::QueryError;
+    if e.is_connection() {
+        SinkError::Unavailable(e.to_string())
+    } else if e.query_details() == Some(&QueryError::TransactionConflict) {
+        SinkError::Conflict(e.to_string())
+    } else if matches!(e.query_details(), Some(QueryError::TimedOut { .. })) {
+        SinkError::Unavailable(e.to_string())
+    } else {
+        SinkError::Rejected(e.to_string())
+    }
+}
+
+impl Store {
+    /// Connects, signs in where needed, and applies pending migrations.
+    pub async fn open(config: &SurrealConfig) -> Result<Self, SinkError> {
+        config.validate()?;
+        let connect = async {
+            let db = surrealdb::engine::any::connect(config.url.as_str()).await.map_err(classify)?;
+            if let (Some(user), Some(pass)) = (&config.username, &config.password) {
+                db.signin(surrealdb::opt::auth::Root { username: user.clone(), password: pass.clone() })
+                    .await
+                    .map_err(classify)?;
+            }
+            db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await.map_err(classify)?;
+            Ok::<_, SinkError>(db)
+        };
+        let db = tokio::time::timeout(Duration::from_secs(30), connect)
+            .await
+            .map_err(|_| SinkError::Unavailable(format!("SurrealDB at {} did not answer in 30s", config.url)))??;
+        migrations::apply(&db).await?;
+        Ok(Self { db, chunk_span_ms: config.chunk_span_ms })
+    }
+
+    /// The raw handle, for the crates that own SurrealDB access (storage-read,
+    /// control-plane, storage-maintenance). Nothing else should hold one.
+    pub fn handle(&self) -> &Surreal<Any> {
+        &self.db
+    }
+
+    pub fn chunk_span_ms(&self) -> u64 {
+        self.chunk_span_ms
+    }
+}

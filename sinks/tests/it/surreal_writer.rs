@@ -1,0 +1,118 @@
+use cloudgrid_operators::records::*;
+use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+
+fn point(series: u64, t_ms: u64, v: f64) -> Record {
+    Record::Point(MetricPoint {
+        project_id: "p".into(),
+        series_id: series,
+        time_unix_nano: t_ms * 1_000_000,
+        start_unix_nano: 0,
+        value: PointValue::Number(v),
+    })
+}
+
+fn span(trace: u8, span: u8) -> Record {
+    Record::Span(SpanRecord {
+        project_id: "p".into(),
+        trace_id: [trace; 16],
+        span_id: [span; 8],
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        name: "op".into(),
+        kind: 2,
+        start_unix_nano: 1,
+        end_unix_nano: 5,
+        attributes: vec![("http.route".into(), AttrValue::Str("/a".into()))],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status_code: 0,
+        status_message: String::new(),
+        resource: vec![("service.name".into(), AttrValue::Str("api".into()))],
+        scope_name: String::new(),
+        scope_version: String::new(),
+    })
+}
+
+async fn store() -> Store {
+    let mut config = SurrealConfig::mem();
+    config.chunk_span_ms = 60_000;
+    Store::open(&config).await.expect("open mem store")
+}
+
+#[tokio::test]
+async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+
+    // Series u64::MAX checks the id round trip through SurrealDB's i64.
+    let first = vec![
+        Sequenced { seq: 1, record: point(u64::MAX, 1_000, 1.0) },
+        Sequenced { seq: 1, record: point(u64::MAX, 2_000, 2.0) },
+        Sequenced { seq: 2, record: span(1, 1) },
+    ];
+    let batch = guard.admit(first.clone());
+    let resume = batch.resume.clone();
+    writer.apply(batch).await.expect("apply");
+    guard.committed(&resume);
+
+    let second = vec![Sequenced { seq: 3, record: point(u64::MAX, 3_000, 3.0) }];
+    let batch = guard.admit(second);
+    let resume = batch.resume.clone();
+    writer.apply(batch).await.expect("apply");
+    guard.committed(&resume);
+
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.points, counts.chunks, counts.spans), (3, 1, 1));
+
+    // A restarted writer reloads resume points and drops the redelivered messages.
+    let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    let batch = guard.admit(first);
+    assert!(batch.records.is_empty(), "redelivered records must be dropped");
+    writer.apply(batch).await.expect("apply");
+    assert_eq!(store.counts("p").await.expect("counts").points, 3);
+
+    // A chunk of a later window is a new record.
+    let batch = guard.admit(vec![Sequenced { seq: 4, record: point(u64::MAX, 61_000, 4.0) }]);
+    let resume = batch.resume.clone();
+    writer.apply(batch).await.expect("apply");
+    guard.committed(&resume);
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.points, counts.chunks), (4, 2));
+
+    let chunk = store
+        .find_rows("metric_chunk", "start_ms", serde_json::json!(0))
+        .await
+        .expect("chunk rows");
+    assert_eq!(chunk.len(), 1);
+    assert_eq!(chunk[0]["v"], serde_json::json!([1.0, 2.0, 3.0]));
+    assert_eq!(chunk[0]["series_id"], serde_json::json!(-1));
+
+    let spans = store.find_rows("span", "trace_id", serde_json::json!(hex_of(1, 16))).await.expect("spans");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0]["attributes"]["http.route"], "/a");
+    assert_eq!(spans[0]["service_name"], "api");
+}
+
+fn hex_of(b: u8, n: usize) -> String {
+    std::iter::repeat_n(format!("{b:02x}"), n).collect()
+}
+
+#[tokio::test]
+async fn migrations_are_applied_once() {
+    let config = SurrealConfig::mem();
+    let store = Store::open(&config).await.expect("open");
+    let versions: Vec<i64> = store
+        .handle()
+        .query("SELECT VALUE version FROM schema_migration")
+        .await
+        .expect("query")
+        .take(0)
+        .expect("take");
+    assert_eq!(versions, vec![1]);
+}
