@@ -2,7 +2,9 @@
 //! protobuf contracts (bus envelopes, control-plane services), subject names, and the
 //! [`bus::Bus`] boundary with its two transports.
 
+pub mod auth;
 pub mod bus;
+pub mod health;
 pub mod subjects;
 
 /// OTLP types, re-exported so every crate names one version of them.

@@ -57,7 +57,7 @@ pub struct WriteBatch {
 #[async_trait]
 pub trait TelemetryWriter: Send + Sync + 'static {
     /// Applies the batch and its resume points in one transaction: all or nothing.
-    async fn apply(&self, batch: WriteBatch) -> Result<(), SinkError>;
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError>;
 
     /// The stored resume point of each partition that has one.
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError>;

@@ -30,7 +30,7 @@ struct ResumeRow {
 
 #[async_trait]
 impl TelemetryWriter for SurrealWriter {
-    async fn apply(&self, batch: WriteBatch) -> Result<(), SinkError> {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
         if batch.resume.is_empty() {
             return Ok(());
         }

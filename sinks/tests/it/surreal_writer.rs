@@ -58,13 +58,13 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
     ];
     let batch = guard.admit(first.clone());
     let resume = batch.resume.clone();
-    writer.apply(batch).await.expect("apply");
+    writer.apply(&batch).await.expect("apply");
     guard.committed(&resume);
 
     let second = vec![Sequenced { seq: 3, record: point(u64::MAX, 3_000, 3.0) }];
     let batch = guard.admit(second);
     let resume = batch.resume.clone();
-    writer.apply(batch).await.expect("apply");
+    writer.apply(&batch).await.expect("apply");
     guard.committed(&resume);
 
     let counts = store.counts("p").await.expect("counts");
@@ -74,13 +74,13 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
     let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
     let batch = guard.admit(first);
     assert!(batch.records.is_empty(), "redelivered records must be dropped");
-    writer.apply(batch).await.expect("apply");
+    writer.apply(&batch).await.expect("apply");
     assert_eq!(store.counts("p").await.expect("counts").points, 3);
 
     // A chunk of a later window is a new record.
     let batch = guard.admit(vec![Sequenced { seq: 4, record: point(u64::MAX, 61_000, 4.0) }]);
     let resume = batch.resume.clone();
-    writer.apply(batch).await.expect("apply");
+    writer.apply(&batch).await.expect("apply");
     guard.committed(&resume);
     let counts = store.counts("p").await.expect("counts");
     assert_eq!((counts.points, counts.chunks), (4, 2));

@@ -1,0 +1,84 @@
+//! The dataflow graph, separate from the loop that feeds it.
+
+use std::collections::BTreeMap;
+
+use cloudgrid_operators::normalize;
+use cloudgrid_proto::IngestEnvelope;
+use cloudgrid_sinks::{Sequenced, partition_of};
+use prost::Message;
+use timely::dataflow::InputHandleVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::vec::{Input, Map};
+use timely::worker::Worker;
+
+use crate::writer::WriteJob;
+
+/// Epochs are the dataflow's time: one per pulled bus batch.
+pub(crate) type Epoch = u64;
+
+/// One bus message as the dataflow receives it.
+#[derive(Debug, Clone)]
+pub(crate) struct Raw {
+    pub seq: u64,
+    pub payload: bytes::Bytes,
+}
+
+/// Builds the dataflow on `worker`; returns the input to feed.
+///
+/// Every record leaves the graph through the sink, which hands each finished epoch's
+/// records (possibly none) to this worker's writer: the writer learns that epoch `t` is
+/// complete for this worker exactly when the sink's input frontier has passed `t`.
+pub(crate) fn build(
+    worker: &mut Worker,
+    jobs: tokio::sync::mpsc::UnboundedSender<WriteJob>,
+    skipped: cloudgrid_proto::health::Counter,
+) -> InputHandleVec<Epoch, Raw> {
+    worker.dataflow::<Epoch, _, _>(move |scope| {
+        let (input, raw) = scope.new_input::<Raw>();
+        let records = raw.flat_map(move |raw: Raw| {
+            let mut out = Vec::new();
+            match IngestEnvelope::decode(raw.payload) {
+                Ok(env) => match normalize::envelope(&env, &mut out) {
+                    Ok(n) => skipped.add(n.skipped as u64),
+                    Err(e) => {
+                        tracing::error!(seq = raw.seq, error = %e, "dropping undecodable envelope");
+                        skipped.inc();
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(seq = raw.seq, error = %e, "dropping undecodable bus message");
+                    skipped.inc();
+                }
+            }
+            out.into_iter().map(move |record| Sequenced { seq: raw.seq, record })
+        });
+        let mut pending: BTreeMap<Epoch, Vec<Sequenced>> = BTreeMap::new();
+        let mut next_epoch: Epoch = 0;
+        let mut sent_closed = false;
+        records.sink(
+            Exchange::new(|r: &Sequenced| u64::from(partition_of(&r.record))),
+            "WriteSink",
+            move |(input, frontier)| {
+                input.for_each(|cap, data| {
+                    let t = cap.least().copied().unwrap_or_default();
+                    pending.entry(t).or_default().append(data);
+                });
+                // Hand over every epoch the frontier has passed, empty ones included and in
+                // order, so the writer can report progress epoch by epoch.
+                let closed = frontier.is_empty();
+                let limit = frontier.frontier().first().copied();
+                while limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty()) {
+                    let records = pending.remove(&next_epoch).unwrap_or_default();
+                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records });
+                    next_epoch += 1;
+                }
+                if closed && !sent_closed {
+                    sent_closed = true;
+                    let _ = jobs.send(WriteJob::Closed);
+                }
+            },
+        );
+        input
+    })
+}

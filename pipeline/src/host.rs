@@ -1,0 +1,409 @@
+//! The dataflow host: bus → epochs → timely workers; committed epochs → bus acks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloudgrid_proto::bus::{AckHandle, Bus, BusError, ConsumerConfig, Delivery};
+use cloudgrid_proto::health::Health;
+use cloudgrid_proto::subjects;
+use cloudgrid_sinks::{ResumeGuard, SinkError, TelemetryWriter};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::graph::{self, Epoch, Raw};
+use crate::writer::{self, Progress, WriteJob, WriterStats};
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Most bus messages in one epoch.
+    pub fetch_max: usize,
+    /// How long one fetch waits for a first message.
+    pub fetch_wait_ms: u64,
+    /// Epochs handed to the dataflow and not yet committed; past this, fetching pauses.
+    pub max_epochs_in_flight: usize,
+    /// The bus redelivers a message not acked within this time.
+    pub ack_wait_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { workers: 1, fetch_max: 256, fetch_wait_ms: 200, max_epochs_in_flight: 16, ack_wait_ms: 300_000 }
+    }
+}
+
+impl PipelineConfig {
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        if self.workers == 0 || self.workers > 256 {
+            return Err(PipelineError::Config(format!(
+                "CLOUDGRID_WORKERS must be between 1 and 256, got {}",
+                self.workers
+            )));
+        }
+        if self.fetch_max == 0 || self.max_epochs_in_flight == 0 {
+            return Err(PipelineError::Config("fetch size and epochs in flight must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("pipeline configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Storage(#[from] SinkError),
+    #[error("dataflow: {0}")]
+    Dataflow(String),
+}
+
+enum Feed {
+    Batch { epoch: Epoch, raws: Vec<Raw> },
+}
+
+/// How to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Finish what was fetched, then stop; unfetched messages stay on the bus.
+    InFlight,
+    /// Keep going until the bus has nothing left for us (single-process shutdown, where
+    /// the bus dies with the process).
+    Bus,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    stop: Option<oneshot::Sender<Drain>>,
+    task: JoinHandle<Result<(), PipelineError>>,
+}
+
+impl Pipeline {
+    /// Starts consuming. Fails fast when the bus or storage cannot be reached.
+    pub async fn start(
+        bus: Arc<dyn Bus>,
+        writer: Arc<dyn TelemetryWriter>,
+        config: PipelineConfig,
+        health: Health,
+    ) -> Result<Self, PipelineError> {
+        config.validate()?;
+        let resume = writer.resume_points().await?;
+        let mut consumer_config = ConsumerConfig::new(subjects::STORAGE_WRITE_CONSUMER);
+        consumer_config.ack_wait = Duration::from_millis(config.ack_wait_ms);
+        consumer_config.max_ack_pending = config.fetch_max * (config.max_epochs_in_flight + 1);
+        let consumer = bus.consumer(consumer_config).await?;
+
+        let n = config.workers;
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::new(&health));
+        let mut feeds = Vec::with_capacity(n);
+        let mut feed_rxs = Vec::with_capacity(n);
+        let mut job_txs = Vec::with_capacity(n);
+        let mut writers = Vec::with_capacity(n);
+        for w in 0..n {
+            let (tx, rx) = std_mpsc::channel::<Feed>();
+            feeds.push(tx);
+            feed_rxs.push(Some(rx));
+            let (job_tx, job_rx) = mpsc::unbounded_channel::<WriteJob>();
+            job_txs.push(Some(job_tx));
+            writers.push(tokio::spawn(writer::run(
+                w,
+                job_rx,
+                writer.clone(),
+                ResumeGuard::new(resume.clone()),
+                progress_tx.clone(),
+                stats.clone(),
+            )));
+        }
+        drop(progress_tx);
+
+        let feed_rxs = Arc::new(Mutex::new(feed_rxs));
+        let job_txs = Arc::new(Mutex::new(job_txs));
+        let (thread_tx, thread_rx) = std_mpsc::channel::<(usize, std::thread::Thread)>();
+        let thread_tx = Arc::new(Mutex::new(thread_tx));
+        let skipped = health.counter(
+            "cloudgrid_pipeline_skipped_total",
+            "Bus messages or items the pipeline could not decode (the collector should have rejected them)",
+            &[],
+        );
+        let guards = timely::execute(timely::Config::process(n), move |worker| {
+            let index = worker.index();
+            let (Some(feed), Some(jobs)) = (take_slot(&feed_rxs, index), take_slot(&job_txs, index)) else {
+                tracing::error!(index, "worker started without its channels");
+                return;
+            };
+            if let Ok(t) = thread_tx.lock() {
+                let _ = t.send((index, std::thread::current()));
+            }
+            let mut input = graph::build(worker, jobs, skipped.clone());
+            'feed: loop {
+                loop {
+                    match feed.try_recv() {
+                        Ok(Feed::Batch { epoch, raws }) => {
+                            for raw in raws {
+                                input.send(raw);
+                            }
+                            input.advance_to(epoch + 1);
+                        }
+                        Err(std_mpsc::TryRecvError::Empty) => break,
+                        Err(std_mpsc::TryRecvError::Disconnected) => break 'feed,
+                    }
+                }
+                worker.step_or_park(Some(Duration::from_millis(100)));
+            }
+            // Closing the input lets the dataflow finish; timely steps it to completion.
+            drop(input);
+        })
+        .map_err(PipelineError::Dataflow)?;
+
+        let mut threads = vec![None; n];
+        for _ in 0..n {
+            let (i, t) = thread_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| PipelineError::Dataflow("timely workers did not start".into()))?;
+            threads[i] = Some(t);
+        }
+        let threads: Vec<std::thread::Thread> = threads.into_iter().flatten().collect();
+
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let host = Host {
+            consumer,
+            feeds,
+            threads,
+            config: config.clone(),
+            in_flight: BTreeMap::new(),
+            seq_epoch: HashMap::new(),
+            committed: vec![None; n],
+            closed: vec![false; n],
+            seqs_by_epoch: HashMap::new(),
+            last_fetch_was_empty: false,
+            next_epoch: 0,
+            acked: health.counter("cloudgrid_pipeline_acked_total", "Bus messages acked after commit", &[]),
+            redelivered: health.counter(
+                "cloudgrid_pipeline_redelivered_total",
+                "Bus messages delivered again while still in flight",
+                &[],
+            ),
+            lag: health.gauge("cloudgrid_pipeline_epochs_in_flight", "Epochs fed and not yet committed", &[]),
+        };
+        let task = tokio::spawn(async move {
+            let result = host.run(stop_rx, progress_rx).await;
+            for w in writers {
+                let _ = w.await;
+            }
+            // Joining blocks on the worker threads; they exit once their input closed.
+            let joined = tokio::task::spawn_blocking(move || guards.join()).await;
+            if let Ok(results) = joined {
+                for r in results {
+                    if let Err(e) = r {
+                        return Err(PipelineError::Dataflow(e));
+                    }
+                }
+            }
+            result
+        });
+        Ok(Self { stop: Some(stop_tx), task })
+    }
+
+    /// Stops after draining as asked; returns the pipeline's error if it failed.
+    pub async fn stop(mut self, drain: Drain) -> Result<(), PipelineError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(drain);
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(PipelineError::Dataflow(format!("pipeline task: {e}"))),
+        }
+    }
+
+    /// Resolves when the pipeline stops on its own (an error); for `select!` in the CLI.
+    pub async fn failed(&mut self) -> Result<(), PipelineError> {
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(PipelineError::Dataflow(format!("pipeline task: {e}"))),
+        }
+    }
+}
+
+fn take_slot<T>(slots: &Mutex<Vec<Option<T>>>, index: usize) -> Option<T> {
+    slots.lock().ok().and_then(|mut v| v.get_mut(index)?.take())
+}
+
+struct Host {
+    consumer: Box<dyn cloudgrid_proto::bus::Consumer>,
+    feeds: Vec<std_mpsc::Sender<Feed>>,
+    threads: Vec<std::thread::Thread>,
+    config: PipelineConfig,
+    /// Epoch → ack handles of its messages.
+    in_flight: BTreeMap<Epoch, Vec<Box<dyn AckHandle>>>,
+    /// Stream sequence → epoch, for messages in flight (to absorb redeliveries).
+    seq_epoch: HashMap<u64, Epoch>,
+    /// Per worker: highest epoch committed.
+    committed: Vec<Option<Epoch>>,
+    closed: Vec<bool>,
+    /// Epoch → stream sequences of its messages.
+    seqs_by_epoch: HashMap<Epoch, Vec<u64>>,
+    last_fetch_was_empty: bool,
+    next_epoch: Epoch,
+    acked: cloudgrid_proto::health::Counter,
+    redelivered: cloudgrid_proto::health::Counter,
+    lag: cloudgrid_proto::health::Gauge,
+}
+
+impl Host {
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<Drain>,
+        mut progress: mpsc::UnboundedReceiver<Progress>,
+    ) -> Result<(), PipelineError> {
+        let wait = Duration::from_millis(self.config.fetch_wait_ms);
+        let mut drain: Option<Drain> = None;
+        let mut fetch_error: Option<BusError> = None;
+        loop {
+            let can_fetch = self.in_flight.len() < self.config.max_epochs_in_flight
+                && drain != Some(Drain::InFlight);
+            if let Some(mode) = drain {
+                let idle = self.in_flight.is_empty();
+                let bus_empty = mode == Drain::InFlight || self.last_fetch_was_empty;
+                if idle && bus_empty {
+                    break;
+                }
+            }
+            tokio::select! {
+                biased;
+                p = progress.recv() => match p {
+                    Some(p) => self.on_progress(p).await,
+                    None => return Err(PipelineError::Dataflow("all writers stopped".into())),
+                },
+                mode = &mut stop, if drain.is_none() => {
+                    drain = Some(mode.unwrap_or(Drain::InFlight));
+                }
+                batch = self.consumer.fetch(self.config.fetch_max, wait), if can_fetch => match batch {
+                    Ok(batch) => {
+                        fetch_error = None;
+                        self.last_fetch_was_empty = batch.is_empty();
+                        self.feed(batch);
+                    }
+                    Err(e) => {
+                        if fetch_error.as_ref().map(|f| f.to_string()) != Some(e.to_string()) {
+                            tracing::warn!(error = %e, "fetching from the bus failed; retrying");
+                        }
+                        fetch_error = Some(e);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+            }
+        }
+        // Closing the feeds closes the timely inputs; writers then report Closed.
+        self.feeds.clear();
+        self.unpark();
+        while self.closed.iter().any(|c| !c) {
+            match progress.recv().await {
+                Some(p) => self.on_progress(p).await,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn unpark(&self) {
+        for t in &self.threads {
+            t.unpark();
+        }
+    }
+
+    fn feed(&mut self, batch: Vec<Delivery>) {
+        if batch.is_empty() {
+            return;
+        }
+        let epoch = self.next_epoch;
+        let n = self.feeds.len();
+        let mut per_worker: Vec<Vec<Raw>> = (0..n).map(|_| Vec::new()).collect();
+        let mut acks = Vec::with_capacity(batch.len());
+        for (i, d) in batch.into_iter().enumerate() {
+            if let Some(e) = self.seq_epoch.get(&d.stream_seq) {
+                // Delivered again while its first delivery is still being applied: ack it
+                // with that epoch instead of applying it twice.
+                self.redelivered.inc();
+                if let Some(v) = self.in_flight.get_mut(e) {
+                    v.push(d.ack);
+                }
+                continue;
+            }
+            self.seq_epoch.insert(d.stream_seq, epoch);
+            per_worker[i % n].push(Raw { seq: d.stream_seq, payload: d.payload });
+            acks.push((d.stream_seq, d.ack));
+        }
+        if acks.is_empty() {
+            return;
+        }
+        self.next_epoch += 1;
+        let (seqs, handles): (Vec<u64>, Vec<_>) = acks.into_iter().unzip();
+        self.in_flight.insert(epoch, handles);
+        self.seqs_by_epoch.insert(epoch, seqs);
+        for (feed, raws) in self.feeds.iter().zip(per_worker) {
+            let _ = feed.send(Feed::Batch { epoch, raws });
+        }
+        self.lag.set(self.in_flight.len() as u64);
+        self.unpark();
+    }
+
+    async fn on_progress(&mut self, p: Progress) {
+        match p {
+            Progress::Committed { worker, epoch } => {
+                if let Some(c) = self.committed.get_mut(worker) {
+                    *c = Some(epoch);
+                }
+            }
+            Progress::Closed { worker } => {
+                if let Some(c) = self.closed.get_mut(worker) {
+                    *c = true;
+                }
+            }
+        }
+        // An epoch is durable once every worker committed it (or closed after it).
+        let all_closed = self.closed.iter().all(|c| *c);
+        let durable: Option<Epoch> = if all_closed {
+            self.in_flight.keys().next_back().copied()
+        } else {
+            self.committed
+                .iter()
+                .zip(&self.closed)
+                .filter(|(_, closed)| !**closed)
+                .map(|(c, _)| *c)
+                .min()
+                .flatten()
+        };
+        let Some(durable) = durable else { return };
+        let mut handles = Vec::new();
+        while let Some((&e, _)) = self.in_flight.first_key_value() {
+            if e > durable {
+                break;
+            }
+            if let Some((_, h)) = self.in_flight.pop_first() {
+                handles.extend(h);
+            }
+            for s in self.seqs_by_epoch.remove(&e).unwrap_or_default() {
+                self.seq_epoch.remove(&s);
+            }
+        }
+        self.lag.set(self.in_flight.len() as u64);
+        if handles.is_empty() {
+            return;
+        }
+        let n = handles.len() as u64;
+        let results = futures::future::join_all(handles.into_iter().map(|h| h.ack())).await;
+        for r in results {
+            if let Err(e) = r {
+                // The data is committed; a lost ack means a redelivery the guard absorbs.
+                tracing::warn!(error = %e, "ack failed");
+            }
+        }
+        self.acked.add(n);
+    }
+}

@@ -1,0 +1,135 @@
+//! The storage side of the sink: one async task per timely worker, so no worker thread
+//! ever waits on I/O. Queued epochs are coalesced into one transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudgrid_operators::records::Record;
+use cloudgrid_proto::health::{Counter, Health};
+use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use tokio::sync::mpsc;
+
+use crate::graph::Epoch;
+
+/// From a worker's sink to its writer.
+#[derive(Debug)]
+pub(crate) enum WriteJob {
+    /// Every record of `epoch` for this worker's partitions (possibly none).
+    Epoch { epoch: Epoch, records: Vec<Sequenced> },
+    /// The worker's input closed; nothing follows.
+    Closed,
+}
+
+/// From the writers to the host.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Progress {
+    /// Every epoch up to and including `epoch` is durable for `worker`.
+    Committed { worker: usize, epoch: Epoch },
+    Closed,
+}
+
+/// Most records merged into one transaction when epochs queue up.
+const MAX_COALESCED_RECORDS: usize = 50_000;
+
+pub(crate) struct WriterStats {
+    persisted_spans: Counter,
+    persisted_logs: Counter,
+    persisted_points: Counter,
+    retries: Counter,
+    transactions: Counter,
+}
+
+impl WriterStats {
+    pub(crate) fn new(health: &Health) -> Self {
+        let persisted = |kind| {
+            health.counter(
+                "cloudgrid_pipeline_persisted_total",
+                "Items committed to storage by the pipeline",
+                &[("kind", kind)],
+            )
+        };
+        Self {
+            persisted_spans: persisted("spans"),
+            persisted_logs: persisted("logs"),
+            persisted_points: persisted("points"),
+            retries: health.counter(
+                "cloudgrid_pipeline_write_retries_total",
+                "Storage writes retried after a failure",
+                &[],
+            ),
+            transactions: health.counter(
+                "cloudgrid_pipeline_transactions_total",
+                "Storage transactions committed by the pipeline",
+                &[],
+            ),
+        }
+    }
+
+    fn count(&self, records: &[Sequenced]) {
+        let (mut s, mut l, mut p) = (0, 0, 0);
+        for r in records {
+            match r.record {
+                Record::Span(_) => s += 1,
+                Record::Log(_) => l += 1,
+                Record::Point(_) => p += 1,
+                Record::Series(_) => {}
+            }
+        }
+        self.persisted_spans.add(s);
+        self.persisted_logs.add(l);
+        self.persisted_points.add(p);
+    }
+}
+
+pub(crate) async fn run(
+    worker: usize,
+    mut jobs: mpsc::UnboundedReceiver<WriteJob>,
+    writer: Arc<dyn TelemetryWriter>,
+    mut guard: ResumeGuard,
+    progress: mpsc::UnboundedSender<Progress>,
+    stats: Arc<WriterStats>,
+) {
+    let mut closed = false;
+    while !closed {
+        let Some(first) = jobs.recv().await else { break };
+        let mut last_epoch = None;
+        let mut records = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                WriteJob::Epoch { epoch, records: mut r } => {
+                    last_epoch = Some(epoch);
+                    records.append(&mut r);
+                }
+                WriteJob::Closed => closed = true,
+            }
+            if !closed && records.len() < MAX_COALESCED_RECORDS {
+                next = jobs.try_recv().ok();
+            }
+        }
+        if !records.is_empty() {
+            let batch = guard.admit(records);
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match writer.apply(&batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        // Nothing is acked until this succeeds, so waiting loses nothing;
+                        // the bus holds the messages meanwhile.
+                        stats.retries.inc();
+                        tracing::warn!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage write failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            guard.committed(&batch.resume);
+            stats.transactions.inc();
+            stats.count(&batch.records);
+        }
+        if let Some(epoch) = last_epoch {
+            let _ = progress.send(Progress::Committed { worker, epoch });
+        }
+    }
+    let _ = progress.send(Progress::Closed { worker });
+}

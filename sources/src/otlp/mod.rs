@@ -1,0 +1,218 @@
+//! One generic ingest path for the three OTLP signals; the signals differ only in their
+//! [`OtlpSignal`] adapter (types, validation, response).
+
+pub mod decode;
+pub mod grpc;
+pub mod http;
+mod validate;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cloudgrid_proto::auth::KeyCheck;
+use cloudgrid_proto::bus::{Outbound, content_msg_id};
+use cloudgrid_proto::health::{Counter, Health};
+use cloudgrid_proto::otlp::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use cloudgrid_proto::otlp::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use cloudgrid_proto::otlp::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use cloudgrid_proto::{IngestEnvelope, Signal, subjects};
+use prost::Message;
+
+pub use decode::Encoding;
+pub use validate::Window;
+
+use crate::Collector;
+
+/// What a signal adapter provides to the generic path.
+pub trait OtlpSignal: Message + Default + serde::de::DeserializeOwned + Send + 'static {
+    type Response: Message + serde::Serialize + Default + Send + 'static;
+    const SIGNAL: Signal;
+    /// The OTLP/HTTP path.
+    const PATH: &'static str;
+    /// Removes what must be rejected; returns (accepted, rejected, why the first was).
+    fn validate(&mut self, window: &Window) -> validate::Outcome;
+    fn response(rejected: i64, message: String) -> Self::Response;
+}
+
+impl OtlpSignal for ExportTraceServiceRequest {
+    type Response = ExportTraceServiceResponse;
+    const SIGNAL: Signal = Signal::Traces;
+    const PATH: &'static str = "/v1/traces";
+    fn validate(&mut self, window: &Window) -> validate::Outcome {
+        validate::traces(self, window)
+    }
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: (rejected > 0 || !message.is_empty())
+                .then_some(ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
+        }
+    }
+}
+
+impl OtlpSignal for ExportLogsServiceRequest {
+    type Response = ExportLogsServiceResponse;
+    const SIGNAL: Signal = Signal::Logs;
+    const PATH: &'static str = "/v1/logs";
+    fn validate(&mut self, window: &Window) -> validate::Outcome {
+        validate::logs(self, window)
+    }
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: (rejected > 0 || !message.is_empty())
+                .then_some(ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message }),
+        }
+    }
+}
+
+impl OtlpSignal for ExportMetricsServiceRequest {
+    type Response = ExportMetricsServiceResponse;
+    const SIGNAL: Signal = Signal::Metrics;
+    const PATH: &'static str = "/v1/metrics";
+    fn validate(&mut self, window: &Window) -> validate::Outcome {
+        validate::metrics(self, window)
+    }
+    fn response(rejected: i64, message: String) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: (rejected > 0 || !message.is_empty()).then_some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: message,
+            }),
+        }
+    }
+}
+
+/// Why a request was refused as a whole. Each maps to one HTTP status and one gRPC code.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("missing API key: send Authorization: Bearer <project ingest key>")]
+    MissingKey,
+    #[error("invalid API key")]
+    InvalidKey,
+    #[error("API key revoked")]
+    RevokedKey,
+    #[error("this API key may not ingest telemetry")]
+    WrongScope,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("request too large: more than {limit} bytes after decompression")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("temporarily unavailable, retry later: {0}")]
+    Unavailable(String),
+}
+
+impl IngestError {
+    /// Whether the OTLP retry rules let a client send the same request again.
+    pub fn retryable(&self) -> bool {
+        matches!(self, IngestError::Unavailable(_))
+    }
+}
+
+/// Counters of the ingest path, per signal.
+pub struct Stats {
+    accepted: [Counter; 3],
+    rejected: [Counter; 3],
+    refused: [Counter; 3],
+}
+
+fn signal_index(s: Signal) -> usize {
+    match s {
+        Signal::Traces => 0,
+        Signal::Logs => 1,
+        _ => 2,
+    }
+}
+
+impl Stats {
+    pub fn new(health: &Health) -> Self {
+        let per = |name: &str, help: &str| -> [Counter; 3] {
+            ["traces", "logs", "metrics"].map(|s| health.counter(name, help, &[("signal", s)]))
+        };
+        Self {
+            accepted: per("cloudgrid_ingest_accepted_total", "Items (spans, log records, points) accepted and on the bus"),
+            rejected: per("cloudgrid_ingest_rejected_total", "Items rejected in partial_success"),
+            refused: per("cloudgrid_ingest_refused_requests_total", "Requests refused as a whole"),
+        }
+    }
+}
+
+/// Runs one request through the whole path. `body` is still compressed as sent.
+pub async fn ingest<S: OtlpSignal>(
+    collector: &Collector,
+    key: Option<String>,
+    body: Bytes,
+    encoding: Encoding,
+    content_encoding: Option<&str>,
+    max_bytes: usize,
+) -> Result<S::Response, IngestError> {
+    let i = signal_index(S::SIGNAL);
+    let result = ingest_inner::<S>(collector, key, body, encoding, content_encoding, max_bytes).await;
+    if result.is_err() {
+        collector.stats.refused[i].inc();
+    }
+    result
+}
+
+async fn ingest_inner<S: OtlpSignal>(
+    collector: &Collector,
+    key: Option<String>,
+    body: Bytes,
+    encoding: Encoding,
+    content_encoding: Option<&str>,
+    max_bytes: usize,
+) -> Result<S::Response, IngestError> {
+    let key = key.ok_or(IngestError::MissingKey)?;
+    let project_id = match collector.keys.verify(&key).await {
+        Ok(KeyCheck::Valid { project_id }) => project_id,
+        Ok(KeyCheck::Unknown) => return Err(IngestError::InvalidKey),
+        Ok(KeyCheck::Revoked) => return Err(IngestError::RevokedKey),
+        Ok(KeyCheck::WrongScope) => return Err(IngestError::WrongScope),
+        Err(e) => return Err(IngestError::Unavailable(e.to_string())),
+    };
+    let raw = decode::decompress(body, content_encoding, max_bytes)?;
+    let mut request: S = decode::decode(&raw, encoding)?;
+    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let window = Window::around(now_ns, collector.config.max_age_ms, collector.config.max_future_ms);
+    let outcome = request.validate(&window);
+    let i = signal_index(S::SIGNAL);
+    collector.stats.rejected[i].add(outcome.rejected);
+    if outcome.accepted > 0 {
+        // Forward the bytes as received when nothing was removed and they are protobuf.
+        let otlp = if outcome.rejected == 0 && encoding == Encoding::Protobuf {
+            raw
+        } else {
+            Bytes::from(request.encode_to_vec())
+        };
+        let envelope = IngestEnvelope {
+            project_id: project_id.clone(),
+            signal: S::SIGNAL as i32,
+            received_unix_nano: i64::try_from(now_ns).unwrap_or(i64::MAX),
+            otlp,
+        };
+        let subject = subjects::ingest(&project_id, S::SIGNAL);
+        // The id covers project, signal and content, not the receive time: a client's
+        // retry of the same request dedupes on the bus.
+        let msg_id = content_msg_id(&subject, &envelope.otlp);
+        let payload = Bytes::from(envelope.encode_to_vec());
+        collector
+            .bus
+            .publish(Outbound { subject, msg_id, payload })
+            .await
+            .map_err(|e| {
+                if e.is_retryable() {
+                    IngestError::Unavailable(e.to_string())
+                } else {
+                    IngestError::Malformed(e.to_string())
+                }
+            })?;
+        collector.stats.accepted[i].add(outcome.accepted);
+    }
+    Ok(S::response(i64::try_from(outcome.rejected).unwrap_or(i64::MAX), outcome.message))
+}

@@ -1,0 +1,201 @@
+//! What the collector refuses item by item (answered in `partial_success`): event times
+//! outside the accepted window, non-finite numbers, spans without valid ids, histograms
+//! whose buckets do not match their bounds. Rejected items are removed in place.
+
+use cloudgrid_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use cloudgrid_proto::otlp::metrics::v1::{metric, number_data_point};
+
+/// The accepted event-time range, in unix nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub min_ns: u64,
+    pub max_ns: u64,
+    max_age_ms: u64,
+    max_future_ms: u64,
+}
+
+impl Window {
+    pub fn around(now_ns: u64, max_age_ms: u64, max_future_ms: u64) -> Self {
+        Self {
+            min_ns: now_ns.saturating_sub(max_age_ms.saturating_mul(1_000_000)),
+            max_ns: now_ns.saturating_add(max_future_ms.saturating_mul(1_000_000)),
+            max_age_ms,
+            max_future_ms,
+        }
+    }
+
+    fn contains(&self, t: u64) -> bool {
+        (self.min_ns..=self.max_ns).contains(&t)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "timestamp outside the accepted window (at most {} ms old, {} ms ahead)",
+            self.max_age_ms, self.max_future_ms
+        )
+    }
+}
+
+/// The result of validating one request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Why items were rejected (the first reason of each kind).
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    rejected: u64,
+    reasons: Vec<String>,
+}
+
+impl Tally {
+    /// Counts `ok`/`reason` and says whether to keep the item.
+    fn keep(&mut self, reason: Option<String>) -> bool {
+        match reason {
+            None => {
+                self.accepted += 1;
+                true
+            }
+            Some(r) => {
+                self.rejected += 1;
+                if !self.reasons.contains(&r) {
+                    self.reasons.push(r);
+                }
+                false
+            }
+        }
+    }
+
+    fn outcome(self) -> Outcome {
+        let message = if self.rejected == 0 {
+            String::new()
+        } else {
+            format!("{} item(s) rejected: {}", self.rejected, self.reasons.join("; "))
+        };
+        Outcome { accepted: self.accepted, rejected: self.rejected, message }
+    }
+}
+
+fn valid_id(id: &[u8], len: usize) -> bool {
+    id.len() == len && id.iter().any(|b| *b != 0)
+}
+
+pub fn traces(req: &mut ExportTraceServiceRequest, w: &Window) -> Outcome {
+    let mut t = Tally::default();
+    for rs in &mut req.resource_spans {
+        for ss in &mut rs.scope_spans {
+            ss.spans.retain(|s| {
+                let reason = if !valid_id(&s.trace_id, 16) {
+                    Some("span without a valid 16-byte trace id".to_string())
+                } else if !valid_id(&s.span_id, 8) {
+                    Some("span without a valid 8-byte span id".to_string())
+                } else if !s.parent_span_id.is_empty() && s.parent_span_id.len() != 8 {
+                    Some("span with a parent span id that is not 8 bytes".to_string())
+                } else if !w.contains(s.start_time_unix_nano) {
+                    Some(w.describe())
+                } else if s.end_time_unix_nano < s.start_time_unix_nano {
+                    Some("span ends before it starts".to_string())
+                } else {
+                    None
+                };
+                t.keep(reason)
+            });
+        }
+    }
+    t.outcome()
+}
+
+pub fn logs(req: &mut ExportLogsServiceRequest, w: &Window) -> Outcome {
+    let mut t = Tally::default();
+    for rl in &mut req.resource_logs {
+        for sl in &mut rl.scope_logs {
+            sl.log_records.retain(|l| {
+                // Zero means "unknown" in OTLP; the receive time stands in later.
+                let time = if l.time_unix_nano != 0 { l.time_unix_nano } else { l.observed_time_unix_nano };
+                let reason = if time != 0 && !w.contains(time) {
+                    Some(w.describe())
+                } else if !l.trace_id.is_empty() && l.trace_id.len() != 16 {
+                    Some("log record with a trace id that is not 16 bytes".to_string())
+                } else if !l.span_id.is_empty() && l.span_id.len() != 8 {
+                    Some("log record with a span id that is not 8 bytes".to_string())
+                } else {
+                    None
+                };
+                t.keep(reason)
+            });
+        }
+    }
+    t.outcome()
+}
+
+fn finite(name: &str, v: Option<f64>) -> Option<String> {
+    match v {
+        Some(x) if !x.is_finite() => Some(format!("{name} is NaN or infinite")),
+        _ => None,
+    }
+}
+
+pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
+    let mut t = Tally::default();
+    let time = |ts: u64| (!w.contains(ts)).then(|| w.describe());
+    for rm in &mut req.resource_metrics {
+        for sm in &mut rm.scope_metrics {
+            for m in &mut sm.metrics {
+                let name_reason = m.name.is_empty().then(|| "metric without a name".to_string());
+                match &mut m.data {
+                    None => {}
+                    Some(metric::Data::Gauge(g)) => g.data_points.retain(|p| {
+                        let v = match p.value {
+                            Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
+                            Some(number_data_point::Value::AsInt(_)) => None,
+                            None => Some("number point without a value".to_string()),
+                        };
+                        t.keep(name_reason.clone().or_else(|| time(p.time_unix_nano)).or(v))
+                    }),
+                    Some(metric::Data::Sum(s)) => s.data_points.retain(|p| {
+                        let v = match p.value {
+                            Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
+                            Some(number_data_point::Value::AsInt(_)) => None,
+                            None => Some("number point without a value".to_string()),
+                        };
+                        t.keep(name_reason.clone().or_else(|| time(p.time_unix_nano)).or(v))
+                    }),
+                    Some(metric::Data::Histogram(h)) => h.data_points.retain(|p| {
+                        let shape = (!p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1)
+                            .then(|| "histogram with bucket counts that do not match its bounds".to_string());
+                        let reason = name_reason
+                            .clone()
+                            .or_else(|| time(p.time_unix_nano))
+                            .or_else(|| finite("histogram sum", p.sum))
+                            .or_else(|| finite("histogram min", p.min))
+                            .or_else(|| finite("histogram max", p.max))
+                            .or(shape);
+                        t.keep(reason)
+                    }),
+                    Some(metric::Data::ExponentialHistogram(h)) => h.data_points.retain(|p| {
+                        let reason = name_reason
+                            .clone()
+                            .or_else(|| time(p.time_unix_nano))
+                            .or_else(|| finite("histogram sum", p.sum))
+                            .or_else(|| (!(-10..=20).contains(&p.scale)).then(|| "exponential histogram scale outside -10..=20".to_string()));
+                        t.keep(reason)
+                    }),
+                    Some(metric::Data::Summary(s)) => s.data_points.retain(|p| {
+                        let reason = name_reason
+                            .clone()
+                            .or_else(|| time(p.time_unix_nano))
+                            .or_else(|| finite("summary sum", Some(p.sum)));
+                        t.keep(reason)
+                    }),
+                }
+            }
+        }
+    }
+    t.outcome()
+}
