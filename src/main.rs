@@ -1,1 +1,344 @@
-fn main() {}
+//! `cloudgrid`: the one binary. Parses configuration and wires targets together; the
+//! logic lives in the crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cloudgrid_control::ControlPlane;
+use cloudgrid_pipeline::{Drain, Pipeline, PipelineConfig};
+use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
+use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
+use cloudgrid_proto::health::Health;
+use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sources::{Collector, CollectorConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "cloudgrid", version, about = "OTLP in, incremental rollups, live views out")]
+struct Cli {
+    #[command(subcommand)]
+    target: Option<Target>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Every target in one process (the default).
+    All,
+    /// The OTLP receivers (HTTP and gRPC).
+    Collector,
+    /// The dataflow pipeline that persists telemetry.
+    StorageWrite,
+    /// Companies, projects and API keys; verifies ingest keys for collectors.
+    ControlPlane,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum DeploymentMode {
+    Local,
+    Deployed,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// local: loopback only, bootstrap project and key; deployed: hardened.
+    #[arg(long, env = "CLOUDGRID_DEPLOYMENT_MODE", value_enum, default_value = "local", global = true)]
+    deployment_mode: DeploymentMode,
+    /// Where embedded storage and the bootstrap key live.
+    #[arg(long, env = "CLOUDGRID_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// SurrealDB: mem://, surrealkv://PATH, ws://HOST:PORT (default: embedded under the data dir).
+    #[arg(long, env = "CLOUDGRID_SURREAL_URL", global = true)]
+    surreal_url: Option<String>,
+    #[arg(long, env = "CLOUDGRID_SURREAL_USER", global = true)]
+    surreal_user: Option<String>,
+    #[arg(long, env = "CLOUDGRID_SURREAL_PASSWORD", global = true, hide_env_values = true)]
+    surreal_password: Option<String>,
+    /// NATS with JetStream; required by the services, optional for `all` (in-process bus).
+    #[arg(long, env = "CLOUDGRID_NATS_URL", global = true)]
+    nats_url: Option<String>,
+    /// OTLP/HTTP listen address.
+    #[arg(long, env = "CLOUDGRID_OTLP_HTTP_ADDR", global = true)]
+    otlp_http_addr: Option<SocketAddr>,
+    /// OTLP/gRPC listen address.
+    #[arg(long, env = "CLOUDGRID_OTLP_GRPC_ADDR", global = true)]
+    otlp_grpc_addr: Option<SocketAddr>,
+    /// Health and metrics (/healthz, /readyz, /metrics).
+    #[arg(long, env = "CLOUDGRID_ADMIN_ADDR", global = true)]
+    admin_addr: Option<SocketAddr>,
+    /// The control-plane's internal gRPC address (control-plane listens; collector dials).
+    #[arg(long, env = "CLOUDGRID_CONTROL_PLANE_ADDR", default_value = "127.0.0.1:4320", global = true)]
+    control_plane_addr: SocketAddr,
+    /// Timely worker threads of the pipeline.
+    #[arg(short = 'w', long, env = "CLOUDGRID_WORKERS", default_value_t = 1, global = true)]
+    workers: usize,
+    /// Largest OTLP/HTTP body after decompression, bytes.
+    #[arg(long, env = "CLOUDGRID_MAX_HTTP_BODY_BYTES", default_value_t = 20 << 20, global = true)]
+    max_http_body_bytes: usize,
+    /// Largest OTLP/gRPC message after decompression, bytes.
+    #[arg(long, env = "CLOUDGRID_MAX_GRPC_MESSAGE_BYTES", default_value_t = 4 << 20, global = true)]
+    max_grpc_message_bytes: usize,
+    /// Oldest accepted event time, milliseconds before now.
+    #[arg(long, env = "CLOUDGRID_INGEST_MAX_AGE_MS", default_value_t = 7 * 24 * 3600 * 1000, global = true)]
+    ingest_max_age_ms: u64,
+    /// Furthest accepted event time, milliseconds after now.
+    #[arg(long, env = "CLOUDGRID_INGEST_MAX_FUTURE_MS", default_value_t = 10 * 60 * 1000, global = true)]
+    ingest_max_future_ms: u64,
+    /// Metric chunk span: one record per series per this much event time, milliseconds.
+    #[arg(long, env = "CLOUDGRID_CHUNK_SPAN_MS", default_value_t = 30 * 60 * 1000, global = true)]
+    chunk_span_ms: u64,
+    /// In-process bus capacity (single-process mode), bytes.
+    #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
+    memory_bus_max_bytes: usize,
+}
+
+impl Common {
+    fn local(&self) -> bool {
+        self.deployment_mode == DeploymentMode::Local
+    }
+
+    fn addr(&self, given: Option<SocketAddr>, port: u16) -> SocketAddr {
+        given.unwrap_or_else(|| {
+            let ip = if self.local() { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
+            SocketAddr::from((ip, port))
+        })
+    }
+
+    fn surreal(&self) -> Result<SurrealConfig> {
+        let url = match &self.surreal_url {
+            Some(u) => u.clone(),
+            None => format!("surrealkv://{}", self.data_dir.join("db").display()),
+        };
+        let mut c = SurrealConfig::new(url);
+        c.username = self.surreal_user.clone();
+        c.password = self.surreal_password.clone();
+        c.chunk_span_ms = self.chunk_span_ms;
+        c.validate().context("invalid storage configuration")?;
+        Ok(c)
+    }
+
+    fn collector(&self) -> Result<CollectorConfig> {
+        let c = CollectorConfig {
+            max_http_body_bytes: self.max_http_body_bytes,
+            max_grpc_message_bytes: self.max_grpc_message_bytes,
+            max_age_ms: self.ingest_max_age_ms,
+            max_future_ms: self.ingest_max_future_ms,
+            ..CollectorConfig::default()
+        };
+        c.validate().map_err(anyhow::Error::msg)?;
+        Ok(c)
+    }
+
+    fn pipeline(&self) -> Result<PipelineConfig> {
+        let c = PipelineConfig { workers: self.workers, ..PipelineConfig::default() };
+        c.validate()?;
+        Ok(c)
+    }
+
+    async fn bus(&self, required: bool) -> Result<Arc<dyn Bus>> {
+        match &self.nats_url {
+            Some(url) => {
+                let bus = JetStreamBus::connect(&JetStreamConfig::ingest(url.clone()))
+                    .await
+                    .with_context(|| format!("CLOUDGRID_NATS_URL={url}"))?;
+                println!("bus: NATS JetStream at {url}");
+                Ok(Arc::new(bus))
+            }
+            None if required => bail!("CLOUDGRID_NATS_URL is required for this service"),
+            None => {
+                println!("bus: in-process");
+                Ok(Arc::new(MemoryBus::new(MemoryBusConfig {
+                    max_bytes: self.memory_bus_max_bytes,
+                    ..MemoryBusConfig::default()
+                })))
+            }
+        }
+    }
+
+    async fn store(&self) -> Result<Store> {
+        let config = self.surreal()?;
+        if config.url.starts_with("surrealkv://") {
+            std::fs::create_dir_all(&self.data_dir)
+                .with_context(|| format!("creating CLOUDGRID_DATA_DIR {}", self.data_dir.display()))?;
+        }
+        let store = Store::open(&config).await.with_context(|| format!("opening storage at {}", config.url))?;
+        println!("storage: {}", config.url);
+        Ok(store)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLOUDGRID_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let target = cli.target.unwrap_or(Target::All);
+    let common = cli.common;
+    let health = Health::default();
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            shutdown.cancel();
+        });
+    }
+    let mut servers = tokio::task::JoinSet::new();
+    let admin = common.addr(common.admin_addr, 9464);
+    serve(&mut servers, "health", admin, cloudgrid_sources::admin::router(health.clone()), &shutdown).await?;
+
+    match target {
+        Target::All => {
+            let bus = common.bus(false).await?;
+            let store = common.store().await?;
+            let control = Arc::new(ControlPlane::new(store.clone()));
+            if common.local() {
+                let boot = control.bootstrap_local(&common.data_dir).await?;
+                match &boot.created_key {
+                    Some(key) => println!(
+                        "created project '{}' with ingest key (shown once, also in {}):\n  {key}",
+                        boot.project_id,
+                        boot.key_file.display()
+                    ),
+                    None => println!("ingest key for project '{}': see {}", boot.project_id, boot.key_file.display()),
+                }
+            }
+            let pipeline =
+                Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone())
+                    .await?;
+            start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
+            run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown).await
+        }
+        Target::Collector => {
+            let bus = common.bus(true).await?;
+            let url = format!("http://{}", common.control_plane_addr);
+            let keys = Arc::new(GrpcKeyVerifier::new(&url)?);
+            println!("control plane: {url}");
+            start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown).await
+        }
+        Target::StorageWrite => {
+            let bus = common.bus(true).await?;
+            let store = common.store().await?;
+            let pipeline =
+                Pipeline::start(bus, Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone()).await?;
+            println!("storage-write: {} worker(s)", common.workers);
+            run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown).await
+        }
+        Target::ControlPlane => {
+            let store = common.store().await?;
+            let control = Arc::new(ControlPlane::new(store));
+            if common.local() {
+                let boot = control.bootstrap_local(&common.data_dir).await?;
+                if let Some(key) = boot.created_key {
+                    println!("created project '{}' with ingest key (shown once, also in {}):\n  {key}", boot.project_id, boot.key_file.display());
+                }
+            }
+            let svc = cloudgrid_proto::cloudgrid::control::v1::key_verification_server::KeyVerificationServer::new(
+                KeyVerificationService(control),
+            );
+            let router = tonic::service::Routes::new(svc).into_axum_router();
+            serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown).await
+        }
+    }
+}
+
+async fn start_collector(
+    common: &Common,
+    servers: &mut tokio::task::JoinSet<Result<()>>,
+    bus: Arc<dyn Bus>,
+    keys: Arc<dyn KeyVerifier>,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let collector = Collector::new(bus, keys, common.collector()?, health);
+    let http = common.addr(common.otlp_http_addr, 4318);
+    let grpc = common.addr(common.otlp_grpc_addr, 4317);
+    serve(servers, "OTLP/HTTP", http, cloudgrid_sources::otlp::http::router(collector.clone()), shutdown).await?;
+    serve(servers, "OTLP/gRPC", grpc, cloudgrid_sources::otlp::grpc::router(collector), shutdown).await?;
+    Ok(())
+}
+
+async fn serve(
+    servers: &mut tokio::task::JoinSet<Result<()>>,
+    what: &'static str,
+    addr: SocketAddr,
+    router: axum::Router,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("{what}: cannot listen on {addr}"))?;
+    println!("{what} listening on {}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    servers.spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .with_context(|| format!("{what} server"))
+    });
+    Ok(())
+}
+
+async fn run_until_stopped(
+    mut servers: tokio::task::JoinSet<Result<()>>,
+    mut pipeline: Option<Pipeline>,
+    drain: Drain,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    println!("ready");
+    let failed = async {
+        match pipeline.as_mut() {
+            Some(p) => p.failed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        r = failed => {
+            shutdown.cancel();
+            r?;
+            bail!("pipeline stopped");
+        }
+        Some(r) = servers.join_next() => {
+            shutdown.cancel();
+            r??;
+        }
+    }
+    // Stop accepting first, then let the pipeline finish what was accepted.
+    while let Some(r) = servers.join_next().await {
+        r??;
+    }
+    if let Some(p) = pipeline {
+        p.stop(drain).await?;
+    }
+    println!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

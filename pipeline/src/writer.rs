@@ -25,7 +25,7 @@ pub(crate) enum WriteJob {
 pub(crate) enum Progress {
     /// Every epoch up to and including `epoch` is durable for `worker`.
     Committed { worker: usize, epoch: Epoch },
-    Closed,
+    Closed { worker: usize },
 }
 
 /// Most records merged into one transaction when epochs queue up.
