@@ -1,0 +1,158 @@
+//! Starting and stopping `cloudgrid` processes, and reading their `/metrics`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+pub struct Process {
+    pub child: Child,
+    pub name: String,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+}
+
+/// Ports and paths of one `cloudgrid` process.
+pub struct Spec {
+    pub target: &'static str,
+    pub data_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Spec {
+    pub fn new(target: &'static str, data_dir: &Path) -> Self {
+        Self { target, data_dir: data_dir.to_path_buf(), env: Vec::new() }
+    }
+
+    pub fn env(mut self, k: &str, v: impl ToString) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Starts the process and waits until it prints `ready`.
+    pub fn start(self) -> Process {
+        let admin = free_addr();
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let log = self.data_dir.join(format!("{}.log", self.target));
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudgrid"));
+        cmd.arg(self.target)
+            .env("CLOUDGRID_DATA_DIR", &self.data_dir)
+            .env("CLOUDGRID_ADMIN_ADDR", admin.to_string())
+            .env("CLOUDGRID_LOG", "info,surrealdb=warn,surrealkv=warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        let mut child = cmd.spawn().expect("spawn cloudgrid");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_copy = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&log_copy) {
+                    use std::io::Write;
+                    let _ = writeln!(f, "stdout: {line}");
+                }
+                if line.trim() == "ready" {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("{} did not become ready; log:\n{}", self.target, std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        Process { child, name: self.target.to_string(), admin, log }
+    }
+}
+
+impl Process {
+    /// The value of one sample line of `/metrics` (0 when absent).
+    pub async fn metric(&self, sample: &str) -> u64 {
+        let url = format!("http://{}/metrics", self.admin);
+        let Ok(resp) = reqwest::get(&url).await else { return 0 };
+        let text = resp.text().await.unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+
+    /// Waits until `sample` reaches `want`; fails with the log after `timeout`.
+    pub async fn wait_metric(&self, sample: &str, want: u64, timeout: Duration) {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let got = self.metric(sample).await;
+            if got >= want {
+                assert_eq!(got, want, "{sample} overshot");
+                return;
+            }
+            if start.elapsed() > timeout {
+                panic!("{sample} is {got}, wanted {want}; log:\n{}", self.log_text());
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "{} exited with {status}; log:\n{}", self.name, self.log_text());
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("{} did not stop; log:\n{}", self.name, self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the Python OpenTelemetry sender; returns its JSON report.
+pub fn otel_send(protocol: &str, endpoint: &str, key: &str, tag: &str) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/otel_send.py");
+    let out = Command::new("python3")
+        .args([script, "--protocol", protocol, "--endpoint", endpoint, "--key", key, "--tag", tag])
+        .output()
+        .expect("python3 must be installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "otel_send.py failed (pip install -r tests/e2e/requirements.txt):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("otel_send.py prints JSON")
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the real `cloudgrid` binary: OTLP in from real clients, storage
+//! checked after a graceful stop.
+
+mod harness;
+mod otel_sdk;

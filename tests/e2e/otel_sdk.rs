@@ -1,0 +1,109 @@
+//! The OpenTelemetry Python SDK sends every signal over HTTP and gRPC to `cloudgrid all`;
+//! every exported item is then found in storage with its attributes intact.
+
+use std::time::Duration;
+
+use cloudgrid_sinks::surreal::{Store, SurrealConfig};
+use serde_json::{Value, json};
+
+use crate::harness::{Spec, free_addr, otel_send};
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_items_are_all_stored_intact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (http, grpc) = (free_addr(), free_addr());
+    let proc = Spec::new("all", dir.path())
+        .env("CLOUDGRID_OTLP_HTTP_ADDR", http)
+        .env("CLOUDGRID_OTLP_GRPC_ADDR", grpc)
+        .env("CLOUDGRID_WORKERS", 2)
+        .start();
+    let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file");
+    let key = key.trim();
+
+    let sent = [
+        ("http", otel_send("http", &format!("http://{http}"), key, "http")),
+        ("grpc", otel_send("grpc", &format!("http://{grpc}"), key, "grpc")),
+    ];
+    let mut spans = 0;
+    let mut logs = 0;
+    let mut points = 0;
+    for (tag, report) in &sent {
+        assert_eq!(n(&report["span_failures"]) + n(&report["log_failures"]), 0, "{tag}: {report}");
+        spans += n(&report["spans"]);
+        logs += n(&report["logs"]);
+        for t in ["delta", "cumulative"] {
+            assert_eq!(n(&report["metrics"][t]["failures"]), 0, "{tag}: {report}");
+            points += n(&report["metrics"][t]["points"]);
+        }
+    }
+    assert_eq!((spans, logs), (40, 40));
+    assert!(points >= 48, "every instrument exported at least one point per series and round: {points}");
+
+    let wait = Duration::from_secs(60);
+    proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"spans\"}", spans, wait).await;
+    proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"logs\"}", logs, wait).await;
+    proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"points\"}", points, wait).await;
+    proc.stop();
+
+    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display())))
+        .await
+        .expect("open the stopped instance's storage");
+    let counts = store.counts("default").await.expect("counts");
+    assert_eq!((counts.spans, counts.logs, counts.points), (spans, logs, points));
+
+    for (tag, report) in &sent {
+        for s in report["span_ids"].as_array().expect("span ids") {
+            let rows = store.find_rows("span", "span_id", s["span_id"].clone()).await.expect("span");
+            assert_eq!(rows.len(), 1, "{tag}: span {s} stored once");
+            let row = &rows[0];
+            assert_eq!(row["trace_id"], s["trace_id"]);
+            assert_eq!(row["name"], s["name"]);
+            assert_eq!(row["service_name"], json!(format!("otel-{tag}")));
+            if s["name"] == json!(format!("{tag}-child")) {
+                let a = &row["attributes"];
+                assert!(a["i"].is_i64() && a["ratio"].is_f64(), "{a}");
+                assert!(a["ok"].is_boolean(), "{a}");
+                assert_eq!(a["tags"], json!(["a", "b"]));
+                assert_eq!(row["events"][0]["name"], "tick");
+                assert!(row["parent_span_id"].is_string());
+            } else {
+                assert_eq!(row["attributes"]["http.route"], "/checkout");
+            }
+        }
+
+        let rows = store.find_rows("log", "service_name", json!(format!("otel-{tag}"))).await.expect("logs");
+        assert_eq!(rows.len(), 20, "{tag}");
+        let mut bodies: Vec<String> = rows.iter().map(|r| r["body"].as_str().unwrap_or("").to_string()).collect();
+        bodies.sort();
+        assert!(bodies.contains(&format!("{tag} log 7")), "{bodies:?}");
+        assert!(rows.iter().all(|r| r["attributes"]["order.id"].as_str().is_some_and(|v| v.starts_with("o-"))));
+        assert!(rows.iter().all(|r| r["severity_text"] == "WARN" || r["severity_text"] == "WARNING"), "{}", rows[0]);
+
+        for (temporality, suffix, kind, monotonic) in [
+            ("delta", "requests", "sum", true),
+            ("cumulative", "requests", "sum", true),
+            ("delta", "queue_depth", "sum", false),
+            ("cumulative", "queue_depth", "sum", false),
+            ("cumulative", "temperature", "gauge", false),
+            ("delta", "latency", "histogram", false),
+            ("cumulative", "latency", "histogram", false),
+        ] {
+            let name = format!("{tag}.{temporality}.{suffix}");
+            let series = store.find_rows("metric_series", "name", json!(name)).await.expect("series");
+            assert_eq!(series.len(), 3, "{name}: one series per route");
+            for s in &series {
+                assert_eq!(s["kind"], kind, "{name}");
+                assert_eq!(s["monotonic"], monotonic, "{name}");
+                if kind != "gauge" {
+                    assert_eq!(s["temporality"], temporality, "{name}");
+                }
+                assert_eq!(s["labels"]["service.name"], json!(format!("otel-{tag}")));
+                assert!(s["labels"]["route"].as_str().is_some_and(|r| r.starts_with('/')), "{s}");
+            }
+        }
+    }
+}
