@@ -74,6 +74,9 @@ pub fn decode<M: prost::Message + Default + serde::de::DeserializeOwned>(
         Encoding::Json => {
             let mut value: serde_json::Value = serde_json::from_slice(raw)
                 .map_err(|e| IngestError::Malformed(format!("invalid JSON payload: {e}")))?;
+            if !value.is_object() {
+                return Err(IngestError::Malformed("invalid OTLP/JSON payload: expected an object".into()));
+            }
             normalize_json_enums(&mut value);
             serde_json::from_value(value)
                 .map_err(|e| IngestError::Malformed(format!("invalid OTLP/JSON payload: {e}")))
