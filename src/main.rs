@@ -64,6 +64,9 @@ struct Common {
     /// NATS with JetStream; required by the services, optional for `all` (in-process bus).
     #[arg(long, env = "CLOUDGRID_NATS_URL", global = true)]
     nats_url: Option<String>,
+    /// Prefix of CloudGrid's subjects and stream on NATS.
+    #[arg(long, env = "CLOUDGRID_NATS_NAMESPACE", default_value = "cloudgrid", global = true)]
+    nats_namespace: String,
     /// OTLP/HTTP listen address.
     #[arg(long, env = "CLOUDGRID_OTLP_HTTP_ADDR", global = true)]
     otlp_http_addr: Option<SocketAddr>,
@@ -145,7 +148,8 @@ impl Common {
     async fn bus(&self, required: bool) -> Result<Arc<dyn Bus>> {
         match &self.nats_url {
             Some(url) => {
-                let bus = JetStreamBus::connect(&JetStreamConfig::ingest(url.clone()))
+                let config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
+                let bus = JetStreamBus::connect(&config)
                     .await
                     .with_context(|| format!("CLOUDGRID_NATS_URL={url}"))?;
                 println!("bus: NATS JetStream at {url}");

@@ -2,17 +2,16 @@
 
 use crate::Signal;
 
-/// The JetStream stream that holds accepted OTLP requests.
-pub const INGEST_STREAM: &str = "CLOUDGRID_INGEST";
 /// Every ingest subject matches this filter.
-pub const INGEST_FILTER: &str = "cloudgrid.ingest.>";
+pub const INGEST_FILTER: &str = "ingest.>";
 /// The durable consumer of the storage-write service.
 pub const STORAGE_WRITE_CONSUMER: &str = "storage-write";
 
-/// `cloudgrid.ingest.<project>.<signal>`: partitioning by project keeps one tenant's
-/// traffic addressable on its own.
+/// `ingest.<project>.<signal>`: partitioning by project keeps one tenant's traffic
+/// addressable on its own. Subjects here are logical; a transport may put its
+/// namespace in front (JetStream: `<namespace>.ingest.…`).
 pub fn ingest(project_id: &str, signal: Signal) -> String {
-    format!("cloudgrid.ingest.{project_id}.{}", signal.name())
+    format!("ingest.{project_id}.{}", signal.name())
 }
 
 /// Whether `id` can stand as one subject token (and in record ids and file names).
@@ -30,7 +29,7 @@ mod tests {
 
     #[test]
     fn subjects_are_tokenised_by_project_and_signal() {
-        assert_eq!(ingest("p1", Signal::Metrics), "cloudgrid.ingest.p1.metrics");
+        assert_eq!(ingest("p1", Signal::Metrics), "ingest.p1.metrics");
         assert!(is_valid_token("default"));
         assert!(!is_valid_token("a.b"));
         assert!(!is_valid_token("a>"));

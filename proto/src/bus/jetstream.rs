@@ -13,8 +13,9 @@ use crate::subjects;
 #[derive(Debug, Clone)]
 pub struct JetStreamConfig {
     pub url: String,
-    pub stream: String,
-    pub subjects: Vec<String>,
+    /// Prefix of every subject and of the stream name, so several CloudGrid
+    /// deployments (or test runs) can share one NATS server.
+    pub namespace: String,
     /// Publishing fails (retryably) while the stream holds this much; nothing is dropped.
     pub max_bytes: i64,
     pub duplicate_window: Duration,
@@ -27,12 +28,30 @@ impl JetStreamConfig {
     pub fn ingest(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            stream: subjects::INGEST_STREAM.to_string(),
-            subjects: vec![subjects::INGEST_FILTER.to_string()],
+            namespace: "cloudgrid".to_string(),
             max_bytes: 8 << 30,
             duplicate_window: Duration::from_secs(120),
             publish_timeout: Duration::from_secs(10),
         }
+    }
+
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    fn stream_name(&self) -> String {
+        format!("{}_INGEST", self.namespace.to_uppercase().replace(['.', '-'], "_"))
+    }
+
+    pub fn validate(&self) -> Result<(), BusError> {
+        if !subjects::is_valid_token(&self.namespace) {
+            return Err(BusError::Rejected(format!(
+                "CLOUDGRID_NATS_NAMESPACE must be lowercase letters, digits, '-' or '_', got {:?}",
+                self.namespace
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -40,6 +59,8 @@ impl JetStreamConfig {
 pub struct JetStreamBus {
     ctx: jetstream::Context,
     stream: stream::Stream,
+    /// `<namespace>.`, put in front of every logical subject.
+    prefix: String,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -49,6 +70,7 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 impl JetStreamBus {
     /// Connects and creates the stream, or verifies an existing one has the subjects.
     pub async fn connect(config: &JetStreamConfig) -> Result<Self, BusError> {
+        config.validate()?;
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
@@ -62,9 +84,11 @@ impl JetStreamBus {
             .map_err(|e| unavailable(format!("NATS at {}: {e}", config.url)))?;
         let mut ctx = jetstream::new(client);
         ctx.set_timeout(config.publish_timeout);
+        let name = config.stream_name();
+        let filter = format!("{}.{}", config.namespace, subjects::INGEST_FILTER);
         let wanted = stream::Config {
-            name: config.stream.clone(),
-            subjects: config.subjects.clone(),
+            name: name.clone(),
+            subjects: vec![filter.clone()],
             max_bytes: config.max_bytes,
             discard: stream::DiscardPolicy::New,
             // Acked messages leave the stream: it holds exactly what is not yet applied.
@@ -76,17 +100,15 @@ impl JetStreamBus {
         let mut stream = ctx
             .get_or_create_stream(wanted)
             .await
-            .map_err(|e| unavailable(format!("creating stream {}: {e}", config.stream)))?;
+            .map_err(|e| unavailable(format!("creating stream {name}: {e}")))?;
         let info = stream.info().await.map_err(unavailable)?;
-        for s in &config.subjects {
-            if !info.config.subjects.contains(s) {
-                return Err(BusError::Rejected(format!(
-                    "stream {} exists without subject {s}; its subjects are {:?}",
-                    config.stream, info.config.subjects
-                )));
-            }
+        if !info.config.subjects.contains(&filter) {
+            return Err(BusError::Rejected(format!(
+                "stream {name} exists without subject {filter}; its subjects are {:?}",
+                info.config.subjects
+            )));
         }
-        Ok(Self { ctx, stream })
+        Ok(Self { ctx, stream, prefix: format!("{}.", config.namespace) })
     }
 
     /// Deletes the stream (tests and `reset` tooling only).
@@ -104,7 +126,7 @@ impl Bus for JetStreamBus {
         headers.insert("Nats-Msg-Id", msg.msg_id.as_str());
         let ack = self
             .ctx
-            .publish_with_headers(msg.subject, headers, msg.payload)
+            .publish_with_headers(format!("{}{}", self.prefix, msg.subject), headers, msg.payload)
             .await
             .map_err(publish_error)?
             .await
@@ -143,7 +165,7 @@ impl Bus for JetStreamBus {
             .messages()
             .await
             .map_err(unavailable)?;
-        Ok(Box::new(JetStreamConsumer { messages }))
+        Ok(Box::new(JetStreamConsumer { messages, prefix: self.prefix.clone() }))
     }
 
     async fn stored_messages(&self) -> Result<u64, BusError> {
@@ -164,17 +186,18 @@ fn publish_error(e: async_nats::jetstream::context::PublishError) -> BusError {
 
 struct JetStreamConsumer {
     messages: pull::Stream,
+    prefix: String,
 }
 
 impl JetStreamConsumer {
-    fn delivery(msg: jetstream::Message) -> Result<Delivery, BusError> {
+    fn delivery(&self, msg: jetstream::Message) -> Result<Delivery, BusError> {
         let (stream_seq, delivery_count) = {
             let info = msg.info().map_err(|e| unavailable(format!("bad ack subject: {e}")))?;
             (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(1))
         };
         let (msg, acker) = msg.split();
         Ok(Delivery {
-            subject: msg.subject.to_string(),
+            subject: msg.subject.strip_prefix(self.prefix.as_str()).unwrap_or(&msg.subject).to_string(),
             payload: msg.payload,
             stream_seq,
             delivery_count,
@@ -192,11 +215,11 @@ impl Consumer for JetStreamConsumer {
             Ok(None) => return Err(unavailable("consumer stream ended")),
             Ok(Some(m)) => m.map_err(unavailable)?,
         };
-        out.push(Self::delivery(first)?);
+        out.push(self.delivery(first)?);
         // Take what is already buffered without waiting again.
         while out.len() < max {
             match futures::FutureExt::now_or_never(self.messages.next()) {
-                Some(Some(m)) => out.push(Self::delivery(m.map_err(unavailable)?)?),
+                Some(Some(m)) => out.push(self.delivery(m.map_err(unavailable)?)?),
                 Some(None) | None => break,
             }
         }

@@ -1,0 +1,170 @@
+//! Every accepted message is applied exactly once: across restarts, with several
+//! workers, and through storage failures.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cloudgrid_pipeline::{Drain, Pipeline, PipelineConfig};
+use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
+use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
+use cloudgrid_proto::bus::{Bus, Outbound, content_msg_id};
+use cloudgrid_proto::health::Health;
+use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use cloudgrid_proto::otlp::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point};
+use cloudgrid_proto::{IngestEnvelope, Signal};
+use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::{SinkError, TelemetryWriter, WriteBatch};
+use prost::Message;
+
+const BASE_NS: u64 = 1_700_000_000_000_000_000;
+
+/// Message `i`: `points` points over `series` series, all distinct (series, time).
+fn envelope(i: u64, series: u64, points: u64) -> Bytes {
+    let data_points = (0..points)
+        .map(|j| NumberDataPoint {
+            attributes: vec![KeyValue {
+                key: "s".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::IntValue((j % series) as i64)) }),
+                ..Default::default()
+            }],
+            time_unix_nano: BASE_NS + (i * points + j) * 1_000_000,
+            value: Some(number_data_point::Value::AsDouble(j as f64)),
+            ..Default::default()
+        })
+        .collect();
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "load".into(),
+                    data: Some(metric::Data::Gauge(Gauge { data_points })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let env = IngestEnvelope {
+        project_id: "p".into(),
+        signal: Signal::Metrics as i32,
+        received_unix_nano: 0,
+        otlp: Bytes::from(req.encode_to_vec()),
+    };
+    Bytes::from(env.encode_to_vec())
+}
+
+async fn publish_all(bus: &dyn Bus, subject: &str, range: std::ops::Range<u64>, series: u64, points: u64) {
+    for i in range {
+        let payload = envelope(i, series, points);
+        let msg_id = content_msg_id(subject, &payload);
+        bus.publish(Outbound { subject: subject.to_string(), msg_id, payload }).await.expect("publish");
+    }
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(10);
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+fn config(workers: usize) -> PipelineConfig {
+    PipelineConfig { workers, fetch_max: 7, ..PipelineConfig::default() }
+}
+
+/// Publishes in two halves with a restart in between; everything lands exactly once.
+async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: usize) {
+    let store = Store::open(&SurrealConfig { chunk_span_ms: 50, ..SurrealConfig::mem() }).await.expect("store");
+    let writer: Arc<dyn TelemetryWriter> = Arc::new(SurrealWriter::new(store.clone()));
+    let (messages, series, points) = (60u64, 5u64, 20u64);
+
+    publish_all(&*bus, subject, 0..messages / 2, series, points).await;
+    let health = Health::default();
+    let p = Pipeline::start(bus.clone(), writer.clone(), config(workers), health.clone()).await.expect("start");
+    let acked = health.counter("cloudgrid_pipeline_acked_total", "", &[]);
+    wait_for("some messages acked", Duration::from_secs(30), async || acked.get() >= 10).await;
+    // Stop with work in flight; what was not committed is redelivered to the next run.
+    p.stop(Drain::InFlight).await.expect("stop");
+
+    publish_all(&*bus, subject, messages / 2..messages, series, points).await;
+    let p = Pipeline::start(bus.clone(), writer, config(workers), Health::default()).await.expect("restart");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!(counts.points, messages * points, "every point exactly once");
+    assert_eq!(counts.series, series);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_bus_one_worker() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    exactly_once_across_restart(bus, "ingest.p.metrics", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_bus_three_workers() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    exactly_once_across_restart(bus, "ingest.p.metrics", 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jetstream_two_workers() {
+    let url = std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let cfg = JetStreamConfig::ingest(url.clone()).with_namespace(format!("cgpipe{id}"));
+    let bus = JetStreamBus::connect(&cfg)
+        .await
+        .unwrap_or_else(|e| panic!("NATS with JetStream must run at {url}: {e}"));
+    exactly_once_across_restart(Arc::new(bus.clone()), "ingest.p.metrics", 2).await;
+    bus.delete_stream().await.expect("cleanup");
+}
+
+/// Fails the first `failures` writes as an unreachable database would.
+struct Flaky {
+    inner: SurrealWriter,
+    failures: AtomicUsize,
+}
+
+#[async_trait]
+impl TelemetryWriter for Flaky {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(SinkError::Unavailable("connection refused".into()));
+        }
+        self.inner.apply(batch).await
+    }
+    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
+        self.inner.resume_points().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_outage_delays_but_loses_nothing() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = Arc::new(Flaky { inner: SurrealWriter::new(store.clone()), failures: AtomicUsize::new(4) });
+    publish_all(&*bus, "ingest.p.metrics", 0..10, 3, 10).await;
+    let health = Health::default();
+    let p = Pipeline::start(bus.clone(), writer.clone(), config(2), health.clone()).await.expect("start");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    assert_eq!(writer.failures.load(Ordering::SeqCst), 0, "the outage happened");
+    assert!(health.counter("cloudgrid_pipeline_write_retries_total", "", &[]).get() >= 4);
+    assert_eq!(store.counts("p").await.expect("counts").points, 100);
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the pipeline: real buses (in-process and JetStream), real
+//! SurrealDB (embedded, in memory).
+
+mod delivery;

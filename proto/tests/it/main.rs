@@ -1,0 +1,3 @@
+//! Integration tests of the bus transports.
+
+mod bus_conformance;
