@@ -1,1 +1,5 @@
-//! cloudgrid-bench
+//! Benchmark probes for a running CloudGrid: a deterministic OTLP generator and a load
+//! driver that reports accepted/s, persisted/s and send→persisted latency.
+
+pub mod drive;
+pub mod generate;
