@@ -104,6 +104,17 @@ impl Process {
         }
     }
 
+    /// Waits until `sample` exceeds `floor`.
+    pub async fn wait_metric_above(&self, sample: &str, floor: u64, timeout: Duration) {
+        let start = Instant::now();
+        while self.metric(sample).await <= floor {
+            if start.elapsed() > timeout {
+                panic!("{sample} stayed at or below {floor}; log:\n{}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -2,4 +2,5 @@
 //! checked after a graceful stop.
 
 mod harness;
+mod crash;
 mod otel_sdk;
