@@ -46,7 +46,12 @@ pub fn envelope(env: &IngestEnvelope, out: &mut Vec<Record>) -> Result<Normalize
             traces(project, &ExportTraceServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?, out)
         }
         Signal::Logs => {
-            let content = xxhash_rust::xxh3::xxh3_64(&env.otlp);
+            // The request id names this part of this request; older envelopes lack it.
+            let content = if env.request_id.is_empty() {
+                xxhash_rust::xxh3::xxh3_64(&env.otlp)
+            } else {
+                xxhash_rust::xxh3::xxh3_64(env.request_id.as_bytes())
+            };
             let req = ExportLogsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?;
             logs(project, content, env.received_unix_nano, &req, out)
         }
@@ -164,7 +169,8 @@ pub fn traces(project: &str, req: &ExportTraceServiceRequest, out: &mut Vec<Reco
     skipped
 }
 
-/// `content_hash` identifies the request; with the record's position it makes the log id.
+/// `content_hash` identifies the request part; with the record's position it makes the
+/// log id.
 /// Records without any timestamp take `received_unix_nano`.
 pub fn logs(
     project: &str,

@@ -55,6 +55,7 @@ fn envelope(i: u64, series: u64, points: u64) -> Bytes {
         signal: Signal::Metrics as i32,
         received_unix_nano: 0,
         otlp: Bytes::from(req.encode_to_vec()),
+        request_id: format!("req-{i}"),
     };
     Bytes::from(env.encode_to_vec())
 }

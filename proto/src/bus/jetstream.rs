@@ -61,6 +61,8 @@ pub struct JetStreamBus {
     stream: stream::Stream,
     /// `<namespace>.`, put in front of every logical subject.
     prefix: String,
+    /// The server's `max_payload`, less room for headers.
+    max_payload: usize,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -82,6 +84,12 @@ impl JetStreamBus {
             .await
             .map_err(|_| unavailable(format!("NATS at {} did not answer in 5s", config.url)))?
             .map_err(|e| unavailable(format!("NATS at {}: {e}", config.url)))?;
+        // NATS's default max_payload is 1 MiB; trust the server's word when it gave one.
+        let max_payload = match client.server_info().max_payload {
+            0 => 1 << 20,
+            n => n,
+        }
+        .saturating_sub(512);
         let mut ctx = jetstream::new(client);
         ctx.set_timeout(config.publish_timeout);
         let name = config.stream_name();
@@ -108,7 +116,7 @@ impl JetStreamBus {
                 info.config.subjects
             )));
         }
-        Ok(Self { ctx, stream, prefix: format!("{}.", config.namespace) })
+        Ok(Self { ctx, stream, prefix: format!("{}.", config.namespace), max_payload })
     }
 
     /// Deletes the stream (tests and `reset` tooling only).
@@ -171,6 +179,10 @@ impl Bus for JetStreamBus {
     async fn stored_messages(&self) -> Result<u64, BusError> {
         let info = self.stream.get_info().await.map_err(unavailable)?;
         Ok(info.state.messages)
+    }
+
+    fn max_payload_bytes(&self) -> usize {
+        self.max_payload
     }
 }
 

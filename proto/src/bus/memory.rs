@@ -20,11 +20,13 @@ pub struct MemoryBusConfig {
     /// Publishing fails with [`BusError::Full`] while stored payloads exceed this.
     pub max_bytes: usize,
     pub duplicate_window: Duration,
+    /// Largest payload of one message (unbounded by default; set it to mimic a server).
+    pub max_payload_bytes: usize,
 }
 
 impl Default for MemoryBusConfig {
     fn default() -> Self {
-        Self { max_bytes: 512 << 20, duplicate_window: Duration::from_secs(120) }
+        Self { max_bytes: 512 << 20, duplicate_window: Duration::from_secs(120), max_payload_bytes: usize::MAX }
     }
 }
 
@@ -128,6 +130,13 @@ impl Bus for MemoryBus {
             if let Some((seq, _)) = st.dedupe.get(&msg.msg_id) {
                 return Ok(Receipt { stream_seq: *seq, duplicate: true });
             }
+            if msg.payload.len() > shared.config.max_payload_bytes {
+                return Err(BusError::Rejected(format!(
+                    "message of {} bytes exceeds the {} byte limit",
+                    msg.payload.len(),
+                    shared.config.max_payload_bytes
+                )));
+            }
             if st.stored_bytes + msg.payload.len() > shared.config.max_bytes {
                 return Err(BusError::Full(format!(
                     "in-process stream holds {} bytes, limit {}",
@@ -179,6 +188,10 @@ impl Bus for MemoryBus {
     async fn stored_messages(&self) -> Result<u64, BusError> {
         let st = self.shared.lock();
         Ok(st.log.len() as u64)
+    }
+
+    fn max_payload_bytes(&self) -> usize {
+        self.shared.config.max_payload_bytes
     }
 }
 

@@ -107,6 +107,11 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Messages currently stored in the stream (for health and tests).
     async fn stored_messages(&self) -> Result<u64, BusError>;
+
+    /// The largest payload one message may carry.
+    fn max_payload_bytes(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// A durable pull consumer.

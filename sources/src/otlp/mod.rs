@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod grpc;
 pub mod http;
+mod split;
 mod validate;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,7 +31,7 @@ pub use validate::Window;
 use crate::Collector;
 
 /// What a signal adapter provides to the generic path.
-pub trait OtlpSignal: Message + Default + serde::de::DeserializeOwned + Send + 'static {
+pub trait OtlpSignal: Message + Default + serde::de::DeserializeOwned + split::Halve + Send + 'static {
     type Response: Message + serde::Serialize + Default + Send + 'static;
     const SIGNAL: Signal;
     /// The OTLP/HTTP path.
@@ -184,35 +185,58 @@ async fn ingest_inner<S: OtlpSignal>(
     let i = signal_index(S::SIGNAL);
     collector.stats.rejected[i].add(outcome.rejected);
     if outcome.accepted > 0 {
-        // Forward the bytes as received when nothing was removed and they are protobuf.
-        let otlp = if outcome.rejected == 0 && encoding == Encoding::Protobuf {
-            raw
-        } else {
-            Bytes::from(request.encode_to_vec())
-        };
-        let envelope = IngestEnvelope {
-            project_id: project_id.clone(),
-            signal: S::SIGNAL as i32,
-            received_unix_nano: i64::try_from(now_ns).unwrap_or(i64::MAX),
-            otlp,
-        };
+        // Envelope fields cost a few dozen bytes; keep well clear of the bus's limit.
+        let room = collector.bus.max_payload_bytes().saturating_sub(1024);
         let subject = subjects::ingest(&project_id, S::SIGNAL);
-        // The id covers project, signal and content, not the receive time: a client's
-        // retry of the same request dedupes on the bus.
-        let msg_id = content_msg_id(&subject, &envelope.otlp);
-        let payload = Bytes::from(envelope.encode_to_vec());
-        collector
-            .bus
-            .publish(Outbound { subject, msg_id, payload })
-            .await
-            .map_err(|e| {
-                if e.is_retryable() {
-                    IngestError::Unavailable(e.to_string())
-                } else {
-                    IngestError::Malformed(e.to_string())
-                }
-            })?;
+        // Derived from the whole request as received, not the receive time: a client's
+        // retry of the same request dedupes on the bus, part by part.
+        let request_hash = content_msg_id(&subject, &raw);
+        // Forward the bytes as received when nothing was removed and they fit.
+        let parts = if outcome.rejected == 0 && encoding == Encoding::Protobuf && raw.len() <= room {
+            vec![raw]
+        } else {
+            let mut parts = Vec::new();
+            split_to_fit(request, room, &mut parts)?;
+            parts
+        };
+        for (part, otlp) in parts.into_iter().enumerate() {
+            let msg_id = format!("{request_hash}-{part}");
+            let envelope = IngestEnvelope {
+                project_id: project_id.clone(),
+                signal: S::SIGNAL as i32,
+                received_unix_nano: i64::try_from(now_ns).unwrap_or(i64::MAX),
+                otlp,
+                request_id: msg_id.clone(),
+            };
+            let payload = Bytes::from(envelope.encode_to_vec());
+            collector
+                .bus
+                .publish(Outbound { subject: subject.clone(), msg_id, payload })
+                .await
+                .map_err(|e| {
+                    if e.is_retryable() {
+                        IngestError::Unavailable(e.to_string())
+                    } else {
+                        IngestError::Malformed(e.to_string())
+                    }
+                })?;
+        }
         collector.stats.accepted[i].add(outcome.accepted);
     }
     Ok(S::response(i64::try_from(outcome.rejected).unwrap_or(i64::MAX), outcome.message))
+}
+
+/// Encodes `request`, halving it until every part fits in `room` bytes.
+fn split_to_fit<S: OtlpSignal>(request: S, room: usize, out: &mut Vec<Bytes>) -> Result<(), IngestError> {
+    if request.encoded_len() <= room {
+        out.push(Bytes::from(request.encode_to_vec()));
+        return Ok(());
+    }
+    match split::Halve::halve(request) {
+        Ok((a, b)) => {
+            split_to_fit(a, room, out)?;
+            split_to_fit(b, room, out)
+        }
+        Err(_) => Err(IngestError::TooLarge { limit: room }),
+    }
 }

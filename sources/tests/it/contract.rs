@@ -328,3 +328,34 @@ async fn a_retried_request_is_stored_once() {
     }
     assert_eq!(mem.stored_messages().await.expect("stored"), 1);
 }
+
+#[tokio::test]
+async fn a_request_larger_than_one_bus_message_is_split_not_refused() {
+    for sig in Sig::ALL {
+        let mem = Arc::new(MemoryBus::new(MemoryBusConfig { max_payload_bytes: 4 << 10, ..MemoryBusConfig::default() }));
+        let collector = Collector::new(mem.clone(), keys(), CollectorConfig::default(), &Health::default());
+        let app = cloudgrid_sources::otlp::http::router(collector);
+        let body = request(sig, &Items::fresh(2000));
+        assert!(body.len() > 16 << 10, "the request must need several messages");
+        let req = http::Request::post(sig.http_path())
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", format!("Bearer {GOOD}"))
+            .body(Body::from(body))
+            .expect("request");
+        let resp = app.oneshot(req).await.expect("response");
+        assert_eq!(resp.status(), 200, "{sig:?}");
+        let parts = mem.stored_messages().await.expect("stored");
+        assert!(parts >= 4, "{sig:?}: {parts} part(s)");
+        // Every item is in exactly one part.
+        let mut consumer = mem.consumer(cloudgrid_proto::bus::ConsumerConfig::new("check")).await.expect("consumer");
+        let got = consumer.fetch(1000, std::time::Duration::from_millis(100)).await.expect("fetch");
+        let mut items = 0;
+        for d in got {
+            let env = <cloudgrid_proto::IngestEnvelope as prost::Message>::decode(d.payload).expect("envelope");
+            let mut out = Vec::new();
+            cloudgrid_operators::normalize::envelope(&env, &mut out).expect("normalize");
+            items += out.iter().filter(|r| !matches!(r, cloudgrid_operators::records::Record::Series(_))).count();
+        }
+        assert_eq!(items, 2000, "{sig:?}");
+    }
+}
