@@ -4,7 +4,7 @@
 pub mod decode;
 pub mod grpc;
 pub mod http;
-mod split;
+pub mod split;
 mod validate;
 
 use std::time::{SystemTime, UNIX_EPOCH};
