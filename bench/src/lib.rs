@@ -1,5 +1,6 @@
 //! Benchmark probes for a running CloudGrid: a deterministic OTLP generator and a load
 //! driver that reports accepted/s, persisted/s and send→persisted latency.
 
+pub mod decode;
 pub mod drive;
 pub mod generate;

@@ -47,6 +47,17 @@ enum Probe {
         #[arg(long, default_value_t = 600)]
         persist_timeout_s: u64,
     },
+    /// The OTLP decode path alone, on one core (no server needed).
+    Decode {
+        #[arg(long, default_value_t = 1_000)]
+        series: u64,
+        #[arg(long, default_value_t = 1_000)]
+        items_per_request: u64,
+        #[arg(long, default_value_t = 200)]
+        requests: u64,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 #[tokio::main]
@@ -80,6 +91,11 @@ async fn main() -> Result<()> {
                 persist_timeout: Duration::from_secs(persist_timeout_s),
             })
             .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Decode { series, items_per_request, requests, rounds } => {
+            let shape = Shape { series, items_per_request, start_unix_nano: 1_700_000_000_000_000_000 };
+            let report = cloudgrid_bench::decode::run(shape, requests, rounds);
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
