@@ -160,13 +160,10 @@ fn status(collector: &Collector, e: IngestError) -> Status {
         IngestError::Malformed(_) | IngestError::UnsupportedMediaType(_) => Status::invalid_argument(msg),
         IngestError::TooLarge { .. } => Status::resource_exhausted(msg),
         IngestError::Unavailable(_) => {
-            let mut s = Status::unavailable(msg);
-            // OTLP clients read a retry delay from RetryInfo; plain metadata carries the
-            // same hint for clients that look there.
-            if let Ok(v) = collector.config.retry_after_s.to_string().parse() {
-                s.metadata_mut().insert("retry-after", v);
-            }
-            s
+            // OTLP exporters take their back-off from google.rpc.RetryInfo.
+            use tonic_types::{ErrorDetails, StatusExt};
+            let delay = std::time::Duration::from_secs(collector.config.retry_after_s);
+            Status::with_error_details(tonic::Code::Unavailable, msg, ErrorDetails::with_retry_info(Some(delay)))
         }
     }
 }

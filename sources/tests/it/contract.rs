@@ -245,13 +245,18 @@ async fn over_grpc(sig: Sig, c: &Case) -> Observed {
             retryable: false,
             rejected: rejected_in(sig, resp.get_ref()),
         },
-        Err(status) => Observed {
-            ok: false,
-            http: None,
-            grpc: Some(status.code()),
-            retryable: status.code() == Code::Unavailable,
-            rejected: None,
-        },
+        Err(status) => {
+            // OTLP/gRPC: UNAVAILABLE is retryable; the server says when through RetryInfo.
+            use tonic_types::StatusExt;
+            let retry_info = status.get_details_retry_info().and_then(|r| r.retry_delay);
+            Observed {
+                ok: false,
+                http: None,
+                grpc: Some(status.code()),
+                retryable: status.code() == Code::Unavailable && retry_info.is_some(),
+                rejected: None,
+            }
+        }
     }
 }
 
