@@ -24,12 +24,13 @@ pub const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceServ
 pub const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 pub const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
-/// Passes message bytes through both ways.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
+/// Passes message bytes through both ways (also what a client needs to send arbitrary
+/// bytes, as the tests do).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct RawCodec;
 
-struct RawEncoder;
-struct RawDecoder;
+pub struct RawEncoder;
+pub struct RawDecoder;
 
 impl Encoder for RawEncoder {
     type Item = Bytes;

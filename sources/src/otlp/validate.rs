@@ -5,7 +5,7 @@
 use cloudgrid_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use cloudgrid_proto::otlp::metrics::v1::{metric, number_data_point};
+use cloudgrid_proto::otlp::metrics::v1::{NumberDataPoint, metric, number_data_point};
 
 /// The accepted event-time range, in unix nanoseconds.
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +141,18 @@ fn finite(name: &str, v: Option<f64>) -> Option<String> {
     }
 }
 
+/// Why a gauge or sum point is rejected, if it is.
+fn number_point(p: &NumberDataPoint, w: &Window) -> Option<String> {
+    if !w.contains(p.time_unix_nano) {
+        return Some(w.describe());
+    }
+    match p.value {
+        Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
+        Some(number_data_point::Value::AsInt(_)) => None,
+        None => Some("number point without a value".to_string()),
+    }
+}
+
 pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
     let mut t = Tally::default();
     let time = |ts: u64| (!w.contains(ts)).then(|| w.describe());
@@ -150,22 +162,12 @@ pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
                 let name_reason = m.name.is_empty().then(|| "metric without a name".to_string());
                 match &mut m.data {
                     None => {}
-                    Some(metric::Data::Gauge(g)) => g.data_points.retain(|p| {
-                        let v = match p.value {
-                            Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
-                            Some(number_data_point::Value::AsInt(_)) => None,
-                            None => Some("number point without a value".to_string()),
-                        };
-                        t.keep(name_reason.clone().or_else(|| time(p.time_unix_nano)).or(v))
-                    }),
-                    Some(metric::Data::Sum(s)) => s.data_points.retain(|p| {
-                        let v = match p.value {
-                            Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
-                            Some(number_data_point::Value::AsInt(_)) => None,
-                            None => Some("number point without a value".to_string()),
-                        };
-                        t.keep(name_reason.clone().or_else(|| time(p.time_unix_nano)).or(v))
-                    }),
+                    Some(metric::Data::Gauge(g)) => g
+                        .data_points
+                        .retain(|p| t.keep(name_reason.clone().or_else(|| number_point(p, w)))),
+                    Some(metric::Data::Sum(s)) => s
+                        .data_points
+                        .retain(|p| t.keep(name_reason.clone().or_else(|| number_point(p, w)))),
                     Some(metric::Data::Histogram(h)) => h.data_points.retain(|p| {
                         let shape = (!p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1)
                             .then(|| "histogram with bucket counts that do not match its bounds".to_string());

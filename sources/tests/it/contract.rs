@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::bus::{Bus, BusError};
 use cloudgrid_proto::health::Health;
 use cloudgrid_sources::{Collector, CollectorConfig};
 use http_body_util::BodyExt;
 use tonic::Code;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tower::ServiceExt;
 
 use crate::support::*;
@@ -147,9 +147,8 @@ struct Observed {
     rejected: Option<i64>,
 }
 
-async fn over_http(sig: Sig, c: &Case) -> Observed {
-    let (collector, _) = collector(c.bus);
-    let app = cloudgrid_sources::otlp::http::router(collector);
+/// The OTLP/HTTP request a case describes.
+fn http_request(sig: Sig, c: &Case) -> http::Request<Body> {
     let mut body = payload(sig, c.payload);
     if c.content_encoding == Some("gzip") {
         body = gzip(&body);
@@ -163,7 +162,13 @@ async fn over_http(sig: Sig, c: &Case) -> Observed {
         Some(k) => req = req.header("authorization", format!("Bearer {k}")),
         None => {}
     }
-    let resp = app.oneshot(req.body(Body::from(body)).expect("request")).await.expect("response");
+    req.body(Body::from(body)).expect("request")
+}
+
+async fn over_http(sig: Sig, c: &Case) -> Observed {
+    let (collector, _) = collector(c.bus);
+    let app = cloudgrid_sources::otlp::http::router(collector);
+    let resp = app.oneshot(http_request(sig, c)).await.expect("response");
     let status = resp.status().as_u16();
     let retry_after = resp.headers().contains_key("retry-after");
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
@@ -174,38 +179,6 @@ async fn over_http(sig: Sig, c: &Case) -> Observed {
         // OTLP/HTTP: 429, 502, 503 and 504 are retryable; we always say when.
         retryable: matches!(status, 429 | 502 | 503 | 504) && retry_after,
         rejected: if status == 200 { rejected_in(sig, &bytes) } else { None },
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Raw;
-struct RawEnc;
-struct RawDec;
-impl Encoder for RawEnc {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-impl Decoder for RawDec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawEnc;
-    type Decoder = RawDec;
-    fn encoder(&mut self) -> RawEnc {
-        RawEnc
-    }
-    fn decoder(&mut self) -> RawDec {
-        RawDec
     }
 }
 
@@ -235,7 +208,7 @@ async fn over_grpc(sig: Sig, c: &Case) -> Observed {
     }
     client.ready().await.expect("ready");
     let path = http::uri::PathAndQuery::from_static(sig.grpc_path());
-    let result = client.unary(req, path, Raw).await;
+    let result = client.unary(req, path, cloudgrid_sources::otlp::grpc::RawCodec).await;
     server.abort();
     match result {
         Ok(resp) => Observed {
@@ -299,18 +272,7 @@ async fn only_accepted_items_reach_the_bus() {
             }
             let (collector, mem) = collector(c.bus);
             let app = cloudgrid_sources::otlp::http::router(collector);
-            let mut body = payload(sig, c.payload);
-            if c.content_encoding == Some("gzip") {
-                body = gzip(&body);
-            }
-            let mut req = http::Request::post(sig.http_path()).header("content-type", c.content_type);
-            if let Some(e) = c.content_encoding {
-                req = req.header("content-encoding", e);
-            }
-            if let Some(k) = c.key {
-                req = if k == "x-cloudgrid-key" { req.header(k, GOOD) } else { req.header("authorization", format!("Bearer {k}")) };
-            }
-            let _ = app.oneshot(req.body(Body::from(body)).expect("request")).await.expect("response");
+            let _ = app.oneshot(http_request(sig, &c)).await.expect("response");
             let stored = mem.stored_messages().await.expect("stored");
             assert_eq!(stored > 0, c.stored, "{} / {sig:?}: {stored} message(s) on the bus", c.name);
         }
