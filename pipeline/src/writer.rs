@@ -1,6 +1,7 @@
 //! The storage side of the sink: one async task per timely worker, so no worker thread
 //! ever waits on I/O. Queued epochs are coalesced into one transaction.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +90,9 @@ pub(crate) async fn run(
     progress: mpsc::UnboundedSender<Progress>,
     stats: Arc<WriterStats>,
 ) {
+    // Series this writer has committed: their descriptions need not be written again.
+    // (A restart forgets them and writes each once more; the write is idempotent.)
+    let mut known_series: HashSet<u64> = HashSet::new();
     let mut closed = false;
     while !closed {
         let Some(first) = jobs.recv().await else { break };
@@ -107,6 +111,10 @@ pub(crate) async fn run(
                 next = jobs.try_recv().ok();
             }
         }
+        records.retain(|r| match &r.record {
+            Record::Series(s) => !known_series.contains(&s.series_id),
+            _ => true,
+        });
         if !records.is_empty() {
             let batch = guard.admit(records);
             let mut backoff = Duration::from_millis(50);
@@ -124,6 +132,10 @@ pub(crate) async fn run(
                 }
             }
             guard.committed(&batch.resume);
+            known_series.extend(batch.records.iter().filter_map(|r| match &r.record {
+                Record::Series(s) => Some(s.series_id),
+                _ => None,
+            }));
             stats.transactions.inc();
             stats.count(&batch.records);
         }
