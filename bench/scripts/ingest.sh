@@ -18,7 +18,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-target="${CARGO_TARGET_DIR:-$HOME/.cache/cloudgrid-target}/release"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloudgrid-target}"
+target="$CARGO_TARGET_DIR/release"
 cargo build --release -p cloudgrid -p cloudgrid-bench >&2
 
 data="$(mktemp -d)"
