@@ -261,6 +261,13 @@ fn hash_attrs(h: &mut Xxh3, attrs: &Attrs) {
     }
 }
 
+/// A stable hash of an attribute set (for grouping records that share a resource).
+pub fn attrs_hash(attrs: &Attrs) -> u64 {
+    let mut h = Xxh3::new();
+    hash_attrs(&mut h, attrs);
+    h.digest()
+}
+
 /// The stable id of a series: project, metric name, and the sorted resource, scope and
 /// point attributes. Length-prefixed fields keep distinct inputs from colliding by
 /// concatenation.

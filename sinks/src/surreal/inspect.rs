@@ -20,8 +20,8 @@ impl Store {
         let mut res = self
             .db
             .query(
-                "SELECT VALUE count() FROM span WHERE project_id = $p GROUP ALL;
-                 SELECT VALUE count() FROM log WHERE project_id = $p GROUP ALL;
+                "SELECT VALUE math::sum(n) FROM span_block WHERE project_id = $p GROUP ALL;
+                 SELECT VALUE math::sum(n) FROM log_block WHERE project_id = $p GROUP ALL;
                  SELECT VALUE count() FROM metric_series WHERE project_id = $p GROUP ALL;
                  SELECT VALUE math::sum(n) FROM metric_chunk WHERE project_id = $p GROUP ALL;
                  SELECT VALUE count() FROM metric_chunk WHERE project_id = $p GROUP ALL;",
@@ -36,15 +36,55 @@ impl Store {
         Ok(Counts { spans: n(0)?, logs: n(1)?, series: n(2)?, points: n(3)?, chunks: n(4)? })
     }
 
-    /// One stored row as JSON (spans: `span`, logs: `log`, series: `metric_series`),
-    /// found by a field match; for checks that attributes survived intact.
+    /// Every span of a project, one JSON object each with its resource and service
+    /// resolved (operators' checks and tests; the query API lives in storage-read).
+    pub async fn spans(&self, project_id: &str) -> Result<Vec<serde_json::Value>, SinkError> {
+        self.items(project_id, "span_block", "spans").await
+    }
+
+    /// Every log record of a project, as [`Store::spans`] does for spans.
+    pub async fn logs(&self, project_id: &str) -> Result<Vec<serde_json::Value>, SinkError> {
+        self.items(project_id, "log_block", "logs").await
+    }
+
+    /// The spans of one trace, found through the trace → block references.
+    pub async fn trace(&self, project_id: &str, trace_id: &str) -> Result<Vec<serde_json::Value>, SinkError> {
+        let blocks: Vec<serde_json::Value> = self
+            .db
+            .query(
+                "SELECT resources, spans FROM (SELECT VALUE type::record('span_block', block) FROM trace_ref \
+                 WHERE project_id = $p AND trace_id = $t)",
+            )
+            .bind(("p", project_id.to_string()))
+            .bind(("t", trace_id.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(flatten(blocks, "spans").into_iter().filter(|s| s["trace_id"] == trace_id).collect())
+    }
+
+    async fn items(&self, project_id: &str, table: &str, field: &str) -> Result<Vec<serde_json::Value>, SinkError> {
+        let blocks: Vec<serde_json::Value> = self
+            .db
+            .query(format!("SELECT resources, {field} FROM type::table($t) WHERE project_id = $p"))
+            .bind(("t", table.to_string()))
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(flatten(blocks, field))
+    }
+
+    /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.
     pub async fn find_rows(
         &self,
         table: &str,
         field: &str,
         value: serde_json::Value,
     ) -> Result<Vec<serde_json::Value>, SinkError> {
-        let allowed = ["span", "log", "metric_series", "metric_chunk"];
+        let allowed = ["metric_series", "metric_chunk"];
         if !allowed.contains(&table) || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             return Err(SinkError::Rejected(format!("cannot inspect {table}.{field}")));
         }
@@ -60,4 +100,20 @@ impl Store {
             .map_err(classify)?;
         Ok(rows)
     }
+}
+
+/// Items of blocks, each with its resource object and service name filled in.
+fn flatten(blocks: Vec<serde_json::Value>, field: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for mut block in blocks {
+        let resources = block["resources"].take();
+        let serde_json::Value::Array(items) = block[field].take() else { continue };
+        for mut item in items {
+            let resource = item["resource"].as_u64().and_then(|i| resources.get(i as usize)).cloned().unwrap_or_default();
+            item["service_name"] = resource.get("service.name").cloned().unwrap_or_default();
+            item["resource"] = resource;
+            out.push(item);
+        }
+    }
+    out
 }

@@ -17,11 +17,12 @@ const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "telemetry and control plane tables",
     sql: r#"
-DEFINE TABLE IF NOT EXISTS span SCHEMALESS;
-DEFINE INDEX IF NOT EXISTS span_trace ON span FIELDS project_id, trace_id;
-DEFINE INDEX IF NOT EXISTS span_start ON span FIELDS project_id, start_unix_nano;
-DEFINE TABLE IF NOT EXISTS log SCHEMALESS;
-DEFINE INDEX IF NOT EXISTS log_time ON log FIELDS project_id, time_unix_nano;
+DEFINE TABLE IF NOT EXISTS span_block SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS span_block_start ON span_block FIELDS project_id, start_min;
+DEFINE TABLE IF NOT EXISTS trace_ref SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS trace_ref_trace ON trace_ref FIELDS project_id, trace_id;
+DEFINE TABLE IF NOT EXISTS log_block SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS log_block_time ON log_block FIELDS project_id, time_min;
 DEFINE TABLE IF NOT EXISTS metric_series SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS metric_series_name ON metric_series FIELDS project_id, name;
 DEFINE TABLE IF NOT EXISTS metric_chunk SCHEMALESS;

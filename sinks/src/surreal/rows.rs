@@ -1,7 +1,7 @@
-//! Records → SurrealDB rows. Ids are deterministic, so writing a row twice is a no-op
-//! (spans, logs, series) and chunk appends are protected by the resume guard.
+//! Records → SurrealDB rows. Series rows have deterministic ids (writing one twice is a
+//! no-op); blocks and chunk appends are protected by the resume guard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cloudgrid_operators::records::*;
 use serde_json::{Value as J, json};
@@ -17,21 +17,46 @@ pub(crate) fn series_key(id: u64) -> i64 {
     id as i64
 }
 
-fn opt_hex(v: Option<impl AsRef<[u8]>>) -> Option<String> {
-    v.map(hex::encode)
-}
-
 fn service_name(resource: &Attrs) -> Option<String> {
     resource.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.to_label())
 }
 
+/// Spans and log records are stored in blocks: one record holds many items (a stored
+/// record costs far more than its bytes), grouped by partition, with the block's time
+/// range and services for pruning. Block ids come from the partition and the highest
+/// stream sequence in the block, which only grows per partition; the resume guard
+/// keeps a block from being written twice.
+pub(crate) const BLOCK_ITEMS: usize = 2_000;
+
+/// Shared resources of a block's items, stored once per block.
+#[derive(Default)]
+struct Resources {
+    index: HashMap<u64, i64>,
+    values: Vec<J>,
+    services: BTreeSet<String>,
+}
+
+impl Resources {
+    fn add(&mut self, attrs: &Attrs) -> i64 {
+        let key = cloudgrid_operators::normalize::attrs_hash(attrs);
+        if let Some(i) = self.index.get(&key) {
+            return *i;
+        }
+        let i = self.values.len() as i64;
+        self.values.push(attrs_to_json(attrs));
+        if let Some(s) = service_name(attrs) {
+            self.services.insert(s);
+        }
+        self.index.insert(key, i);
+        i
+    }
+}
+
 #[derive(Debug, SurrealValue)]
-pub(crate) struct SpanRow {
-    id: (String, String, String),
-    project_id: String,
+pub(crate) struct SpanItem {
     trace_id: String,
     span_id: String,
-    parent_span_id: Option<String>,
+    parent_span_id: String,
     trace_state: String,
     flags: i64,
     name: String,
@@ -47,96 +72,198 @@ pub(crate) struct SpanRow {
     dropped_links_count: i64,
     status_code: i64,
     status_message: String,
-    resource: J,
-    service_name: Option<String>,
+    /// Index into the block's `resources`.
+    resource: i64,
     scope_name: String,
     scope_version: String,
 }
 
-impl From<&SpanRecord> for SpanRow {
-    fn from(s: &SpanRecord) -> Self {
-        let trace_id = hex::encode(s.trace_id);
-        let span_id = hex::encode(s.span_id);
-        SpanRow {
-            id: (s.project_id.clone(), trace_id.clone(), span_id.clone()),
-            project_id: s.project_id.clone(),
-            trace_id,
-            span_id,
-            parent_span_id: opt_hex(s.parent_span_id),
-            trace_state: s.trace_state.clone(),
-            flags: i64::from(s.flags),
-            name: s.name.clone(),
-            kind: i64::from(s.kind),
-            start_unix_nano: ns(s.start_unix_nano),
-            end_unix_nano: ns(s.end_unix_nano),
-            duration_nano: ns(s.end_unix_nano.saturating_sub(s.start_unix_nano)),
-            attributes: attrs_to_json(&s.attributes),
-            dropped_attributes_count: i64::from(s.dropped_attributes_count),
-            events: J::Array(
-                s.events
-                    .iter()
-                    .map(|e| json!({"time_unix_nano": ns(e.time_unix_nano), "name": e.name, "attributes": attrs_to_json(&e.attributes)}))
-                    .collect(),
-            ),
-            dropped_events_count: i64::from(s.dropped_events_count),
-            links: J::Array(
-                s.links
-                    .iter()
-                    .map(|l| json!({"trace_id": hex::encode(&l.trace_id), "span_id": hex::encode(&l.span_id), "trace_state": l.trace_state, "attributes": attrs_to_json(&l.attributes)}))
-                    .collect(),
-            ),
-            dropped_links_count: i64::from(s.dropped_links_count),
-            status_code: i64::from(s.status_code),
-            status_message: s.status_message.clone(),
-            service_name: service_name(&s.resource),
-            resource: attrs_to_json(&s.resource),
-            scope_name: s.scope_name.clone(),
-            scope_version: s.scope_version.clone(),
-        }
+fn span_item(s: &SpanRecord, resource: i64) -> SpanItem {
+    SpanItem {
+        trace_id: hex::encode(s.trace_id),
+        span_id: hex::encode(s.span_id),
+        parent_span_id: s.parent_span_id.map(hex::encode).unwrap_or_default(),
+        trace_state: s.trace_state.clone(),
+        flags: i64::from(s.flags),
+        name: s.name.clone(),
+        kind: i64::from(s.kind),
+        start_unix_nano: ns(s.start_unix_nano),
+        end_unix_nano: ns(s.end_unix_nano),
+        duration_nano: ns(s.end_unix_nano.saturating_sub(s.start_unix_nano)),
+        attributes: attrs_to_json(&s.attributes),
+        dropped_attributes_count: i64::from(s.dropped_attributes_count),
+        events: J::Array(
+            s.events
+                .iter()
+                .map(|e| json!({"time_unix_nano": ns(e.time_unix_nano), "name": e.name, "attributes": attrs_to_json(&e.attributes)}))
+                .collect(),
+        ),
+        dropped_events_count: i64::from(s.dropped_events_count),
+        links: J::Array(
+            s.links
+                .iter()
+                .map(|l| json!({"trace_id": hex::encode(&l.trace_id), "span_id": hex::encode(&l.span_id), "trace_state": l.trace_state, "attributes": attrs_to_json(&l.attributes)}))
+                .collect(),
+        ),
+        dropped_links_count: i64::from(s.dropped_links_count),
+        status_code: i64::from(s.status_code),
+        status_message: s.status_message.clone(),
+        resource,
+        scope_name: s.scope_name.clone(),
+        scope_version: s.scope_version.clone(),
     }
 }
 
 #[derive(Debug, SurrealValue)]
-pub(crate) struct LogRow {
-    id: (String, String),
+pub(crate) struct SpanBlockRow {
+    id: (String, i64, i64, i64),
     project_id: String,
+    partition: i64,
+    n: i64,
+    start_min: i64,
+    start_max: i64,
+    services: Vec<String>,
+    trace_ids: Vec<String>,
+    resources: Vec<J>,
+    spans: Vec<SpanItem>,
+}
+
+/// Where the spans of a trace are: one row per (trace, block).
+#[derive(Debug, SurrealValue)]
+pub(crate) struct TraceRefRow {
+    id: (String, String, i64, i64, i64),
+    project_id: String,
+    trace_id: String,
+    block: (String, i64, i64, i64),
+    start_min: i64,
+}
+
+#[derive(Debug, SurrealValue)]
+pub(crate) struct LogItem {
+    id: String,
     time_unix_nano: i64,
     observed_unix_nano: i64,
     severity_number: i64,
     severity_text: String,
     body: J,
     attributes: J,
-    resource: J,
-    service_name: Option<String>,
+    resource: i64,
     scope_name: String,
     scope_version: String,
-    trace_id: Option<String>,
-    span_id: Option<String>,
+    trace_id: String,
+    span_id: String,
     flags: i64,
     event_name: String,
 }
 
-impl From<&LogRecord> for LogRow {
-    fn from(l: &LogRecord) -> Self {
-        LogRow {
-            id: (l.project_id.clone(), format!("{:016x}", l.id)),
-            project_id: l.project_id.clone(),
-            time_unix_nano: ns(l.time_unix_nano),
-            observed_unix_nano: ns(l.observed_unix_nano),
-            severity_number: i64::from(l.severity_number),
-            severity_text: l.severity_text.clone(),
-            body: l.body.to_json(),
-            attributes: attrs_to_json(&l.attributes),
-            service_name: service_name(&l.resource),
-            resource: attrs_to_json(&l.resource),
-            scope_name: l.scope_name.clone(),
-            scope_version: l.scope_version.clone(),
-            trace_id: opt_hex(l.trace_id),
-            span_id: opt_hex(l.span_id),
-            flags: i64::from(l.flags),
-            event_name: l.event_name.clone(),
+#[derive(Debug, SurrealValue)]
+pub(crate) struct LogBlockRow {
+    id: (String, i64, i64, i64),
+    project_id: String,
+    partition: i64,
+    n: i64,
+    time_min: i64,
+    time_max: i64,
+    services: Vec<String>,
+    resources: Vec<J>,
+    logs: Vec<LogItem>,
+}
+
+/// Groups records by (project, partition) in stream order and cuts blocks of at most
+/// [`BLOCK_ITEMS`]; `f` builds one block from its items.
+fn blocks<'a, T: 'a, B>(
+    items: impl Iterator<Item = (u64, u32, &'a str, &'a T)>,
+    mut f: impl FnMut(&str, u32, u64, i64, &[&'a T]) -> B,
+) -> Vec<B> {
+    let mut groups: BTreeMap<(&str, u32), Vec<(u64, &T)>> = BTreeMap::new();
+    for (seq, partition, project, item) in items {
+        groups.entry((project, partition)).or_default().push((seq, item));
+    }
+    let mut out = Vec::new();
+    for ((project, partition), group) in groups {
+        let max_seq = group.iter().map(|(s, _)| *s).max().unwrap_or(0);
+        for (part, chunk) in group.chunks(BLOCK_ITEMS).enumerate() {
+            let refs: Vec<&T> = chunk.iter().map(|(_, t)| *t).collect();
+            out.push(f(project, partition, max_seq, part as i64, &refs));
         }
     }
+    out
+}
+
+fn key(project: &str, partition: u32, max_seq: u64, part: i64) -> (String, i64, i64, i64) {
+    (project.to_string(), i64::from(partition), i64::try_from(max_seq).unwrap_or(i64::MAX), part)
+}
+
+pub(crate) fn span_blocks<'a>(
+    spans: impl Iterator<Item = (u64, u32, &'a SpanRecord)>,
+) -> (Vec<SpanBlockRow>, Vec<TraceRefRow>) {
+    let mut refs = Vec::new();
+    let blocks = blocks(spans.map(|(seq, p, s)| (seq, p, s.project_id.as_str(), s)), |project, partition, max_seq, part, spans| {
+        let id = key(project, partition, max_seq, part);
+        let mut resources = Resources::default();
+        let items: Vec<SpanItem> = spans.iter().map(|s| span_item(s, resources.add(&s.resource))).collect();
+        let start_min = items.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+        let start_max = items.iter().map(|s| s.start_unix_nano).max().unwrap_or(0);
+        let trace_ids: BTreeSet<String> = items.iter().map(|s| s.trace_id.clone()).collect();
+        for t in &trace_ids {
+            refs.push(TraceRefRow {
+                id: (project.to_string(), t.clone(), id.1, id.2, id.3),
+                project_id: project.to_string(),
+                trace_id: t.clone(),
+                block: id.clone(),
+                start_min,
+            });
+        }
+        SpanBlockRow {
+            id,
+            project_id: project.to_string(),
+            partition: i64::from(partition),
+            n: items.len() as i64,
+            start_min,
+            start_max,
+            services: resources.services.into_iter().collect(),
+            trace_ids: trace_ids.into_iter().collect(),
+            resources: resources.values,
+            spans: items,
+        }
+    });
+    (blocks, refs)
+}
+
+pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord)>) -> Vec<LogBlockRow> {
+    blocks(logs.map(|(seq, p, l)| (seq, p, l.project_id.as_str(), l)), |project, partition, max_seq, part, logs| {
+        let mut resources = Resources::default();
+        let items: Vec<LogItem> = logs
+            .iter()
+            .map(|l| LogItem {
+                id: format!("{:016x}", l.id),
+                time_unix_nano: ns(l.time_unix_nano),
+                observed_unix_nano: ns(l.observed_unix_nano),
+                severity_number: i64::from(l.severity_number),
+                severity_text: l.severity_text.clone(),
+                body: l.body.to_json(),
+                attributes: attrs_to_json(&l.attributes),
+                resource: resources.add(&l.resource),
+                scope_name: l.scope_name.clone(),
+                scope_version: l.scope_version.clone(),
+                trace_id: l.trace_id.map(hex::encode).unwrap_or_default(),
+                span_id: l.span_id.map(hex::encode).unwrap_or_default(),
+                flags: i64::from(l.flags),
+                event_name: l.event_name.clone(),
+            })
+            .collect();
+        LogBlockRow {
+            id: key(project, partition, max_seq, part),
+            project_id: project.to_string(),
+            partition: i64::from(partition),
+            n: items.len() as i64,
+            time_min: items.iter().map(|l| l.time_unix_nano).min().unwrap_or(0),
+            time_max: items.iter().map(|l| l.time_unix_nano).max().unwrap_or(0),
+            services: resources.services.into_iter().collect(),
+            resources: resources.values,
+            logs: items,
+        }
+    })
 }
 
 #[derive(Debug, SurrealValue)]

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, LogRow, SeriesRow, SpanRow, chunk_rows};
+use super::rows::{ChunkRow, SeriesRow, chunk_rows, log_blocks, span_blocks};
 use super::{Store, classify};
-use crate::{SinkError, TelemetryWriter, WriteBatch};
+use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
 #[derive(Clone, Debug)]
@@ -34,18 +34,20 @@ impl TelemetryWriter for SurrealWriter {
         if batch.resume.is_empty() {
             return Ok(());
         }
-        let mut spans: Vec<SpanRow> = Vec::new();
-        let mut logs: Vec<LogRow> = Vec::new();
+        let mut spans = Vec::new();
+        let mut logs = Vec::new();
         let mut series: Vec<SeriesRow> = Vec::new();
         let mut points = Vec::new();
         for r in &batch.records {
             match &r.record {
-                Record::Span(s) => spans.push(s.into()),
-                Record::Log(l) => logs.push(l.into()),
+                Record::Span(s) => spans.push((r.seq, partition_of(&r.record), s)),
+                Record::Log(l) => logs.push((r.seq, partition_of(&r.record), l)),
                 Record::Series(s) => series.push(s.into()),
                 Record::Point(p) => points.push(p),
             }
         }
+        let (spans, trace_refs) = span_blocks(spans.into_iter());
+        let logs = log_blocks(logs.into_iter());
         let chunks: Vec<ChunkRow> = chunk_rows(points.into_iter(), self.store.chunk_span_ms);
         let resume: Vec<ResumeRow> = batch
             .resume
@@ -55,10 +57,10 @@ impl TelemetryWriter for SurrealWriter {
 
         let mut sql = String::from("BEGIN;");
         if !spans.is_empty() {
-            sql.push_str("INSERT IGNORE INTO span $spans RETURN NONE;");
+            sql.push_str("INSERT INTO span_block $spans RETURN NONE; INSERT INTO trace_ref $trace_refs RETURN NONE;");
         }
         if !logs.is_empty() {
-            sql.push_str("INSERT IGNORE INTO log $logs RETURN NONE;");
+            sql.push_str("INSERT INTO log_block $logs RETURN NONE;");
         }
         if !series.is_empty() {
             sql.push_str("INSERT IGNORE INTO metric_series $series RETURN NONE;");
@@ -77,6 +79,7 @@ impl TelemetryWriter for SurrealWriter {
             .db
             .query(sql)
             .bind(("spans", spans))
+            .bind(("trace_refs", trace_refs))
             .bind(("logs", logs))
             .bind(("series", series))
             .bind(("chunks", chunks))

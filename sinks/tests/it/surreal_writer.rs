@@ -93,14 +93,55 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
     assert_eq!(chunk[0]["v"], serde_json::json!([1.0, 2.0, 3.0]));
     assert_eq!(chunk[0]["series_id"], serde_json::json!(-1));
 
-    let spans = store.find_rows("span", "trace_id", serde_json::json!(hex_of(1, 16))).await.expect("spans");
+    let spans = store.trace("p", &hex_of(1, 16)).await.expect("trace");
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0]["attributes"]["http.route"], "/a");
     assert_eq!(spans[0]["service_name"], "api");
+    assert_eq!(spans[0]["resource"]["service.name"], "api");
+    assert!(store.trace("p", &hex_of(9, 16)).await.expect("trace").is_empty());
+}
+
+trait WithSpanId {
+    fn with_span_id(self, i: u32) -> Self;
+}
+
+impl WithSpanId for Record {
+    fn with_span_id(mut self, i: u32) -> Self {
+        if let Record::Span(s) = &mut self {
+            s.span_id = (u64::from(i) + 1).to_be_bytes();
+        }
+        self
+    }
 }
 
 fn hex_of(b: u8, n: usize) -> String {
     std::iter::repeat_n(format!("{b:02x}"), n).collect()
+}
+
+#[tokio::test]
+async fn spans_and_logs_are_stored_in_blocks_and_found_again() {
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    // 5,000 spans of 50 traces; trace 1 alone has 2,550, more than one block holds.
+    let trace_of = |i: u32| if i < 2_500 { 1 } else { (i % 50) as u8 + 1 };
+    let records: Vec<Sequenced> = (0..5_000u32)
+        .map(|i| Sequenced { seq: 1 + u64::from(i / 100), record: span(trace_of(i), 0).with_span_id(i) })
+        .collect();
+    let batch = guard.admit(records);
+    writer.apply(&batch).await.expect("apply");
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!(counts.spans, 5_000);
+    let all = store.spans("p").await.expect("spans");
+    assert_eq!(all.len(), 5_000);
+    let mut ids: Vec<&str> = all.iter().filter_map(|s| s["span_id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5_000, "every span once");
+    let trace = store.trace("p", &hex_of(7, 16)).await.expect("trace");
+    assert_eq!(trace.len(), 50);
+    assert!(trace.iter().all(|s| s["trace_id"] == hex_of(7, 16)));
+    assert_eq!(store.trace("p", &hex_of(1, 16)).await.expect("trace").len(), 2_550);
 }
 
 #[tokio::test]
