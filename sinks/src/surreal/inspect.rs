@@ -109,6 +109,14 @@ fn flatten(blocks: Vec<serde_json::Value>, field: &str) -> Vec<serde_json::Value
         let resources = block["resources"].take();
         let serde_json::Value::Array(items) = block[field].take() else { continue };
         for mut item in items {
+            // Nested values are stored as JSON text (see rows.rs).
+            for key in ["attributes", "events", "links", "body"] {
+                if let Some(text) = item.get(key).and_then(|v| v.as_str()) {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+                        item[key] = v;
+                    }
+                }
+            }
             let resource = item["resource"].as_u64().and_then(|i| resources.get(i as usize)).cloned().unwrap_or_default();
             item["service_name"] = resource.get("service.name").cloned().unwrap_or_default();
             item["resource"] = resource;

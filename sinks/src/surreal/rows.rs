@@ -64,11 +64,13 @@ pub(crate) struct SpanItem {
     start_unix_nano: i64,
     end_unix_nano: i64,
     duration_nano: i64,
-    attributes: J,
+    /// JSON text: a block's items are read back whole by storage-read, never filtered
+    /// inside the database, and text costs far less to hand over than nested values.
+    attributes: String,
     dropped_attributes_count: i64,
-    events: J,
+    events: String,
     dropped_events_count: i64,
-    links: J,
+    links: String,
     dropped_links_count: i64,
     status_code: i64,
     status_message: String,
@@ -90,21 +92,23 @@ fn span_item(s: &SpanRecord, resource: i64) -> SpanItem {
         start_unix_nano: ns(s.start_unix_nano),
         end_unix_nano: ns(s.end_unix_nano),
         duration_nano: ns(s.end_unix_nano.saturating_sub(s.start_unix_nano)),
-        attributes: attrs_to_json(&s.attributes),
+        attributes: attrs_to_json(&s.attributes).to_string(),
         dropped_attributes_count: i64::from(s.dropped_attributes_count),
         events: J::Array(
             s.events
                 .iter()
                 .map(|e| json!({"time_unix_nano": ns(e.time_unix_nano), "name": e.name, "attributes": attrs_to_json(&e.attributes)}))
                 .collect(),
-        ),
+        )
+        .to_string(),
         dropped_events_count: i64::from(s.dropped_events_count),
         links: J::Array(
             s.links
                 .iter()
                 .map(|l| json!({"trace_id": hex::encode(&l.trace_id), "span_id": hex::encode(&l.span_id), "trace_state": l.trace_state, "attributes": attrs_to_json(&l.attributes)}))
                 .collect(),
-        ),
+        )
+        .to_string(),
         dropped_links_count: i64::from(s.dropped_links_count),
         status_code: i64::from(s.status_code),
         status_message: s.status_message.clone(),
@@ -145,8 +149,9 @@ pub(crate) struct LogItem {
     observed_unix_nano: i64,
     severity_number: i64,
     severity_text: String,
-    body: J,
-    attributes: J,
+    /// JSON text, as for spans.
+    body: String,
+    attributes: String,
     resource: i64,
     scope_name: String,
     scope_version: String,
@@ -241,8 +246,8 @@ pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord
                 observed_unix_nano: ns(l.observed_unix_nano),
                 severity_number: i64::from(l.severity_number),
                 severity_text: l.severity_text.clone(),
-                body: l.body.to_json(),
-                attributes: attrs_to_json(&l.attributes),
+                body: l.body.to_json().to_string(),
+                attributes: attrs_to_json(&l.attributes).to_string(),
                 resource: resources.add(&l.resource),
                 scope_name: l.scope_name.clone(),
                 scope_version: l.scope_version.clone(),
