@@ -104,19 +104,13 @@ impl Store {
 
 /// Items of blocks, each with its resource object and service name filled in.
 fn flatten(blocks: Vec<serde_json::Value>, field: &str) -> Vec<serde_json::Value> {
+    // Blocks hold their items and resources as JSON text (encoding json-v1, rows.rs).
+    let parse = |v: &serde_json::Value| v.as_str().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
     let mut out = Vec::new();
-    for mut block in blocks {
-        let resources = block["resources"].take();
-        let serde_json::Value::Array(items) = block[field].take() else { continue };
+    for block in blocks {
+        let resources = parse(&block["resources"]).unwrap_or_default();
+        let Some(serde_json::Value::Array(items)) = parse(&block[field]) else { continue };
         for mut item in items {
-            // Nested values are stored as JSON text (see rows.rs).
-            for key in ["attributes", "events", "links", "body"] {
-                if let Some(text) = item.get(key).and_then(|v| v.as_str()) {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
-                        item[key] = v;
-                    }
-                }
-            }
             let resource = item["resource"].as_u64().and_then(|i| resources.get(i as usize)).cloned().unwrap_or_default();
             item["service_name"] = resource.get("service.name").cloned().unwrap_or_default();
             item["resource"] = resource;

@@ -28,6 +28,9 @@ fn service_name(resource: &Attrs) -> Option<String> {
 /// keeps a block from being written twice.
 pub(crate) const BLOCK_ITEMS: usize = 2_000;
 
+/// How a block's `resources` and items are encoded.
+pub(crate) const BLOCK_ENCODING: &str = "json-v1";
+
 /// Shared resources of a block's items, stored once per block.
 #[derive(Default)]
 struct Resources {
@@ -52,7 +55,7 @@ impl Resources {
     }
 }
 
-#[derive(Debug, SurrealValue)]
+#[derive(Debug, serde::Serialize)]
 pub(crate) struct SpanItem {
     trace_id: String,
     span_id: String,
@@ -64,13 +67,11 @@ pub(crate) struct SpanItem {
     start_unix_nano: i64,
     end_unix_nano: i64,
     duration_nano: i64,
-    /// JSON text: a block's items are read back whole by storage-read, never filtered
-    /// inside the database, and text costs far less to hand over than nested values.
-    attributes: String,
+    attributes: J,
     dropped_attributes_count: i64,
-    events: String,
+    events: J,
     dropped_events_count: i64,
-    links: String,
+    links: J,
     dropped_links_count: i64,
     status_code: i64,
     status_message: String,
@@ -92,23 +93,21 @@ fn span_item(s: &SpanRecord, resource: i64) -> SpanItem {
         start_unix_nano: ns(s.start_unix_nano),
         end_unix_nano: ns(s.end_unix_nano),
         duration_nano: ns(s.end_unix_nano.saturating_sub(s.start_unix_nano)),
-        attributes: attrs_to_json(&s.attributes).to_string(),
+        attributes: attrs_to_json(&s.attributes),
         dropped_attributes_count: i64::from(s.dropped_attributes_count),
         events: J::Array(
             s.events
                 .iter()
                 .map(|e| json!({"time_unix_nano": ns(e.time_unix_nano), "name": e.name, "attributes": attrs_to_json(&e.attributes)}))
                 .collect(),
-        )
-        .to_string(),
+        ),
         dropped_events_count: i64::from(s.dropped_events_count),
         links: J::Array(
             s.links
                 .iter()
                 .map(|l| json!({"trace_id": hex::encode(&l.trace_id), "span_id": hex::encode(&l.span_id), "trace_state": l.trace_state, "attributes": attrs_to_json(&l.attributes)}))
                 .collect(),
-        )
-        .to_string(),
+        ),
         dropped_links_count: i64::from(s.dropped_links_count),
         status_code: i64::from(s.status_code),
         status_message: s.status_message.clone(),
@@ -128,8 +127,12 @@ pub(crate) struct SpanBlockRow {
     start_max: i64,
     services: Vec<String>,
     trace_ids: Vec<String>,
-    resources: Vec<J>,
-    spans: Vec<SpanItem>,
+    /// The block's items as one JSON document (`encoding`): items are read back whole
+    /// by storage-read and filtered there, and one value costs SurrealDB far less to
+    /// bind, copy and store than thousands of nested ones.
+    encoding: String,
+    resources: String,
+    spans: String,
 }
 
 /// Where the spans of a trace are: one row per (trace, block).
@@ -142,16 +145,15 @@ pub(crate) struct TraceRefRow {
     start_min: i64,
 }
 
-#[derive(Debug, SurrealValue)]
+#[derive(Debug, serde::Serialize)]
 pub(crate) struct LogItem {
     id: String,
     time_unix_nano: i64,
     observed_unix_nano: i64,
     severity_number: i64,
     severity_text: String,
-    /// JSON text, as for spans.
-    body: String,
-    attributes: String,
+    body: J,
+    attributes: J,
     resource: i64,
     scope_name: String,
     scope_version: String,
@@ -170,8 +172,10 @@ pub(crate) struct LogBlockRow {
     time_min: i64,
     time_max: i64,
     services: Vec<String>,
-    resources: Vec<J>,
-    logs: Vec<LogItem>,
+    /// As for span blocks.
+    encoding: String,
+    resources: String,
+    logs: String,
 }
 
 /// Groups records by (project, partition) in stream order and cuts blocks of at most
@@ -228,8 +232,9 @@ pub(crate) fn span_blocks<'a>(
             start_max,
             services: resources.services.into_iter().collect(),
             trace_ids: trace_ids.into_iter().collect(),
-            resources: resources.values,
-            spans: items,
+            encoding: BLOCK_ENCODING.to_string(),
+            resources: J::Array(resources.values).to_string(),
+            spans: serde_json::to_string(&items).unwrap_or_default(),
         }
     });
     (blocks, refs)
@@ -246,8 +251,8 @@ pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord
                 observed_unix_nano: ns(l.observed_unix_nano),
                 severity_number: i64::from(l.severity_number),
                 severity_text: l.severity_text.clone(),
-                body: l.body.to_json().to_string(),
-                attributes: attrs_to_json(&l.attributes).to_string(),
+                body: l.body.to_json(),
+                attributes: attrs_to_json(&l.attributes),
                 resource: resources.add(&l.resource),
                 scope_name: l.scope_name.clone(),
                 scope_version: l.scope_version.clone(),
@@ -265,8 +270,9 @@ pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord
             time_min: items.iter().map(|l| l.time_unix_nano).min().unwrap_or(0),
             time_max: items.iter().map(|l| l.time_unix_nano).max().unwrap_or(0),
             services: resources.services.into_iter().collect(),
-            resources: resources.values,
-            logs: items,
+            encoding: BLOCK_ENCODING.to_string(),
+            resources: J::Array(resources.values).to_string(),
+            logs: serde_json::to_string(&items).unwrap_or_default(),
         }
     })
 }
