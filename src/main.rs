@@ -67,6 +67,9 @@ struct Common {
     /// Prefix of CloudGrid's subjects and stream on NATS.
     #[arg(long, env = "CLOUDGRID_NATS_NAMESPACE", default_value = "cloudgrid", global = true)]
     nats_namespace: String,
+    /// Most bytes the ingest stream holds before collectors answer 503 (reserved on the server).
+    #[arg(long, env = "CLOUDGRID_NATS_MAX_BYTES", default_value_t = 1 << 30, global = true)]
+    nats_max_bytes: i64,
     /// OTLP/HTTP listen address.
     #[arg(long, env = "CLOUDGRID_OTLP_HTTP_ADDR", global = true)]
     otlp_http_addr: Option<SocketAddr>,
@@ -148,7 +151,8 @@ impl Common {
     async fn bus(&self, required: bool) -> Result<Arc<dyn Bus>> {
         match &self.nats_url {
             Some(url) => {
-                let config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
+                let mut config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
+                config.max_bytes = self.nats_max_bytes;
                 let bus = JetStreamBus::connect(&config)
                     .await
                     .with_context(|| format!("CLOUDGRID_NATS_URL={url}"))?;

@@ -25,7 +25,7 @@ cargo build --release -p cloudgrid -p cloudgrid-bench >&2
 data="$(mktemp -d)"
 env=(CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn)
 if [ "$jetstream" = 1 ]; then
-  env+=(CLOUDGRID_NATS_URL="${CLOUDGRID_TEST_NATS_URL:-nats://127.0.0.1:4222}" CLOUDGRID_NATS_NAMESPACE="bench$$")
+  env+=(CLOUDGRID_NATS_URL="${CLOUDGRID_TEST_NATS_URL:-nats://127.0.0.1:4222}" CLOUDGRID_NATS_NAMESPACE=bench)
 fi
 env "${env[@]}" "$target/cloudgrid" all >"$data/out.log" 2>&1 &
 pid=$!

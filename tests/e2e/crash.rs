@@ -25,6 +25,7 @@ fn storage_write(dir: &std::path::Path, namespace: &str) -> Process {
     Spec::new("storage-write", dir)
         .env("CLOUDGRID_NATS_URL", nats_url())
         .env("CLOUDGRID_NATS_NAMESPACE", namespace)
+        .env("CLOUDGRID_NATS_MAX_BYTES", 256 << 20)
         .env("CLOUDGRID_WORKERS", 2)
         .start()
 }
@@ -45,6 +46,7 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
     let _collector = Spec::new("collector", control_dir.path())
         .env("CLOUDGRID_NATS_URL", nats_url())
         .env("CLOUDGRID_NATS_NAMESPACE", &namespace)
+        .env("CLOUDGRID_NATS_MAX_BYTES", 256 << 20)
         .env("CLOUDGRID_CONTROL_PLANE_ADDR", control_addr)
         .env("CLOUDGRID_OTLP_HTTP_ADDR", http)
         .env("CLOUDGRID_OTLP_GRPC_ADDR", free_addr())
@@ -78,7 +80,9 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
     assert_eq!(report.failed_requests, 0, "{report:?}");
     assert_eq!(report.items_rejected, 0, "{report:?}");
 
-    let bus = JetStreamBus::connect(&JetStreamConfig::ingest(nats_url()).with_namespace(namespace.clone()))
+    let mut config = JetStreamConfig::ingest(nats_url()).with_namespace(namespace.clone());
+    config.max_bytes = 256 << 20;
+    let bus = JetStreamBus::connect(&config)
         .await
         .expect("bus");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);

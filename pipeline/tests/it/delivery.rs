@@ -125,7 +125,8 @@ async fn memory_bus_three_workers() {
 async fn jetstream_two_workers() {
     let url = std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    let cfg = JetStreamConfig::ingest(url.clone()).with_namespace(format!("cgpipe{id}"));
+    let mut cfg = JetStreamConfig::ingest(url.clone()).with_namespace(format!("cgpipe{id}"));
+    cfg.max_bytes = 64 << 20;
     let bus = JetStreamBus::connect(&cfg)
         .await
         .unwrap_or_else(|e| panic!("NATS with JetStream must run at {url}: {e}"));

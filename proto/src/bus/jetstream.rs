@@ -17,6 +17,7 @@ pub struct JetStreamConfig {
     /// deployments (or test runs) can share one NATS server.
     pub namespace: String,
     /// Publishing fails (retryably) while the stream holds this much; nothing is dropped.
+    /// The server reserves it from its storage when the stream is created.
     pub max_bytes: i64,
     pub duplicate_window: Duration,
     /// How long a publish waits for the server's ack.
@@ -29,7 +30,7 @@ impl JetStreamConfig {
         Self {
             url: url.into(),
             namespace: "cloudgrid".to_string(),
-            max_bytes: 8 << 30,
+            max_bytes: 1 << 30,
             duplicate_window: Duration::from_secs(120),
             publish_timeout: Duration::from_secs(10),
         }
