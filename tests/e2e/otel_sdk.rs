@@ -107,6 +107,17 @@ async fn python_sdk_items_are_all_stored_intact() {
                 }
                 assert_eq!(s["labels"]["service.name"], json!(format!("otel-{tag}")));
                 assert!(s["labels"]["route"].as_str().is_some_and(|r| r.starts_with('/')), "{s}");
+                let id = s["series_id"].as_i64().expect("series id") as u64;
+                let points = store.series_points("default", id).await.expect("points");
+                assert!(!points.is_empty(), "{name}: points stored");
+                for (t, _, v) in &points {
+                    assert!(*t > 0, "{name}");
+                    match kind {
+                        "histogram" => assert!(v["count"].as_u64().is_some_and(|c| c >= 1) && v["bounds"].is_array(), "{name}: {v}"),
+                        "gauge" => assert!(v.as_f64() == Some(20.5) || v.as_f64() == Some(21.5), "{name}: {v}"),
+                        _ => assert!(v.as_f64().is_some(), "{name}: {v}"),
+                    }
+                }
             }
         }
     }

@@ -77,6 +77,44 @@ impl Store {
         Ok(flatten(blocks, field))
     }
 
+    /// The points of one series in time order of their chunks: (time, start, value as
+    /// JSON: a number, or an object for histograms and summaries).
+    pub async fn series_points(
+        &self,
+        project_id: &str,
+        series_id: u64,
+    ) -> Result<Vec<(i64, i64, serde_json::Value)>, SinkError> {
+        use surrealdb::types::SurrealValue;
+        #[derive(Debug, SurrealValue)]
+        struct Chunk {
+            t: String,
+            st: String,
+            v: String,
+            h: String,
+        }
+        let chunks: Vec<Chunk> = self
+            .db
+            .query("SELECT t, st, v, h, start_ms FROM metric_chunk WHERE project_id = $p AND series_id = $s ORDER BY start_ms")
+            .bind(("p", project_id.to_string()))
+            .bind(("s", super::rows::series_key(series_id)))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut out = Vec::new();
+        for c in chunks {
+            let cols = super::ChunkColumns::parse(&c.t, &c.st, &c.v, &c.h)
+                .ok_or_else(|| SinkError::Rejected("a stored chunk has malformed columns".into()))?;
+            let values: Vec<serde_json::Value> = if cols.h.is_empty() {
+                cols.v.iter().map(|x| serde_json::json!(x)).collect()
+            } else {
+                cols.h
+            };
+            out.extend(cols.t.into_iter().zip(cols.st).zip(values).map(|((t, st), v)| (t, st, v)));
+        }
+        Ok(out)
+    }
+
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.
     pub async fn find_rows(
         &self,

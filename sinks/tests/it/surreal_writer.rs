@@ -90,8 +90,10 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
         .await
         .expect("chunk rows");
     assert_eq!(chunk.len(), 1);
-    assert_eq!(chunk[0]["v"], serde_json::json!([1.0, 2.0, 3.0]));
     assert_eq!(chunk[0]["series_id"], serde_json::json!(-1));
+    let points = store.series_points("p", u64::MAX).await.expect("points");
+    let got: Vec<(i64, f64)> = points.iter().map(|(t, _, v)| (*t / 1_000_000, v.as_f64().unwrap_or(f64::NAN))).collect();
+    assert_eq!(got, vec![(1_000, 1.0), (2_000, 2.0), (3_000, 3.0), (61_000, 4.0)]);
 
     let spans = store.trace("p", &hex_of(1, 16)).await.expect("trace");
     assert_eq!(spans.len(), 1);
