@@ -87,10 +87,10 @@ impl Store {
         use surrealdb::types::SurrealValue;
         #[derive(Debug, SurrealValue)]
         struct Chunk {
-            t: String,
-            st: String,
-            v: String,
-            h: String,
+            t: Vec<i64>,
+            st: Vec<i64>,
+            v: Vec<f64>,
+            h: Vec<serde_json::Value>,
         }
         let chunks: Vec<Chunk> = self
             .db
@@ -103,14 +103,9 @@ impl Store {
             .map_err(classify)?;
         let mut out = Vec::new();
         for c in chunks {
-            let cols = super::ChunkColumns::parse(&c.t, &c.st, &c.v, &c.h)
-                .ok_or_else(|| SinkError::Rejected("a stored chunk has malformed columns".into()))?;
-            let values: Vec<serde_json::Value> = if cols.h.is_empty() {
-                cols.v.iter().map(|x| serde_json::json!(x)).collect()
-            } else {
-                cols.h
-            };
-            out.extend(cols.t.into_iter().zip(cols.st).zip(values).map(|((t, st), v)| (t, st, v)));
+            let values: Vec<serde_json::Value> =
+                if c.h.is_empty() { c.v.iter().map(|x| serde_json::json!(x)).collect() } else { c.h };
+            out.extend(c.t.into_iter().zip(c.st).zip(values).map(|((t, st), v)| (t, st, v)));
         }
         Ok(out)
     }

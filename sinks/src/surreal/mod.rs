@@ -14,7 +14,6 @@ use std::time::Duration;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
-pub use rows::ChunkColumns;
 pub use write::SurrealWriter;
 
 use crate::SinkError;

@@ -331,17 +331,14 @@ pub(crate) struct ChunkRow {
     pub(crate) project_id: String,
     pub(crate) series_id: i64,
     pub(crate) start_ms: i64,
-    /// Columns as text, one item after another, each ended by its separator: a commit
-    /// appends to a column with one string concatenation, and SurrealDB handles one
-    /// value per column instead of one per point. See [`ChunkColumns`] for reading.
-    /// Point times (unix ns), `,`-ended.
-    pub(crate) t: String,
-    /// Point start times (unix ns; 0 when unset), `,`-ended.
-    pub(crate) st: String,
-    /// Values of number points (shortest round-trip decimal), `,`-ended.
-    pub(crate) v: String,
-    /// Histogram, exponential histogram and summary points as JSON, `\n`-ended.
-    pub(crate) h: String,
+    /// Point times (unix ns).
+    pub(crate) t: Vec<i64>,
+    /// Point start times (unix ns; 0 when unset).
+    pub(crate) st: Vec<i64>,
+    /// Values of number points.
+    pub(crate) v: Vec<f64>,
+    /// Values of histogram, exponential histogram and summary points.
+    pub(crate) h: Vec<J>,
     pub(crate) n: i64,
 }
 
@@ -380,51 +377,24 @@ pub(crate) fn chunk_rows<'a>(points: impl Iterator<Item = &'a MetricPoint>, span
                 project_id: p.project_id.clone(),
                 series_id: series_key(p.series_id),
                 start_ms: start,
-                t: String::new(),
-                st: String::new(),
-                v: String::new(),
-                h: String::new(),
+                t: Vec::new(),
+                st: Vec::new(),
+                v: Vec::new(),
+                h: Vec::new(),
                 n: 0,
             }
         });
-        use std::fmt::Write;
-        let _ = write!(row.t, "{},", ns(p.time_unix_nano));
-        let _ = write!(row.st, "{},", ns(p.start_unix_nano));
+        row.t.push(ns(p.time_unix_nano));
+        row.st.push(ns(p.start_unix_nano));
         match point_value_json(&p.value) {
             None => {
                 if let PointValue::Number(x) = p.value {
-                    let _ = write!(row.v, "{x},");
+                    row.v.push(x);
                 }
             }
-            Some(j) => {
-                let _ = writeln!(row.h, "{j}");
-            }
+            Some(j) => row.h.push(j),
         }
         row.n += 1;
     }
     by_chunk.into_values().collect()
-}
-
-/// The decoded columns of a stored chunk.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ChunkColumns {
-    pub t: Vec<i64>,
-    pub st: Vec<i64>,
-    pub v: Vec<f64>,
-    pub h: Vec<J>,
-}
-
-impl ChunkColumns {
-    /// Parses the text columns of a chunk row; `None` if any column is malformed.
-    pub fn parse(t: &str, st: &str, v: &str, h: &str) -> Option<Self> {
-        fn nums<T: std::str::FromStr>(s: &str) -> Option<Vec<T>> {
-            s.split_terminator(',').map(|x| x.parse().ok()).collect()
-        }
-        Some(Self {
-            t: nums(t)?,
-            st: nums(st)?,
-            v: nums(v)?,
-            h: h.lines().map(|l| serde_json::from_str(l).ok()).collect::<Option<Vec<J>>>()?,
-        })
-    }
 }

@@ -68,8 +68,7 @@ impl TelemetryWriter for SurrealWriter {
         if !chunks.is_empty() {
             sql.push_str(
                 "INSERT INTO metric_chunk $chunks ON DUPLICATE KEY UPDATE \
-                 t = string::concat(t, $input.t), st = string::concat(st, $input.st), \
-                 v = string::concat(v, $input.v), h = string::concat(h, $input.h), n += $input.n \
+                 t += $input.t, st += $input.st, v += $input.v, h += $input.h, n += $input.n \
                  RETURN NONE;",
             );
         }
