@@ -23,7 +23,9 @@ target="$CARGO_TARGET_DIR/release"
 cargo build --release -p cloudgrid -p cloudgrid-bench >&2
 
 data="$(mktemp -d)"
-env=(CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn)
+# anyhow (inside SurrealDB) captures a backtrace per internal error when RUST_BACKTRACE
+# is set; measure the server as it runs in production.
+env=(CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn RUST_LIB_BACKTRACE=0)
 if [ "$jetstream" = 1 ]; then
   env+=(CLOUDGRID_NATS_URL="${CLOUDGRID_TEST_NATS_URL:-nats://127.0.0.1:4222}" CLOUDGRID_NATS_NAMESPACE=bench)
 fi
