@@ -3,4 +3,5 @@
 
 mod harness;
 mod crash;
+mod drain;
 mod otel_sdk;
