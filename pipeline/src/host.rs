@@ -96,7 +96,7 @@ impl Pipeline {
         let mut consumer_config = ConsumerConfig::new(subjects::STORAGE_WRITE_CONSUMER);
         consumer_config.ack_wait = Duration::from_millis(config.ack_wait_ms);
         consumer_config.max_ack_pending = config.fetch_max * (config.max_epochs_in_flight + 1);
-        let consumer = bus.consumer(consumer_config).await?;
+        let consumer = bus.consumer(consumer_config.clone()).await?;
 
         let n = config.workers;
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
@@ -172,6 +172,8 @@ impl Pipeline {
 
         let (stop_tx, stop_rx) = oneshot::channel();
         let host = Host {
+            bus: bus.clone(),
+            consumer_config,
             consumer,
             feeds,
             threads,
@@ -235,6 +237,8 @@ fn take_slot<T>(slots: &Mutex<Vec<Option<T>>>, index: usize) -> Option<T> {
 }
 
 struct Host {
+    bus: Arc<dyn Bus>,
+    consumer_config: ConsumerConfig,
     consumer: Box<dyn cloudgrid_proto::bus::Consumer>,
     feeds: Vec<std_mpsc::Sender<Feed>>,
     threads: Vec<std::thread::Thread>,
@@ -291,10 +295,17 @@ impl Host {
                     }
                     Err(e) => {
                         if fetch_error.as_ref().map(|f| f.to_string()) != Some(e.to_string()) {
-                            tracing::warn!(error = %e, "fetching from the bus failed; retrying");
+                            tracing::warn!(error = %e, "fetching from the bus failed; subscribing again");
                         }
                         fetch_error = Some(e);
                         tokio::time::sleep(Duration::from_millis(500)).await;
+                        // A consumer can be lost for good (its stream ended, or it was
+                        // reset); a new one starts from the oldest unacked message, and
+                        // what is still in flight comes back as redeliveries we absorb.
+                        match self.bus.consumer(self.consumer_config.clone()).await {
+                            Ok(c) => self.consumer = c,
+                            Err(e) => tracing::warn!(error = %e, "subscribing again failed; retrying"),
+                        }
                     }
                 },
             }

@@ -134,6 +134,28 @@ async fn jetstream_two_workers() {
     bus.delete_stream().await.expect("cleanup");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_consumer_is_replaced_without_loss_or_duplicates() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = Arc::new(SurrealWriter::new(store.clone()));
+    publish_all(&*bus, "ingest.p.metrics", 0..20, 3, 10).await;
+    let health = Health::default();
+    let p = Pipeline::start(bus.clone(), writer, config(2), health.clone()).await.expect("start");
+    // Someone else takes over the consumer: the pipeline's handle goes stale.
+    let _thief = bus
+        .consumer(cloudgrid_proto::bus::ConsumerConfig::new(cloudgrid_proto::subjects::STORAGE_WRITE_CONSUMER))
+        .await
+        .expect("consumer");
+    publish_all(&*bus, "ingest.p.metrics", 20..40, 3, 10).await;
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    assert_eq!(store.counts("p").await.expect("counts").points, 400);
+}
+
 /// Fails the first `failures` writes as an unreachable database would.
 struct Flaky {
     inner: SurrealWriter,
