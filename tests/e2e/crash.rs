@@ -10,7 +10,7 @@ use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_sinks::surreal::{Store, SurrealConfig};
 
-use crate::harness::{Process, Spec, free_addr};
+use crate::harness::{ANY_PORT, Process, Spec};
 
 const POINTS: u64 = 200_000;
 const PER_REQUEST: u64 = 1_000;
@@ -38,19 +38,16 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
     );
     let control_dir = tempfile::tempdir().expect("tmp");
     let write_dir = tempfile::tempdir().expect("tmp");
-    let control_addr = free_addr();
-    let http = free_addr();
-
-    let _control = Spec::new("control-plane", control_dir.path()).env("CLOUDGRID_CONTROL_PLANE_ADDR", control_addr).start();
+    let control = Spec::new("control-plane", control_dir.path()).env("CLOUDGRID_CONTROL_PLANE_ADDR", ANY_PORT).start();
+    let control_addr = control.addr("control-plane gRPC");
     let key = std::fs::read_to_string(control_dir.path().join("ingest-key")).expect("key").trim().to_string();
-    let _collector = Spec::new("collector", control_dir.path())
+    let collector = Spec::new("collector", control_dir.path())
         .env("CLOUDGRID_NATS_URL", nats_url())
         .env("CLOUDGRID_NATS_NAMESPACE", &namespace)
         .env("CLOUDGRID_NATS_MAX_BYTES", 256 << 20)
         .env("CLOUDGRID_CONTROL_PLANE_ADDR", control_addr)
-        .env("CLOUDGRID_OTLP_HTTP_ADDR", http)
-        .env("CLOUDGRID_OTLP_GRPC_ADDR", free_addr())
         .start();
+    let http = collector.addr("OTLP/HTTP");
     let mut writer = storage_write(write_dir.path(), &namespace);
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;

@@ -7,16 +7,13 @@ use cloudgrid_bench::drive::{self, DriveConfig, Protocol, SignalKind};
 use cloudgrid_bench::generate::Shape;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig};
 
-use crate::harness::{Spec, free_addr};
+use crate::harness::Spec;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_persists_everything_accepted_before_exit() {
     let dir = tempfile::tempdir().expect("tmp");
-    let http = free_addr();
-    let proc = Spec::new("all", dir.path())
-        .env("CLOUDGRID_OTLP_HTTP_ADDR", http)
-        .env("CLOUDGRID_OTLP_GRPC_ADDR", free_addr())
-        .start();
+    let proc = Spec::new("all", dir.path()).start();
+    let http = proc.addr("OTLP/HTTP");
     let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key").trim().to_string();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
     let (requests, per_request) = (40u64, 1_000u64);

@@ -1,20 +1,23 @@
 //! Starting and stopping `cloudgrid` processes, and reading their `/metrics`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
+/// Every listener of a test process binds port 0; the harness reads the real addresses
+/// from the process's `<what> listening on <addr>` lines, so parallel tests never race
+/// for a port.
+pub const ANY_PORT: &str = "127.0.0.1:0";
 
 pub struct Process {
     pub child: Child,
     pub name: String,
     pub admin: SocketAddr,
+    /// `<what>` → address, from the process's own output.
+    pub listening: HashMap<String, SocketAddr>,
     pub log: PathBuf,
 }
 
@@ -37,14 +40,15 @@ impl Spec {
 
     /// Starts the process and waits until it prints `ready`.
     pub fn start(self) -> Process {
-        let admin = free_addr();
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self.data_dir.join(format!("{}.log", self.target));
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudgrid"));
         cmd.arg(self.target)
             .env("CLOUDGRID_DATA_DIR", &self.data_dir)
-            .env("CLOUDGRID_ADMIN_ADDR", admin.to_string())
+            .env("CLOUDGRID_ADMIN_ADDR", ANY_PORT)
+            .env("CLOUDGRID_OTLP_HTTP_ADDR", ANY_PORT)
+            .env("CLOUDGRID_OTLP_GRPC_ADDR", ANY_PORT)
             .env("CLOUDGRID_LOG", "info,surrealdb=warn,surrealkv=warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -55,27 +59,39 @@ impl Spec {
         let log_copy = log.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut listening = HashMap::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&log_copy) {
                     use std::io::Write;
                     let _ = writeln!(f, "stdout: {line}");
                 }
+                if let Some((what, addr)) = line.split_once(" listening on ") {
+                    if let Ok(addr) = addr.trim().parse::<SocketAddr>() {
+                        listening.insert(what.to_string(), addr);
+                    }
+                }
                 if line.trim() == "ready" {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
+                        let _ = tx.send(std::mem::take(&mut listening));
                     }
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let Ok(listening) = rx.recv_timeout(Duration::from_secs(60)) else {
             let _ = child.kill();
             panic!("{} did not become ready; log:\n{}", self.target, std::fs::read_to_string(&log).unwrap_or_default());
-        }
-        Process { child, name: self.target.to_string(), admin, log }
+        };
+        let admin = *listening.get("health").expect("the health listener is announced");
+        Process { child, name: self.target.to_string(), admin, listening, log }
     }
 }
 
 impl Process {
+    /// Where the listener announced as `what` is.
+    pub fn addr(&self, what: &str) -> SocketAddr {
+        *self.listening.get(what).unwrap_or_else(|| panic!("{} announced no {what} listener", self.name))
+    }
+
     /// The value of one sample line of `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> u64 {
         let url = format!("http://{}/metrics", self.admin);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig};
 use serde_json::{Value, json};
 
-use crate::harness::{Spec, free_addr, otel_send};
+use crate::harness::{Spec, otel_send};
 
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
@@ -15,12 +15,8 @@ fn n(v: &Value) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_items_are_all_stored_intact() {
     let dir = tempfile::tempdir().expect("tmp");
-    let (http, grpc) = (free_addr(), free_addr());
-    let proc = Spec::new("all", dir.path())
-        .env("CLOUDGRID_OTLP_HTTP_ADDR", http)
-        .env("CLOUDGRID_OTLP_GRPC_ADDR", grpc)
-        .env("CLOUDGRID_WORKERS", 2)
-        .start();
+    let proc = Spec::new("all", dir.path()).env("CLOUDGRID_WORKERS", 2).start();
+    let (http, grpc) = (proc.addr("OTLP/HTTP"), proc.addr("OTLP/gRPC"));
     let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file");
     let key = key.trim();
 
