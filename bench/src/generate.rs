@@ -94,7 +94,7 @@ impl Shape {
                 Span {
                     trace_id: trace_id.to_vec(),
                     span_id: (item + 1).to_be_bytes().to_vec(),
-                    parent_span_id: if item % 8 == 0 { vec![] } else { ((trace * 8) + 1).to_be_bytes().to_vec() },
+                    parent_span_id: if item.is_multiple_of(8) { vec![] } else { ((trace * 8) + 1).to_be_bytes().to_vec() },
                     name: format!("op-{}", item % 16),
                     kind: 2,
                     start_time_unix_nano: start,

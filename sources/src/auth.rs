@@ -46,11 +46,10 @@ impl CachedVerifier {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((check, at)) = cache.get(&digest) {
-                if at.elapsed() < self.ttl {
+            if let Some((check, at)) = cache.get(&digest)
+                && at.elapsed() < self.ttl {
                     return Ok(check.clone());
                 }
-            }
         }
         let check = self.inner.verify_ingest_key(key).await?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

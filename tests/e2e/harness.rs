@@ -65,16 +65,14 @@ impl Spec {
                     use std::io::Write;
                     let _ = writeln!(f, "stdout: {line}");
                 }
-                if let Some((what, addr)) = line.split_once(" listening on ") {
-                    if let Ok(addr) = addr.trim().parse::<SocketAddr>() {
+                if let Some((what, addr)) = line.split_once(" listening on ")
+                    && let Ok(addr) = addr.trim().parse::<SocketAddr>() {
                         listening.insert(what.to_string(), addr);
                     }
-                }
-                if line.trim() == "ready" {
-                    if let Some(tx) = tx.take() {
+                if line.trim() == "ready"
+                    && let Some(tx) = tx.take() {
                         let _ = tx.send(std::mem::take(&mut listening));
                     }
-                }
             }
         });
         let Ok(listening) = rx.recv_timeout(Duration::from_secs(60)) else {

@@ -97,11 +97,10 @@ impl State {
             if now.duration_since(*at) < window {
                 break;
             }
-            if let Some((_, id)) = self.dedupe_order.pop_front() {
-                if self.dedupe.get(&id).is_some_and(|(_, t)| now.duration_since(*t) >= window) {
+            if let Some((_, id)) = self.dedupe_order.pop_front()
+                && self.dedupe.get(&id).is_some_and(|(_, t)| now.duration_since(*t) >= window) {
                     self.dedupe.remove(&id);
                 }
-            }
         }
     }
 

@@ -121,12 +121,11 @@ fn normalize_json_enums(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
             for (k, child) in map.iter_mut() {
-                if let serde_json::Value::String(s) = child {
-                    if let Some(n) = enum_number(k, s) {
+                if let serde_json::Value::String(s) = child
+                    && let Some(n) = enum_number(k, s) {
                         *child = serde_json::Value::from(n);
                         continue;
                     }
-                }
                 normalize_json_enums(child);
             }
         }

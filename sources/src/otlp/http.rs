@@ -79,10 +79,9 @@ fn error_response(collector: &Collector, e: IngestError, encoding: Encoding) -> 
     }
     let body = encode(&RpcStatus { code, message: e.to_string() }, encoding);
     let mut resp = (status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response();
-    if e.retryable() {
-        if let Ok(v) = HeaderValue::from_str(&collector.config.retry_after_s.to_string()) {
+    if e.retryable()
+        && let Ok(v) = HeaderValue::from_str(&collector.config.retry_after_s.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
-    }
     resp
 }
