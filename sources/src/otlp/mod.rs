@@ -188,19 +188,26 @@ async fn ingest_inner<S: OtlpSignal>(
         // Envelope fields cost a few dozen bytes; keep well clear of the bus's limit.
         let room = collector.bus.max_payload_bytes().saturating_sub(1024);
         let subject = subjects::ingest(&project_id, S::SIGNAL);
-        // Derived from the whole request as received, not the receive time: a client's
-        // retry of the same request dedupes on the bus, part by part.
-        let request_hash = content_msg_id(&subject, &raw);
         // Forward the bytes as received when nothing was removed and they fit.
         let parts = if outcome.rejected == 0 && encoding == Encoding::Protobuf && raw.len() <= room {
             vec![raw]
         } else {
             let mut parts = Vec::new();
-            split_to_fit(request, room, &mut parts)?;
+            // Splitting repeats resource and scope headers in every part; a request
+            // built to multiply them is refused rather than allowed to eat memory.
+            let mut budget = raw.len().saturating_mul(2).saturating_add(room);
+            split_to_fit(request, room, &mut budget, &mut parts)?;
             parts
         };
-        for (part, otlp) in parts.into_iter().enumerate() {
-            let msg_id = format!("{request_hash}-{part}");
+        // Ids come from each part's own bytes (and, for identical parts, their rank
+        // among them), never from the receive time: a client's retry dedupes part by
+        // part, and a part whose content differs can never be taken for another.
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for otlp in parts {
+            let hash = content_msg_id(&subject, &otlp);
+            let rank = seen.entry(hash.clone()).or_insert(0);
+            let msg_id = format!("{hash}-{rank}");
+            *rank += 1;
             let envelope = IngestEnvelope {
                 project_id: project_id.clone(),
                 signal: S::SIGNAL as i32,
@@ -226,16 +233,24 @@ async fn ingest_inner<S: OtlpSignal>(
     Ok(S::response(i64::try_from(outcome.rejected).unwrap_or(i64::MAX), outcome.message))
 }
 
-/// Encodes `request`, halving it until every part fits in `room` bytes.
-fn split_to_fit<S: OtlpSignal>(request: S, room: usize, out: &mut Vec<Bytes>) -> Result<(), IngestError> {
-    if request.encoded_len() <= room {
+/// Encodes `request`, halving it until every part fits in `room` bytes, within a
+/// `budget` of encoded bytes for all parts together.
+fn split_to_fit<S: OtlpSignal>(
+    request: S,
+    room: usize,
+    budget: &mut usize,
+    out: &mut Vec<Bytes>,
+) -> Result<(), IngestError> {
+    let len = request.encoded_len();
+    if len <= room {
+        *budget = budget.checked_sub(len).ok_or(IngestError::TooLarge { limit: room })?;
         out.push(Bytes::from(request.encode_to_vec()));
         return Ok(());
     }
     match split::Halve::halve(request) {
         Ok((a, b)) => {
-            split_to_fit(a, room, out)?;
-            split_to_fit(b, room, out)
+            split_to_fit(a, room, budget, out)?;
+            split_to_fit(b, room, budget, out)
         }
         Err(_) => Err(IngestError::TooLarge { limit: room }),
     }

@@ -326,3 +326,48 @@ async fn a_request_larger_than_one_bus_message_is_split_not_refused() {
         assert_eq!(items, 2000, "{sig:?}");
     }
 }
+
+#[tokio::test]
+async fn a_request_built_to_multiply_on_splitting_is_refused() {
+    use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+    use cloudgrid_proto::otlp::resource::v1::Resource;
+    use cloudgrid_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let mem = Arc::new(MemoryBus::new(MemoryBusConfig { max_payload_bytes: 4 << 10, ..MemoryBusConfig::default() }));
+    let collector = Collector::new(mem.clone(), keys(), CollectorConfig::default(), &Health::default());
+    let app = cloudgrid_sources::otlp::http::router(collector);
+    // A resource that nearly fills a bus message, over many tiny spans: every part of a
+    // split would carry the resource again.
+    let big = KeyValue {
+        key: "pad".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue("x".repeat(2_900))) }),
+        ..Default::default()
+    };
+    let now = now_ns();
+    let spans = (0..400u64)
+        .map(|i| Span {
+            trace_id: vec![1; 16],
+            span_id: (i + 1).to_be_bytes().to_vec(),
+            start_time_unix_nano: now,
+            end_time_unix_nano: now,
+            ..Default::default()
+        })
+        .collect();
+    let body = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource { attributes: vec![big], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    let req = http::Request::post("/v1/traces")
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", format!("Bearer {GOOD}"))
+        .body(Body::from(body))
+        .expect("request");
+    let resp = app.oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), 413);
+    assert_eq!(mem.stored_messages().await.expect("stored"), 0, "nothing of a refused request is stored");
+}
