@@ -281,6 +281,9 @@ impl Host {
             tokio::select! {
                 biased;
                 p = progress.recv() => match p {
+                    Some(Progress::Failed { worker }) => return Err(PipelineError::Dataflow(format!(
+                        "timely worker {worker} stopped before its input closed; unacked messages will be redelivered"
+                    ))),
                     Some(p) => self.on_progress(p).await,
                     None => return Err(PipelineError::Dataflow("all writers stopped".into())),
                 },
@@ -315,6 +318,9 @@ impl Host {
         self.unpark();
         while self.closed.iter().any(|c| !c) {
             match progress.recv().await {
+                Some(Progress::Failed { worker }) => {
+                    return Err(PipelineError::Dataflow(format!("timely worker {worker} failed while draining")));
+                }
                 Some(p) => self.on_progress(p).await,
                 None => break,
             }
@@ -376,6 +382,8 @@ impl Host {
                     *c = true;
                 }
             }
+            // Handled by the loop, which stops without acking anything more.
+            Progress::Failed { .. } => return,
         }
         // An epoch is durable once every worker committed it (or closed after it).
         let all_closed = self.closed.iter().all(|c| *c);

@@ -27,6 +27,9 @@ pub(crate) enum Progress {
     /// Every epoch up to and including `epoch` is durable for `worker`.
     Committed { worker: usize, epoch: Epoch },
     Closed { worker: usize },
+    /// The worker went away without closing its input (it panicked): its epochs will
+    /// never complete, and nothing it held may be acked.
+    Failed { worker: usize },
 }
 
 /// Most records merged into one transaction when epochs queue up.
@@ -66,7 +69,8 @@ impl WriterStats {
         }
     }
 
-    fn count(&self, records: &[Sequenced]) {
+    /// (spans, logs, points) among `records`.
+    fn kinds(records: &[Sequenced]) -> (u64, u64, u64) {
         let (mut s, mut l, mut p) = (0, 0, 0);
         for r in records {
             match r.record {
@@ -76,6 +80,10 @@ impl WriterStats {
                 Record::Series(_) => {}
             }
         }
+        (s, l, p)
+    }
+
+    fn persisted(&self, (s, l, p): (u64, u64, u64)) {
         self.persisted_spans.add(s);
         self.persisted_logs.add(l);
         self.persisted_points.add(p);
@@ -95,7 +103,10 @@ pub(crate) async fn run(
     let mut known_series: HashSet<u64> = HashSet::new();
     let mut closed = false;
     while !closed {
-        let Some(first) = jobs.recv().await else { break };
+        let Some(first) = jobs.recv().await else {
+            let _ = progress.send(Progress::Failed { worker });
+            return;
+        };
         let mut last_epoch = None;
         let mut records = Vec::new();
         let mut next = Some(first);
@@ -116,7 +127,8 @@ pub(crate) async fn run(
             _ => true,
         });
         if !records.is_empty() {
-            let batch = guard.admit(records);
+            let mut batch = guard.admit(records);
+            let kinds = WriterStats::kinds(&batch.records);
             let mut backoff = Duration::from_millis(50);
             loop {
                 match writer.apply(&batch).await {
@@ -125,9 +137,19 @@ pub(crate) async fn run(
                         // Nothing is acked until this succeeds, so waiting loses nothing;
                         // the bus holds the messages meanwhile.
                         stats.retries.inc();
-                        tracing::warn!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage write failed");
+                        if e.is_retryable() {
+                            tracing::warn!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage write failed");
+                        } else {
+                            tracing::error!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage refused a write; nothing is acked until it succeeds");
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
+                        // The failed attempt may have committed with its answer lost: ask
+                        // storage what each partition applied and keep only the rest.
+                        if let Ok(points) = writer.resume_points().await {
+                            guard = ResumeGuard::new(points);
+                            batch = guard.admit(std::mem::take(&mut batch.records));
+                        }
                     }
                 }
             }
@@ -137,7 +159,7 @@ pub(crate) async fn run(
                 _ => None,
             }));
             stats.transactions.inc();
-            stats.count(&batch.records);
+            stats.persisted(kinds);
         }
         if let Some(epoch) = last_epoch {
             let _ = progress.send(Progress::Committed { worker, epoch });

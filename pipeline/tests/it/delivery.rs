@@ -156,6 +156,43 @@ async fn a_lost_consumer_is_replaced_without_loss_or_duplicates() {
     assert_eq!(store.counts("p").await.expect("counts").points, 400);
 }
 
+/// Commits the first write but reports it failed, as when a connection drops after
+/// the commit and before the answer.
+struct LostAnswer {
+    inner: SurrealWriter,
+    lose: AtomicUsize,
+}
+
+#[async_trait]
+impl TelemetryWriter for LostAnswer {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        self.inner.apply(batch).await?;
+        if !batch.records.is_empty() && self.lose.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(SinkError::Unavailable("connection reset before the answer".into()));
+        }
+        Ok(())
+    }
+    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
+        self.inner.resume_points().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_was_lost_is_not_applied_again() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = Arc::new(LostAnswer { inner: SurrealWriter::new(store.clone()), lose: AtomicUsize::new(1) });
+    publish_all(&*bus, "ingest.p.metrics", 0..10, 3, 10).await;
+    let p = Pipeline::start(bus.clone(), writer.clone(), config(1), Health::default()).await.expect("start");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    assert_eq!(writer.lose.load(Ordering::SeqCst), 0, "an answer was lost");
+    assert_eq!(store.counts("p").await.expect("counts").points, 100, "every point once");
+}
+
 /// Fails the first `failures` writes as an unreachable database would.
 struct Flaky {
     inner: SurrealWriter,
