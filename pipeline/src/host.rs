@@ -184,6 +184,7 @@ impl Pipeline {
             closed: vec![false; n],
             seqs_by_epoch: HashMap::new(),
             last_fetch_was_empty: false,
+            last_seq: None,
             next_epoch: 0,
             acked: health.counter("cloudgrid_pipeline_acked_total", "Bus messages acked after commit", &[]),
             redelivered: health.counter(
@@ -253,6 +254,8 @@ struct Host {
     /// Epoch → stream sequences of its messages.
     seqs_by_epoch: HashMap<Epoch, Vec<u64>>,
     last_fetch_was_empty: bool,
+    /// Highest stream sequence seen from the current consumer.
+    last_seq: Option<u64>,
     next_epoch: Epoch,
     acked: cloudgrid_proto::health::Counter,
     redelivered: cloudgrid_proto::health::Counter,
@@ -294,7 +297,9 @@ impl Host {
                     Ok(batch) => {
                         fetch_error = None;
                         self.last_fetch_was_empty = batch.is_empty();
-                        self.feed(batch);
+                        if !self.feed(batch) {
+                            self.resubscribe().await;
+                        }
                     }
                     Err(e) => {
                         if fetch_error.as_ref().map(|f| f.to_string()) != Some(e.to_string()) {
@@ -303,12 +308,8 @@ impl Host {
                         fetch_error = Some(e);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         // A consumer can be lost for good (its stream ended, or it was
-                        // reset); a new one starts from the oldest unacked message, and
-                        // what is still in flight comes back as redeliveries we absorb.
-                        match self.bus.consumer(self.consumer_config.clone()).await {
-                            Ok(c) => self.consumer = c,
-                            Err(e) => tracing::warn!(error = %e, "subscribing again failed; retrying"),
-                        }
+                        // reset), and a delivery may have been lost with it.
+                        self.resubscribe().await;
                     }
                 },
             }
@@ -334,14 +335,20 @@ impl Host {
         }
     }
 
-    fn feed(&mut self, batch: Vec<Delivery>) {
+    /// Feeds a batch as the next epoch. Returns `false` when it found a gap in the
+    /// stream sequence: a delivery lost in transit (a reconnect) that the bus will
+    /// redeliver later, behind newer messages. The resume guard is only exact in stream
+    /// order, so the rest of the batch is left unacked and the consumer must restart
+    /// from the oldest unacked message.
+    fn feed(&mut self, batch: Vec<Delivery>) -> bool {
         if batch.is_empty() {
-            return;
+            return true;
         }
         let epoch = self.next_epoch;
         let n = self.feeds.len();
         let mut per_worker: Vec<Vec<Raw>> = (0..n).map(|_| Vec::new()).collect();
         let mut acks = Vec::with_capacity(batch.len());
+        let mut in_order = true;
         for (i, d) in batch.into_iter().enumerate() {
             if let Some(e) = self.seq_epoch.get(&d.stream_seq) {
                 // Delivered again while its first delivery is still being applied: ack it
@@ -350,14 +357,21 @@ impl Host {
                 if let Some(v) = self.in_flight.get_mut(e) {
                     v.push(d.ack);
                 }
+                self.last_seq = self.last_seq.max(Some(d.stream_seq));
                 continue;
             }
+            if self.last_seq.is_some_and(|last| d.stream_seq > last + 1) {
+                tracing::warn!(expected = self.last_seq.map(|l| l + 1), got = d.stream_seq, "gap in the bus stream; restarting the consumer");
+                in_order = false;
+                break;
+            }
+            self.last_seq = self.last_seq.max(Some(d.stream_seq));
             self.seq_epoch.insert(d.stream_seq, epoch);
             per_worker[i % n].push(Raw { seq: d.stream_seq, payload: d.payload });
             acks.push((d.stream_seq, d.ack));
         }
         if acks.is_empty() {
-            return;
+            return in_order;
         }
         self.next_epoch += 1;
         let (seqs, handles): (Vec<u64>, Vec<_>) = acks.into_iter().unzip();
@@ -368,6 +382,19 @@ impl Host {
         }
         self.lag.set(self.in_flight.len() as u64);
         self.unpark();
+        in_order
+    }
+
+    /// Replaces the consumer: a new one starts from the oldest unacked message, and
+    /// what is still in flight comes back as redeliveries that `feed` absorbs.
+    async fn resubscribe(&mut self) {
+        match self.bus.consumer(self.consumer_config.clone()).await {
+            Ok(c) => {
+                self.consumer = c;
+                self.last_seq = None;
+            }
+            Err(e) => tracing::warn!(error = %e, "subscribing again failed; retrying"),
+        }
     }
 
     async fn on_progress(&mut self, p: Progress) {

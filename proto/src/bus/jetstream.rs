@@ -229,11 +229,15 @@ impl Consumer for JetStreamConsumer {
             Ok(Some(m)) => m.map_err(unavailable)?,
         };
         out.push(self.delivery(first)?);
-        // Take what is already buffered without waiting again.
+        // Take what is already buffered without waiting again. An error here ends the
+        // batch but does not drop what was already taken; it shows again next call.
         while out.len() < max {
             match futures::FutureExt::now_or_never(self.messages.next()) {
-                Some(Some(m)) => out.push(self.delivery(m.map_err(unavailable)?)?),
-                Some(None) | None => break,
+                Some(Some(Ok(m))) => match self.delivery(m) {
+                    Ok(d) => out.push(d),
+                    Err(_) => break,
+                },
+                Some(Some(Err(_))) | Some(None) | None => break,
             }
         }
         Ok(out)
