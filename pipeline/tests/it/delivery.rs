@@ -156,6 +156,74 @@ async fn a_lost_consumer_is_replaced_without_loss_or_duplicates() {
     assert_eq!(store.counts("p").await.expect("counts").points, 400);
 }
 
+/// A bus whose consumer loses one delivery in transit, the way a reconnect can: the
+/// message stays unacked on the bus and comes back later, behind newer ones.
+struct LossyBus {
+    inner: MemoryBus,
+    lose_seq: u64,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct LossyConsumer {
+    inner: Box<dyn cloudgrid_proto::bus::Consumer>,
+    lose_seq: u64,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl Bus for LossyBus {
+    async fn publish(&self, msg: Outbound) -> Result<cloudgrid_proto::bus::Receipt, cloudgrid_proto::bus::BusError> {
+        self.inner.publish(msg).await
+    }
+    async fn consumer(
+        &self,
+        config: cloudgrid_proto::bus::ConsumerConfig,
+    ) -> Result<Box<dyn cloudgrid_proto::bus::Consumer>, cloudgrid_proto::bus::BusError> {
+        Ok(Box::new(LossyConsumer { inner: self.inner.consumer(config).await?, lose_seq: self.lose_seq, lost: self.lost.clone() }))
+    }
+    async fn stored_messages(&self) -> Result<u64, cloudgrid_proto::bus::BusError> {
+        self.inner.stored_messages().await
+    }
+}
+
+#[async_trait]
+impl cloudgrid_proto::bus::Consumer for LossyConsumer {
+    async fn fetch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<cloudgrid_proto::bus::Delivery>, cloudgrid_proto::bus::BusError> {
+        let mut batch = self.inner.fetch(max, wait).await?;
+        if !self.lost.load(Ordering::SeqCst) {
+            if let Some(i) = batch.iter().position(|d| d.stream_seq == self.lose_seq) {
+                self.lost.store(true, Ordering::SeqCst);
+                drop(batch.remove(i));
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_lost_in_transit_is_applied_once_in_order() {
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bus = Arc::new(LossyBus { inner: MemoryBus::new(MemoryBusConfig::default()), lose_seq: 3, lost: lost.clone() });
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    publish_all(&*bus, "ingest.p.metrics", 0..12, 3, 10).await;
+    // A short ack_wait makes the lost message come back quickly, behind newer ones.
+    let config = PipelineConfig { ack_wait_ms: 500, ..config(2) };
+    let p = Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store.clone())), config, Health::default())
+        .await
+        .expect("start");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    assert!(lost.load(Ordering::SeqCst), "a delivery was lost");
+    assert_eq!(store.counts("p").await.expect("counts").points, 120, "every point exactly once");
+}
+
 /// Commits the first write but reports it failed, as when a connection drops after
 /// the commit and before the answer.
 struct LostAnswer {
