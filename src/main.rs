@@ -199,6 +199,8 @@ async fn main() -> Result<()> {
     let target = cli.target.unwrap_or(Target::All);
     let common = cli.common;
     let health = Health::default();
+    // Not ready until every target of this process is up; not ready again while draining.
+    let readiness = health.readiness("startup");
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();
@@ -231,7 +233,7 @@ async fn main() -> Result<()> {
                 Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone())
                     .await?;
             start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
-            run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown).await
+            run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
         }
         Target::Collector => {
             let bus = common.bus(true).await?;
@@ -239,7 +241,7 @@ async fn main() -> Result<()> {
             let keys = Arc::new(GrpcKeyVerifier::new(&url)?);
             println!("control plane: {url}");
             start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
-            run_until_stopped(servers, None, Drain::InFlight, &shutdown).await
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
         Target::StorageWrite => {
             let bus = common.bus(true).await?;
@@ -247,7 +249,7 @@ async fn main() -> Result<()> {
             let pipeline =
                 Pipeline::start(bus, Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone()).await?;
             println!("storage-write: {} worker(s)", common.workers);
-            run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown).await
+            run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown, &readiness).await
         }
         Target::ControlPlane => {
             let store = common.store().await?;
@@ -263,7 +265,7 @@ async fn main() -> Result<()> {
             );
             let router = tonic::service::Routes::new(svc).into_axum_router();
             serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;
-            run_until_stopped(servers, None, Drain::InFlight, &shutdown).await
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
     }
 }
@@ -308,7 +310,9 @@ async fn run_until_stopped(
     mut pipeline: Option<Pipeline>,
     drain: Drain,
     shutdown: &CancellationToken,
+    readiness: &cloudgrid_proto::health::Readiness,
 ) -> Result<()> {
+    readiness.set(true);
     println!("ready");
     let failed = async {
         match pipeline.as_mut() {
@@ -328,6 +332,7 @@ async fn run_until_stopped(
             r??;
         }
     }
+    readiness.set(false);
     // Stop accepting first, then let the pipeline finish what was accepted.
     while let Some(r) = servers.join_next().await {
         r??;

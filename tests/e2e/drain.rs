@@ -14,6 +14,8 @@ async fn sigterm_persists_everything_accepted_before_exit() {
     let dir = tempfile::tempdir().expect("tmp");
     let proc = Spec::new("all", dir.path()).start();
     let http = proc.addr("OTLP/HTTP");
+    let ready = reqwest::get(format!("http://{}/readyz", proc.admin)).await.expect("readyz");
+    assert_eq!(ready.status(), 200, "a started process reports ready");
     let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key").trim().to_string();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
     let (requests, per_request) = (40u64, 1_000u64);
