@@ -4,3 +4,4 @@
 
 pub mod normalize;
 pub mod records;
+pub mod rollup;

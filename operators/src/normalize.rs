@@ -56,7 +56,8 @@ pub fn envelope(env: &IngestEnvelope, out: &mut Vec<Record>) -> Result<Normalize
             logs(project, content, env.received_unix_nano, &req, out)
         }
         Signal::Metrics => {
-            metrics(project, &ExportMetricsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?, out)
+            let req = ExportMetricsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?;
+            metrics(project, u64::try_from(env.received_unix_nano).unwrap_or(0), &req, out)
         }
         Signal::Unspecified => return Err(NormalizeError::NoSignal),
     };
@@ -290,6 +291,7 @@ pub fn series_id(
 
 struct MetricCtx<'a> {
     project: &'a str,
+    received: u64,
     resource: &'a Attrs,
     scope: (&'a str, &'a str),
     name: &'a str,
@@ -335,6 +337,10 @@ impl MetricCtx<'_> {
             series_id,
             time_unix_nano: time,
             start_unix_nano: start,
+            received_unix_nano: self.received,
+            kind: self.kind,
+            temporality: self.temporality,
+            monotonic: self.monotonic,
             value,
         }));
     }
@@ -349,7 +355,12 @@ fn number(v: &Option<number_data_point::Value>) -> Option<f64> {
 }
 
 /// Returns the number of points skipped (number points without a value).
-pub fn metrics(project: &str, req: &ExportMetricsServiceRequest, out: &mut Vec<Record>) -> usize {
+pub fn metrics(
+    project: &str,
+    received_unix_nano: u64,
+    req: &ExportMetricsServiceRequest,
+    out: &mut Vec<Record>,
+) -> usize {
     let mut skipped = 0;
     let mut seen = std::collections::HashSet::new();
     for rm in &req.resource_metrics {
@@ -377,6 +388,7 @@ pub fn metrics(project: &str, req: &ExportMetricsServiceRequest, out: &mut Vec<R
                 };
                 let ctx = MetricCtx {
                     project,
+                    received: received_unix_nano,
                     resource: &resource,
                     scope: (&scope_name, &scope_version),
                     name: &m.name,

@@ -222,6 +222,13 @@ pub struct MetricPoint {
     pub series_id: u64,
     pub time_unix_nano: u64,
     pub start_unix_nano: u64,
+    /// When the collector accepted the request: the clock the allowed lateness is
+    /// measured on.
+    pub received_unix_nano: u64,
+    /// The series' shape as this point declared it; rollups need it per point.
+    pub kind: MetricKind,
+    pub temporality: Temporality,
+    pub monotonic: bool,
     pub value: PointValue,
 }
 

@@ -102,7 +102,7 @@ fn each_series_is_described_once_per_request_and_every_point_kept() {
         },
     ]);
     let mut out = Vec::new();
-    assert_eq!(metrics("p", &req, &mut out), 0);
+    assert_eq!(metrics("p", 0, &req, &mut out), 0);
     let series: Vec<_> = out.iter().filter_map(|r| if let Record::Series(s) = r { Some(s) } else { None }).collect();
     let points: Vec<_> = out.iter().filter_map(|r| if let Record::Point(p) = r { Some(p) } else { None }).collect();
     assert_eq!(series.len(), 4);

@@ -8,6 +8,10 @@ fn point(series: u64, t_ms: u64, v: f64) -> Record {
         series_id: series,
         time_unix_nano: t_ms * 1_000_000,
         start_unix_nano: 0,
+        received_unix_nano: t_ms * 1_000_000,
+        kind: MetricKind::Gauge,
+        temporality: Temporality::Unspecified,
+        monotonic: false,
         value: PointValue::Number(v),
     })
 }

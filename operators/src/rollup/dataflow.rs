@@ -1,0 +1,51 @@
+//! Rollups as a dataflow operator: points in, a differential collection of aggregates
+//! out. Points are exchanged by series, so each series lives on one worker (of any
+//! process); an epoch is applied once the input frontier has passed it, so every worker
+//! applies whole epochs in order.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::cell::RefCell;
+
+use differential_dataflow::collection::{AsCollection, VecCollection};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, Operator};
+
+use super::{Agg, RollupConfig, RollupKey, RollupPoint, RollupState};
+
+/// A read-only view of a worker's rollup state, for metrics and benchmarks.
+pub type SharedState = Rc<RefCell<RollupState>>;
+
+/// Maintains the rollups of `points`. The returned state handle is this worker's.
+pub fn rollups<'scope>(
+    points: StreamVec<'scope, u64, RollupPoint>,
+    cfg: RollupConfig,
+) -> (VecCollection<'scope, u64, (RollupKey, Agg), isize>, SharedState) {
+    let state = Rc::new(RefCell::new(RollupState::new(cfg)));
+    let shared = state.clone();
+    let stream = points.unary_frontier(
+        Exchange::new(|p: &RollupPoint| p.series),
+        "Rollups",
+        move |_cap, _info| {
+            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<RollupPoint>)> = BTreeMap::new();
+            let mut changes = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| {
+                    if let Some(cap) = cap.retain_least(output.output_index()) {
+                        pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new())).1.extend(data.flat_map(std::mem::take));
+                    }
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (time, (cap, points)) = entry.remove_entry();
+                    state.borrow_mut().apply(points, &mut changes);
+                    output.session(&cap).give_iterator(changes.drain(..).map(|(d, r)| (d, time, r)));
+                }
+            }
+        },
+    );
+    (stream.as_collection(), shared)
+}

@@ -1,0 +1,314 @@
+//! Metric rollups: per (series, tier, bucket) aggregates — count, sum, min, max, last —
+//! maintained incrementally as points arrive, late and out of order included.
+//!
+//! A bucket's aggregate is a left fold of its children in event-time order: points for
+//! the finest tier, finer buckets for the others. The incremental state ([`RollupState`])
+//! and the from-scratch recomputation ([`oracle`]) fold in the same order, so they agree
+//! bit for bit, floating-point sums included.
+//!
+//! What is folded is a point's *contribution*: the value for gauges and delta sums, the
+//! increase since the previous point for cumulative sums (see [`contribution`]). So a
+//! counter exported with delta or with cumulative temporality rolls up the same.
+//!
+//! State is bounded by the *watermark*: the newest acceptance time seen, minus the
+//! allowed lateness and a slack for clock skew between collectors, floored to the finest
+//! tier. The collector rejects points older than their request's acceptance time minus
+//! the lateness, so no accepted point falls behind the watermark; raw points before it
+//! are dropped and finished buckets are folded into their parents (see
+//! [`state::RollupState`]).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::{MetricKind, Temporality};
+
+pub mod dataflow;
+pub mod oracle;
+mod state;
+
+pub use state::{RollupState, RollupStats};
+
+#[cfg(test)]
+mod tests;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Bucket widths in nanoseconds, finest first; each a multiple of the one before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiers(Vec<u64>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TierError {
+    #[error("at least one rollup tier is needed")]
+    Empty,
+    #[error("at most 8 rollup tiers are supported, got {0}")]
+    TooMany(usize),
+    #[error("rollup tier `{0}` is not a duration like 1m, 5m, 1h or 1d")]
+    Unparsable(String),
+    #[error("rollup tier widths must be whole seconds, at least 1s")]
+    Fraction,
+    #[error("rollup tier {wider}s is not a multiple of the tier before it ({narrower}s)")]
+    NotMultiple { narrower: u64, wider: u64 },
+}
+
+impl Tiers {
+    pub fn new(widths: Vec<u64>) -> Result<Self, TierError> {
+        if widths.is_empty() {
+            return Err(TierError::Empty);
+        }
+        if widths.len() > 8 {
+            return Err(TierError::TooMany(widths.len()));
+        }
+        if widths.iter().any(|w| *w == 0 || w % NANOS_PER_SEC != 0) {
+            return Err(TierError::Fraction);
+        }
+        for pair in widths.windows(2) {
+            if pair[1] <= pair[0] || pair[1] % pair[0] != 0 {
+                return Err(TierError::NotMultiple {
+                    narrower: pair[0] / NANOS_PER_SEC,
+                    wider: pair[1] / NANOS_PER_SEC,
+                });
+            }
+        }
+        Ok(Self(widths))
+    }
+
+    /// Parses a comma-separated list such as `1m,5m,1h,1d` (units s, m, h, d).
+    pub fn parse(list: &str) -> Result<Self, TierError> {
+        let widths = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| parse_duration(item).ok_or_else(|| TierError::Unparsable(item.to_string())))
+            .map(|d| d.map(|d| d.as_nanos() as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(widths)
+    }
+
+    pub fn widths(&self) -> &[u64] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The start of the bucket of `tier` holding `t`.
+    pub fn floor(&self, tier: usize, t: u64) -> u64 {
+        t - t % self.0[tier]
+    }
+
+    /// A short name for a tier, such as `1m` or `1d`.
+    pub fn label(&self, tier: usize) -> String {
+        let secs = self.0[tier] / NANOS_PER_SEC;
+        match secs {
+            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+            s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        }
+    }
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Self(vec![60, 300, 3_600, 86_400].into_iter().map(|s| s * NANOS_PER_SEC).collect())
+    }
+}
+
+/// `30s`, `10m`, `1h`, `1d`: a whole number and a unit.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3_600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// How rollups treat a series.
+#[derive(Debug, Clone)]
+pub struct RollupConfig {
+    pub tiers: Tiers,
+    /// How far behind its request's acceptance time a point may be. The collector rejects
+    /// older points; a cumulative series' first point counts in full only when its start
+    /// is at most this far back.
+    pub lateness: Duration,
+    /// Extra room for acceptance clocks that disagree (several collectors, requests that
+    /// reach the bus out of order) before state is dropped.
+    pub slack: Duration,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        Self {
+            tiers: Tiers::default(),
+            lateness: Duration::from_secs(600),
+            slack: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RollupConfig {
+    pub fn lateness_ns(&self) -> u64 {
+        self.lateness.as_nanos() as u64
+    }
+
+    /// The watermark for a newest acceptance time of `received`.
+    pub fn watermark(&self, received: u64) -> u64 {
+        let w = received.saturating_sub(self.lateness_ns() + self.slack.as_nanos() as u64);
+        self.tiers.floor(0, w)
+    }
+}
+
+/// How a series' values roll up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Mode {
+    /// Each point is a sample: gauges, and sums without a usable temporality.
+    Gauge,
+    /// Each point is the increase over its interval.
+    Delta,
+    /// Each point is a running total since its start time.
+    Cumulative { monotonic: bool },
+}
+
+impl Mode {
+    /// The mode for a number point of this shape; `None` for histogram-like kinds.
+    pub fn of(kind: MetricKind, temporality: Temporality, monotonic: bool) -> Option<Mode> {
+        match (kind, temporality) {
+            (MetricKind::Gauge, _) => Some(Mode::Gauge),
+            (MetricKind::Sum, Temporality::Delta) => Some(Mode::Delta),
+            (MetricKind::Sum, Temporality::Cumulative) => Some(Mode::Cumulative { monotonic }),
+            (MetricKind::Sum, Temporality::Unspecified) => Some(Mode::Gauge),
+            _ => None,
+        }
+    }
+}
+
+/// One number point as rollups see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollupPoint {
+    pub project: String,
+    pub series: u64,
+    pub time: u64,
+    pub start: u64,
+    /// When its request was accepted.
+    pub received: u64,
+    pub mode: Mode,
+    pub value: f64,
+    /// Arrival order (bus sequence, then position): for two points of a series with the
+    /// same timestamp, the later arrival replaces the earlier.
+    pub order: (u64, u32),
+}
+
+/// The aggregate of one bucket. Equality and order compare the bits of the floats, so a
+/// recomputation that differs in the last place is a different value.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Agg {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The contribution of the latest point, and its time.
+    pub last: f64,
+    pub last_time: u64,
+}
+
+impl Agg {
+    pub fn point(time: u64, value: f64) -> Self {
+        Self { count: 1, sum: value, min: value, max: value, last: value, last_time: time }
+    }
+
+    /// Folds in `later`, which covers times after everything already folded.
+    pub fn merge(&mut self, later: &Agg) {
+        self.count += later.count;
+        self.sum += later.sum;
+        self.min = self.min.min(later.min);
+        self.max = self.max.max(later.max);
+        if later.last_time >= self.last_time {
+            self.last = later.last;
+            self.last_time = later.last_time;
+        }
+    }
+
+    fn bits(&self) -> (u64, u64, u64, u64, u64, u64) {
+        (
+            self.count,
+            self.sum.to_bits(),
+            self.min.to_bits(),
+            self.max.to_bits(),
+            self.last.to_bits(),
+            self.last_time,
+        )
+    }
+}
+
+impl PartialEq for Agg {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits() == other.bits()
+    }
+}
+impl Eq for Agg {}
+impl PartialOrd for Agg {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Agg {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bits().cmp(&other.bits())
+    }
+}
+impl std::hash::Hash for Agg {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bits().hash(state)
+    }
+}
+
+/// Which bucket an aggregate belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RollupKey {
+    pub series: u64,
+    pub tier: u8,
+    pub bucket: u64,
+    pub project: Arc<str>,
+}
+
+/// A change to the rollups: `(key, aggregate)` gains `diff` (+1 new, −1 retracted).
+pub type RollupChange = ((RollupKey, Agg), isize);
+
+/// What a point adds to its bucket, given the point before it in event time (`None` for
+/// the first point of the series):
+/// - gauges and delta sums: the value itself;
+/// - cumulative sums: the increase since the previous point of the same run (same start
+///   time). A new run — the start time changed, or a monotonic total went down — counts
+///   in full, as the counter began again at zero. The first point of a series counts in
+///   full only when its start time is known and within `horizon` of it (a process that
+///   has just started); otherwise it only sets the baseline.
+pub fn contribution(mode: Mode, prev: Option<(u64, u64, f64)>, point: (u64, u64, f64), horizon: u64) -> Option<f64> {
+    let (time, start, value) = point;
+    match mode {
+        Mode::Gauge | Mode::Delta => Some(value),
+        Mode::Cumulative { monotonic } => match prev {
+            Some((_, prev_start, prev_value)) if prev_start == start && (!monotonic || value >= prev_value) => {
+                Some(value - prev_value)
+            }
+            Some(_) => Some(value),
+            None if start != 0 && start < time && time - start <= horizon => Some(value),
+            None => None,
+        },
+    }
+}

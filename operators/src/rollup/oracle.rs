@@ -1,0 +1,62 @@
+//! Rollups recomputed from scratch: the reference the incremental state is checked
+//! against, and the definition of what a rollup is.
+//!
+//! For each series: of the points sharing a timestamp, the latest arrival counts; the
+//! series' mode is that of its latest arrival; points are taken in time order, each
+//! contributes per [`contribution`](super::contribution), the finest buckets fold their
+//! points' contributions and every coarser bucket folds its children, in time order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Agg, RollupConfig, RollupKey, RollupPoint, contribution};
+
+pub fn recompute(cfg: &RollupConfig, accepted: &[RollupPoint]) -> BTreeMap<RollupKey, Agg> {
+    let mut by_series: BTreeMap<u64, Vec<&RollupPoint>> = BTreeMap::new();
+    for p in accepted {
+        by_series.entry(p.series).or_default().push(p);
+    }
+    let mut out = BTreeMap::new();
+    for (series, mut points) in by_series {
+        points.sort_by_key(|p| p.order);
+        let latest = points[points.len() - 1];
+        let project: Arc<str> = Arc::from(latest.project.as_str());
+        let mode = latest.mode;
+        // The last arrival per timestamp, in time order.
+        let mut at: BTreeMap<u64, &RollupPoint> = BTreeMap::new();
+        for p in points {
+            at.insert(p.time, p);
+        }
+        let mut level: Vec<(u64, Agg)> = Vec::new();
+        let mut prev: Option<(u64, u64, f64)> = None;
+        for p in at.values() {
+            let this = (p.time, p.start, p.value);
+            if let Some(c) = contribution(mode, prev, this, cfg.lateness_ns()) {
+                let bucket = cfg.tiers.floor(0, p.time);
+                push(&mut level, bucket, Agg::point(p.time, c));
+            }
+            prev = Some(this);
+        }
+        for tier in 0..cfg.tiers.len() {
+            if tier > 0 {
+                let mut next = Vec::new();
+                for (child, agg) in &level {
+                    push(&mut next, cfg.tiers.floor(tier, *child), *agg);
+                }
+                level = next;
+            }
+            for (bucket, agg) in &level {
+                let key = RollupKey { series, tier: tier as u8, bucket: *bucket, project: project.clone() };
+                out.insert(key, *agg);
+            }
+        }
+    }
+    out
+}
+
+fn push(level: &mut Vec<(u64, Agg)>, bucket: u64, agg: Agg) {
+    match level.last_mut() {
+        Some((b, a)) if *b == bucket => a.merge(&agg),
+        _ => level.push((bucket, agg)),
+    }
+}

@@ -1,0 +1,339 @@
+//! The incremental rollup state of one worker: per series, the raw points not yet behind
+//! the watermark and, for each coarser tier, the fold of the finished children of the
+//! bucket that holds the watermark.
+//!
+//! Per epoch, each series that received points has its hot buckets computed before and
+//! after the points are applied; the buckets that differ are emitted as a retraction of
+//! the old aggregate and an insertion of the new one. Work per epoch is therefore
+//! proportional to the touched series' hot windows, not to the history.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::{Agg, Mode, RollupChange, RollupConfig, RollupKey, RollupPoint, contribution};
+
+/// Series ids are already hashes; hashing them again buys nothing.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// A raw point: time, start time, value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Raw {
+    pub time: u64,
+    pub start: u64,
+    pub value: f64,
+}
+
+impl Raw {
+    fn tuple(&self) -> (u64, u64, f64) {
+        (self.time, self.start, self.value)
+    }
+}
+
+struct SeriesState {
+    project: Arc<str>,
+    mode: Mode,
+    /// The latest point behind the watermark: the baseline of a cumulative series.
+    before: Option<Raw>,
+    /// Points at or after the watermark, by time, one per timestamp.
+    points: Vec<Raw>,
+    /// Per tier above the finest: the bucket holding the watermark and the fold of its
+    /// children that ended at or before the watermark.
+    frozen: Box<[Option<(u64, Agg)>]>,
+}
+
+/// Counters a worker reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RollupStats {
+    /// Points applied.
+    pub points: u64,
+    /// Points that arrived behind the watermark. They are stored raw but their buckets
+    /// were already final here; non-zero only when acceptance clocks disagree by more
+    /// than the slack.
+    pub behind_watermark: u64,
+    /// Aggregates emitted (insertions and retractions).
+    pub changes: u64,
+}
+
+pub struct RollupState {
+    cfg: RollupConfig,
+    projects: HashMap<String, Arc<str>>,
+    series: IdMap<SeriesState>,
+    newest_received: u64,
+    watermark: u64,
+    stats: RollupStats,
+    // Scratch space, kept to avoid allocating per series.
+    before_hot: Vec<(u8, u64, Agg)>,
+    after_hot: Vec<(u8, u64, Agg)>,
+    level: Vec<(u64, Agg)>,
+    next: Vec<(u64, Agg)>,
+}
+
+impl RollupState {
+    pub fn new(cfg: RollupConfig) -> Self {
+        Self {
+            cfg,
+            projects: HashMap::new(),
+            series: IdMap::default(),
+            newest_received: 0,
+            watermark: 0,
+            stats: RollupStats::default(),
+            before_hot: Vec::new(),
+            after_hot: Vec::new(),
+            level: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &RollupConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> RollupStats {
+        self.stats
+    }
+
+    pub fn watermark(&self) -> u64 {
+        self.watermark
+    }
+
+    /// Series held in memory.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Raw points held in memory, over all series.
+    pub fn raw_points(&self) -> usize {
+        self.series.values().map(|s| s.points.len()).sum()
+    }
+
+    /// An estimate of the heap held, in bytes: the series table and what each series owns.
+    pub fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u64, SeriesState)>() + 1;
+        let table = self.series.capacity() * slot;
+        let owned: usize = self
+            .series
+            .values()
+            .map(|s| {
+                s.points.capacity() * std::mem::size_of::<Raw>()
+                    + s.frozen.len() * std::mem::size_of::<Option<(u64, Agg)>>()
+            })
+            .sum();
+        table + owned
+    }
+
+    /// Applies one epoch's points and appends the changed aggregates to `out`.
+    ///
+    /// The result does not depend on how points are split into epochs nor on their order
+    /// within one: points are applied per series in arrival order.
+    ///
+    /// The watermark moves after the epoch is applied: one epoch may hold a backlog of
+    /// requests accepted over a long time, and its older points must still be applied.
+    pub fn apply(&mut self, mut points: Vec<RollupPoint>, out: &mut Vec<RollupChange>) {
+        let newest = points.iter().map(|p| p.received).max();
+        points.sort_by_key(|p| (p.series, p.order));
+        let mut rest = &points[..];
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|p| p.series == first.series).count();
+            let (group, tail) = rest.split_at(n);
+            self.apply_series(group, out);
+            rest = tail;
+        }
+        if let Some(newest) = newest {
+            self.advance(newest);
+        }
+    }
+
+    fn apply_series(&mut self, group: &[RollupPoint], out: &mut Vec<RollupChange>) {
+        let first = &group[0];
+        let frozen_len = self.cfg.tiers.len() - 1;
+        let project = match self.projects.get(first.project.as_str()) {
+            Some(p) => p.clone(),
+            None => {
+                let p: Arc<str> = Arc::from(first.project.as_str());
+                self.projects.insert(first.project.clone(), p.clone());
+                p
+            }
+        };
+        let state = self.series.entry(first.series).or_insert_with(|| SeriesState {
+            project,
+            mode: first.mode,
+            before: None,
+            points: Vec::new(),
+            frozen: vec![None; frozen_len].into_boxed_slice(),
+        });
+
+        let mut before_hot = std::mem::take(&mut self.before_hot);
+        let mut after_hot = std::mem::take(&mut self.after_hot);
+        hot(&self.cfg, state, &mut self.level, &mut self.next, &mut before_hot);
+        for p in group {
+            if p.time < self.watermark {
+                self.stats.behind_watermark += 1;
+                continue;
+            }
+            self.stats.points += 1;
+            state.mode = p.mode;
+            let raw = Raw { time: p.time, start: p.start, value: p.value };
+            match state.points.binary_search_by_key(&p.time, |r| r.time) {
+                Ok(i) => state.points[i] = raw,
+                Err(i) => state.points.insert(i, raw),
+            }
+        }
+        hot(&self.cfg, state, &mut self.level, &mut self.next, &mut after_hot);
+
+        let series = first.series;
+        let key = |tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: state.project.clone() };
+        let before_len = out.len();
+        let (mut i, mut j) = (0, 0);
+        while i < before_hot.len() || j < after_hot.len() {
+            let old = before_hot.get(i);
+            let new = after_hot.get(j);
+            match (old, new) {
+                (Some(&(ot, ob, oa)), Some(&(nt, nb, na))) if (ot, ob) == (nt, nb) => {
+                    if oa != na {
+                        out.push(((key(ot, ob), oa), -1));
+                        out.push(((key(nt, nb), na), 1));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(&(ot, ob, oa)), new) if new.is_none_or(|&(nt, nb, _)| (ot, ob) < (nt, nb)) => {
+                    out.push(((key(ot, ob), oa), -1));
+                    i += 1;
+                }
+                (_, Some(&(nt, nb, na))) => {
+                    out.push(((key(nt, nb), na), 1));
+                    j += 1;
+                }
+                (_, None) => unreachable!("loop runs while either side has items"),
+            }
+        }
+        self.stats.changes += (out.len() - before_len) as u64;
+        before_hot.clear();
+        after_hot.clear();
+        self.before_hot = before_hot;
+        self.after_hot = after_hot;
+    }
+
+    /// Moves the watermark for a newest acceptance time of `received`: finished buckets
+    /// fold into their parents, raw points behind it go, and series left with nothing to
+    /// hold are dropped.
+    fn advance(&mut self, received: u64) {
+        self.newest_received = self.newest_received.max(received);
+        let watermark = self.cfg.watermark(self.newest_received);
+        if watermark <= self.watermark {
+            return;
+        }
+        self.watermark = watermark;
+        let cfg = &self.cfg;
+        let (level, next) = (&mut self.level, &mut self.next);
+        self.series.retain(|_, state| {
+            freeze(cfg, state, watermark, level, next);
+            !(state.points.is_empty()
+                && state.frozen.iter().all(Option::is_none)
+                && !matches!(state.mode, Mode::Cumulative { .. }))
+        });
+    }
+}
+
+/// Folds the points of `state` into finest-tier buckets, in time order, into `level`.
+fn finest(cfg: &RollupConfig, before: Option<Raw>, points: &[Raw], mode: Mode, level: &mut Vec<(u64, Agg)>) {
+    let horizon = cfg.lateness_ns();
+    let mut prev = before;
+    for p in points {
+        if let Some(c) = contribution(mode, prev.map(|r| r.tuple()), p.tuple(), horizon) {
+            let bucket = cfg.tiers.floor(0, p.time);
+            let agg = Agg::point(p.time, c);
+            match level.last_mut() {
+                Some((b, a)) if *b == bucket => a.merge(&agg),
+                _ => level.push((bucket, agg)),
+            }
+        }
+        prev = Some(*p);
+    }
+}
+
+/// Every hot bucket of `state` at every tier, ordered by (tier, bucket), into `out`.
+fn hot(
+    cfg: &RollupConfig,
+    state: &SeriesState,
+    level: &mut Vec<(u64, Agg)>,
+    next: &mut Vec<(u64, Agg)>,
+    out: &mut Vec<(u8, u64, Agg)>,
+) {
+    level.clear();
+    finest(cfg, state.before, &state.points, state.mode, level);
+    out.extend(level.iter().map(|&(b, a)| (0, b, a)));
+    for tier in 1..cfg.tiers.len() {
+        next.clear();
+        if let Some(f) = state.frozen[tier - 1] {
+            next.push(f);
+        }
+        for &(child, agg) in level.iter() {
+            let parent = cfg.tiers.floor(tier, child);
+            match next.last_mut() {
+                Some((b, a)) if *b == parent => a.merge(&agg),
+                _ => next.push((parent, agg)),
+            }
+        }
+        out.extend(next.iter().map(|&(b, a)| (tier as u8, b, a)));
+        std::mem::swap(level, next);
+    }
+}
+
+/// Moves `state` to `watermark`: the finest buckets before it are final and fold, tier
+/// by tier, into the partial bucket of the tier above; raw points before it go, the
+/// latest of them kept as the baseline.
+fn freeze(cfg: &RollupConfig, state: &mut SeriesState, watermark: u64, level: &mut Vec<(u64, Agg)>, next: &mut Vec<(u64, Agg)>) {
+    let cut = state.points.partition_point(|p| p.time < watermark);
+    level.clear();
+    finest(cfg, state.before, &state.points[..cut], state.mode, level);
+    for tier in 1..cfg.tiers.len() {
+        next.clear();
+        let width = cfg.tiers.widths()[tier];
+        let mut open = state.frozen[tier - 1].take();
+        for &(child, agg) in level.iter() {
+            let parent = cfg.tiers.floor(tier, child);
+            match &mut open {
+                Some((b, a)) if *b == parent => a.merge(&agg),
+                _ => {
+                    if let Some(done) = open.take() {
+                        next.push(done);
+                    }
+                    open = Some((parent, agg));
+                }
+            }
+        }
+        if let Some((b, _)) = open
+            && b + width <= watermark
+        {
+            next.extend(open.take());
+        }
+        state.frozen[tier - 1] = open;
+        std::mem::swap(level, next);
+    }
+    if cut > 0 {
+        state.before = Some(state.points[cut - 1]);
+        state.points.drain(..cut);
+    }
+    if state.points.capacity() > 4 * state.points.len().max(4) {
+        state.points.shrink_to_fit();
+    }
+}
