@@ -4,3 +4,4 @@
 pub mod decode;
 pub mod drive;
 pub mod generate;
+pub mod rollup;

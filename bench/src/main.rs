@@ -58,6 +58,25 @@ enum Probe {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The rollup operator alone (no server needed): points/s per worker, memory per
+    /// active series, cost of late points.
+    Rollup {
+        #[arg(long, default_value_t = 100_000)]
+        series: u64,
+        /// Points per series.
+        #[arg(long, default_value_t = 20)]
+        rounds: u64,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Simulated seconds between two points of a series.
+        #[arg(long, default_value_t = 60)]
+        interval_s: u64,
+        /// Share of points sent late, 0.0 to 1.0.
+        #[arg(long, default_value_t = 0.0)]
+        late_share: f64,
+        #[arg(long, default_value_t = 50_000)]
+        epoch_points: u64,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +116,16 @@ async fn main() -> Result<()> {
             let shape = Shape { series, items_per_request, start_unix_nano: 1_700_000_000_000_000_000 };
             let report = cloudgrid_bench::decode::run(shape, requests, rounds);
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {
+            anyhow::ensure!((0.0..=1.0).contains(&late_share), "--late-share must be between 0 and 1");
+            anyhow::ensure!(workers >= 1, "--workers must be at least 1");
+            let interval = Duration::from_secs(interval_s.max(1));
+            let bench = cloudgrid_bench::rollup::RollupBench { series, rounds, workers, interval, late_share, epoch_points };
+            let report = tokio::task::spawn_blocking(move || cloudgrid_bench::rollup::run(bench)).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            let day = tokio::task::spawn_blocking(move || cloudgrid_bench::rollup::recompute_day_bucket(interval, 20)).await?;
+            println!("{}", serde_json::json!({ "recompute_day_bucket_us": day.as_secs_f64() * 1e6 }));
         }
     }
     Ok(())

@@ -29,7 +29,7 @@ pub mod dataflow;
 pub mod oracle;
 mod state;
 
-pub use state::{RollupState, RollupStats};
+pub use state::{IdHasher, IdSet, RollupState, RollupStats};
 
 #[cfg(test)]
 mod tests;
@@ -150,6 +150,9 @@ pub struct RollupConfig {
     /// Extra room for acceptance clocks that disagree (several collectors, requests that
     /// reach the bus out of order) before state is dropped.
     pub slack: Duration,
+    /// A cumulative point further than this after the previous point of its series
+    /// starts afresh (see [`contribution`]): how long an idle series' baseline is kept.
+    pub max_gap: Duration,
 }
 
 impl Default for RollupConfig {
@@ -158,6 +161,7 @@ impl Default for RollupConfig {
             tiers: Tiers::default(),
             lateness: Duration::from_secs(600),
             slack: Duration::from_secs(60),
+            max_gap: Duration::from_secs(3_600),
         }
     }
 }
@@ -165,6 +169,16 @@ impl Default for RollupConfig {
 impl RollupConfig {
     pub fn lateness_ns(&self) -> u64 {
         self.lateness.as_nanos() as u64
+    }
+
+    pub fn max_gap_ns(&self) -> u64 {
+        self.max_gap.as_nanos() as u64
+    }
+
+    /// The previous point as [`contribution`] sees it: none when it is older than the
+    /// allowed gap.
+    pub fn predecessor(&self, prev: Option<(u64, u64, f64)>, time: u64) -> Option<(u64, u64, f64)> {
+        prev.filter(|p| time - p.0 <= self.max_gap_ns())
     }
 
     /// The watermark for a newest acceptance time of `received`.
@@ -194,6 +208,52 @@ impl Mode {
             (MetricKind::Sum, Temporality::Cumulative) => Some(Mode::Cumulative { monotonic }),
             (MetricKind::Sum, Temporality::Unspecified) => Some(Mode::Gauge),
             _ => None,
+        }
+    }
+}
+
+/// What storage holds of a series, enough to rebuild its state at a watermark `W`
+/// (after a restart, or when an evicted series comes back).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesSnapshot {
+    pub series: u64,
+    /// Stored points (time, start, value) from `W − max_gap` on, in the order they were
+    /// stored; of two with the same time the later one counts.
+    pub points: Vec<(u64, u64, f64)>,
+    /// Stored aggregates `(tier, bucket, agg)`: for every tier `k ≥ 1`, those of tier
+    /// `k − 1` that end at or before `W` inside the tier-`k` bucket holding `W`.
+    pub children: Vec<(u8, u64, Agg)>,
+}
+
+/// What to load to rebuild a series at watermark `watermark`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    pub project: String,
+    pub series: u64,
+    pub watermark: u64,
+    /// Load points from this time on.
+    pub points_from: u64,
+    /// Per tier `k − 1` (index), the bucket range `[from, to)` of children to load.
+    pub children: Vec<(u8, u64, u64)>,
+}
+
+impl RollupConfig {
+    /// The request that loads what [`RollupState::restore`] needs for `series`.
+    pub fn snapshot_request(&self, project: &str, series: u64, watermark: u64) -> SnapshotRequest {
+        let children = (1..self.tiers.len())
+            .map(|k| {
+                let from = self.tiers.floor(k, watermark);
+                let to = self.tiers.floor(k - 1, watermark);
+                ((k - 1) as u8, from, to)
+            })
+            .filter(|(_, from, to)| from < to)
+            .collect();
+        SnapshotRequest {
+            project: project.to_string(),
+            series,
+            watermark,
+            points_from: watermark.saturating_sub(self.max_gap_ns()),
+            children,
         }
     }
 }

@@ -31,7 +31,7 @@ pub fn recompute(cfg: &RollupConfig, accepted: &[RollupPoint]) -> BTreeMap<Rollu
         let mut prev: Option<(u64, u64, f64)> = None;
         for p in at.values() {
             let this = (p.time, p.start, p.value);
-            if let Some(c) = contribution(mode, prev, this, cfg.lateness_ns()) {
+            if let Some(c) = contribution(mode, cfg.predecessor(prev, p.time), this, cfg.lateness_ns()) {
                 let bucket = cfg.tiers.floor(0, p.time);
                 push(&mut level, bucket, Agg::point(p.time, c));
             }

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::{Agg, Mode, RollupChange, RollupConfig, RollupKey, RollupPoint, contribution};
+use super::{Agg, Mode, RollupChange, RollupConfig, RollupKey, RollupPoint, SeriesSnapshot, contribution};
 
 /// Series ids are already hashes; hashing them again buys nothing.
 #[derive(Default)]
-pub(super) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -32,6 +32,8 @@ impl Hasher for IdHasher {
 }
 
 pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+/// A set of series ids.
+pub type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 /// A raw point: time, start time, value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -246,10 +248,73 @@ impl RollupState {
         let (level, next) = (&mut self.level, &mut self.next);
         self.series.retain(|_, state| {
             freeze(cfg, state, watermark, level, next);
-            !(state.points.is_empty()
-                && state.frozen.iter().all(Option::is_none)
-                && !matches!(state.mode, Mode::Cumulative { .. }))
+            let baseline_kept = matches!(state.mode, Mode::Cumulative { .. })
+                && state.before.is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
+            !(state.points.is_empty() && state.frozen.iter().all(Option::is_none) && !baseline_kept)
         });
+    }
+
+    /// Whether `series` has state here; one without may have some in storage.
+    pub fn holds(&self, series: u64) -> bool {
+        self.series.contains_key(&series)
+    }
+
+    /// Sets the watermark of a fresh state (after a restart) from the oldest acceptance
+    /// time of the first epoch, so that every point of that epoch is at or after it.
+    pub fn start_at(&mut self, oldest_received: u64) {
+        if self.watermark == 0 {
+            self.watermark = self.cfg.watermark(oldest_received);
+        }
+    }
+
+    /// Rebuilds a series from what storage holds, at the current watermark. `project` and
+    /// `mode` come from the points about to be applied.
+    pub fn restore(&mut self, project: &str, mode: Mode, snapshot: SeriesSnapshot) {
+        let w = self.watermark;
+        let mut points: Vec<Raw> = Vec::with_capacity(snapshot.points.len());
+        let mut by_time: Vec<(u64, usize, Raw)> = snapshot
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, &(time, start, value))| (time, i, Raw { time, start, value }))
+            .collect();
+        by_time.sort_by_key(|(t, i, _)| (*t, *i));
+        for (time, _, raw) in by_time {
+            match points.last_mut() {
+                Some(last) if last.time == time => *last = raw,
+                _ => points.push(raw),
+            }
+        }
+        let cut = points.partition_point(|p| p.time < w);
+        let before = cut.checked_sub(1).map(|i| points[i]);
+        points.drain(..cut);
+        let mut frozen: Box<[Option<(u64, Agg)>]> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
+        let mut children = snapshot.children;
+        children.sort_by_key(|(tier, bucket, _)| (*tier, *bucket));
+        for (tier, bucket, agg) in children {
+            let k = usize::from(tier) + 1;
+            if k >= self.cfg.tiers.len() {
+                continue;
+            }
+            let width = self.cfg.tiers.widths()[usize::from(tier)];
+            let parent = self.cfg.tiers.floor(k, w);
+            if self.cfg.tiers.floor(k, bucket) != parent || bucket + width > w {
+                continue;
+            }
+            match &mut frozen[k - 1] {
+                Some((_, a)) => a.merge(&agg),
+                slot => *slot = Some((parent, agg)),
+            }
+        }
+        let project = match self.projects.get(project) {
+            Some(p) => p.clone(),
+            None => {
+                let p: Arc<str> = Arc::from(project);
+                self.projects.insert(project.to_string(), p.clone());
+                p
+            }
+        };
+        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen });
     }
 }
 
@@ -258,7 +323,7 @@ fn finest(cfg: &RollupConfig, before: Option<Raw>, points: &[Raw], mode: Mode, l
     let horizon = cfg.lateness_ns();
     let mut prev = before;
     for p in points {
-        if let Some(c) = contribution(mode, prev.map(|r| r.tuple()), p.tuple(), horizon) {
+        if let Some(c) = contribution(mode, cfg.predecessor(prev.map(|r| r.tuple()), p.time), p.tuple(), horizon) {
             let bucket = cfg.tiers.floor(0, p.time);
             let agg = Agg::point(p.time, c);
             match level.last_mut() {
