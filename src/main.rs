@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_control::ControlPlane;
+use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Drain, Pipeline, PipelineConfig};
 use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
 use cloudgrid_proto::bus::Bus;
@@ -97,6 +98,13 @@ struct Common {
     /// Furthest accepted event time, milliseconds after now.
     #[arg(long, env = "CLOUDGRID_INGEST_MAX_FUTURE_MS", default_value_t = 10 * 60 * 1000, global = true)]
     ingest_max_future_ms: u64,
+    /// Allowed lateness of metric points (e.g. 10m): older points are rejected with
+    /// partial_success; newer ones correct their rollups.
+    #[arg(long, env = "CLOUDGRID_METRIC_LATENESS", default_value = "10m", global = true)]
+    metric_lateness: String,
+    /// Metric rollup tiers, finest first, each a multiple of the one before.
+    #[arg(long, env = "CLOUDGRID_ROLLUP_TIERS", default_value = "1m,5m,1h,1d", global = true)]
+    rollup_tiers: String,
     /// Metric chunk span: one record per series per this much event time, milliseconds.
     #[arg(long, env = "CLOUDGRID_CHUNK_SPAN_MS", default_value_t = 30 * 60 * 1000, global = true)]
     chunk_span_ms: u64,
@@ -130,8 +138,17 @@ impl Common {
         Ok(c)
     }
 
+    fn rollups(&self) -> Result<RollupConfig> {
+        let lateness = parse_duration(&self.metric_lateness)
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("CLOUDGRID_METRIC_LATENESS: `{}` is not a duration like 10m", self.metric_lateness))?;
+        let tiers = Tiers::parse(&self.rollup_tiers).context("CLOUDGRID_ROLLUP_TIERS")?;
+        Ok(RollupConfig { tiers, lateness, ..RollupConfig::default() })
+    }
+
     fn collector(&self) -> Result<CollectorConfig> {
         let c = CollectorConfig {
+            metric_lateness_ms: self.rollups()?.lateness.as_millis() as u64,
             max_http_body_bytes: self.max_http_body_bytes,
             max_grpc_message_bytes: self.max_grpc_message_bytes,
             max_age_ms: self.ingest_max_age_ms,
@@ -143,7 +160,7 @@ impl Common {
     }
 
     fn pipeline(&self) -> Result<PipelineConfig> {
-        let c = PipelineConfig { workers: self.workers, ..PipelineConfig::default() };
+        let c = PipelineConfig { workers: self.workers, rollups: self.rollups()?, ..PipelineConfig::default() };
         c.validate()?;
         Ok(c)
     }

@@ -12,6 +12,7 @@ use timely::dataflow::operators::Operator;
 use timely::dataflow::operators::vec::{Input, Map};
 use timely::worker::Worker;
 
+use crate::rollups::RollupStep;
 use crate::writer::WriteJob;
 
 /// Epochs are the dataflow's time: one per pulled bus batch.
@@ -29,10 +30,16 @@ pub(crate) struct Raw {
 /// Every record leaves the graph through the sink, which hands each finished epoch's
 /// records (possibly none) to this worker's writer: the writer learns that epoch `t` is
 /// complete for this worker exactly when the sink's input frontier has passed `t`.
+///
+/// Metric points also update the worker's rollup state ([`RollupStep`]) as each epoch
+/// finishes; the changed aggregates go to the writer with the epoch's records. Records
+/// are exchanged by partition, and a series maps to one partition, so each series'
+/// rollups live on exactly one worker.
 pub(crate) fn build(
     worker: &mut Worker,
     jobs: tokio::sync::mpsc::UnboundedSender<WriteJob>,
     skipped: cloudgrid_proto::health::Counter,
+    mut rollups: RollupStep,
 ) -> InputHandleVec<Epoch, Raw> {
     worker.dataflow::<Epoch, _, _>(move |scope| {
         let (input, raw) = scope.new_input::<Raw>();
@@ -70,7 +77,8 @@ pub(crate) fn build(
                 let limit = frontier.frontier().first().copied();
                 while limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty()) {
                     let records = pending.remove(&next_epoch).unwrap_or_default();
-                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records });
+                    let rollups = rollups.epoch(&records);
+                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
                     next_epoch += 1;
                 }
                 if closed && !sent_closed {

@@ -12,7 +12,10 @@ use cloudgrid_sinks::{ResumeGuard, SinkError, TelemetryWriter};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use cloudgrid_operators::rollup::{IdSet, RollupConfig};
+
 use crate::graph::{self, Epoch, Raw};
+use crate::rollups::{RollupStep, StepMetrics};
 use crate::writer::{self, Progress, WriteJob, WriterStats};
 
 /// How the pipeline runs.
@@ -28,11 +31,20 @@ pub struct PipelineConfig {
     pub max_epochs_in_flight: usize,
     /// The bus redelivers a message not acked within this time.
     pub ack_wait_ms: u64,
+    /// Metric rollup tiers and lateness.
+    pub rollups: RollupConfig,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { workers: 1, fetch_max: 256, fetch_wait_ms: 200, max_epochs_in_flight: 16, ack_wait_ms: 300_000 }
+        Self {
+            workers: 1,
+            fetch_max: 256,
+            fetch_wait_ms: 200,
+            max_epochs_in_flight: 16,
+            ack_wait_ms: 300_000,
+            rollups: RollupConfig::default(),
+        }
     }
 }
 
@@ -93,6 +105,7 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         config.validate()?;
         let resume = writer.resume_points().await?;
+        let stored_series: Arc<IdSet> = Arc::new(writer.stored_series().await?.into_iter().collect());
         let mut consumer_config = ConsumerConfig::new(subjects::STORAGE_WRITE_CONSUMER);
         consumer_config.ack_wait = Duration::from_millis(config.ack_wait_ms);
         consumer_config.max_ack_pending = config.fetch_max * (config.max_epochs_in_flight + 1);
@@ -131,6 +144,11 @@ impl Pipeline {
             "Bus messages or items the pipeline could not decode (the collector should have rejected them)",
             &[],
         );
+        let runtime = tokio::runtime::Handle::current();
+        let rollup_cfg = config.rollups.clone();
+        let rollup_writer = writer.clone();
+        let rollup_resume = resume.clone();
+        let rollup_health = health.clone();
         let guards = timely::execute(timely::Config::process(n), move |worker| {
             let index = worker.index();
             let (Some(feed), Some(jobs)) = (take_slot(&feed_rxs, index), take_slot(&job_txs, index)) else {
@@ -140,7 +158,15 @@ impl Pipeline {
             if let Ok(t) = thread_tx.lock() {
                 let _ = t.send((index, std::thread::current()));
             }
-            let mut input = graph::build(worker, jobs, skipped.clone());
+            let step = RollupStep::new(
+                rollup_cfg.clone(),
+                ResumeGuard::new(rollup_resume.clone()),
+                stored_series.clone(),
+                rollup_writer.clone(),
+                runtime.clone(),
+                StepMetrics::new(&rollup_health, index),
+            );
+            let mut input = graph::build(worker, jobs, skipped.clone(), step);
             'feed: loop {
                 loop {
                     match feed.try_recv() {

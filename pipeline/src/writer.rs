@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudgrid_operators::records::Record;
+use cloudgrid_operators::rollup::RollupChange;
 use cloudgrid_proto::health::{Counter, Health};
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
 use tokio::sync::mpsc;
@@ -16,7 +17,7 @@ use crate::graph::Epoch;
 #[derive(Debug)]
 pub(crate) enum WriteJob {
     /// Every record of `epoch` for this worker's partitions (possibly none).
-    Epoch { epoch: Epoch, records: Vec<Sequenced> },
+    Epoch { epoch: Epoch, records: Vec<Sequenced>, rollups: Vec<RollupChange> },
     /// The worker's input closed; nothing follows.
     Closed,
 }
@@ -109,12 +110,14 @@ pub(crate) async fn run(
         };
         let mut last_epoch = None;
         let mut records = Vec::new();
+        let mut rollups = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                WriteJob::Epoch { epoch, records: mut r } => {
+                WriteJob::Epoch { epoch, records: mut r, rollups: mut c } => {
                     last_epoch = Some(epoch);
                     records.append(&mut r);
+                    rollups.append(&mut c);
                 }
                 WriteJob::Closed => closed = true,
             }
@@ -126,8 +129,9 @@ pub(crate) async fn run(
             Record::Series(s) => !known_series.contains(&s.series_id),
             _ => true,
         });
-        if !records.is_empty() {
+        if !records.is_empty() || !rollups.is_empty() {
             let mut batch = guard.admit(records);
+            batch.rollups = rollups;
             let kinds = WriterStats::kinds(&batch.records);
             let mut backoff = Duration::from_millis(50);
             loop {
@@ -148,7 +152,10 @@ pub(crate) async fn run(
                         // storage what each partition applied and keep only the rest.
                         if let Ok(points) = writer.resume_points().await {
                             guard = ResumeGuard::new(points);
+                            // Rollup rows hold absolute values: writing them again is harmless.
+                            let rollups = std::mem::take(&mut batch.rollups);
                             batch = guard.admit(std::mem::take(&mut batch.records));
+                            batch.rollups = rollups;
                         }
                     }
                 }

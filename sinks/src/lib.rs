@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
+use cloudgrid_operators::rollup::{RollupChange, SeriesSnapshot, SnapshotRequest};
 
 /// Records are spread over this many partitions. Each partition's resume point is
 /// stored with its data, so the guard stays exact whatever the worker count is.
@@ -51,6 +52,9 @@ pub struct WriteBatch {
     pub records: Vec<Sequenced>,
     /// (partition, highest applied stream sequence).
     pub resume: Vec<(u32, u64)>,
+    /// Rollup changes the records caused, as differential updates: an aggregate with
+    /// a net +1 is stored, a key left with only retractions is removed.
+    pub rollups: Vec<RollupChange>,
 }
 
 /// Durable storage of normalized telemetry.
@@ -61,6 +65,17 @@ pub trait TelemetryWriter: Send + Sync + 'static {
 
     /// The stored resume point of each partition that has one.
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError>;
+
+    /// Every metric series id that has stored points: series the rollup state may have
+    /// to rebuild from storage rather than start empty.
+    async fn stored_series(&self) -> Result<Vec<u64>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    /// What storage holds for rebuilding each requested series' rollup state.
+    async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
+        Ok(requests.iter().map(|r| SeriesSnapshot { series: r.series, ..SeriesSnapshot::default() }).collect())
+    }
 }
 
 /// Drops records that their partition already applied, and tracks the resume points
@@ -97,7 +112,12 @@ impl ResumeGuard {
         }
         let mut resume: Vec<(u32, u64)> = resume.into_iter().collect();
         resume.sort_unstable();
-        WriteBatch { records: kept, resume }
+        WriteBatch { records: kept, resume, rollups: Vec::new() }
+    }
+
+    /// Whether a record of `partition` from the message at `seq` is new there.
+    pub fn admits(&self, partition: u32, seq: u64) -> bool {
+        seq > self.applied.get(&partition).copied().unwrap_or(0)
     }
 
     pub fn committed(&mut self, resume: &[(u32, u64)]) {

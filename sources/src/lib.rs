@@ -24,6 +24,9 @@ pub struct CollectorConfig {
     pub max_age_ms: u64,
     /// ... and so are those further than this in the future.
     pub max_future_ms: u64,
+    /// Metric points further than this behind the time they are received are rejected:
+    /// the rollups' allowed lateness (their buckets may already be final).
+    pub metric_lateness_ms: u64,
     /// How long a verified key is trusted without asking the control plane again.
     pub key_cache_ttl_ms: u64,
     /// Suggested wait for a client when the bus is full or down.
@@ -37,6 +40,7 @@ impl Default for CollectorConfig {
             max_grpc_message_bytes: 4 << 20,
             max_age_ms: 7 * 24 * 3600 * 1000,
             max_future_ms: 10 * 60 * 1000,
+            metric_lateness_ms: 10 * 60 * 1000,
             key_cache_ttl_ms: 10_000,
             retry_after_s: 5,
         }

@@ -181,3 +181,58 @@ pub fn otel_send(protocol: &str, endpoint: &str, key: &str, tag: &str) -> serde_
     );
     serde_json::from_slice(&out.stdout).expect("otel_send.py prints JSON")
 }
+
+/// Recomputes a project's rollups from its stored points and compares them with the
+/// stored rollups: what the pipeline maintained incrementally — across restarts, late
+/// points and all — must equal a recomputation from scratch.
+pub async fn assert_rollups_match_points(store: &cloudgrid_sinks::surreal::Store, project: &str) -> usize {
+    use cloudgrid_operators::records::{MetricKind, Temporality};
+    use cloudgrid_operators::rollup::{Mode, RollupConfig, RollupPoint, oracle};
+    let series = store.find_rows("metric_series", "project_id", serde_json::json!(project)).await.expect("series rows");
+    let mut points = Vec::new();
+    for row in &series {
+        let id = row["series_id"].as_i64().expect("series id") as u64;
+        let kind = match row["kind"].as_str() {
+            Some("gauge") => MetricKind::Gauge,
+            Some("sum") => MetricKind::Sum,
+            _ => continue,
+        };
+        let temporality = match row["temporality"].as_str() {
+            Some("delta") => Temporality::Delta,
+            Some("cumulative") => Temporality::Cumulative,
+            _ => Temporality::Unspecified,
+        };
+        let Some(mode) = Mode::of(kind, temporality, row["monotonic"].as_bool().unwrap_or(false)) else { continue };
+        for (i, (t, st, v)) in store.series_points(project, id).await.expect("points").into_iter().enumerate() {
+            points.push(RollupPoint {
+                project: project.to_string(),
+                series: id,
+                time: t as u64,
+                start: st as u64,
+                received: t as u64,
+                mode,
+                value: v.as_f64().expect("number point"),
+                order: (i as u64, 0),
+            });
+        }
+    }
+    let expected = oracle::recompute(&RollupConfig::default(), &points);
+    let stored: std::collections::BTreeMap<(u64, u8, u64), cloudgrid_operators::rollup::Agg> = store
+        .rollups(project)
+        .await
+        .expect("rollups")
+        .into_iter()
+        .map(|(s, tier, bucket, agg)| ((s, tier, bucket), agg))
+        .collect();
+    let expected: std::collections::BTreeMap<(u64, u8, u64), cloudgrid_operators::rollup::Agg> =
+        expected.into_iter().map(|(k, a)| ((k.series, k.tier, k.bucket), a)).collect();
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter(|(k, a)| stored.get(*k) != Some(*a))
+        .take(3)
+        .map(|(k, a)| (*k, *a, stored.get(k).copied()))
+        .collect();
+    assert!(wrong.is_empty(), "{} rollups expected, {} stored; first differences: {wrong:?}", expected.len(), stored.len());
+    assert_eq!(stored.len(), expected.len(), "no stored rollup without points behind it");
+    expected.len()
+}

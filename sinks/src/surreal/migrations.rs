@@ -13,10 +13,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "telemetry and control plane tables",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "telemetry and control plane tables",
+        sql: r#"
 DEFINE TABLE IF NOT EXISTS span_block SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS span_block_start ON span_block FIELDS project_id, start_min;
 DEFINE TABLE IF NOT EXISTS trace_ref SCHEMALESS;
@@ -34,7 +35,16 @@ DEFINE INDEX IF NOT EXISTS project_company ON project FIELDS company_id;
 DEFINE TABLE IF NOT EXISTS api_key SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS api_key_prefix ON api_key FIELDS prefix UNIQUE;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "metric rollups",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_rollup SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS metric_rollup_series ON metric_rollup FIELDS project_id, series_id, tier, bucket;
+"#,
+    },
+];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {
     db.query("DEFINE TABLE IF NOT EXISTS schema_migration SCHEMALESS")

@@ -398,3 +398,62 @@ pub(crate) fn chunk_rows<'a>(points: impl Iterator<Item = &'a MetricPoint>, span
     }
     by_chunk.into_values().collect()
 }
+
+/// One stored aggregate: `metric_rollup:[project, series, tier, bucket]`.
+#[derive(Debug, Clone, PartialEq, SurrealValue)]
+pub(crate) struct RollupRow {
+    pub(crate) id: (String, i64, i64, i64),
+    pub(crate) project_id: String,
+    pub(crate) series_id: i64,
+    pub(crate) tier: i64,
+    /// Bucket start, unix ns.
+    pub(crate) bucket: i64,
+    pub(crate) count: i64,
+    pub(crate) sum: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) last: f64,
+    pub(crate) last_time: i64,
+}
+
+/// Rollup changes → rows to store and ids of rows to remove. Changes are consolidated
+/// first: what several coalesced epochs said of one bucket nets out to its latest value.
+pub(crate) fn rollup_rows(
+    changes: &[cloudgrid_operators::rollup::RollupChange],
+) -> (Vec<RollupRow>, Vec<(String, i64, i64, i64)>) {
+    use cloudgrid_operators::rollup::{Agg, RollupKey};
+    let mut net: BTreeMap<(&RollupKey, &Agg), isize> = BTreeMap::new();
+    for ((key, agg), diff) in changes {
+        *net.entry((key, agg)).or_default() += diff;
+    }
+    let mut stored: BTreeMap<&RollupKey, Option<&Agg>> = BTreeMap::new();
+    for ((key, agg), diff) in net {
+        if diff > 0 {
+            stored.insert(key, Some(agg));
+        } else {
+            stored.entry(key).or_insert(None);
+        }
+    }
+    let mut upserts = Vec::new();
+    let mut removals = Vec::new();
+    for (key, agg) in stored {
+        let id = (key.project.to_string(), series_key(key.series), i64::from(key.tier), ns(key.bucket));
+        match agg {
+            Some(a) => upserts.push(RollupRow {
+                id: id.clone(),
+                project_id: id.0,
+                series_id: id.1,
+                tier: id.2,
+                bucket: id.3,
+                count: i64::try_from(a.count).unwrap_or(i64::MAX),
+                sum: a.sum,
+                min: a.min,
+                max: a.max,
+                last: a.last,
+                last_time: ns(a.last_time),
+            }),
+            None => removals.push(id),
+        }
+    }
+    (upserts, removals)
+}

@@ -1,12 +1,13 @@
 //! The telemetry writer: one transaction per batch, data and resume points together.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
+use cloudgrid_operators::rollup::{Agg, SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, SeriesRow, chunk_rows, log_blocks, span_blocks};
+use super::rows::{ChunkRow, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -31,7 +32,7 @@ struct ResumeRow {
 #[async_trait]
 impl TelemetryWriter for SurrealWriter {
     async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
-        if batch.resume.is_empty() {
+        if batch.resume.is_empty() && batch.rollups.is_empty() {
             return Ok(());
         }
         let mut spans = Vec::new();
@@ -49,6 +50,7 @@ impl TelemetryWriter for SurrealWriter {
         let (spans, trace_refs) = span_blocks(spans.into_iter());
         let logs = log_blocks(logs.into_iter());
         let chunks: Vec<ChunkRow> = chunk_rows(points.into_iter(), self.store.chunk_span_ms);
+        let (rollups, removed_rollups) = rollup_rows(&batch.rollups);
         let resume: Vec<ResumeRow> = batch
             .resume
             .iter()
@@ -72,6 +74,16 @@ impl TelemetryWriter for SurrealWriter {
                  RETURN NONE;",
             );
         }
+        if !rollups.is_empty() {
+            sql.push_str(
+                "INSERT INTO metric_rollup $rollups ON DUPLICATE KEY UPDATE \
+                 count = $input.count, sum = $input.sum, min = $input.min, max = $input.max, \
+                 last = $input.last, last_time = $input.last_time RETURN NONE;",
+            );
+        }
+        if !removed_rollups.is_empty() {
+            sql.push_str("FOR $id IN $removed_rollups { DELETE type::record('metric_rollup', $id) RETURN NONE; };");
+        }
         sql.push_str(
             "INSERT INTO sink_resume $resume ON DUPLICATE KEY UPDATE seq = $input.seq RETURN NONE; COMMIT;",
         );
@@ -83,12 +95,105 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("logs", logs))
             .bind(("series", series))
             .bind(("chunks", chunks))
+            .bind(("rollups", rollups))
+            .bind(("removed_rollups", removed_rollups))
             .bind(("resume", resume))
             .await
             .map_err(classify)?
             .check()
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn stored_series(&self) -> Result<Vec<u64>, SinkError> {
+        let ids: Vec<i64> = self
+            .store
+            .db
+            .query("SELECT VALUE series_id FROM metric_series")
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(ids.into_iter().map(|id| id as u64).collect())
+    }
+
+    async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Chunk {
+            series_id: i64,
+            t: Vec<i64>,
+            st: Vec<i64>,
+            v: Vec<f64>,
+        }
+        #[derive(Debug, SurrealValue)]
+        struct Rollup {
+            series_id: i64,
+            tier: i64,
+            bucket: i64,
+            count: i64,
+            sum: f64,
+            min: f64,
+            max: f64,
+            last: f64,
+            last_time: i64,
+        }
+        let mut out: HashMap<u64, SeriesSnapshot> = requests
+            .iter()
+            .map(|r| (r.series, SeriesSnapshot { series: r.series, ..SeriesSnapshot::default() }))
+            .collect();
+        // One round trip per project and window: requests of one epoch share the watermark.
+        let mut groups: BTreeMap<(&str, u64, u64), Vec<&SnapshotRequest>> = BTreeMap::new();
+        for r in requests {
+            groups.entry((r.project.as_str(), r.points_from, r.watermark)).or_default().push(r);
+        }
+        let span = self.store.chunk_span_ms.max(1);
+        for ((project, points_from, _), group) in groups {
+            let ids: Vec<i64> = group.iter().map(|r| series_key(r.series)).collect();
+            let from_ms = points_from / 1_000_000;
+            let lo = group.iter().flat_map(|r| r.children.iter().map(|c| c.1)).min().unwrap_or(0);
+            let hi = group.iter().flat_map(|r| r.children.iter().map(|c| c.2)).max().unwrap_or(0);
+            let mut response = self
+                .store
+                .db
+                .query(
+                    "SELECT series_id, start_ms, t, st, v FROM metric_chunk \
+                     WHERE project_id = $p AND series_id IN $ids AND start_ms >= $from ORDER BY series_id, start_ms; \
+                     SELECT series_id, tier, bucket, count, sum, min, max, last, last_time FROM metric_rollup \
+                     WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;",
+                )
+                .bind(("p", project.to_string()))
+                .bind(("ids", ids))
+                .bind(("from", i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX)))
+                .bind(("lo", i64::try_from(lo).unwrap_or(i64::MAX)))
+                .bind(("hi", i64::try_from(hi).unwrap_or(i64::MAX)))
+                .await
+                .map_err(classify)?;
+            let chunks: Vec<Chunk> = response.take(0).map_err(classify)?;
+            let rollups: Vec<Rollup> = response.take(1).map_err(classify)?;
+            for c in chunks {
+                let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
+                let points = c.t.iter().zip(&c.st).zip(&c.v).map(|((t, st), v)| (*t as u64, *st as u64, *v));
+                snap.points.extend(points.filter(|p| p.0 >= points_from));
+            }
+            let wanted: HashMap<u64, &SnapshotRequest> = group.iter().map(|r| (r.series, *r)).collect();
+            for r in rollups {
+                let series = r.series_id as u64;
+                let (Some(req), Some(snap)) = (wanted.get(&series), out.get_mut(&series)) else { continue };
+                let (tier, bucket) = (r.tier as u8, r.bucket as u64);
+                if req.children.iter().any(|(t, from, to)| *t == tier && bucket >= *from && bucket < *to) {
+                    let agg = Agg {
+                        count: r.count as u64,
+                        sum: r.sum,
+                        min: r.min,
+                        max: r.max,
+                        last: r.last,
+                        last_time: r.last_time as u64,
+                    };
+                    snap.children.push((tier, bucket, agg));
+                }
+            }
+        }
+        Ok(requests.iter().filter_map(|r| out.remove(&r.series)).collect())
     }
 
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {

@@ -180,7 +180,8 @@ async fn ingest_inner<S: OtlpSignal>(
     let raw = decode::decompress(body, content_encoding, max_bytes)?;
     let mut request: S = decode::decode(&raw, encoding)?;
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let window = Window::around(now_ns, collector.config.max_age_ms, collector.config.max_future_ms);
+    let window = Window::around(now_ns, collector.config.max_age_ms, collector.config.max_future_ms)
+        .with_metric_lateness(now_ns, collector.config.metric_lateness_ms);
     let outcome = request.validate(&window);
     let i = signal_index(S::SIGNAL);
     collector.stats.rejected[i].add(outcome.rejected);

@@ -14,6 +14,9 @@ pub struct Window {
     pub max_ns: u64,
     max_age_ms: u64,
     max_future_ms: u64,
+    /// Metric points have a tighter lower bound: the allowed lateness of rollups.
+    metric_min_ns: u64,
+    metric_lateness_ms: u64,
 }
 
 impl Window {
@@ -23,11 +26,35 @@ impl Window {
             max_ns: now_ns.saturating_add(max_future_ms.saturating_mul(1_000_000)),
             max_age_ms,
             max_future_ms,
+            metric_min_ns: now_ns.saturating_sub(max_age_ms.saturating_mul(1_000_000)),
+            metric_lateness_ms: max_age_ms,
         }
+    }
+
+    /// Metric points at most `lateness_ms` behind now (and within the general window).
+    pub fn with_metric_lateness(mut self, now_ns: u64, lateness_ms: u64) -> Self {
+        let lateness_ms = lateness_ms.min(self.max_age_ms);
+        self.metric_min_ns = now_ns.saturating_sub(lateness_ms.saturating_mul(1_000_000));
+        self.metric_lateness_ms = lateness_ms;
+        self
     }
 
     fn contains(&self, t: u64) -> bool {
         (self.min_ns..=self.max_ns).contains(&t)
+    }
+
+    /// Why a metric point's time is refused, if it is.
+    fn metric_time(&self, t: u64) -> Option<String> {
+        if t > self.max_ns {
+            return Some(self.describe());
+        }
+        (t < self.metric_min_ns).then(|| {
+            format!(
+                "metric point older than the allowed lateness ({} ms behind the time it was received); \
+                 its rollups are final",
+                self.metric_lateness_ms
+            )
+        })
     }
 
     fn describe(&self) -> String {
@@ -143,8 +170,8 @@ fn finite(name: &str, v: Option<f64>) -> Option<String> {
 
 /// Why a gauge or sum point is rejected, if it is.
 fn number_point(p: &NumberDataPoint, w: &Window) -> Option<String> {
-    if !w.contains(p.time_unix_nano) {
-        return Some(w.describe());
+    if let Some(reason) = w.metric_time(p.time_unix_nano) {
+        return Some(reason);
     }
     match p.value {
         Some(number_data_point::Value::AsDouble(d)) => finite("value", Some(d)),
@@ -155,7 +182,7 @@ fn number_point(p: &NumberDataPoint, w: &Window) -> Option<String> {
 
 pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
     let mut t = Tally::default();
-    let time = |ts: u64| (!w.contains(ts)).then(|| w.describe());
+    let time = |ts: u64| w.metric_time(ts);
     for rm in &mut req.resource_metrics {
         for sm in &mut rm.scope_metrics {
             for m in &mut sm.metrics {
