@@ -1,5 +1,6 @@
 //! The OpenTelemetry Python SDK sends every signal over HTTP and gRPC to `cloudgrid all`;
-//! every exported item is then found in storage with its attributes intact.
+//! every exported item is then found in storage with its attributes intact, and the
+//! rollups of the same measurements exported with delta and cumulative temporality agree.
 
 use std::time::Duration;
 
@@ -113,6 +114,45 @@ async fn python_sdk_items_are_all_stored_intact() {
                         "gauge" => assert!(v.as_f64() == Some(20.5) || v.as_f64() == Some(21.5), "{name}: {v}"),
                         _ => assert!(v.as_f64().is_some(), "{name}: {v}"),
                     }
+                }
+            }
+        }
+    }
+
+    // Rollups equal a recomputation from the stored points...
+    crate::harness::assert_rollups_match_points(&store, "default").await;
+    // ...and the same measurements exported with delta and with cumulative temporality
+    // roll up the same, bucket for bucket at every tier.
+    let rollups = store.rollups("default").await.expect("rollups");
+    for tag in ["http", "grpc"] {
+        for suffix in ["requests", "queue_depth", "temperature"] {
+            for route in ["/a", "/b", "/c"] {
+                let mut sides = Vec::new();
+                for temporality in ["delta", "cumulative"] {
+                    let name = format!("{tag}.{temporality}.{suffix}");
+                    let series = store.find_rows("metric_series", "name", json!(name)).await.expect("series");
+                    let id = series
+                        .iter()
+                        .find(|s| s["labels"]["route"] == route)
+                        .and_then(|s| s["series_id"].as_i64())
+                        .unwrap_or_else(|| panic!("{name} {route}: series")) as u64;
+                    let side: Vec<(u8, u64, u64, f64, f64, f64, f64)> = rollups
+                        .iter()
+                        .filter(|r| r.0 == id)
+                        .map(|(_, tier, bucket, a)| (*tier, *bucket, a.count, a.sum, a.min, a.max, a.last))
+                        .collect();
+                    assert_eq!(side.len(), 4, "{name} {route}: one bucket per tier: {side:?}");
+                    sides.push(side);
+                }
+                assert_eq!(sides[0], sides[1], "{tag}.{suffix} {route}: delta and cumulative roll up the same");
+                let day = sides[0][3];
+                match suffix {
+                    // Two rounds adding 1 then 2.
+                    "requests" => assert_eq!((day.2, day.3, day.4, day.5), (2, 3.0, 1.0, 2.0), "{tag} {route}"),
+                    // +1 then -1.
+                    "queue_depth" => assert_eq!((day.2, day.3, day.6), (2, 0.0, -1.0), "{tag} {route}"),
+                    // Set twice; the shutdown export samples the gauge once more.
+                    _ => assert_eq!((day.2, day.4, day.5, day.6), (3, 20.5, 21.5, 21.5), "{tag} {route}"),
                 }
             }
         }

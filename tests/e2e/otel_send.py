@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -133,6 +134,10 @@ def main():
     lp.shutdown()
 
     # Metrics: every instrument kind, once with delta and once with cumulative temporality.
+    # Both runs should land in the same minute, so their rollups can be compared bucket
+    # for bucket: keep clear of a minute boundary.
+    while time.time() % 60 > 50:
+        time.sleep(0.2)
     kinds = [Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge]
     metric_counts = {}
     rounds = 2

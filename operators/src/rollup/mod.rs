@@ -358,10 +358,14 @@ pub type RollupChange = ((RollupKey, Agg), isize);
 ///   in full, as the counter began again at zero. The first point of a series counts in
 ///   full only when its start time is known and within `horizon` of it (a process that
 ///   has just started); otherwise it only sets the baseline.
+///
+/// A sum's point that adds nothing (an increase of zero) contributes nothing: SDKs export
+/// an unchanged cumulative total but no empty delta, and the two must roll up the same.
 pub fn contribution(mode: Mode, prev: Option<(u64, u64, f64)>, point: (u64, u64, f64), horizon: u64) -> Option<f64> {
     let (time, start, value) = point;
-    match mode {
-        Mode::Gauge | Mode::Delta => Some(value),
+    let increase = match mode {
+        Mode::Gauge => return Some(value),
+        Mode::Delta => Some(value),
         Mode::Cumulative { monotonic } => match prev {
             Some((_, prev_start, prev_value)) if prev_start == start && (!monotonic || value >= prev_value) => {
                 Some(value - prev_value)
@@ -370,5 +374,6 @@ pub fn contribution(mode: Mode, prev: Option<(u64, u64, f64)>, point: (u64, u64,
             None if start != 0 && start < time && time - start <= horizon => Some(value),
             None => None,
         },
-    }
+    };
+    increase.filter(|d| *d != 0.0)
 }

@@ -59,6 +59,10 @@ fn contribution_rules() {
     assert_eq!(contribution(cum, None, (20 * S, 15 * S, 4.0), h), Some(4.0));
     assert_eq!(contribution(cum, None, (20 * S, 0, 4.0), h), None);
     assert_eq!(contribution(cum, None, (2000 * S, S, 4.0), h), None);
+    // A sum that did not move adds nothing, whatever its temporality; a gauge's zero is a sample.
+    assert_eq!(contribution(cum, Some((10 * S, S, 5.0)), (20 * S, S, 5.0), h), None);
+    assert_eq!(contribution(Mode::Delta, None, (20 * S, 0, 0.0), h), None);
+    assert_eq!(contribution(Mode::Gauge, None, (20 * S, 0, 0.0), h), Some(0.0));
 }
 
 fn point(series: u64, mode: Mode, time: u64, start: u64, value: f64, order: u64) -> RollupPoint {
