@@ -5,3 +5,4 @@ pub mod decode;
 pub mod drive;
 pub mod generate;
 pub mod rollup;
+pub mod victoria;

@@ -58,6 +58,22 @@ enum Probe {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The peer run: the same generated metric points sent to VictoriaMetrics through
+    /// `/api/v1/import`, followed until its storage counted every row.
+    Victoria {
+        #[arg(long, default_value = "http://127.0.0.1:8428")]
+        url: String,
+        #[arg(long, default_value_t = 10_000)]
+        series: u64,
+        #[arg(long, default_value_t = 1_000)]
+        items_per_request: u64,
+        #[arg(long, default_value_t = 200)]
+        requests: u64,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+    },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
     Rollup {
@@ -78,6 +94,10 @@ enum Probe {
         epoch_points: u64,
     },
 }
+
+// The same allocator as the server, so operator figures match what it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -115,6 +135,21 @@ async fn main() -> Result<()> {
         Probe::Decode { series, items_per_request, requests, rounds } => {
             let shape = Shape { series, items_per_request, start_unix_nano: 1_700_000_000_000_000_000 };
             let report = cloudgrid_bench::decode::run(shape, requests, rounds);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Victoria { url, series, items_per_request, requests, concurrency, timeout_s } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+            let span_ns = (requests * items_per_request / series.max(1) + 1) * 1_000_000;
+            let shape = Shape { series, items_per_request, start_unix_nano: now - span_ns - 60_000_000_000 };
+            let report = cloudgrid_bench::victoria::run(cloudgrid_bench::victoria::VmConfig {
+                url,
+                shape,
+                requests,
+                first_request: 0,
+                concurrency,
+                timeout: Duration::from_secs(timeout_s),
+            })
+            .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {

@@ -74,9 +74,12 @@ pub fn run(bench: RollupBench) -> RollupReport {
     let changes = Arc::new(AtomicU64::new(0));
     let held = Arc::new(AtomicUsize::new(0));
     let heap = Arc::new(AtomicUsize::new(0));
+    let rss_loaded = Arc::new(AtomicU64::new(0));
+    let finish = Arc::new(std::sync::Barrier::new(bench.workers));
     let started = Instant::now();
     let guards = {
         let (bench, cfg, changes, held, heap) = (bench.clone(), cfg.clone(), changes.clone(), held.clone(), heap.clone());
+        let (rss_loaded, finish) = (rss_loaded.clone(), finish.clone());
         timely::execute(timely::Config::process(bench.workers), move |worker| {
             let mut input = InputHandleVec::<u64, RollupPoint>::new();
             let counted = changes.clone();
@@ -133,12 +136,18 @@ pub fn run(bench: RollupBench) -> RollupReport {
             let state = state.borrow();
             held.fetch_add(state.series_count(), Ordering::Relaxed);
             heap.fetch_add(state.heap_bytes(), Ordering::Relaxed);
+            // Resident memory while every worker still holds its state.
+            finish.wait();
+            if worker.index() == 0 {
+                rss_loaded.store(rss_bytes(), Ordering::Relaxed);
+            }
+            finish.wait();
         })
         .expect("timely starts")
     };
     drop(guards);
     let seconds = started.elapsed().as_secs_f64();
-    let rss_after = rss_bytes();
+    let rss_after = rss_loaded.load(Ordering::Relaxed);
     let points = bench.series * bench.rounds;
     let held = held.load(Ordering::Relaxed) as u64;
     RollupReport {

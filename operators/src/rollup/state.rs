@@ -80,6 +80,8 @@ pub struct RollupState {
     series: IdMap<SeriesState>,
     newest_received: u64,
     watermark: u64,
+    /// The watermark at the last sweep over all series.
+    last_sweep: u64,
     stats: RollupStats,
     // Scratch space, kept to avoid allocating per series.
     before_hot: Vec<(u8, u64, Agg)>,
@@ -96,6 +98,7 @@ impl RollupState {
             series: IdMap::default(),
             newest_received: 0,
             watermark: 0,
+            last_sweep: 0,
             stats: RollupStats::default(),
             before_hot: Vec::new(),
             after_hot: Vec::new(),
@@ -166,21 +169,18 @@ impl RollupState {
     fn apply_series(&mut self, group: &[RollupPoint], out: &mut Vec<RollupChange>) {
         let first = &group[0];
         let frozen_len = self.cfg.tiers.len() - 1;
-        let project = match self.projects.get(first.project.as_str()) {
-            Some(p) => p.clone(),
-            None => {
-                let p: Arc<str> = Arc::from(first.project.as_str());
-                self.projects.insert(first.project.clone(), p.clone());
-                p
-            }
-        };
+        let projects = &mut self.projects;
         let state = self.series.entry(first.series).or_insert_with(|| SeriesState {
-            project,
+            project: intern(projects, &first.project),
             mode: first.mode,
             before: None,
             points: Vec::new(),
             frozen: vec![None; frozen_len].into_boxed_slice(),
         });
+        // Series are moved to the watermark when next touched; the sweep only evicts.
+        if behind(&self.cfg, state, self.watermark) {
+            freeze(&self.cfg, state, self.watermark, &mut self.level, &mut self.next);
+        }
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
         let mut after_hot = std::mem::take(&mut self.after_hot);
@@ -244,10 +244,19 @@ impl RollupState {
             return;
         }
         self.watermark = watermark;
+        // Touched series catch up on their own; a sweep over all of them, to let idle
+        // ones go, is needed only now and then.
+        let every = self.cfg.lateness_ns().max(self.cfg.tiers.widths()[0]);
+        if watermark < self.last_sweep + every {
+            return;
+        }
+        self.last_sweep = watermark;
         let cfg = &self.cfg;
         let (level, next) = (&mut self.level, &mut self.next);
         self.series.retain(|_, state| {
-            freeze(cfg, state, watermark, level, next);
+            if behind(cfg, state, watermark) {
+                freeze(cfg, state, watermark, level, next);
+            }
             let baseline_kept = matches!(state.mode, Mode::Cumulative { .. })
                 && state.before.is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
             !(state.points.is_empty() && state.frozen.iter().all(Option::is_none) && !baseline_kept)
@@ -306,16 +315,31 @@ impl RollupState {
                 slot => *slot = Some((parent, agg)),
             }
         }
-        let project = match self.projects.get(project) {
-            Some(p) => p.clone(),
-            None => {
-                let p: Arc<str> = Arc::from(project);
-                self.projects.insert(project.to_string(), p.clone());
-                p
-            }
-        };
+        let project = intern(&mut self.projects, project);
         self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen });
     }
+}
+
+fn intern(projects: &mut HashMap<String, Arc<str>>, project: &str) -> Arc<str> {
+    match projects.get(project) {
+        Some(p) => p.clone(),
+        None => {
+            let p: Arc<str> = Arc::from(project);
+            projects.insert(project.to_string(), p.clone());
+            p
+        }
+    }
+}
+
+/// Whether `state` holds anything the watermark has passed: raw points behind it, or a
+/// partial bucket that has ended.
+fn behind(cfg: &RollupConfig, state: &SeriesState, watermark: u64) -> bool {
+    state.points.first().is_some_and(|p| p.time < watermark)
+        || state
+            .frozen
+            .iter()
+            .zip(&cfg.tiers.widths()[1..])
+            .any(|(f, width)| f.is_some_and(|(b, _)| b + width <= watermark))
 }
 
 /// Folds the points of `state` into finest-tier buckets, in time order, into `level`.
