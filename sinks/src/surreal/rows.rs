@@ -416,44 +416,57 @@ pub(crate) struct RollupRow {
     pub(crate) last_time: i64,
 }
 
-/// Rollup changes → rows to store and ids of rows to remove. Changes are consolidated
-/// first: what several coalesced epochs said of one bucket nets out to its latest value.
-pub(crate) fn rollup_rows(
-    changes: &[cloudgrid_operators::rollup::RollupChange],
-) -> (Vec<RollupRow>, Vec<(String, i64, i64, i64)>) {
+/// Rollup changes as rows: new buckets, buckets storage already holds, and ids of rows to
+/// remove.
+pub(crate) struct RollupRows {
+    pub(crate) new: Vec<RollupRow>,
+    pub(crate) existing: Vec<RollupRow>,
+    pub(crate) removed: Vec<(String, i64, i64, i64)>,
+}
+
+/// Rollup changes → rows. Changes are consolidated first: what several coalesced epochs
+/// said of one bucket nets out to its latest value. A bucket whose first change in the
+/// batch is a retraction was stored before the batch.
+pub(crate) fn rollup_rows(changes: &[cloudgrid_operators::rollup::RollupChange]) -> RollupRows {
     use cloudgrid_operators::rollup::{Agg, RollupKey};
     let mut net: BTreeMap<(&RollupKey, &Agg), isize> = BTreeMap::new();
+    let mut stored_before: HashMap<&RollupKey, bool> = HashMap::new();
     for ((key, agg), diff) in changes {
         *net.entry((key, agg)).or_default() += diff;
+        stored_before.entry(key).or_insert(*diff < 0);
     }
-    let mut stored: BTreeMap<&RollupKey, Option<&Agg>> = BTreeMap::new();
+    let mut latest: BTreeMap<&RollupKey, Option<&Agg>> = BTreeMap::new();
     for ((key, agg), diff) in net {
         if diff > 0 {
-            stored.insert(key, Some(agg));
+            latest.insert(key, Some(agg));
         } else {
-            stored.entry(key).or_insert(None);
+            latest.entry(key).or_insert(None);
         }
     }
-    let mut upserts = Vec::new();
-    let mut removals = Vec::new();
-    for (key, agg) in stored {
+    let mut rows = RollupRows { new: Vec::new(), existing: Vec::new(), removed: Vec::new() };
+    for (key, agg) in latest {
         let id = (key.project.to_string(), series_key(key.series), i64::from(key.tier), ns(key.bucket));
+        let existed = stored_before.get(key).copied().unwrap_or(false);
         match agg {
-            Some(a) => upserts.push(RollupRow {
-                id: id.clone(),
-                project_id: id.0,
-                series_id: id.1,
-                tier: id.2,
-                bucket: id.3,
-                count: i64::try_from(a.count).unwrap_or(i64::MAX),
-                sum: a.sum,
-                min: a.min,
-                max: a.max,
-                last: a.last,
-                last_time: ns(a.last_time),
-            }),
-            None => removals.push(id),
+            Some(a) => {
+                let row = RollupRow {
+                    id: id.clone(),
+                    project_id: id.0,
+                    series_id: id.1,
+                    tier: id.2,
+                    bucket: id.3,
+                    count: i64::try_from(a.count).unwrap_or(i64::MAX),
+                    sum: a.sum,
+                    min: a.min,
+                    max: a.max,
+                    last: a.last,
+                    last_time: ns(a.last_time),
+                };
+                if existed { rows.existing.push(row) } else { rows.new.push(row) }
+            }
+            None if existed => rows.removed.push(id),
+            None => {}
         }
     }
-    (upserts, removals)
+    rows
 }

@@ -1,27 +1,38 @@
 //! The telemetry writer: one transaction per batch, data and resume points together.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
 use cloudgrid_operators::rollup::{Agg, SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
+use super::rows::{ChunkRow, RollupRows, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
+///
+/// Rows that are known to exist are changed with `UPDATE`; only rows that may be new go
+/// through `INSERT … ON DUPLICATE KEY UPDATE`, whose duplicate path rolls the
+/// transaction back to a savepoint at a cost that grows with the transaction.
 #[derive(Clone, Debug)]
 pub struct SurrealWriter {
     store: Store,
+    /// Chunks this process committed: (series, chunk start ms).
+    known_chunks: Arc<Mutex<HashSet<(i64, i64)>>>,
 }
 
 impl SurrealWriter {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, known_chunks: Arc::default() }
     }
 }
+
+/// Most chunk ids remembered; past it the oldest chunks are forgotten (they are written
+/// through the insert path again, which is still correct).
+const KNOWN_CHUNKS: usize = 4_000_000;
 
 #[derive(Debug, SurrealValue)]
 struct ResumeRow {
@@ -50,7 +61,12 @@ impl TelemetryWriter for SurrealWriter {
         let (spans, trace_refs) = span_blocks(spans.into_iter());
         let logs = log_blocks(logs.into_iter());
         let chunks: Vec<ChunkRow> = chunk_rows(points.into_iter(), self.store.chunk_span_ms);
-        let (rollups, removed_rollups) = rollup_rows(&batch.rollups);
+        let (chunks, chunk_updates): (Vec<ChunkRow>, Vec<ChunkRow>) = {
+            let known = self.known_chunks.lock().map_err(|_| SinkError::Rejected("chunk cache poisoned".into()))?;
+            chunks.into_iter().partition(|c| !known.contains(&(c.series_id, c.start_ms)))
+        };
+        let new_chunk_ids: Vec<(i64, i64)> = chunks.iter().map(|c| (c.series_id, c.start_ms)).collect();
+        let RollupRows { new: rollups, existing: rollup_updates, removed: removed_rollups } = rollup_rows(&batch.rollups);
         let resume: Vec<ResumeRow> = batch
             .resume
             .iter()
@@ -74,11 +90,26 @@ impl TelemetryWriter for SurrealWriter {
                  RETURN NONE;",
             );
         }
+        if !chunk_updates.is_empty() {
+            sql.push_str(
+                "FOR $c IN $chunk_updates { UPDATE type::record('metric_chunk', $c.id) SET \
+                 t += $c.t, st += $c.st, v += $c.v, h += $c.h, n += $c.n RETURN NONE; };",
+            );
+        }
         if !rollups.is_empty() {
+            // New buckets; a duplicate (a retried write whose first answer was lost) is
+            // overwritten with the same values.
             sql.push_str(
                 "INSERT INTO metric_rollup $rollups ON DUPLICATE KEY UPDATE \
                  count = $input.count, sum = $input.sum, min = $input.min, max = $input.max, \
                  last = $input.last, last_time = $input.last_time RETURN NONE;",
+            );
+        }
+        if !rollup_updates.is_empty() {
+            sql.push_str(
+                "FOR $r IN $rollup_updates { UPDATE type::record('metric_rollup', $r.id) SET \
+                 count = $r.count, sum = $r.sum, min = $r.min, max = $r.max, \
+                 last = $r.last, last_time = $r.last_time RETURN NONE; };",
             );
         }
         if !removed_rollups.is_empty() {
@@ -95,13 +126,28 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("logs", logs))
             .bind(("series", series))
             .bind(("chunks", chunks))
+            .bind(("chunk_updates", chunk_updates))
             .bind(("rollups", rollups))
+            .bind(("rollup_updates", rollup_updates))
             .bind(("removed_rollups", removed_rollups))
             .bind(("resume", resume))
             .await
             .map_err(classify)?
             .check()
             .map_err(classify)?;
+        if !new_chunk_ids.is_empty()
+            && let Ok(mut known) = self.known_chunks.lock()
+        {
+            if known.len() + new_chunk_ids.len() > KNOWN_CHUNKS {
+                // Keep the newer half: chunks still being appended to are recent.
+                let mut starts: Vec<i64> = known.iter().map(|k| k.1).collect();
+                let mid = starts.len() / 2;
+                let (_, cut, _) = starts.select_nth_unstable(mid);
+                let cut = *cut;
+                known.retain(|k| k.1 >= cut);
+            }
+            known.extend(new_chunk_ids);
+        }
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 use cloudgrid_operators::records::*;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
-use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter, WriteBatch};
 
 fn point(series: u64, t_ms: u64, v: f64) -> Record {
     Record::Point(MetricPoint {
@@ -161,5 +161,35 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn rollup_changes_are_stored_as_their_latest_value() {
+    use cloudgrid_operators::rollup::{Agg, RollupKey};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let key = |bucket: u64| RollupKey { series: u64::MAX, tier: 0, bucket, project: "p".into() };
+    let a = Agg::point(10, 1.0);
+    let mut b = a;
+    b.merge(&Agg::point(20, 5.0));
+    let batch = |rollups| WriteBatch { records: vec![], resume: vec![(0, 1)], rollups };
+
+    // New buckets; the same batch retried (its first answer lost) changes nothing.
+    let first = batch(vec![((key(0), a), 1), ((key(60), a), 1)]);
+    writer.apply(&first).await.expect("apply");
+    writer.apply(&first).await.expect("retry");
+    // Coalesced epochs: a bucket created and corrected in one batch, and a stored one
+    // corrected, then one retracted for good.
+    let second = batch(vec![
+        ((key(0), a), -1),
+        ((key(0), b), 1),
+        ((key(120), a), 1),
+        ((key(120), a), -1),
+        ((key(120), b), 1),
+        ((key(60), a), -1),
+    ]);
+    writer.apply(&second).await.expect("apply");
+    let stored: Vec<(u64, u8, u64, Agg)> = store.rollups("p").await.expect("rollups");
+    assert_eq!(stored, vec![(u64::MAX, 0, 0, b), (u64::MAX, 0, 120, b)]);
 }
