@@ -52,9 +52,12 @@ fn prom_name(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' }).collect()
 }
 
+/// Sorted label pairs → (values, millisecond timestamps).
+type SeriesPoints = BTreeMap<Vec<(String, String)>, (Vec<f64>, Vec<u64>)>;
+
 /// One OTLP metrics request as VictoriaMetrics import lines: one line per series.
 pub fn import_lines(req: &ExportMetricsServiceRequest) -> String {
-    let mut series: BTreeMap<Vec<(String, String)>, (Vec<f64>, Vec<u64>)> = BTreeMap::new();
+    let mut series = SeriesPoints::new();
     for rm in &req.resource_metrics {
         let resource: Vec<(String, String)> = rm
             .resource

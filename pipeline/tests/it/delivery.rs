@@ -194,11 +194,11 @@ impl cloudgrid_proto::bus::Consumer for LossyConsumer {
         wait: Duration,
     ) -> Result<Vec<cloudgrid_proto::bus::Delivery>, cloudgrid_proto::bus::BusError> {
         let mut batch = self.inner.fetch(max, wait).await?;
-        if !self.lost.load(Ordering::SeqCst) {
-            if let Some(i) = batch.iter().position(|d| d.stream_seq == self.lose_seq) {
-                self.lost.store(true, Ordering::SeqCst);
-                drop(batch.remove(i));
-            }
+        if !self.lost.load(Ordering::SeqCst)
+            && let Some(i) = batch.iter().position(|d| d.stream_seq == self.lose_seq)
+        {
+            self.lost.store(true, Ordering::SeqCst);
+            drop(batch.remove(i));
         }
         Ok(batch)
     }
