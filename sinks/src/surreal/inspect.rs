@@ -115,20 +115,7 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::Agg)>, SinkError> {
-        use surrealdb::types::SurrealValue;
-        #[derive(Debug, SurrealValue)]
-        struct Row {
-            series_id: i64,
-            tier: i64,
-            bucket: i64,
-            count: i64,
-            sum: f64,
-            min: f64,
-            max: f64,
-            last: f64,
-            last_time: i64,
-        }
-        let rows: Vec<Row> = self
+        let rows: Vec<super::rows::StoredRollup> = self
             .db
             .query("SELECT * FROM metric_rollup WHERE project_id = $p ORDER BY series_id, tier, bucket")
             .bind(("p", project_id.to_string()))
@@ -136,20 +123,7 @@ impl Store {
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let agg = cloudgrid_operators::rollup::Agg {
-                    count: r.count as u64,
-                    sum: r.sum,
-                    min: r.min,
-                    max: r.max,
-                    last: r.last,
-                    last_time: r.last_time as u64,
-                };
-                (r.series_id as u64, r.tier as u8, r.bucket as u64, agg)
-            })
-            .collect())
+        Ok(rows.iter().map(super::rows::StoredRollup::parts).collect())
     }
 
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.

@@ -416,6 +416,35 @@ pub(crate) struct RollupRow {
     pub(crate) last_time: i64,
 }
 
+/// A stored aggregate as read back.
+#[derive(Debug, Clone, SurrealValue)]
+pub(crate) struct StoredRollup {
+    pub(crate) series_id: i64,
+    pub(crate) tier: i64,
+    pub(crate) bucket: i64,
+    pub(crate) count: i64,
+    pub(crate) sum: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) last: f64,
+    pub(crate) last_time: i64,
+}
+
+impl StoredRollup {
+    /// (series, tier, bucket start, aggregate).
+    pub(crate) fn parts(&self) -> (u64, u8, u64, cloudgrid_operators::rollup::Agg) {
+        let agg = cloudgrid_operators::rollup::Agg {
+            count: self.count as u64,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            last: self.last,
+            last_time: self.last_time as u64,
+        };
+        (self.series_id as u64, self.tier as u8, self.bucket as u64, agg)
+    }
+}
+
 /// Rollup changes as rows: new buckets, buckets storage already holds, and ids of rows to
 /// remove.
 pub(crate) struct RollupRows {

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
-use cloudgrid_operators::rollup::{Agg, SeriesSnapshot, SnapshotRequest};
+use cloudgrid_operators::rollup::{SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, RollupRows, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
+use super::rows::{ChunkRow, RollupRows, SeriesRow, StoredRollup, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -171,18 +171,6 @@ impl TelemetryWriter for SurrealWriter {
             st: Vec<i64>,
             v: Vec<f64>,
         }
-        #[derive(Debug, SurrealValue)]
-        struct Rollup {
-            series_id: i64,
-            tier: i64,
-            bucket: i64,
-            count: i64,
-            sum: f64,
-            min: f64,
-            max: f64,
-            last: f64,
-            last_time: i64,
-        }
         let mut out: HashMap<u64, SeriesSnapshot> = requests
             .iter()
             .map(|r| (r.series, SeriesSnapshot { series: r.series, ..SeriesSnapshot::default() }))
@@ -215,26 +203,17 @@ impl TelemetryWriter for SurrealWriter {
                 .await
                 .map_err(classify)?;
             let chunks: Vec<Chunk> = response.take(0).map_err(classify)?;
-            let rollups: Vec<Rollup> = response.take(1).map_err(classify)?;
+            let rollups: Vec<StoredRollup> = response.take(1).map_err(classify)?;
             for c in chunks {
                 let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
                 let points = c.t.iter().zip(&c.st).zip(&c.v).map(|((t, st), v)| (*t as u64, *st as u64, *v));
                 snap.points.extend(points.filter(|p| p.0 >= points_from));
             }
             let wanted: HashMap<u64, &SnapshotRequest> = group.iter().map(|r| (r.series, *r)).collect();
-            for r in rollups {
-                let series = r.series_id as u64;
+            for r in &rollups {
+                let (series, tier, bucket, agg) = r.parts();
                 let (Some(req), Some(snap)) = (wanted.get(&series), out.get_mut(&series)) else { continue };
-                let (tier, bucket) = (r.tier as u8, r.bucket as u64);
                 if req.children.iter().any(|(t, from, to)| *t == tier && bucket >= *from && bucket < *to) {
-                    let agg = Agg {
-                        count: r.count as u64,
-                        sum: r.sum,
-                        min: r.min,
-                        max: r.max,
-                        last: r.last,
-                        last_time: r.last_time as u64,
-                    };
                     snap.children.push((tier, bucket, agg));
                 }
             }
