@@ -115,15 +115,16 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::Agg)>, SinkError> {
-        let rows: Vec<super::rows::StoredRollup> = self
+        use super::rows::RollupRow;
+        let rows: Vec<RollupRow> = self
             .db
-            .query("SELECT * FROM metric_rollup WHERE project_id = $p ORDER BY series_id, tier, bucket")
+            .query(format!("{} WHERE project_id = $p ORDER BY series_id, tier, bucket", RollupRow::SELECT))
             .bind(("p", project_id.to_string()))
             .await
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        Ok(rows.iter().map(super::rows::StoredRollup::parts).collect())
+        Ok(rows.iter().map(RollupRow::parts).collect())
     }
 
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.

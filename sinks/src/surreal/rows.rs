@@ -416,21 +416,11 @@ pub(crate) struct RollupRow {
     pub(crate) last_time: i64,
 }
 
-/// A stored aggregate as read back.
-#[derive(Debug, Clone, SurrealValue)]
-pub(crate) struct StoredRollup {
-    pub(crate) series_id: i64,
-    pub(crate) tier: i64,
-    pub(crate) bucket: i64,
-    pub(crate) count: i64,
-    pub(crate) sum: f64,
-    pub(crate) min: f64,
-    pub(crate) max: f64,
-    pub(crate) last: f64,
-    pub(crate) last_time: i64,
-}
+impl RollupRow {
+    /// What storage holds of every rollup row, in this shape.
+    pub(crate) const SELECT: &'static str = "SELECT record::id(id) AS id, project_id, series_id, tier, bucket, \
+        count, sum, min, max, last, last_time FROM metric_rollup";
 
-impl StoredRollup {
     /// (series, tier, bucket start, aggregate).
     pub(crate) fn parts(&self) -> (u64, u8, u64, cloudgrid_operators::rollup::Agg) {
         let agg = cloudgrid_operators::rollup::Agg {

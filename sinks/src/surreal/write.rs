@@ -8,7 +8,7 @@ use cloudgrid_operators::records::Record;
 use cloudgrid_operators::rollup::{SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, RollupRows, SeriesRow, StoredRollup, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
+use super::rows::{ChunkRow, RollupRow, RollupRows, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -189,12 +189,12 @@ impl TelemetryWriter for SurrealWriter {
             let mut response = self
                 .store
                 .db
-                .query(
+                .query(format!(
                     "SELECT series_id, start_ms, t, st, v FROM metric_chunk \
                      WHERE project_id = $p AND series_id IN $ids AND start_ms >= $from ORDER BY series_id, start_ms; \
-                     SELECT series_id, tier, bucket, count, sum, min, max, last, last_time FROM metric_rollup \
-                     WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;",
-                )
+                     {} WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;",
+                    RollupRow::SELECT
+                ))
                 .bind(("p", project.to_string()))
                 .bind(("ids", ids))
                 .bind(("from", i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX)))
@@ -203,7 +203,7 @@ impl TelemetryWriter for SurrealWriter {
                 .await
                 .map_err(classify)?;
             let chunks: Vec<Chunk> = response.take(0).map_err(classify)?;
-            let rollups: Vec<StoredRollup> = response.take(1).map_err(classify)?;
+            let rollups: Vec<RollupRow> = response.take(1).map_err(classify)?;
             for c in chunks {
                 let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
                 let points = c.t.iter().zip(&c.st).zip(&c.v).map(|((t, st), v)| (*t as u64, *st as u64, *v));
