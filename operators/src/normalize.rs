@@ -8,7 +8,7 @@ use cloudgrid_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use cloudgrid_proto::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use cloudgrid_proto::otlp::metrics::v1::{metric, number_data_point};
+use cloudgrid_proto::otlp::metrics::v1::{SummaryDataPoint, metric, number_data_point};
 use cloudgrid_proto::{IngestEnvelope, Signal};
 use prost::Message;
 use xxhash_rust::xxh3::Xxh3;
@@ -289,6 +289,7 @@ pub fn series_id(
     h.digest()
 }
 
+#[derive(Clone, Copy)]
 struct MetricCtx<'a> {
     project: &'a str,
     received: u64,
@@ -344,6 +345,41 @@ impl MetricCtx<'_> {
             value,
         }));
     }
+}
+
+/// A summary point is kept as it came, and also as number series that roll up and chart
+/// like any other: each quantile a gauge of the same name labelled `quantile` (a point
+/// attribute of that name is replaced), and the count and sum as cumulative sums named
+/// `<name>_count` and `<name>_sum`.
+fn summary_series(
+    ctx: &MetricCtx<'_>,
+    seen: &mut std::collections::HashSet<u64>,
+    p: &SummaryDataPoint,
+    out: &mut Vec<Record>,
+) {
+    let (start, time) = (p.start_time_unix_nano, p.time_unix_nano);
+    let quantiles = MetricCtx { kind: MetricKind::Gauge, temporality: Temporality::Unspecified, monotonic: false, ..*ctx };
+    for q in &p.quantile_values {
+        let mut attributes = p.attributes.clone();
+        attributes.push(KeyValue {
+            key: "quantile".into(),
+            value: Some(AnyValue { value: Some(any_value::Value::StringValue(q.quantile.to_string())) }),
+            ..Default::default()
+        });
+        quantiles.push(seen, &attributes, start, time, PointValue::Number(q.value), out);
+    }
+    let count_name = format!("{}_count", ctx.name);
+    let sum_name = format!("{}_sum", ctx.name);
+    let count = MetricCtx {
+        name: &count_name,
+        kind: MetricKind::Sum,
+        temporality: Temporality::Cumulative,
+        monotonic: true,
+        ..*ctx
+    };
+    count.push(seen, &p.attributes, start, time, PointValue::Number(p.count as f64), out);
+    let sum = MetricCtx { name: &sum_name, monotonic: false, ..count };
+    sum.push(seen, &p.attributes, start, time, PointValue::Number(p.sum), out);
 }
 
 fn number(v: &Option<number_data_point::Value>) -> Option<f64> {
@@ -456,6 +492,7 @@ pub fn metrics(
                                 quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
                             };
                             ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                            summary_series(&ctx, &mut seen, p, out);
                         }
                     }
                 }

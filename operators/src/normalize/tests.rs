@@ -1,7 +1,10 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value::Value as V};
 use cloudgrid_proto::otlp::metrics::v1::{
-    Gauge, Histogram, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+    Gauge, Histogram, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    metric::Data, summary_data_point::ValueAtQuantile,
 };
 use cloudgrid_proto::otlp::resource::v1::Resource;
 use cloudgrid_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -165,4 +168,50 @@ fn log_ids_depend_on_request_and_position_only() {
     assert_ne!(a[0].0, ids(2)[0].0);
     // No timestamps at all: the receive time stands in.
     assert_eq!((a[0].1, a[1].1), (100, 9));
+}
+
+#[test]
+fn summary_quantiles_become_gauges_and_count_and_sum_cumulative_sums() {
+    let point = SummaryDataPoint {
+        attributes: vec![kv("route", "/a")],
+        start_time_unix_nano: 5,
+        time_unix_nano: 10,
+        count: 4,
+        sum: 22.5,
+        quantile_values: vec![
+            ValueAtQuantile { quantile: 0.5, value: 3.0 },
+            ValueAtQuantile { quantile: 0.99, value: 9.5 },
+        ],
+        ..Default::default()
+    };
+    let req = metrics_req(vec![Metric {
+        name: "latency".into(),
+        data: Some(Data::Summary(Summary { data_points: vec![point] })),
+        ..Default::default()
+    }]);
+    let mut out = Vec::new();
+    metrics("p", 11, &req, &mut out);
+    let series: BTreeMap<u64, &SeriesMeta> = out
+        .iter()
+        .filter_map(|r| if let Record::Series(s) = r { Some((s.series_id, s)) } else { None })
+        .collect();
+    let points: Vec<(&str, String, MetricKind, Temporality, PointValue)> = out
+        .iter()
+        .filter_map(|r| if let Record::Point(p) = r { Some(p) } else { None })
+        .map(|p| {
+            let s = series[&p.series_id];
+            let quantile = s.attributes.iter().find(|(k, _)| k == "quantile").map(|(_, v)| v.to_label()).unwrap_or_default();
+            (s.name.as_str(), quantile, p.kind, p.temporality, p.value.clone())
+        })
+        .collect();
+    let n = PointValue::Number;
+    assert_eq!(points.len(), 5, "{points:?}");
+    assert!(matches!(points[0], ("latency", _, MetricKind::Summary, _, PointValue::Summary { count: 4, .. })));
+    assert_eq!(points[1], ("latency", "0.5".into(), MetricKind::Gauge, Temporality::Unspecified, n(3.0)));
+    assert_eq!(points[2], ("latency", "0.99".into(), MetricKind::Gauge, Temporality::Unspecified, n(9.5)));
+    assert_eq!(points[3], ("latency_count", String::new(), MetricKind::Sum, Temporality::Cumulative, n(4.0)));
+    assert_eq!(points[4], ("latency_sum", String::new(), MetricKind::Sum, Temporality::Cumulative, n(22.5)));
+    // Each is its own series, described once, keeping the point's other attributes.
+    assert_eq!(series.len(), 5);
+    assert!(series.values().all(|s| s.attributes.iter().any(|(k, v)| k == "route" && v.to_label() == "/a")));
 }

@@ -12,23 +12,23 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::{Capability, Operator};
 
-use super::{Agg, RollupConfig, RollupKey, RollupPoint, RollupState};
+use super::{Numbers, Rollup, RollupConfig, RollupKey, RollupPoint, RollupState};
 
 /// A read-only view of a worker's rollup state, for metrics and benchmarks.
-pub type SharedState = Rc<RefCell<RollupState>>;
+pub type SharedState<R = Numbers> = Rc<RefCell<RollupState<R>>>;
 
 /// Maintains the rollups of `points`. The returned state handle is this worker's.
-pub fn rollups<'scope>(
-    points: StreamVec<'scope, u64, RollupPoint>,
+pub fn rollups<'scope, R: Rollup>(
+    points: StreamVec<'scope, u64, RollupPoint<R::Value>>,
     cfg: RollupConfig,
-) -> (VecCollection<'scope, u64, (RollupKey, Agg), isize>, SharedState) {
-    let state = Rc::new(RefCell::new(RollupState::new(cfg)));
+) -> (VecCollection<'scope, u64, (RollupKey, R::Agg), isize>, SharedState<R>) {
+    let state = Rc::new(RefCell::new(RollupState::<R>::new(cfg)));
     let shared = state.clone();
     let stream = points.unary_frontier(
-        Exchange::new(|p: &RollupPoint| p.series),
+        Exchange::new(|p: &RollupPoint<R::Value>| p.series),
         "Rollups",
         move |_cap, _info| {
-            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<RollupPoint>)> = BTreeMap::new();
+            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<RollupPoint<R::Value>>)> = BTreeMap::new();
             let mut changes = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {

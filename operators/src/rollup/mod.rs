@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
 use crate::records::{MetricKind, Temporality};
 
 pub mod dataflow;
+pub mod histogram;
 pub mod oracle;
 mod state;
 
+pub use histogram::{Buckets, Dense, Exponential, Explicit, Hist, HistAgg, Histograms};
 pub use state::{IdHasher, IdSet, RollupState, RollupStats};
 
 #[cfg(test)]
@@ -177,7 +179,7 @@ impl RollupConfig {
 
     /// The previous point as [`contribution`] sees it: none when it is older than the
     /// allowed gap.
-    pub fn predecessor(&self, prev: Option<(u64, u64, f64)>, time: u64) -> Option<(u64, u64, f64)> {
+    pub fn predecessor<V>(&self, prev: Option<(u64, u64, V)>, time: u64) -> Option<(u64, u64, V)> {
         prev.filter(|p| time - p.0 <= self.max_gap_ns())
     }
 
@@ -210,19 +212,88 @@ impl Mode {
             _ => None,
         }
     }
+
+    /// The mode of a histogram point: a delta histogram, or a cumulative one (whose
+    /// bucket counts never go down within a run). Without a temporality, each point is
+    /// taken as the distribution of its own interval.
+    pub fn of_histogram(temporality: Temporality) -> Mode {
+        match temporality {
+            Temporality::Cumulative => Mode::Cumulative { monotonic: true },
+            Temporality::Delta | Temporality::Unspecified => Mode::Delta,
+        }
+    }
+}
+
+/// What rollups fold: numbers into [`Agg`], histograms into [`HistAgg`]. The incremental
+/// state, the oracle and the dataflow operator are the same for both.
+pub trait Rollup: 'static {
+    /// A point's value.
+    type Value: Clone + std::fmt::Debug + PartialEq + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static;
+    /// A bucket's aggregate; equality is exact (bitwise for floats).
+    type Agg: Clone
+        + std::fmt::Debug
+        + Ord
+        + std::hash::Hash
+        + Send
+        + Sync
+        + Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
+
+    /// What `point` adds to its bucket, given the point before it in event time; see
+    /// [`contribution`] for the rules.
+    fn contribution(
+        mode: Mode,
+        prev: Option<(u64, u64, &Self::Value)>,
+        point: (u64, u64, &Self::Value),
+        horizon: u64,
+    ) -> Option<Self::Agg>;
+
+    /// Folds in `later`, which covers times after everything already in `into`.
+    fn merge(into: &mut Self::Agg, later: &Self::Agg);
+
+    /// Heap a value owns, for memory accounting.
+    fn value_heap(_value: &Self::Value) -> usize {
+        0
+    }
+}
+
+/// Number points: gauges and sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbers;
+
+impl Rollup for Numbers {
+    type Value = f64;
+    type Agg = Agg;
+
+    fn contribution(mode: Mode, prev: Option<(u64, u64, &f64)>, point: (u64, u64, &f64), horizon: u64) -> Option<Agg> {
+        let prev = prev.map(|(t, s, v)| (t, s, *v));
+        contribution(mode, prev, (point.0, point.1, *point.2), horizon).map(|c| Agg::point(point.0, c))
+    }
+
+    fn merge(into: &mut Agg, later: &Agg) {
+        into.merge(later)
+    }
 }
 
 /// What storage holds of a series, enough to rebuild its state at a watermark `W`
 /// (after a restart, or when an evicted series comes back).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SeriesSnapshot {
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSnapshot<V = f64, A = Agg> {
     pub series: u64,
     /// Stored points (time, start, value) from `W − max_gap` on, in the order they were
     /// stored; of two with the same time the later one counts.
-    pub points: Vec<(u64, u64, f64)>,
+    pub points: Vec<(u64, u64, V)>,
     /// Stored aggregates `(tier, bucket, agg)`: for every tier `k ≥ 1`, those of tier
     /// `k − 1` that end at or before `W` inside the tier-`k` bucket holding `W`.
-    pub children: Vec<(u8, u64, Agg)>,
+    pub children: Vec<(u8, u64, A)>,
+}
+
+impl<V, A> SeriesSnapshot<V, A> {
+    /// A snapshot of a series storage holds nothing of.
+    pub fn empty(series: u64) -> Self {
+        Self { series, points: Vec::new(), children: Vec::new() }
+    }
 }
 
 /// What to load to rebuild a series at watermark `watermark`.
@@ -258,9 +329,9 @@ impl RollupConfig {
     }
 }
 
-/// One number point as rollups see it.
+/// One point as rollups see it: a number by default, or a [`Hist`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RollupPoint {
+pub struct RollupPoint<V = f64> {
     pub project: String,
     pub series: u64,
     pub time: u64,
@@ -268,7 +339,7 @@ pub struct RollupPoint {
     /// When its request was accepted.
     pub received: u64,
     pub mode: Mode,
-    pub value: f64,
+    pub value: V,
     /// Arrival order (bus sequence, then position): for two points of a series with the
     /// same timestamp, the later arrival replaces the earlier.
     pub order: (u64, u32),
@@ -348,7 +419,7 @@ pub struct RollupKey {
 }
 
 /// A change to the rollups: `(key, aggregate)` gains `diff` (+1 new, −1 retracted).
-pub type RollupChange = ((RollupKey, Agg), isize);
+pub type RollupChange<A = Agg> = ((RollupKey, A), isize);
 
 /// What a point adds to its bucket, given the point before it in event time (`None` for
 /// the first point of the series):

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Agg, RollupConfig, RollupKey, RollupPoint, contribution};
+use super::{Rollup, RollupConfig, RollupKey, RollupPoint};
 
-pub fn recompute(cfg: &RollupConfig, accepted: &[RollupPoint]) -> BTreeMap<RollupKey, Agg> {
-    let mut by_series: BTreeMap<u64, Vec<&RollupPoint>> = BTreeMap::new();
+pub fn recompute<R: Rollup>(cfg: &RollupConfig, accepted: &[RollupPoint<R::Value>]) -> BTreeMap<RollupKey, R::Agg> {
+    let mut by_series: BTreeMap<u64, Vec<&RollupPoint<R::Value>>> = BTreeMap::new();
     for p in accepted {
         by_series.entry(p.series).or_default().push(p);
     }
@@ -23,17 +23,17 @@ pub fn recompute(cfg: &RollupConfig, accepted: &[RollupPoint]) -> BTreeMap<Rollu
         let project: Arc<str> = Arc::from(latest.project.as_str());
         let mode = latest.mode;
         // The last arrival per timestamp, in time order.
-        let mut at: BTreeMap<u64, &RollupPoint> = BTreeMap::new();
+        let mut at: BTreeMap<u64, &RollupPoint<R::Value>> = BTreeMap::new();
         for p in points {
             at.insert(p.time, p);
         }
-        let mut level: Vec<(u64, Agg)> = Vec::new();
-        let mut prev: Option<(u64, u64, f64)> = None;
+        let mut level: Vec<(u64, R::Agg)> = Vec::new();
+        let mut prev: Option<(u64, u64, &R::Value)> = None;
         for p in at.values() {
-            let this = (p.time, p.start, p.value);
-            if let Some(c) = contribution(mode, cfg.predecessor(prev, p.time), this, cfg.lateness_ns()) {
+            let this = (p.time, p.start, &p.value);
+            if let Some(agg) = R::contribution(mode, cfg.predecessor(prev, p.time), this, cfg.lateness_ns()) {
                 let bucket = cfg.tiers.floor(0, p.time);
-                push(&mut level, bucket, Agg::point(p.time, c));
+                push::<R>(&mut level, bucket, agg);
             }
             prev = Some(this);
         }
@@ -41,22 +41,22 @@ pub fn recompute(cfg: &RollupConfig, accepted: &[RollupPoint]) -> BTreeMap<Rollu
             if tier > 0 {
                 let mut next = Vec::new();
                 for (child, agg) in &level {
-                    push(&mut next, cfg.tiers.floor(tier, *child), *agg);
+                    push::<R>(&mut next, cfg.tiers.floor(tier, *child), agg.clone());
                 }
                 level = next;
             }
             for (bucket, agg) in &level {
                 let key = RollupKey { series, tier: tier as u8, bucket: *bucket, project: project.clone() };
-                out.insert(key, *agg);
+                out.insert(key, agg.clone());
             }
         }
     }
     out
 }
 
-fn push(level: &mut Vec<(u64, Agg)>, bucket: u64, agg: Agg) {
+fn push<R: Rollup>(level: &mut Vec<(u64, R::Agg)>, bucket: u64, agg: R::Agg) {
     match level.last_mut() {
-        Some((b, a)) if *b == bucket => a.merge(&agg),
+        Some((b, a)) if *b == bucket => R::merge(a, &agg),
         _ => level.push((bucket, agg)),
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::{Agg, Mode, RollupChange, RollupConfig, RollupKey, RollupPoint, SeriesSnapshot, contribution};
+use super::{Mode, Numbers, Rollup, RollupChange, RollupConfig, RollupKey, RollupPoint, SeriesSnapshot};
 
 /// Series ids are already hashes; hashing them again buys nothing.
 #[derive(Default)]
@@ -36,29 +36,29 @@ pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 pub type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 /// A raw point: time, start time, value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Raw {
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Raw<V> {
     pub time: u64,
     pub start: u64,
-    pub value: f64,
+    pub value: V,
 }
 
-impl Raw {
-    fn tuple(&self) -> (u64, u64, f64) {
-        (self.time, self.start, self.value)
+impl<V> Raw<V> {
+    fn tuple(&self) -> (u64, u64, &V) {
+        (self.time, self.start, &self.value)
     }
 }
 
-struct SeriesState {
+struct SeriesState<R: Rollup> {
     project: Arc<str>,
     mode: Mode,
     /// The latest point behind the watermark: the baseline of a cumulative series.
-    before: Option<Raw>,
+    before: Option<Raw<R::Value>>,
     /// Points at or after the watermark, by time, one per timestamp.
-    points: Vec<Raw>,
+    points: Vec<Raw<R::Value>>,
     /// Per tier above the finest: the bucket holding the watermark and the fold of its
     /// children that ended at or before the watermark.
-    frozen: Box<[Option<(u64, Agg)>]>,
+    frozen: Box<[Option<(u64, R::Agg)>]>,
 }
 
 /// Counters a worker reports.
@@ -74,23 +74,24 @@ pub struct RollupStats {
     pub changes: u64,
 }
 
-pub struct RollupState {
+/// The rollup state of one worker, for numbers (the default) or [`super::Histograms`].
+pub struct RollupState<R: Rollup = Numbers> {
     cfg: RollupConfig,
     projects: HashMap<String, Arc<str>>,
-    series: IdMap<SeriesState>,
+    series: IdMap<SeriesState<R>>,
     newest_received: u64,
     watermark: u64,
     /// The watermark at the last sweep over all series.
     last_sweep: u64,
     stats: RollupStats,
     // Scratch space, kept to avoid allocating per series.
-    before_hot: Vec<(u8, u64, Agg)>,
-    after_hot: Vec<(u8, u64, Agg)>,
-    level: Vec<(u64, Agg)>,
-    next: Vec<(u64, Agg)>,
+    before_hot: Vec<(u8, u64, R::Agg)>,
+    after_hot: Vec<(u8, u64, R::Agg)>,
+    level: Vec<(u64, R::Agg)>,
+    next: Vec<(u64, R::Agg)>,
 }
 
-impl RollupState {
+impl<R: Rollup> RollupState<R> {
     pub fn new(cfg: RollupConfig) -> Self {
         Self {
             cfg,
@@ -131,14 +132,15 @@ impl RollupState {
 
     /// An estimate of the heap held, in bytes: the series table and what each series owns.
     pub fn heap_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(u64, SeriesState)>() + 1;
+        let slot = std::mem::size_of::<(u64, SeriesState<R>)>() + 1;
         let table = self.series.capacity() * slot;
         let owned: usize = self
             .series
             .values()
             .map(|s| {
-                s.points.capacity() * std::mem::size_of::<Raw>()
-                    + s.frozen.len() * std::mem::size_of::<Option<(u64, Agg)>>()
+                s.points.capacity() * std::mem::size_of::<Raw<R::Value>>()
+                    + s.points.iter().chain(&s.before).map(|p| R::value_heap(&p.value)).sum::<usize>()
+                    + s.frozen.len() * std::mem::size_of::<Option<(u64, R::Agg)>>()
             })
             .sum();
         table + owned
@@ -151,7 +153,7 @@ impl RollupState {
     ///
     /// The watermark moves after the epoch is applied: one epoch may hold a backlog of
     /// requests accepted over a long time, and its older points must still be applied.
-    pub fn apply(&mut self, mut points: Vec<RollupPoint>, out: &mut Vec<RollupChange>) {
+    pub fn apply(&mut self, mut points: Vec<RollupPoint<R::Value>>, out: &mut Vec<RollupChange<R::Agg>>) {
         let newest = points.iter().map(|p| p.received).max();
         points.sort_by_key(|p| (p.series, p.order));
         let mut rest = &points[..];
@@ -166,7 +168,7 @@ impl RollupState {
         }
     }
 
-    fn apply_series(&mut self, group: &[RollupPoint], out: &mut Vec<RollupChange>) {
+    fn apply_series(&mut self, group: &[RollupPoint<R::Value>], out: &mut Vec<RollupChange<R::Agg>>) {
         let first = &group[0];
         let frozen_len = self.cfg.tiers.len() - 1;
         let projects = &mut self.projects;
@@ -192,7 +194,7 @@ impl RollupState {
             }
             self.stats.points += 1;
             state.mode = p.mode;
-            let raw = Raw { time: p.time, start: p.start, value: p.value };
+            let raw = Raw { time: p.time, start: p.start, value: p.value.clone() };
             match state.points.binary_search_by_key(&p.time, |r| r.time) {
                 Ok(i) => state.points[i] = raw,
                 Err(i) => state.points.insert(i, raw),
@@ -208,20 +210,20 @@ impl RollupState {
             let old = before_hot.get(i);
             let new = after_hot.get(j);
             match (old, new) {
-                (Some(&(ot, ob, oa)), Some(&(nt, nb, na))) if (ot, ob) == (nt, nb) => {
+                (Some((ot, ob, oa)), Some((nt, nb, na))) if (ot, ob) == (nt, nb) => {
                     if oa != na {
-                        out.push(((key(ot, ob), oa), -1));
-                        out.push(((key(nt, nb), na), 1));
+                        out.push(((key(*ot, *ob), oa.clone()), -1));
+                        out.push(((key(*nt, *nb), na.clone()), 1));
                     }
                     i += 1;
                     j += 1;
                 }
-                (Some(&(ot, ob, oa)), new) if new.is_none_or(|&(nt, nb, _)| (ot, ob) < (nt, nb)) => {
-                    out.push(((key(ot, ob), oa), -1));
+                (Some((ot, ob, oa)), new) if new.is_none_or(|(nt, nb, _)| (ot, ob) < (nt, nb)) => {
+                    out.push(((key(*ot, *ob), oa.clone()), -1));
                     i += 1;
                 }
-                (_, Some(&(nt, nb, na))) => {
-                    out.push(((key(nt, nb), na), 1));
+                (_, Some((nt, nb, na))) => {
+                    out.push(((key(*nt, *nb), na.clone()), 1));
                     j += 1;
                 }
                 (_, None) => unreachable!("loop runs while either side has items"),
@@ -258,7 +260,7 @@ impl RollupState {
                 freeze(cfg, state, watermark, level, next);
             }
             let baseline_kept = matches!(state.mode, Mode::Cumulative { .. })
-                && state.before.is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
+                && state.before.as_ref().is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
             !(state.points.is_empty() && state.frozen.iter().all(Option::is_none) && !baseline_kept)
         });
     }
@@ -278,14 +280,14 @@ impl RollupState {
 
     /// Rebuilds a series from what storage holds, at the current watermark. `project` and
     /// `mode` come from the points about to be applied.
-    pub fn restore(&mut self, project: &str, mode: Mode, snapshot: SeriesSnapshot) {
+    pub fn restore(&mut self, project: &str, mode: Mode, snapshot: SeriesSnapshot<R::Value, R::Agg>) {
         let w = self.watermark;
-        let mut points: Vec<Raw> = Vec::with_capacity(snapshot.points.len());
-        let mut by_time: Vec<(u64, usize, Raw)> = snapshot
+        let mut points: Vec<Raw<R::Value>> = Vec::with_capacity(snapshot.points.len());
+        let mut by_time: Vec<(u64, usize, Raw<R::Value>)> = snapshot
             .points
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, &(time, start, value))| (time, i, Raw { time, start, value }))
+            .map(|(i, (time, start, value))| (time, i, Raw { time, start, value }))
             .collect();
         by_time.sort_by_key(|(t, i, _)| (*t, *i));
         for (time, _, raw) in by_time {
@@ -295,9 +297,9 @@ impl RollupState {
             }
         }
         let cut = points.partition_point(|p| p.time < w);
-        let before = cut.checked_sub(1).map(|i| points[i]);
+        let before = cut.checked_sub(1).map(|i| points[i].clone());
         points.drain(..cut);
-        let mut frozen: Box<[Option<(u64, Agg)>]> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
+        let mut frozen: Box<[Option<(u64, R::Agg)>]> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
         let mut children = snapshot.children;
         children.sort_by_key(|(tier, bucket, _)| (*tier, *bucket));
         for (tier, bucket, agg) in children {
@@ -311,7 +313,7 @@ impl RollupState {
                 continue;
             }
             match &mut frozen[k - 1] {
-                Some((_, a)) => a.merge(&agg),
+                Some((_, a)) => R::merge(a, &agg),
                 slot => *slot = Some((parent, agg)),
             }
         }
@@ -333,56 +335,61 @@ fn intern(projects: &mut HashMap<String, Arc<str>>, project: &str) -> Arc<str> {
 
 /// Whether `state` holds anything the watermark has passed: raw points behind it, or a
 /// partial bucket that has ended.
-fn behind(cfg: &RollupConfig, state: &SeriesState, watermark: u64) -> bool {
+fn behind<R: Rollup>(cfg: &RollupConfig, state: &SeriesState<R>, watermark: u64) -> bool {
     state.points.first().is_some_and(|p| p.time < watermark)
         || state
             .frozen
             .iter()
             .zip(&cfg.tiers.widths()[1..])
-            .any(|(f, width)| f.is_some_and(|(b, _)| b + width <= watermark))
+            .any(|(f, width)| f.as_ref().is_some_and(|(b, _)| b + width <= watermark))
 }
 
 /// Folds the points of `state` into finest-tier buckets, in time order, into `level`.
-fn finest(cfg: &RollupConfig, before: Option<Raw>, points: &[Raw], mode: Mode, level: &mut Vec<(u64, Agg)>) {
+fn finest<R: Rollup>(
+    cfg: &RollupConfig,
+    before: Option<&Raw<R::Value>>,
+    points: &[Raw<R::Value>],
+    mode: Mode,
+    level: &mut Vec<(u64, R::Agg)>,
+) {
     let horizon = cfg.lateness_ns();
     let mut prev = before;
     for p in points {
-        if let Some(c) = contribution(mode, cfg.predecessor(prev.map(|r| r.tuple()), p.time), p.tuple(), horizon) {
+        if let Some(agg) = R::contribution(mode, cfg.predecessor(prev.map(Raw::tuple), p.time), p.tuple(), horizon) {
             let bucket = cfg.tiers.floor(0, p.time);
-            let agg = Agg::point(p.time, c);
             match level.last_mut() {
-                Some((b, a)) if *b == bucket => a.merge(&agg),
+                Some((b, a)) if *b == bucket => R::merge(a, &agg),
                 _ => level.push((bucket, agg)),
             }
         }
-        prev = Some(*p);
+        prev = Some(p);
     }
 }
 
 /// Every hot bucket of `state` at every tier, ordered by (tier, bucket), into `out`.
-fn hot(
+fn hot<R: Rollup>(
     cfg: &RollupConfig,
-    state: &SeriesState,
-    level: &mut Vec<(u64, Agg)>,
-    next: &mut Vec<(u64, Agg)>,
-    out: &mut Vec<(u8, u64, Agg)>,
+    state: &SeriesState<R>,
+    level: &mut Vec<(u64, R::Agg)>,
+    next: &mut Vec<(u64, R::Agg)>,
+    out: &mut Vec<(u8, u64, R::Agg)>,
 ) {
     level.clear();
-    finest(cfg, state.before, &state.points, state.mode, level);
-    out.extend(level.iter().map(|&(b, a)| (0, b, a)));
+    finest::<R>(cfg, state.before.as_ref(), &state.points, state.mode, level);
+    out.extend(level.iter().map(|(b, a)| (0, *b, a.clone())));
     for tier in 1..cfg.tiers.len() {
         next.clear();
-        if let Some(f) = state.frozen[tier - 1] {
-            next.push(f);
+        if let Some(f) = &state.frozen[tier - 1] {
+            next.push(f.clone());
         }
-        for &(child, agg) in level.iter() {
-            let parent = cfg.tiers.floor(tier, child);
+        for (child, agg) in level.iter() {
+            let parent = cfg.tiers.floor(tier, *child);
             match next.last_mut() {
-                Some((b, a)) if *b == parent => a.merge(&agg),
-                _ => next.push((parent, agg)),
+                Some((b, a)) if *b == parent => R::merge(a, agg),
+                _ => next.push((parent, agg.clone())),
             }
         }
-        out.extend(next.iter().map(|&(b, a)| (tier as u8, b, a)));
+        out.extend(next.iter().map(|(b, a)| (tier as u8, *b, a.clone())));
         std::mem::swap(level, next);
     }
 }
@@ -390,18 +397,24 @@ fn hot(
 /// Moves `state` to `watermark`: the finest buckets before it are final and fold, tier
 /// by tier, into the partial bucket of the tier above; raw points before it go, the
 /// latest of them kept as the baseline.
-fn freeze(cfg: &RollupConfig, state: &mut SeriesState, watermark: u64, level: &mut Vec<(u64, Agg)>, next: &mut Vec<(u64, Agg)>) {
+fn freeze<R: Rollup>(
+    cfg: &RollupConfig,
+    state: &mut SeriesState<R>,
+    watermark: u64,
+    level: &mut Vec<(u64, R::Agg)>,
+    next: &mut Vec<(u64, R::Agg)>,
+) {
     let cut = state.points.partition_point(|p| p.time < watermark);
     level.clear();
-    finest(cfg, state.before, &state.points[..cut], state.mode, level);
+    finest::<R>(cfg, state.before.as_ref(), &state.points[..cut], state.mode, level);
     for tier in 1..cfg.tiers.len() {
         next.clear();
         let width = cfg.tiers.widths()[tier];
         let mut open = state.frozen[tier - 1].take();
-        for &(child, agg) in level.iter() {
+        for (child, agg) in level.drain(..) {
             let parent = cfg.tiers.floor(tier, child);
             match &mut open {
-                Some((b, a)) if *b == parent => a.merge(&agg),
+                Some((b, a)) if *b == parent => R::merge(a, &agg),
                 _ => {
                     if let Some(done) = open.take() {
                         next.push(done);
@@ -410,7 +423,7 @@ fn freeze(cfg: &RollupConfig, state: &mut SeriesState, watermark: u64, level: &m
                 }
             }
         }
-        if let Some((b, _)) = open
+        if let Some((b, _)) = &open
             && b + width <= watermark
         {
             next.extend(open.take());
@@ -419,7 +432,7 @@ fn freeze(cfg: &RollupConfig, state: &mut SeriesState, watermark: u64, level: &m
         std::mem::swap(level, next);
     }
     if cut > 0 {
-        state.before = Some(state.points[cut - 1]);
+        state.before = Some(state.points[cut - 1].clone());
         state.points.drain(..cut);
     }
     if state.points.capacity() > 4 * state.points.len().max(4) {

@@ -79,7 +79,10 @@ fn point(series: u64, mode: Mode, time: u64, start: u64, value: f64, order: u64)
 }
 
 /// Applies changes to a collection kept as (data → multiplicity).
-fn accumulate(collection: &mut BTreeMap<(RollupKey, Agg), isize>, changes: impl IntoIterator<Item = RollupChange>) {
+fn accumulate<A: Ord + Clone>(
+    collection: &mut BTreeMap<(RollupKey, A), isize>,
+    changes: impl IntoIterator<Item = RollupChange<A>>,
+) {
     for (data, diff) in changes {
         let m = collection.entry(data.clone()).or_default();
         *m += diff;
@@ -90,11 +93,11 @@ fn accumulate(collection: &mut BTreeMap<(RollupKey, Agg), isize>, changes: impl 
 }
 
 /// The collection as key → aggregate, asserting it holds one aggregate per key.
-fn as_map(collection: &BTreeMap<(RollupKey, Agg), isize>) -> BTreeMap<RollupKey, Agg> {
+fn as_map<A: Ord + Clone + std::fmt::Debug>(collection: &BTreeMap<(RollupKey, A), isize>) -> BTreeMap<RollupKey, A> {
     let mut map = BTreeMap::new();
     for ((key, agg), m) in collection {
         assert_eq!(*m, 1, "{key:?} → {agg:?} has multiplicity {m}");
-        assert!(map.insert(key.clone(), *agg).is_none(), "{key:?} has two aggregates");
+        assert!(map.insert(key.clone(), agg.clone()).is_none(), "{key:?} has two aggregates");
     }
     map
 }
@@ -102,7 +105,7 @@ fn as_map(collection: &BTreeMap<(RollupKey, Agg), isize>) -> BTreeMap<RollupKey,
 #[test]
 fn late_point_corrects_every_tier() {
     let cfg = RollupConfig::default();
-    let mut state = RollupState::new(cfg.clone());
+    let mut state = RollupState::<Numbers>::new(cfg.clone());
     let mut collection = BTreeMap::new();
     let mut out = Vec::new();
     let t0 = 1_036_800 * S; // a day boundary
@@ -130,7 +133,7 @@ fn late_point_corrects_every_tier() {
 #[test]
 fn cumulative_out_of_order_point_moves_the_increase() {
     let cfg = RollupConfig::default();
-    let mut state = RollupState::new(cfg.clone());
+    let mut state = RollupState::<Numbers>::new(cfg.clone());
     let mut collection = BTreeMap::new();
     let mut out = Vec::new();
     let cum = Mode::Cumulative { monotonic: true };
@@ -255,9 +258,48 @@ impl Stream {
 }
 
 fn check_against_oracle(cfg: RollupConfig, seed: u64, series: usize, epochs: usize, per_epoch: usize) {
+    check_kind_against_oracle::<Numbers>(cfg, seed, series, epochs, per_epoch, |p| p);
+}
+
+/// The same stream as histograms: each number becomes a distribution whose counts grow
+/// with it, so cumulative series stay cumulative (and resets stay resets). Half the
+/// series are exponential histograms whose scale drops as their count grows, as SDKs do.
+fn as_histogram(p: RollupPoint) -> RollupPoint<Hist> {
+    let c = (p.value.abs() * 4.0).round() as u64;
+    let counts = vec![c / 4, c / 2 - c / 4, c - c / 2];
+    let buckets = if p.series % 2 == 0 {
+        Buckets::Explicit(Explicit { bounds: vec![1.0, 10.0], counts })
+    } else {
+        let scale = 3 - (c / 2_000).min(4) as i32;
+        Buckets::Exponential(Exponential {
+            scale,
+            zero_count: c % 3,
+            zero_threshold: 0.0,
+            positive: Dense::new(-1, counts),
+            negative: Dense::default(),
+        })
+    };
+    let count = c + if p.series % 2 == 0 { 0 } else { c % 3 };
+    let hist = Hist { count, sum: p.value, min: None, max: None, buckets };
+    let mode = match p.mode {
+        Mode::Gauge | Mode::Delta => Mode::Delta,
+        Mode::Cumulative { .. } => Mode::Cumulative { monotonic: true },
+    };
+    RollupPoint { project: p.project, series: p.series, time: p.time, start: p.start, received: p.received, mode, value: hist, order: p.order }
+}
+
+fn check_kind_against_oracle<R: Rollup>(
+    cfg: RollupConfig,
+    seed: u64,
+    series: usize,
+    epochs: usize,
+    per_epoch: usize,
+    convert: impl Fn(RollupPoint) -> RollupPoint<R::Value>,
+) {
     let mut stream = Stream::new(seed, series, cfg.lateness_ns());
-    let epochs = stream.epochs(epochs, per_epoch);
-    let mut state = RollupState::new(cfg.clone());
+    let epochs: Vec<Vec<RollupPoint<R::Value>>> =
+        stream.epochs(epochs, per_epoch).into_iter().map(|e| e.into_iter().map(&convert).collect()).collect();
+    let mut state = RollupState::<R>::new(cfg.clone());
     let mut collection = BTreeMap::new();
     let mut accepted = Vec::new();
     let mut out = Vec::new();
@@ -265,13 +307,13 @@ fn check_against_oracle(cfg: RollupConfig, seed: u64, series: usize, epochs: usi
         accepted.extend(points.iter().cloned());
         state.apply(points, &mut out);
         accumulate(&mut collection, out.drain(..));
-        let expected = oracle::recompute(&cfg, &accepted);
+        let expected = oracle::recompute::<R>(&cfg, &accepted);
         let got = as_map(&collection);
         if got != expected {
             let diff: Vec<_> = expected
                 .iter()
                 .filter(|(k, a)| got.get(*k) != Some(*a))
-                .map(|(k, a)| (k.clone(), *a, got.get(k).copied()))
+                .map(|(k, a)| (k.clone(), a.clone(), got.get(k).cloned()))
                 .take(5)
                 .collect();
             panic!("epoch {i}: {} expected, {} maintained; first differences {diff:?}", expected.len(), got.len());
@@ -303,12 +345,18 @@ fn incremental_equals_recomputation_default_tiers() {
 }
 
 #[test]
+fn histogram_rollups_equal_recomputation() {
+    let seed = seed();
+    check_kind_against_oracle::<Histograms>(small(), seed, 24, 150, 40, as_histogram);
+}
+
+#[test]
 fn epoch_boundaries_do_not_change_the_result() {
     let seed = seed();
     let cfg = small();
     let points: Vec<RollupPoint> = Stream::new(seed, 12, cfg.lateness_ns()).epochs(1, 3_000).concat();
     let run = |chunk: usize| {
-        let mut state = RollupState::new(cfg.clone());
+        let mut state = RollupState::<Numbers>::new(cfg.clone());
         let mut collection = BTreeMap::new();
         let mut out = Vec::new();
         for epoch in points.chunks(chunk) {
@@ -320,7 +368,7 @@ fn epoch_boundaries_do_not_change_the_result() {
     let whole = run(points.len().max(1));
     assert_eq!(run(1), whole);
     assert_eq!(run(97), whole);
-    assert_eq!(whole, oracle::recompute(&cfg, &points));
+    assert_eq!(whole, oracle::recompute::<Numbers>(&cfg, &points));
 }
 
 /// Runs the rollup operator in a timely computation and checks the consolidated output
@@ -340,7 +388,7 @@ fn dataflow_against_oracle(config: timely::Config, processes: usize, seed: u64) 
             let sink = collection.clone();
             let probe = worker.dataflow::<u64, _, _>(|scope| {
                 let points = scope.input_from(&mut input);
-                let (rollups, _state) = dataflow::rollups(points, cfg.clone());
+                let (rollups, _state) = dataflow::rollups::<Numbers>(points, cfg.clone());
                 let (probe, _) = rollups
                     .inspect(move |((key, agg), _time, diff)| {
                         accumulate(&mut sink.lock().expect("collection lock"), [((key.clone(), *agg), *diff)]);
@@ -364,7 +412,7 @@ fn dataflow_against_oracle(config: timely::Config, processes: usize, seed: u64) 
                 }
                 if index == 0 {
                     let got = as_map(&collection.lock().expect("collection lock"));
-                    assert_eq!(got, oracle::recompute(&cfg, &accepted), "epoch {epoch}");
+                    assert_eq!(got, oracle::recompute::<Numbers>(&cfg, &accepted), "epoch {epoch}");
                     *checked.lock().expect("checked lock") += 1;
                 }
             }
@@ -448,7 +496,7 @@ fn restart_rebuilds_from_storage_without_double_counting() {
     let cfg = small();
     let epochs = Stream::new(seed, 24, cfg.lateness_ns()).epochs(160, 40);
     for restart_at in [7usize, 60, 121] {
-        let mut state = RollupState::new(cfg.clone());
+        let mut state = RollupState::<Numbers>::new(cfg.clone());
         let mut collection = BTreeMap::new();
         let mut committed: Vec<RollupPoint> = Vec::new();
         let mut known = IdSet::default();
@@ -456,7 +504,7 @@ fn restart_rebuilds_from_storage_without_double_counting() {
         for (i, points) in epochs.iter().enumerate() {
             if i == restart_at {
                 // Everything in memory is lost; storage holds the points and aggregates.
-                state = RollupState::new(cfg.clone());
+                state = RollupState::<Numbers>::new(cfg.clone());
             }
             if let Some(oldest) = points.iter().map(|p| p.received).min() {
                 state.start_at(oldest);
@@ -472,7 +520,7 @@ fn restart_rebuilds_from_storage_without_double_counting() {
             accumulate(&mut collection, out.drain(..));
             committed.extend(points.iter().cloned());
             known.extend(points.iter().map(|p| p.series));
-            assert_eq!(as_map(&collection), oracle::recompute(&cfg, &committed), "restart at {restart_at}, epoch {i}");
+            assert_eq!(as_map(&collection), oracle::recompute::<Numbers>(&cfg, &committed), "restart at {restart_at}, epoch {i}");
         }
     }
 }
