@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cloudgrid_operators::rollup::{Mode, RollupConfig, RollupPoint, dataflow, oracle};
+use cloudgrid_operators::rollup::{Mode, Numbers, RollupConfig, RollupPoint, dataflow, oracle};
 use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::Input;
 
@@ -84,7 +84,7 @@ pub fn run(bench: RollupBench) -> RollupReport {
             let mut input = InputHandleVec::<u64, RollupPoint>::new();
             let counted = changes.clone();
             let (probe, state) = worker.dataflow::<u64, _, _>(|scope| {
-                let (rollups, state) = dataflow::rollups(scope.input_from(&mut input), cfg.clone());
+                let (rollups, state) = dataflow::rollups::<Numbers>(scope.input_from(&mut input), cfg.clone());
                 let (probe, _) = rollups
                     .inspect_batch(move |_, batch| {
                         counted.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -185,7 +185,7 @@ pub fn recompute_day_bucket(interval: Duration, repeats: u32) -> Duration {
         .collect();
     let started = Instant::now();
     for _ in 0..repeats {
-        std::hint::black_box(oracle::recompute(&cfg, &points));
+        std::hint::black_box(oracle::recompute::<Numbers>(&cfg, &points));
     }
     started.elapsed() / repeats.max(1)
 }

@@ -10,13 +10,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudgrid_operators::records::{PointValue, Record};
-use cloudgrid_operators::rollup::{IdSet, Mode, RollupChange, RollupConfig, RollupPoint, RollupState};
+use cloudgrid_operators::records::{MetricPoint, PointValue, Record};
+use cloudgrid_operators::rollup::{
+    Hist, HistAgg, Histograms, IdSet, Mode, Rollup, RollupChange, RollupConfig, RollupPoint, RollupState, RollupStats,
+    SeriesSnapshot, SnapshotRequest,
+};
 use cloudgrid_proto::health::{Counter, Gauge, Health};
-use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use cloudgrid_sinks::{ResumeGuard, Sequenced, SinkError, TelemetryWriter};
 
 pub(crate) struct RollupStep {
-    state: RollupState,
+    numbers: RollupState,
+    histograms: RollupState<Histograms>,
     /// What each partition applied: points of older messages are replays.
     applied: ResumeGuard,
     /// Series storage held when the process started.
@@ -72,6 +76,20 @@ impl StepMetrics {
     }
 }
 
+/// The rollup changes of one epoch of one worker.
+#[derive(Debug, Default)]
+pub(crate) struct EpochRollups {
+    pub(crate) numbers: Vec<RollupChange>,
+    pub(crate) histograms: Vec<RollupChange<HistAgg>>,
+}
+
+impl EpochRollups {
+    pub(crate) fn append(&mut self, other: &mut EpochRollups) {
+        self.numbers.append(&mut other.numbers);
+        self.histograms.append(&mut other.histograms);
+    }
+}
+
 impl RollupStep {
     pub(crate) fn new(
         cfg: RollupConfig,
@@ -82,7 +100,8 @@ impl RollupStep {
         metrics: StepMetrics,
     ) -> Self {
         Self {
-            state: RollupState::new(cfg),
+            numbers: RollupState::new(cfg.clone()),
+            histograms: RollupState::new(cfg),
             applied: resume,
             stored,
             seen: IdSet::default(),
@@ -92,88 +111,121 @@ impl RollupStep {
         }
     }
 
+    fn stats(&self) -> RollupStats {
+        let (a, b) = (self.numbers.stats(), self.histograms.stats());
+        RollupStats {
+            points: a.points + b.points,
+            behind_watermark: a.behind_watermark + b.behind_watermark,
+            changes: a.changes + b.changes,
+        }
+    }
+
     /// Applies the metric points among `records` (one epoch of this worker) and returns
     /// the rollup changes.
-    pub(crate) fn epoch(&mut self, records: &[Sequenced]) -> Vec<RollupChange> {
-        let before = self.state.stats();
-        let mut points = Vec::new();
+    pub(crate) fn epoch(&mut self, records: &[Sequenced]) -> EpochRollups {
+        let before = self.stats();
+        let mut numbers = Vec::new();
+        let mut histograms = Vec::new();
         let mut newest_seq: Vec<(u32, u64)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
             let Record::Point(p) = &r.record else { continue };
-            let PointValue::Number(value) = p.value else { continue };
-            let Some(mode) = Mode::of(p.kind, p.temporality, p.monotonic) else { continue };
             let partition = cloudgrid_sinks::partition_of(&r.record);
             if !self.applied.admits(partition, r.seq) {
                 continue;
             }
             newest_seq.push((partition, r.seq));
-            points.push(RollupPoint {
-                project: p.project_id.clone(),
-                series: p.series_id,
-                time: p.time_unix_nano,
-                start: p.start_unix_nano,
-                received: p.received_unix_nano,
-                mode,
-                value,
-                order: (r.seq, u32::try_from(i).unwrap_or(u32::MAX)),
-            });
+            let order = (r.seq, u32::try_from(i).unwrap_or(u32::MAX));
+            if let PointValue::Number(value) = p.value {
+                if let Some(mode) = Mode::of(p.kind, p.temporality, p.monotonic) {
+                    numbers.push(rollup_point(p, mode, value, order));
+                }
+            } else if let Some(hist) = Hist::from_point(&p.value) {
+                histograms.push(rollup_point(p, Mode::of_histogram(p.temporality), hist, order));
+            }
         }
         self.applied.committed(&newest_seq);
-        if points.is_empty() {
-            return Vec::new();
+        let mut out = EpochRollups::default();
+        if numbers.is_empty() && histograms.is_empty() {
+            return out;
         }
-        if let Some(oldest) = points.iter().map(|p| p.received).min() {
-            self.state.start_at(oldest);
+        if let Some(oldest) = numbers.iter().map(|p| p.received).chain(histograms.iter().map(|p| p.received)).min() {
+            self.numbers.start_at(oldest);
+            self.histograms.start_at(oldest);
         }
-        self.restore(&points);
-        self.seen.extend(points.iter().map(|p| p.series));
-        let mut changes = Vec::new();
-        self.state.apply(points, &mut changes);
+        let (writer, runtime) = (self.writer.clone(), self.runtime.clone());
+        let known = |series: &u64| self.stored.contains(series) || self.seen.contains(series);
+        let restored = restore(&mut self.numbers, &numbers, known, |requests| {
+            runtime.block_on(writer.rollup_snapshots(requests))
+        }) + restore(&mut self.histograms, &histograms, known, |requests| {
+            runtime.block_on(writer.histogram_snapshots(requests))
+        });
+        self.metrics.restored.add(restored as u64);
+        self.seen.extend(numbers.iter().map(|p| p.series).chain(histograms.iter().map(|p| p.series)));
+        self.numbers.apply(numbers, &mut out.numbers);
+        self.histograms.apply(histograms, &mut out.histograms);
 
-        let after = self.state.stats();
+        let after = self.stats();
         self.metrics.points.add(after.points - before.points);
         self.metrics.changes.add(after.changes - before.changes);
         self.metrics.behind_watermark.add(after.behind_watermark - before.behind_watermark);
-        let (series, bytes) = (self.state.series_count() as u64, self.state.heap_bytes() as u64);
+        let series = (self.numbers.series_count() + self.histograms.series_count()) as u64;
+        let bytes = (self.numbers.heap_bytes() + self.histograms.heap_bytes()) as u64;
         self.metrics.series.set(series);
         self.metrics.state_bytes.set(bytes);
         self.metrics.bytes_per_series.set(bytes.checked_div(series).unwrap_or(0));
-        changes
+        out
     }
+}
 
-    /// Rebuilds, from storage, the series among `points` that storage knows and this
-    /// worker does not hold. Blocks this worker until storage answers: its points cannot
-    /// be applied before.
-    fn restore(&mut self, points: &[RollupPoint]) {
-        let mut first = std::collections::HashMap::new();
-        let mut requests = Vec::new();
-        let cfg = self.state.config().clone();
-        for p in points {
-            let known = self.stored.contains(&p.series) || self.seen.contains(&p.series);
-            if known && !self.state.holds(p.series) && !first.contains_key(&p.series) {
-                requests.push(cfg.snapshot_request(&p.project, p.series, self.state.watermark()));
-                first.insert(p.series, (p.project.as_str(), p.mode));
-            }
-        }
-        if requests.is_empty() {
-            return;
-        }
-        let mut backoff = Duration::from_millis(50);
-        let snapshots = loop {
-            match self.runtime.block_on(self.writer.rollup_snapshots(&requests)) {
-                Ok(s) => break s,
-                Err(e) => {
-                    tracing::warn!(error = %e, series = requests.len(), "reading rollup state from storage failed; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        self.metrics.restored.add(snapshots.len() as u64);
-        for snapshot in snapshots {
-            if let Some(&(project, mode)) = first.get(&snapshot.series) {
-                self.state.restore(project, mode, snapshot);
-            }
+fn rollup_point<V>(p: &MetricPoint, mode: Mode, value: V, order: (u64, u32)) -> RollupPoint<V> {
+    RollupPoint {
+        project: p.project_id.clone(),
+        series: p.series_id,
+        time: p.time_unix_nano,
+        start: p.start_unix_nano,
+        received: p.received_unix_nano,
+        mode,
+        value,
+        order,
+    }
+}
+
+/// Rebuilds, from storage, the series among `points` that storage knows and `state`
+/// does not hold, and returns how many. Blocks the calling worker until storage answers:
+/// the points cannot be applied before.
+fn restore<R: Rollup>(
+    state: &mut RollupState<R>,
+    points: &[RollupPoint<R::Value>],
+    known: impl Fn(&u64) -> bool,
+    fetch: impl Fn(&[SnapshotRequest]) -> Result<Vec<SeriesSnapshot<R::Value, R::Agg>>, SinkError>,
+) -> usize {
+    let mut first = std::collections::HashMap::new();
+    let mut requests = Vec::new();
+    for p in points {
+        if known(&p.series) && !state.holds(p.series) && !first.contains_key(&p.series) {
+            requests.push(state.config().snapshot_request(&p.project, p.series, state.watermark()));
+            first.insert(p.series, (p.project.as_str(), p.mode));
         }
     }
+    if requests.is_empty() {
+        return 0;
+    }
+    let mut backoff = Duration::from_millis(50);
+    let snapshots = loop {
+        match fetch(&requests) {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, series = requests.len(), "reading rollup state from storage failed; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let restored = snapshots.len();
+    for snapshot in snapshots {
+        if let Some(&(project, mode)) = first.get(&snapshot.series) {
+            state.restore(project, mode, snapshot);
+        }
+    }
+    restored
 }

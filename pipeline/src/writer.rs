@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudgrid_operators::records::Record;
-use cloudgrid_operators::rollup::RollupChange;
 use cloudgrid_proto::health::{Counter, Health};
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
 use tokio::sync::mpsc;
 
 use crate::graph::Epoch;
+use crate::rollups::EpochRollups;
 
 /// From a worker's sink to its writer.
 #[derive(Debug)]
 pub(crate) enum WriteJob {
     /// Every record of `epoch` for this worker's partitions (possibly none).
-    Epoch { epoch: Epoch, records: Vec<Sequenced>, rollups: Vec<RollupChange> },
+    Epoch { epoch: Epoch, records: Vec<Sequenced>, rollups: EpochRollups },
     /// The worker's input closed; nothing follows.
     Closed,
 }
@@ -110,7 +110,7 @@ pub(crate) async fn run(
         };
         let mut last_epoch = None;
         let mut records = Vec::new();
-        let mut rollups = Vec::new();
+        let mut rollups = EpochRollups::default();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
@@ -129,9 +129,10 @@ pub(crate) async fn run(
             Record::Series(s) => !known_series.contains(&s.series_id),
             _ => true,
         });
-        if !records.is_empty() || !rollups.is_empty() {
+        if !records.is_empty() || !rollups.numbers.is_empty() || !rollups.histograms.is_empty() {
             let mut batch = guard.admit(records);
-            batch.rollups = rollups;
+            batch.rollups = rollups.numbers;
+            batch.histograms = rollups.histograms;
             let kinds = WriterStats::kinds(&batch.records);
             let mut backoff = Duration::from_millis(50);
             loop {
@@ -154,8 +155,10 @@ pub(crate) async fn run(
                             guard = ResumeGuard::new(points);
                             // Rollup rows hold absolute values: writing them again is harmless.
                             let rollups = std::mem::take(&mut batch.rollups);
+                            let histograms = std::mem::take(&mut batch.histograms);
                             batch = guard.admit(std::mem::take(&mut batch.records));
                             batch.rollups = rollups;
+                            batch.histograms = histograms;
                         }
                     }
                 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
-use cloudgrid_operators::rollup::{RollupChange, SeriesSnapshot, SnapshotRequest};
+use cloudgrid_operators::rollup::{Hist, HistAgg, RollupChange, SeriesSnapshot, SnapshotRequest};
 
 /// Records are spread over this many partitions. Each partition's resume point is
 /// stored with its data, so the guard stays exact whatever the worker count is.
@@ -55,6 +55,15 @@ pub struct WriteBatch {
     /// Rollup changes the records caused, as differential updates: an aggregate with
     /// a net +1 is stored, a key left with only retractions is removed.
     pub rollups: Vec<RollupChange>,
+    /// The same for histogram series.
+    pub histograms: Vec<RollupChange<HistAgg>>,
+}
+
+impl WriteBatch {
+    /// Whether the batch carries rollup changes.
+    pub fn has_rollups(&self) -> bool {
+        !self.rollups.is_empty() || !self.histograms.is_empty()
+    }
 }
 
 /// Durable storage of normalized telemetry.
@@ -74,7 +83,15 @@ pub trait TelemetryWriter: Send + Sync + 'static {
 
     /// What storage holds for rebuilding each requested series' rollup state.
     async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
-        Ok(requests.iter().map(|r| SeriesSnapshot { series: r.series, ..SeriesSnapshot::default() }).collect())
+        Ok(requests.iter().map(|r| SeriesSnapshot::empty(r.series)).collect())
+    }
+
+    /// The same for histogram series.
+    async fn histogram_snapshots(
+        &self,
+        requests: &[SnapshotRequest],
+    ) -> Result<Vec<SeriesSnapshot<Hist, HistAgg>>, SinkError> {
+        Ok(requests.iter().map(|r| SeriesSnapshot::empty(r.series)).collect())
     }
 }
 
@@ -112,7 +129,7 @@ impl ResumeGuard {
         }
         let mut resume: Vec<(u32, u64)> = resume.into_iter().collect();
         resume.sort_unstable();
-        WriteBatch { records: kept, resume, rollups: Vec::new() }
+        WriteBatch { records: kept, resume, ..WriteBatch::default() }
     }
 
     /// Whether a record of `partition` from the message at `seq` is new there.

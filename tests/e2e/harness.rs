@@ -187,36 +187,49 @@ pub fn otel_send(protocol: &str, endpoint: &str, key: &str, tag: &str) -> serde_
 /// points and all — must equal a recomputation from scratch.
 pub async fn assert_rollups_match_points(store: &cloudgrid_sinks::surreal::Store, project: &str) -> usize {
     use cloudgrid_operators::records::{MetricKind, Temporality};
-    use cloudgrid_operators::rollup::{Mode, RollupConfig, RollupPoint, oracle};
+    use cloudgrid_operators::rollup::{HistAgg, Histograms, Mode, Numbers, RollupConfig, oracle};
     let series = store.find_rows("metric_series", "project_id", serde_json::json!(project)).await.expect("series rows");
     let mut points = Vec::new();
+    let mut histograms = Vec::new();
     for row in &series {
         let id = row["series_id"].as_i64().expect("series id") as u64;
-        let kind = match row["kind"].as_str() {
-            Some("gauge") => MetricKind::Gauge,
-            Some("sum") => MetricKind::Sum,
-            _ => continue,
-        };
         let temporality = match row["temporality"].as_str() {
             Some("delta") => Temporality::Delta,
             Some("cumulative") => Temporality::Cumulative,
             _ => Temporality::Unspecified,
         };
+        let kind = match row["kind"].as_str() {
+            Some("gauge") => MetricKind::Gauge,
+            Some("sum") => MetricKind::Sum,
+            Some("histogram" | "exponential_histogram") => {
+                let mode = Mode::of_histogram(temporality);
+                let stored = store.series_points(project, id).await.expect("points");
+                histograms.extend(stored.into_iter().enumerate().map(|(i, (t, st, v))| {
+                    let value = cloudgrid_sinks::surreal::stored_histogram(&v).expect("histogram point");
+                    as_accepted(project, id, mode, i, (t, st, value))
+                }));
+                continue;
+            }
+            _ => continue,
+        };
         let Some(mode) = Mode::of(kind, temporality, row["monotonic"].as_bool().unwrap_or(false)) else { continue };
-        for (i, (t, st, v)) in store.series_points(project, id).await.expect("points").into_iter().enumerate() {
-            points.push(RollupPoint {
-                project: project.to_string(),
-                series: id,
-                time: t as u64,
-                start: st as u64,
-                received: t as u64,
-                mode,
-                value: v.as_f64().expect("number point"),
-                order: (i as u64, 0),
-            });
-        }
+        let stored = store.series_points(project, id).await.expect("points");
+        points.extend(stored.into_iter().enumerate().map(|(i, (t, st, v))| {
+            as_accepted(project, id, mode, i, (t, st, v.as_f64().expect("number point")))
+        }));
     }
-    let expected = oracle::recompute(&RollupConfig::default(), &points);
+    let expected_histograms = oracle::recompute::<Histograms>(&RollupConfig::default(), &histograms);
+    let stored_histograms: std::collections::BTreeMap<(u64, u8, u64), HistAgg> = store
+        .histogram_rollups(project)
+        .await
+        .expect("histogram rollups")
+        .into_iter()
+        .map(|(s, tier, bucket, agg)| ((s, tier, bucket), agg))
+        .collect();
+    let expected_histograms: std::collections::BTreeMap<(u64, u8, u64), HistAgg> =
+        expected_histograms.into_iter().map(|(k, a)| ((k.series, k.tier, k.bucket), a)).collect();
+    assert_eq!(stored_histograms, expected_histograms, "histogram rollups equal a recomputation");
+    let expected = oracle::recompute::<Numbers>(&RollupConfig::default(), &points);
     let stored: std::collections::BTreeMap<(u64, u8, u64), cloudgrid_operators::rollup::Agg> = store
         .rollups(project)
         .await
@@ -234,5 +247,26 @@ pub async fn assert_rollups_match_points(store: &cloudgrid_sinks::surreal::Store
         .collect();
     assert!(wrong.is_empty(), "{} rollups expected, {} stored; first differences: {wrong:?}", expected.len(), stored.len());
     assert_eq!(stored.len(), expected.len(), "no stored rollup without points behind it");
-    expected.len()
+    expected.len() + expected_histograms.len()
+}
+
+/// A stored point as rollups saw it when it was accepted: in stored order, and accepted
+/// at its own time (the pipeline accepted it within the lateness of that).
+fn as_accepted<V>(
+    project: &str,
+    series: u64,
+    mode: cloudgrid_operators::rollup::Mode,
+    order: usize,
+    (time, start, value): (i64, i64, V),
+) -> cloudgrid_operators::rollup::RollupPoint<V> {
+    cloudgrid_operators::rollup::RollupPoint {
+        project: project.to_string(),
+        series,
+        time: time as u64,
+        start: start as u64,
+        received: time as u64,
+        mode,
+        value,
+        order: (order as u64, 0),
+    }
 }

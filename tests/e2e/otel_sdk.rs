@@ -92,6 +92,8 @@ async fn python_sdk_items_are_all_stored_intact() {
             ("cumulative", "temperature", "gauge", false),
             ("delta", "latency", "histogram", false),
             ("cumulative", "latency", "histogram", false),
+            ("delta", "latency_exp", "exponential_histogram", false),
+            ("cumulative", "latency_exp", "exponential_histogram", false),
         ] {
             let name = format!("{tag}.{temporality}.{suffix}");
             let series = store.find_rows("metric_series", "name", json!(name)).await.expect("series");
@@ -111,6 +113,9 @@ async fn python_sdk_items_are_all_stored_intact() {
                     assert!(*t > 0, "{name}");
                     match kind {
                         "histogram" => assert!(v["count"].as_u64().is_some_and(|c| c >= 1) && v["bounds"].is_array(), "{name}: {v}"),
+                        "exponential_histogram" => {
+                            assert!(v["count"].as_u64().is_some_and(|c| c >= 2) && v["scale"].is_i64(), "{name}: {v}")
+                        }
                         "gauge" => assert!(v.as_f64() == Some(20.5) || v.as_f64() == Some(21.5), "{name}: {v}"),
                         _ => assert!(v.as_f64().is_some(), "{name}: {v}"),
                     }
@@ -130,12 +135,7 @@ async fn python_sdk_items_are_all_stored_intact() {
                 let mut sides = Vec::new();
                 for temporality in ["delta", "cumulative"] {
                     let name = format!("{tag}.{temporality}.{suffix}");
-                    let series = store.find_rows("metric_series", "name", json!(name)).await.expect("series");
-                    let id = series
-                        .iter()
-                        .find(|s| s["labels"]["route"] == route)
-                        .and_then(|s| s["series_id"].as_i64())
-                        .unwrap_or_else(|| panic!("{name} {route}: series")) as u64;
+                    let id = series_of(&store, &name, route).await;
                     let side: Vec<(u8, u64, u64, f64, f64, f64, f64)> = rollups
                         .iter()
                         .filter(|r| r.0 == id)
@@ -157,4 +157,40 @@ async fn python_sdk_items_are_all_stored_intact() {
             }
         }
     }
+
+    // Histograms too: the same distribution per bucket whichever the temporality. Only
+    // min and max differ: a cumulative export's are for the whole run, so an increase
+    // carries none.
+    let histograms = store.histogram_rollups("default").await.expect("histogram rollups");
+    for tag in ["http", "grpc"] {
+        for (suffix, count, sum) in [("latency", 2, 15.0), ("latency_exp", 4, 3015.0)] {
+            for route in ["/a", "/b", "/c"] {
+                let mut sides = Vec::new();
+                for temporality in ["delta", "cumulative"] {
+                    let name = format!("{tag}.{temporality}.{suffix}");
+                    let id = series_of(&store, &name, route).await;
+                    let side: Vec<_> = histograms
+                        .iter()
+                        .filter(|r| r.0 == id)
+                        .map(|(_, tier, bucket, a)| (*tier, *bucket, a.points, a.hist.count, a.hist.sum, a.hist.buckets.clone()))
+                        .collect();
+                    assert_eq!(side.len(), 4, "{name} {route}: one bucket per tier: {side:?}");
+                    sides.push(side);
+                }
+                assert_eq!(sides[0], sides[1], "{tag}.{suffix} {route}: delta and cumulative roll up the same");
+                let day = &sides[0][3];
+                assert_eq!((day.2, day.3, day.4), (2, count, sum), "{tag}.{suffix} {route}: two exports, every observation");
+            }
+        }
+    }
+}
+
+/// The id of the series of metric `name` for `route`.
+async fn series_of(store: &cloudgrid_sinks::surreal::Store, name: &str, route: &str) -> u64 {
+    let series = store.find_rows("metric_series", "name", json!(name)).await.expect("series");
+    series
+        .iter()
+        .find(|s| s["labels"]["route"] == route)
+        .and_then(|s| s["series_id"].as_i64())
+        .unwrap_or_else(|| panic!("{name} {route}: series")) as u64
 }

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics import (
     ObservableUpDownCounter,
     ObservableGauge,
 )
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExportResult,
@@ -149,13 +150,19 @@ def main():
             MetricExportResult.SUCCESS,
         )
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-        mp = MeterProvider(resource=resource, metric_readers=[reader])
+        # One histogram with explicit buckets (the default), one exponential.
+        exponential = View(
+            instrument_name=f"{args.tag}.{temporality}.latency_exp",
+            aggregation=ExponentialBucketHistogramAggregation(),
+        )
+        mp = MeterProvider(resource=resource, metric_readers=[reader], views=[exponential])
         meter = mp.get_meter("cloudgrid.e2e", "1.0")
         prefix = f"{args.tag}.{temporality}"
         counter = meter.create_counter(f"{prefix}.requests", unit="1")
         updown = meter.create_up_down_counter(f"{prefix}.queue_depth")
         gauge = meter.create_gauge(f"{prefix}.temperature", unit="Cel")
         hist = meter.create_histogram(f"{prefix}.latency", unit="ms")
+        hist_exp = meter.create_histogram(f"{prefix}.latency_exp", unit="ms")
         for r in range(rounds):
             for route in ("/a", "/b", "/c"):
                 attrs = {"route": route}
@@ -163,6 +170,8 @@ def main():
                 updown.add(1 if r == 0 else -1, attrs)
                 gauge.set(20.5 + r, attrs)
                 hist.record(5.0 * (r + 1), attrs)
+                hist_exp.record(5.0 * (r + 1), attrs)
+                hist_exp.record(1000.0 * (r + 1), attrs)
             reader.force_flush()
         mp.shutdown()
         metric_counts[temporality] = {"points": exporter.exported, "failures": exporter.failures}

@@ -17,18 +17,24 @@ use super::{Numbers, Rollup, RollupConfig, RollupKey, RollupPoint, RollupState};
 /// A read-only view of a worker's rollup state, for metrics and benchmarks.
 pub type SharedState<R = Numbers> = Rc<RefCell<RollupState<R>>>;
 
+/// Aggregates by key, as a differential collection over epochs.
+pub type Rollups<'scope, A> = VecCollection<'scope, u64, (RollupKey, A), isize>;
+
+/// Points waiting for their epoch to complete.
+type Pending<V> = BTreeMap<u64, (Capability<u64>, Vec<RollupPoint<V>>)>;
+
 /// Maintains the rollups of `points`. The returned state handle is this worker's.
 pub fn rollups<'scope, R: Rollup>(
     points: StreamVec<'scope, u64, RollupPoint<R::Value>>,
     cfg: RollupConfig,
-) -> (VecCollection<'scope, u64, (RollupKey, R::Agg), isize>, SharedState<R>) {
+) -> (Rollups<'scope, R::Agg>, SharedState<R>) {
     let state = Rc::new(RefCell::new(RollupState::<R>::new(cfg)));
     let shared = state.clone();
     let stream = points.unary_frontier(
         Exchange::new(|p: &RollupPoint<R::Value>| p.series),
         "Rollups",
         move |_cap, _info| {
-            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<RollupPoint<R::Value>>)> = BTreeMap::new();
+            let mut pending: Pending<R::Value> = BTreeMap::new();
             let mut changes = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {

@@ -60,6 +60,14 @@ pub struct Exponential {
     pub negative: Dense,
 }
 
+/// Most buckets a merged exponential histogram keeps on each side of zero before its
+/// scale is lowered: the OpenTelemetry SDKs' default, so a fold of delta points lands on
+/// the scale the SDK picks for the cumulative histogram of the same measurements.
+pub const MAX_BUCKETS: i64 = 160;
+
+/// The lowest scale: every value of f64 fits in a few buckets.
+const MIN_SCALE: i32 = -10;
+
 /// Consecutive bucket counts from index `offset` on, without zero counts at either end.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Dense {
@@ -200,7 +208,27 @@ impl Exponential {
     }
 
     fn merge(&mut self, other: &Exponential) {
-        let scale = self.scale.min(other.scale);
+        let mut scale = self.scale.min(other.scale);
+        // Lower the scale further until the union of each side's index ranges fits.
+        let fits = |a: &Dense, a_scale: i32, b: &Dense, b_scale: i32, scale: i32| -> bool {
+            let ranges: Vec<(i64, i64)> = [(a, a_scale), (b, b_scale)]
+                .into_iter()
+                .filter(|(d, _)| !d.counts.is_empty())
+                .map(|(d, s)| {
+                    let by = (s - scale).clamp(0, 63) as u32;
+                    (i64::from(d.offset) >> by, (d.end() - 1) >> by)
+                })
+                .collect();
+            let lo = ranges.iter().map(|r| r.0).min().unwrap_or(0);
+            let hi = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+            hi - lo < MAX_BUCKETS
+        };
+        while scale > MIN_SCALE
+            && !(fits(&self.positive, self.scale, &other.positive, other.scale, scale)
+                && fits(&self.negative, self.scale, &other.negative, other.scale, scale))
+        {
+            scale -= 1;
+        }
         let mut other = other.at_scale(scale);
         *self = self.at_scale(scale);
         let threshold = self.zero_threshold.max(other.zero_threshold);

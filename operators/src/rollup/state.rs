@@ -58,8 +58,11 @@ struct SeriesState<R: Rollup> {
     points: Vec<Raw<R::Value>>,
     /// Per tier above the finest: the bucket holding the watermark and the fold of its
     /// children that ended at or before the watermark.
-    frozen: Box<[Option<(u64, R::Agg)>]>,
+    frozen: Frozen<R::Agg>,
 }
+
+/// Per tier above the finest, the partial bucket holding the watermark.
+type Frozen<A> = Box<[Option<(u64, A)>]>;
 
 /// Counters a worker reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +302,7 @@ impl<R: Rollup> RollupState<R> {
         let cut = points.partition_point(|p| p.time < w);
         let before = cut.checked_sub(1).map(|i| points[i].clone());
         points.drain(..cut);
-        let mut frozen: Box<[Option<(u64, R::Agg)>]> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
+        let mut frozen: Frozen<R::Agg> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
         let mut children = snapshot.children;
         children.sort_by_key(|(tier, bucket, _)| (*tier, *bucket));
         for (tier, bucket, agg) in children {

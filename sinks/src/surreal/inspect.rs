@@ -127,6 +127,23 @@ impl Store {
         Ok(rows.iter().map(RollupRow::parts).collect())
     }
 
+    /// Every stored histogram aggregate of a project, ordered by series, tier and bucket.
+    pub async fn histogram_rollups(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::HistAgg)>, SinkError> {
+        use super::rows::HistRollupRow;
+        let rows: Vec<HistRollupRow> = self
+            .db
+            .query(format!("{} WHERE project_id = $p ORDER BY series_id, tier, bucket", HistRollupRow::SELECT))
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows.iter().map(HistRollupRow::parts).collect())
+    }
+
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.
     pub async fn find_rows(
         &self,

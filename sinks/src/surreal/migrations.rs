@@ -44,6 +44,14 @@ DEFINE TABLE IF NOT EXISTS metric_rollup SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS metric_rollup_series ON metric_rollup FIELDS project_id, series_id, tier, bucket;
 "#,
     },
+    Migration {
+        version: 3,
+        name: "histogram rollups",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_hist_rollup SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS metric_hist_rollup_series ON metric_hist_rollup FIELDS project_id, series_id, tier, bucket;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

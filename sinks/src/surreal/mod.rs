@@ -16,6 +16,11 @@ use surrealdb::engine::any::Any;
 
 pub use write::SurrealWriter;
 
+/// A stored histogram point (as [`inspect`] returns it) as a [`Hist`](cloudgrid_operators::rollup::Hist).
+pub fn stored_histogram(value: &serde_json::Value) -> Option<cloudgrid_operators::rollup::Hist> {
+    rows::hist_from_json(value)
+}
+
 use crate::SinkError;
 
 /// Where the database is and how to log in.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cloudgrid_operators::records::*;
+use cloudgrid_operators::rollup::{Agg, Buckets, Dense, Exponential, Explicit, Hist, HistAgg, RollupChange, RollupKey};
 use serde_json::{Value as J, json};
 use surrealdb::types::SurrealValue;
 
@@ -399,10 +400,13 @@ pub(crate) fn chunk_rows<'a>(points: impl Iterator<Item = &'a MetricPoint>, span
     by_chunk.into_values().collect()
 }
 
+/// The id of a stored aggregate: project, series, tier, bucket start.
+pub(crate) type RollupId = (String, i64, i64, i64);
+
 /// One stored aggregate: `metric_rollup:[project, series, tier, bucket]`.
 #[derive(Debug, Clone, PartialEq, SurrealValue)]
 pub(crate) struct RollupRow {
-    pub(crate) id: (String, i64, i64, i64),
+    pub(crate) id: RollupId,
     pub(crate) project_id: String,
     pub(crate) series_id: i64,
     pub(crate) tier: i64,
@@ -421,9 +425,25 @@ impl RollupRow {
     pub(crate) const SELECT: &'static str = "SELECT record::id(id) AS id, project_id, series_id, tier, bucket, \
         count, sum, min, max, last, last_time FROM metric_rollup";
 
+    fn new(id: RollupId, a: &Agg) -> Self {
+        RollupRow {
+            project_id: id.0.clone(),
+            series_id: id.1,
+            tier: id.2,
+            bucket: id.3,
+            id,
+            count: i64::try_from(a.count).unwrap_or(i64::MAX),
+            sum: a.sum,
+            min: a.min,
+            max: a.max,
+            last: a.last,
+            last_time: ns(a.last_time),
+        }
+    }
+
     /// (series, tier, bucket start, aggregate).
-    pub(crate) fn parts(&self) -> (u64, u8, u64, cloudgrid_operators::rollup::Agg) {
-        let agg = cloudgrid_operators::rollup::Agg {
+    pub(crate) fn parts(&self) -> (u64, u8, u64, Agg) {
+        let agg = Agg {
             count: self.count as u64,
             sum: self.sum,
             min: self.min,
@@ -435,26 +455,163 @@ impl RollupRow {
     }
 }
 
+/// One stored histogram aggregate: `metric_hist_rollup:[project, series, tier, bucket]`.
+/// Explicit buckets fill `bounds` and `counts`; exponential ones the scale, zero bucket
+/// and the two dense ranges.
+#[derive(Debug, Clone, PartialEq, SurrealValue)]
+pub(crate) struct HistRollupRow {
+    pub(crate) id: RollupId,
+    pub(crate) project_id: String,
+    pub(crate) series_id: i64,
+    pub(crate) tier: i64,
+    pub(crate) bucket: i64,
+    /// Points folded in.
+    pub(crate) points: i64,
+    /// Observations.
+    pub(crate) count: i64,
+    pub(crate) sum: f64,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+    /// `explicit` or `exponential`.
+    pub(crate) layout: String,
+    pub(crate) bounds: Vec<f64>,
+    pub(crate) counts: Vec<i64>,
+    pub(crate) scale: i64,
+    pub(crate) zero_count: i64,
+    pub(crate) zero_threshold: f64,
+    pub(crate) positive_offset: i64,
+    pub(crate) positive: Vec<i64>,
+    pub(crate) negative_offset: i64,
+    pub(crate) negative: Vec<i64>,
+}
+
+fn counts_out(c: &[u64]) -> Vec<i64> {
+    c.iter().map(|c| i64::try_from(*c).unwrap_or(i64::MAX)).collect()
+}
+
+fn counts_in(c: &[i64]) -> Vec<u64> {
+    c.iter().map(|c| u64::try_from(*c).unwrap_or(0)).collect()
+}
+
+impl HistRollupRow {
+    pub(crate) const SELECT: &'static str = "SELECT record::id(id) AS id, project_id, series_id, tier, bucket, \
+        points, count, sum, min, max, layout, bounds, counts, scale, zero_count, zero_threshold, \
+        positive_offset, positive, negative_offset, negative FROM metric_hist_rollup";
+
+    fn new(id: RollupId, a: &HistAgg) -> Self {
+        let h = &a.hist;
+        let mut row = HistRollupRow {
+            project_id: id.0.clone(),
+            series_id: id.1,
+            tier: id.2,
+            bucket: id.3,
+            id,
+            points: i64::try_from(a.points).unwrap_or(i64::MAX),
+            count: i64::try_from(h.count).unwrap_or(i64::MAX),
+            sum: h.sum,
+            min: h.min,
+            max: h.max,
+            layout: String::new(),
+            bounds: Vec::new(),
+            counts: Vec::new(),
+            scale: 0,
+            zero_count: 0,
+            zero_threshold: 0.0,
+            positive_offset: 0,
+            positive: Vec::new(),
+            negative_offset: 0,
+            negative: Vec::new(),
+        };
+        match &h.buckets {
+            Buckets::Explicit(e) => {
+                row.layout = "explicit".into();
+                row.bounds = e.bounds.clone();
+                row.counts = counts_out(&e.counts);
+            }
+            Buckets::Exponential(e) => {
+                row.layout = "exponential".into();
+                row.scale = i64::from(e.scale);
+                row.zero_count = i64::try_from(e.zero_count).unwrap_or(i64::MAX);
+                row.zero_threshold = e.zero_threshold;
+                row.positive_offset = i64::from(e.positive.offset);
+                row.positive = counts_out(&e.positive.counts);
+                row.negative_offset = i64::from(e.negative.offset);
+                row.negative = counts_out(&e.negative.counts);
+            }
+        }
+        row
+    }
+
+    pub(crate) fn parts(&self) -> (u64, u8, u64, HistAgg) {
+        let buckets = if self.layout == "exponential" {
+            Buckets::Exponential(Exponential {
+                scale: self.scale as i32,
+                zero_count: self.zero_count as u64,
+                zero_threshold: self.zero_threshold,
+                positive: Dense { offset: self.positive_offset as i32, counts: counts_in(&self.positive) },
+                negative: Dense { offset: self.negative_offset as i32, counts: counts_in(&self.negative) },
+            })
+        } else {
+            Buckets::Explicit(Explicit { bounds: self.bounds.clone(), counts: counts_in(&self.counts) })
+        };
+        let hist = Hist { count: self.count as u64, sum: self.sum, min: self.min, max: self.max, buckets };
+        (self.series_id as u64, self.tier as u8, self.bucket as u64, HistAgg { points: self.points as u64, hist })
+    }
+}
+
+/// A histogram point as stored in a chunk's `h` column (see [`point_value_json`]) back
+/// as a [`Hist`]; `None` for summaries and anything unreadable.
+pub(crate) fn hist_from_json(j: &J) -> Option<Hist> {
+    let f = |k: &str| j.get(k).and_then(J::as_f64);
+    let u = |k: &str| j.get(k).and_then(J::as_u64);
+    let i = |k: &str| j.get(k).and_then(J::as_i64).and_then(|v| i32::try_from(v).ok());
+    let list = |k: &str| -> Option<Vec<u64>> { j.get(k)?.as_array()?.iter().map(J::as_u64).collect() };
+    let value = if let Some(bounds) = j.get("bounds").and_then(J::as_array) {
+        PointValue::Histogram {
+            count: u("count")?,
+            sum: f("sum"),
+            min: f("min"),
+            max: f("max"),
+            bounds: bounds.iter().map(J::as_f64).collect::<Option<Vec<f64>>>()?,
+            counts: list("counts")?,
+        }
+    } else {
+        PointValue::ExponentialHistogram {
+            count: u("count")?,
+            sum: f("sum"),
+            min: f("min"),
+            max: f("max"),
+            scale: i("scale")?,
+            zero_count: u("zero_count")?,
+            zero_threshold: f("zero_threshold")?,
+            positive_offset: i("positive_offset")?,
+            positive: list("positive")?,
+            negative_offset: i("negative_offset")?,
+            negative: list("negative")?,
+        }
+    };
+    Hist::from_point(&value)
+}
+
 /// Rollup changes as rows: new buckets, buckets storage already holds, and ids of rows to
 /// remove.
-pub(crate) struct RollupRows {
-    pub(crate) new: Vec<RollupRow>,
-    pub(crate) existing: Vec<RollupRow>,
-    pub(crate) removed: Vec<(String, i64, i64, i64)>,
+pub(crate) struct RollupRows<R> {
+    pub(crate) new: Vec<R>,
+    pub(crate) existing: Vec<R>,
+    pub(crate) removed: Vec<RollupId>,
 }
 
 /// Rollup changes → rows. Changes are consolidated first: what several coalesced epochs
 /// said of one bucket nets out to its latest value. A bucket whose first change in the
 /// batch is a retraction was stored before the batch.
-pub(crate) fn rollup_rows(changes: &[cloudgrid_operators::rollup::RollupChange]) -> RollupRows {
-    use cloudgrid_operators::rollup::{Agg, RollupKey};
-    let mut net: BTreeMap<(&RollupKey, &Agg), isize> = BTreeMap::new();
+fn rollup_rows<A: Ord, R>(changes: &[RollupChange<A>], row: impl Fn(RollupId, &A) -> R) -> RollupRows<R> {
+    let mut net: BTreeMap<(&RollupKey, &A), isize> = BTreeMap::new();
     let mut stored_before: HashMap<&RollupKey, bool> = HashMap::new();
     for ((key, agg), diff) in changes {
         *net.entry((key, agg)).or_default() += diff;
         stored_before.entry(key).or_insert(*diff < 0);
     }
-    let mut latest: BTreeMap<&RollupKey, Option<&Agg>> = BTreeMap::new();
+    let mut latest: BTreeMap<&RollupKey, Option<&A>> = BTreeMap::new();
     for ((key, agg), diff) in net {
         if diff > 0 {
             latest.insert(key, Some(agg));
@@ -467,25 +624,19 @@ pub(crate) fn rollup_rows(changes: &[cloudgrid_operators::rollup::RollupChange])
         let id = (key.project.to_string(), series_key(key.series), i64::from(key.tier), ns(key.bucket));
         let existed = stored_before.get(key).copied().unwrap_or(false);
         match agg {
-            Some(a) => {
-                let row = RollupRow {
-                    id: id.clone(),
-                    project_id: id.0,
-                    series_id: id.1,
-                    tier: id.2,
-                    bucket: id.3,
-                    count: i64::try_from(a.count).unwrap_or(i64::MAX),
-                    sum: a.sum,
-                    min: a.min,
-                    max: a.max,
-                    last: a.last,
-                    last_time: ns(a.last_time),
-                };
-                if existed { rows.existing.push(row) } else { rows.new.push(row) }
-            }
+            Some(a) if existed => rows.existing.push(row(id, a)),
+            Some(a) => rows.new.push(row(id, a)),
             None if existed => rows.removed.push(id),
             None => {}
         }
     }
     rows
+}
+
+pub(crate) fn number_rollup_rows(changes: &[RollupChange]) -> RollupRows<RollupRow> {
+    rollup_rows(changes, RollupRow::new)
+}
+
+pub(crate) fn histogram_rollup_rows(changes: &[RollupChange<HistAgg>]) -> RollupRows<HistRollupRow> {
+    rollup_rows(changes, HistRollupRow::new)
 }

@@ -5,10 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use cloudgrid_operators::records::Record;
-use cloudgrid_operators::rollup::{SeriesSnapshot, SnapshotRequest};
+use cloudgrid_operators::rollup::{Hist, HistAgg, SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::rows::{ChunkRow, RollupRow, RollupRows, SeriesRow, chunk_rows, log_blocks, rollup_rows, series_key, span_blocks};
+use super::rows::{
+    ChunkRow, HistRollupRow, RollupRow, RollupRows, SeriesRow, chunk_rows, hist_from_json, histogram_rollup_rows, log_blocks,
+    number_rollup_rows, series_key, span_blocks,
+};
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -43,7 +46,7 @@ struct ResumeRow {
 #[async_trait]
 impl TelemetryWriter for SurrealWriter {
     async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
-        if batch.resume.is_empty() && batch.rollups.is_empty() {
+        if batch.resume.is_empty() && !batch.has_rollups() {
             return Ok(());
         }
         let mut spans = Vec::new();
@@ -66,7 +69,8 @@ impl TelemetryWriter for SurrealWriter {
             chunks.into_iter().partition(|c| !known.contains(&(c.series_id, c.start_ms)))
         };
         let new_chunk_ids: Vec<(i64, i64)> = chunks.iter().map(|c| (c.series_id, c.start_ms)).collect();
-        let RollupRows { new: rollups, existing: rollup_updates, removed: removed_rollups } = rollup_rows(&batch.rollups);
+        let RollupRows { new: rollups, existing: rollup_updates, removed: removed_rollups } = number_rollup_rows(&batch.rollups);
+        let RollupRows { new: hists, existing: hist_updates, removed: removed_hists } = histogram_rollup_rows(&batch.histograms);
         let resume: Vec<ResumeRow> = batch
             .resume
             .iter()
@@ -115,6 +119,26 @@ impl TelemetryWriter for SurrealWriter {
         if !removed_rollups.is_empty() {
             sql.push_str("FOR $id IN $removed_rollups { DELETE type::record('metric_rollup', $id) RETURN NONE; };");
         }
+        const HIST_FIELDS: &str = "points, count, sum, min, max, layout, bounds, counts, scale, zero_count, \
+            zero_threshold, positive_offset, positive, negative_offset, negative";
+        let set_from = |source: &str| -> String {
+            HIST_FIELDS.split(", ").map(|f| format!("{f} = {source}.{f}")).collect::<Vec<_>>().join(", ")
+        };
+        if !hists.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO metric_hist_rollup $hists ON DUPLICATE KEY UPDATE {} RETURN NONE;",
+                set_from("$input")
+            ));
+        }
+        if !hist_updates.is_empty() {
+            sql.push_str(&format!(
+                "FOR $r IN $hist_updates {{ UPDATE type::record('metric_hist_rollup', $r.id) SET {} RETURN NONE; }};",
+                set_from("$r")
+            ));
+        }
+        if !removed_hists.is_empty() {
+            sql.push_str("FOR $id IN $removed_hists { DELETE type::record('metric_hist_rollup', $id) RETURN NONE; };");
+        }
         sql.push_str(
             "INSERT INTO sink_resume $resume ON DUPLICATE KEY UPDATE seq = $input.seq RETURN NONE; COMMIT;",
         );
@@ -130,6 +154,9 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("rollups", rollups))
             .bind(("rollup_updates", rollup_updates))
             .bind(("removed_rollups", removed_rollups))
+            .bind(("hists", hists))
+            .bind(("hist_updates", hist_updates))
+            .bind(("removed_hists", removed_hists))
             .bind(("resume", resume))
             .await
             .map_err(classify)?
@@ -164,61 +191,15 @@ impl TelemetryWriter for SurrealWriter {
     }
 
     async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
-        #[derive(Debug, SurrealValue)]
-        struct Chunk {
-            series_id: i64,
-            t: Vec<i64>,
-            st: Vec<i64>,
-            v: Vec<f64>,
-        }
-        let mut out: HashMap<u64, SeriesSnapshot> = requests
-            .iter()
-            .map(|r| (r.series, SeriesSnapshot { series: r.series, ..SeriesSnapshot::default() }))
-            .collect();
-        // One round trip per project and window: requests of one epoch share the watermark.
-        let mut groups: BTreeMap<(&str, u64, u64), Vec<&SnapshotRequest>> = BTreeMap::new();
-        for r in requests {
-            groups.entry((r.project.as_str(), r.points_from, r.watermark)).or_default().push(r);
-        }
-        let span = self.store.chunk_span_ms.max(1);
-        for ((project, points_from, _), group) in groups {
-            let ids: Vec<i64> = group.iter().map(|r| series_key(r.series)).collect();
-            let from_ms = points_from / 1_000_000;
-            let lo = group.iter().flat_map(|r| r.children.iter().map(|c| c.1)).min().unwrap_or(0);
-            let hi = group.iter().flat_map(|r| r.children.iter().map(|c| c.2)).max().unwrap_or(0);
-            let mut response = self
-                .store
-                .db
-                .query(format!(
-                    "SELECT series_id, start_ms, t, st, v FROM metric_chunk \
-                     WHERE project_id = $p AND series_id IN $ids AND start_ms >= $from ORDER BY series_id, start_ms; \
-                     {} WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;",
-                    RollupRow::SELECT
-                ))
-                .bind(("p", project.to_string()))
-                .bind(("ids", ids))
-                .bind(("from", i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX)))
-                .bind(("lo", i64::try_from(lo).unwrap_or(i64::MAX)))
-                .bind(("hi", i64::try_from(hi).unwrap_or(i64::MAX)))
-                .await
-                .map_err(classify)?;
-            let chunks: Vec<Chunk> = response.take(0).map_err(classify)?;
-            let rollups: Vec<RollupRow> = response.take(1).map_err(classify)?;
-            for c in chunks {
-                let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
-                let points = c.t.iter().zip(&c.st).zip(&c.v).map(|((t, st), v)| (*t as u64, *st as u64, *v));
-                snap.points.extend(points.filter(|p| p.0 >= points_from));
-            }
-            let wanted: HashMap<u64, &SnapshotRequest> = group.iter().map(|r| (r.series, *r)).collect();
-            for r in &rollups {
-                let (series, tier, bucket, agg) = r.parts();
-                let (Some(req), Some(snap)) = (wanted.get(&series), out.get_mut(&series)) else { continue };
-                if req.children.iter().any(|(t, from, to)| *t == tier && bucket >= *from && bucket < *to) {
-                    snap.children.push((tier, bucket, agg));
-                }
-            }
-        }
-        Ok(requests.iter().filter_map(|r| out.remove(&r.series)).collect())
+        self.snapshots(requests, RollupRow::SELECT, |c| c.v.iter().map(|v| Some(*v)).collect(), RollupRow::parts).await
+    }
+
+    async fn histogram_snapshots(
+        &self,
+        requests: &[SnapshotRequest],
+    ) -> Result<Vec<SeriesSnapshot<Hist, HistAgg>>, SinkError> {
+        let values = |c: &ChunkColumns| c.h.iter().map(hist_from_json).collect();
+        self.snapshots(requests, HistRollupRow::SELECT, values, HistRollupRow::parts).await
     }
 
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
@@ -239,5 +220,78 @@ impl TelemetryWriter for SurrealWriter {
             .into_iter()
             .filter_map(|r| Some((u32::try_from(r.p).ok()?, u64::try_from(r.seq).ok()?)))
             .collect())
+    }
+}
+
+/// The columns of a stored chunk that rebuilding rollup state reads.
+#[derive(Debug, SurrealValue)]
+struct ChunkColumns {
+    series_id: i64,
+    t: Vec<i64>,
+    st: Vec<i64>,
+    v: Vec<f64>,
+    h: Vec<serde_json::Value>,
+}
+
+impl SurrealWriter {
+    /// What storage holds for rebuilding rollup state: the requested series' points
+    /// (`values` reads them from a chunk, `None` for one it cannot read) and stored
+    /// aggregates (rows selected by `select`, read by `parts`).
+    async fn snapshots<V, A, Row: SurrealValue>(
+        &self,
+        requests: &[SnapshotRequest],
+        select: &str,
+        values: impl Fn(&ChunkColumns) -> Vec<Option<V>>,
+        parts: impl Fn(&Row) -> (u64, u8, u64, A),
+    ) -> Result<Vec<SeriesSnapshot<V, A>>, SinkError> {
+        let mut out: HashMap<u64, SeriesSnapshot<V, A>> =
+            requests.iter().map(|r| (r.series, SeriesSnapshot::empty(r.series))).collect();
+        // One round trip per project and window: requests of one epoch share the watermark.
+        let mut groups: BTreeMap<(&str, u64, u64), Vec<&SnapshotRequest>> = BTreeMap::new();
+        for r in requests {
+            groups.entry((r.project.as_str(), r.points_from, r.watermark)).or_default().push(r);
+        }
+        let span = self.store.chunk_span_ms.max(1);
+        for ((project, points_from, _), group) in groups {
+            let ids: Vec<i64> = group.iter().map(|r| series_key(r.series)).collect();
+            let from_ms = points_from / 1_000_000;
+            let lo = group.iter().flat_map(|r| r.children.iter().map(|c| c.1)).min().unwrap_or(0);
+            let hi = group.iter().flat_map(|r| r.children.iter().map(|c| c.2)).max().unwrap_or(0);
+            let mut response = self
+                .store
+                .db
+                .query(format!(
+                    "SELECT series_id, start_ms, t, st, v, h FROM metric_chunk \
+                     WHERE project_id = $p AND series_id IN $ids AND start_ms >= $from ORDER BY series_id, start_ms; \
+                     {select} WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;"
+                ))
+                .bind(("p", project.to_string()))
+                .bind(("ids", ids))
+                .bind(("from", i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX)))
+                .bind(("lo", i64::try_from(lo).unwrap_or(i64::MAX)))
+                .bind(("hi", i64::try_from(hi).unwrap_or(i64::MAX)))
+                .await
+                .map_err(classify)?;
+            let chunks: Vec<ChunkColumns> = response.take(0).map_err(classify)?;
+            let rows: Vec<Row> = response.take(1).map_err(classify)?;
+            for c in chunks {
+                let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
+                let points = c.t.iter().zip(&c.st).zip(values(&c));
+                snap.points.extend(
+                    points
+                        .filter(|((t, _), _)| **t as u64 >= points_from)
+                        .filter_map(|((t, st), v)| Some((*t as u64, *st as u64, v?))),
+                );
+            }
+            let wanted: HashMap<u64, &SnapshotRequest> = group.iter().map(|r| (r.series, *r)).collect();
+            for r in &rows {
+                let (series, tier, bucket, agg) = parts(r);
+                let (Some(req), Some(snap)) = (wanted.get(&series), out.get_mut(&series)) else { continue };
+                if req.children.iter().any(|(t, from, to)| *t == tier && bucket >= *from && bucket < *to) {
+                    snap.children.push((tier, bucket, agg));
+                }
+            }
+        }
+        Ok(requests.iter().filter_map(|r| out.remove(&r.series)).collect())
     }
 }

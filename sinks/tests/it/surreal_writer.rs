@@ -161,7 +161,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
     let a = Agg::point(10, 1.0);
     let mut b = a;
     b.merge(&Agg::point(20, 5.0));
-    let batch = |rollups| WriteBatch { records: vec![], resume: vec![(0, 1)], rollups };
+    let batch = |rollups| WriteBatch { records: vec![], resume: vec![(0, 1)], rollups, ..WriteBatch::default() };
 
     // New buckets; the same batch retried (its first answer lost) changes nothing.
     let first = batch(vec![((key(0), a), 1), ((key(60), a), 1)]);
@@ -192,4 +192,86 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
     writer.apply(&second).await.expect("apply");
     let stored: Vec<(u64, u8, u64, Agg)> = store.rollups("p").await.expect("rollups");
     assert_eq!(stored, vec![(u64::MAX, 0, 0, b), (u64::MAX, 0, 120, b)]);
+}
+
+#[tokio::test]
+async fn histogram_rollups_and_points_read_back_exactly() {
+    use cloudgrid_operators::rollup::{HistAgg, Hist, RollupConfig, RollupKey};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let minute = 60_000_000_000u64;
+    let t0 = 1_036_800 * 1_000_000_000u64; // a day boundary
+    let exp = PointValue::ExponentialHistogram {
+        count: 5,
+        sum: Some(0.1 + 0.2),
+        min: Some(-3.5),
+        max: Some(1e9),
+        scale: -1,
+        zero_count: 1,
+        zero_threshold: 1e-9,
+        positive_offset: -3,
+        positive: vec![2, 0, 1],
+        negative_offset: 1,
+        negative: vec![1],
+    };
+    let explicit = PointValue::Histogram {
+        count: 3,
+        sum: None,
+        min: None,
+        max: None,
+        bounds: vec![0.25, 1e6],
+        counts: vec![1, 1, 1],
+    };
+    let hist_point = |series: u64, time: u64, value: &PointValue| MetricPoint {
+        project_id: "p".into(),
+        series_id: series,
+        time_unix_nano: time,
+        start_unix_nano: t0,
+        received_unix_nano: time,
+        kind: MetricKind::ExponentialHistogram,
+        temporality: Temporality::Cumulative,
+        monotonic: false,
+        value: value.clone(),
+    };
+    let agg = |v: &PointValue, points| HistAgg { points, hist: Hist::from_point(v).expect("histogram") };
+    let key = |series: u64, tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: "p".into() };
+    let mut merged = agg(&exp, 1);
+    <cloudgrid_operators::rollup::Histograms as cloudgrid_operators::rollup::Rollup>::merge(&mut merged, &agg(&explicit, 1));
+    let batch = WriteBatch {
+        records: vec![
+            Sequenced { seq: 1, record: Record::Point(hist_point(7, t0 + 10, &exp)) },
+            Sequenced { seq: 1, record: Record::Point(hist_point(8, t0 + 20, &explicit)) },
+        ],
+        resume: vec![(0, 1)],
+        histograms: vec![
+            ((key(7, 0, t0), agg(&exp, 1)), 1),
+            ((key(8, 0, t0), agg(&explicit, 1)), 1),
+            ((key(8, 1, t0), merged.clone()), 1),
+        ],
+        ..WriteBatch::default()
+    };
+    writer.apply(&batch).await.expect("apply");
+    // A correction replaces the stored value.
+    let corrected = agg(&explicit, 2);
+    let fix = WriteBatch {
+        resume: vec![(0, 2)],
+        histograms: vec![((key(8, 1, t0), merged.clone()), -1), ((key(8, 1, t0), corrected.clone()), 1)],
+        ..WriteBatch::default()
+    };
+    writer.apply(&fix).await.expect("apply correction");
+    let stored = store.histogram_rollups("p").await.expect("histogram rollups");
+    assert_eq!(
+        stored,
+        vec![(7, 0, t0, agg(&exp, 1)), (8, 0, t0, agg(&explicit, 1)), (8, 1, t0, corrected)],
+        "floats, offsets and layouts come back bit for bit"
+    );
+
+    // Rebuilding state reads the points and the finished children back.
+    let cfg = RollupConfig::default();
+    let watermark = t0 + 2 * minute;
+    let requests = vec![cfg.snapshot_request("p", 7, watermark), cfg.snapshot_request("p", 8, watermark)];
+    let snapshots = writer.histogram_snapshots(&requests).await.expect("snapshots");
+    assert_eq!(snapshots[0].points, vec![(t0 + 10, t0, Hist::from_point(&exp).expect("histogram"))]);
+    assert_eq!(snapshots[0].children, vec![(0, t0, agg(&exp, 1))]);
+    assert_eq!(snapshots[1].points, vec![(t0 + 20, t0, Hist::from_point(&explicit).expect("histogram"))]);
 }

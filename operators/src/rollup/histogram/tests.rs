@@ -77,12 +77,24 @@ fn exponential_histograms_merge_exactly_at_the_coarser_scale() {
     let mut rng = seeded();
     for _ in 0..50 {
         let (a, b) = (observations(&mut rng, 300), observations(&mut rng, 200));
-        let (sa, sb) = (rng.random_range(-1..8), rng.random_range(-1..8));
+        // Scales at which the whole range fits in the bucket limit.
+        let (sa, sb) = (rng.random_range(-1..3), rng.random_range(-1..3));
         let mut merged = exp_of(sa, 0.0, &a);
         merged.merge(&exp_of(sb, 0.0, &b));
         let all: Vec<f64> = a.iter().chain(&b).copied().collect();
         assert_eq!(merged, exp_of(sa.min(sb), 0.0, &all), "scales {sa} and {sb}");
     }
+}
+
+#[test]
+fn a_merge_lowers_the_scale_until_the_buckets_fit_as_sdks_do() {
+    // At scale 20, 5 and 10 are 2^20 buckets apart; at 7, 128: the first scale that fits
+    // in 160 buckets, and the one an SDK's cumulative histogram of both would have.
+    let mut h = exp_of(20, 0.0, &[5.0]);
+    h.merge(&exp_of(20, 0.0, &[10.0]));
+    assert_eq!(h, exp_of(7, 0.0, &[5.0, 10.0]));
+    let Buckets::Exponential(e) = &h.buckets else { panic!("exponential stays exponential") };
+    assert!(e.positive.counts.len() as i64 <= MAX_BUCKETS);
 }
 
 #[test]
