@@ -102,6 +102,13 @@ struct Common {
     /// partial_success; newer ones correct their rollups.
     #[arg(long, env = "CLOUDGRID_METRIC_LATENESS", default_value = "10m", global = true)]
     metric_lateness: String,
+    /// Most active metric series per project (0: no limit); points of new series past
+    /// it are rejected with partial_success.
+    #[arg(long, env = "CLOUDGRID_MAX_ACTIVE_SERIES", default_value_t = 1_000_000, global = true)]
+    max_active_series: usize,
+    /// How long after its last point a series counts as active (e.g. 1h).
+    #[arg(long, env = "CLOUDGRID_ACTIVE_SERIES_WINDOW", default_value = "1h", global = true)]
+    active_series_window: String,
     /// Metric rollup tiers, finest first, each a multiple of the one before.
     #[arg(long, env = "CLOUDGRID_ROLLUP_TIERS", default_value = "1m,5m,1h,1d", global = true)]
     rollup_tiers: String,
@@ -147,7 +154,12 @@ impl Common {
     }
 
     fn collector(&self) -> Result<CollectorConfig> {
+        let window = parse_duration(&self.active_series_window).with_context(|| {
+            format!("CLOUDGRID_ACTIVE_SERIES_WINDOW: `{}` is not a duration like 1h", self.active_series_window)
+        })?;
         let c = CollectorConfig {
+            max_active_series: self.max_active_series,
+            active_series_window_ms: window.as_millis() as u64,
             metric_lateness_ms: self.rollups()?.lateness.as_millis() as u64,
             max_http_body_bytes: self.max_http_body_bytes,
             max_grpc_message_bytes: self.max_grpc_message_bytes,

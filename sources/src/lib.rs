@@ -31,6 +31,10 @@ pub struct CollectorConfig {
     pub key_cache_ttl_ms: u64,
     /// Suggested wait for a client when the bus is full or down.
     pub retry_after_s: u64,
+    /// Most active metric series per project (0: no limit); see [`otlp::series_limit`].
+    pub max_active_series: usize,
+    /// How long after its last point a series stays active.
+    pub active_series_window_ms: u64,
 }
 
 impl Default for CollectorConfig {
@@ -43,6 +47,8 @@ impl Default for CollectorConfig {
             metric_lateness_ms: 10 * 60 * 1000,
             key_cache_ttl_ms: 10_000,
             retry_after_s: 5,
+            max_active_series: 1_000_000,
+            active_series_window_ms: 60 * 60 * 1000,
         }
     }
 }
@@ -58,6 +64,9 @@ impl CollectorConfig {
         if self.max_age_ms == 0 {
             return Err("CLOUDGRID_INGEST_MAX_AGE_MS must be positive".into());
         }
+        if self.active_series_window_ms < 60_000 {
+            return Err("CLOUDGRID_ACTIVE_SERIES_WINDOW must be at least 1m".into());
+        }
         Ok(())
     }
 }
@@ -69,16 +78,19 @@ pub struct Collector {
     pub(crate) keys: Arc<auth::CachedVerifier>,
     pub(crate) config: CollectorConfig,
     pub(crate) stats: Arc<otlp::Stats>,
+    pub(crate) series: Arc<otlp::series_limit::ActiveSeries>,
 }
 
 impl Collector {
     pub fn new(bus: Arc<dyn Bus>, keys: Arc<dyn KeyVerifier>, config: CollectorConfig, health: &Health) -> Self {
         let ttl = Duration::from_millis(config.key_cache_ttl_ms);
+        let series = otlp::series_limit::ActiveSeries::new(config.max_active_series, config.active_series_window_ms);
         Self {
             bus,
             keys: Arc::new(auth::CachedVerifier::new(keys, ttl)),
             config,
             stats: Arc::new(otlp::Stats::new(health)),
+            series: Arc::new(series),
         }
     }
 

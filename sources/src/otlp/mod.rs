@@ -5,6 +5,7 @@ pub mod decode;
 pub mod grpc;
 pub mod http;
 pub mod split;
+pub mod series_limit;
 mod validate;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,6 +39,10 @@ pub trait OtlpSignal: Message + Default + serde::de::DeserializeOwned + split::H
     const PATH: &'static str;
     /// Removes what must be rejected; returns (accepted, rejected, why the first was).
     fn validate(&mut self, window: &Window) -> validate::Outcome;
+    /// Removes the points that would take `project` past its active-series limit.
+    fn limit_series(&mut self, _project: &str, _active: &series_limit::ActiveSeries, _now_ns: u64) -> series_limit::Limited {
+        series_limit::Limited::default()
+    }
     fn response(rejected: i64, message: String) -> Self::Response;
 }
 
@@ -77,6 +82,9 @@ impl OtlpSignal for ExportMetricsServiceRequest {
     const PATH: &'static str = "/v1/metrics";
     fn validate(&mut self, window: &Window) -> validate::Outcome {
         validate::metrics(self, window)
+    }
+    fn limit_series(&mut self, project: &str, active: &series_limit::ActiveSeries, now_ns: u64) -> series_limit::Limited {
+        active.limit(project, self, now_ns)
     }
     fn response(rejected: i64, message: String) -> Self::Response {
         ExportMetricsServiceResponse {
@@ -121,6 +129,7 @@ pub struct Stats {
     accepted: [Counter; 3],
     rejected: [Counter; 3],
     refused: [Counter; 3],
+    series_limited: Counter,
 }
 
 fn signal_index(s: Signal) -> usize {
@@ -140,6 +149,11 @@ impl Stats {
             accepted: per("cloudgrid_ingest_accepted_total", "Items (spans, log records, points) accepted and on the bus"),
             rejected: per("cloudgrid_ingest_rejected_total", "Items rejected in partial_success"),
             refused: per("cloudgrid_ingest_refused_requests_total", "Requests refused as a whole"),
+            series_limited: health.counter(
+                "cloudgrid_ingest_series_limited_total",
+                "Metric points rejected because their project reached its active-series limit",
+                &[],
+            ),
         }
     }
 }
@@ -182,7 +196,10 @@ async fn ingest_inner<S: OtlpSignal>(
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let window = Window::around(now_ns, collector.config.max_age_ms, collector.config.max_future_ms)
         .with_metric_lateness(now_ns, collector.config.metric_lateness_ms);
-    let outcome = request.validate(&window);
+    let mut outcome = request.validate(&window);
+    let limited = request.limit_series(&project_id, &collector.series, now_ns);
+    collector.stats.series_limited.add(limited.rejected);
+    outcome.absorb(limited.rejected, limited.reason);
     let i = signal_index(S::SIGNAL);
     collector.stats.rejected[i].add(outcome.rejected);
     if outcome.accepted > 0 {
@@ -231,7 +248,7 @@ async fn ingest_inner<S: OtlpSignal>(
         }
         collector.stats.accepted[i].add(outcome.accepted);
     }
-    Ok(S::response(i64::try_from(outcome.rejected).unwrap_or(i64::MAX), outcome.message))
+    Ok(S::response(i64::try_from(outcome.rejected).unwrap_or(i64::MAX), outcome.message()))
 }
 
 /// Encodes `request`, halving it until every part fits in `room` bytes, within a

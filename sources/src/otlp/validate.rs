@@ -71,7 +71,25 @@ pub struct Outcome {
     pub accepted: u64,
     pub rejected: u64,
     /// Why items were rejected (the first reason of each kind).
-    pub message: String,
+    reasons: Vec<String>,
+}
+
+impl Outcome {
+    /// Takes in `rejected` more items, of those accepted so far, for `reason`.
+    pub fn absorb(&mut self, rejected: u64, reason: Option<String>) {
+        self.accepted -= rejected.min(self.accepted);
+        self.rejected += rejected;
+        self.reasons.extend(reason);
+    }
+
+    /// The `partial_success` message: empty when nothing was rejected.
+    pub fn message(&self) -> String {
+        if self.rejected == 0 {
+            String::new()
+        } else {
+            format!("{} item(s) rejected: {}", self.rejected, self.reasons.join("; "))
+        }
+    }
 }
 
 #[derive(Default)]
@@ -100,12 +118,7 @@ impl Tally {
     }
 
     fn outcome(self) -> Outcome {
-        let message = if self.rejected == 0 {
-            String::new()
-        } else {
-            format!("{} item(s) rejected: {}", self.rejected, self.reasons.join("; "))
-        };
-        Outcome { accepted: self.accepted, rejected: self.rejected, message }
+        Outcome { accepted: self.accepted, rejected: self.rejected, reasons: self.reasons }
     }
 }
 
@@ -196,8 +209,15 @@ pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
                         .data_points
                         .retain(|p| t.keep(name_reason.clone().or_else(|| number_point(p, w)))),
                     Some(metric::Data::Histogram(h)) => h.data_points.retain(|p| {
-                        let shape = (!p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1)
-                            .then(|| "histogram with bucket counts that do not match its bounds".to_string());
+                        let increasing = p.explicit_bounds.iter().all(|b| b.is_finite())
+                            && p.explicit_bounds.windows(2).all(|w| w[0] < w[1]);
+                        let shape = if !p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
+                            Some("histogram with bucket counts that do not match its bounds".to_string())
+                        } else if !increasing {
+                            Some("histogram bounds that are not finite and strictly increasing".to_string())
+                        } else {
+                            None
+                        };
                         let reason = name_reason
                             .clone()
                             .or_else(|| time(p.time_unix_nano))
@@ -212,6 +232,12 @@ pub fn metrics(req: &mut ExportMetricsServiceRequest, w: &Window) -> Outcome {
                             .clone()
                             .or_else(|| time(p.time_unix_nano))
                             .or_else(|| finite("histogram sum", p.sum))
+                            .or_else(|| finite("histogram min", p.min))
+                            .or_else(|| finite("histogram max", p.max))
+                            .or_else(|| {
+                                (!(p.zero_threshold.is_finite() && p.zero_threshold >= 0.0))
+                                    .then(|| "exponential histogram zero threshold that is negative or not finite".to_string())
+                            })
                             .or_else(|| (!(-10..=20).contains(&p.scale)).then(|| "exponential histogram scale outside -10..=20".to_string()));
                         t.keep(reason)
                     }),

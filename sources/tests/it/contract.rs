@@ -371,3 +371,74 @@ async fn a_request_built_to_multiply_on_splitting_is_refused() {
     assert_eq!(resp.status(), 413);
     assert_eq!(mem.stored_messages().await.expect("stored"), 0, "nothing of a refused request is stored");
 }
+
+#[tokio::test]
+async fn points_of_series_past_the_active_series_limit_are_rejected_in_partial_success() {
+    use cloudgrid_proto::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+    use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+    use cloudgrid_proto::otlp::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point};
+    use prost::Message;
+    let mem = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let config = CollectorConfig { max_active_series: 3, ..CollectorConfig::default() };
+    let health = Health::default();
+    let app = cloudgrid_sources::otlp::http::router(Collector::new(mem.clone(), keys(), config, &health));
+    let send = |hosts: Vec<u32>| {
+        let points = hosts
+            .into_iter()
+            .map(|h| NumberDataPoint {
+                attributes: vec![KeyValue {
+                    key: "host".into(),
+                    value: Some(AnyValue { value: Some(any_value::Value::StringValue(format!("h{h}"))) }),
+                    ..Default::default()
+                }],
+                time_unix_nano: now_ns(),
+                value: Some(number_data_point::Value::AsDouble(1.0)),
+                ..Default::default()
+            })
+            .collect();
+        let body = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "cpu".into(),
+                        data: Some(metric::Data::Gauge(Gauge { data_points: points })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec();
+        let app = app.clone();
+        async move {
+            let req = http::Request::post("/v1/metrics")
+                .header("content-type", "application/x-protobuf")
+                .header("authorization", format!("Bearer {GOOD}"))
+                .body(Body::from(body))
+                .expect("request");
+            let resp = app.oneshot(req).await.expect("response");
+            assert_eq!(resp.status(), 200, "a limit rejects points, never the request");
+            let body = http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes();
+            ExportMetricsServiceResponse::decode(body).expect("response").partial_success
+        }
+    };
+    // Five series against a limit of three: the last two are rejected, with the reason.
+    let partial = send(vec![0, 1, 2, 3, 4]).await.expect("partial success");
+    assert_eq!(partial.rejected_data_points, 2);
+    assert!(partial.error_message.contains("active series limit"), "{}", partial.error_message);
+    // Active series keep flowing; a new one is still refused.
+    assert_eq!(send(vec![2, 0]).await, None);
+    assert_eq!(send(vec![1, 5]).await.map(|p| p.rejected_data_points), Some(1));
+    assert!(health.render().contains("cloudgrid_ingest_series_limited_total 3"), "{}", health.render());
+    // What was accepted is on the bus: 3 + 2 + 1 points.
+    let mut consumer = mem.consumer(cloudgrid_proto::bus::ConsumerConfig::new("check")).await.expect("consumer");
+    let mut points = 0;
+    for d in consumer.fetch(100, std::time::Duration::from_millis(100)).await.expect("fetch") {
+        let env = <cloudgrid_proto::IngestEnvelope as prost::Message>::decode(d.payload).expect("envelope");
+        let mut out = Vec::new();
+        cloudgrid_operators::normalize::envelope(&env, &mut out).expect("normalize");
+        points += out.iter().filter(|r| matches!(r, cloudgrid_operators::records::Record::Point(_))).count();
+    }
+    assert_eq!(points, 6);
+}
