@@ -139,6 +139,13 @@ impl MetricKind {
             MetricKind::Summary => "summary",
         }
     }
+
+    /// The kind [`MetricKind::name`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Gauge, Self::Sum, Self::Histogram, Self::ExponentialHistogram, Self::Summary]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +169,11 @@ impl Temporality {
             Temporality::Delta => "delta",
             Temporality::Cumulative => "cumulative",
         }
+    }
+
+    /// The temporality [`Temporality::name`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Unspecified, Self::Delta, Self::Cumulative].into_iter().find(|t| t.name() == name)
     }
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use cloudgrid_sinks::surreal::{Store, SurrealConfig};
+use cloudgrid_operators::records::MetricKind;
 use serde_json::{Value, json};
 
 use crate::harness::{Spec, otel_send};
@@ -123,6 +124,21 @@ async fn python_sdk_items_are_all_stored_intact() {
             }
         }
     }
+
+    // The catalog knows every metric with its type and unit, its labels and their
+    // values, and finds series by label.
+    let catalog = store.catalog("default").await.expect("catalog");
+    for tag in ["http", "grpc"] {
+        let name = format!("{tag}.cumulative.requests");
+        let info = catalog.metric(&name).unwrap_or_else(|| panic!("{name} in the catalog"));
+        assert_eq!((info.kind, info.unit.as_str(), info.monotonic), (MetricKind::Sum, "1", true), "{name}");
+        let routes = catalog.label_values("route", Some(&name));
+        assert_eq!(routes, vec![("/a".into(), 1), ("/b".into(), 1), ("/c".into(), 1)], "{name}");
+        assert_eq!(catalog.select(Some(&name), &[("route", "/b")]), vec![series_of(&store, &name, "/b").await]);
+        let exp = catalog.metric(&format!("{tag}.delta.latency_exp")).expect("exponential histogram in the catalog");
+        assert_eq!(exp.kind, MetricKind::ExponentialHistogram);
+    }
+    assert!(catalog.label_names(None).iter().any(|(k, _)| k == "service.name"));
 
     // Rollups equal a recomputation from the stored points...
     crate::harness::assert_rollups_match_points(&store, "default").await;

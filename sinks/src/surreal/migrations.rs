@@ -52,6 +52,16 @@ DEFINE TABLE IF NOT EXISTS metric_hist_rollup SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS metric_hist_rollup_series ON metric_hist_rollup FIELDS project_id, series_id, tier, bucket;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "series catalog",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS series_posting SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS series_posting_shard ON series_posting FIELDS project_id, partition;
+DEFINE TABLE IF NOT EXISTS metric_info SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS metric_series_shard ON metric_series FIELDS project_id, partition;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

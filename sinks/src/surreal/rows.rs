@@ -282,7 +282,7 @@ pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord
 pub(crate) struct SeriesRow {
     id: (String, i64),
     project_id: String,
-    series_id: i64,
+    pub(crate) series_id: i64,
     name: String,
     description: String,
     unit: String,
@@ -295,6 +295,9 @@ pub(crate) struct SeriesRow {
     attributes: J,
     /// Resource and point attributes flattened to strings: the series' labels.
     labels: BTreeMap<String, String>,
+    /// The partition the series' records go to, and its ordinal in the catalog.
+    partition: i64,
+    pub(crate) ordinal: Option<i64>,
 }
 
 impl From<&SeriesMeta> for SeriesRow {
@@ -320,6 +323,8 @@ impl From<&SeriesMeta> for SeriesRow {
             scope_version: s.scope_version.clone(),
             attributes: attrs_to_json(&s.attributes),
             labels,
+            partition: i64::from(super::catalog::partition(s.series_id)),
+            ordinal: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::rows::{
     ChunkRow, HistRollupRow, RollupRow, RollupRows, SeriesRow, chunk_rows, hist_from_json, histogram_rollup_rows, log_blocks,
     number_rollup_rows, series_key, span_blocks,
 };
+use super::catalog::CatalogCache;
 use super::{Store, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -23,13 +24,15 @@ use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 #[derive(Clone, Debug)]
 pub struct SurrealWriter {
     store: Store,
+    /// The catalog shards of the partitions this process writes.
+    catalog: Arc<CatalogCache>,
     /// Chunks this process committed: (series, chunk start ms).
     known_chunks: Arc<Mutex<HashSet<(i64, i64)>>>,
 }
 
 impl SurrealWriter {
     pub fn new(store: Store) -> Self {
-        Self { store, known_chunks: Arc::default() }
+        Self { store, catalog: Arc::default(), known_chunks: Arc::default() }
     }
 }
 
@@ -51,16 +54,25 @@ impl TelemetryWriter for SurrealWriter {
         }
         let mut spans = Vec::new();
         let mut logs = Vec::new();
-        let mut series: Vec<SeriesRow> = Vec::new();
+        let mut metas = Vec::new();
         let mut points = Vec::new();
         for r in &batch.records {
             match &r.record {
                 Record::Span(s) => spans.push((r.seq, partition_of(&r.record), s)),
                 Record::Log(l) => logs.push((r.seq, partition_of(&r.record), l)),
-                Record::Series(s) => series.push(s.into()),
+                Record::Series(s) => metas.push(s),
                 Record::Point(p) => points.push(p),
             }
         }
+        let mut catalog = self.catalog.stage(&self.store, &metas).await?;
+        let series: Vec<SeriesRow> = metas
+            .iter()
+            .map(|s| {
+                let mut row = SeriesRow::from(*s);
+                row.ordinal = catalog.ordinals.get(&s.series_id).map(|o| i64::from(*o));
+                row
+            })
+            .collect();
         let (spans, trace_refs) = span_blocks(spans.into_iter());
         let logs = log_blocks(logs.into_iter());
         let chunks: Vec<ChunkRow> = chunk_rows(points.into_iter(), self.store.chunk_span_ms);
@@ -86,6 +98,21 @@ impl TelemetryWriter for SurrealWriter {
         }
         if !series.is_empty() {
             sql.push_str("INSERT IGNORE INTO metric_series $series RETURN NONE;");
+        }
+        if !catalog.new_postings.is_empty() {
+            sql.push_str("INSERT INTO series_posting $new_postings ON DUPLICATE KEY UPDATE ids = $input.ids, n = $input.n RETURN NONE;");
+        }
+        if !catalog.changed_postings.is_empty() {
+            sql.push_str(
+                "FOR $r IN $changed_postings { UPDATE type::record('series_posting', $r.id) SET ids = $r.ids, n = $r.n RETURN NONE; };",
+            );
+        }
+        if !catalog.metrics.is_empty() {
+            sql.push_str(
+                "INSERT INTO metric_info $metric_info ON DUPLICATE KEY UPDATE kind = $input.kind, \
+                 temporality = $input.temporality, monotonic = $input.monotonic, unit = $input.unit, \
+                 description = $input.description RETURN NONE;",
+            );
         }
         if !chunks.is_empty() {
             sql.push_str(
@@ -157,11 +184,15 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("hists", hists))
             .bind(("hist_updates", hist_updates))
             .bind(("removed_hists", removed_hists))
+            .bind(("new_postings", std::mem::take(&mut catalog.new_postings)))
+            .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
+            .bind(("metric_info", std::mem::take(&mut catalog.metrics)))
             .bind(("resume", resume))
             .await
             .map_err(classify)?
             .check()
             .map_err(classify)?;
+        self.catalog.commit(catalog)?;
         if !new_chunk_ids.is_empty()
             && let Ok(mut known) = self.known_chunks.lock()
         {

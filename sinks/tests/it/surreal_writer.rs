@@ -161,7 +161,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test]
@@ -274,4 +274,69 @@ async fn histogram_rollups_and_points_read_back_exactly() {
     assert_eq!(snapshots[0].points, vec![(t0 + 10, t0, Hist::from_point(&exp).expect("histogram"))]);
     assert_eq!(snapshots[0].children, vec![(0, t0, agg(&exp, 1))]);
     assert_eq!(snapshots[1].points, vec![(t0 + 20, t0, Hist::from_point(&explicit).expect("histogram"))]);
+}
+
+fn series_meta(id: u64, name: &str, host: &str) -> Record {
+    Record::Series(SeriesMeta {
+        project_id: "p".into(),
+        series_id: id,
+        name: name.into(),
+        description: "how long".into(),
+        unit: "ms".into(),
+        kind: MetricKind::Histogram,
+        temporality: Temporality::Delta,
+        monotonic: false,
+        resource: vec![("service.name".into(), AttrValue::Str("api".into()))],
+        scope_name: String::new(),
+        scope_version: String::new(),
+        attributes: vec![("host".into(), AttrValue::Str(host.into()))],
+    })
+}
+
+#[tokio::test]
+async fn the_series_catalog_is_stored_with_the_series_and_loaded_again() {
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let batch = |seq: u64, records: Vec<Record>| WriteBatch {
+        records: records.into_iter().map(|record| Sequenced { seq, record }).collect(),
+        resume: vec![(0, seq)],
+        ..WriteBatch::default()
+    };
+    // Series 1 and 65 share a partition; 2 has its own.
+    let first = batch(1, vec![series_meta(1, "latency", "h1"), series_meta(65, "latency", "h2"), series_meta(2, "latency", "h1")]);
+    writer.apply(&first).await.expect("apply");
+    writer.apply(&first).await.expect("a retry changes nothing");
+    writer.apply(&batch(2, vec![series_meta(3, "errors", "h2")])).await.expect("apply");
+
+    let check = |catalog: cloudgrid_operators::catalog::Catalog, series: usize| {
+        let metrics: Vec<(String, MetricKind, String, u64)> =
+            catalog.metrics().into_iter().map(|(m, n)| (m.name.clone(), m.kind, m.unit.clone(), n)).collect();
+        assert_eq!(
+            metrics,
+            vec![("errors".into(), MetricKind::Histogram, "ms".into(), 1), ("latency".into(), MetricKind::Histogram, "ms".into(), 3)]
+        );
+        assert_eq!(catalog.label_values("host", Some("latency")), vec![("h1".into(), 2), ("h2".into(), 1)]);
+        assert_eq!(catalog.select(Some("latency"), &[("host", "h1")]), vec![1, 2]);
+        assert_eq!(catalog.series_count(), series);
+    };
+    check(store.catalog("p").await.expect("catalog"), 4);
+
+    // A restarted writer loads the shards it writes and numbers new series after the
+    // stored ones; series it is sent again keep their ordinals.
+    let restarted = SurrealWriter::new(store.clone());
+    restarted
+        .apply(&batch(3, vec![series_meta(129, "latency", "h3"), series_meta(1, "latency", "h1")]))
+        .await
+        .expect("apply");
+    let catalog = store.catalog("p").await.expect("catalog");
+    assert_eq!(catalog.select(Some("latency"), &[("host", "h3")]), vec![129]);
+    assert_eq!(catalog.select(None, &[("service.name", "api")]), vec![1, 2, 3, 65, 129]);
+    let ordinals: Vec<i64> = store
+        .handle()
+        .query("SELECT VALUE ordinal FROM metric_series WHERE partition = 1 ORDER BY ordinal")
+        .await
+        .expect("query")
+        .take(0)
+        .expect("take");
+    assert_eq!(ordinals, vec![1 << 26, (1 << 26) + 1, (1 << 26) + 2], "series 1, 65 and 129 of partition 1, numbered once each");
 }

@@ -1,0 +1,250 @@
+//! The series catalog: which metrics a project has (type, unit), which labels and label
+//! values its series carry (and how many series each value has), and which series match
+//! a set of `label = value` conditions.
+//!
+//! Lookups go through *postings*: for every `label = value` pair, the set of series that
+//! carry it, as a roaring bitmap. Bitmaps compress dense integers, and series ids are
+//! 64-bit hashes, so each series also gets a dense *ordinal*. Series are spread over
+//! [`PARTITIONS`](crate::records) partitions by id and each partition is written by one
+//! writer, so ordinals are handed out per (project, partition) *shard* with no
+//! coordination: the partition in the top bits, a counter in the rest.
+//!
+//! A shard changes in two steps: [`Shard::stage`] works out the new ordinals and the
+//! posting lists they change without touching the shard, and [`Shard::commit`] applies
+//! them once they are stored. A write that fails is staged again from the same state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use roaring::RoaringBitmap;
+
+use crate::records::{MetricKind, SeriesMeta, Temporality};
+
+/// The label whose postings list the series of each metric name.
+pub const NAME_LABEL: &str = "__name__";
+
+/// Bits of an ordinal below the partition: 2^26 series per shard.
+const LOCAL_BITS: u32 = 26;
+
+/// The labels a series is found by: its metric name, its resource attributes and its
+/// point attributes (a point attribute wins over a resource attribute of the same name),
+/// values flattened to strings.
+pub fn labels(meta: &SeriesMeta) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> =
+        meta.resource.iter().chain(&meta.attributes).map(|(k, v)| (k.clone(), v.to_label())).collect();
+    labels.insert(NAME_LABEL.to_string(), meta.name.clone());
+    labels
+}
+
+fn local(ordinal: u32) -> u32 {
+    ordinal & ((1 << LOCAL_BITS) - 1)
+}
+
+/// A label pair.
+pub type Pair = (String, String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogError {
+    #[error("partition {partition} of project {project} has {max} series, the most one partition can number")]
+    ShardFull { project: String, partition: u32, max: u32 },
+}
+
+/// The catalog of one project's partition, as its writer keeps it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Shard {
+    /// Series → ordinal, for every series of the shard.
+    pub ordinals: HashMap<u64, u32>,
+    /// `label = value` → ordinals.
+    pub postings: HashMap<Pair, RoaringBitmap>,
+    /// The counter part of the next ordinal.
+    next: u32,
+}
+
+/// Changes to a shard, worked out but not applied.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Staged {
+    /// New series and the ordinals they get.
+    pub assigned: Vec<(u64, u32)>,
+    /// Posting lists that change, with their new content and whether the list is new.
+    pub lists: Vec<(Pair, RoaringBitmap, bool)>,
+}
+
+impl Shard {
+    /// A shard as storage holds it: its series' ordinals and its posting lists.
+    pub fn load(ordinals: impl IntoIterator<Item = (u64, u32)>, postings: impl IntoIterator<Item = (Pair, RoaringBitmap)>) -> Self {
+        let ordinals: HashMap<u64, u32> = ordinals.into_iter().collect();
+        let next = ordinals.values().map(|o| local(*o) + 1).max().unwrap_or(0);
+        let mut shard = Shard { ordinals, postings: HashMap::new(), next };
+        for (pair, ids) in postings {
+            *shard.postings.entry(pair).or_default() |= ids;
+        }
+        shard
+    }
+
+    /// The ordinal of `series`, if the shard has it (staged ones excluded).
+    pub fn ordinal(&self, series: u64) -> Option<u32> {
+        self.ordinals.get(&series).copied()
+    }
+
+    /// Numbers the series of `series` the shard does not have yet and works out the
+    /// posting lists that change. `partition` is the shard's.
+    pub fn stage<'a>(
+        &self,
+        project: &str,
+        partition: u32,
+        series: impl IntoIterator<Item = &'a SeriesMeta>,
+    ) -> Result<Staged, CatalogError> {
+        let mut next = self.next;
+        let mut staged = Staged::default();
+        let mut changed: BTreeMap<Pair, RoaringBitmap> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for meta in series {
+            if self.ordinals.contains_key(&meta.series_id) || !seen.insert(meta.series_id) {
+                continue;
+            }
+            if next >= 1 << LOCAL_BITS {
+                return Err(CatalogError::ShardFull { project: project.to_string(), partition, max: 1 << LOCAL_BITS });
+            }
+            let ordinal = (partition << LOCAL_BITS) | next;
+            next += 1;
+            staged.assigned.push((meta.series_id, ordinal));
+            for pair in labels(meta) {
+                changed
+                    .entry(pair.clone())
+                    .or_insert_with(|| self.postings.get(&pair).cloned().unwrap_or_default())
+                    .insert(ordinal);
+            }
+        }
+        staged.lists = changed
+            .into_iter()
+            .map(|(pair, ids)| {
+                let new = !self.postings.contains_key(&pair);
+                (pair, ids, new)
+            })
+            .collect();
+        Ok(staged)
+    }
+
+    /// Applies what [`Shard::stage`] worked out, once it is stored.
+    pub fn commit(&mut self, staged: Staged) {
+        if let Some(last) = staged.assigned.iter().map(|(_, o)| local(*o) + 1).max() {
+            self.next = self.next.max(last);
+        }
+        self.ordinals.extend(staged.assigned);
+        for (pair, ids, _) in staged.lists {
+            self.postings.insert(pair, ids);
+        }
+    }
+}
+
+/// What the catalog says of one metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricInfo {
+    pub name: String,
+    pub kind: MetricKind,
+    pub temporality: Temporality,
+    pub monotonic: bool,
+    pub unit: String,
+    pub description: String,
+}
+
+/// A project's catalog for reading: every shard's postings together.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    metrics: BTreeMap<String, MetricInfo>,
+    postings: BTreeMap<Pair, RoaringBitmap>,
+    series: HashMap<u32, u64>,
+}
+
+impl Catalog {
+    pub fn new(
+        metrics: impl IntoIterator<Item = MetricInfo>,
+        postings: impl IntoIterator<Item = (Pair, RoaringBitmap)>,
+        ordinals: impl IntoIterator<Item = (u64, u32)>,
+    ) -> Self {
+        let mut catalog = Catalog {
+            metrics: metrics.into_iter().map(|m| (m.name.clone(), m)).collect(),
+            postings: BTreeMap::new(),
+            series: ordinals.into_iter().map(|(s, o)| (o, s)).collect(),
+        };
+        for (pair, ids) in postings {
+            *catalog.postings.entry(pair).or_default() |= ids;
+        }
+        catalog
+    }
+
+    /// Every metric, by name, with its number of series.
+    pub fn metrics(&self) -> Vec<(&MetricInfo, u64)> {
+        self.metrics.values().map(|m| (m, self.list(NAME_LABEL, &m.name).map_or(0, |l| l.len()))).collect()
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&MetricInfo> {
+        self.metrics.get(name)
+    }
+
+    fn list(&self, label: &str, value: &str) -> Option<&RoaringBitmap> {
+        self.postings.get(&(label.to_string(), value.to_string()))
+    }
+
+    /// The series of `metric`, or of every metric.
+    fn scope(&self, metric: Option<&str>) -> Option<RoaringBitmap> {
+        metric.map(|m| self.list(NAME_LABEL, m).cloned().unwrap_or_default())
+    }
+
+    /// Label names (the metric name aside) with how many values each has, among the
+    /// series of `metric` (or all series).
+    pub fn label_names(&self, metric: Option<&str>) -> Vec<(String, u64)> {
+        let scope = self.scope(metric);
+        let mut out: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((label, _), ids) in &self.postings {
+            if label == NAME_LABEL || scope.as_ref().is_some_and(|s| s.is_disjoint(ids)) {
+                continue;
+            }
+            *out.entry(label).or_default() += 1;
+        }
+        out.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+    }
+
+    /// Values of `label` with how many series carry each (the value's cardinality),
+    /// among the series of `metric` (or all series).
+    pub fn label_values(&self, label: &str, metric: Option<&str>) -> Vec<(String, u64)> {
+        let scope = self.scope(metric);
+        let from = (label.to_string(), String::new());
+        self.postings
+            .range(from..)
+            .take_while(|((l, _), _)| l == label)
+            .filter_map(|((_, value), ids)| {
+                let n = match &scope {
+                    Some(s) => s.intersection_len(ids),
+                    None => ids.len(),
+                };
+                (n > 0).then(|| (value.clone(), n))
+            })
+            .collect()
+    }
+
+    /// The series of `metric` (or of any metric) that carry every `label = value` of
+    /// `matchers`, by id.
+    pub fn select(&self, metric: Option<&str>, matchers: &[(&str, &str)]) -> Vec<u64> {
+        let mut result = self.scope(metric);
+        for (label, value) in matchers {
+            let list = self.list(label, value).cloned().unwrap_or_default();
+            result = Some(match result {
+                Some(r) => r & list,
+                None => list,
+            });
+        }
+        let all = || self.postings.iter().filter(|((l, _), _)| l == NAME_LABEL).fold(RoaringBitmap::new(), |a, (_, b)| a | b);
+        let mut ids: Vec<u64> =
+            result.unwrap_or_else(all).iter().filter_map(|o| self.series.get(&o).copied()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Series in the catalog.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

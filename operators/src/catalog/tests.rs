@@ -1,0 +1,94 @@
+use super::*;
+use crate::records::AttrValue;
+
+fn series(id: u64, name: &str, service: &str, route: Option<&str>) -> SeriesMeta {
+    SeriesMeta {
+        project_id: "p".into(),
+        series_id: id,
+        name: name.into(),
+        description: String::new(),
+        unit: "ms".into(),
+        kind: MetricKind::Gauge,
+        temporality: Temporality::Unspecified,
+        monotonic: false,
+        resource: vec![("service.name".into(), AttrValue::Str(service.into()))],
+        scope_name: String::new(),
+        scope_version: String::new(),
+        attributes: route.map(|r| vec![("route".into(), AttrValue::Str(r.into()))]).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn staging_numbers_new_series_and_leaves_the_shard_alone_until_commit() {
+    let mut shard = Shard::default();
+    let a = series(u64::MAX, "latency", "api", Some("/a"));
+    let b = series(7, "latency", "api", Some("/b"));
+    let staged = shard.stage("p", 5, [&a, &b, &a]).expect("stage");
+    assert_eq!(staged.assigned, vec![(u64::MAX, 5 << 26), (7, (5 << 26) | 1)], "the partition in the top bits");
+    assert_eq!(shard, Shard::default(), "nothing applied before commit");
+    // Staging again from the same state (a failed write) gives the same result.
+    assert_eq!(shard.stage("p", 5, [&a, &b]).expect("stage"), staged);
+    let lists: Vec<(&str, &str, u64, bool)> =
+        staged.lists.iter().map(|((l, v), ids, new)| (l.as_str(), v.as_str(), ids.len(), *new)).collect();
+    assert_eq!(
+        lists,
+        vec![("__name__", "latency", 2, true), ("route", "/a", 1, true), ("route", "/b", 1, true), ("service.name", "api", 2, true)]
+    );
+    shard.commit(staged);
+    // Known series change nothing; a new one extends only the lists it is in.
+    let c = series(9, "latency", "web", Some("/a"));
+    let staged = shard.stage("p", 5, [&a, &c]).expect("stage");
+    assert_eq!(staged.assigned, vec![(9, (5 << 26) | 2)]);
+    let lists: Vec<(&str, &str, u64, bool)> =
+        staged.lists.iter().map(|((l, v), ids, new)| (l.as_str(), v.as_str(), ids.len(), *new)).collect();
+    assert_eq!(lists, vec![("__name__", "latency", 3, false), ("route", "/a", 2, false), ("service.name", "web", 1, true)]);
+    shard.commit(staged);
+    // What storage would hand back rebuilds the same shard, counter included.
+    let reloaded = Shard::load(
+        shard.ordinals.iter().map(|(s, o)| (*s, *o)),
+        shard.postings.iter().map(|(p, ids)| (p.clone(), ids.clone())),
+    );
+    assert_eq!(reloaded, shard);
+    assert!(shard.stage("p", 5, [&series(1, "x", "api", None)]).expect("stage").assigned == vec![(1, (5 << 26) | 3)]);
+}
+
+#[test]
+fn catalog_answers_names_labels_values_and_matches() {
+    let metas = [
+        series(1, "latency", "api", Some("/a")),
+        series(2, "latency", "api", Some("/b")),
+        series(3, "latency", "web", Some("/a")),
+        series(4, "requests", "api", None),
+    ];
+    // Two shards, as two partitions' writers would have built them.
+    let mut shards = [Shard::default(), Shard::default()];
+    for (i, m) in metas.iter().enumerate() {
+        let shard = &mut shards[i % 2];
+        let staged = shard.stage("p", (i % 2) as u32, [m]).expect("stage");
+        shard.commit(staged);
+    }
+    let info = |name: &str, kind| MetricInfo {
+        name: name.into(),
+        kind,
+        temporality: Temporality::Unspecified,
+        monotonic: false,
+        unit: "ms".into(),
+        description: String::new(),
+    };
+    let catalog = Catalog::new(
+        [info("latency", MetricKind::Gauge), info("requests", MetricKind::Sum)],
+        shards.iter().flat_map(|s| s.postings.iter().map(|(p, ids)| (p.clone(), ids.clone()))),
+        shards.iter().flat_map(|s| s.ordinals.iter().map(|(a, b)| (*a, *b))),
+    );
+    let metrics: Vec<(&str, MetricKind, u64)> = catalog.metrics().into_iter().map(|(m, n)| (m.name.as_str(), m.kind, n)).collect();
+    assert_eq!(metrics, vec![("latency", MetricKind::Gauge, 3), ("requests", MetricKind::Sum, 1)]);
+    assert_eq!(catalog.label_names(None), vec![("route".into(), 2), ("service.name".into(), 2)]);
+    assert_eq!(catalog.label_names(Some("requests")), vec![("service.name".into(), 1)]);
+    assert_eq!(catalog.label_values("route", None), vec![("/a".into(), 2), ("/b".into(), 1)]);
+    assert_eq!(catalog.label_values("service.name", Some("latency")), vec![("api".into(), 2), ("web".into(), 1)]);
+    assert_eq!(catalog.select(Some("latency"), &[("route", "/a")]), vec![1, 3]);
+    assert_eq!(catalog.select(None, &[("service.name", "api")]), vec![1, 2, 4]);
+    assert_eq!(catalog.select(Some("latency"), &[("route", "/a"), ("service.name", "web")]), vec![3]);
+    assert_eq!(catalog.select(Some("latency"), &[("route", "/nope")]), Vec::<u64>::new());
+    assert_eq!(catalog.select(None, &[]), vec![1, 2, 3, 4]);
+}

@@ -1,0 +1,236 @@
+//! The series catalog in storage (see [`cloudgrid_operators::catalog`]).
+//!
+//! - `series_posting:[project, label, value, partition]`: one roaring bitmap of series
+//!   ordinals per label pair and partition, rewritten whole when it changes (a partition
+//!   holds a sixty-fourth of a project's series, which keeps the rewrite small);
+//! - `metric_info:[project, name]`: kind, temporality, unit and description of a metric;
+//! - `metric_series` rows carry their series' `ordinal` and `partition`.
+//!
+//! Writers keep the shards of the partitions they write, loaded from storage the first
+//! time a new series of the shard arrives, and change them in the same transaction as
+//! the series rows. Readers load a project's catalog whole.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use cloudgrid_operators::catalog::{Catalog, MetricInfo, Pair, Shard, Staged};
+use cloudgrid_operators::records::{MetricKind, SeriesMeta, Temporality};
+use roaring::RoaringBitmap;
+use surrealdb::types::SurrealValue;
+
+use super::{Store, classify};
+use crate::{PARTITIONS, SinkError};
+
+/// The partition a series belongs to (the same rule that routes its records).
+pub(crate) fn partition(series: u64) -> u32 {
+    (series % u64::from(PARTITIONS)) as u32
+}
+
+#[derive(Debug, SurrealValue)]
+pub(crate) struct PostingRow {
+    id: (String, String, String, i64),
+    project_id: String,
+    label: String,
+    value: String,
+    partition: i64,
+    /// The ordinals, as a serialized roaring bitmap.
+    ids: bytes::Bytes,
+    /// How many series carry the pair in this partition.
+    n: i64,
+}
+
+impl PostingRow {
+    fn new(project: &str, partition: u32, (label, value): &Pair, ids: &RoaringBitmap) -> Result<Self, SinkError> {
+        let mut bytes = Vec::with_capacity(ids.serialized_size());
+        ids.serialize_into(&mut bytes).map_err(|e| SinkError::Rejected(format!("encoding a posting list: {e}")))?;
+        Ok(PostingRow {
+            id: (project.to_string(), label.clone(), value.clone(), i64::from(partition)),
+            project_id: project.to_string(),
+            label: label.clone(),
+            value: value.clone(),
+            partition: i64::from(partition),
+            ids: bytes.into(),
+            n: ids.len() as i64,
+        })
+    }
+}
+
+#[derive(Debug, SurrealValue)]
+struct StoredPosting {
+    label: String,
+    value: String,
+    ids: bytes::Bytes,
+}
+
+impl StoredPosting {
+    fn decode(self) -> Result<(Pair, RoaringBitmap), SinkError> {
+        let ids = RoaringBitmap::deserialize_from(&self.ids[..]).map_err(|e| {
+            SinkError::Rejected(format!("stored posting list {}={} is unreadable: {e}", self.label, self.value))
+        })?;
+        Ok(((self.label, self.value), ids))
+    }
+}
+
+#[derive(Debug, SurrealValue)]
+struct StoredOrdinal {
+    series_id: i64,
+    ordinal: i64,
+}
+
+#[derive(Debug, SurrealValue)]
+pub(crate) struct MetricInfoRow {
+    id: (String, String),
+    project_id: String,
+    name: String,
+    kind: String,
+    temporality: String,
+    monotonic: bool,
+    unit: String,
+    description: String,
+}
+
+impl From<&SeriesMeta> for MetricInfoRow {
+    fn from(s: &SeriesMeta) -> Self {
+        MetricInfoRow {
+            id: (s.project_id.clone(), s.name.clone()),
+            project_id: s.project_id.clone(),
+            name: s.name.clone(),
+            kind: s.kind.name().to_string(),
+            temporality: s.temporality.name().to_string(),
+            monotonic: s.monotonic,
+            unit: s.unit.clone(),
+            description: s.description.clone(),
+        }
+    }
+}
+
+/// A writer's shards and the metrics it has described.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogCache {
+    shards: Mutex<HashMap<(String, u32), Shard>>,
+    metrics: Mutex<HashSet<(String, String)>>,
+}
+
+/// Catalog changes of one batch, to store with it and apply once stored.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogChanges {
+    staged: Vec<((String, u32), Staged)>,
+    /// Every series of the batch → its ordinal.
+    pub(crate) ordinals: HashMap<u64, u32>,
+    pub(crate) new_postings: Vec<PostingRow>,
+    pub(crate) changed_postings: Vec<PostingRow>,
+    pub(crate) metrics: Vec<MetricInfoRow>,
+    /// The metrics described, by (project, name).
+    described: Vec<(String, String)>,
+}
+
+fn poisoned<T>(_: T) -> SinkError {
+    SinkError::Rejected("catalog cache poisoned by a panic".into())
+}
+
+impl CatalogCache {
+    /// Works out what the series of a batch change in the catalog, loading the shards
+    /// they fall in from storage the first time.
+    pub(crate) async fn stage(&self, store: &Store, series: &[&SeriesMeta]) -> Result<CatalogChanges, SinkError> {
+        let mut by_shard: BTreeMap<(String, u32), Vec<&SeriesMeta>> = BTreeMap::new();
+        for s in series {
+            by_shard.entry((s.project_id.clone(), partition(s.series_id))).or_default().push(s);
+        }
+        let missing: Vec<(String, u32)> = {
+            let shards = self.shards.lock().map_err(poisoned)?;
+            by_shard.keys().filter(|k| !shards.contains_key(*k)).cloned().collect()
+        };
+        for key in missing {
+            let shard = load_shard(store, &key.0, key.1).await?;
+            self.shards.lock().map_err(poisoned)?.entry(key).or_insert(shard);
+        }
+        let mut changes = CatalogChanges::default();
+        let shards = self.shards.lock().map_err(poisoned)?;
+        for (key, metas) in by_shard {
+            let shard = &shards[&key];
+            let staged = shard.stage(&key.0, key.1, metas.iter().copied()).map_err(|e| SinkError::Rejected(e.to_string()))?;
+            for m in &metas {
+                if let Some(o) = shard.ordinal(m.series_id) {
+                    changes.ordinals.insert(m.series_id, o);
+                }
+            }
+            changes.ordinals.extend(staged.assigned.iter().copied());
+            for (pair, ids, new) in &staged.lists {
+                let row = PostingRow::new(&key.0, key.1, pair, ids)?;
+                if *new { changes.new_postings.push(row) } else { changes.changed_postings.push(row) }
+            }
+            changes.staged.push((key, staged));
+        }
+        drop(shards);
+        let known = self.metrics.lock().map_err(poisoned)?;
+        let mut described = HashSet::new();
+        for s in series {
+            let key = (s.project_id.clone(), s.name.clone());
+            if !known.contains(&key) && described.insert(key.clone()) {
+                changes.metrics.push(MetricInfoRow::from(*s));
+                changes.described.push(key);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Applies staged changes once their batch is stored.
+    pub(crate) fn commit(&self, changes: CatalogChanges) -> Result<(), SinkError> {
+        let mut shards = self.shards.lock().map_err(poisoned)?;
+        for (key, staged) in changes.staged {
+            if let Some(shard) = shards.get_mut(&key) {
+                shard.commit(staged);
+            }
+        }
+        drop(shards);
+        self.metrics.lock().map_err(poisoned)?.extend(changes.described);
+        Ok(())
+    }
+}
+
+async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shard, SinkError> {
+    let mut response = store
+        .db
+        .query(
+            "SELECT label, value, ids FROM series_posting WHERE project_id = $p AND partition = $k;
+             SELECT series_id, ordinal FROM metric_series WHERE project_id = $p AND partition = $k AND ordinal != NONE;",
+        )
+        .bind(("p", project.to_string()))
+        .bind(("k", i64::from(partition)))
+        .await
+        .map_err(classify)?;
+    let postings: Vec<StoredPosting> = response.take(0).map_err(classify)?;
+    let ordinals: Vec<StoredOrdinal> = response.take(1).map_err(classify)?;
+    let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
+    Ok(Shard::load(ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32)), postings))
+}
+
+impl Store {
+    /// A project's series catalog: metrics, labels, values and postings.
+    pub async fn catalog(&self, project_id: &str) -> Result<Catalog, SinkError> {
+        let mut response = self
+            .db
+            .query(
+                "SELECT record::id(id) AS id, project_id, name, kind, temporality, monotonic, unit, description \
+                 FROM metric_info WHERE project_id = $p;
+                 SELECT label, value, ids FROM series_posting WHERE project_id = $p;
+                 SELECT series_id, ordinal FROM metric_series WHERE project_id = $p AND ordinal != NONE;",
+            )
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?;
+        let infos: Vec<MetricInfoRow> = response.take(0).map_err(classify)?;
+        let postings: Vec<StoredPosting> = response.take(1).map_err(classify)?;
+        let ordinals: Vec<StoredOrdinal> = response.take(2).map_err(classify)?;
+        let metrics = infos.into_iter().map(|i| MetricInfo {
+            kind: MetricKind::parse(&i.kind).unwrap_or(MetricKind::Gauge),
+            temporality: Temporality::parse(&i.temporality).unwrap_or(Temporality::Unspecified),
+            name: i.name,
+            monotonic: i.monotonic,
+            unit: i.unit,
+            description: i.description,
+        });
+        let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(Catalog::new(metrics, postings, ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32))))
+    }
+}
