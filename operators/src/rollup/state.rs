@@ -92,6 +92,7 @@ pub struct RollupState<R: Rollup = Numbers> {
     after_hot: Vec<(u8, u64, R::Agg)>,
     level: Vec<(u64, R::Agg)>,
     next: Vec<(u64, R::Agg)>,
+    partials: Vec<Option<(u64, R::Agg)>>,
 }
 
 impl<R: Rollup> RollupState<R> {
@@ -108,6 +109,7 @@ impl<R: Rollup> RollupState<R> {
             after_hot: Vec::new(),
             level: Vec::new(),
             next: Vec::new(),
+            partials: Vec::new(),
         }
     }
 
@@ -184,12 +186,30 @@ impl<R: Rollup> RollupState<R> {
         });
         // Series are moved to the watermark when next touched; the sweep only evicts.
         if behind(&self.cfg, state, self.watermark) {
-            freeze(&self.cfg, state, self.watermark, &mut self.level, &mut self.next);
+            freeze(&self.cfg, state, self.watermark, (&mut self.level, &mut self.next), &mut self.partials);
         }
+        let Some(earliest) = group.iter().map(|p| p.time).filter(|t| *t >= self.watermark).min() else {
+            self.stats.behind_watermark += group.len() as u64;
+            return;
+        };
+        // Only buckets from the finest one holding the earliest point on can change: what
+        // lies before is folded once into partials at that split and shared by the
+        // before and after views. (A change of mode changes every bucket.)
+        let split = if group.iter().all(|p| p.mode == state.mode) {
+            self.cfg.tiers.floor(0, earliest)
+        } else {
+            self.watermark
+        };
+        let cut = state.points.partition_point(|p| p.time < split);
+        let prefix_before = cut.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
+        let scratch = (&mut self.level, &mut self.next);
+        fold_prefix::<R>(&self.cfg, state.before.as_ref(), &state.points[..cut], state.mode, &state.frozen, split, scratch, &mut self.partials);
+        let prefix_before = prefix_before.cloned();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
         let mut after_hot = std::mem::take(&mut self.after_hot);
-        hot(&self.cfg, state, &mut self.level, &mut self.next, &mut before_hot);
+        let (level, next) = (&mut self.level, &mut self.next);
+        hot_from::<R>(&self.cfg, prefix_before.as_ref(), &state.points[cut..], state.mode, &self.partials, level, next, &mut before_hot);
         for p in group {
             if p.time < self.watermark {
                 self.stats.behind_watermark += 1;
@@ -203,7 +223,8 @@ impl<R: Rollup> RollupState<R> {
                 Err(i) => state.points.insert(i, raw),
             }
         }
-        hot(&self.cfg, state, &mut self.level, &mut self.next, &mut after_hot);
+        let (level, next) = (&mut self.level, &mut self.next);
+        hot_from::<R>(&self.cfg, prefix_before.as_ref(), &state.points[cut..], state.mode, &self.partials, level, next, &mut after_hot);
 
         let series = first.series;
         let key = |tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: state.project.clone() };
@@ -257,10 +278,10 @@ impl<R: Rollup> RollupState<R> {
         }
         self.last_sweep = watermark;
         let cfg = &self.cfg;
-        let (level, next) = (&mut self.level, &mut self.next);
+        let (level, next, partials) = (&mut self.level, &mut self.next, &mut self.partials);
         self.series.retain(|_, state| {
             if behind(cfg, state, watermark) {
-                freeze(cfg, state, watermark, level, next);
+                freeze(cfg, state, watermark, (&mut *level, &mut *next), partials);
             }
             let baseline_kept = matches!(state.mode, Mode::Cumulative { .. })
                 && state.before.as_ref().is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
@@ -369,20 +390,26 @@ fn finest<R: Rollup>(
     }
 }
 
-/// Every hot bucket of `state` at every tier, ordered by (tier, bucket), into `out`.
-fn hot<R: Rollup>(
+/// Every bucket from the partials `frozen` on, at every tier, ordered by (tier, bucket),
+/// into `out`: the partials folded with the finest buckets of `points` (whose
+/// predecessor is `before`).
+#[allow(clippy::too_many_arguments)]
+fn hot_from<R: Rollup>(
     cfg: &RollupConfig,
-    state: &SeriesState<R>,
+    before: Option<&Raw<R::Value>>,
+    points: &[Raw<R::Value>],
+    mode: Mode,
+    frozen: &[Option<(u64, R::Agg)>],
     level: &mut Vec<(u64, R::Agg)>,
     next: &mut Vec<(u64, R::Agg)>,
     out: &mut Vec<(u8, u64, R::Agg)>,
 ) {
     level.clear();
-    finest::<R>(cfg, state.before.as_ref(), &state.points, state.mode, level);
+    finest::<R>(cfg, before, points, mode, level);
     out.extend(level.iter().map(|(b, a)| (0, *b, a.clone())));
     for tier in 1..cfg.tiers.len() {
         next.clear();
-        if let Some(f) = &state.frozen[tier - 1] {
+        if let Some(f) = &frozen[tier - 1] {
             next.push(f.clone());
         }
         for (child, agg) in level.iter() {
@@ -397,23 +424,28 @@ fn hot<R: Rollup>(
     }
 }
 
-/// Moves `state` to `watermark`: the finest buckets before it are final and fold, tier
-/// by tier, into the partial bucket of the tier above; raw points before it go, the
-/// latest of them kept as the baseline.
-fn freeze<R: Rollup>(
+/// The partial buckets at `split` (what [`SeriesState::frozen`] holds at a watermark),
+/// into `out`: from `frozen`, the partials at an earlier split, and `points`, the points
+/// between the two, whose predecessor is `before`. Buckets that end at or before `split`
+/// are final and fold into the tier above.
+#[allow(clippy::too_many_arguments)]
+fn fold_prefix<R: Rollup>(
     cfg: &RollupConfig,
-    state: &mut SeriesState<R>,
-    watermark: u64,
-    level: &mut Vec<(u64, R::Agg)>,
-    next: &mut Vec<(u64, R::Agg)>,
+    before: Option<&Raw<R::Value>>,
+    points: &[Raw<R::Value>],
+    mode: Mode,
+    frozen: &[Option<(u64, R::Agg)>],
+    split: u64,
+    (level, next): (&mut Vec<(u64, R::Agg)>, &mut Vec<(u64, R::Agg)>),
+    out: &mut Vec<Option<(u64, R::Agg)>>,
 ) {
-    let cut = state.points.partition_point(|p| p.time < watermark);
     level.clear();
-    finest::<R>(cfg, state.before.as_ref(), &state.points[..cut], state.mode, level);
+    out.clear();
+    finest::<R>(cfg, before, points, mode, level);
     for tier in 1..cfg.tiers.len() {
         next.clear();
         let width = cfg.tiers.widths()[tier];
-        let mut open = state.frozen[tier - 1].take();
+        let mut open = frozen[tier - 1].clone();
         for (child, agg) in level.drain(..) {
             let parent = cfg.tiers.floor(tier, child);
             match &mut open {
@@ -427,12 +459,30 @@ fn freeze<R: Rollup>(
             }
         }
         if let Some((b, _)) = &open
-            && b + width <= watermark
+            && b + width <= split
         {
             next.extend(open.take());
         }
-        state.frozen[tier - 1] = open;
+        out.push(open);
         std::mem::swap(level, next);
+    }
+}
+
+/// Moves `state` to `watermark`: the finest buckets before it are final and fold, tier
+/// by tier, into the partial bucket of the tier above; raw points before it go, the
+/// latest of them kept as the baseline.
+fn freeze<R: Rollup>(
+    cfg: &RollupConfig,
+    state: &mut SeriesState<R>,
+    watermark: u64,
+    scratch: (&mut Vec<(u64, R::Agg)>, &mut Vec<(u64, R::Agg)>),
+    partials: &mut Vec<Option<(u64, R::Agg)>>,
+) {
+    let cut = state.points.partition_point(|p| p.time < watermark);
+    let before = state.before.as_ref();
+    fold_prefix::<R>(cfg, before, &state.points[..cut], state.mode, &state.frozen, watermark, scratch, partials);
+    for (slot, partial) in state.frozen.iter_mut().zip(partials.drain(..)) {
+        *slot = partial;
     }
     if cut > 0 {
         state.before = Some(state.points[cut - 1].clone());
