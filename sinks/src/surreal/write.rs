@@ -26,13 +26,15 @@ pub struct SurrealWriter {
     store: Store,
     /// The catalog shards of the partitions this process writes.
     catalog: Arc<CatalogCache>,
+    /// Partitions whose resume point storage holds: updated in place, not inserted.
+    known_partitions: Arc<Mutex<HashSet<i64>>>,
     /// Chunks this process committed: (series, chunk start ms).
     known_chunks: Arc<Mutex<HashSet<(i64, i64)>>>,
 }
 
 impl SurrealWriter {
     pub fn new(store: Store) -> Self {
-        Self { store, catalog: Arc::default(), known_chunks: Arc::default() }
+        Self { store, catalog: Arc::default(), known_partitions: Arc::default(), known_chunks: Arc::default() }
     }
 }
 
@@ -64,6 +66,10 @@ impl TelemetryWriter for SurrealWriter {
                 Record::Point(p) => points.push(p),
             }
         }
+        // A series described by several requests of the batch is written once: a
+        // duplicate row would make `INSERT IGNORE` roll back to a savepoint.
+        let mut described = HashSet::new();
+        metas.retain(|s| described.insert(s.series_id));
         let mut catalog = self.catalog.stage(&self.store, &metas).await?;
         let series: Vec<SeriesRow> = metas
             .iter()
@@ -83,11 +89,15 @@ impl TelemetryWriter for SurrealWriter {
         let new_chunk_ids: Vec<(i64, i64)> = chunks.iter().map(|c| (c.series_id, c.start_ms)).collect();
         let RollupRows { new: rollups, existing: rollup_updates, removed: removed_rollups } = number_rollup_rows(&batch.rollups);
         let RollupRows { new: hists, existing: hist_updates, removed: removed_hists } = histogram_rollup_rows(&batch.histograms);
-        let resume: Vec<ResumeRow> = batch
-            .resume
-            .iter()
-            .map(|(p, s)| ResumeRow { id: i64::from(*p), seq: i64::try_from(*s).unwrap_or(i64::MAX) })
-            .collect();
+        let (resume_updates, resume): (Vec<ResumeRow>, Vec<ResumeRow>) = {
+            let known = self.known_partitions.lock().map_err(|_| SinkError::Rejected("partition cache poisoned".into()))?;
+            batch
+                .resume
+                .iter()
+                .map(|(p, s)| ResumeRow { id: i64::from(*p), seq: i64::try_from(*s).unwrap_or(i64::MAX) })
+                .partition(|r| known.contains(&r.id))
+        };
+        let new_partitions: Vec<i64> = resume.iter().map(|r| r.id).collect();
 
         let mut sql = String::from("BEGIN;");
         if !spans.is_empty() {
@@ -166,9 +176,13 @@ impl TelemetryWriter for SurrealWriter {
         if !removed_hists.is_empty() {
             sql.push_str("FOR $id IN $removed_hists { DELETE type::record('metric_hist_rollup', $id) RETURN NONE; };");
         }
-        sql.push_str(
-            "INSERT INTO sink_resume $resume ON DUPLICATE KEY UPDATE seq = $input.seq RETURN NONE; COMMIT;",
-        );
+        if !resume_updates.is_empty() {
+            sql.push_str("FOR $r IN $resume_updates { UPDATE type::record('sink_resume', $r.id) SET seq = $r.seq RETURN NONE; };");
+        }
+        if !resume.is_empty() {
+            sql.push_str("INSERT INTO sink_resume $resume ON DUPLICATE KEY UPDATE seq = $input.seq RETURN NONE;");
+        }
+        sql.push_str("COMMIT;");
         self.store
             .db
             .query(sql)
@@ -188,11 +202,15 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
             .bind(("metric_info", std::mem::take(&mut catalog.metrics)))
             .bind(("resume", resume))
+            .bind(("resume_updates", resume_updates))
             .await
             .map_err(classify)?
             .check()
             .map_err(classify)?;
         self.catalog.commit(catalog)?;
+        if let Ok(mut known) = self.known_partitions.lock() {
+            known.extend(new_partitions);
+        }
         if !new_chunk_ids.is_empty()
             && let Ok(mut known) = self.known_chunks.lock()
         {
@@ -247,6 +265,9 @@ impl TelemetryWriter for SurrealWriter {
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
+        if let Ok(mut known) = self.known_partitions.lock() {
+            known.extend(rows.iter().map(|r| r.p));
+        }
         Ok(rows
             .into_iter()
             .filter_map(|r| Some((u32::try_from(r.p).ok()?, u64::try_from(r.seq).ok()?)))
