@@ -29,6 +29,10 @@ pub struct PipelineConfig {
     pub fetch_wait_ms: u64,
     /// Epochs handed to the dataflow and not yet committed; past this, fetching pauses.
     pub max_epochs_in_flight: usize,
+    /// Bus payload bytes handed to the dataflow and not yet committed; past this,
+    /// fetching pauses. Bounds memory when storage is slower than ingest: decoded
+    /// records take several times their payload.
+    pub max_bytes_in_flight: usize,
     /// The bus redelivers a message not acked within this time.
     pub ack_wait_ms: u64,
     /// Metric rollup tiers and lateness.
@@ -42,6 +46,7 @@ impl Default for PipelineConfig {
             fetch_max: 256,
             fetch_wait_ms: 200,
             max_epochs_in_flight: 16,
+            max_bytes_in_flight: 64 << 20,
             ack_wait_ms: 300_000,
             rollups: RollupConfig::default(),
         }
@@ -56,7 +61,7 @@ impl PipelineConfig {
                 self.workers
             )));
         }
-        if self.fetch_max == 0 || self.max_epochs_in_flight == 0 {
+        if self.fetch_max == 0 || self.max_epochs_in_flight == 0 || self.max_bytes_in_flight == 0 {
             return Err(PipelineError::Config("fetch size and epochs in flight must be positive".into()));
         }
         Ok(())
@@ -209,6 +214,8 @@ impl Pipeline {
             committed: vec![None; n],
             closed: vec![false; n],
             seqs_by_epoch: HashMap::new(),
+            bytes_by_epoch: HashMap::new(),
+            bytes_in_flight: 0,
             last_fetch_was_empty: false,
             last_seq: None,
             next_epoch: 0,
@@ -279,6 +286,9 @@ struct Host {
     closed: Vec<bool>,
     /// Epoch → stream sequences of its messages.
     seqs_by_epoch: HashMap<Epoch, Vec<u64>>,
+    /// Epoch → payload bytes of its messages, and their sum.
+    bytes_by_epoch: HashMap<Epoch, usize>,
+    bytes_in_flight: usize,
     last_fetch_was_empty: bool,
     /// Highest stream sequence seen from the current consumer.
     last_seq: Option<u64>,
@@ -299,6 +309,7 @@ impl Host {
         let mut fetch_error: Option<BusError> = None;
         loop {
             let can_fetch = self.in_flight.len() < self.config.max_epochs_in_flight
+                && self.bytes_in_flight < self.config.max_bytes_in_flight
                 && drain != Some(Drain::InFlight);
             if let Some(mode) = drain {
                 let idle = self.in_flight.is_empty();
@@ -400,6 +411,9 @@ impl Host {
             return in_order;
         }
         self.next_epoch += 1;
+        let bytes: usize = per_worker.iter().flatten().map(|r| r.payload.len()).sum();
+        self.bytes_by_epoch.insert(epoch, bytes);
+        self.bytes_in_flight += bytes;
         let (seqs, handles): (Vec<u64>, Vec<_>) = acks.into_iter().unzip();
         self.in_flight.insert(epoch, handles);
         self.seqs_by_epoch.insert(epoch, seqs);
@@ -463,6 +477,7 @@ impl Host {
             for s in self.seqs_by_epoch.remove(&e).unwrap_or_default() {
                 self.seq_epoch.remove(&s);
             }
+            self.bytes_in_flight -= self.bytes_by_epoch.remove(&e).unwrap_or(0);
         }
         self.lag.set(self.in_flight.len() as u64);
         if handles.is_empty() {

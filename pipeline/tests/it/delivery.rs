@@ -297,3 +297,48 @@ async fn storage_outage_delays_but_loses_nothing() {
     assert!(health.counter("cloudgrid_pipeline_write_retries_total", "", &[]).get() >= 4);
     assert_eq!(store.counts("p").await.expect("counts").points, 100);
 }
+
+/// Holds every write until the gate opens, and says when the first one arrived.
+struct Gated {
+    inner: SurrealWriter,
+    open: tokio::sync::watch::Receiver<bool>,
+    entered: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl TelemetryWriter for Gated {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        self.entered.notify_one();
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|o| *o).await;
+        self.inner.apply(batch).await
+    }
+    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
+        self.inner.resume_points().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetching_pauses_while_the_bytes_in_flight_are_at_their_bound() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let writer = Arc::new(Gated { inner: SurrealWriter::new(store.clone()), open, entered: tokio::sync::Notify::new() });
+    publish_all(&*bus, "ingest.p.metrics", 0..20, 3, 10).await;
+    let health = Health::default();
+    // One message's payload is past the bound: one epoch at a time.
+    let cfg = PipelineConfig { workers: 1, fetch_max: 2, max_bytes_in_flight: 1, ..PipelineConfig::default() };
+    let p = Pipeline::start(bus.clone(), writer.clone(), cfg, health.clone()).await.expect("start");
+    writer.entered.notified().await;
+    let in_flight = health.gauge("cloudgrid_pipeline_epochs_in_flight", "", &[]);
+    // Nothing to await for an absence: give the host time it would use to fetch more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(in_flight.get(), 1, "storage is stuck: no second epoch is fetched");
+    gate.send(true).expect("open the gate");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    assert_eq!(store.counts("p").await.expect("counts").points, 200, "everything lands once the gate opens");
+}
