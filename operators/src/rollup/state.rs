@@ -64,6 +64,9 @@ struct SeriesState<R: Rollup> {
 /// Per tier above the finest, the partial bucket holding the watermark.
 type Frozen<A> = Box<[Option<(u64, A)>]>;
 
+/// Two levels of buckets to fold one into the other, kept to avoid allocating.
+type Scratch<'a, A> = (&'a mut Vec<(u64, A)>, &'a mut Vec<(u64, A)>);
+
 /// Counters a worker reports.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RollupStats {
@@ -436,7 +439,7 @@ fn fold_prefix<R: Rollup>(
     mode: Mode,
     frozen: &[Option<(u64, R::Agg)>],
     split: u64,
-    (level, next): (&mut Vec<(u64, R::Agg)>, &mut Vec<(u64, R::Agg)>),
+    (level, next): Scratch<'_, R::Agg>,
     out: &mut Vec<Option<(u64, R::Agg)>>,
 ) {
     level.clear();
@@ -475,7 +478,7 @@ fn freeze<R: Rollup>(
     cfg: &RollupConfig,
     state: &mut SeriesState<R>,
     watermark: u64,
-    scratch: (&mut Vec<(u64, R::Agg)>, &mut Vec<(u64, R::Agg)>),
+    scratch: Scratch<'_, R::Agg>,
     partials: &mut Vec<Option<(u64, R::Agg)>>,
 ) {
     let cut = state.points.partition_point(|p| p.time < watermark);
