@@ -19,13 +19,14 @@ impl Store {
     pub async fn counts(&self, project_id: &str) -> Result<Counts, SinkError> {
         let mut res = self
             .db
-            .query(
+            .query(format!(
                 "SELECT VALUE math::sum(n) FROM span_block WHERE project_id = $p GROUP ALL;
                  SELECT VALUE math::sum(n) FROM log_block WHERE project_id = $p GROUP ALL;
                  SELECT VALUE count() FROM metric_series WHERE project_id = $p GROUP ALL;
-                 SELECT VALUE math::sum(n) FROM metric_chunk WHERE project_id = $p GROUP ALL;
-                 SELECT VALUE count() FROM metric_chunk WHERE project_id = $p GROUP ALL;",
-            )
+                 RETURN math::sum((SELECT VALUE n FROM {chunks}));
+                 RETURN count((SELECT VALUE n FROM {chunks}));",
+                chunks = super::rows::project_range("metric_chunk"),
+            ))
             .bind(("p", project_id.to_string()))
             .await
             .map_err(classify)?;
@@ -94,7 +95,7 @@ impl Store {
         }
         let chunks: Vec<Chunk> = self
             .db
-            .query("SELECT t, st, v, h, start_ms FROM metric_chunk WHERE project_id = $p AND series_id = $s ORDER BY start_ms")
+            .query(format!("SELECT t, st, v, h, start_ms FROM metric_chunk:[$p, $s, 0]..=[$p, $s, {}] ORDER BY start_ms", i64::MAX))
             .bind(("p", project_id.to_string()))
             .bind(("s", super::rows::series_key(series_id)))
             .await
@@ -118,7 +119,11 @@ impl Store {
         use super::rows::RollupRow;
         let rows: Vec<RollupRow> = self
             .db
-            .query(format!("{} WHERE project_id = $p ORDER BY series_id, tier, bucket", RollupRow::SELECT))
+            .query(format!(
+                "SELECT {} FROM {} ORDER BY series_id, tier, bucket",
+                RollupRow::COLUMNS,
+                super::rows::project_range(RollupRow::TABLE)
+            ))
             .bind(("p", project_id.to_string()))
             .await
             .map_err(classify)?
@@ -135,7 +140,11 @@ impl Store {
         use super::rows::HistRollupRow;
         let rows: Vec<HistRollupRow> = self
             .db
-            .query(format!("{} WHERE project_id = $p ORDER BY series_id, tier, bucket", HistRollupRow::SELECT))
+            .query(format!(
+                "SELECT {} FROM {} ORDER BY series_id, tier, bucket",
+                HistRollupRow::COLUMNS,
+                super::rows::project_range(HistRollupRow::TABLE)
+            ))
             .bind(("p", project_id.to_string()))
             .await
             .map_err(classify)?

@@ -62,6 +62,15 @@ DEFINE TABLE IF NOT EXISTS metric_info SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS metric_series_shard ON metric_series FIELDS project_id, partition;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "chunk and rollup lookups by record-id range",
+        sql: r#"
+REMOVE INDEX IF EXISTS metric_chunk_series ON metric_chunk;
+REMOVE INDEX IF EXISTS metric_rollup_series ON metric_rollup;
+REMOVE INDEX IF EXISTS metric_hist_rollup_series ON metric_hist_rollup;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

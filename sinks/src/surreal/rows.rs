@@ -405,6 +405,12 @@ pub(crate) fn chunk_rows<'a>(points: impl Iterator<Item = &'a MetricPoint>, span
     by_chunk.into_values().collect()
 }
 
+/// Every record of `$p` in a table whose ids are arrays starting with the project and a
+/// series key: a range over ids, which needs no secondary index.
+pub(crate) fn project_range(table: &str) -> String {
+    format!("{table}:[$p, {min}]..=[$p, {max}, {max}, {max}]", min = i64::MIN, max = i64::MAX)
+}
+
 /// The id of a stored aggregate: project, series, tier, bucket start.
 pub(crate) type RollupId = (String, i64, i64, i64);
 
@@ -426,9 +432,10 @@ pub(crate) struct RollupRow {
 }
 
 impl RollupRow {
+    pub(crate) const TABLE: &'static str = "metric_rollup";
     /// What storage holds of every rollup row, in this shape.
-    pub(crate) const SELECT: &'static str = "SELECT record::id(id) AS id, project_id, series_id, tier, bucket, \
-        count, sum, min, max, last, last_time FROM metric_rollup";
+    pub(crate) const COLUMNS: &'static str = "record::id(id) AS id, project_id, series_id, tier, bucket, \
+        count, sum, min, max, last, last_time";
 
     fn new(id: RollupId, a: &Agg) -> Self {
         RollupRow {
@@ -499,9 +506,10 @@ fn counts_in(c: &[i64]) -> Vec<u64> {
 }
 
 impl HistRollupRow {
-    pub(crate) const SELECT: &'static str = "SELECT record::id(id) AS id, project_id, series_id, tier, bucket, \
+    pub(crate) const TABLE: &'static str = "metric_hist_rollup";
+    pub(crate) const COLUMNS: &'static str = "record::id(id) AS id, project_id, series_id, tier, bucket, \
         points, count, sum, min, max, layout, bounds, counts, scale, zero_count, zero_threshold, \
-        positive_offset, positive, negative_offset, negative FROM metric_hist_rollup";
+        positive_offset, positive, negative_offset, negative";
 
     fn new(id: RollupId, a: &HistAgg) -> Self {
         let h = &a.hist;

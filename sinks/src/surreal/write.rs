@@ -1,6 +1,6 @@
 //! The telemetry writer: one transaction per batch, data and resume points together.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -240,7 +240,7 @@ impl TelemetryWriter for SurrealWriter {
     }
 
     async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
-        self.snapshots(requests, RollupRow::SELECT, |c| c.v.iter().map(|v| Some(*v)).collect(), RollupRow::parts).await
+        self.snapshots(requests, RollupRow::TABLE, RollupRow::COLUMNS, |c| c.v.iter().map(|v| Some(*v)).collect(), RollupRow::parts).await
     }
 
     async fn histogram_snapshots(
@@ -248,7 +248,7 @@ impl TelemetryWriter for SurrealWriter {
         requests: &[SnapshotRequest],
     ) -> Result<Vec<SeriesSnapshot<Hist, HistAgg>>, SinkError> {
         let values = |c: &ChunkColumns| c.h.iter().map(hist_from_json).collect();
-        self.snapshots(requests, HistRollupRow::SELECT, values, HistRollupRow::parts).await
+        self.snapshots(requests, HistRollupRow::TABLE, HistRollupRow::COLUMNS, values, HistRollupRow::parts).await
     }
 
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
@@ -275,6 +275,9 @@ impl TelemetryWriter for SurrealWriter {
     }
 }
 
+/// Series whose stored state one query reads when rebuilding rollup state.
+const SNAPSHOT_SERIES_PER_QUERY: usize = 128;
+
 /// The columns of a stored chunk that rebuilding rollup state reads.
 #[derive(Debug, SurrealValue)]
 struct ChunkColumns {
@@ -292,55 +295,55 @@ impl SurrealWriter {
     async fn snapshots<V, A, Row: SurrealValue>(
         &self,
         requests: &[SnapshotRequest],
-        select: &str,
+        table: &str,
+        columns: &str,
         values: impl Fn(&ChunkColumns) -> Vec<Option<V>>,
         parts: impl Fn(&Row) -> (u64, u8, u64, A),
     ) -> Result<Vec<SeriesSnapshot<V, A>>, SinkError> {
         let mut out: HashMap<u64, SeriesSnapshot<V, A>> =
             requests.iter().map(|r| (r.series, SeriesSnapshot::empty(r.series))).collect();
-        // One round trip per project and window: requests of one epoch share the watermark.
-        let mut groups: BTreeMap<(&str, u64, u64), Vec<&SnapshotRequest>> = BTreeMap::new();
-        for r in requests {
-            groups.entry((r.project.as_str(), r.points_from, r.watermark)).or_default().push(r);
-        }
         let span = self.store.chunk_span_ms.max(1);
-        for ((project, points_from, _), group) in groups {
-            let ids: Vec<i64> = group.iter().map(|r| series_key(r.series)).collect();
-            let from_ms = points_from / 1_000_000;
-            let lo = group.iter().flat_map(|r| r.children.iter().map(|c| c.1)).min().unwrap_or(0);
-            let hi = group.iter().flat_map(|r| r.children.iter().map(|c| c.2)).max().unwrap_or(0);
-            let mut response = self
-                .store
-                .db
-                .query(format!(
-                    "SELECT series_id, start_ms, t, st, v, h FROM metric_chunk \
-                     WHERE project_id = $p AND series_id IN $ids AND start_ms >= $from ORDER BY series_id, start_ms; \
-                     {select} WHERE project_id = $p AND series_id IN $ids AND bucket >= $lo AND bucket < $hi;"
-                ))
-                .bind(("p", project.to_string()))
-                .bind(("ids", ids))
-                .bind(("from", i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX)))
-                .bind(("lo", i64::try_from(lo).unwrap_or(i64::MAX)))
-                .bind(("hi", i64::try_from(hi).unwrap_or(i64::MAX)))
-                .await
-                .map_err(classify)?;
-            let chunks: Vec<ChunkColumns> = response.take(0).map_err(classify)?;
-            let rows: Vec<Row> = response.take(1).map_err(classify)?;
-            for c in chunks {
-                let Some(snap) = out.get_mut(&(c.series_id as u64)) else { continue };
-                let points = c.t.iter().zip(&c.st).zip(values(&c));
-                snap.points.extend(
-                    points
-                        .filter(|((t, _), _)| **t as u64 >= points_from)
-                        .filter_map(|((t, st), v)| Some((*t as u64, *st as u64, v?))),
-                );
+        // Ranges over record ids (project, series, …), a few statements per series, in
+        // round trips of a bounded size.
+        for group in requests.chunks(SNAPSHOT_SERIES_PER_QUERY) {
+            let mut sql = String::new();
+            for (i, r) in group.iter().enumerate() {
+                let from_ms = r.points_from / 1_000_000;
+                let from = i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX);
+                sql.push_str(&format!(
+                    "SELECT series_id, t, st, v, h FROM metric_chunk:[$p{i}, $s{i}, {from}]..=[$p{i}, $s{i}, {max}];",
+                    max = i64::MAX
+                ));
+                for (tier, lo, hi) in &r.children {
+                    let (lo, hi) = (i64::try_from(*lo).unwrap_or(i64::MAX), i64::try_from(*hi).unwrap_or(i64::MAX));
+                    sql.push_str(&format!("SELECT {columns} FROM {table}:[$p{i}, $s{i}, {tier}, {lo}]..[$p{i}, $s{i}, {tier}, {hi}];"));
+                }
             }
-            let wanted: HashMap<u64, &SnapshotRequest> = group.iter().map(|r| (r.series, *r)).collect();
-            for r in &rows {
-                let (series, tier, bucket, agg) = parts(r);
-                let (Some(req), Some(snap)) = (wanted.get(&series), out.get_mut(&series)) else { continue };
-                if req.children.iter().any(|(t, from, to)| *t == tier && bucket >= *from && bucket < *to) {
-                    snap.children.push((tier, bucket, agg));
+            let mut query = self.store.db.query(sql);
+            for (i, r) in group.iter().enumerate() {
+                query = query.bind((format!("p{i}"), r.project.clone())).bind((format!("s{i}"), series_key(r.series)));
+            }
+            let mut response = query.await.map_err(classify)?;
+            let mut statement = 0;
+            for r in group {
+                let chunks: Vec<ChunkColumns> = response.take(statement).map_err(classify)?;
+                statement += 1;
+                let Some(snap) = out.get_mut(&r.series) else { continue };
+                for c in chunks {
+                    let points = c.t.iter().zip(&c.st).zip(values(&c));
+                    snap.points.extend(
+                        points
+                            .filter(|((t, _), _)| **t as u64 >= r.points_from)
+                            .filter_map(|((t, st), v)| Some((*t as u64, *st as u64, v?))),
+                    );
+                }
+                for _ in &r.children {
+                    let rows: Vec<Row> = response.take(statement).map_err(classify)?;
+                    statement += 1;
+                    for row in &rows {
+                        let (_, tier, bucket, agg) = parts(row);
+                        snap.children.push((tier, bucket, agg));
+                    }
                 }
             }
         }
