@@ -118,6 +118,10 @@ struct Common {
     /// In-process bus capacity (single-process mode), bytes.
     #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
     memory_bus_max_bytes: usize,
+    /// Bus payload bytes the pipeline holds fetched and not yet stored; past this it
+    /// stops fetching until storage catches up.
+    #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 64 << 20, global = true)]
+    pipeline_max_bytes_in_flight: usize,
 }
 
 impl Common {
@@ -172,7 +176,12 @@ impl Common {
     }
 
     fn pipeline(&self) -> Result<PipelineConfig> {
-        let c = PipelineConfig { workers: self.workers, rollups: self.rollups()?, ..PipelineConfig::default() };
+        let c = PipelineConfig {
+            workers: self.workers,
+            rollups: self.rollups()?,
+            max_bytes_in_flight: self.pipeline_max_bytes_in_flight,
+            ..PipelineConfig::default()
+        };
         c.validate()?;
         Ok(c)
     }

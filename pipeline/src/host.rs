@@ -61,7 +61,10 @@ impl PipelineConfig {
                 self.workers
             )));
         }
-        if self.fetch_max == 0 || self.max_epochs_in_flight == 0 || self.max_bytes_in_flight == 0 {
+        if self.max_bytes_in_flight == 0 {
+            return Err(PipelineError::Config("CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT must be positive".into()));
+        }
+        if self.fetch_max == 0 || self.max_epochs_in_flight == 0 {
             return Err(PipelineError::Config("fetch size and epochs in flight must be positive".into()));
         }
         Ok(())
