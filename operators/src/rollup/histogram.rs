@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Mode, Rollup};
+use super::{Mode, Rollup, Run};
 use crate::records::PointValue;
 
 /// A distribution: a histogram point's value, or a fold of several.
@@ -488,11 +488,10 @@ impl Rollup for Histograms {
         let (time, start, hist) = point;
         let added = match mode {
             Mode::Gauge | Mode::Delta => hist.clone(),
-            Mode::Cumulative { .. } => match prev {
-                Some((_, prev_start, prev)) if prev_start == start => hist.since(prev).unwrap_or_else(|| hist.clone()),
-                Some(_) => hist.clone(),
-                None if start != 0 && start < time && time - start <= horizon => hist.clone(),
-                None => return None,
+            Mode::Cumulative { .. } => match Run::of(prev, time, start, horizon) {
+                Run::Continues(before) => hist.since(before).unwrap_or_else(|| hist.clone()),
+                Run::Starts => hist.clone(),
+                Run::Unknown => return None,
             },
         };
         (added.count != 0).then_some(HistAgg { points: 1, hist: added })

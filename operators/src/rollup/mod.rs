@@ -437,14 +437,33 @@ pub fn contribution(mode: Mode, prev: Option<(u64, u64, f64)>, point: (u64, u64,
     let increase = match mode {
         Mode::Gauge => return Some(value),
         Mode::Delta => Some(value),
-        Mode::Cumulative { monotonic } => match prev {
-            Some((_, prev_start, prev_value)) if prev_start == start && (!monotonic || value >= prev_value) => {
-                Some(value - prev_value)
-            }
-            Some(_) => Some(value),
-            None if start != 0 && start < time && time - start <= horizon => Some(value),
-            None => None,
+        Mode::Cumulative { monotonic } => match Run::of(prev, time, start, horizon) {
+            Run::Continues(before) if !monotonic || value >= before => Some(value - before),
+            Run::Continues(_) | Run::Starts => Some(value),
+            Run::Unknown => None,
         },
     };
     increase.filter(|d| *d != 0.0)
+}
+
+/// How a cumulative point stands to the point before it in event time.
+pub(crate) enum Run<V> {
+    /// Same start time: the point continues the run of the previous value.
+    Continues(V),
+    /// A new start time, or a first point whose start is known and recent: the total
+    /// began again at zero and counts in full.
+    Starts,
+    /// A first point whose start is unknown or long past: it only sets the baseline.
+    Unknown,
+}
+
+impl<V> Run<V> {
+    pub(crate) fn of(prev: Option<(u64, u64, V)>, time: u64, start: u64, horizon: u64) -> Self {
+        match prev {
+            Some((_, prev_start, before)) if prev_start == start => Run::Continues(before),
+            Some(_) => Run::Starts,
+            None if start != 0 && start < time && time - start <= horizon => Run::Starts,
+            None => Run::Unknown,
+        }
+    }
 }

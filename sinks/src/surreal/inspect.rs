@@ -117,19 +117,7 @@ impl Store {
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::Agg)>, SinkError> {
         use super::rows::RollupRow;
-        let rows: Vec<RollupRow> = self
-            .db
-            .query(format!(
-                "SELECT {} FROM {} ORDER BY series_id, tier, bucket",
-                RollupRow::COLUMNS,
-                super::rows::project_range(RollupRow::TABLE)
-            ))
-            .bind(("p", project_id.to_string()))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-        Ok(rows.iter().map(RollupRow::parts).collect())
+        self.aggregates(project_id, RollupRow::TABLE, RollupRow::COLUMNS, RollupRow::parts).await
     }
 
     /// Every stored histogram aggregate of a project, ordered by series, tier and bucket.
@@ -138,19 +126,26 @@ impl Store {
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::HistAgg)>, SinkError> {
         use super::rows::HistRollupRow;
-        let rows: Vec<HistRollupRow> = self
+        self.aggregates(project_id, HistRollupRow::TABLE, HistRollupRow::COLUMNS, HistRollupRow::parts).await
+    }
+
+    async fn aggregates<Row: surrealdb::types::SurrealValue, A>(
+        &self,
+        project_id: &str,
+        table: &str,
+        columns: &str,
+        parts: impl Fn(&Row) -> (u64, u8, u64, A),
+    ) -> Result<Vec<(u64, u8, u64, A)>, SinkError> {
+        let range = super::rows::project_range(table);
+        let rows: Vec<Row> = self
             .db
-            .query(format!(
-                "SELECT {} FROM {} ORDER BY series_id, tier, bucket",
-                HistRollupRow::COLUMNS,
-                super::rows::project_range(HistRollupRow::TABLE)
-            ))
+            .query(format!("SELECT {columns} FROM {range} ORDER BY series_id, tier, bucket"))
             .bind(("p", project_id.to_string()))
             .await
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        Ok(rows.iter().map(HistRollupRow::parts).collect())
+        Ok(rows.iter().map(parts).collect())
     }
 
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.
