@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudgrid_operators::records::Record;
-use cloudgrid_proto::health::{Counter, Health};
+use cloudgrid_proto::health::{Counter, Gauge, Health};
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
 use tokio::sync::mpsc;
 
@@ -42,6 +42,8 @@ pub(crate) struct WriterStats {
     persisted_points: Counter,
     retries: Counter,
     transactions: Counter,
+    catalog_series: Gauge,
+    catalog_bytes: Gauge,
 }
 
 impl WriterStats {
@@ -67,6 +69,12 @@ impl WriterStats {
                 "Storage transactions committed by the pipeline",
                 &[],
             ),
+            catalog_series: health.gauge("cloudgrid_catalog_series", "Series in the writers' catalog shards", &[]),
+            catalog_bytes: health.gauge(
+                "cloudgrid_catalog_bytes",
+                "Estimated heap of the writers' catalog shards (ordinals and posting lists)",
+                &[],
+            ),
         }
     }
 
@@ -82,6 +90,13 @@ impl WriterStats {
             }
         }
         (s, l, p)
+    }
+
+    fn measure_catalog(&self, writer: &dyn TelemetryWriter) {
+        if let Some((series, bytes)) = writer.catalog_footprint() {
+            self.catalog_series.set(series);
+            self.catalog_bytes.set(bytes);
+        }
     }
 
     fn persisted(&self, (s, l, p): (u64, u64, u64)) {
@@ -169,6 +184,7 @@ pub(crate) async fn run(
                 _ => None,
             }));
             stats.transactions.inc();
+            stats.measure_catalog(&*writer);
             stats.persisted(kinds);
         }
         if let Some(epoch) = last_epoch {

@@ -86,6 +86,12 @@ pub trait TelemetryWriter: Send + Sync + 'static {
         Ok(requests.iter().map(|r| SeriesSnapshot::empty(r.series)).collect())
     }
 
+    /// Series the writer's catalog holds in memory, and an estimate of the bytes it
+    /// takes, where the writer keeps one.
+    fn catalog_footprint(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// The same for histogram series.
     async fn histogram_snapshots(
         &self,

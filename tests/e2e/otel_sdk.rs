@@ -45,6 +45,9 @@ async fn python_sdk_items_are_all_stored_intact() {
     proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"spans\"}", spans, wait).await;
     proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"logs\"}", logs, wait).await;
     proc.wait_metric("cloudgrid_pipeline_persisted_total{kind=\"points\"}", points, wait).await;
+    // The catalog's memory is reported with the rest of the process's.
+    assert!(proc.metric("cloudgrid_catalog_series").await > 0, "catalog series reported");
+    assert!(proc.metric("cloudgrid_catalog_bytes").await > 0, "catalog memory reported");
     proc.stop();
 
     let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display())))

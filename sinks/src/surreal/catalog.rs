@@ -109,7 +109,17 @@ impl From<&SeriesMeta> for MetricInfoRow {
 pub(crate) struct CatalogCache {
     shards: Mutex<HashMap<(String, u32), Shard>>,
     metrics: Mutex<HashSet<(String, String)>>,
+    series: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicI64,
 }
+
+/// Heap estimate of one posting list: its pair, its bitmap and the map entry.
+fn list_bytes((label, value): &Pair, ids: &RoaringBitmap) -> i64 {
+    (label.len() + value.len() + 64 + ids.serialized_size()) as i64
+}
+
+/// Heap estimate of one series' entry in a shard's ordinals.
+const ORDINAL_BYTES: i64 = 24;
 
 /// Catalog changes of one batch, to store with it and apply once stored.
 #[derive(Debug, Default)]
@@ -142,7 +152,12 @@ impl CatalogCache {
         };
         for key in missing {
             let shard = load_shard(store, &key.0, key.1).await?;
-            self.shards.lock().map_err(poisoned)?.entry(key).or_insert(shard);
+            let mut shards = self.shards.lock().map_err(poisoned)?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(key) {
+                let lists: i64 = shard.postings.iter().map(|(p, ids)| list_bytes(p, ids)).sum();
+                self.account(shard.ordinals.len() as i64, lists + shard.ordinals.len() as i64 * ORDINAL_BYTES);
+                slot.insert(shard);
+            }
         }
         let mut changes = CatalogChanges::default();
         let shards = self.shards.lock().map_err(poisoned)?;
@@ -174,11 +189,30 @@ impl CatalogCache {
         Ok(changes)
     }
 
+    /// Series held, and an estimate of the heap the shards take, kept up to date as
+    /// shards load and change.
+    pub(crate) fn footprint(&self) -> (u64, u64) {
+        let series = self.series.load(std::sync::atomic::Ordering::Relaxed);
+        let bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        (series, bytes.max(0) as u64)
+    }
+
+    fn account(&self, series: i64, bytes: i64) {
+        self.series.fetch_add(series as u64, std::sync::atomic::Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Applies staged changes once their batch is stored.
     pub(crate) fn commit(&self, changes: CatalogChanges) -> Result<(), SinkError> {
         let mut shards = self.shards.lock().map_err(poisoned)?;
         for (key, staged) in changes.staged {
             if let Some(shard) = shards.get_mut(&key) {
+                let added = staged.assigned.len() as i64;
+                let mut bytes = added * ORDINAL_BYTES;
+                for (pair, ids, _) in &staged.lists {
+                    bytes += list_bytes(pair, ids) - shard.postings.get(pair).map_or(0, |old| list_bytes(pair, old));
+                }
+                self.account(added, bytes);
                 shard.commit(staged);
             }
         }

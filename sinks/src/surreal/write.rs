@@ -239,6 +239,10 @@ impl TelemetryWriter for SurrealWriter {
         Ok(ids.into_iter().map(|id| id as u64).collect())
     }
 
+    fn catalog_footprint(&self) -> Option<(u64, u64)> {
+        Some(self.catalog.footprint())
+    }
+
     async fn rollup_snapshots(&self, requests: &[SnapshotRequest]) -> Result<Vec<SeriesSnapshot>, SinkError> {
         self.snapshots(requests, RollupRow::TABLE, RollupRow::COLUMNS, |c| c.v.iter().map(|v| Some(*v)).collect(), RollupRow::parts).await
     }

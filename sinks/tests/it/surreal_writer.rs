@@ -320,6 +320,9 @@ async fn the_series_catalog_is_stored_with_the_series_and_loaded_again() {
         assert_eq!(catalog.series_count(), series);
     };
     check(store.catalog("p").await.expect("catalog"), 4);
+    let (series, bytes) = writer.catalog_footprint().expect("the writer keeps a catalog");
+    assert_eq!(series, 4, "a retried batch is not counted twice");
+    assert!(bytes > 0);
 
     // A restarted writer loads the shards it writes and numbers new series after the
     // stored ones; series it is sent again keep their ordinals.
