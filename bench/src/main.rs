@@ -31,16 +31,10 @@ enum Probe {
         admin: String,
         #[arg(long, value_enum, default_value = "metrics")]
         signal: SignalKind,
-        #[arg(long, default_value_t = 10_000)]
-        series: u64,
-        #[arg(long, default_value_t = 1_000)]
-        items_per_request: u64,
-        #[arg(long, default_value_t = 200)]
-        requests: u64,
+        #[command(flatten)]
+        load: Load,
         #[arg(long, default_value_t = 0)]
         first_request: u64,
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
         #[arg(long)]
         gzip: bool,
         /// Give up waiting for persistence after this long, seconds.
@@ -63,14 +57,8 @@ enum Probe {
     Victoria {
         #[arg(long, default_value = "http://127.0.0.1:8428")]
         url: String,
-        #[arg(long, default_value_t = 10_000)]
-        series: u64,
-        #[arg(long, default_value_t = 1_000)]
-        items_per_request: u64,
-        #[arg(long, default_value_t = 200)]
-        requests: u64,
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
+        #[command(flatten)]
+        load: Load,
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
     },
@@ -95,6 +83,33 @@ enum Probe {
     },
 }
 
+/// The generated load both peers are fed: the same series and points.
+#[derive(clap::Args, Debug)]
+struct Load {
+    #[arg(long, default_value_t = 10_000)]
+    series: u64,
+    #[arg(long, default_value_t = 1_000)]
+    items_per_request: u64,
+    #[arg(long, default_value_t = 200)]
+    requests: u64,
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+}
+
+impl Load {
+    /// Points that end a minute before now, so every timestamp stays inside the
+    /// accepted window.
+    fn recent_shape(&self) -> Result<Shape> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+        let span_ns = (self.requests * self.items_per_request / self.series.max(1) + 1) * 1_000_000;
+        Ok(Shape {
+            series: self.series,
+            items_per_request: self.items_per_request,
+            start_unix_nano: now - span_ns - 60_000_000_000,
+        })
+    }
+}
+
 // The same allocator as the server, so operator figures match what it does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -103,18 +118,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.probe {
-        Probe::Ingest {
-            endpoint, protocol, key, admin, signal, series, items_per_request, requests,
-            first_request, concurrency, gzip, persist_timeout_s,
-        } => {
+        Probe::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
             let key = match key.strip_prefix('@') {
                 Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
                 None => key,
             };
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
-            // Start in the past so every generated timestamp stays inside the accepted window.
-            let span_ns = (requests * items_per_request / series.max(1) + 1) * 1_000_000;
-            let shape = Shape { series, items_per_request, start_unix_nano: now - span_ns - 60_000_000_000 };
+            let shape = load.recent_shape()?;
+            let Load { items_per_request, requests, concurrency, .. } = load;
             eprintln!("sending {requests} {signal:?} requests of {items_per_request} items over {protocol:?} to {endpoint}");
             let report = drive::run(DriveConfig {
                 endpoint,
@@ -137,10 +147,9 @@ async fn main() -> Result<()> {
             let report = cloudgrid_bench::decode::run(shape, requests, rounds);
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Victoria { url, series, items_per_request, requests, concurrency, timeout_s } => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
-            let span_ns = (requests * items_per_request / series.max(1) + 1) * 1_000_000;
-            let shape = Shape { series, items_per_request, start_unix_nano: now - span_ns - 60_000_000_000 };
+        Probe::Victoria { url, load, timeout_s } => {
+            let shape = load.recent_shape()?;
+            let Load { requests, concurrency, .. } = load;
             let report = cloudgrid_bench::victoria::run(cloudgrid_bench::victoria::VmConfig {
                 url,
                 shape,
