@@ -15,7 +15,7 @@ use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::health::Health;
-use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{CompactionConfig, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sources::{Collector, CollectorConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -115,6 +115,13 @@ struct Common {
     /// Metric chunk span: one record per series per this much event time, milliseconds.
     #[arg(long, env = "CLOUDGRID_CHUNK_SPAN_MS", default_value_t = 30 * 60 * 1000, global = true)]
     chunk_span_ms: u64,
+    /// Metric blocks of a partition are compacted into chunks and aggregate rows once
+    /// they hold this many points...
+    #[arg(long, env = "CLOUDGRID_METRIC_COMPACT_POINTS", default_value_t = 200_000, global = true)]
+    metric_compact_points: u64,
+    /// ...or once the oldest is this old (e.g. 60s).
+    #[arg(long, env = "CLOUDGRID_METRIC_COMPACT_AGE", default_value = "60s", global = true)]
+    metric_compact_age: String,
     /// In-process bus capacity (single-process mode), bytes.
     #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
     memory_bus_max_bytes: usize,
@@ -147,6 +154,21 @@ impl Common {
         c.chunk_span_ms = self.chunk_span_ms;
         c.validate().context("invalid storage configuration")?;
         Ok(c)
+    }
+
+    fn compaction(&self) -> Result<CompactionConfig> {
+        if self.metric_compact_points == 0 {
+            bail!("CLOUDGRID_METRIC_COMPACT_POINTS must be positive");
+        }
+        let max_age = parse_duration(&self.metric_compact_age).filter(|d| !d.is_zero()).with_context(|| {
+            format!("CLOUDGRID_METRIC_COMPACT_AGE: `{}` is not a duration like 60s", self.metric_compact_age)
+        })?;
+        Ok(CompactionConfig { max_points: self.metric_compact_points, max_age })
+    }
+
+    /// The storage writer of the pipeline, compacting as configured.
+    fn writer(&self, store: Store) -> Result<Arc<SurrealWriter>> {
+        Ok(Arc::new(SurrealWriter::with_compaction(store, self.compaction()?)))
     }
 
     fn rollups(&self) -> Result<RollupConfig> {
@@ -268,7 +290,7 @@ async fn main() -> Result<()> {
                 }
             }
             let pipeline =
-                Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone())
+                Pipeline::start(bus.clone(), common.writer(store)?, common.pipeline()?, health.clone())
                     .await?;
             start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
             run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
@@ -285,7 +307,7 @@ async fn main() -> Result<()> {
             let bus = common.bus(true).await?;
             let store = common.store().await?;
             let pipeline =
-                Pipeline::start(bus, Arc::new(SurrealWriter::new(store)), common.pipeline()?, health.clone()).await?;
+                Pipeline::start(bus, common.writer(store)?, common.pipeline()?, health.clone()).await?;
             println!("storage-write: {} worker(s)", common.workers);
             run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown, &readiness).await
         }

@@ -168,7 +168,8 @@ pub(crate) async fn run(
                         // storage what each partition applied and keep only the rest.
                         if let Ok(points) = writer.resume_points().await {
                             guard = ResumeGuard::new(points);
-                            // Rollup rows hold absolute values: writing them again is harmless.
+                            // Rollup changes ride with their partition's resume point: those of a
+                            // partition that did commit are dropped with its records.
                             let rollups = std::mem::take(&mut batch.rollups);
                             let histograms = std::mem::take(&mut batch.histograms);
                             batch = guard.admit(std::mem::take(&mut batch.records));

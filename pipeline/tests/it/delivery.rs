@@ -17,7 +17,7 @@ use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use cloudgrid_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use cloudgrid_proto::otlp::metrics::v1::{Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point};
 use cloudgrid_proto::{IngestEnvelope, Signal};
-use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{CompactionConfig, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{SinkError, TelemetryWriter, WriteBatch};
 use prost::Message;
 
@@ -82,10 +82,11 @@ fn config(workers: usize) -> PipelineConfig {
     PipelineConfig { workers, fetch_max: 7, ..PipelineConfig::default() }
 }
 
-/// Publishes in two halves with a restart in between; everything lands exactly once.
-async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: usize) {
+/// Publishes in two halves with a restart in between; everything lands exactly once,
+/// whether or not compaction runs alongside the writes.
+async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: usize, compaction: CompactionConfig) {
     let store = Store::open(&SurrealConfig { chunk_span_ms: 50, ..SurrealConfig::mem() }).await.expect("store");
-    let writer: Arc<dyn TelemetryWriter> = Arc::new(SurrealWriter::new(store.clone()));
+    let writer: Arc<dyn TelemetryWriter> = Arc::new(SurrealWriter::with_compaction(store.clone(), compaction));
     let (messages, series, points) = (60u64, 5u64, 20u64);
 
     publish_all(&*bus, subject, 0..messages / 2, series, points).await;
@@ -107,18 +108,26 @@ async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: 
     let counts = store.counts("p").await.expect("counts");
     assert_eq!(counts.points, messages * points, "every point exactly once");
     assert_eq!(counts.series, series);
+    if compaction.max_points == 1 {
+        assert!(counts.chunks > 0, "compaction ran alongside the writes");
+    }
+}
+
+/// Compaction after every batch, racing the writes.
+fn eager_compaction() -> CompactionConfig {
+    CompactionConfig { max_points: 1, max_age: Duration::from_millis(1) }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bus_one_worker() {
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
-    exactly_once_across_restart(bus, "ingest.p.metrics", 1).await;
+    exactly_once_across_restart(bus, "ingest.p.metrics", 1, CompactionConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bus_three_workers() {
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
-    exactly_once_across_restart(bus, "ingest.p.metrics", 3).await;
+    exactly_once_across_restart(bus, "ingest.p.metrics", 3, eager_compaction()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,7 +139,7 @@ async fn jetstream_two_workers() {
     let bus = JetStreamBus::connect(&cfg)
         .await
         .unwrap_or_else(|e| panic!("NATS with JetStream must run at {url}: {e}"));
-    exactly_once_across_restart(Arc::new(bus.clone()), "ingest.p.metrics", 2).await;
+    exactly_once_across_restart(Arc::new(bus.clone()), "ingest.p.metrics", 2, eager_compaction()).await;
     bus.delete_stream().await.expect("cleanup");
 }
 

@@ -11,7 +11,9 @@ pub struct Counts {
     pub spans: u64,
     pub logs: u64,
     pub series: u64,
+    /// Metric points, compacted or not.
     pub points: u64,
+    /// Chunk records compaction wrote.
     pub chunks: u64,
 }
 
@@ -23,9 +25,10 @@ impl Store {
                 "SELECT VALUE math::sum(n) FROM span_block WHERE project_id = $p GROUP ALL;
                  SELECT VALUE math::sum(n) FROM log_block WHERE project_id = $p GROUP ALL;
                  SELECT VALUE count() FROM metric_series WHERE project_id = $p GROUP ALL;
-                 RETURN math::sum((SELECT VALUE n FROM {chunks}));
+                 RETURN math::sum((SELECT VALUE n FROM {chunks})) + math::sum((SELECT VALUE n FROM {blocks}));
                  RETURN count((SELECT VALUE n FROM {chunks}));",
                 chunks = super::rows::project_range("metric_chunk"),
+                blocks = super::metrics::block_range(None),
             ))
             .bind(("p", project_id.to_string()))
             .await
@@ -78,74 +81,31 @@ impl Store {
         Ok(flatten(blocks, field))
     }
 
-    /// The points of one series in time order of their chunks: (time, start, value as
-    /// JSON: a number, or an object for histograms and summaries).
+    /// The points of one series in time order: (time, start, value as JSON: a number,
+    /// or an object for histograms and summaries).
     pub async fn series_points(
         &self,
         project_id: &str,
         series_id: u64,
     ) -> Result<Vec<(i64, i64, serde_json::Value)>, SinkError> {
-        use surrealdb::types::SurrealValue;
-        #[derive(Debug, SurrealValue)]
-        struct Chunk {
-            t: Vec<i64>,
-            st: Vec<i64>,
-            v: Vec<f64>,
-            h: Vec<serde_json::Value>,
-        }
-        let chunks: Vec<Chunk> = self
-            .db
-            .query(format!("SELECT t, st, v, h, start_ms FROM metric_chunk:[$p, $s, 0]..=[$p, $s, {}] ORDER BY start_ms", i64::MAX))
-            .bind(("p", project_id.to_string()))
-            .bind(("s", super::rows::series_key(series_id)))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-        let mut out = Vec::new();
-        for c in chunks {
-            let values: Vec<serde_json::Value> =
-                if c.h.is_empty() { c.v.iter().map(|x| serde_json::json!(x)).collect() } else { c.h };
-            out.extend(c.t.into_iter().zip(c.st).zip(values).map(|((t, st), v)| (t, st, v)));
-        }
-        Ok(out)
+        let points = self.points_of(project_id, series_id).await?;
+        Ok(points.into_iter().map(|p| (p.t, p.st, p.value.to_json())).collect())
     }
 
-    /// Every stored rollup aggregate of a project, ordered by series, tier and bucket.
+    /// Every rollup aggregate of a project, ordered by series, tier and bucket.
     pub async fn rollups(
         &self,
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::Agg)>, SinkError> {
-        use super::rows::RollupRow;
-        self.aggregates(project_id, RollupRow::TABLE, RollupRow::COLUMNS, RollupRow::parts).await
+        self.aggregates(project_id).await
     }
 
-    /// Every stored histogram aggregate of a project, ordered by series, tier and bucket.
+    /// Every histogram aggregate of a project, ordered by series, tier and bucket.
     pub async fn histogram_rollups(
         &self,
         project_id: &str,
     ) -> Result<Vec<(u64, u8, u64, cloudgrid_operators::rollup::HistAgg)>, SinkError> {
-        use super::rows::HistRollupRow;
-        self.aggregates(project_id, HistRollupRow::TABLE, HistRollupRow::COLUMNS, HistRollupRow::parts).await
-    }
-
-    async fn aggregates<Row: surrealdb::types::SurrealValue, A>(
-        &self,
-        project_id: &str,
-        table: &str,
-        columns: &str,
-        parts: impl Fn(&Row) -> (u64, u8, u64, A),
-    ) -> Result<Vec<(u64, u8, u64, A)>, SinkError> {
-        let range = super::rows::project_range(table);
-        let rows: Vec<Row> = self
-            .db
-            .query(format!("SELECT {columns} FROM {range} ORDER BY series_id, tier, bucket"))
-            .bind(("p", project_id.to_string()))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-        Ok(rows.iter().map(parts).collect())
+        self.aggregates(project_id).await
     }
 
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.

@@ -71,6 +71,13 @@ REMOVE INDEX IF EXISTS metric_rollup_series ON metric_rollup;
 REMOVE INDEX IF EXISTS metric_hist_rollup_series ON metric_hist_rollup;
 "#,
     },
+    Migration {
+        version: 6,
+        name: "metric blocks, compacted into chunks and aggregate rows",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_block SCHEMALESS;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

@@ -5,6 +5,9 @@
 //! `wss://` with root credentials for a SurrealDB server.
 
 mod catalog;
+mod columns;
+mod compact;
+mod metrics;
 mod migrations;
 mod rows;
 mod write;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 
+pub use compact::CompactionConfig;
 pub use write::SurrealWriter;
 
 /// A stored histogram point (as [`inspect`] returns it) as a [`Hist`](cloudgrid_operators::rollup::Hist).

@@ -5,8 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cloudgrid_operators::records::*;
 use cloudgrid_operators::rollup::{Agg, Buckets, Dense, Exponential, Explicit, Hist, HistAgg, RollupChange, RollupKey};
+use bytes::Bytes;
 use serde_json::{Value as J, json};
 use surrealdb::types::SurrealValue;
+
+use super::columns::{AggKey, AggState, Point, Value, decode_points};
+use crate::SinkError;
 
 /// Nanoseconds fit in i64 until 2262; later values saturate rather than wrap.
 fn ns(v: u64) -> i64 {
@@ -329,23 +333,16 @@ impl From<&SeriesMeta> for SeriesRow {
     }
 }
 
-/// The points of one series in one chunk window, as columns. Appended to the stored
-/// chunk of the same id.
-#[derive(Debug, SurrealValue)]
-pub(crate) struct ChunkRow {
-    pub(crate) id: (String, i64, i64),
-    pub(crate) project_id: String,
-    pub(crate) series_id: i64,
-    pub(crate) start_ms: i64,
-    /// Point times (unix ns).
-    pub(crate) t: Vec<i64>,
-    /// Point start times (unix ns; 0 when unset).
-    pub(crate) st: Vec<i64>,
-    /// Values of number points.
-    pub(crate) v: Vec<f64>,
-    /// Values of histogram, exponential histogram and summary points.
-    pub(crate) h: Vec<J>,
-    pub(crate) n: i64,
+/// A metric point as blocks and chunks store it.
+pub(crate) fn stored_point(p: &MetricPoint) -> Point {
+    let value = match point_value_json(&p.value) {
+        Some(j) => Value::Json(j.to_string()),
+        None => match p.value {
+            PointValue::Number(x) => Value::Number(x),
+            _ => Value::Json(J::Null.to_string()),
+        },
+    };
+    Point { series: p.series_id, t: ns(p.time_unix_nano), st: ns(p.start_unix_nano), value }
 }
 
 pub(crate) fn point_value_json(v: &PointValue) -> Option<J> {
@@ -370,39 +367,76 @@ pub(crate) fn point_value_json(v: &PointValue) -> Option<J> {
     }
 }
 
-/// Groups points by (series, chunk window) into column rows.
-pub(crate) fn chunk_rows<'a>(points: impl Iterator<Item = &'a MetricPoint>, span_ms: u64) -> Vec<ChunkRow> {
-    let mut by_chunk: BTreeMap<(String, u64, u64), ChunkRow> = BTreeMap::new();
-    for p in points {
-        let ms = p.time_unix_nano / 1_000_000;
-        let start = ms - ms % span_ms;
-        let row = by_chunk.entry((p.project_id.clone(), p.series_id, start)).or_insert_with(|| {
-            let start = i64::try_from(start).unwrap_or(i64::MAX);
-            ChunkRow {
-                id: (p.project_id.clone(), series_key(p.series_id), start),
-                project_id: p.project_id.clone(),
-                series_id: series_key(p.series_id),
-                start_ms: start,
-                t: Vec::new(),
-                st: Vec::new(),
-                v: Vec::new(),
-                h: Vec::new(),
-                n: 0,
-            }
-        });
-        row.t.push(ns(p.time_unix_nano));
-        row.st.push(ns(p.start_unix_nano));
-        match point_value_json(&p.value) {
-            None => {
-                if let PointValue::Number(x) = p.value {
-                    row.v.push(x);
-                }
-            }
-            Some(j) => row.h.push(j),
+/// What one write batch brought to one partition of a project: its metric points and
+/// the latest state of every aggregate they changed, as columns. Written once, read
+/// by queries and rollup restores until compaction folds it into chunks and aggregate
+/// rows and deletes it.
+///
+/// `metric_block:[project, partition, seq, part]`, where `seq` is the partition's resume
+/// point after the batch: it only grows, so blocks sort in the order they were written.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct MetricBlockRow {
+    pub(crate) id: (String, i64, i64, i64),
+    pub(crate) project_id: String,
+    pub(crate) partition: i64,
+    /// Points in the block.
+    pub(crate) n: i64,
+    pub(crate) t_min: i64,
+    pub(crate) t_max: i64,
+    pub(crate) encoding: String,
+    pub(crate) points: Bytes,
+    /// Number aggregates and histogram aggregates, in part 0 only.
+    pub(crate) rollups: Option<Bytes>,
+    pub(crate) hist_rollups: Option<Bytes>,
+}
+
+/// Points in one block record at most; a partition's share of a batch beyond it is
+/// cut into parts.
+pub(crate) const BLOCK_POINTS: usize = 50_000;
+
+/// The points of one series in one chunk window that one compaction found:
+/// `metric_chunk:[project, series, window start ms, seq]`, where `seq` is the last block
+/// compaction folded in. Written once, never appended to.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct ChunkRow {
+    pub(crate) id: (String, i64, i64, i64),
+    pub(crate) project_id: String,
+    pub(crate) series_id: i64,
+    pub(crate) start_ms: i64,
+    pub(crate) n: i64,
+    pub(crate) t_min: i64,
+    pub(crate) t_max: i64,
+    pub(crate) encoding: String,
+    pub(crate) points: Bytes,
+}
+
+/// A stored chunk as readers take it: columns in one bytes value, or (chunks written
+/// before blocks existed) as arrays of values.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct StoredChunk {
+    pub(crate) series_id: i64,
+    pub(crate) points: Option<Bytes>,
+    pub(crate) t: Option<Vec<i64>>,
+    pub(crate) st: Option<Vec<i64>>,
+    pub(crate) v: Option<Vec<f64>>,
+    pub(crate) h: Option<Vec<J>>,
+}
+
+impl StoredChunk {
+    pub(crate) const COLUMNS: &'static str = "series_id, points, t, st, v, h";
+
+    pub(crate) fn decode(self) -> Result<Vec<Point>, SinkError> {
+        if let Some(bytes) = &self.points {
+            return decode_points(bytes);
         }
-        row.n += 1;
+        let series = self.series_id as u64;
+        let (t, st) = (self.t.unwrap_or_default(), self.st.unwrap_or_default());
+        let values: Vec<Value> = match (self.v, self.h) {
+            (_, Some(h)) if !h.is_empty() => h.iter().map(|j| Value::Json(j.to_string())).collect(),
+            (v, _) => v.unwrap_or_default().into_iter().map(Value::Number).collect(),
+        };
+        Ok(t.into_iter().zip(st).zip(values).map(|((t, st), value)| Point { series, t, st, value }).collect())
     }
-    by_chunk.into_values().collect()
 }
 
 /// Every record of `$p` in a table whose ids are arrays starting with the project and a
@@ -437,7 +471,7 @@ impl RollupRow {
     pub(crate) const COLUMNS: &'static str = "record::id(id) AS id, project_id, series_id, tier, bucket, \
         count, sum, min, max, last, last_time";
 
-    fn new(id: RollupId, a: &Agg) -> Self {
+    pub(crate) fn new(id: RollupId, a: &Agg) -> Self {
         RollupRow {
             project_id: id.0.clone(),
             series_id: id.1,
@@ -511,7 +545,7 @@ impl HistRollupRow {
         points, count, sum, min, max, layout, bounds, counts, scale, zero_count, zero_threshold, \
         positive_offset, positive, negative_offset, negative";
 
-    fn new(id: RollupId, a: &HistAgg) -> Self {
+    pub(crate) fn new(id: RollupId, a: &HistAgg) -> Self {
         let h = &a.hist;
         let mut row = HistRollupRow {
             project_id: id.0.clone(),
@@ -614,10 +648,17 @@ pub(crate) struct RollupRows<R> {
     pub(crate) removed: Vec<RollupId>,
 }
 
-/// Rollup changes → rows. Changes are consolidated first: what several coalesced epochs
-/// said of one bucket nets out to its latest value. A bucket whose first change in the
-/// batch is a retraction was stored before the batch.
-fn rollup_rows<A: Ord, R>(changes: &[RollupChange<A>], row: impl Fn(RollupId, &A) -> R) -> RollupRows<R> {
+impl<R> Default for RollupRows<R> {
+    fn default() -> Self {
+        Self { new: Vec::new(), existing: Vec::new(), removed: Vec::new() }
+    }
+}
+
+/// Rollup changes → the latest state of each aggregate they touched, per (project,
+/// partition). Changes are consolidated first: what several coalesced epochs said of
+/// one bucket nets out to its latest value. A bucket whose first change is a
+/// retraction was stored before.
+pub(crate) fn latest_states<A: Ord + Clone>(changes: &[RollupChange<A>]) -> BTreeMap<(&str, u32), Vec<AggState<A>>> {
     let mut net: BTreeMap<(&RollupKey, &A), isize> = BTreeMap::new();
     let mut stored_before: HashMap<&RollupKey, bool> = HashMap::new();
     for ((key, agg), diff) in changes {
@@ -632,24 +673,44 @@ fn rollup_rows<A: Ord, R>(changes: &[RollupChange<A>], row: impl Fn(RollupId, &A
             latest.entry(key).or_insert(None);
         }
     }
-    let mut rows = RollupRows { new: Vec::new(), existing: Vec::new(), removed: Vec::new() };
+    let mut out: BTreeMap<(&str, u32), Vec<AggState<A>>> = BTreeMap::new();
     for (key, agg) in latest {
-        let id = (key.project.to_string(), series_key(key.series), i64::from(key.tier), ns(key.bucket));
-        let existed = stored_before.get(key).copied().unwrap_or(false);
+        let stored = stored_before.get(key).copied().unwrap_or(false);
+        if agg.is_none() && !stored {
+            continue;
+        }
+        let partition = (key.series % u64::from(crate::PARTITIONS)) as u32;
+        out.entry((&*key.project, partition)).or_default().push(AggState {
+            key: (key.series, key.tier, key.bucket),
+            stored,
+            agg: agg.cloned(),
+        });
+    }
+    out
+}
+
+/// Folds the states several blocks recorded, oldest first, into the rows that bring
+/// storage up to date: the latest value of each aggregate, inserted where storage did
+/// not hold it before the first of those blocks, updated where it did; removed ones
+/// deleted.
+pub(crate) fn fold_states<A, R>(
+    project: &str,
+    states: impl IntoIterator<Item = AggState<A>>,
+    row: impl Fn(RollupId, &A) -> R,
+) -> RollupRows<R> {
+    let mut latest: BTreeMap<AggKey, (bool, Option<A>)> = BTreeMap::new();
+    for s in states {
+        latest.entry(s.key).or_insert((s.stored, None)).1 = s.agg;
+    }
+    let mut rows = RollupRows::default();
+    for ((series, tier, bucket), (stored, agg)) in latest {
+        let id = (project.to_string(), series_key(series), i64::from(tier), ns(bucket));
         match agg {
-            Some(a) if existed => rows.existing.push(row(id, a)),
-            Some(a) => rows.new.push(row(id, a)),
-            None if existed => rows.removed.push(id),
+            Some(a) if stored => rows.existing.push(row(id, &a)),
+            Some(a) => rows.new.push(row(id, &a)),
+            None if stored => rows.removed.push(id),
             None => {}
         }
     }
     rows
-}
-
-pub(crate) fn number_rollup_rows(changes: &[RollupChange]) -> RollupRows<RollupRow> {
-    rollup_rows(changes, RollupRow::new)
-}
-
-pub(crate) fn histogram_rollup_rows(changes: &[RollupChange<HistAgg>]) -> RollupRows<HistRollupRow> {
-    rollup_rows(changes, HistRollupRow::new)
 }

@@ -49,7 +49,7 @@ async fn store() -> Store {
 }
 
 #[tokio::test]
-async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
+async fn points_land_in_blocks_compact_into_chunks_and_redelivery_changes_nothing() {
     let store = store().await;
     let writer = SurrealWriter::new(store.clone());
     let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
@@ -71,8 +71,15 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
     writer.apply(&batch).await.expect("apply");
     guard.committed(&resume);
 
+    // Until compaction, the points are in blocks and read from there.
     let counts = store.counts("p").await.expect("counts");
-    assert_eq!((counts.points, counts.chunks, counts.spans), (3, 1, 1));
+    assert_eq!((counts.points, counts.chunks, counts.spans), (3, 0, 1));
+    let before = store.series_points("p", u64::MAX).await.expect("points");
+    assert_eq!(before.len(), 3);
+    writer.compact_all().await.expect("compact");
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.points, counts.chunks, counts.spans), (3, 1, 1), "one chunk for the series' window");
+    assert_eq!(store.series_points("p", u64::MAX).await.expect("points"), before, "compaction changes no point");
 
     // A restarted writer reloads resume points and drops the redelivered messages.
     let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
@@ -86,6 +93,7 @@ async fn chunks_grow_by_append_and_redelivery_changes_nothing() {
     let resume = batch.resume.clone();
     writer.apply(&batch).await.expect("apply");
     guard.committed(&resume);
+    writer.compact_all().await.expect("compact");
     let counts = store.counts("p").await.expect("counts");
     assert_eq!((counts.points, counts.chunks), (4, 2));
 
@@ -161,7 +169,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
 }
 
 #[tokio::test]
@@ -173,15 +181,23 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
     let a = Agg::point(10, 1.0);
     let mut b = a;
     b.merge(&Agg::point(20, 5.0));
-    let batch = |rollups| WriteBatch { records: vec![], resume: vec![(0, 1)], rollups, ..WriteBatch::default() };
+    // Series u64::MAX is in partition 63.
+    let batch = |seq, rollups| WriteBatch { records: vec![], resume: vec![(63, seq)], rollups, ..WriteBatch::default() };
 
-    // New buckets; the same batch retried (its first answer lost) changes nothing.
-    let first = batch(vec![((key(0), a), 1), ((key(60), a), 1)]);
+    // New buckets. The batch retried after its answer was lost: the writer asks storage
+    // what each partition applied, as the pipeline does, and writes nothing again.
+    let first = batch(1, vec![((key(0), a), 1), ((key(60), a), 1)]);
     writer.apply(&first).await.expect("apply");
-    writer.apply(&first).await.expect("retry");
+    let mut retry = ResumeGuard::new(writer.resume_points().await.expect("resume")).admit(vec![]);
+    retry.rollups = first.rollups.clone();
+    writer.apply(&retry).await.expect("retry");
+    assert_eq!(store.rollups("p").await.expect("rollups"), vec![(u64::MAX, 0, 0, a), (u64::MAX, 0, 60, a)]);
+    writer.compact_all().await.expect("compact");
+    assert_eq!(store.rollups("p").await.expect("rollups"), vec![(u64::MAX, 0, 0, a), (u64::MAX, 0, 60, a)]);
+
     // Coalesced epochs: a bucket created and corrected in one batch, and a stored one
     // corrected, then one retracted for good.
-    let second = batch(vec![
+    let second = batch(2, vec![
         ((key(0), a), -1),
         ((key(0), b), 1),
         ((key(120), a), 1),
@@ -190,8 +206,18 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
         ((key(60), a), -1),
     ]);
     writer.apply(&second).await.expect("apply");
-    let stored: Vec<(u64, u8, u64, Agg)> = store.rollups("p").await.expect("rollups");
-    assert_eq!(stored, vec![(u64::MAX, 0, 0, b), (u64::MAX, 0, 120, b)]);
+    let expected = vec![(u64::MAX, 0, 0, b), (u64::MAX, 0, 120, b)];
+    assert_eq!(store.rollups("p").await.expect("rollups"), expected, "open blocks laid over compacted rows");
+    writer.compact_all().await.expect("compact");
+    assert_eq!(store.rollups("p").await.expect("rollups"), expected, "rows updated, inserted and deleted");
+    let rows: Vec<i64> = store
+        .handle()
+        .query("SELECT VALUE bucket FROM metric_rollup ORDER BY bucket")
+        .await
+        .expect("query")
+        .take(0)
+        .expect("take");
+    assert_eq!(rows, vec![0, 120], "the retracted bucket's row is gone");
 }
 
 #[tokio::test]
@@ -242,7 +268,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
             Sequenced { seq: 1, record: Record::Point(hist_point(7, t0 + 10, &exp)) },
             Sequenced { seq: 1, record: Record::Point(hist_point(8, t0 + 20, &explicit)) },
         ],
-        resume: vec![(0, 1)],
+        resume: vec![(7, 1), (8, 1)],
         histograms: vec![
             ((key(7, 0, t0), agg(&exp, 1)), 1),
             ((key(8, 0, t0), agg(&explicit, 1)), 1),
@@ -254,7 +280,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
     // A correction replaces the stored value.
     let corrected = agg(&explicit, 2);
     let fix = WriteBatch {
-        resume: vec![(0, 2)],
+        resume: vec![(8, 2)],
         histograms: vec![((key(8, 1, t0), merged.clone()), -1), ((key(8, 1, t0), corrected.clone()), 1)],
         ..WriteBatch::default()
     };
@@ -274,6 +300,15 @@ async fn histogram_rollups_and_points_read_back_exactly() {
     assert_eq!(snapshots[0].points, vec![(t0 + 10, t0, Hist::from_point(&exp).expect("histogram"))]);
     assert_eq!(snapshots[0].children, vec![(0, t0, agg(&exp, 1))]);
     assert_eq!(snapshots[1].points, vec![(t0 + 20, t0, Hist::from_point(&explicit).expect("histogram"))]);
+
+    // Compacted, the same: from chunks and rows instead of blocks.
+    writer.compact_all().await.expect("compact");
+    let compacted = writer.histogram_snapshots(&requests).await.expect("snapshots");
+    assert_eq!(compacted[0].points, snapshots[0].points);
+    assert_eq!(compacted[0].children, snapshots[0].children);
+    assert_eq!(compacted[1].points, snapshots[1].points);
+    assert_eq!(compacted[1].children, snapshots[1].children);
+    assert_eq!(store.histogram_rollups("p").await.expect("histogram rollups"), stored);
 }
 
 fn series_meta(id: u64, name: &str, host: &str) -> Record {

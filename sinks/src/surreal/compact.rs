@@ -1,0 +1,272 @@
+//! Compaction: folds a partition's metric blocks into per-series chunks and aggregate
+//! rows, and deletes the blocks, in one transaction.
+//!
+//! Writes stay cheap (a batch adds one block per partition it touches, whatever its
+//! number of series and buckets) and reads stay bounded (a partition's open blocks
+//! are at most `max_points` points or `max_age` old). Only the writer that writes a
+//! partition compacts it, so the blocks compaction reads cannot change under it: new
+//! blocks only come after them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use surrealdb::types::SurrealValue;
+use tokio::sync::mpsc;
+
+use super::columns::{ENCODING, Point, encode_points};
+use super::metrics::{BlockParts, BlockStates, OpenBlock, StoredAgg, blocks_through};
+use super::rows::{ChunkRow, RollupRows, fold_states, series_key};
+use super::{Store, classify};
+use crate::SinkError;
+use cloudgrid_operators::rollup::{Agg, HistAgg};
+
+/// When a partition's open blocks are compacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionConfig {
+    /// Once its open blocks hold this many points.
+    pub max_points: u64,
+    /// Once its oldest open block is this old.
+    pub max_age: Duration,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self { max_points: 200_000, max_age: Duration::from_secs(60) }
+    }
+}
+
+/// Open blocks of one partition this process knows of.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    points: u64,
+    since: Instant,
+}
+
+type PartitionKey = (String, u32);
+
+/// A writer's compaction: what is pending, and the task that works it off.
+#[derive(Debug)]
+pub(crate) struct Compaction {
+    store: Store,
+    config: CompactionConfig,
+    pending: Mutex<HashMap<PartitionKey, Pending>>,
+    wake: mpsc::UnboundedSender<()>,
+    /// One compaction at a time: the background task's and [`Compaction::run_all`].
+    running: tokio::sync::Mutex<()>,
+}
+
+/// How often the background task looks at pending partitions' age.
+const TICK: Duration = Duration::from_secs(1);
+
+impl Compaction {
+    /// Starts the background task on the current Tokio runtime; it ends when the last
+    /// writer holding this compaction is dropped.
+    pub(crate) fn start(store: Store, config: CompactionConfig) -> Arc<Self> {
+        let (wake, mut woken) = mpsc::unbounded_channel();
+        let this = Arc::new(Self { store, config, pending: Mutex::default(), wake, running: tokio::sync::Mutex::new(()) });
+        let weak: Weak<Self> = Arc::downgrade(&this);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    // Blocks an earlier process left are compacted first.
+                    let mut discovered = false;
+                    loop {
+                        if let Ok(None) = tokio::time::timeout(TICK, woken.recv()).await {
+                            return;
+                        }
+                        let Some(this) = weak.upgrade() else { return };
+                        if !discovered {
+                            discovered = this.discover().await.is_ok();
+                        }
+                        this.run_due().await;
+                    }
+                });
+            }
+            Err(_) => tracing::warn!("no async runtime: metric blocks are compacted only when asked"),
+        }
+        this
+    }
+
+    /// Notes blocks a committed batch wrote: ((project, partition), points).
+    pub(crate) fn written(&self, blocks: Vec<((String, u32), u64)>) {
+        let mut due = false;
+        if let Ok(mut pending) = self.pending.lock() {
+            for (key, points) in blocks {
+                let p = pending.entry(key).or_insert(Pending { points: 0, since: Instant::now() });
+                p.points += points;
+                due |= p.points >= self.config.max_points;
+            }
+        }
+        if due {
+            let _ = self.wake.send(());
+        }
+    }
+
+    /// Adds the partitions storage holds open blocks of, as due now.
+    async fn discover(&self) -> Result<(), SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            project_id: String,
+            partition: i64,
+            n: i64,
+        }
+        let rows: Vec<Row> = self
+            .store
+            .db
+            .query("SELECT project_id, partition, math::sum(n) AS n FROM metric_block GROUP BY project_id, partition")
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let now = Instant::now();
+        let due = now.checked_sub(self.config.max_age).unwrap_or(now);
+        if let Ok(mut pending) = self.pending.lock() {
+            for r in rows {
+                let key = (r.project_id, u32::try_from(r.partition).unwrap_or(0));
+                let p = pending.entry(key).or_insert(Pending { points: 0, since: due });
+                p.points = p.points.max(u64::try_from(r.n).unwrap_or(0));
+                p.since = p.since.min(due);
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_due(&self) {
+        let _running = self.running.lock().await;
+        let due: Vec<PartitionKey> = match self.pending.lock() {
+            Ok(pending) => pending
+                .iter()
+                .filter(|(_, p)| p.points >= self.config.max_points || p.since.elapsed() >= self.config.max_age)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Err(_) => return,
+        };
+        for key in due {
+            if let Err(e) = self.run(&key).await {
+                tracing::warn!(project = %key.0, partition = key.1, error = %e, "metric block compaction failed; retrying later");
+            }
+        }
+    }
+
+    /// Compacts every partition with open blocks, now.
+    pub(crate) async fn run_all(&self) -> Result<(), SinkError> {
+        let _running = self.running.lock().await;
+        self.discover().await?;
+        let keys: Vec<PartitionKey> = self.pending.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        for key in keys {
+            self.run(&key).await?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, key: &PartitionKey) -> Result<(), SinkError> {
+        let compacted = compact(&self.store, &key.0, key.1).await?;
+        if let Ok(mut pending) = self.pending.lock()
+            && let Some(p) = pending.get_mut(key)
+        {
+            p.points = p.points.saturating_sub(compacted);
+            p.since = Instant::now();
+            if p.points == 0 {
+                pending.remove(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compacts the open blocks of one partition; returns how many points they held.
+pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Result<u64, SinkError> {
+    let blocks = store.open_blocks(project, Some(partition), BlockParts::ALL).await?;
+    let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(0) };
+    let points: u64 = blocks.iter().map(|b| b.points.len() as u64).sum();
+    let chunks = chunk_rows(project, last_seq, store.chunk_span_ms, &blocks)?;
+    let numbers = fold::<Agg>(project, &blocks);
+    let histograms = fold::<HistAgg>(project, &blocks);
+
+    let mut sql = String::from("BEGIN;");
+    if !chunks.is_empty() {
+        sql.push_str("INSERT INTO metric_chunk $chunks RETURN NONE;");
+    }
+    sql.push_str(&rollup_sql::<Agg>("n", &numbers));
+    sql.push_str(&rollup_sql::<HistAgg>("h", &histograms));
+    sql.push_str(&format!("DELETE {} RETURN NONE;", blocks_through(partition, last_seq)));
+    sql.push_str("COMMIT;");
+    store
+        .db
+        .query(sql)
+        .bind(("p", project.to_string()))
+        .bind(("chunks", chunks))
+        .bind(("n_new", numbers.new))
+        .bind(("n_existing", numbers.existing))
+        .bind(("n_removed", numbers.removed))
+        .bind(("h_new", histograms.new))
+        .bind(("h_existing", histograms.existing))
+        .bind(("h_removed", histograms.removed))
+        .await
+        .map_err(classify)?
+        .check()
+        .map_err(classify)?;
+    Ok(points)
+}
+
+fn fold<A: StoredAgg>(project: &str, blocks: &[OpenBlock]) -> RollupRows<A::Row>
+where
+    OpenBlock: BlockStates<A>,
+{
+    fold_states(project, blocks.iter().flat_map(|b| BlockStates::<A>::states(b).iter().cloned()), A::row)
+}
+
+/// Statements bringing `A`'s rows up to date, reading `$<prefix>_new`, `_existing`
+/// and `_removed`.
+fn rollup_sql<A: StoredAgg>(prefix: &str, rows: &RollupRows<A::Row>) -> String {
+    let table = A::TABLE;
+    let set = |source: &str| A::FIELDS.iter().map(|f| format!("{f} = {source}.{f}")).collect::<Vec<_>>().join(", ");
+    let mut sql = String::new();
+    if !rows.new.is_empty() {
+        // A duplicate (a row storage held though the blocks did not know it) is
+        // overwritten with the latest value.
+        sql.push_str(&format!(
+            "INSERT INTO {table} ${prefix}_new ON DUPLICATE KEY UPDATE {} RETURN NONE;",
+            set("$input")
+        ));
+    }
+    if !rows.existing.is_empty() {
+        sql.push_str(&format!(
+            "FOR $r IN ${prefix}_existing {{ UPSERT type::record('{table}', $r.id) SET project_id = $r.project_id, \
+             series_id = $r.series_id, tier = $r.tier, bucket = $r.bucket, {} RETURN NONE; }};",
+            set("$r")
+        ));
+    }
+    if !rows.removed.is_empty() {
+        sql.push_str(&format!("FOR $id IN ${prefix}_removed {{ DELETE type::record('{table}', $id) RETURN NONE; }};"));
+    }
+    sql
+}
+
+/// The blocks' points regrouped by (series, chunk window), each in time order.
+fn chunk_rows(project: &str, last_seq: i64, span_ms: u64, blocks: &[OpenBlock]) -> Result<Vec<ChunkRow>, SinkError> {
+    let span = i64::try_from(span_ms.max(1)).unwrap_or(i64::MAX);
+    let mut by_chunk: BTreeMap<(u64, i64), Vec<&Point>> = BTreeMap::new();
+    for p in blocks.iter().flat_map(|b| &b.points) {
+        let ms = p.t.div_euclid(1_000_000);
+        by_chunk.entry((p.series, ms - ms.rem_euclid(span))).or_default().push(p);
+    }
+    by_chunk
+        .into_iter()
+        .map(|((series, start_ms), mut points)| {
+            points.sort_by_key(|p| p.t);
+            Ok(ChunkRow {
+                id: (project.to_string(), series_key(series), start_ms, last_seq),
+                project_id: project.to_string(),
+                series_id: series_key(series),
+                start_ms,
+                n: points.len() as i64,
+                t_min: points.first().map(|p| p.t).unwrap_or(0),
+                t_max: points.last().map(|p| p.t).unwrap_or(0),
+                encoding: ENCODING.to_string(),
+                points: encode_points(points.into_iter())?,
+            })
+        })
+        .collect()
+}

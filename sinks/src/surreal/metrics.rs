@@ -1,0 +1,348 @@
+//! Metric data in storage: blocks as writes leave them, and what readers see — the
+//! compacted chunks and aggregate rows with the blocks not yet compacted laid over them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use cloudgrid_operators::records::MetricPoint;
+use cloudgrid_operators::rollup::{Agg, HistAgg, RollupChange, SeriesSnapshot, SnapshotRequest};
+use surrealdb::types::SurrealValue;
+
+use super::columns::{AggColumns, AggKey, AggState, ENCODING, Point, Value, decode_points, encode_points};
+use super::rows::{BLOCK_POINTS, HistRollupRow, MetricBlockRow, RollupId, RollupRow, StoredChunk, latest_states, series_key, stored_point};
+use super::{Store, classify};
+use crate::SinkError;
+
+/// An aggregate type as storage holds it: its rows, and its column in blocks.
+pub(crate) trait StoredAgg: AggColumns + Clone + Ord + Send + Sync + 'static {
+    type Row: SurrealValue + Send + 'static;
+    const TABLE: &'static str;
+    /// The row's fields as a SELECT list.
+    const COLUMNS: &'static str;
+    /// The fields an update sets (all but the id and key fields).
+    const FIELDS: &'static [&'static str];
+    fn row(id: RollupId, agg: &Self) -> Self::Row;
+    /// (series, tier, bucket start, aggregate).
+    fn parts(row: &Self::Row) -> (u64, u8, u64, Self);
+}
+
+impl StoredAgg for Agg {
+    type Row = RollupRow;
+    const TABLE: &'static str = RollupRow::TABLE;
+    const COLUMNS: &'static str = RollupRow::COLUMNS;
+    const FIELDS: &'static [&'static str] = &["count", "sum", "min", "max", "last", "last_time"];
+    fn row(id: RollupId, agg: &Self) -> RollupRow {
+        RollupRow::new(id, agg)
+    }
+    fn parts(row: &RollupRow) -> (u64, u8, u64, Self) {
+        row.parts()
+    }
+}
+
+impl StoredAgg for HistAgg {
+    type Row = HistRollupRow;
+    const TABLE: &'static str = HistRollupRow::TABLE;
+    const COLUMNS: &'static str = HistRollupRow::COLUMNS;
+    const FIELDS: &'static [&'static str] = &[
+        "points", "count", "sum", "min", "max", "layout", "bounds", "counts", "scale", "zero_count",
+        "zero_threshold", "positive_offset", "positive", "negative_offset", "negative",
+    ];
+    fn row(id: RollupId, agg: &Self) -> HistRollupRow {
+        HistRollupRow::new(id, agg)
+    }
+    fn parts(row: &HistRollupRow) -> (u64, u8, u64, Self) {
+        row.parts()
+    }
+}
+
+/// One batch's metric blocks: per (project, partition) written, its points (cut into
+/// parts of at most [`BLOCK_POINTS`]) and, in part 0, the latest state of the
+/// aggregates the batch changed. A partition without a resume point in the batch
+/// wrote nothing new (a retry of a write that did commit): its changes are already
+/// stored and are left out.
+pub(crate) fn metric_blocks(
+    points: &[(u32, &MetricPoint)],
+    resume: &[(u32, u64)],
+    numbers: &[RollupChange],
+    histograms: &[RollupChange<HistAgg>],
+) -> Result<Vec<MetricBlockRow>, SinkError> {
+    let seq_of: HashMap<u32, u64> = resume.iter().copied().collect();
+    let mut by_partition: BTreeMap<(&str, u32), Vec<Point>> = BTreeMap::new();
+    for (partition, p) in points {
+        by_partition.entry((p.project_id.as_str(), *partition)).or_default().push(stored_point(p));
+    }
+    let mut numbers = latest_states(numbers);
+    let mut histograms = latest_states(histograms);
+    for key in numbers.keys().chain(histograms.keys()) {
+        by_partition.entry(*key).or_default();
+    }
+    let mut blocks = Vec::new();
+    for ((project, partition), points) in by_partition {
+        let Some(seq) = seq_of.get(&partition) else { continue };
+        let numbers = numbers.remove(&(project, partition));
+        let histograms = histograms.remove(&(project, partition));
+        let mut parts: Vec<&[Point]> = points.chunks(BLOCK_POINTS).collect();
+        if parts.is_empty() {
+            parts.push(&[]);
+        }
+        for (part, points) in parts.into_iter().enumerate() {
+            let first = part == 0;
+            blocks.push(MetricBlockRow {
+                id: (project.to_string(), i64::from(partition), i64::try_from(*seq).unwrap_or(i64::MAX), part as i64),
+                project_id: project.to_string(),
+                partition: i64::from(partition),
+                n: points.len() as i64,
+                t_min: points.iter().map(|p| p.t).min().unwrap_or(0),
+                t_max: points.iter().map(|p| p.t).max().unwrap_or(0),
+                encoding: ENCODING.to_string(),
+                points: encode_points(points.iter())?,
+                rollups: numbers.as_deref().filter(|_| first).map(Agg::encode).transpose()?,
+                hist_rollups: histograms.as_deref().filter(|_| first).map(HistAgg::encode).transpose()?,
+            });
+        }
+    }
+    Ok(blocks)
+}
+
+/// A block not yet compacted, decoded as far as the reader asked.
+#[derive(Debug, Default)]
+pub(crate) struct OpenBlock {
+    pub(crate) seq: i64,
+    pub(crate) points: Vec<Point>,
+    pub(crate) numbers: Vec<AggState<Agg>>,
+    pub(crate) histograms: Vec<AggState<HistAgg>>,
+}
+
+/// The states of one aggregate type a block holds.
+pub(crate) trait BlockStates<A> {
+    fn states(&self) -> &[AggState<A>];
+}
+
+impl BlockStates<Agg> for OpenBlock {
+    fn states(&self) -> &[AggState<Agg>] {
+        &self.numbers
+    }
+}
+
+impl BlockStates<HistAgg> for OpenBlock {
+    fn states(&self) -> &[AggState<HistAgg>] {
+        &self.histograms
+    }
+}
+
+/// Which parts of open blocks to read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockParts {
+    pub(crate) points: bool,
+    pub(crate) numbers: bool,
+    pub(crate) histograms: bool,
+}
+
+impl BlockParts {
+    pub(crate) const ALL: BlockParts = BlockParts { points: true, numbers: true, histograms: true };
+}
+
+#[derive(Debug, SurrealValue)]
+struct BlockColumns {
+    seq: i64,
+    points: Option<Bytes>,
+    rollups: Option<Bytes>,
+    hist_rollups: Option<Bytes>,
+}
+
+/// The record-id range of a project's blocks, or of one partition's.
+pub(crate) fn block_range(partition: Option<u32>) -> String {
+    let (min, max) = (i64::MIN, i64::MAX);
+    match partition {
+        Some(p) => format!("metric_block:[$p, {p}, {min}, {min}]..=[$p, {p}, {max}, {max}]"),
+        None => format!("metric_block:[$p, {min}, {min}, {min}]..=[$p, {max}, {max}, {max}]"),
+    }
+}
+
+/// The record-id range of one partition's blocks up to and including `seq`.
+pub(crate) fn blocks_through(partition: u32, seq: i64) -> String {
+    let (min, max) = (i64::MIN, i64::MAX);
+    format!("metric_block:[$p, {partition}, {min}, {min}]..=[$p, {partition}, {seq}, {max}]")
+}
+
+impl Store {
+    /// The blocks of `project` not yet compacted (of one partition, or all), oldest
+    /// first within each partition.
+    pub(crate) async fn open_blocks(
+        &self,
+        project: &str,
+        partition: Option<u32>,
+        parts: BlockParts,
+    ) -> Result<Vec<OpenBlock>, SinkError> {
+        let field = |on: bool, name: &str| if on { name.to_string() } else { format!("NONE AS {name}") };
+        let sql = format!(
+            "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {}",
+            field(parts.points, "points"),
+            field(parts.numbers, "rollups"),
+            field(parts.histograms, "hist_rollups"),
+            block_range(partition),
+        );
+        let rows: Vec<BlockColumns> =
+            self.db.query(sql).bind(("p", project.to_string())).await.map_err(classify)?.take(0).map_err(classify)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OpenBlock {
+                    seq: r.seq,
+                    points: r.points.as_deref().map(decode_points).transpose()?.unwrap_or_default(),
+                    numbers: r.rollups.as_deref().map(Agg::decode).transpose()?.unwrap_or_default(),
+                    histograms: r.hist_rollups.as_deref().map(HistAgg::decode).transpose()?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every aggregate of a project as readers see it, ordered by series, tier and
+    /// bucket: stored rows, with the states of open blocks laid over them.
+    pub(crate) async fn aggregates<A: StoredAgg>(&self, project: &str) -> Result<Vec<(u64, u8, u64, A)>, SinkError>
+    where
+        OpenBlock: BlockStates<A>,
+    {
+        let range = super::rows::project_range(A::TABLE);
+        let rows: Vec<A::Row> = self
+            .db
+            .query(format!("SELECT {} FROM {range}", A::COLUMNS))
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut view: BTreeMap<AggKey, A> = rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)).collect();
+        let parts = BlockParts { points: false, numbers: true, histograms: true };
+        for block in self.open_blocks(project, None, parts).await? {
+            overlay(&mut view, BlockStates::<A>::states(&block).iter().cloned());
+        }
+        Ok(view.into_iter().map(|((s, t, b), a)| (s, t, b, a)).collect())
+    }
+
+    /// The points of one series as readers see them, in time order.
+    pub(crate) async fn points_of(&self, project: &str, series: u64) -> Result<Vec<Point>, SinkError> {
+        let chunks: Vec<StoredChunk> = self
+            .db
+            .query(format!("SELECT {} FROM {}", StoredChunk::COLUMNS, chunk_range(i64::MIN)))
+            .bind(("p", project.to_string()))
+            .bind(("s", series_key(series)))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut points = Vec::new();
+        for c in chunks {
+            points.extend(c.decode()?);
+        }
+        let partition = (series % u64::from(crate::PARTITIONS)) as u32;
+        let parts = BlockParts { points: true, numbers: false, histograms: false };
+        for block in self.open_blocks(project, Some(partition), parts).await? {
+            points.extend(block.points.into_iter().filter(|p| p.series == series));
+        }
+        points.sort_by_key(|p| p.t);
+        Ok(points)
+    }
+
+    /// What storage holds for rebuilding rollup state: each requested series' points
+    /// from `points_from` on (`value` reads one, `None` for one it cannot) and its
+    /// stored aggregates in the requested ranges, open blocks included.
+    pub(crate) async fn snapshots<V, A: StoredAgg>(
+        &self,
+        requests: &[SnapshotRequest],
+        value: impl Fn(&Value) -> Option<V>,
+    ) -> Result<Vec<SeriesSnapshot<V, A>>, SinkError>
+    where
+        OpenBlock: BlockStates<A>,
+    {
+        let mut out: HashMap<u64, SeriesSnapshot<V, A>> =
+            requests.iter().map(|r| (r.series, SeriesSnapshot::empty(r.series))).collect();
+        let span = self.chunk_span_ms.max(1);
+        let mut by_partition: BTreeMap<(&str, u32), Vec<&SnapshotRequest>> = BTreeMap::new();
+        for r in requests {
+            by_partition.entry((r.project.as_str(), (r.series % u64::from(crate::PARTITIONS)) as u32)).or_default().push(r);
+        }
+        for ((project, partition), requests) in by_partition {
+            let blocks = self.open_blocks(project, Some(partition), BlockParts::ALL).await?;
+            // Ranges over record ids (project, series, …), a few statements per series,
+            // in round trips of a bounded size.
+            for group in requests.chunks(SNAPSHOT_SERIES_PER_QUERY) {
+                let mut sql = String::new();
+                for (i, r) in group.iter().enumerate() {
+                    let from_ms = r.points_from / 1_000_000;
+                    let from = i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX);
+                    sql.push_str(&format!("SELECT {} FROM {};", StoredChunk::COLUMNS, chunk_range(from)).replace("$s", &format!("$s{i}")));
+                    for (tier, lo, hi) in &r.children {
+                        let (lo, hi) = (i64::try_from(*lo).unwrap_or(i64::MAX), i64::try_from(*hi).unwrap_or(i64::MAX));
+                        sql.push_str(&format!(
+                            "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
+                            A::COLUMNS,
+                            A::TABLE
+                        ));
+                    }
+                }
+                let mut query = self.db.query(sql).bind(("p", project.to_string()));
+                for (i, r) in group.iter().enumerate() {
+                    query = query.bind((format!("s{i}"), series_key(r.series)));
+                }
+                let mut response = query.await.map_err(classify)?;
+                let mut statement = 0;
+                for r in group {
+                    let chunks: Vec<StoredChunk> = response.take(statement).map_err(classify)?;
+                    statement += 1;
+                    let mut points = Vec::new();
+                    for c in chunks {
+                        points.extend(c.decode()?);
+                    }
+                    for b in &blocks {
+                        points.extend(b.points.iter().filter(|p| p.series == r.series).cloned());
+                    }
+                    let mut children: BTreeMap<AggKey, A> = BTreeMap::new();
+                    for _ in &r.children {
+                        let rows: Vec<A::Row> = response.take(statement).map_err(classify)?;
+                        statement += 1;
+                        children.extend(rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)));
+                    }
+                    let wanted = |k: &AggKey| {
+                        k.0 == r.series && r.children.iter().any(|(tier, lo, hi)| k.1 == *tier && (*lo..*hi).contains(&k.2))
+                    };
+                    for b in &blocks {
+                        overlay(&mut children, BlockStates::<A>::states(b).iter().filter(|s| wanted(&s.key)).cloned());
+                    }
+                    let Some(snap) = out.get_mut(&r.series) else { continue };
+                    points.sort_by_key(|p| p.t);
+                    snap.points.extend(
+                        points
+                            .iter()
+                            .filter(|p| p.t as u64 >= r.points_from)
+                            .filter_map(|p| Some((p.t as u64, p.st as u64, value(&p.value)?))),
+                    );
+                    snap.children.extend(children.into_iter().map(|((_, t, b), a)| (t, b, a)));
+                }
+            }
+        }
+        Ok(requests.iter().filter_map(|r| out.remove(&r.series)).collect())
+    }
+}
+
+/// Series whose stored state one query reads when rebuilding rollup state.
+const SNAPSHOT_SERIES_PER_QUERY: usize = 128;
+
+/// The chunks of series `$s` of project `$p` whose window starts at `from_ms` or later.
+fn chunk_range(from_ms: i64) -> String {
+    let max = i64::MAX;
+    format!("metric_chunk:[$p, $s, {from_ms}]..=[$p, $s, {max}, {max}]")
+}
+
+/// Lays states over stored values, oldest first: a value replaces, a removal deletes.
+pub(crate) fn overlay<A>(view: &mut BTreeMap<AggKey, A>, states: impl Iterator<Item = AggState<A>>) {
+    for s in states {
+        match s.agg {
+            Some(a) => {
+                view.insert(s.key, a);
+            }
+            None => {
+                view.remove(&s.key);
+            }
+        }
+    }
+}
