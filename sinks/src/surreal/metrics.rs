@@ -165,6 +165,36 @@ pub(crate) fn blocks_through(partition: u32, seq: i64) -> String {
     format!("metric_block:[$p, {partition}, {min}, {min}]..=[$p, {partition}, {seq}, {max}]")
 }
 
+/// The statement selecting the open blocks of `$p` (one partition's, or all) with the
+/// parts asked for, oldest first within each partition; its rows go to [`decode_blocks`].
+fn select_blocks(partition: Option<u32>, parts: BlockParts) -> String {
+    let field = |on: bool, name: &str| if on { name.to_string() } else { format!("NONE AS {name}") };
+    format!(
+        "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {};",
+        field(parts.points, "points"),
+        field(parts.numbers, "rollups"),
+        field(parts.histograms, "hist_rollups"),
+        block_range(partition),
+    )
+}
+
+fn decode_blocks(rows: Vec<BlockColumns>) -> Result<Vec<OpenBlock>, SinkError> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(OpenBlock {
+                seq: r.seq,
+                points: r.points.as_deref().map(decode_points).transpose()?.unwrap_or_default(),
+                numbers: r.rollups.as_deref().map(Agg::decode).transpose()?.unwrap_or_default(),
+                histograms: r.hist_rollups.as_deref().map(HistAgg::decode).transpose()?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+// Readers take compacted records and open blocks in one transaction: compaction moves
+// data from the one to the other, and a reader must see it on exactly one side.
+// (In a multi-statement query, BEGIN is statement 0.)
+
 impl Store {
     /// The blocks of `project` not yet compacted (of one partition, or all), oldest
     /// first within each partition.
@@ -174,26 +204,15 @@ impl Store {
         partition: Option<u32>,
         parts: BlockParts,
     ) -> Result<Vec<OpenBlock>, SinkError> {
-        let field = |on: bool, name: &str| if on { name.to_string() } else { format!("NONE AS {name}") };
-        let sql = format!(
-            "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {}",
-            field(parts.points, "points"),
-            field(parts.numbers, "rollups"),
-            field(parts.histograms, "hist_rollups"),
-            block_range(partition),
-        );
-        let rows: Vec<BlockColumns> =
-            self.db.query(sql).bind(("p", project.to_string())).await.map_err(classify)?.take(0).map_err(classify)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OpenBlock {
-                    seq: r.seq,
-                    points: r.points.as_deref().map(decode_points).transpose()?.unwrap_or_default(),
-                    numbers: r.rollups.as_deref().map(Agg::decode).transpose()?.unwrap_or_default(),
-                    histograms: r.hist_rollups.as_deref().map(HistAgg::decode).transpose()?.unwrap_or_default(),
-                })
-            })
-            .collect()
+        let rows: Vec<BlockColumns> = self
+            .db
+            .query(select_blocks(partition, parts))
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        decode_blocks(rows)
     }
 
     /// Every aggregate of a project as readers see it, ordered by series, tier and
@@ -203,17 +222,17 @@ impl Store {
         OpenBlock: BlockStates<A>,
     {
         let range = super::rows::project_range(A::TABLE);
-        let rows: Vec<A::Row> = self
+        let parts = BlockParts { points: false, numbers: true, histograms: true };
+        let mut response = self
             .db
-            .query(format!("SELECT {} FROM {range}", A::COLUMNS))
+            .query(format!("BEGIN; SELECT {} FROM {range}; {} COMMIT;", A::COLUMNS, select_blocks(None, parts)))
             .bind(("p", project.to_string()))
             .await
-            .map_err(classify)?
-            .take(0)
             .map_err(classify)?;
+        let rows: Vec<A::Row> = response.take(1).map_err(classify)?;
+        let blocks = decode_blocks(response.take(2).map_err(classify)?)?;
         let mut view: BTreeMap<AggKey, A> = rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)).collect();
-        let parts = BlockParts { points: false, numbers: true, histograms: true };
-        for block in self.open_blocks(project, None, parts).await? {
+        for block in blocks {
             overlay(&mut view, BlockStates::<A>::states(&block).iter().cloned());
         }
         Ok(view.into_iter().map(|((s, t, b), a)| (s, t, b, a)).collect())
@@ -221,22 +240,27 @@ impl Store {
 
     /// The points of one series as readers see them, in time order.
     pub(crate) async fn points_of(&self, project: &str, series: u64) -> Result<Vec<Point>, SinkError> {
-        let chunks: Vec<StoredChunk> = self
+        let partition = (series % u64::from(crate::PARTITIONS)) as u32;
+        let parts = BlockParts { points: true, numbers: false, histograms: false };
+        let mut response = self
             .db
-            .query(format!("SELECT {} FROM {}", StoredChunk::COLUMNS, chunk_range(i64::MIN)))
+            .query(format!(
+                "BEGIN; SELECT {} FROM {}; {} COMMIT;",
+                StoredChunk::COLUMNS,
+                chunk_range(i64::MIN),
+                select_blocks(Some(partition), parts)
+            ))
             .bind(("p", project.to_string()))
             .bind(("s", series_key(series)))
             .await
-            .map_err(classify)?
-            .take(0)
             .map_err(classify)?;
+        let chunks: Vec<StoredChunk> = response.take(1).map_err(classify)?;
+        let blocks = decode_blocks(response.take(2).map_err(classify)?)?;
         let mut points = Vec::new();
         for c in chunks {
             points.extend(c.decode()?);
         }
-        let partition = (series % u64::from(crate::PARTITIONS)) as u32;
-        let parts = BlockParts { points: true, numbers: false, histograms: false };
-        for block in self.open_blocks(project, Some(partition), parts).await? {
+        for block in blocks {
             points.extend(block.points.into_iter().filter(|p| p.series == series));
         }
         points.sort_by_key(|p| p.t);
@@ -262,11 +286,10 @@ impl Store {
             by_partition.entry((r.project.as_str(), (r.series % u64::from(crate::PARTITIONS)) as u32)).or_default().push(r);
         }
         for ((project, partition), requests) in by_partition {
-            let blocks = self.open_blocks(project, Some(partition), BlockParts::ALL).await?;
             // Ranges over record ids (project, series, …), a few statements per series,
-            // in round trips of a bounded size.
+            // in round trips of a bounded size, each with the partition's open blocks.
             for group in requests.chunks(SNAPSHOT_SERIES_PER_QUERY) {
-                let mut sql = String::new();
+                let mut sql = format!("BEGIN; {}", select_blocks(Some(partition), BlockParts::ALL));
                 for (i, r) in group.iter().enumerate() {
                     let from_ms = r.points_from / 1_000_000;
                     let from = i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX);
@@ -280,12 +303,14 @@ impl Store {
                         ));
                     }
                 }
+                sql.push_str("COMMIT;");
                 let mut query = self.db.query(sql).bind(("p", project.to_string()));
                 for (i, r) in group.iter().enumerate() {
                     query = query.bind((format!("s{i}"), series_key(r.series)));
                 }
                 let mut response = query.await.map_err(classify)?;
-                let mut statement = 0;
+                let blocks = decode_blocks(response.take(1).map_err(classify)?)?;
+                let mut statement = 2;
                 for r in group {
                     let chunks: Vec<StoredChunk> = response.take(statement).map_err(classify)?;
                     statement += 1;

@@ -378,3 +378,44 @@ async fn the_series_catalog_is_stored_with_the_series_and_loaded_again() {
         .expect("take");
     assert_eq!(ordinals, vec![1 << 26, (1 << 26) + 1, (1 << 26) + 2], "series 1, 65 and 129 of partition 1, numbered once each");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_every_point_once_while_compaction_moves_them() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let compactor = {
+        let (writer, stop) = (writer.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                writer.compact_all().await.expect("compact");
+                rounds += 1;
+                tokio::task::yield_now().await;
+            }
+            rounds
+        })
+    };
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    for seq in 1..=60u64 {
+        // Two series of partition 3, a point each per batch, in two chunk windows.
+        let records = vec![
+            Sequenced { seq, record: point(3, seq * 1_000, seq as f64) },
+            Sequenced { seq, record: point(67, seq * 1_000, seq as f64) },
+        ];
+        writer.apply(&guard.admit(records)).await.expect("apply");
+        let points = store.series_points("p", 3).await.expect("points");
+        let times: Vec<i64> = points.iter().map(|(t, _, _)| t / 1_000_000).collect();
+        let expected: Vec<i64> = (1..=seq as i64).map(|s| s * 1_000).collect();
+        assert_eq!(times, expected, "after batch {seq}");
+        assert_eq!(store.counts("p").await.expect("counts").points, 2 * seq);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds = compactor.await.expect("compactor");
+    assert!(rounds > 1, "compaction ran alongside");
+    writer.compact_all().await.expect("compact");
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.points, counts.chunks > 2), (120, true));
+}
