@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_control::ControlPlane;
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
-use cloudgrid_pipeline::{Drain, Pipeline, PipelineConfig};
+use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
 use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
 use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
@@ -86,6 +86,13 @@ struct Common {
     /// Timely worker threads of the pipeline.
     #[arg(short = 'w', long, env = "CLOUDGRID_WORKERS", default_value_t = 1, global = true)]
     workers: usize,
+    /// storage-write as several processes of one timely cluster: `host:port` of every
+    /// process, comma-separated, in process order (the same list for all of them).
+    #[arg(long, env = "CLOUDGRID_TIMELY_ADDRESSES", global = true)]
+    timely_addresses: Option<String>,
+    /// This process's index in CLOUDGRID_TIMELY_ADDRESSES; process 0 consumes the bus.
+    #[arg(long, env = "CLOUDGRID_TIMELY_PROCESS", default_value_t = 0, global = true)]
+    timely_process: usize,
     /// Largest OTLP/HTTP body after decompression, bytes.
     #[arg(long, env = "CLOUDGRID_MAX_HTTP_BODY_BYTES", default_value_t = 20 << 20, global = true)]
     max_http_body_bytes: usize,
@@ -198,10 +205,15 @@ impl Common {
     }
 
     fn pipeline(&self) -> Result<PipelineConfig> {
+        let cluster = self.timely_addresses.as_deref().map(|list| Cluster {
+            process: self.timely_process,
+            addresses: list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect(),
+        });
         let c = PipelineConfig {
             workers: self.workers,
             rollups: self.rollups()?,
             max_bytes_in_flight: self.pipeline_max_bytes_in_flight,
+            cluster,
             ..PipelineConfig::default()
         };
         c.validate()?;
@@ -275,6 +287,9 @@ async fn main() -> Result<()> {
 
     match target {
         Target::All => {
+            if common.timely_addresses.is_some() {
+                bail!("CLOUDGRID_TIMELY_ADDRESSES applies to storage-write; `all` runs one process");
+            }
             let bus = common.bus(false).await?;
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::new(store.clone()));
@@ -304,11 +319,21 @@ async fn main() -> Result<()> {
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
         Target::StorageWrite => {
+            let config = common.pipeline()?;
+            common.compaction()?;
+            if config.cluster.is_some() && !common.surreal()?.url.starts_with("ws") {
+                bail!("a storage-write cluster (CLOUDGRID_TIMELY_ADDRESSES) shares one SurrealDB server: set CLOUDGRID_SURREAL_URL=ws://…");
+            }
             let bus = common.bus(true).await?;
             let store = common.store().await?;
-            let pipeline =
-                Pipeline::start(bus, common.writer(store)?, common.pipeline()?, health.clone()).await?;
-            println!("storage-write: {} worker(s)", common.workers);
+            let pipeline = Pipeline::start(bus, common.writer(store)?, config, health.clone()).await?;
+            match &common.timely_addresses {
+                None => println!("storage-write: {} worker(s)", common.workers),
+                Some(list) => println!(
+                    "storage-write: {} worker(s), process {} of the timely cluster {list}",
+                    common.workers, common.timely_process
+                ),
+            }
             run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown, &readiness).await
         }
         Target::ControlPlane => {

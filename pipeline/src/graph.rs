@@ -1,15 +1,18 @@
 //! The dataflow graph, separate from the loop that feeds it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudgrid_operators::normalize;
 use cloudgrid_proto::IngestEnvelope;
 use cloudgrid_sinks::{Sequenced, partition_of};
 use prost::Message;
-use timely::dataflow::InputHandleVec;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Operator;
 use timely::dataflow::operators::vec::{Input, Map};
+use timely::dataflow::operators::{Capability, Operator, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
 use crate::rollups::RollupStep;
@@ -25,11 +28,15 @@ pub(crate) struct Raw {
     pub payload: bytes::Bytes,
 }
 
-/// Builds the dataflow on `worker`; returns the input to feed.
+/// Builds the dataflow on `worker`; returns the input to feed and a probe whose frontier
+/// passes an epoch once every worker of every process committed it.
 ///
 /// Every record leaves the graph through the sink, which hands each finished epoch's
 /// records (possibly none) to this worker's writer: the writer learns that epoch `t` is
-/// complete for this worker exactly when the sink's input frontier has passed `t`.
+/// complete for this worker exactly when the sink's input frontier has passed `t`. The
+/// sink holds a capability for each epoch it received records of until its writer has
+/// committed that epoch (`committed` counts the writer's committed epochs), so the
+/// probe's frontier is the cluster's durable frontier.
 ///
 /// Metric points also update the worker's rollup state ([`RollupStep`]) as each epoch
 /// finishes; the changed aggregates go to the writer with the epoch's records. Records
@@ -38,10 +45,12 @@ pub(crate) struct Raw {
 pub(crate) fn build(
     worker: &mut Worker,
     jobs: tokio::sync::mpsc::UnboundedSender<WriteJob>,
+    committed: Arc<AtomicU64>,
     skipped: cloudgrid_proto::health::Counter,
     mut rollups: RollupStep,
-) -> InputHandleVec<Epoch, Raw> {
-    worker.dataflow::<Epoch, _, _>(move |scope| {
+) -> (InputHandleVec<Epoch, Raw>, ProbeHandle<Epoch>) {
+    let probe = ProbeHandle::new();
+    let input = worker.dataflow::<Epoch, _, _>(|scope| {
         let (input, raw) = scope.new_input::<Raw>();
         let records = raw.flat_map(move |raw: Raw| {
             let mut out = Vec::new();
@@ -60,33 +69,52 @@ pub(crate) fn build(
             }
             out.into_iter().map(move |record| Sequenced { seq: raw.seq, record })
         });
-        let mut pending: BTreeMap<Epoch, Vec<Sequenced>> = BTreeMap::new();
-        let mut next_epoch: Epoch = 0;
-        let mut sent_closed = false;
-        records.sink(
-            Exchange::new(|r: &Sequenced| u64::from(partition_of(&r.record))),
-            "WriteSink",
-            move |(input, frontier)| {
-                input.for_each(|cap, data| {
-                    let t = cap.least().copied().unwrap_or_default();
-                    pending.entry(t).or_default().append(data);
-                });
-                // Hand over every epoch the frontier has passed, empty ones included and in
-                // order, so the writer can report progress epoch by epoch.
-                let closed = frontier.is_empty();
-                let limit = frontier.frontier().first().copied();
-                while limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty()) {
-                    let records = pending.remove(&next_epoch).unwrap_or_default();
-                    let rollups = rollups.epoch(&records);
-                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
-                    next_epoch += 1;
-                }
-                if closed && !sent_closed {
-                    sent_closed = true;
-                    let _ = jobs.send(WriteJob::Closed);
-                }
-            },
-        );
+        records
+            .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                Exchange::new(|r: &Sequenced| u64::from(partition_of(&r.record))),
+                "WriteSink",
+                |initial, info| {
+                    // Only epochs with records here hold the frontier back.
+                    drop(initial);
+                    let _ = jobs.send(WriteJob::Wake(scope.worker().sync_activator_for(info.address.to_vec())));
+                    let mut pending: BTreeMap<Epoch, (Option<Capability<Epoch>>, Vec<Sequenced>)> = BTreeMap::new();
+                    let mut unconfirmed: BTreeMap<Epoch, Capability<Epoch>> = BTreeMap::new();
+                    let mut next_epoch: Epoch = 0;
+                    let mut sent_closed = false;
+                    move |(input, frontier), _output| {
+                        input.for_each(|cap, data| {
+                            let Some(t) = cap.least().copied() else { return };
+                            let entry = pending.entry(t).or_insert_with(|| (None, Vec::new()));
+                            if entry.0.is_none() {
+                                entry.0 = cap.retain_least(0);
+                            }
+                            entry.1.append(data);
+                        });
+                        // Hand over every epoch the frontier has passed, empty ones included
+                        // and in order, so the writer can report progress epoch by epoch.
+                        let closed = frontier.is_empty();
+                        let limit = frontier.frontier().first().copied();
+                        while limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty()) {
+                            let (cap, records) = pending.remove(&next_epoch).unwrap_or_default();
+                            if let Some(cap) = cap {
+                                unconfirmed.insert(next_epoch, cap);
+                            }
+                            let rollups = rollups.epoch(&records);
+                            let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
+                            next_epoch += 1;
+                        }
+                        if closed && !sent_closed {
+                            sent_closed = true;
+                            let _ = jobs.send(WriteJob::Closed);
+                        }
+                        // Epochs the writer committed no longer hold the frontier.
+                        let done = committed.load(Ordering::Acquire);
+                        unconfirmed.retain(|epoch, _| *epoch >= done);
+                    }
+                },
+            )
+            .probe_with(&probe);
         input
-    })
+    });
+    (input, probe)
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use cloudgrid_proto::bus::{AckHandle, Bus, BusError, ConsumerConfig, Delivery};
 use cloudgrid_proto::health::Health;
 use cloudgrid_proto::subjects;
 use cloudgrid_sinks::{ResumeGuard, SinkError, TelemetryWriter};
+use timely::dataflow::ProbeHandle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -37,6 +39,19 @@ pub struct PipelineConfig {
     pub ack_wait_ms: u64,
     /// Metric rollup tiers and lateness.
     pub rollups: RollupConfig,
+    /// Several storage-write processes as one timely cluster; `None`: this process alone.
+    pub cluster: Option<Cluster>,
+}
+
+/// This process's place in a timely cluster of storage-write processes. Process 0
+/// consumes the bus and feeds the dataflow; records are exchanged by partition to the
+/// workers of every process, each writing its partitions. Every process runs the same
+/// number of workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub addresses: Vec<String>,
 }
 
 impl Default for PipelineConfig {
@@ -49,6 +64,7 @@ impl Default for PipelineConfig {
             max_bytes_in_flight: 64 << 20,
             ack_wait_ms: 300_000,
             rollups: RollupConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -63,6 +79,15 @@ impl PipelineConfig {
         }
         if self.max_bytes_in_flight == 0 {
             return Err(PipelineError::Config("CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT must be positive".into()));
+        }
+        if let Some(c) = &self.cluster
+            && (c.addresses.len() < 2 || c.process >= c.addresses.len())
+        {
+            return Err(PipelineError::Config(format!(
+                "CLOUDGRID_TIMELY_PROCESS ({}) must index CLOUDGRID_TIMELY_ADDRESSES, which needs at least two entries ({} given)",
+                c.process,
+                c.addresses.len()
+            )));
         }
         if self.fetch_max == 0 || self.max_epochs_in_flight == 0 {
             return Err(PipelineError::Config("fetch size and epochs in flight must be positive".into()));
@@ -117,15 +142,20 @@ impl Pipeline {
         let mut consumer_config = ConsumerConfig::new(subjects::STORAGE_WRITE_CONSUMER);
         consumer_config.ack_wait = Duration::from_millis(config.ack_wait_ms);
         consumer_config.max_ack_pending = config.fetch_max * (config.max_epochs_in_flight + 1);
-        let consumer = bus.consumer(consumer_config.clone()).await?;
+        // In a cluster only process 0 consumes: the resume guard is exact because each
+        // partition sees its messages in stream order, which one feeder keeps.
+        let feeder = config.cluster.as_ref().is_none_or(|c| c.process == 0);
+        let consumer = if feeder { Some(bus.consumer(consumer_config.clone()).await?) } else { None };
 
         let n = config.workers;
+        let first_worker = config.cluster.as_ref().map_or(0, |c| c.process * n);
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::new(&health));
         let mut feeds = Vec::with_capacity(n);
         let mut feed_rxs = Vec::with_capacity(n);
         let mut job_txs = Vec::with_capacity(n);
         let mut writers = Vec::with_capacity(n);
+        let committed: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
         for w in 0..n {
             let (tx, rx) = std_mpsc::channel::<Feed>();
             feeds.push(tx);
@@ -137,11 +167,12 @@ impl Pipeline {
                 job_rx,
                 writer.clone(),
                 ResumeGuard::new(resume.clone()),
+                committed[w].clone(),
                 progress_tx.clone(),
                 stats.clone(),
             )));
         }
-        drop(progress_tx);
+        let worker_progress = progress_tx;
 
         let feed_rxs = Arc::new(Mutex::new(feed_rxs));
         let job_txs = Arc::new(Mutex::new(job_txs));
@@ -157,8 +188,21 @@ impl Pipeline {
         let rollup_writer = writer.clone();
         let rollup_resume = resume.clone();
         let rollup_health = health.clone();
-        let guards = timely::execute(timely::Config::process(n), move |worker| {
-            let index = worker.index();
+        let timely_config = match &config.cluster {
+            None => timely::Config::process(n),
+            Some(c) => timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads: n,
+                    process: c.process,
+                    addresses: c.addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: timely::WorkerConfig::default(),
+            },
+        };
+        let run_worker = move |worker: &mut timely::worker::Worker| {
+            let index = worker.index() - first_worker;
             let (Some(feed), Some(jobs)) = (take_slot(&feed_rxs, index), take_slot(&job_txs, index)) else {
                 tracing::error!(index, "worker started without its channels");
                 return;
@@ -174,7 +218,17 @@ impl Pipeline {
                 runtime.clone(),
                 StepMetrics::new(&rollup_health, index),
             );
-            let mut input = graph::build(worker, jobs, skipped.clone(), step);
+            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), step);
+            // Reports how far the probe says every process has committed.
+            let progress = worker_progress.clone();
+            let mut reported: Epoch = 0;
+            let mut report = |probe: &ProbeHandle<Epoch>| {
+                let below = probe.with_frontier(|f| f.first().copied().unwrap_or(Epoch::MAX));
+                if below > reported {
+                    reported = below;
+                    let _ = progress.send(Progress::Durable { below });
+                }
+            };
             'feed: loop {
                 loop {
                     match feed.try_recv() {
@@ -189,11 +243,21 @@ impl Pipeline {
                     }
                 }
                 worker.step_or_park(Some(Duration::from_millis(100)));
+                report(&probe);
             }
-            // Closing the input lets the dataflow finish; timely steps it to completion.
+            // Closing the input lets the dataflow finish once every process closed its.
             drop(input);
-        })
-        .map_err(PipelineError::Dataflow)?;
+            while !probe.done() {
+                worker.step_or_park(Some(Duration::from_millis(100)));
+                report(&probe);
+            }
+            report(&probe);
+        };
+        // Connecting a cluster waits for every process: off the async threads.
+        let guards = tokio::task::spawn_blocking(move || timely::execute(timely_config, run_worker))
+            .await
+            .map_err(|e| PipelineError::Dataflow(format!("starting timely: {e}")))?
+            .map_err(PipelineError::Dataflow)?;
 
         let mut threads = vec![None; n];
         for _ in 0..n {
@@ -203,6 +267,10 @@ impl Pipeline {
             threads[i] = Some(t);
         }
         let threads: Vec<std::thread::Thread> = threads.into_iter().flatten().collect();
+        // A process that does not consume feeds nothing: its workers close their inputs.
+        if !feeder {
+            feeds.clear();
+        }
 
         let (stop_tx, stop_rx) = oneshot::channel();
         let host = Host {
@@ -214,7 +282,7 @@ impl Pipeline {
             config: config.clone(),
             in_flight: BTreeMap::new(),
             seq_epoch: HashMap::new(),
-            committed: vec![None; n],
+            durable_below: 0,
             closed: vec![false; n],
             seqs_by_epoch: HashMap::new(),
             bytes_by_epoch: HashMap::new(),
@@ -269,6 +337,18 @@ impl Pipeline {
     }
 }
 
+/// The next batch from the consumer; never resolves without one.
+async fn fetch(
+    consumer: &mut Option<Box<dyn cloudgrid_proto::bus::Consumer>>,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<Delivery>, BusError> {
+    match consumer {
+        Some(c) => c.fetch(max, wait).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn take_slot<T>(slots: &Mutex<Vec<Option<T>>>, index: usize) -> Option<T> {
     slots.lock().ok().and_then(|mut v| v.get_mut(index)?.take())
 }
@@ -276,7 +356,8 @@ fn take_slot<T>(slots: &Mutex<Vec<Option<T>>>, index: usize) -> Option<T> {
 struct Host {
     bus: Arc<dyn Bus>,
     consumer_config: ConsumerConfig,
-    consumer: Box<dyn cloudgrid_proto::bus::Consumer>,
+    /// `None` in a cluster process other than the feeder.
+    consumer: Option<Box<dyn cloudgrid_proto::bus::Consumer>>,
     feeds: Vec<std_mpsc::Sender<Feed>>,
     threads: Vec<std::thread::Thread>,
     config: PipelineConfig,
@@ -284,8 +365,8 @@ struct Host {
     in_flight: BTreeMap<Epoch, Vec<Box<dyn AckHandle>>>,
     /// Stream sequence → epoch, for messages in flight (to absorb redeliveries).
     seq_epoch: HashMap<u64, Epoch>,
-    /// Per worker: highest epoch committed.
-    committed: Vec<Option<Epoch>>,
+    /// Every epoch below this is committed by every worker of every process.
+    durable_below: Epoch,
     closed: Vec<bool>,
     /// Epoch → stream sequences of its messages.
     seqs_by_epoch: HashMap<Epoch, Vec<u64>>,
@@ -311,12 +392,13 @@ impl Host {
         let mut drain: Option<Drain> = None;
         let mut fetch_error: Option<BusError> = None;
         loop {
-            let can_fetch = self.in_flight.len() < self.config.max_epochs_in_flight
+            let can_fetch = self.consumer.is_some()
+                && self.in_flight.len() < self.config.max_epochs_in_flight
                 && self.bytes_in_flight < self.config.max_bytes_in_flight
                 && drain != Some(Drain::InFlight);
             if let Some(mode) = drain {
                 let idle = self.in_flight.is_empty();
-                let bus_empty = mode == Drain::InFlight || self.last_fetch_was_empty;
+                let bus_empty = mode == Drain::InFlight || self.last_fetch_was_empty || self.consumer.is_none();
                 if idle && bus_empty {
                     break;
                 }
@@ -333,7 +415,7 @@ impl Host {
                 mode = &mut stop, if drain.is_none() => {
                     drain = Some(mode.unwrap_or(Drain::InFlight));
                 }
-                batch = self.consumer.fetch(self.config.fetch_max, wait), if can_fetch => match batch {
+                batch = fetch(&mut self.consumer, self.config.fetch_max, wait), if can_fetch => match batch {
                     Ok(batch) => {
                         fetch_error = None;
                         self.last_fetch_was_empty = batch.is_empty();
@@ -354,10 +436,11 @@ impl Host {
                 },
             }
         }
-        // Closing the feeds closes the timely inputs; writers then report Closed.
+        // Closing the feeds closes the timely inputs; writers then report Closed, and the
+        // probes report everything durable once every process finished.
         self.feeds.clear();
         self.unpark();
-        while self.closed.iter().any(|c| !c) {
+        while self.closed.iter().any(|c| !c) || self.durable_below != Epoch::MAX {
             match progress.recv().await {
                 Some(Progress::Failed { worker }) => {
                     return Err(PipelineError::Dataflow(format!("timely worker {worker} failed while draining")));
@@ -433,7 +516,7 @@ impl Host {
     async fn resubscribe(&mut self) {
         match self.bus.consumer(self.consumer_config.clone()).await {
             Ok(c) => {
-                self.consumer = c;
+                self.consumer = Some(c);
                 self.last_seq = None;
             }
             Err(e) => tracing::warn!(error = %e, "subscribing again failed; retrying"),
@@ -442,33 +525,17 @@ impl Host {
 
     async fn on_progress(&mut self, p: Progress) {
         match p {
-            Progress::Committed { worker, epoch } => {
-                if let Some(c) = self.committed.get_mut(worker) {
-                    *c = Some(epoch);
-                }
-            }
+            Progress::Durable { below } => self.durable_below = self.durable_below.max(below),
             Progress::Closed { worker } => {
                 if let Some(c) = self.closed.get_mut(worker) {
                     *c = true;
                 }
+                return;
             }
             // Handled by the loop, which stops without acking anything more.
             Progress::Failed { .. } => return,
         }
-        // An epoch is durable once every worker committed it (or closed after it).
-        let all_closed = self.closed.iter().all(|c| *c);
-        let durable: Option<Epoch> = if all_closed {
-            self.in_flight.keys().next_back().copied()
-        } else {
-            self.committed
-                .iter()
-                .zip(&self.closed)
-                .filter(|(_, closed)| !**closed)
-                .map(|(c, _)| *c)
-                .min()
-                .flatten()
-        };
-        let Some(durable) = durable else { return };
+        let Some(durable) = self.durable_below.checked_sub(1) else { return };
         let mut handles = Vec::new();
         while let Some((&e, _)) = self.in_flight.first_key_value() {
             if e > durable {

@@ -13,4 +13,4 @@ mod host;
 mod rollups;
 mod writer;
 
-pub use host::{Drain, Pipeline, PipelineConfig, PipelineError};
+pub use host::{Cluster, Drain, Pipeline, PipelineConfig, PipelineError};

@@ -3,11 +3,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Gauge, Health};
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use timely::scheduling::SyncActivator;
 use tokio::sync::mpsc;
 
 use crate::graph::Epoch;
@@ -20,13 +22,16 @@ pub(crate) enum WriteJob {
     Epoch { epoch: Epoch, records: Vec<Sequenced>, rollups: EpochRollups },
     /// The worker's input closed; nothing follows.
     Closed,
+    /// Wakes the worker's sink, which releases the epochs this writer committed.
+    Wake(SyncActivator),
 }
 
 /// From the writers to the host.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Progress {
-    /// Every epoch up to and including `epoch` is durable for `worker`.
-    Committed { worker: usize, epoch: Epoch },
+    /// Every epoch below `below` is committed by every worker of every process (from a
+    /// worker's probe; `Epoch::MAX` once the dataflow finished).
+    Durable { below: Epoch },
     Closed { worker: usize },
     /// The worker went away without closing its input (it panicked): its epochs will
     /// never complete, and nothing it held may be acked.
@@ -111,9 +116,11 @@ pub(crate) async fn run(
     mut jobs: mpsc::UnboundedReceiver<WriteJob>,
     writer: Arc<dyn TelemetryWriter>,
     mut guard: ResumeGuard,
+    committed: Arc<AtomicU64>,
     progress: mpsc::UnboundedSender<Progress>,
     stats: Arc<WriterStats>,
 ) {
+    let mut sink: Option<SyncActivator> = None;
     // Series this writer has committed: their descriptions need not be written again.
     // (A restart forgets them and writes each once more; the write is idempotent.)
     let mut known_series: HashSet<u64> = HashSet::new();
@@ -135,6 +142,7 @@ pub(crate) async fn run(
                     rollups.append(&mut c);
                 }
                 WriteJob::Closed => closed = true,
+                WriteJob::Wake(activator) => sink = Some(activator),
             }
             if !closed && records.len() < MAX_COALESCED_RECORDS {
                 next = jobs.try_recv().ok();
@@ -189,7 +197,10 @@ pub(crate) async fn run(
             stats.persisted(kinds);
         }
         if let Some(epoch) = last_epoch {
-            let _ = progress.send(Progress::Committed { worker, epoch });
+            committed.store(epoch + 1, Ordering::Release);
+            if let Some(sink) = &sink {
+                let _ = sink.activate();
+            }
         }
     }
     let _ = progress.send(Progress::Closed { worker });

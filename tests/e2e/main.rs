@@ -3,5 +3,6 @@
 
 mod harness;
 mod crash;
+mod config;
 mod drain;
 mod otel_sdk;

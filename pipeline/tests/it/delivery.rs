@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cloudgrid_pipeline::{Drain, Pipeline, PipelineConfig};
+use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::bus::{Bus, Outbound, content_msg_id};
@@ -350,4 +350,96 @@ async fn fetching_pauses_while_the_bytes_in_flight_are_at_their_bound() {
     .await;
     p.stop(Drain::InFlight).await.expect("stop");
     assert_eq!(store.counts("p").await.expect("counts").points, 200, "everything lands once the gate opens");
+}
+
+/// Two storage-write processes as one timely cluster (here two pipelines in one test
+/// process, talking over loopback TCP): process 0 consumes the bus, records cross to
+/// the worker of their partition in either process, and a message is acked only once
+/// both processes committed its epoch. A restart of the cluster in the middle of the
+/// stream still applies every point exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_share_the_partitions_exactly_once() {
+    let store = Store::open(&SurrealConfig { chunk_span_ms: 50, ..SurrealConfig::mem() }).await.expect("store");
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let subject = "ingest.p.metrics";
+    let (messages, series, points) = (60u64, 20u64, 20u64);
+    let addresses = loopback_addresses(2);
+    let start = async |health: &Health| {
+        let config = |process| PipelineConfig {
+            cluster: Some(Cluster { process, addresses: addresses.clone() }),
+            ..config(1)
+        };
+        let writer = |store: &Store| -> Arc<dyn TelemetryWriter> {
+            Arc::new(SurrealWriter::with_compaction(store.clone(), eager_compaction()))
+        };
+        let (p0, p1) = tokio::join!(
+            Pipeline::start(bus.clone(), writer(&store), config(0), health.clone()),
+            Pipeline::start(bus.clone(), writer(&store), config(1), Health::default()),
+        );
+        (p0.expect("process 0 starts"), p1.expect("process 1 starts"))
+    };
+    let stop = async |(p0, p1): (Pipeline, Pipeline)| {
+        let (a, b) = tokio::join!(p0.stop(Drain::InFlight), p1.stop(Drain::InFlight));
+        a.expect("process 0 stops");
+        b.expect("process 1 stops");
+    };
+
+    publish_all(&*bus, subject, 0..messages / 2, series, points).await;
+    let health = Health::default();
+    let cluster = start(&health).await;
+    let acked = health.counter("cloudgrid_pipeline_acked_total", "", &[]);
+    wait_for("some messages acked", Duration::from_secs(30), async || acked.get() >= 10).await;
+    stop(cluster).await;
+
+    publish_all(&*bus, subject, messages / 2..messages, series, points).await;
+    let cluster = start(&Health::default()).await;
+    wait_for("the bus to drain", Duration::from_secs(60), async || bus.stored_messages().await.expect("stored") == 0).await;
+    stop(cluster).await;
+
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!(counts.points, messages * points, "every point exactly once");
+    assert_eq!(counts.series, series);
+    // Partition p is written by worker p mod 2, i.e. by process p mod 2.
+    let writer = SurrealWriter::new(store.clone());
+    let resume = writer.resume_points().await.expect("resume points");
+    assert!(resume.keys().any(|p| p % 2 == 0) && resume.keys().any(|p| p % 2 == 1), "both processes wrote: {resume:?}");
+}
+
+fn loopback_addresses(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            format!("127.0.0.1:{}", l.local_addr().expect("addr").port())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_acked_until_every_process_committed() {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    publish_all(&*bus, "ingest.p.metrics", 0..10, 20, 20).await;
+    let addresses = loopback_addresses(2);
+    let config = |process| PipelineConfig { cluster: Some(Cluster { process, addresses: addresses.clone() }), ..config(1) };
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let stuck = Arc::new(Gated { inner: SurrealWriter::new(store.clone()), open, entered: tokio::sync::Notify::new() });
+    let health = Health::default();
+    let (p0, p1) = tokio::join!(
+        Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store.clone())), config(0), health.clone()),
+        Pipeline::start(bus.clone(), stuck.clone(), config(1), Health::default()),
+    );
+    let (p0, p1) = (p0.expect("process 0 starts"), p1.expect("process 1 starts"));
+    stuck.entered.notified().await;
+    // Process 0 committed its share; nothing to await for an absence of acks, so give
+    // the feeder the time it would take.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let acked = health.counter("cloudgrid_pipeline_acked_total", "", &[]);
+    assert_eq!(acked.get(), 0, "process 1 has not committed: nothing may be acked");
+    gate.send(true).expect("open the gate");
+    wait_for("the bus to drain", Duration::from_secs(60), async || bus.stored_messages().await.expect("stored") == 0).await;
+    let (a, b) = tokio::join!(p0.stop(Drain::InFlight), p1.stop(Drain::InFlight));
+    a.expect("process 0 stops");
+    b.expect("process 1 stops");
+    assert_eq!(acked.get(), 10);
+    assert_eq!(store.counts("p").await.expect("counts").points, 200);
 }

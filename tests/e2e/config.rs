@@ -1,0 +1,35 @@
+//! Settings are checked before anything starts: a bad one stops the process with a
+//! message that names it.
+
+use std::process::Command;
+
+#[test]
+fn bad_settings_stop_the_start_with_a_message_naming_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("storage-write", &[("CLOUDGRID_METRIC_COMPACT_AGE", "soon")], "CLOUDGRID_METRIC_COMPACT_AGE"),
+        ("storage-write", &[("CLOUDGRID_METRIC_COMPACT_POINTS", "0")], "CLOUDGRID_METRIC_COMPACT_POINTS"),
+        (
+            "storage-write",
+            &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002"), ("CLOUDGRID_TIMELY_PROCESS", "2")],
+            "CLOUDGRID_TIMELY_PROCESS",
+        ),
+        ("storage-write", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001")], "CLOUDGRID_TIMELY_ADDRESSES"),
+        // Two processes cannot share an embedded database.
+        ("storage-write", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_SURREAL_URL"),
+        ("all", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_TIMELY_ADDRESSES"),
+        ("all", &[("CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", "0")], "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT"),
+    ];
+    for (target, env, named) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_cloudgrid"))
+            .arg(target)
+            .env("CLOUDGRID_DATA_DIR", dir.path())
+            .env("CLOUDGRID_NATS_URL", "nats://127.0.0.1:4222")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run cloudgrid");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{target} {env:?} started");
+        assert!(stderr.contains(named), "{target} {env:?}: the message names {named}:\n{stderr}");
+    }
+}
