@@ -174,8 +174,8 @@ impl Common {
     }
 
     /// The storage writer of the pipeline, compacting as configured.
-    fn writer(&self, store: Store) -> Result<Arc<SurrealWriter>> {
-        Ok(Arc::new(SurrealWriter::with_compaction(store, self.compaction()?)))
+    fn writer(&self, store: Store, health: &Health) -> Result<Arc<SurrealWriter>> {
+        Ok(Arc::new(SurrealWriter::with_compaction(store, self.compaction()?).reporting_to(health)))
     }
 
     fn rollups(&self) -> Result<RollupConfig> {
@@ -305,7 +305,7 @@ async fn main() -> Result<()> {
                 }
             }
             let pipeline =
-                Pipeline::start(bus.clone(), common.writer(store)?, common.pipeline()?, health.clone())
+                Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
             start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
             run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
@@ -326,7 +326,7 @@ async fn main() -> Result<()> {
             }
             let bus = common.bus(true).await?;
             let store = common.store().await?;
-            let pipeline = Pipeline::start(bus, common.writer(store)?, config, health.clone()).await?;
+            let pipeline = Pipeline::start(bus, common.writer(store, &health)?, config, health.clone()).await?;
             match &common.timely_addresses {
                 None => println!("storage-write: {} worker(s)", common.workers),
                 Some(list) => println!(

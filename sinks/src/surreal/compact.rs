@@ -8,9 +8,10 @@
 //! blocks only come after them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use cloudgrid_proto::health::{Counter, Gauge, Health};
 use surrealdb::types::SurrealValue;
 use tokio::sync::mpsc;
 
@@ -54,6 +55,16 @@ pub(crate) struct Compaction {
     wake: mpsc::UnboundedSender<()>,
     /// One compaction at a time: the background task's and [`Compaction::run_all`].
     running: tokio::sync::Mutex<()>,
+    metrics: OnceLock<Metrics>,
+}
+
+/// What compaction reports on `/metrics`.
+#[derive(Debug)]
+struct Metrics {
+    runs: Counter,
+    points: Counter,
+    failures: Counter,
+    open_points: Gauge,
 }
 
 /// How often the background task looks at pending partitions' age.
@@ -64,7 +75,14 @@ impl Compaction {
     /// writer holding this compaction is dropped.
     pub(crate) fn start(store: Store, config: CompactionConfig) -> Arc<Self> {
         let (wake, mut woken) = mpsc::unbounded_channel();
-        let this = Arc::new(Self { store, config, pending: Mutex::default(), wake, running: tokio::sync::Mutex::new(()) });
+        let this = Arc::new(Self {
+            store,
+            config,
+            pending: Mutex::default(),
+            wake,
+            running: tokio::sync::Mutex::new(()),
+            metrics: OnceLock::new(),
+        });
         let weak: Weak<Self> = Arc::downgrade(&this);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -88,6 +106,27 @@ impl Compaction {
         this
     }
 
+    /// Reports compaction on `health` from now on.
+    pub(crate) fn report_to(&self, health: &Health) {
+        let _ = self.metrics.set(Metrics {
+            runs: health.counter("cloudgrid_metric_compactions_total", "Partitions whose metric blocks were compacted", &[]),
+            points: health.counter("cloudgrid_metric_compacted_points_total", "Metric points moved from blocks to chunks", &[]),
+            failures: health.counter("cloudgrid_metric_compaction_failures_total", "Compactions that failed (retried later)", &[]),
+            open_points: health.gauge(
+                "cloudgrid_metric_open_block_points",
+                "Metric points in blocks not yet compacted, of the partitions this process writes",
+                &[],
+            ),
+        });
+        self.measure();
+    }
+
+    fn measure(&self) {
+        if let (Some(m), Ok(pending)) = (self.metrics.get(), self.pending.lock()) {
+            m.open_points.set(pending.values().map(|p| p.points).sum());
+        }
+    }
+
     /// Notes blocks a committed batch wrote: ((project, partition), points).
     pub(crate) fn written(&self, blocks: Vec<((String, u32), u64)>) {
         let mut due = false;
@@ -98,6 +137,7 @@ impl Compaction {
                 due |= p.points >= self.config.max_points;
             }
         }
+        self.measure();
         if due {
             let _ = self.wake.send(());
         }
@@ -144,6 +184,9 @@ impl Compaction {
         };
         for key in due {
             if let Err(e) = self.run(&key).await {
+                if let Some(m) = self.metrics.get() {
+                    m.failures.inc();
+                }
                 tracing::warn!(project = %key.0, partition = key.1, error = %e, "metric block compaction failed; retrying later");
             }
         }
@@ -171,6 +214,11 @@ impl Compaction {
                 pending.remove(key);
             }
         }
+        if let Some(m) = self.metrics.get() {
+            m.runs.inc();
+            m.points.add(compacted);
+        }
+        self.measure();
         Ok(())
     }
 }

@@ -46,6 +46,12 @@ impl SurrealWriter {
         Self { store, catalog: Arc::default(), known_partitions: Arc::default(), compaction }
     }
 
+    /// Reports compaction (runs, points moved, points waiting) on `health`.
+    pub fn reporting_to(self, health: &cloudgrid_proto::health::Health) -> Self {
+        self.compaction.report_to(health);
+        self
+    }
+
     /// Folds every metric block written so far into chunks and aggregate rows, now.
     /// Readers see the same data before and after; this only changes how it is stored.
     pub async fn compact_all(&self) -> Result<(), SinkError> {
