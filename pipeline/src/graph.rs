@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudgrid_operators::normalize;
@@ -15,7 +16,7 @@ use timely::dataflow::operators::{Capability, Operator, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::rollups::RollupStep;
+use crate::rollups::{Admitted, RollupStep, Snapshots};
 use crate::writer::WriteJob;
 
 /// Epochs are the dataflow's time: one per pulled bus batch.
@@ -76,9 +77,11 @@ pub(crate) fn build(
                 |initial, info| {
                     // Only epochs with records here hold the frontier back.
                     drop(initial);
-                    let _ = jobs.send(WriteJob::Wake(scope.worker().sync_activator_for(info.address.to_vec())));
+                    let activator = scope.worker().sync_activator_for(info.address.to_vec());
+                    let _ = jobs.send(WriteJob::Wake(activator.clone()));
                     let mut pending: BTreeMap<Epoch, (Option<Capability<Epoch>>, Vec<Sequenced>)> = BTreeMap::new();
                     let mut unconfirmed: BTreeMap<Epoch, Capability<Epoch>> = BTreeMap::new();
+                    let mut restoring: Option<Restoring> = None;
                     let mut next_epoch: Epoch = 0;
                     let mut sent_closed = false;
                     move |(input, frontier), _output| {
@@ -91,19 +94,57 @@ pub(crate) fn build(
                             entry.1.append(data);
                         });
                         // Hand over every epoch the frontier has passed, empty ones included
-                        // and in order, so the writer can report progress epoch by epoch.
+                        // and in order, so the writer can report progress epoch by epoch. An
+                        // epoch whose series must first be read from storage waits for the
+                        // read (the worker keeps running), and the epochs after it with it.
                         let closed = frontier.is_empty();
                         let limit = frontier.frontier().first().copied();
-                        while limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty()) {
+                        loop {
+                            if let Some(r) = restoring.take() {
+                                match r.snapshots.try_recv() {
+                                    Ok(snapshots) => {
+                                        let rollups = rollups.apply(r.admitted, snapshots);
+                                        let _ = jobs.send(WriteJob::Epoch { epoch: r.epoch, records: r.records, rollups });
+                                        next_epoch += 1;
+                                    }
+                                    Err(std_mpsc::TryRecvError::Empty) => {
+                                        restoring = Some(r);
+                                        break;
+                                    }
+                                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                                        // The runtime went away: the process is stopping, and
+                                        // nothing after this epoch can be committed.
+                                        tracing::error!(epoch = r.epoch, "rollup state could not be read; the epoch is not written");
+                                        return;
+                                    }
+                                }
+                            }
+                            if !(limit.is_some_and(|f| next_epoch < f) || (closed && !pending.is_empty())) {
+                                break;
+                            }
                             let (cap, records) = pending.remove(&next_epoch).unwrap_or_default();
                             if let Some(cap) = cap {
                                 unconfirmed.insert(next_epoch, cap);
                             }
-                            let rollups = rollups.epoch(&records);
-                            let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
-                            next_epoch += 1;
+                            let admitted = rollups.admit(&records);
+                            match rollups.restore_requests(&admitted) {
+                                None => {
+                                    let rollups = rollups.apply(admitted, Snapshots::default());
+                                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
+                                    next_epoch += 1;
+                                }
+                                Some(requests) => {
+                                    let (tx, rx) = std_mpsc::channel();
+                                    let wake = activator.clone();
+                                    rollups.fetch(requests, move |snapshots| {
+                                        let _ = tx.send(snapshots);
+                                        let _ = wake.activate();
+                                    });
+                                    restoring = Some(Restoring { epoch: next_epoch, records, admitted, snapshots: rx });
+                                }
+                            }
                         }
-                        if closed && !sent_closed {
+                        if closed && pending.is_empty() && restoring.is_none() && !sent_closed {
                             sent_closed = true;
                             let _ = jobs.send(WriteJob::Closed);
                         }
@@ -117,4 +158,12 @@ pub(crate) fn build(
         input
     });
     (input, probe)
+}
+
+/// An epoch waiting for series state read from storage.
+struct Restoring {
+    epoch: Epoch,
+    records: Vec<Sequenced>,
+    admitted: Admitted,
+    snapshots: std_mpsc::Receiver<Snapshots>,
 }

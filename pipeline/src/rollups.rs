@@ -120,12 +120,10 @@ impl RollupStep {
         }
     }
 
-    /// Applies the metric points among `records` (one epoch of this worker) and returns
-    /// the rollup changes.
-    pub(crate) fn epoch(&mut self, records: &[Sequenced]) -> EpochRollups {
-        let before = self.stats();
-        let mut numbers = Vec::new();
-        let mut histograms = Vec::new();
+    /// The metric points among `records` (one epoch of this worker) that rollups take:
+    /// those of messages their partition had not applied yet.
+    pub(crate) fn admit(&mut self, records: &[Sequenced]) -> Admitted {
+        let mut admitted = Admitted::default();
         let mut newest_seq: Vec<(u32, u64)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
             let Record::Point(p) = &r.record else { continue };
@@ -137,28 +135,54 @@ impl RollupStep {
             let order = (r.seq, u32::try_from(i).unwrap_or(u32::MAX));
             if let PointValue::Number(value) = p.value {
                 if let Some(mode) = Mode::of(p.kind, p.temporality, p.monotonic) {
-                    numbers.push(rollup_point(p, mode, value, order));
+                    admitted.numbers.push(rollup_point(p, mode, value, order));
                 }
             } else if let Some(hist) = Hist::from_point(&p.value) {
-                histograms.push(rollup_point(p, Mode::of_histogram(p.temporality), hist, order));
+                admitted.histograms.push(rollup_point(p, Mode::of_histogram(p.temporality), hist, order));
             }
         }
         self.applied.committed(&newest_seq);
-        let mut out = EpochRollups::default();
-        if numbers.is_empty() && histograms.is_empty() {
-            return out;
-        }
-        if let Some(oldest) = numbers.iter().map(|p| p.received).chain(histograms.iter().map(|p| p.received)).min() {
+        let received = admitted.numbers.iter().map(|p| p.received).chain(admitted.histograms.iter().map(|p| p.received));
+        if let Some(oldest) = received.min() {
             self.numbers.start_at(oldest);
             self.histograms.start_at(oldest);
         }
-        let (writer, runtime) = (self.writer.clone(), self.runtime.clone());
+        admitted
+    }
+
+    /// What must be read from storage before `admitted` can be applied: series storage
+    /// knows and this worker does not hold. `None` when nothing.
+    pub(crate) fn restore_requests(&self, admitted: &Admitted) -> Option<RestoreRequests> {
         let known = |series: &u64| self.stored.contains(series) || self.seen.contains(series);
-        let restored = restore(&mut self.numbers, &numbers, known, |requests| {
-            runtime.block_on(writer.rollup_snapshots(requests))
-        }) + restore(&mut self.histograms, &histograms, known, |requests| {
-            runtime.block_on(writer.histogram_snapshots(requests))
+        let requests = RestoreRequests {
+            numbers: requests(&self.numbers, &admitted.numbers, known),
+            histograms: requests(&self.histograms, &admitted.histograms, known),
+        };
+        (!requests.numbers.is_empty() || !requests.histograms.is_empty()).then_some(requests)
+    }
+
+    /// Reads what `requests` ask for, retrying until storage answers (the points wait
+    /// for it); then calls `done`. Runs on the async runtime, not on the worker.
+    pub(crate) fn fetch(&self, requests: RestoreRequests, done: impl FnOnce(Snapshots) + Send + 'static) {
+        let writer = self.writer.clone();
+        self.runtime.spawn(async move {
+            let numbers = retrying(&requests.numbers, || writer.rollup_snapshots(&requests.numbers)).await;
+            let histograms = retrying(&requests.histograms, || writer.histogram_snapshots(&requests.histograms)).await;
+            done(Snapshots { numbers, histograms });
         });
+    }
+
+    /// Applies `admitted`, after restoring the series `snapshots` hold, and returns the
+    /// rollup changes.
+    pub(crate) fn apply(&mut self, admitted: Admitted, snapshots: Snapshots) -> EpochRollups {
+        let before = self.stats();
+        let mut out = EpochRollups::default();
+        let Admitted { numbers, histograms } = admitted;
+        if numbers.is_empty() && histograms.is_empty() {
+            return out;
+        }
+        let restored =
+            restore(&mut self.numbers, &numbers, snapshots.numbers) + restore(&mut self.histograms, &histograms, snapshots.histograms);
         self.metrics.restored.add(restored as u64);
         self.seen.extend(numbers.iter().map(|p| p.series).chain(histograms.iter().map(|p| p.series)));
         self.numbers.apply(numbers, &mut out.numbers);
@@ -177,6 +201,48 @@ impl RollupStep {
     }
 }
 
+/// One epoch's points that rollups take, by kind.
+#[derive(Debug, Default)]
+pub(crate) struct Admitted {
+    numbers: Vec<RollupPoint>,
+    histograms: Vec<RollupPoint<Hist>>,
+}
+
+/// Series to rebuild from storage before an epoch's points apply.
+#[derive(Debug)]
+pub(crate) struct RestoreRequests {
+    numbers: Vec<SnapshotRequest>,
+    histograms: Vec<SnapshotRequest>,
+}
+
+/// What storage held for [`RestoreRequests`].
+#[derive(Debug, Default)]
+pub(crate) struct Snapshots {
+    numbers: Vec<SeriesSnapshot>,
+    histograms: Vec<SeriesSnapshot<Hist, HistAgg>>,
+}
+
+/// `fetch()` until it succeeds, backing off; nothing when `requests` is empty.
+async fn retrying<T, F>(requests: &[SnapshotRequest], mut fetch: impl FnMut() -> F) -> Vec<T>
+where
+    F: std::future::Future<Output = Result<Vec<T>, SinkError>>,
+{
+    if requests.is_empty() {
+        return Vec::new();
+    }
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match fetch().await {
+            Ok(s) => return s,
+            Err(e) => {
+                tracing::warn!(error = %e, series = requests.len(), "reading rollup state from storage failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 fn rollup_point<V>(p: &MetricPoint, mode: Mode, value: V, order: (u64, u32)) -> RollupPoint<V> {
     RollupPoint {
         project: p.project_id.clone(),
@@ -190,41 +256,33 @@ fn rollup_point<V>(p: &MetricPoint, mode: Mode, value: V, order: (u64, u32)) -> 
     }
 }
 
-/// Rebuilds, from storage, the series among `points` that storage knows and `state`
-/// does not hold, and returns how many. Blocks the calling worker until storage answers:
-/// the points cannot be applied before.
-fn restore<R: Rollup>(
-    state: &mut RollupState<R>,
-    points: &[RollupPoint<R::Value>],
-    known: impl Fn(&u64) -> bool,
-    fetch: impl Fn(&[SnapshotRequest]) -> Result<Vec<SeriesSnapshot<R::Value, R::Agg>>, SinkError>,
-) -> usize {
-    let mut first = std::collections::HashMap::new();
-    let mut requests = Vec::new();
-    for p in points {
-        if known(&p.series) && !state.holds(p.series) && !first.contains_key(&p.series) {
-            requests.push(state.config().snapshot_request(&p.project, p.series, state.watermark()));
-            first.insert(p.series, (p.project.as_str(), p.mode));
-        }
-    }
-    if requests.is_empty() {
+/// Requests for the series among `points` that storage knows and `state` does not hold.
+fn requests<R: Rollup>(state: &RollupState<R>, points: &[RollupPoint<R::Value>], known: impl Fn(&u64) -> bool) -> Vec<SnapshotRequest> {
+    let mut asked = std::collections::HashSet::new();
+    points
+        .iter()
+        .filter(|p| known(&p.series) && !state.holds(p.series) && asked.insert(p.series))
+        .map(|p| state.config().snapshot_request(&p.project, p.series, state.watermark()))
+        .collect()
+}
+
+/// Rebuilds the series `snapshots` hold, as the first of their points in `points` says;
+/// returns how many.
+fn restore<R: Rollup>(state: &mut RollupState<R>, points: &[RollupPoint<R::Value>], snapshots: Vec<SeriesSnapshot<R::Value, R::Agg>>) -> usize {
+    if snapshots.is_empty() {
         return 0;
     }
-    let mut backoff = Duration::from_millis(50);
-    let snapshots = loop {
-        match fetch(&requests) {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(error = %e, series = requests.len(), "reading rollup state from storage failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    };
-    let restored = snapshots.len();
+    let mut first = std::collections::HashMap::new();
+    for p in points {
+        first.entry(p.series).or_insert((p.project.as_str(), p.mode));
+    }
+    let mut restored = 0;
     for snapshot in snapshots {
-        if let Some(&(project, mode)) = first.get(&snapshot.series) {
+        if let Some(&(project, mode)) = first.get(&snapshot.series)
+            && !state.holds(snapshot.series)
+        {
             state.restore(project, mode, snapshot);
+            restored += 1;
         }
     }
     restored
