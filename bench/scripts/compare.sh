@@ -3,10 +3,11 @@
 # affects both alike: each run starts a fresh `cloudgrid all` (embedded SurrealKV,
 # in-process bus) from one build's directory, drives it with that build's
 # `cloudgrid-bench ingest`, and prints one line per run: label, points/s persisted,
-# peak RSS. Extra environment for the server can follow `--env`.
+# peak RSS. Extra environment for both servers can follow `--env`, for the second one
+# only `--after-env` (to compare settings of one build, pass the same directory twice).
 #
 #   bash bench/scripts/compare.sh --before DIR --after DIR [--runs 3] [--requests 300]
-#        [--series 10000] [--workers 2] [--env NAME=VALUE]...
+#        [--series 10000] [--workers 2] [--env NAME=VALUE]... [--after-env NAME=VALUE]...
 set -euo pipefail
 before=""
 after=""
@@ -15,6 +16,7 @@ requests=300
 series=10000
 workers=2
 extra=()
+after_extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --before) before="$2"; shift ;;
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --series) series="$2"; shift ;;
     --workers) workers="$2"; shift ;;
     --env) extra+=("$2"); shift ;;
+    --after-env) after_extra+=("$2"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -32,8 +35,9 @@ done
 
 one() {
   local label="$1" bin="$2" data pid out rate peak
+  shift 2
   data="$(mktemp -d)"
-  env CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn RUST_LIB_BACKTRACE=0 ${extra[@]+"${extra[@]}"} \
+  env CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn RUST_LIB_BACKTRACE=0 ${extra[@]+"${extra[@]}"} "$@" \
     "$bin/cloudgrid" all >"$data/out.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do grep -q '^ready' "$data/out.log" && break; sleep 0.1; done
@@ -48,5 +52,5 @@ one() {
 
 for i in $(seq 1 "$runs"); do
   one before "$before"
-  one after "$after"
+  one after "$after" ${after_extra[@]+"${after_extra[@]}"}
 done

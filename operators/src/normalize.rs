@@ -31,8 +31,38 @@ pub struct Normalized {
     pub skipped: usize,
 }
 
-/// Decodes one bus envelope and appends its records to `out`.
+/// Series already described: a series' description ([`Record::Series`]) is emitted the
+/// first time it shows up, not with every point. Bounded: past `limit` ids it forgets
+/// them all and describes series again (storage takes a repeated description as a
+/// no-op).
+#[derive(Debug)]
+pub struct Described {
+    ids: std::collections::HashSet<u64>,
+    limit: usize,
+}
+
+impl Described {
+    pub fn new(limit: usize) -> Self {
+        Self { ids: std::collections::HashSet::new(), limit: limit.max(1) }
+    }
+
+    /// Whether `series` is to be described now.
+    fn first(&mut self, series: u64) -> bool {
+        if self.ids.len() >= self.limit && !self.ids.contains(&series) {
+            self.ids.clear();
+        }
+        self.ids.insert(series)
+    }
+}
+
+/// Decodes one bus envelope and appends its records to `out`, describing each series
+/// once per envelope.
 pub fn envelope(env: &IngestEnvelope, out: &mut Vec<Record>) -> Result<Normalized, NormalizeError> {
+    envelope_with(env, out, &mut Described::new(usize::MAX))
+}
+
+/// [`envelope`], describing only the series `described` has not seen.
+pub fn envelope_with(env: &IngestEnvelope, out: &mut Vec<Record>, described: &mut Described) -> Result<Normalized, NormalizeError> {
     let project = env.project_id.as_str();
     let signal = Signal::try_from(env.signal).unwrap_or(Signal::Unspecified);
     let decode_err = |source| NormalizeError::Decode {
@@ -57,7 +87,7 @@ pub fn envelope(env: &IngestEnvelope, out: &mut Vec<Record>) -> Result<Normalize
         }
         Signal::Metrics => {
             let req = ExportMetricsServiceRequest::decode(env.otlp.clone()).map_err(decode_err)?;
-            metrics(project, u64::try_from(env.received_unix_nano).unwrap_or(0), &req, out)
+            metrics_with(project, u64::try_from(env.received_unix_nano).unwrap_or(0), &req, out, described)
         }
         Signal::Unspecified => return Err(NormalizeError::NoSignal),
     };
@@ -124,7 +154,7 @@ pub fn traces(project: &str, req: &ExportTraceServiceRequest, out: &mut Vec<Reco
                     continue;
                 };
                 let status = s.status.as_ref();
-                out.push(Record::Span(SpanRecord {
+                out.push(Record::Span(Box::new(SpanRecord {
                     project_id: project.to_string(),
                     trace_id,
                     span_id,
@@ -163,7 +193,7 @@ pub fn traces(project: &str, req: &ExportTraceServiceRequest, out: &mut Vec<Reco
                     resource: resource.clone(),
                     scope_name: scope_name.clone(),
                     scope_version: scope_version.clone(),
-                }));
+                })));
             }
         }
     }
@@ -193,7 +223,7 @@ pub fn logs(
                 h.update(&index.to_le_bytes());
                 index += 1;
                 let observed = if l.observed_time_unix_nano != 0 { l.observed_time_unix_nano } else { received };
-                out.push(Record::Log(LogRecord {
+                out.push(Record::Log(Box::new(LogRecord {
                     project_id: project.to_string(),
                     id: h.digest(),
                     time_unix_nano: if l.time_unix_nano != 0 { l.time_unix_nano } else { observed },
@@ -209,7 +239,7 @@ pub fn logs(
                     span_id: id8(&l.span_id),
                     flags: l.flags,
                     event_name: l.event_name.clone(),
-                }));
+                })));
             }
         }
     }
@@ -308,7 +338,7 @@ impl MetricCtx<'_> {
     /// then the point.
     fn push(
         &self,
-        seen: &mut std::collections::HashSet<u64>,
+        seen: &mut Described,
         point_attrs: &[KeyValue],
         start: u64,
         time: u64,
@@ -317,8 +347,8 @@ impl MetricCtx<'_> {
     ) {
         let attributes = attrs(point_attrs);
         let series_id = series_id(self.project, self.name, self.resource, self.scope, &attributes);
-        if seen.insert(series_id) {
-            out.push(Record::Series(SeriesMeta {
+        if seen.first(series_id) {
+            out.push(Record::Series(Box::new(SeriesMeta {
                 project_id: self.project.to_string(),
                 series_id,
                 name: self.name.to_string(),
@@ -331,7 +361,7 @@ impl MetricCtx<'_> {
                 scope_name: self.scope.0.to_string(),
                 scope_version: self.scope.1.to_string(),
                 attributes,
-            }));
+            })));
         }
         out.push(Record::Point(MetricPoint {
             project_id: self.project.to_string(),
@@ -353,7 +383,7 @@ impl MetricCtx<'_> {
 /// `<name>_count` and `<name>_sum`.
 fn summary_series(
     ctx: &MetricCtx<'_>,
-    seen: &mut std::collections::HashSet<u64>,
+    seen: &mut Described,
     p: &SummaryDataPoint,
     out: &mut Vec<Record>,
 ) {
@@ -397,8 +427,17 @@ pub fn metrics(
     req: &ExportMetricsServiceRequest,
     out: &mut Vec<Record>,
 ) -> usize {
+    metrics_with(project, received_unix_nano, req, out, &mut Described::new(usize::MAX))
+}
+
+fn metrics_with(
+    project: &str,
+    received_unix_nano: u64,
+    req: &ExportMetricsServiceRequest,
+    out: &mut Vec<Record>,
+    seen: &mut Described,
+) -> usize {
     let mut skipped = 0;
-    let mut seen = std::collections::HashSet::new();
     for rm in &req.resource_metrics {
         let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
         for sm in &rm.scope_metrics {
@@ -438,7 +477,7 @@ pub fn metrics(
                     metric::Data::Gauge(g) => {
                         for p in &g.data_points {
                             match number(&p.value) {
-                                Some(v) => ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
+                                Some(v) => ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
                                 None => skipped += 1,
                             }
                         }
@@ -446,7 +485,7 @@ pub fn metrics(
                     metric::Data::Sum(s) => {
                         for p in &s.data_points {
                             match number(&p.value) {
-                                Some(v) => ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
+                                Some(v) => ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, PointValue::Number(v), out),
                                 None => skipped += 1,
                             }
                         }
@@ -461,7 +500,7 @@ pub fn metrics(
                                 bounds: p.explicit_bounds.clone(),
                                 counts: p.bucket_counts.clone(),
                             };
-                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                            ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
                         }
                     }
                     metric::Data::ExponentialHistogram(h) => {
@@ -481,7 +520,7 @@ pub fn metrics(
                                 negative_offset: no,
                                 negative: nc,
                             };
-                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                            ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
                         }
                     }
                     metric::Data::Summary(s) => {
@@ -491,8 +530,8 @@ pub fn metrics(
                                 sum: p.sum,
                                 quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
                             };
-                            ctx.push(&mut seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
-                            summary_series(&ctx, &mut seen, p, out);
+                            ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
+                            summary_series(&ctx, seen, p, out);
                         }
                     }
                 }

@@ -247,9 +247,11 @@ pub struct MetricPoint {
 /// Everything normalization produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    Span(SpanRecord),
-    Log(LogRecord),
-    Series(SeriesMeta),
+    // Boxed: records travel and wait in large batches, and a point (the most common
+    // record by far) should not take the room of a span.
+    Span(Box<SpanRecord>),
+    Log(Box<LogRecord>),
+    Series(Box<SeriesMeta>),
     Point(MetricPoint),
 }
 

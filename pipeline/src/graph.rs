@@ -19,6 +19,9 @@ use timely::worker::Worker;
 use crate::rollups::{Admitted, RollupStep, Snapshots};
 use crate::writer::WriteJob;
 
+/// Series ids a worker remembers having described; past it, it describes them again.
+const DESCRIBED_SERIES: usize = 1 << 20;
+
 /// Epochs are the dataflow's time: one per pulled bus batch.
 pub(crate) type Epoch = u64;
 
@@ -53,10 +56,13 @@ pub(crate) fn build(
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Epoch, _, _>(|scope| {
         let (input, raw) = scope.new_input::<Raw>();
+        // Each worker describes a series once (the writer of its partition stores the
+        // description), not with every point.
+        let mut described = normalize::Described::new(DESCRIBED_SERIES);
         let records = raw.flat_map(move |raw: Raw| {
             let mut out = Vec::new();
             match IngestEnvelope::decode(raw.payload) {
-                Ok(env) => match normalize::envelope(&env, &mut out) {
+                Ok(env) => match normalize::envelope_with(&env, &mut out, &mut described) {
                     Ok(n) => skipped.add(n.skipped as u64),
                     Err(e) => {
                         tracing::error!(seq = raw.seq, error = %e, "dropping undecodable envelope");
@@ -79,7 +85,8 @@ pub(crate) fn build(
                     drop(initial);
                     let activator = scope.worker().sync_activator_for(info.address.to_vec());
                     let _ = jobs.send(WriteJob::Wake(activator.clone()));
-                    let mut pending: BTreeMap<Epoch, (Option<Capability<Epoch>>, Vec<Sequenced>)> = BTreeMap::new();
+                    // Per epoch, the containers as they arrived: moved, never copied into one.
+                    let mut pending: BTreeMap<Epoch, (Option<Capability<Epoch>>, Vec<Vec<Sequenced>>)> = BTreeMap::new();
                     let mut unconfirmed: BTreeMap<Epoch, Capability<Epoch>> = BTreeMap::new();
                     let mut restoring: Option<Restoring> = None;
                     let mut next_epoch: Epoch = 0;
@@ -91,7 +98,7 @@ pub(crate) fn build(
                             if entry.0.is_none() {
                                 entry.0 = cap.retain_least(0);
                             }
-                            entry.1.append(data);
+                            entry.1.push(std::mem::take(data));
                         });
                         // Hand over every epoch the frontier has passed, empty ones included
                         // and in order, so the writer can report progress epoch by epoch. An
@@ -163,7 +170,7 @@ pub(crate) fn build(
 /// An epoch waiting for series state read from storage.
 struct Restoring {
     epoch: Epoch,
-    records: Vec<Sequenced>,
+    records: Vec<Vec<Sequenced>>,
     admitted: Admitted,
     snapshots: std_mpsc::Receiver<Snapshots>,
 }

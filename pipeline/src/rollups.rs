@@ -122,10 +122,10 @@ impl RollupStep {
 
     /// The metric points among `records` (one epoch of this worker) that rollups take:
     /// those of messages their partition had not applied yet.
-    pub(crate) fn admit(&mut self, records: &[Sequenced]) -> Admitted {
+    pub(crate) fn admit(&mut self, records: &[Vec<Sequenced>]) -> Admitted {
         let mut admitted = Admitted::default();
         let mut newest_seq: Vec<(u32, u64)> = Vec::new();
-        for (i, r) in records.iter().enumerate() {
+        for (i, r) in records.iter().flatten().enumerate() {
             let Record::Point(p) = &r.record else { continue };
             let partition = cloudgrid_sinks::partition_of(&r.record);
             if !self.applied.admits(partition, r.seq) {

@@ -18,8 +18,9 @@ use crate::rollups::EpochRollups;
 /// From a worker's sink to its writer.
 #[derive(Debug)]
 pub(crate) enum WriteJob {
-    /// Every record of `epoch` for this worker's partitions (possibly none).
-    Epoch { epoch: Epoch, records: Vec<Sequenced>, rollups: EpochRollups },
+    /// Every record of `epoch` for this worker's partitions (possibly none), in the
+    /// containers they arrived in.
+    Epoch { epoch: Epoch, records: Vec<Vec<Sequenced>>, rollups: EpochRollups },
     /// The worker's input closed; nothing follows.
     Closed,
     /// Wakes the worker's sink, which releases the epochs this writer committed.
@@ -131,23 +132,32 @@ pub(crate) async fn run(
             return;
         };
         let mut last_epoch = None;
-        let mut records = Vec::new();
+        let mut records: Vec<Vec<Sequenced>> = Vec::new();
+        let mut count = 0;
         let mut rollups = EpochRollups::default();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Epoch { epoch, records: mut r, rollups: mut c } => {
                     last_epoch = Some(epoch);
+                    count += r.iter().map(Vec::len).sum::<usize>();
                     records.append(&mut r);
                     rollups.append(&mut c);
                 }
                 WriteJob::Closed => closed = true,
                 WriteJob::Wake(activator) => sink = Some(activator),
             }
-            if !closed && records.len() < MAX_COALESCED_RECORDS {
+            if !closed && count < MAX_COALESCED_RECORDS {
                 next = jobs.try_recv().ok();
             }
         }
+        // One allocation of the batch's final size (growing it would copy the records
+        // again and again).
+        let mut flat = Vec::with_capacity(count);
+        for chunk in records {
+            flat.extend(chunk);
+        }
+        let mut records = flat;
         records.retain(|r| match &r.record {
             Record::Series(s) => !known_series.contains(&s.series_id),
             _ => true,

@@ -120,22 +120,21 @@ impl ResumeGuard {
     /// Sound because the bus delivers a (re)started consumer every unacked message in
     /// stream order, and one partition is always written by one writer in epoch order:
     /// a sequence at or below a partition's resume point was applied there.
-    pub fn admit(&self, records: Vec<Sequenced>) -> WriteBatch {
+    pub fn admit(&self, mut records: Vec<Sequenced>) -> WriteBatch {
         let mut resume: HashMap<u32, u64> = HashMap::new();
-        let mut kept = Vec::with_capacity(records.len());
-        for r in records {
+        records.retain(|r| {
             let p = partition_of(&r.record);
             let applied = self.applied.get(&p).copied().unwrap_or(0);
             if r.seq <= applied {
-                continue;
+                return false;
             }
             let e = resume.entry(p).or_insert(0);
             *e = (*e).max(r.seq);
-            kept.push(r);
-        }
+            true
+        });
         let mut resume: Vec<(u32, u64)> = resume.into_iter().collect();
         resume.sort_unstable();
-        WriteBatch { records: kept, resume, ..WriteBatch::default() }
+        WriteBatch { records, resume, ..WriteBatch::default() }
     }
 
     /// Whether a record of `partition` from the message at `seq` is new there.
@@ -157,7 +156,7 @@ mod tests {
     use cloudgrid_operators::records::{LogRecord, AttrValue};
 
     fn log(id: u64) -> Record {
-        Record::Log(LogRecord {
+        Record::Log(Box::new(LogRecord {
             project_id: "p".into(),
             id,
             time_unix_nano: 1,
@@ -173,7 +172,7 @@ mod tests {
             span_id: None,
             flags: 0,
             event_name: String::new(),
-        })
+        }))
     }
 
     #[test]

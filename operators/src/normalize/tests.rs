@@ -193,7 +193,7 @@ fn summary_quantiles_become_gauges_and_count_and_sum_cumulative_sums() {
     metrics("p", 11, &req, &mut out);
     let series: BTreeMap<u64, &SeriesMeta> = out
         .iter()
-        .filter_map(|r| if let Record::Series(s) = r { Some((s.series_id, s)) } else { None })
+        .filter_map(|r| if let Record::Series(s) = r { Some((s.series_id, &**s)) } else { None })
         .collect();
     let points: Vec<(&str, String, MetricKind, Temporality, PointValue)> = out
         .iter()
@@ -214,4 +214,29 @@ fn summary_quantiles_become_gauges_and_count_and_sum_cumulative_sums() {
     // Each is its own series, described once, keeping the point's other attributes.
     assert_eq!(series.len(), 5);
     assert!(series.values().all(|s| s.attributes.iter().any(|(k, v)| k == "route" && v.to_label() == "/a")));
+}
+
+#[test]
+fn a_series_is_described_once_across_requests_until_the_bound_forgets_it() {
+    let req = |hosts: &[&str]| {
+        metrics_req(vec![Metric {
+            name: "load".into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: hosts.iter().map(|h| gauge_point(vec![kv("host", h)], 10, 1.0)).collect(),
+            })),
+            ..Default::default()
+        }])
+    };
+    let described_in = |out: &[Record]| out.iter().filter(|r| matches!(r, Record::Series(_))).count();
+    let mut described = Described::new(2);
+    let mut out = Vec::new();
+    metrics_with("p", 0, &req(&["a", "b"]), &mut out, &mut described);
+    assert_eq!(described_in(&out), 2);
+    out.clear();
+    metrics_with("p", 0, &req(&["a", "b"]), &mut out, &mut described);
+    assert_eq!((described_in(&out), out.len()), (0, 2), "known series: points only");
+    out.clear();
+    // A third series is past the bound: everything is forgotten and described again.
+    metrics_with("p", 0, &req(&["c", "a"]), &mut out, &mut described);
+    assert_eq!(described_in(&out), 2);
 }

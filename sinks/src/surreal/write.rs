@@ -77,9 +77,9 @@ impl TelemetryWriter for SurrealWriter {
         let mut points = Vec::new();
         for r in &batch.records {
             match &r.record {
-                Record::Span(s) => spans.push((r.seq, partition_of(&r.record), s)),
-                Record::Log(l) => logs.push((r.seq, partition_of(&r.record), l)),
-                Record::Series(s) => metas.push(s),
+                Record::Span(s) => spans.push((r.seq, partition_of(&r.record), &**s)),
+                Record::Log(l) => logs.push((r.seq, partition_of(&r.record), &**l)),
+                Record::Series(s) => metas.push(&**s),
                 Record::Point(p) => points.push((partition_of(&r.record), p)),
             }
         }

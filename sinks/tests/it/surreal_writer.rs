@@ -17,7 +17,7 @@ fn point(series: u64, t_ms: u64, v: f64) -> Record {
 }
 
 fn span(trace: u8, span: u8) -> Record {
-    Record::Span(SpanRecord {
+    Record::Span(Box::new(SpanRecord {
         project_id: "p".into(),
         trace_id: [trace; 16],
         span_id: [span; 8],
@@ -39,7 +39,7 @@ fn span(trace: u8, span: u8) -> Record {
         resource: vec![("service.name".into(), AttrValue::Str("api".into()))],
         scope_name: String::new(),
         scope_version: String::new(),
-    })
+    }))
 }
 
 async fn store() -> Store {
@@ -312,7 +312,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
 }
 
 fn series_meta(id: u64, name: &str, host: &str) -> Record {
-    Record::Series(SeriesMeta {
+    Record::Series(Box::new(SeriesMeta {
         project_id: "p".into(),
         series_id: id,
         name: name.into(),
@@ -325,7 +325,7 @@ fn series_meta(id: u64, name: &str, host: &str) -> Record {
         scope_name: String::new(),
         scope_version: String::new(),
         attributes: vec![("host".into(), AttrValue::Str(host.into()))],
-    })
+    }))
 }
 
 #[tokio::test]
