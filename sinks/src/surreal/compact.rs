@@ -143,7 +143,8 @@ impl Compaction {
         }
     }
 
-    /// Adds the partitions storage holds open blocks of, as due now.
+    /// Adds the partitions storage holds open blocks of that this process has not
+    /// written yet, as due now (an earlier process left them).
     async fn discover(&self) -> Result<(), SinkError> {
         #[derive(Debug, SurrealValue)]
         struct Row {
@@ -164,9 +165,13 @@ impl Compaction {
         if let Ok(mut pending) = self.pending.lock() {
             for r in rows {
                 let key = (r.project_id, u32::try_from(r.partition).unwrap_or(0));
-                let p = pending.entry(key).or_insert(Pending { points: 0, since: due });
-                p.points = p.points.max(u64::try_from(r.n).unwrap_or(0));
-                p.since = p.since.min(due);
+                let points = u64::try_from(r.n).unwrap_or(0);
+                // A partition this process already wrote keeps its own clock: its blocks
+                // are as old as its first write, not an earlier process's.
+                pending
+                    .entry(key)
+                    .and_modify(|p| p.points = p.points.max(points))
+                    .or_insert(Pending { points, since: due });
             }
         }
         Ok(())
