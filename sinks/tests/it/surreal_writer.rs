@@ -419,3 +419,28 @@ async fn readers_see_every_point_once_while_compaction_moves_them() {
     let counts = store.counts("p").await.expect("counts");
     assert_eq!((counts.points, counts.chunks > 2), (120, true));
 }
+
+#[tokio::test]
+async fn blocks_an_earlier_writer_left_are_compacted_after_a_start() {
+    use cloudgrid_sinks::surreal::CompactionConfig;
+    let store = store().await;
+    // Thresholds no test reaches: only what a start finds is compacted.
+    let patient = CompactionConfig { max_points: u64::MAX, max_age: std::time::Duration::from_secs(3600) };
+    let first = SurrealWriter::with_compaction(store.clone(), patient);
+    let guard = ResumeGuard::new(first.resume_points().await.expect("resume"));
+    first.apply(&guard.admit(vec![Sequenced { seq: 1, record: point(5, 1_000, 1.0) }])).await.expect("apply");
+    drop(first);
+    assert_eq!(store.counts("p").await.expect("counts").chunks, 0);
+
+    let _second = SurrealWriter::with_compaction(store.clone(), patient);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let counts = store.counts("p").await.expect("counts");
+        if counts.chunks == 1 {
+            assert_eq!(counts.points, 1);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the left blocks were not compacted: {counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
