@@ -134,7 +134,7 @@ struct Common {
     memory_bus_max_bytes: usize,
     /// Bus payload bytes the pipeline holds fetched and not yet stored; past this it
     /// stops fetching until storage catches up.
-    #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 64 << 20, global = true)]
+    #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 16 << 20, global = true)]
     pipeline_max_bytes_in_flight: usize,
 }
 
@@ -405,12 +405,16 @@ async fn run_until_stopped(
             None => std::future::pending().await,
         }
     };
+    let mut finished = false;
     tokio::select! {
         _ = shutdown.cancelled() => {}
         r = failed => {
             shutdown.cancel();
             r?;
-            bail!("pipeline stopped");
+            // Only a storage-write process that does not consume ends this way: process 0
+            // of its cluster stopped, and with it the dataflow.
+            println!("the storage-write cluster stopped");
+            finished = true;
         }
         Some(r) = servers.join_next() => {
             shutdown.cancel();
@@ -422,7 +426,7 @@ async fn run_until_stopped(
     while let Some(r) = servers.join_next().await {
         r??;
     }
-    if let Some(p) = pipeline {
+    if let Some(p) = pipeline.filter(|_| !finished) {
         p.stop(drain).await?;
     }
     println!("stopped");

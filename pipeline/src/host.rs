@@ -61,7 +61,7 @@ impl Default for PipelineConfig {
             fetch_max: 256,
             fetch_wait_ms: 200,
             max_epochs_in_flight: 16,
-            max_bytes_in_flight: 64 << 20,
+            max_bytes_in_flight: 16 << 20,
             ack_wait_ms: 300_000,
             rollups: RollupConfig::default(),
             cluster: None,
@@ -328,7 +328,9 @@ impl Pipeline {
         }
     }
 
-    /// Resolves when the pipeline stops on its own (an error); for `select!` in the CLI.
+    /// Resolves when the pipeline stops on its own: with an error, or — in a cluster
+    /// process that does not consume — with `Ok` once process 0 stopped the cluster.
+    /// For `select!` in the CLI.
     pub async fn failed(&mut self) -> Result<(), PipelineError> {
         match (&mut self.task).await {
             Ok(r) => r,
@@ -392,6 +394,11 @@ impl Host {
         let mut drain: Option<Drain> = None;
         let mut fetch_error: Option<BusError> = None;
         loop {
+            // A process that does not consume is done when the cluster's dataflow is:
+            // process 0 closed its inputs and everything was committed.
+            if self.consumer.is_none() && self.closed.iter().all(|c| *c) && self.durable_below == Epoch::MAX {
+                break;
+            }
             let can_fetch = self.consumer.is_some()
                 && self.in_flight.len() < self.config.max_epochs_in_flight
                 && self.bytes_in_flight < self.config.max_bytes_in_flight

@@ -40,6 +40,12 @@ impl Spec {
 
     /// Starts the process and waits until it prints `ready`.
     pub fn start(self) -> Process {
+        self.spawn().ready()
+    }
+
+    /// Starts the process without waiting for it (processes that wait for each other
+    /// at start, like a storage-write cluster).
+    pub fn spawn(self) -> Starting {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self.data_dir.join(format!("{}.log", self.target));
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log");
@@ -75,12 +81,27 @@ impl Spec {
                     }
             }
         });
-        let Ok(listening) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("{} did not become ready; log:\n{}", self.target, std::fs::read_to_string(&log).unwrap_or_default());
+        Starting { child, target: self.target, log, ready: rx }
+    }
+}
+
+/// A process started and not yet ready.
+pub struct Starting {
+    child: Child,
+    target: &'static str,
+    log: PathBuf,
+    ready: std::sync::mpsc::Receiver<HashMap<String, SocketAddr>>,
+}
+
+impl Starting {
+    /// Waits until the process prints `ready`.
+    pub fn ready(mut self) -> Process {
+        let Ok(listening) = self.ready.recv_timeout(Duration::from_secs(60)) else {
+            let _ = self.child.kill();
+            panic!("{} did not become ready; log:\n{}", self.target, std::fs::read_to_string(&self.log).unwrap_or_default());
         };
         let admin = *listening.get("health").expect("the health listener is announced");
-        Process { child, name: self.target.to_string(), admin, listening, log }
+        Process { child: self.child, name: self.target.to_string(), admin, listening, log: self.log }
     }
 }
 

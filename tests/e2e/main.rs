@@ -6,3 +6,4 @@ mod crash;
 mod config;
 mod drain;
 mod otel_sdk;
+mod services;

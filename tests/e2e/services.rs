@@ -1,0 +1,152 @@
+//! Services mode against a SurrealDB server (`ws://`, root credentials): control plane,
+//! collector and storage-write as a timely cluster of two processes, over JetStream.
+//! Every point sent is stored once, both processes write their partitions, and the
+//! stored rollups equal a recomputation from the stored points.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cloudgrid_bench::drive::{self, DriveConfig, Protocol, SignalKind};
+use cloudgrid_bench::generate::Shape;
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
+use cloudgrid_sinks::surreal::{Store, SurrealConfig};
+
+use crate::harness::{ANY_PORT, Spec};
+
+const POINTS: u64 = 40_000;
+const SERIES: u64 = 200;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    l.local_addr().expect("addr").port()
+}
+
+/// A SurrealDB server in memory, stopped on drop.
+struct SurrealServer {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl SurrealServer {
+    async fn start(dir: &std::path::Path) -> Self {
+        let bin = std::env::var("CLOUDGRID_TEST_SURREAL_SERVER")
+            .expect("CLOUDGRID_TEST_SURREAL_SERVER names the SurrealDB server binary (.ci/run builds it)");
+        let port = free_port();
+        let log = dir.join("surreal.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(&bin)
+            .args(["start", "--user", "root", "--pass", "root", "--bind", &format!("127.0.0.1:{port}"), "memory"])
+            .stdout(Stdio::from(out.try_clone().expect("log")))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+        let server = Self { child, url: format!("ws://127.0.0.1:{port}"), log };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.map(|r| r.status().is_success()).ok() != Some(true) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "SurrealDB did not answer; log:\n{}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn with(&self, spec: Spec) -> Spec {
+        spec.env("CLOUDGRID_SURREAL_URL", &self.url)
+            .env("CLOUDGRID_SURREAL_USER", "root")
+            .env("CLOUDGRID_SURREAL_PASSWORD", "root")
+    }
+}
+
+impl Drop for SurrealServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nats_url() -> String {
+    std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = SurrealServer::start(dir.path()).await;
+    let namespace = format!(
+        "cgsvc{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    );
+    let bus = |spec: Spec| {
+        spec.env("CLOUDGRID_NATS_URL", nats_url()).env("CLOUDGRID_NATS_NAMESPACE", &namespace).env("CLOUDGRID_NATS_MAX_BYTES", 64 << 20)
+    };
+
+    let control = db.with(Spec::new("control-plane", &dir.path().join("control"))).env("CLOUDGRID_CONTROL_PLANE_ADDR", ANY_PORT).start();
+    let key = std::fs::read_to_string(dir.path().join("control/ingest-key")).expect("key").trim().to_string();
+    let collector = bus(Spec::new("collector", &dir.path().join("collector")))
+        .env("CLOUDGRID_CONTROL_PLANE_ADDR", control.addr("control-plane gRPC"))
+        .start();
+
+    let timely = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
+    let storage_write = |process: usize| {
+        bus(db.with(Spec::new("storage-write", &dir.path().join(format!("write-{process}")))))
+            .env("CLOUDGRID_TIMELY_ADDRESSES", &timely)
+            .env("CLOUDGRID_TIMELY_PROCESS", process)
+            .env("CLOUDGRID_WORKERS", 1)
+            .spawn()
+    };
+    // The two wait for each other at start.
+    let (first, second) = (storage_write(0), storage_write(1));
+    let (writer_0, writer_1) = (first.ready(), second.ready());
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let report = drive::run(DriveConfig {
+        endpoint: format!("http://{}", collector.addr("OTLP/HTTP")),
+        protocol: Protocol::Http,
+        key,
+        signal: SignalKind::Metrics,
+        shape: Shape { series: SERIES, items_per_request: 1_000, start_unix_nano: now - 120_000_000_000 },
+        requests: POINTS / 1_000,
+        first_request: 0,
+        concurrency: 4,
+        gzip: true,
+        admin: None,
+        persist_timeout: Duration::from_secs(120),
+    })
+    .await
+    .expect("load");
+    assert_eq!((report.failed_requests, report.items_rejected), (0, 0), "{report:?}");
+
+    let mut config = JetStreamConfig::ingest(nats_url()).with_namespace(namespace.clone());
+    config.max_bytes = 64 << 20;
+    let stream = JetStreamBus::connect(&config).await.expect("bus");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while stream.stored_messages().await.expect("stream info") > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "messages still unapplied; log:\n{}", writer_0.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Partition p is written by worker p mod 2, that is by process p mod 2.
+    let persisted = "cloudgrid_pipeline_persisted_total{kind=\"points\"}";
+    let (by_0, by_1) = (writer_0.metric(persisted).await, writer_1.metric(persisted).await);
+    assert!(by_0 > 0 && by_1 > 0, "both processes wrote: {by_0} and {by_1}");
+    assert_eq!(by_0 + by_1, POINTS);
+    // Stopping process 0 stops the cluster; process 1 then ends on its own, cleanly.
+    writer_0.stop();
+    writer_1.stop();
+    collector.stop();
+    control.stop();
+    stream.delete_stream().await.expect("cleanup");
+
+    let mut config = SurrealConfig::new(db.url.clone());
+    config.username = Some("root".into());
+    config.password = Some("root".into());
+    let store = Store::open(&config).await.expect("open the server's database");
+    let counts = store.counts("default").await.expect("counts");
+    assert_eq!((counts.series, counts.points), (SERIES, POINTS), "every point once");
+    let rollups = crate::harness::assert_rollups_match_points(&store, "default").await;
+    assert!(rollups >= SERIES as usize * 4, "every series has every tier: {rollups}");
+}
