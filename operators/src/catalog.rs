@@ -147,6 +147,33 @@ pub struct MetricInfo {
     pub description: String,
 }
 
+/// One condition on a label, as in a Prometheus selector: `=`, `!=`, `=~`, `!~`.
+/// Regular expressions match the whole value.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Eq(String, String),
+    Ne(String, String),
+    Re(String, regex::Regex),
+    NotRe(String, regex::Regex),
+}
+
+impl Matcher {
+    /// `label op value`, with `op` one of `=`, `!=`, `=~`, `!~`.
+    pub fn new(label: &str, op: &str, value: &str) -> Result<Self, String> {
+        let regex = || {
+            regex::Regex::new(&format!("^(?:{value})$")).map_err(|e| format!("`{value}` is not a regular expression: {e}"))
+        };
+        let label = label.to_string();
+        Ok(match op {
+            "=" => Matcher::Eq(label, value.to_string()),
+            "!=" => Matcher::Ne(label, value.to_string()),
+            "=~" => Matcher::Re(label, regex()?),
+            "!~" => Matcher::NotRe(label, regex()?),
+            _ => return Err(format!("`{op}` is not a label matcher (=, !=, =~, !~)")),
+        })
+    }
+}
+
 /// A project's catalog for reading: every shard's postings together.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
@@ -225,19 +252,55 @@ impl Catalog {
     /// The series of `metric` (or of any metric) that carry every `label = value` of
     /// `matchers`, by id.
     pub fn select(&self, metric: Option<&str>, matchers: &[(&str, &str)]) -> Vec<u64> {
-        let mut result = self.scope(metric);
-        for (label, value) in matchers {
-            let list = self.list(label, value).cloned().unwrap_or_default();
-            result = Some(match result {
-                Some(r) => r & list,
-                None => list,
-            });
-        }
+        let matchers: Vec<Matcher> = matchers.iter().map(|(l, v)| Matcher::Eq(l.to_string(), v.to_string())).collect();
+        self.select_matching(metric, &matchers)
+    }
+
+    /// The series of `metric` (or of any metric) that every matcher accepts, by id. As
+    /// in Prometheus selectors, a series without a label has it as the empty value: `l =
+    /// ""` and `l != "x"` accept series lacking `l`, and so does `l =~ r` when `r`
+    /// matches the empty string.
+    pub fn select_matching(&self, metric: Option<&str>, matchers: &[Matcher]) -> Vec<u64> {
         let all = || self.postings.iter().filter(|((l, _), _)| l == NAME_LABEL).fold(RoaringBitmap::new(), |a, (_, b)| a | b);
-        let mut ids: Vec<u64> =
-            result.unwrap_or_else(all).iter().filter_map(|o| self.series.get(&o).copied()).collect();
+        let mut result = self.scope(metric).unwrap_or_else(all);
+        for m in matchers {
+            if result.is_empty() {
+                break;
+            }
+            let accepted = match m {
+                Matcher::Eq(l, v) | Matcher::Ne(l, v) => self.with_value(l, |x| x == v, v.is_empty(), &result),
+                Matcher::Re(l, r) | Matcher::NotRe(l, r) => self.with_value(l, |x| r.is_match(x), r.is_match(""), &result),
+            };
+            result = match m {
+                Matcher::Eq(..) | Matcher::Re(..) => accepted,
+                Matcher::Ne(..) | Matcher::NotRe(..) => &result - &accepted,
+            };
+        }
+        let mut ids: Vec<u64> = result.iter().filter_map(|o| self.series.get(&o).copied()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Among `scope`, the series whose value of `label` passes `accept`; series lacking
+    /// the label count as having the empty value, accepted when `empty` is.
+    fn with_value(&self, label: &str, accept: impl Fn(&str) -> bool, empty: bool, scope: &RoaringBitmap) -> RoaringBitmap {
+        let from = (label.to_string(), String::new());
+        let mut carrying = RoaringBitmap::new();
+        let mut accepted = RoaringBitmap::new();
+        for ((_, value), ids) in self.postings.range(from..).take_while(|((l, _), _)| l == label) {
+            let here = scope & ids;
+            if here.is_empty() {
+                continue;
+            }
+            if accept(value) {
+                accepted |= &here;
+            }
+            carrying |= here;
+        }
+        if empty {
+            accepted |= scope - &carrying;
+        }
+        accepted
     }
 
     /// Series in the catalog.

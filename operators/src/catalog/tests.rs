@@ -52,8 +52,9 @@ fn staging_numbers_new_series_and_leaves_the_shard_alone_until_commit() {
     assert!(shard.stage("p", 5, [&series(1, "x", "api", None)]).expect("stage").assigned == vec![(1, (5 << 26) | 3)]);
 }
 
-#[test]
-fn catalog_answers_names_labels_values_and_matches() {
+/// Four series over two shards: latency{api,/a} 1, latency{api,/b} 2, latency{web,/a} 3,
+/// requests{api} 4 (no route).
+fn four_series() -> Catalog {
     let metas = [
         series(1, "latency", "api", Some("/a")),
         series(2, "latency", "api", Some("/b")),
@@ -75,11 +76,16 @@ fn catalog_answers_names_labels_values_and_matches() {
         unit: "ms".into(),
         description: String::new(),
     };
-    let catalog = Catalog::new(
+    Catalog::new(
         [info("latency", MetricKind::Gauge), info("requests", MetricKind::Sum)],
         shards.iter().flat_map(|s| s.postings.iter().map(|(p, ids)| (p.clone(), ids.clone()))),
         shards.iter().flat_map(|s| s.ordinals.iter().map(|(a, b)| (*a, *b))),
-    );
+    )
+}
+
+#[test]
+fn catalog_answers_names_labels_values_and_matches() {
+    let catalog = four_series();
     let metrics: Vec<(&str, MetricKind, u64)> = catalog.metrics().into_iter().map(|(m, n)| (m.name.as_str(), m.kind, n)).collect();
     assert_eq!(metrics, vec![("latency", MetricKind::Gauge, 3), ("requests", MetricKind::Sum, 1)]);
     assert_eq!(catalog.label_names(None), vec![("route".into(), 2), ("service.name".into(), 2)]);
@@ -91,4 +97,24 @@ fn catalog_answers_names_labels_values_and_matches() {
     assert_eq!(catalog.select(Some("latency"), &[("route", "/a"), ("service.name", "web")]), vec![3]);
     assert_eq!(catalog.select(Some("latency"), &[("route", "/nope")]), Vec::<u64>::new());
     assert_eq!(catalog.select(None, &[]), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn selectors_match_like_prometheus_including_absent_labels() {
+    let catalog = four_series();
+    let m = |l: &str, op: &str, v: &str| Matcher::new(l, op, v).expect("matcher");
+    let select = |metric, ms: &[Matcher]| catalog.select_matching(metric, ms);
+    assert_eq!(select(Some("latency"), &[m("route", "=", "/a")]), vec![1, 3]);
+    assert_eq!(select(Some("latency"), &[m("route", "!=", "/a")]), vec![2]);
+    assert_eq!(select(None, &[m("route", "!=", "/a")]), vec![2, 4], "a series without the label is not /a");
+    assert_eq!(select(None, &[m("route", "=", "")]), vec![4], "only series lacking the label");
+    assert_eq!(select(None, &[m("route", "=~", "/a|/b")]), vec![1, 2, 3]);
+    assert_eq!(select(None, &[m("route", "=~", "/.*")]), vec![1, 2, 3]);
+    assert_eq!(select(None, &[m("route", "=~", "/a|")]), vec![1, 3, 4], "the empty alternative takes series lacking it");
+    assert_eq!(select(None, &[m("route", "=~", "a")]), Vec::<u64>::new(), "anchored: a whole-value match");
+    assert_eq!(select(Some("latency"), &[m("route", "!~", "/b"), m("service.name", "=~", "api|web")]), vec![1, 3]);
+    assert_eq!(select(None, &[m("service.name", "!~", ".*")]), Vec::<u64>::new());
+    assert_eq!(select(Some("nope"), &[]), Vec::<u64>::new());
+    assert!(Matcher::new("route", "=~", "(").is_err());
+    assert!(Matcher::new("route", "==", "x").is_err());
 }
