@@ -108,6 +108,64 @@ impl Store {
         self.aggregates(project_id).await
     }
 
+    /// The number aggregates of each of `series` at `tier` (an index into the rollup
+    /// tiers) for buckets starting in `[from, to)` (unix ns), in bucket order: what a
+    /// metric query reads.
+    pub async fn number_aggregates(
+        &self,
+        project_id: &str,
+        series: &[u64],
+        tier: u8,
+        from: u64,
+        to: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<(u64, cloudgrid_operators::rollup::Agg)>>, SinkError> {
+        self.aggregates_of(project_id, series, tier, from, to).await
+    }
+
+    /// The same for histogram series.
+    pub async fn histogram_aggregates(
+        &self,
+        project_id: &str,
+        series: &[u64],
+        tier: u8,
+        from: u64,
+        to: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<(u64, cloudgrid_operators::rollup::HistAgg)>>, SinkError> {
+        self.aggregates_of(project_id, series, tier, from, to).await
+    }
+
+    /// The labels of each of `series` (metric name as `__name__`, resource and point
+    /// attributes), for grouping query results.
+    pub async fn series_labels(
+        &self,
+        project_id: &str,
+        series: &[u64],
+    ) -> Result<std::collections::HashMap<u64, std::collections::BTreeMap<String, String>>, SinkError> {
+        use surrealdb::types::SurrealValue;
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            series_id: i64,
+            name: String,
+            labels: std::collections::BTreeMap<String, String>,
+        }
+        let ids: Vec<(String, i64)> = series.iter().map(|s| (project_id.to_string(), super::rows::series_key(*s))).collect();
+        let rows: Vec<Row> = self
+            .db
+            .query("SELECT series_id, name, labels FROM $ids.map(|$i| type::record('metric_series', $i))")
+            .bind(("ids", ids))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.labels.insert(cloudgrid_operators::catalog::NAME_LABEL.to_string(), r.name);
+                (r.series_id as u64, r.labels)
+            })
+            .collect())
+    }
+
     /// Rows of a row-per-item table (`metric_series`, `metric_chunk`) matching one field.
     pub async fn find_rows(
         &self,

@@ -238,6 +238,65 @@ impl Store {
         Ok(view.into_iter().map(|((s, t, b), a)| (s, t, b, a)).collect())
     }
 
+    /// The aggregates of each of `series` at `tier` for buckets starting in
+    /// `[from, to)` (unix ns), as readers see them (stored rows with open blocks laid
+    /// over), in bucket order.
+    pub(crate) async fn aggregates_of<A: StoredAgg>(
+        &self,
+        project: &str,
+        series: &[u64],
+        tier: u8,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<u64, Vec<(u64, A)>>, SinkError>
+    where
+        OpenBlock: BlockStates<A>,
+    {
+        let mut out: BTreeMap<u64, BTreeMap<u64, A>> = series.iter().map(|s| (*s, BTreeMap::new())).collect();
+        let (lo, hi) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+        let parts = BlockParts { points: false, numbers: true, histograms: true };
+        for group in series.chunks(SNAPSHOT_SERIES_PER_QUERY) {
+            let partitions: std::collections::BTreeSet<u32> =
+                group.iter().map(|s| (s % u64::from(crate::PARTITIONS)) as u32).collect();
+            let mut sql = String::from("BEGIN;");
+            for i in 0..group.len() {
+                sql.push_str(&format!(
+                    "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
+                    A::COLUMNS,
+                    A::TABLE
+                ));
+            }
+            for p in &partitions {
+                sql.push_str(&select_blocks(Some(*p), parts));
+            }
+            sql.push_str("COMMIT;");
+            let mut query = self.db.query(sql).bind(("p", project.to_string()));
+            for (i, s) in group.iter().enumerate() {
+                query = query.bind((format!("s{i}"), series_key(*s)));
+            }
+            let mut response = query.await.map_err(classify)?;
+            for (i, s) in group.iter().enumerate() {
+                let rows: Vec<A::Row> = response.take(1 + i).map_err(classify)?;
+                if let Some(view) = out.get_mut(s) {
+                    view.extend(rows.iter().map(A::parts).map(|(_, _, bucket, a)| (bucket, a)));
+                }
+            }
+            let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
+            for j in 0..partitions.len() {
+                for block in decode_blocks(response.take(1 + group.len() + j).map_err(classify)?)? {
+                    for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
+                        let Some(view) = out.get_mut(&state.key.0) else { continue };
+                        match &state.agg {
+                            Some(a) => view.insert(state.key.2, a.clone()),
+                            None => view.remove(&state.key.2),
+                        };
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().map(|(s, view)| (s, view.into_iter().collect())).collect())
+    }
+
     /// The points of one series as readers see them, in time order.
     pub(crate) async fn points_of(&self, project: &str, series: u64) -> Result<Vec<Point>, SinkError> {
         let partition = (series % u64::from(crate::PARTITIONS)) as u32;

@@ -444,3 +444,47 @@ async fn blocks_an_earlier_writer_left_are_compacted_after_a_start() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn aggregates_of_chosen_series_in_a_range_come_from_rows_and_open_blocks() {
+    use cloudgrid_operators::rollup::{Agg, RollupKey};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let minute = 60_000_000_000u64;
+    let key = |series: u64, tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: "p".into() };
+    let agg = |v: f64| Agg::point(1, v);
+    // Series 1 (partition 1) and 2 (partition 2), minute buckets 0..4, tier 1 bucket 0.
+    let first = WriteBatch {
+        records: vec![
+            Sequenced { seq: 1, record: series_meta(1, "latency", "h1") },
+            Sequenced { seq: 1, record: series_meta(2, "latency", "h2") },
+        ],
+        resume: vec![(1, 1), (2, 1)],
+        rollups: (0..4)
+            .flat_map(|b| [((key(1, 0, b * minute), agg(b as f64)), 1), ((key(2, 0, b * minute), agg(10.0 + b as f64)), 1)])
+            .chain([((key(1, 1, 0), agg(99.0)), 1)])
+            .collect(),
+        ..WriteBatch::default()
+    };
+    writer.apply(&first).await.expect("apply");
+    writer.compact_all().await.expect("compact");
+    // A later batch, still open: corrects bucket 2 of series 1.
+    let second = WriteBatch {
+        resume: vec![(1, 2)],
+        rollups: vec![((key(1, 0, 2 * minute), agg(2.0)), -1), ((key(1, 0, 2 * minute), agg(7.0)), 1)],
+        ..WriteBatch::default()
+    };
+    writer.apply(&second).await.expect("apply");
+
+    let got = store.number_aggregates("p", &[1, 2, 3], 0, minute, 3 * minute).await.expect("aggregates");
+    let values = |s: u64| got[&s].iter().map(|(b, a)| (b / minute, a.sum)).collect::<Vec<_>>();
+    assert_eq!(values(1), vec![(1, 1.0), (2, 7.0)], "the open correction wins; the range is half-open");
+    assert_eq!(values(2), vec![(1, 11.0), (2, 12.0)]);
+    assert!(got[&3].is_empty(), "a series without data has none");
+
+    let labels = store.series_labels("p", &[1, 2, 9]).await.expect("labels");
+    assert_eq!(labels.len(), 2);
+    assert_eq!(labels[&1]["host"], "h1");
+    assert_eq!(labels[&2]["__name__"], "latency");
+    assert_eq!(labels[&2]["service.name"], "api");
+}
