@@ -1,0 +1,9 @@
+//! storage-read: the queries users' views are answered from, over what storage-write
+//! stored. The BFF reaches it in-process or through its gRPC contract; it holds the
+//! SurrealDB credentials, the BFF none.
+//!
+//! - `metrics`: metric queries — a selector, an aggregation over time per step, then an
+//!   optional aggregation across series by labels — answered from stored rollups at
+//!   the tier that fits the step.
+
+pub mod metrics;

@@ -1,0 +1,4 @@
+//! storage-read against real storage (embedded SurrealDB in memory), filled the way
+//! storage-write fills it.
+
+mod metric_query;

@@ -1,0 +1,250 @@
+//! Metric queries over stored rollups equal the same computation done directly on the
+//! raw points, at every tier a step picks, with compacted rows and open blocks mixed.
+
+use std::collections::BTreeMap;
+
+use cloudgrid_operators::catalog::Matcher;
+use cloudgrid_operators::records::{AttrValue, MetricKind, Record, SeriesMeta, Temporality};
+use cloudgrid_operators::rollup::{Mode, Numbers, RollupConfig, RollupPoint, oracle};
+use cloudgrid_read::metrics::{Across, AcrossOp, MetricQuery, MetricReader, OverTime, QueryError};
+use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::{PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
+
+const SEC: u64 = 1_000_000_000;
+const MIN: u64 = 60 * SEC;
+/// A day boundary, so every tier's buckets start here.
+const T0: u64 = 1_036_800 * SEC;
+
+struct Series {
+    id: u64,
+    name: &'static str,
+    host: String,
+    region: &'static str,
+    kind: MetricKind,
+    temporality: Temporality,
+}
+
+fn meta(s: &Series) -> Record {
+    Record::Series(Box::new(SeriesMeta {
+        project_id: "p".into(),
+        series_id: s.id,
+        name: s.name.into(),
+        description: String::new(),
+        unit: "1".into(),
+        kind: s.kind,
+        temporality: s.temporality,
+        monotonic: true,
+        resource: vec![("region".into(), AttrValue::Str(s.region.into()))],
+        scope_name: String::new(),
+        scope_version: String::new(),
+        attributes: vec![("host".into(), AttrValue::Str(s.host.clone()))],
+    }))
+}
+
+/// (series, time, value): a point every 20 s for 3 hours; small integers, so sums are
+/// exact whatever the order of additions.
+fn raw_points(series: &[Series]) -> Vec<(u64, u64, f64)> {
+    let mut out = Vec::new();
+    for (k, s) in series.iter().enumerate() {
+        for i in 0..540u64 {
+            out.push((s.id, T0 + i * 20 * SEC, ((i * 7 + k as u64 * 13) % 17) as f64));
+        }
+    }
+    out
+}
+
+fn rollup_points(series: &[Series], raw: &[(u64, u64, f64)]) -> Vec<RollupPoint> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, (id, t, v))| {
+            let s = series.iter().find(|s| s.id == *id).expect("series");
+            RollupPoint {
+                project: "p".into(),
+                series: *id,
+                time: *t,
+                start: 0,
+                received: *t,
+                mode: Mode::of(s.kind, s.temporality, true).expect("mode"),
+                value: *v,
+                order: (1, i as u32),
+            }
+        })
+        .collect()
+}
+
+/// The rollups of `points`, written the way storage-write writes them: first the
+/// aggregates of `before`, compacted into rows, then the changes the rest made, left
+/// in an open block.
+async fn store_rollups(series: &[Series], raw: &[(u64, u64, f64)], before: u64) -> Store {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    let cfg = RollupConfig::default();
+    let all = rollup_points(series, raw);
+    let early: Vec<RollupPoint> = all.iter().filter(|p| p.time < before).cloned().collect();
+    let first = oracle::recompute::<Numbers>(&cfg, &early);
+    let last = oracle::recompute::<Numbers>(&cfg, &all);
+    let partitions: Vec<u32> = (0..PARTITIONS).collect();
+    let batch = WriteBatch {
+        records: series.iter().map(|s| Sequenced { seq: 1, record: meta(s) }).collect(),
+        resume: partitions.iter().map(|p| (*p, 1)).collect(),
+        rollups: first.iter().map(|(k, a)| ((k.clone(), *a), 1)).collect(),
+        ..WriteBatch::default()
+    };
+    writer.apply(&batch).await.expect("apply");
+    writer.compact_all().await.expect("compact");
+    let mut changes = Vec::new();
+    for (k, a) in &last {
+        match first.get(k) {
+            Some(old) if old == a => {}
+            Some(old) => changes.extend([((k.clone(), *old), -1), ((k.clone(), *a), 1)]),
+            None => changes.push(((k.clone(), *a), 1)),
+        }
+    }
+    let batch = WriteBatch { resume: partitions.iter().map(|p| (*p, 2)).collect(), rollups: changes, ..WriteBatch::default() };
+    writer.apply(&batch).await.expect("apply");
+    store
+}
+
+/// The expected answer, straight from raw points: per series, per window of `step`
+/// from `from`, `f` of the values whose time falls in it.
+fn expected(
+    raw: &[(u64, u64, f64)],
+    ids: &[u64],
+    from: u64,
+    to: u64,
+    step: u64,
+    f: impl Fn(&[f64]) -> f64,
+) -> BTreeMap<u64, Vec<(u64, f64)>> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let mut windows: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+        for (_, t, v) in raw.iter().filter(|(s, t, _)| s == id && *t >= from && *t < to) {
+            windows.entry(from + (t - from) / step * step).or_default().push(*v);
+        }
+        out.insert(*id, windows.into_iter().map(|(w, vs)| (w, f(&vs))).collect());
+    }
+    out
+}
+
+fn fixture() -> Vec<Series> {
+    let mut series: Vec<Series> = (0..6u64)
+        .map(|h| Series {
+            id: 1_000 + h,
+            name: "load",
+            host: format!("h{h}"),
+            region: if h % 2 == 0 { "r0" } else { "r1" },
+            kind: MetricKind::Gauge,
+            temporality: Temporality::Unspecified,
+        })
+        .collect();
+    series.push(Series {
+        id: 2_000,
+        name: "requests",
+        host: "h0".into(),
+        region: "r0",
+        kind: MetricKind::Sum,
+        temporality: Temporality::Delta,
+    });
+    series
+}
+
+fn query(metric: &str, matchers: Vec<Matcher>, over_time: OverTime, step: u64) -> MetricQuery {
+    MetricQuery { metric: metric.into(), matchers, over_time, across: None, from: T0, to: T0 + 3 * 60 * MIN, step }
+}
+
+fn by_host(result: &cloudgrid_read::metrics::MetricResult, series: &[Series]) -> BTreeMap<u64, Vec<(u64, f64)>> {
+    result
+        .series
+        .iter()
+        .map(|r| {
+            let id = series.iter().find(|s| s.host == r.labels["host"] && s.name == r.labels["__name__"]).expect("series").id;
+            (id, r.points.clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn queries_at_every_tier_equal_a_computation_from_raw_points() {
+    let series = fixture();
+    let raw = raw_points(&series);
+    // Rows for the first 100 minutes, an open block for the rest (and the corrections
+    // of buckets that straddle it).
+    let store = store_rollups(&series, &raw, T0 + 100 * MIN).await;
+    let reader = MetricReader::new(store, RollupConfig::default().tiers);
+    let region = |r: &str| vec![Matcher::new("region", "=", r).expect("matcher")];
+    let r0 = [1_000, 1_002, 1_004];
+    let (from, to) = (T0, T0 + 180 * MIN);
+    let mean = |vs: &[f64]| vs.iter().sum::<f64>() / vs.len() as f64;
+
+    // 10-minute steps read the 5m tier.
+    let got = reader.query("p", &query("load", region("r0"), OverTime::Avg, 10 * MIN)).await.expect("query");
+    assert_eq!(got.tier, "5m");
+    assert_eq!(by_host(&got, &series), expected(&raw, &r0, from, to, 10 * MIN, mean));
+
+    // 2-hour steps read the 1h tier; a regular expression selects.
+    let hosts = vec![Matcher::new("host", "=~", "h[01]").expect("matcher")];
+    let got = reader.query("p", &query("load", hosts, OverTime::Max, 120 * MIN)).await.expect("query");
+    assert_eq!(got.tier, "1h");
+    let max = |vs: &[f64]| vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(by_host(&got, &series), expected(&raw, &[1_000, 1_001], from, to, 120 * MIN, max));
+
+    // 1-minute steps, the finest tier: count and last.
+    let got = reader.query("p", &query("load", region("r1"), OverTime::Count, MIN)).await.expect("query");
+    assert_eq!(got.tier, "1m");
+    let count = |vs: &[f64]| vs.len() as f64;
+    assert_eq!(by_host(&got, &series), expected(&raw, &[1_001, 1_003, 1_005], from, to, MIN, count));
+    let got = reader.query("p", &query("load", region("r1"), OverTime::Last, 5 * MIN)).await.expect("query");
+    let last = |vs: &[f64]| *vs.last().expect("a value");
+    assert_eq!(by_host(&got, &series), expected(&raw, &[1_001, 1_003, 1_005], from, to, 5 * MIN, last));
+
+    // Across series: the sum per region of each series' sum, hourly.
+    let mut q = query("load", vec![], OverTime::Sum, 60 * MIN);
+    q.across = Some(Across { op: AcrossOp::Sum, by: vec!["region".into()] });
+    let got = reader.query("p", &q).await.expect("query");
+    let sums = expected(&raw, &[1_000, 1_001, 1_002, 1_003, 1_004, 1_005], from, to, 60 * MIN, |vs| vs.iter().sum());
+    for (region, ids) in [("r0", [1_000, 1_002, 1_004]), ("r1", [1_001, 1_003, 1_005])] {
+        let group = got.series.iter().find(|s| s.labels["region"] == region).expect("group");
+        assert_eq!(group.labels.len(), 1, "a group is labelled by the `by` labels only");
+        let want: Vec<(u64, f64)> =
+            sums[&ids[0]].iter().map(|(w, _)| (*w, ids.iter().map(|id| sums[id].iter().find(|(x, _)| x == w).map_or(0.0, |p| p.1)).sum())).collect();
+        assert_eq!(group.points, want, "{region}");
+    }
+
+    // A counter's rate: its increase per second over each window.
+    let got = reader.query("p", &query("requests", vec![], OverTime::Rate, 5 * MIN)).await.expect("query");
+    let rate = |vs: &[f64]| vs.iter().sum::<f64>() / 300.0;
+    assert_eq!(by_host(&got, &series), expected(&raw, &[2_000], from, to, 5 * MIN, rate));
+
+    // A range that starts inside a window reads from the window's start.
+    let mut q = query("load", region("r0"), OverTime::Sum, 60 * MIN);
+    q.from = T0 + 30 * MIN;
+    let got = reader.query("p", &q).await.expect("query");
+    assert_eq!(got.series[0].points[0].0, T0, "windows are aligned to the step");
+}
+
+#[tokio::test]
+async fn bad_queries_are_refused_with_the_reason() {
+    let series = fixture();
+    let raw = raw_points(&series);
+    let store = store_rollups(&series, &raw, T0).await;
+    let reader = MetricReader::new(store, RollupConfig::default().tiers);
+    let err = |r: Result<_, QueryError>| match r {
+        Err(QueryError::Invalid(m)) => m,
+        other => panic!("expected an invalid-query error, got {other:?}"),
+    };
+    let m = err(reader.query("p", &query("load", vec![], OverTime::Rate, 5 * MIN)).await);
+    assert!(m.contains("sums"), "{m}");
+    let m = err(reader.query("p", &query("load", vec![], OverTime::Avg, 30 * SEC)).await);
+    assert!(m.contains("1m"), "{m}");
+    let mut q = query("load", vec![], OverTime::Avg, MIN);
+    q.to = q.from;
+    err(reader.query("p", &q).await);
+    q.to = q.from + 30 * 24 * 60 * MIN;
+    let m = err(reader.query("p", &q).await);
+    assert!(m.contains("steps"), "{m}");
+    // Unknown metrics and selectors that match nothing are empty answers, not errors.
+    let got = reader.query("p", &query("nope", vec![], OverTime::Avg, MIN)).await.expect("query");
+    assert!(got.series.is_empty());
+    let none = vec![Matcher::new("host", "=", "h9").expect("matcher")];
+    assert!(reader.query("p", &query("load", none, OverTime::Avg, MIN)).await.expect("query").series.is_empty());
+}
