@@ -261,6 +261,28 @@ impl Catalog {
     /// ""` and `l != "x"` accept series lacking `l`, and so does `l =~ r` when `r`
     /// matches the empty string.
     pub fn select_matching(&self, metric: Option<&str>, matchers: &[Matcher]) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.matching(metric, matchers).iter().filter_map(|o| self.series.get(&o).copied()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Values of `label` with their cardinality among the series `metric` and
+    /// `matchers` select (the explorer's drill-down).
+    pub fn label_values_matching(&self, label: &str, metric: Option<&str>, matchers: &[Matcher]) -> Vec<(String, u64)> {
+        let scope = self.matching(metric, matchers);
+        let from = (label.to_string(), String::new());
+        self.postings
+            .range(from..)
+            .take_while(|((l, _), _)| l == label)
+            .filter_map(|((_, value), ids)| {
+                let n = scope.intersection_len(ids);
+                (n > 0).then(|| (value.clone(), n))
+            })
+            .collect()
+    }
+
+    /// The ordinals `metric` and `matchers` select.
+    fn matching(&self, metric: Option<&str>, matchers: &[Matcher]) -> RoaringBitmap {
         let all = || self.postings.iter().filter(|((l, _), _)| l == NAME_LABEL).fold(RoaringBitmap::new(), |a, (_, b)| a | b);
         let mut result = self.scope(metric).unwrap_or_else(all);
         for m in matchers {
@@ -276,9 +298,7 @@ impl Catalog {
                 Matcher::Ne(..) | Matcher::NotRe(..) => &result - &accepted,
             };
         }
-        let mut ids: Vec<u64> = result.iter().filter_map(|o| self.series.get(&o).copied()).collect();
-        ids.sort_unstable();
-        ids
+        result
     }
 
     /// Among `scope`, the series whose value of `label` passes `accept`; series lacking

@@ -2,8 +2,12 @@
 //! stored. The BFF reaches it in-process or through its gRPC contract; it holds the
 //! SurrealDB credentials, the BFF none.
 //!
+//! - `catalogs`: project catalogs (roaring postings) held in memory briefly.
+//! - `explorer`: metric names, labels and label values with cardinality, series.
 //! - `metrics`: metric queries — a selector, an aggregation over time per step, then an
 //!   optional aggregation across series by labels — answered from stored rollups at
 //!   the tier that fits the step.
 
+pub mod catalogs;
+pub mod explorer;
 pub mod metrics;

@@ -7,12 +7,15 @@
 //! raw points of that window would give.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::MetricKind;
 use cloudgrid_operators::rollup::{Agg, Tiers};
 use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
+
+use crate::catalogs::Catalogs;
 
 /// What to compute from the points of one series in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +103,13 @@ pub fn tier_for(tiers: &Tiers, step: u64) -> Result<usize, QueryError> {
 pub struct MetricReader {
     store: Store,
     tiers: Tiers,
+    catalogs: Arc<Catalogs>,
 }
 
 impl MetricReader {
     /// `tiers` must be the rollup tiers storage-write uses.
-    pub fn new(store: Store, tiers: Tiers) -> Self {
-        Self { store, tiers }
+    pub fn new(store: Store, tiers: Tiers, catalogs: Arc<Catalogs>) -> Self {
+        Self { store, tiers, catalogs }
     }
 
     pub async fn query(&self, project: &str, q: &MetricQuery) -> Result<MetricResult, QueryError> {
@@ -117,7 +121,7 @@ impl MetricReader {
         if (q.to - start).div_ceil(q.step) > MAX_WINDOWS {
             return Err(QueryError::Invalid(format!("at most {MAX_WINDOWS} steps per query; use a larger step")));
         }
-        let catalog = self.store.catalog(project).await?;
+        let catalog = self.catalogs.get(project).await?;
         let result = |series| Ok(MetricResult { tier: self.tiers.label(tier), series });
         let Some(info) = catalog.metric(&q.metric) else { return result(Vec::new()) };
         if matches!(q.over_time, OverTime::Rate | OverTime::Increase) && info.kind != MetricKind::Sum {

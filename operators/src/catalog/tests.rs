@@ -115,6 +115,12 @@ fn selectors_match_like_prometheus_including_absent_labels() {
     assert_eq!(select(Some("latency"), &[m("route", "!~", "/b"), m("service.name", "=~", "api|web")]), vec![1, 3]);
     assert_eq!(select(None, &[m("service.name", "!~", ".*")]), Vec::<u64>::new());
     assert_eq!(select(Some("nope"), &[]), Vec::<u64>::new());
+    // Drill-down: the values of a label among what a selector picks, with cardinality.
+    assert_eq!(
+        catalog.label_values_matching("route", Some("latency"), &[m("service.name", "=", "api")]),
+        vec![("/a".into(), 1), ("/b".into(), 1)]
+    );
+    assert_eq!(catalog.label_values_matching("service.name", None, &[m("route", "=~", "/a")]), vec![("api".into(), 1), ("web".into(), 1)]);
     assert!(Matcher::new("route", "=~", "(").is_err());
     assert!(Matcher::new("route", "==", "x").is_err());
 }

@@ -1,4 +1,5 @@
 //! storage-read against real storage (embedded SurrealDB in memory), filled the way
 //! storage-write fills it.
 
+mod explorer;
 mod metric_query;

@@ -2,10 +2,12 @@
 //! raw points, at every tier a step picks, with compacted rows and open blocks mixed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::{AttrValue, MetricKind, Record, SeriesMeta, Temporality};
 use cloudgrid_operators::rollup::{Mode, Numbers, RollupConfig, RollupPoint, oracle};
+use cloudgrid_read::catalogs::{Catalogs, DEFAULT_MAX_AGE};
 use cloudgrid_read::metrics::{Across, AcrossOp, MetricQuery, MetricReader, OverTime, QueryError};
 use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
@@ -170,7 +172,7 @@ async fn queries_at_every_tier_equal_a_computation_from_raw_points() {
     // Rows for the first 100 minutes, an open block for the rest (and the corrections
     // of buckets that straddle it).
     let store = store_rollups(&series, &raw, T0 + 100 * MIN).await;
-    let reader = MetricReader::new(store, RollupConfig::default().tiers);
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
     let region = |r: &str| vec![Matcher::new("region", "=", r).expect("matcher")];
     let r0 = [1_000, 1_002, 1_004];
     let (from, to) = (T0, T0 + 180 * MIN);
@@ -227,7 +229,7 @@ async fn bad_queries_are_refused_with_the_reason() {
     let series = fixture();
     let raw = raw_points(&series);
     let store = store_rollups(&series, &raw, T0).await;
-    let reader = MetricReader::new(store, RollupConfig::default().tiers);
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
     let err = |r: Result<_, QueryError>| match r {
         Err(QueryError::Invalid(m)) => m,
         other => panic!("expected an invalid-query error, got {other:?}"),
