@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod drive;
+pub mod explorer;
 pub mod generate;
 pub mod rollup;
 pub mod victoria;

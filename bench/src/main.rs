@@ -62,6 +62,14 @@ enum Probe {
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
     },
+    /// The explorer's look-ups on an in-memory project catalog of N series (no server
+    /// needed): label values and selectors, p50/p99.
+    Explorer {
+        #[arg(long, default_value_t = 100_000)]
+        series: u64,
+        #[arg(long, default_value_t = 200)]
+        repeats: usize,
+    },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
     Rollup {
@@ -159,6 +167,11 @@ async fn main() -> Result<()> {
                 timeout: Duration::from_secs(timeout_s),
             })
             .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Explorer { series, repeats } => {
+            anyhow::ensure!(repeats >= 1, "--repeats must be at least 1");
+            let report = tokio::task::spawn_blocking(move || cloudgrid_bench::explorer::run(series, repeats)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {
