@@ -11,15 +11,19 @@ use std::sync::Arc;
 
 use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::MetricKind;
-use cloudgrid_operators::rollup::{Agg, Tiers};
+use cloudgrid_operators::rollup::{Agg, HistAgg, Histograms, Rollup, Tiers};
 use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
 
 use crate::catalogs::Catalogs;
 
-/// What to compute from the points of one series in one window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to compute from the points of one series in one window. For histogram metrics:
+/// `Quantile`, and `Count`, `Sum`, `Avg`, `Min`, `Max` and `Rate` of the observations.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OverTime {
+    /// A histogram quantile, 0..=1 (p99 = 0.99), estimated from the window's merged
+    /// buckets.
+    Quantile(f64),
     Avg,
     Sum,
     Min,
@@ -124,25 +128,36 @@ impl MetricReader {
         let catalog = self.catalogs.get(project).await?;
         let result = |series| Ok(MetricResult { tier: self.tiers.label(tier), series });
         let Some(info) = catalog.metric(&q.metric) else { return result(Vec::new()) };
-        if matches!(q.over_time, OverTime::Rate | OverTime::Increase) && info.kind != MetricKind::Sum {
-            return Err(QueryError::Invalid(format!(
-                "rate and increase apply to sums (counters); `{}` is a {}",
-                q.metric,
-                info.kind.name()
-            )));
+        let histogram = matches!(info.kind, MetricKind::Histogram | MetricKind::ExponentialHistogram);
+        let refuse = |what: &str| Err(QueryError::Invalid(format!("{what}; `{}` is a {}", q.metric, info.kind.name())));
+        match q.over_time {
+            OverTime::Quantile(x) if !(0.0..=1.0).contains(&x) => {
+                return Err(QueryError::Invalid(format!("a quantile is between 0 and 1, got {x}")));
+            }
+            OverTime::Quantile(_) if !histogram => return refuse("quantiles apply to histograms"),
+            OverTime::Last | OverTime::Increase if histogram => {
+                return refuse("a histogram answers quantile, count, sum, avg, min, max and rate");
+            }
+            OverTime::Rate | OverTime::Increase if !histogram && info.kind != MetricKind::Sum => {
+                return refuse("rate and increase apply to sums (counters) and histograms");
+            }
+            _ => {}
         }
         let ids = catalog.select_matching(Some(&q.metric), &q.matchers);
         if ids.is_empty() {
             return result(Vec::new());
         }
-        let aggregates = self.store.number_aggregates(project, &ids, tier as u8, start, q.to).await?;
+        let mut points: BTreeMap<u64, Vec<(u64, f64)>> = if histogram {
+            let aggregates = self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to).await?;
+            aggregates.iter().map(|(id, b)| (*id, histogram_over_time(b, start, q.step, q.over_time))).collect()
+        } else {
+            let aggregates = self.store.number_aggregates(project, &ids, tier as u8, start, q.to).await?;
+            aggregates.iter().map(|(id, b)| (*id, over_time(b, start, q.step, q.over_time))).collect()
+        };
         let labels = self.store.series_labels(project, &ids).await?;
         let per_series: Vec<ResultSeries> = ids
             .iter()
-            .map(|id| ResultSeries {
-                labels: labels.get(id).cloned().unwrap_or_default(),
-                points: over_time(aggregates.get(id).map(Vec::as_slice).unwrap_or_default(), start, q.step, q.over_time),
-            })
+            .map(|id| ResultSeries { labels: labels.get(id).cloned().unwrap_or_default(), points: points.remove(id).unwrap_or_default() })
             .filter(|s| !s.points.is_empty())
             .collect();
         result(match &q.across {
@@ -175,8 +190,42 @@ pub fn over_time(buckets: &[(u64, Agg)], start: u64, step: u64, f: OverTime) -> 
                 OverTime::Count => a.count as f64,
                 OverTime::Last => a.last,
                 OverTime::Rate => a.sum / seconds,
+                // Refused before reading.
+                OverTime::Quantile(_) => f64::NAN,
             };
             (w, v)
+        })
+        .collect()
+}
+
+/// One value per window of `step` from `start`, from the histogram aggregates of one
+/// series (in bucket order): the window's buckets merged, then `f` of the merge.
+/// Windows without a value (min or max that a contribution lacked) are left out.
+pub fn histogram_over_time(buckets: &[(u64, HistAgg)], start: u64, step: u64, f: OverTime) -> Vec<(u64, f64)> {
+    let mut windows: Vec<(u64, HistAgg)> = Vec::new();
+    for (bucket, agg) in buckets {
+        let window = start + (bucket - start) / step * step;
+        match windows.last_mut() {
+            Some((w, merged)) if *w == window => <Histograms as Rollup>::merge(merged, agg),
+            _ => windows.push((window, agg.clone())),
+        }
+    }
+    let seconds = step as f64 / 1e9;
+    windows
+        .into_iter()
+        .filter_map(|(w, a)| {
+            let h = &a.hist;
+            let v = match f {
+                OverTime::Quantile(q) => h.quantile(q)?,
+                OverTime::Count => h.count as f64,
+                OverTime::Sum => h.sum,
+                OverTime::Avg => (h.count > 0).then(|| h.sum / h.count as f64)?,
+                OverTime::Min => h.min?,
+                OverTime::Max => h.max?,
+                OverTime::Rate => h.count as f64 / seconds,
+                OverTime::Last | OverTime::Increase => return None,
+            };
+            Some((w, v))
         })
         .collect()
 }

@@ -372,6 +372,71 @@ impl Buckets {
 }
 
 impl Hist {
+    /// An estimate of quantile `q` (0..=1) of the observations: the bucket that holds
+    /// the `q·count`-th observation, interpolated linearly between its bounds, and kept
+    /// within the observed min and max where known. As Prometheus' `histogram_quantile`
+    /// does for explicit buckets, the first bucket starts at 0 when its upper bound is
+    /// positive and the overflow bucket answers its lower bound. `None` without
+    /// observations or for `q` outside 0..=1.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = q * self.count as f64;
+        // (lower, upper, count) in increasing order of values.
+        let buckets: Vec<(f64, f64, u64)> = match &self.buckets {
+            Buckets::Explicit(e) => e
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let upper = e.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                    let lower = match i.checked_sub(1).and_then(|j| e.bounds.get(j)) {
+                        Some(b) => *b,
+                        None if upper > 0.0 => 0.0,
+                        None => f64::NEG_INFINITY,
+                    };
+                    (lower, upper, *c)
+                })
+                .collect(),
+            Buckets::Exponential(e) => {
+                let side = |d: &Dense| -> Vec<(f64, f64, u64)> {
+                    d.counts
+                        .iter()
+                        .enumerate()
+                        .map(|(k, c)| {
+                            let index = d.offset + k as i32;
+                            (upper_bound(e.scale, index - 1), upper_bound(e.scale, index), *c)
+                        })
+                        .collect()
+                };
+                let mut all: Vec<(f64, f64, u64)> = side(&e.negative).into_iter().rev().map(|(l, u, c)| (-u, -l, c)).collect();
+                all.push((-e.zero_threshold, e.zero_threshold, e.zero_count));
+                all.extend(side(&e.positive));
+                all
+            }
+        };
+        let mut seen = 0.0;
+        let mut estimate = None;
+        for (lower, upper, count) in buckets.iter().filter(|b| b.2 > 0) {
+            let c = *count as f64;
+            if seen + c >= rank {
+                estimate = Some(if upper.is_infinite() {
+                    *lower
+                } else if lower.is_infinite() {
+                    *upper
+                } else {
+                    lower + (upper - lower) * ((rank - seen) / c)
+                });
+                break;
+            }
+            seen += c;
+        }
+        let estimate = estimate.or_else(|| buckets.iter().rev().find(|b| b.2 > 0).map(|b| if b.1.is_finite() { b.1 } else { b.0 }))?;
+        let estimate = self.min.map_or(estimate, |m| estimate.max(m));
+        Some(self.max.map_or(estimate, |m| estimate.min(m)))
+    }
+
     /// The histogram of a histogram point; `None` for other values.
     pub fn from_point(value: &PointValue) -> Option<Hist> {
         match value {

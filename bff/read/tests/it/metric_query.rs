@@ -250,3 +250,96 @@ async fn bad_queries_are_refused_with_the_reason() {
     let none = vec![Matcher::new("host", "=", "h9").expect("matcher")];
     assert!(reader.query("p", &query("load", none, OverTime::Avg, MIN)).await.expect("query").series.is_empty());
 }
+
+#[tokio::test]
+async fn histogram_quantiles_come_from_the_merged_buckets_of_each_window() {
+    use cloudgrid_operators::rollup::{Buckets, Explicit, Hist, Histograms};
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    let series = Series {
+        id: 3_000,
+        name: "latency",
+        host: "h0".into(),
+        region: "r0",
+        kind: MetricKind::Histogram,
+        temporality: Temporality::Delta,
+    };
+    let bounds = vec![5.0, 10.0, 25.0, 50.0, 100.0];
+    // A delta histogram every 30 s for an hour; the counts move with time.
+    let hist = |i: u64| {
+        let counts: Vec<u64> = (0..6u64).map(|b| (i * 3 + b * 5) % 7).collect();
+        Hist {
+            count: counts.iter().sum(),
+            sum: 0.0,
+            min: None,
+            max: None,
+            buckets: Buckets::Explicit(Explicit { bounds: bounds.clone(), counts }),
+        }
+    };
+    let raw: Vec<(u64, Hist)> = (0..120u64).map(|i| (T0 + i * 30 * SEC, hist(i))).collect();
+    let points: Vec<RollupPoint<Hist>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, (t, h))| RollupPoint {
+            project: "p".into(),
+            series: series.id,
+            time: *t,
+            start: t - 30 * SEC,
+            received: *t,
+            mode: Mode::Delta,
+            value: h.clone(),
+            order: (1, i as u32),
+        })
+        .collect();
+    let rollups = oracle::recompute::<Histograms>(&RollupConfig::default(), &points);
+    let batch = WriteBatch {
+        records: vec![Sequenced { seq: 1, record: meta(&series) }],
+        resume: (0..PARTITIONS).map(|p| (p, 1)).collect(),
+        histograms: rollups.into_iter().map(|(k, a)| ((k, a), 1)).collect(),
+        ..WriteBatch::default()
+    };
+    writer.apply(&batch).await.expect("apply");
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+
+    // Expected: per 10-minute window, the raw histograms' counts added, then the quantile.
+    let expect = |q: f64| -> Vec<(u64, f64)> {
+        let mut windows: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (t, h) in &raw {
+            let Buckets::Explicit(e) = &h.buckets else { unreachable!() };
+            let w = windows.entry(T0 + (t - T0) / (10 * MIN) * (10 * MIN)).or_insert_with(|| vec![0; 6]);
+            for (acc, c) in w.iter_mut().zip(&e.counts) {
+                *acc += c;
+            }
+        }
+        windows
+            .into_iter()
+            .filter_map(|(w, counts)| {
+                let merged = Hist {
+                    count: counts.iter().sum(),
+                    sum: 0.0,
+                    min: None,
+                    max: None,
+                    buckets: Buckets::Explicit(Explicit { bounds: bounds.clone(), counts }),
+                };
+                Some((w, merged.quantile(q)?))
+            })
+            .collect()
+    };
+    for q in [0.5, 0.9, 0.99] {
+        let mut query = query("latency", vec![], OverTime::Quantile(q), 10 * MIN);
+        query.to = T0 + 60 * MIN;
+        let got = reader.query("p", &query).await.expect("query");
+        assert_eq!(got.tier, "5m");
+        assert_eq!(got.series.len(), 1);
+        assert_eq!(got.series[0].points, expect(q), "p{}", q * 100.0);
+    }
+    // Observations per second.
+    let mut q = query("latency", vec![], OverTime::Rate, 60 * MIN);
+    q.to = T0 + 60 * MIN;
+    let total: u64 = raw.iter().map(|(_, h)| h.count).sum();
+    let got = reader.query("p", &q).await.expect("query");
+    assert_eq!(got.series[0].points, vec![(T0, total as f64 / 3600.0)]);
+    // Quantiles of numbers, and quantiles out of range, are refused.
+    assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Quantile(1.5), MIN)).await, Err(QueryError::Invalid(_))));
+    assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Last, MIN)).await, Err(QueryError::Invalid(_))));
+}

@@ -185,3 +185,50 @@ fn histogram_points_convert_from_records() {
     assert_eq!(hist, exp_of(0, 0.0, &[1.0, 2.0, 8.0]));
     assert_eq!(Hist::from_point(&PointValue::Number(1.0)), None);
 }
+
+#[test]
+fn quantiles_interpolate_within_the_bucket_holding_the_rank() {
+    let explicit = |bounds: Vec<f64>, counts: Vec<u64>, min: Option<f64>, max: Option<f64>| Hist {
+        count: counts.iter().sum(),
+        sum: 0.0,
+        min,
+        max,
+        buckets: Buckets::Explicit(Explicit { bounds, counts }),
+    };
+    // 10 observations: 2 in [0, 1], 6 in (1, 5], 2 in (5, 10].
+    let h = explicit(vec![1.0, 5.0, 10.0], vec![2, 6, 2, 0], None, None);
+    assert_eq!(h.quantile(0.1), Some(0.5), "rank 1 of 2 in the first bucket, which starts at 0");
+    assert_eq!(h.quantile(0.5), Some(1.0 + 4.0 * 3.0 / 6.0));
+    assert_eq!(h.quantile(0.9), Some(7.5));
+    assert_eq!(h.quantile(1.0), Some(10.0));
+    assert_eq!(h.quantile(0.0), Some(0.0));
+    // Min and max bound the estimate.
+    let h = explicit(vec![1.0, 5.0, 10.0], vec![2, 6, 2, 0], Some(0.8), Some(6.0));
+    assert_eq!(h.quantile(0.1), Some(0.8));
+    assert_eq!(h.quantile(0.9), Some(6.0));
+    // The overflow bucket answers its lower bound.
+    let h = explicit(vec![1.0], vec![1, 3], None, None);
+    assert_eq!(h.quantile(0.99), Some(1.0));
+    assert_eq!(explicit(vec![1.0], vec![0, 0], None, None).quantile(0.5), None, "no observations");
+    assert_eq!(h.quantile(1.5), None);
+
+    // Exponential, scale 0 (bucket i = (2^i, 2^(i+1)]): 1 negative in [-2, -1), 2 zeros,
+    // 4 in (1, 2], 3 in (4, 8].
+    let h = Hist {
+        count: 10,
+        sum: 0.0,
+        min: None,
+        max: None,
+        buckets: Buckets::Exponential(Exponential {
+            scale: 0,
+            zero_count: 2,
+            zero_threshold: 0.0,
+            positive: Dense::new(0, vec![4, 0, 3]),
+            negative: Dense::new(0, vec![1]),
+        }),
+    };
+    assert_eq!(h.quantile(0.05), Some(-1.5), "half of the negative bucket");
+    assert_eq!(h.quantile(0.2), Some(0.0), "the zero bucket");
+    assert_eq!(h.quantile(0.5), Some(1.0 + 2.0 / 4.0));
+    assert_eq!(h.quantile(1.0), Some(8.0));
+}
