@@ -5,5 +5,6 @@ pub mod decode;
 pub mod drive;
 pub mod explorer;
 pub mod generate;
+pub mod query;
 pub mod rollup;
 pub mod victoria;

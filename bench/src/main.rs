@@ -70,6 +70,19 @@ enum Probe {
         #[arg(long, default_value_t = 200)]
         repeats: usize,
     },
+    /// A metric query over stored rollups (embedded storage filled first; no server
+    /// needed): latency p50/p99 over a range at a step.
+    Query {
+        #[arg(long, default_value_t = 1_000)]
+        series: u64,
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+        /// Window width, seconds (300 for a day at auto resolution).
+        #[arg(long, default_value_t = 300)]
+        step_s: u64,
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
     Rollup {
@@ -167,6 +180,11 @@ async fn main() -> Result<()> {
                 timeout: Duration::from_secs(timeout_s),
             })
             .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Query { series, hours, step_s, repeats } => {
+            anyhow::ensure!(repeats >= 1 && hours >= 1 && step_s >= 60, "--repeats and --hours at least 1, --step-s at least 60");
+            let report = cloudgrid_bench::query::run(series, hours, step_s, repeats).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Explorer { series, repeats } => {
