@@ -7,7 +7,9 @@
 //! - `metrics`: metric queries — a selector, an aggregation over time per step, then an
 //!   optional aggregation across series by labels — answered from stored rollups at
 //!   the tier that fits the step.
+//! - `traces`: trace search and a trace's span tree.
 
 pub mod catalogs;
 pub mod explorer;
 pub mod metrics;
+pub mod traces;

@@ -98,7 +98,7 @@ pub fn tier_for(tiers: &Tiers, step: u64) -> Result<usize, QueryError> {
     tiers
         .widths()
         .iter()
-        .rposition(|w| step >= *w && step % w == 0)
+        .rposition(|w| step >= *w && step.is_multiple_of(*w))
         .ok_or_else(|| QueryError::Invalid(format!("the step must be a multiple of the finest rollup tier, {}", tiers.label(0))))
 }
 

@@ -68,6 +68,26 @@ impl Store {
         Ok(flatten(blocks, "spans").into_iter().filter(|s| s["trace_id"] == trace_id).collect())
     }
 
+    /// The spans of a project's blocks whose start times overlap `[from, to)` (unix ns),
+    /// each with its resource and service resolved: the candidates a trace search
+    /// filters. Spans of such a block outside the range come along too.
+    pub async fn spans_between(&self, project_id: &str, from: u64, to: u64) -> Result<Vec<serde_json::Value>, SinkError> {
+        let blocks: Vec<serde_json::Value> = self
+            .db
+            .query(
+                "SELECT resources, spans FROM span_block \
+                 WHERE project_id = $p AND start_min < $to AND start_max >= $from",
+            )
+            .bind(("p", project_id.to_string()))
+            .bind(("from", i64::try_from(from).unwrap_or(i64::MAX)))
+            .bind(("to", i64::try_from(to).unwrap_or(i64::MAX)))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(flatten(blocks, "spans"))
+    }
+
     async fn items(&self, project_id: &str, table: &str, field: &str) -> Result<Vec<serde_json::Value>, SinkError> {
         let blocks: Vec<serde_json::Value> = self
             .db

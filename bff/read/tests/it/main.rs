@@ -3,3 +3,4 @@
 
 mod explorer;
 mod metric_query;
+mod traces;

@@ -1,0 +1,153 @@
+//! Traces: search by service, operation, status, duration, attributes and time; and a
+//! trace's spans as a tree.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cloudgrid_sinks::SinkError;
+use cloudgrid_sinks::surreal::Store;
+use serde_json::Value as J;
+
+/// OTLP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Unset = 0,
+    Ok = 1,
+    Error = 2,
+}
+
+/// Which spans a search looks for; a trace matches when one of its spans does.
+#[derive(Debug, Clone, Default)]
+pub struct TraceQuery {
+    /// Span start, unix ns, `[from, to)`.
+    pub from: u64,
+    pub to: u64,
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub status: Option<Status>,
+    pub min_duration_ns: Option<u64>,
+    pub max_duration_ns: Option<u64>,
+    /// Span attributes that must equal these values (as text).
+    pub attributes: Vec<(String, String)>,
+    /// Most traces returned, newest first.
+    pub limit: usize,
+}
+
+/// One trace found: its root (or earliest) span, extent and size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    pub root_service: String,
+    pub root_operation: String,
+    pub start_unix_nano: u64,
+    pub duration_ns: u64,
+    pub spans: usize,
+    pub errors: usize,
+}
+
+/// A span of a trace with its depth in the span tree (0 for roots, and for spans whose
+/// parent is not stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeSpan {
+    pub depth: usize,
+    pub span: J,
+}
+
+#[derive(Debug, Clone)]
+pub struct Traces {
+    store: Store,
+}
+
+fn text(v: &J) -> String {
+    match v {
+        J::String(s) => s.clone(),
+        J::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn num(span: &J, field: &str) -> u64 {
+    span[field].as_u64().unwrap_or(0)
+}
+
+impl Traces {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    fn matches(q: &TraceQuery, span: &J) -> bool {
+        let start = num(span, "start_unix_nano");
+        let duration = num(span, "duration_nano");
+        (q.from..q.to).contains(&start)
+            && q.service.as_ref().is_none_or(|s| span["service_name"] == s.as_str())
+            && q.operation.as_ref().is_none_or(|o| span["name"] == o.as_str())
+            && q.status.is_none_or(|s| num(span, "status_code") == s as u64)
+            && q.min_duration_ns.is_none_or(|d| duration >= d)
+            && q.max_duration_ns.is_none_or(|d| duration <= d)
+            && q.attributes.iter().all(|(k, v)| span["attributes"].get(k).is_some_and(|a| text(a) == *v))
+    }
+
+    /// Traces with a span that matches, newest first. The summary covers the trace's
+    /// spans in the searched range.
+    pub async fn search(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, SinkError> {
+        let spans = self.store.spans_between(project, q.from, q.to).await?;
+        let mut by_trace: HashMap<String, Vec<J>> = HashMap::new();
+        for span in spans.into_iter().filter(|s| (q.from..q.to).contains(&num(s, "start_unix_nano"))) {
+            by_trace.entry(text(&span["trace_id"])).or_default().push(span);
+        }
+        let mut found: Vec<TraceSummary> = by_trace
+            .into_iter()
+            .filter(|(_, spans)| spans.iter().any(|s| Self::matches(q, s)))
+            .map(|(trace_id, spans)| {
+                let root = spans
+                    .iter()
+                    .find(|s| text(&s["parent_span_id"]).is_empty())
+                    .or_else(|| spans.iter().min_by_key(|s| num(s, "start_unix_nano")))
+                    .cloned()
+                    .unwrap_or_default();
+                let start = spans.iter().map(|s| num(s, "start_unix_nano")).min().unwrap_or(0);
+                let end = spans.iter().map(|s| num(s, "end_unix_nano")).max().unwrap_or(start);
+                TraceSummary {
+                    trace_id,
+                    root_service: text(&root["service_name"]),
+                    root_operation: text(&root["name"]),
+                    start_unix_nano: start,
+                    duration_ns: end.saturating_sub(start),
+                    spans: spans.len(),
+                    errors: spans.iter().filter(|s| num(s, "status_code") == Status::Error as u64).count(),
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano).then(a.trace_id.cmp(&b.trace_id)));
+        found.truncate(q.limit);
+        Ok(found)
+    }
+
+    /// The spans of one trace in tree order: each parent before its children, siblings
+    /// by start time.
+    pub async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, SinkError> {
+        let spans = self.store.trace(project, trace_id).await?;
+        let ids: std::collections::HashSet<String> = spans.iter().map(|s| text(&s["span_id"])).collect();
+        let mut children: BTreeMap<String, Vec<&J>> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for s in &spans {
+            let parent = text(&s["parent_span_id"]);
+            if parent.is_empty() || !ids.contains(&parent) {
+                roots.push(s);
+            } else {
+                children.entry(parent).or_default().push(s);
+            }
+        }
+        let by_start = |v: &mut Vec<&J>| v.sort_by_key(|s| (num(s, "start_unix_nano"), text(&s["span_id"])));
+        by_start(&mut roots);
+        children.values_mut().for_each(by_start);
+        let mut out = Vec::with_capacity(spans.len());
+        let mut stack: Vec<(usize, &J)> = roots.into_iter().rev().map(|s| (0, s)).collect();
+        while let Some((depth, span)) = stack.pop() {
+            out.push(TreeSpan { depth, span: span.clone() });
+            if let Some(kids) = children.get(&text(&span["span_id"])) {
+                stack.extend(kids.iter().rev().map(|k| (depth + 1, *k)));
+            }
+        }
+        Ok(out)
+    }
+}
