@@ -8,8 +8,10 @@
 //!   optional aggregation across series by labels — answered from stored rollups at
 //!   the tier that fits the step.
 //! - `traces`: trace search and a trace's span tree.
+//! - `logs`: log search, newest first, in pages with a cursor.
 
 pub mod catalogs;
 pub mod explorer;
+pub mod logs;
 pub mod metrics;
 pub mod traces;

@@ -88,6 +88,25 @@ impl Store {
         Ok(flatten(blocks, "spans"))
     }
 
+    /// The log records of a project's blocks whose times overlap `[from, to)` (unix
+    /// ns), with resource and service resolved: the candidates a log search filters.
+    pub async fn logs_between(&self, project_id: &str, from: u64, to: u64) -> Result<Vec<serde_json::Value>, SinkError> {
+        let blocks: Vec<serde_json::Value> = self
+            .db
+            .query(
+                "SELECT resources, logs FROM log_block \
+                 WHERE project_id = $p AND time_min < $to AND time_max >= $from",
+            )
+            .bind(("p", project_id.to_string()))
+            .bind(("from", i64::try_from(from).unwrap_or(i64::MAX)))
+            .bind(("to", i64::try_from(to).unwrap_or(i64::MAX)))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(flatten(blocks, "logs"))
+    }
+
     async fn items(&self, project_id: &str, table: &str, field: &str) -> Result<Vec<serde_json::Value>, SinkError> {
         let blocks: Vec<serde_json::Value> = self
             .db

@@ -2,5 +2,6 @@
 //! storage-write fills it.
 
 mod explorer;
+mod logs;
 mod metric_query;
 mod traces;
