@@ -72,31 +72,27 @@ impl Store {
     /// each with its resource and service resolved: the candidates a trace search
     /// filters. Spans of such a block outside the range come along too.
     pub async fn spans_between(&self, project_id: &str, from: u64, to: u64) -> Result<Vec<serde_json::Value>, SinkError> {
-        let blocks: Vec<serde_json::Value> = self
-            .db
-            .query(
-                "SELECT resources, spans FROM span_block \
-                 WHERE project_id = $p AND start_min < $to AND start_max >= $from",
-            )
-            .bind(("p", project_id.to_string()))
-            .bind(("from", i64::try_from(from).unwrap_or(i64::MAX)))
-            .bind(("to", i64::try_from(to).unwrap_or(i64::MAX)))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-        Ok(flatten(blocks, "spans"))
+        self.items_between(project_id, "span_block", "spans", ("start_min", "start_max"), (from, to)).await
     }
 
     /// The log records of a project's blocks whose times overlap `[from, to)` (unix
     /// ns), with resource and service resolved: the candidates a log search filters.
     pub async fn logs_between(&self, project_id: &str, from: u64, to: u64) -> Result<Vec<serde_json::Value>, SinkError> {
+        self.items_between(project_id, "log_block", "logs", ("time_min", "time_max"), (from, to)).await
+    }
+
+    /// Items of the blocks of `table` whose `(min, max)` time fields overlap `[from, to)`.
+    async fn items_between(
+        &self,
+        project_id: &str,
+        table: &str,
+        field: &str,
+        (min, max): (&str, &str),
+        (from, to): (u64, u64),
+    ) -> Result<Vec<serde_json::Value>, SinkError> {
         let blocks: Vec<serde_json::Value> = self
             .db
-            .query(
-                "SELECT resources, logs FROM log_block \
-                 WHERE project_id = $p AND time_min < $to AND time_max >= $from",
-            )
+            .query(format!("SELECT resources, {field} FROM {table} WHERE project_id = $p AND {min} < $to AND {max} >= $from"))
             .bind(("p", project_id.to_string()))
             .bind(("from", i64::try_from(from).unwrap_or(i64::MAX)))
             .bind(("to", i64::try_from(to).unwrap_or(i64::MAX)))
@@ -104,7 +100,7 @@ impl Store {
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        Ok(flatten(blocks, "logs"))
+        Ok(flatten(blocks, field))
     }
 
     async fn items(&self, project_id: &str, table: &str, field: &str) -> Result<Vec<serde_json::Value>, SinkError> {
