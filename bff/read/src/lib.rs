@@ -15,3 +15,12 @@ pub mod explorer;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
+
+/// A stored JSON value as text: strings as they are, null as empty, others as JSON.
+pub(crate) fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

@@ -5,6 +5,8 @@ use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
 use serde_json::Value as J;
 
+use crate::text;
+
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     /// Record time, unix ns, `[from, to)`.
@@ -50,14 +52,6 @@ pub struct LogPage {
     pub logs: Vec<J>,
     /// Present when more records match.
     pub next: Option<Cursor>,
-}
-
-fn text(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        J::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn key(log: &J) -> (u64, String) {

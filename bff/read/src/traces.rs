@@ -7,6 +7,8 @@ use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
 use serde_json::Value as J;
 
+use crate::text;
+
 /// OTLP status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -55,14 +57,6 @@ pub struct TreeSpan {
 #[derive(Debug, Clone)]
 pub struct Traces {
     store: Store,
-}
-
-fn text(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        J::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn num(span: &J, field: &str) -> u64 {
