@@ -179,6 +179,8 @@ impl Matcher {
 pub struct Catalog {
     metrics: BTreeMap<String, MetricInfo>,
     postings: BTreeMap<Pair, RoaringBitmap>,
+    /// Per label name: the series carrying it (any value) and how many values it has.
+    labels: BTreeMap<String, (RoaringBitmap, u64)>,
     series: HashMap<u32, u64>,
 }
 
@@ -191,10 +193,16 @@ impl Catalog {
         let mut catalog = Catalog {
             metrics: metrics.into_iter().map(|m| (m.name.clone(), m)).collect(),
             postings: BTreeMap::new(),
+            labels: BTreeMap::new(),
             series: ordinals.into_iter().map(|(s, o)| (o, s)).collect(),
         };
         for (pair, ids) in postings {
             *catalog.postings.entry(pair).or_default() |= ids;
+        }
+        for ((label, _), ids) in &catalog.postings {
+            let entry = catalog.labels.entry(label.clone()).or_default();
+            entry.0 |= ids;
+            entry.1 += 1;
         }
         catalog
     }
@@ -220,15 +228,19 @@ impl Catalog {
     /// Label names (the metric name aside) with how many values each has, among the
     /// series of `metric` (or all series).
     pub fn label_names(&self, metric: Option<&str>) -> Vec<(String, u64)> {
-        let scope = self.scope(metric);
-        let mut out: BTreeMap<&str, u64> = BTreeMap::new();
-        for ((label, _), ids) in &self.postings {
-            if label == NAME_LABEL || scope.as_ref().is_some_and(|s| s.is_disjoint(ids)) {
-                continue;
-            }
-            *out.entry(label).or_default() += 1;
-        }
-        out.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+        let Some(scope) = self.scope(metric) else {
+            return self.labels.iter().filter(|(l, _)| *l != NAME_LABEL).map(|(l, (_, n))| (l.clone(), *n)).collect();
+        };
+        // Only the labels the metric's series carry; then their values among them.
+        self.labels
+            .iter()
+            .filter(|(l, (carriers, _))| *l != NAME_LABEL && !scope.is_disjoint(carriers))
+            .map(|(l, _)| {
+                let from = (l.clone(), String::new());
+                let values = self.postings.range(from..).take_while(|((k, _), _)| k == l).filter(|(_, ids)| !scope.is_disjoint(ids)).count();
+                (l.clone(), values as u64)
+            })
+            .collect()
     }
 
     /// Values of `label` with how many series carry each (the value's cardinality),
