@@ -18,21 +18,36 @@ pub struct Catalogs {
     store: Store,
     max_age: Duration,
     loaded: Mutex<HashMap<String, (Instant, Arc<Catalog>)>>,
+    /// One load at a time per project: queries that find the catalog stale together
+    /// wait for one read instead of each reading it.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Catalogs {
     pub fn new(store: Store, max_age: Duration) -> Self {
-        Self { store, max_age, loaded: Mutex::default() }
+        Self { store, max_age, loaded: Mutex::default(), loading: Mutex::default() }
+    }
+
+    fn fresh(&self, project: &str) -> Option<Arc<Catalog>> {
+        let loaded = self.loaded.lock().ok()?;
+        let (at, catalog) = loaded.get(project)?;
+        (at.elapsed() < self.max_age).then(|| catalog.clone())
     }
 
     /// The catalog of `project`, read from storage when the held one is older than the
     /// maximum age.
     pub async fn get(&self, project: &str) -> Result<Arc<Catalog>, SinkError> {
-        if let Ok(loaded) = self.loaded.lock()
-            && let Some((at, catalog)) = loaded.get(project)
-            && at.elapsed() < self.max_age
-        {
-            return Ok(catalog.clone());
+        if let Some(catalog) = self.fresh(project) {
+            return Ok(catalog);
+        }
+        let gate = match self.loading.lock() {
+            Ok(mut loading) => loading.entry(project.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _loading = gate.lock().await;
+        // Another query may have loaded it while this one waited.
+        if let Some(catalog) = self.fresh(project) {
+            return Ok(catalog);
         }
         let catalog = Arc::new(self.store.catalog(project).await?);
         if let Ok(mut loaded) = self.loaded.lock() {

@@ -91,3 +91,23 @@ async fn the_explorer_lists_metrics_labels_values_and_series() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_that_find_the_catalog_stale_together_share_one_load() {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    write(&writer, 1, vec![meta(1, "latency", MetricKind::Histogram, "h1", None)]).await;
+    let catalogs = Arc::new(Catalogs::new(store, Duration::from_secs(60)));
+    let loads: Vec<_> = (0..8)
+        .map(|_| {
+            let catalogs = catalogs.clone();
+            tokio::spawn(async move { catalogs.get("p").await.expect("catalog") })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for l in loads {
+        got.push(l.await.expect("task"));
+    }
+    assert!(got.iter().all(|c| Arc::ptr_eq(c, &got[0])), "one catalog read, shared");
+    assert_eq!(got[0].series_count(), 1);
+}
