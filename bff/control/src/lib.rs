@@ -1,4 +1,4 @@
-//! The control plane: companies, projects and project API keys. It alone decides
+//! The control plane: companies, projects, project API keys and dashboards. It alone decides
 //! whether an ingest key is valid ([`KeyVerifier`]); other services ask it.
 //!
 //! Keys look like `cgk_<prefix>_<secret>`. Only the prefix (for lookup) and a SHA-256
@@ -18,12 +18,20 @@ pub const DEFAULT_PROJECT_ID: &str = "default";
 /// Where local mode keeps the bootstrap ingest key, under the data dir.
 pub const INGEST_KEY_FILE: &str = "ingest-key";
 
+pub mod dashboards;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("storage: {0}")]
     Storage(String),
     #[error("{0}")]
     NotFound(String),
+    /// A request that cannot be carried out as given; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// A change made against a state that has changed since.
+    #[error("{0}")]
+    Conflict(String),
     #[error("writing {path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
 }

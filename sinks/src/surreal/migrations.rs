@@ -78,6 +78,14 @@ REMOVE INDEX IF EXISTS metric_hist_rollup_series ON metric_hist_rollup;
 DEFINE TABLE IF NOT EXISTS metric_block SCHEMALESS;
 "#,
     },
+    Migration {
+        version: 7,
+        name: "dashboards",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS dashboard SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS dashboard_project ON dashboard FIELDS project_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

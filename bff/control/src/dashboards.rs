@@ -1,0 +1,254 @@
+//! Dashboards: a title, variables (label values picked in the UI and substituted into
+//! widget queries) and widgets, persisted per project. Updates name the version they
+//! change, so two editors cannot overwrite each other unknowingly; a dashboard exports
+//! to JSON and imports from it.
+
+use serde::{Deserialize, Serialize};
+use surrealdb::types::SurrealValue;
+
+use crate::{ControlError, ControlPlane, random_hex, storage};
+
+/// Most widgets on one dashboard, and the largest dashboard document, in bytes.
+pub const MAX_WIDGETS: usize = 100;
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetKind {
+    TimeSeries,
+    Stat,
+    Table,
+    Bar,
+    Heatmap,
+    AlertList,
+}
+
+/// Where a widget sits on the dashboard's grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Layout {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Widget {
+    /// Unique within the dashboard.
+    pub id: String,
+    pub title: String,
+    pub kind: WidgetKind,
+    /// The widget's query as the UI builds it; `$name` refers to a variable.
+    pub query: serde_json::Value,
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// A dashboard variable: the values of `label` (of `metric`, when given) to pick from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Referred to as `$name` in widget queries.
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub metric: Option<String>,
+}
+
+/// What a dashboard holds: what is created, updated, exported and imported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardSpec {
+    pub title: String,
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+    #[serde(default)]
+    pub widgets: Vec<Widget>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub id: String,
+    pub project_id: String,
+    pub version: u64,
+    pub spec: DashboardSpec,
+}
+
+impl DashboardSpec {
+    /// Checks what a user can get wrong; the message says what and where.
+    pub fn validate(&self) -> Result<(), ControlError> {
+        let invalid = |m: String| Err(ControlError::Invalid(m));
+        if self.title.trim().is_empty() {
+            return invalid("a dashboard needs a title".into());
+        }
+        if self.widgets.len() > MAX_WIDGETS {
+            return invalid(format!("at most {MAX_WIDGETS} widgets per dashboard, got {}", self.widgets.len()));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for w in &self.widgets {
+            if w.id.is_empty() || !ids.insert(w.id.as_str()) {
+                return invalid(format!("widget ids must be present and unique: `{}`", w.id));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for v in &self.variables {
+            let ident = !v.name.is_empty() && v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident || !names.insert(v.name.as_str()) {
+                return invalid(format!("variable names must be unique letters, digits or _: `{}`", v.name));
+            }
+            if v.label.is_empty() {
+                return invalid(format!("variable `{}` needs the label whose values it offers", v.name));
+            }
+        }
+        let bytes = serde_json::to_vec(self).map(|b| b.len()).unwrap_or(usize::MAX);
+        if bytes > MAX_DOCUMENT_BYTES {
+            return invalid(format!("a dashboard is at most {MAX_DOCUMENT_BYTES} bytes, this one {bytes}"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, SurrealValue)]
+struct Row {
+    id: String,
+    project_id: String,
+    version: i64,
+    doc: String,
+}
+
+impl Row {
+    fn dashboard(self) -> Result<Dashboard, ControlError> {
+        let spec = serde_json::from_str(&self.doc).map_err(|e| storage(format!("stored dashboard {}: {e}", self.id)))?;
+        Ok(Dashboard { id: self.id, project_id: self.project_id, version: self.version as u64, spec })
+    }
+}
+
+const COLUMNS: &str = "record::id(id)[1] AS id, project_id, version, doc";
+
+impl ControlPlane {
+    pub async fn create_dashboard(&self, project_id: &str, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
+        spec.validate()?;
+        let id = random_hex(8);
+        let doc = serde_json::to_string(spec).map_err(storage)?;
+        let rows: Vec<Row> = self
+            .store
+            .handle()
+            .query(format!(
+                "CREATE type::record('dashboard', [$p, $id]) SET project_id = $p, title = $title, version = 1, \
+                 doc = $doc, updated_at = time::now() RETURN {COLUMNS}"
+            ))
+            .bind(("p", project_id.to_string()))
+            .bind(("id", id))
+            .bind(("title", spec.title.clone()))
+            .bind(("doc", doc))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        rows.into_iter().next().ok_or_else(|| storage("the dashboard was not created"))?.dashboard()
+    }
+
+    pub async fn dashboard(&self, project_id: &str, id: &str) -> Result<Dashboard, ControlError> {
+        let rows: Vec<Row> = self
+            .store
+            .handle()
+            .query(format!("SELECT {COLUMNS} FROM type::record('dashboard', [$p, $id])"))
+            .bind(("p", project_id.to_string()))
+            .bind(("id", id.to_string()))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        rows.into_iter().next().ok_or_else(|| ControlError::NotFound(format!("no dashboard {id}")))?.dashboard()
+    }
+
+    /// (id, title, version) of every dashboard of the project, by title.
+    pub async fn dashboards(&self, project_id: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
+        #[derive(Debug, SurrealValue)]
+        struct Entry {
+            id: String,
+            title: String,
+            version: i64,
+        }
+        let rows: Vec<Entry> = self
+            .store
+            .handle()
+            .query("SELECT record::id(id)[1] AS id, title, version FROM dashboard WHERE project_id = $p ORDER BY title")
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        Ok(rows.into_iter().map(|e| (e.id, e.title, e.version as u64)).collect())
+    }
+
+    /// Replaces the dashboard's content if it is still at `version`; the new version is
+    /// one more. A stale version is a conflict: someone else saved first.
+    pub async fn update_dashboard(
+        &self,
+        project_id: &str,
+        id: &str,
+        version: u64,
+        spec: &DashboardSpec,
+    ) -> Result<Dashboard, ControlError> {
+        spec.validate()?;
+        let doc = serde_json::to_string(spec).map_err(storage)?;
+        let rows: Vec<Row> = self
+            .store
+            .handle()
+            .query(format!(
+                "UPDATE type::record('dashboard', [$p, $id]) SET title = $title, doc = $doc, version = version + 1, \
+                 updated_at = time::now() WHERE version = $version RETURN {COLUMNS}"
+            ))
+            .bind(("p", project_id.to_string()))
+            .bind(("id", id.to_string()))
+            .bind(("title", spec.title.clone()))
+            .bind(("doc", doc))
+            .bind(("version", i64::try_from(version).unwrap_or(i64::MAX)))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        match rows.into_iter().next() {
+            Some(row) => row.dashboard(),
+            None => {
+                let current = self.dashboard(project_id, id).await?;
+                Err(ControlError::Conflict(format!(
+                    "dashboard {id} is at version {}, not {version}: reload it and apply the change again",
+                    current.version
+                )))
+            }
+        }
+    }
+
+    pub async fn delete_dashboard(&self, project_id: &str, id: &str) -> Result<(), ControlError> {
+        let deleted: Vec<surrealdb::types::Value> = self
+            .store
+            .handle()
+            .query("DELETE type::record('dashboard', [$p, $id]) RETURN BEFORE")
+            .bind(("p", project_id.to_string()))
+            .bind(("id", id.to_string()))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        if deleted.is_empty() {
+            return Err(ControlError::NotFound(format!("no dashboard {id}")));
+        }
+        Ok(())
+    }
+
+    /// The dashboard as portable JSON: its content, without id, project or version.
+    pub async fn export_dashboard(&self, project_id: &str, id: &str) -> Result<String, ControlError> {
+        let d = self.dashboard(project_id, id).await?;
+        serde_json::to_string_pretty(&d.spec).map_err(storage)
+    }
+
+    /// A new dashboard from exported JSON, checked like any other.
+    pub async fn import_dashboard(&self, project_id: &str, json: &str) -> Result<Dashboard, ControlError> {
+        if json.len() > MAX_DOCUMENT_BYTES {
+            return Err(ControlError::Invalid(format!("a dashboard is at most {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        let spec: DashboardSpec =
+            serde_json::from_str(json).map_err(|e| ControlError::Invalid(format!("not a dashboard export: {e}")))?;
+        self.create_dashboard(project_id, &spec).await
+    }
+}

@@ -1,0 +1,87 @@
+//! Dashboards: created, read, listed, updated only from the version they were read at,
+//! deleted, exported and imported, each within its project.
+
+use cloudgrid_control::ControlError;
+use cloudgrid_control::ControlPlane;
+use cloudgrid_control::dashboards::{DashboardSpec, Layout, Variable, Widget, WidgetKind};
+use cloudgrid_sinks::surreal::{Store, SurrealConfig};
+
+fn spec(title: &str) -> DashboardSpec {
+    DashboardSpec {
+        title: title.into(),
+        variables: vec![Variable { name: "host".into(), label: "host".into(), metric: Some("latency".into()) }],
+        widgets: vec![
+            Widget {
+                id: "w1".into(),
+                title: "p99 latency".into(),
+                kind: WidgetKind::TimeSeries,
+                query: serde_json::json!({"metric": "latency", "over_time": "p99", "matchers": [["host", "=", "$host"]]}),
+                layout: Layout { x: 0, y: 0, w: 6, h: 4 },
+            },
+            Widget {
+                id: "w2".into(),
+                title: "errors".into(),
+                kind: WidgetKind::Stat,
+                query: serde_json::json!({"metric": "errors", "over_time": "sum"}),
+                layout: Layout::default(),
+            },
+        ],
+    }
+}
+
+#[tokio::test]
+async fn dashboards_are_kept_per_project_and_changed_only_from_their_current_version() {
+    let control = ControlPlane::new(Store::open(&SurrealConfig::mem()).await.expect("store"));
+    let made = control.create_dashboard("p", &spec("Service")).await.expect("create");
+    assert_eq!((made.version, made.project_id.as_str()), (1, "p"));
+    assert_eq!(control.dashboard("p", &made.id).await.expect("read").spec, spec("Service"));
+    control.create_dashboard("p", &spec("Another")).await.expect("create");
+    control.create_dashboard("q", &spec("Elsewhere")).await.expect("create");
+    let titles: Vec<String> = control.dashboards("p").await.expect("list").into_iter().map(|d| d.1).collect();
+    assert_eq!(titles, vec!["Another", "Service"], "only this project's, by title");
+    assert!(matches!(control.dashboard("q", &made.id).await, Err(ControlError::NotFound(_))), "not visible from another project");
+
+    // Two editors read version 1; the first save wins, the second is told to reload.
+    let mut edited = spec("Service (edited)");
+    edited.widgets.pop();
+    let saved = control.update_dashboard("p", &made.id, 1, &edited).await.expect("update");
+    assert_eq!((saved.version, saved.spec.widgets.len()), (2, 1));
+    match control.update_dashboard("p", &made.id, 1, &spec("Stale")).await {
+        Err(ControlError::Conflict(m)) => assert!(m.contains("version 2"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(control.dashboard("p", &made.id).await.expect("read").spec.title, "Service (edited)");
+
+    // Export and import round trip into a new dashboard.
+    let json = control.export_dashboard("p", &made.id).await.expect("export");
+    let copy = control.import_dashboard("q", &json).await.expect("import");
+    assert_eq!((copy.project_id.as_str(), copy.version), ("q", 1));
+    assert_eq!(copy.spec, edited);
+    assert_ne!(copy.id, made.id);
+
+    control.delete_dashboard("p", &made.id).await.expect("delete");
+    assert!(matches!(control.dashboard("p", &made.id).await, Err(ControlError::NotFound(_))));
+    assert!(matches!(control.delete_dashboard("p", &made.id).await, Err(ControlError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn bad_dashboards_are_refused_with_the_reason_and_nothing_is_stored() {
+    let control = ControlPlane::new(Store::open(&SurrealConfig::mem()).await.expect("store"));
+    let invalid = |r: Result<_, ControlError>| match r {
+        Err(ControlError::Invalid(m)) => m,
+        other => panic!("expected invalid, got {other:?}"),
+    };
+    let m = invalid(control.create_dashboard("p", &spec(" ")).await);
+    assert!(m.contains("title"), "{m}");
+    let mut twice = spec("x");
+    twice.widgets[1].id = "w1".into();
+    assert!(invalid(control.create_dashboard("p", &twice).await).contains("unique"));
+    let mut bad_var = spec("x");
+    bad_var.variables[0].name = "host name".into();
+    assert!(invalid(control.create_dashboard("p", &bad_var).await).contains("host name"));
+    let mut many = spec("x");
+    many.widgets = (0..101).map(|i| Widget { id: format!("w{i}"), ..spec("x").widgets[1].clone() }).collect();
+    assert!(invalid(control.create_dashboard("p", &many).await).contains("100"));
+    assert!(invalid(control.import_dashboard("p", "{\"widgets\": 3}").await).contains("not a dashboard export"));
+    assert!(control.dashboards("p").await.expect("list").is_empty());
+}

@@ -1,0 +1,3 @@
+//! The control plane against real storage (embedded SurrealDB in memory).
+
+mod dashboards;
