@@ -1,5 +1,5 @@
 //! Dashboards: a title, variables (label values picked in the UI and substituted into
-//! widget queries) and widgets, persisted per project. Updates name the version they
+//! widget queries, [`Widget::query_with`]) and widgets, persisted per project. Updates name the version they
 //! change, so two editors cannot overwrite each other unknowingly; a dashboard exports
 //! to JSON and imports from it.
 
@@ -103,6 +103,44 @@ impl DashboardSpec {
             return invalid(format!("a dashboard is at most {MAX_DOCUMENT_BYTES} bytes, this one {bytes}"));
         }
         Ok(())
+    }
+}
+
+impl Widget {
+    /// The widget's query with `$name` replaced, in every string of it, by the value
+    /// picked for variable `name`. References to names without a value are left as they
+    /// are (a regular expression's `$` and the like).
+    pub fn query_with(&self, values: &std::collections::HashMap<String, String>) -> serde_json::Value {
+        fn substitute(text: &str, values: &std::collections::HashMap<String, String>) -> String {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text;
+            while let Some(at) = rest.find('$') {
+                out.push_str(&rest[..at]);
+                let after = &rest[at + 1..];
+                let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                match values.get(&after[..len]) {
+                    Some(v) if len > 0 => out.push_str(v),
+                    _ => {
+                        out.push('$');
+                        out.push_str(&after[..len]);
+                    }
+                }
+                rest = &after[len..];
+            }
+            out.push_str(rest);
+            out
+        }
+        fn walk(v: &serde_json::Value, values: &std::collections::HashMap<String, String>) -> serde_json::Value {
+            match v {
+                serde_json::Value::String(s) => serde_json::Value::String(substitute(s, values)),
+                serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| walk(x, values)).collect()),
+                serde_json::Value::Object(o) => {
+                    serde_json::Value::Object(o.iter().map(|(k, x)| (k.clone(), walk(x, values))).collect())
+                }
+                other => other.clone(),
+            }
+        }
+        walk(&self.query, values)
     }
 }
 

@@ -85,3 +85,34 @@ async fn bad_dashboards_are_refused_with_the_reason_and_nothing_is_stored() {
     assert!(invalid(control.import_dashboard("p", "{\"widgets\": 3}").await).contains("not a dashboard export"));
     assert!(control.dashboards("p").await.expect("list").is_empty());
 }
+
+#[test]
+fn variables_are_substituted_into_widget_queries() {
+    let widget = Widget {
+        id: "w".into(),
+        title: "t".into(),
+        kind: WidgetKind::TimeSeries,
+        query: serde_json::json!({
+            "metric": "latency",
+            "matchers": [["host", "=", "$host"], ["route", "=~", "/api/$version/.*$"], ["pod", "=", "$pod"]],
+            "step": 60,
+            "by": ["$host_label"]
+        }),
+        layout: Layout::default(),
+    };
+    let values = std::collections::HashMap::from([
+        ("host".to_string(), "h1".to_string()),
+        ("version".to_string(), "v2".to_string()),
+        ("host_label".to_string(), "region".to_string()),
+    ]);
+    assert_eq!(
+        widget.query_with(&values),
+        serde_json::json!({
+            "metric": "latency",
+            "matchers": [["host", "=", "h1"], ["route", "=~", "/api/v2/.*$"], ["pod", "=", "$pod"]],
+            "step": 60,
+            "by": ["region"]
+        }),
+        "whole names only; an unknown name and a regex anchor stay"
+    );
+}
