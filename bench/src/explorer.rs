@@ -100,3 +100,40 @@ pub fn run(series: u64, repeats: usize) -> ExplorerReport {
         .collect();
     ExplorerReport { series, build_ms, lookups }
 }
+
+/// The same catalog written through the storage writer into an embedded SurrealKV
+/// database, then read back as storage-read does when its held copy is older than 2 s:
+/// how long one load of the project's catalog takes (median and slowest of `loads`).
+pub async fn load_from_storage(series: u64, loads: usize) -> anyhow::Result<serde_json::Value> {
+    use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+    use cloudgrid_sinks::{PARTITIONS as P, Sequenced, TelemetryWriter, WriteBatch};
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().display()))).await?;
+    let writer = SurrealWriter::new(store.clone());
+    let started = Instant::now();
+    for (n, chunk) in (0..series).collect::<Vec<_>>().chunks(10_000).enumerate() {
+        let seq = n as u64 + 1;
+        let batch = WriteBatch {
+            records: chunk.iter().map(|i| Sequenced { seq, record: cloudgrid_operators::records::Record::Series(Box::new(meta(*i))) }).collect(),
+            resume: (0..P).map(|p| (p, seq)).collect(),
+            ..WriteBatch::default()
+        };
+        writer.apply(&batch).await?;
+    }
+    let write_s = started.elapsed().as_secs_f64();
+    let mut ms = Vec::new();
+    let mut count = 0;
+    for _ in 0..loads.max(1) {
+        let t = Instant::now();
+        count = store.catalog("p").await?.series_count();
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(serde_json::json!({
+        "series": series,
+        "catalog_series": count,
+        "write_s": write_s,
+        "load_p50_ms": ms[ms.len() / 2],
+        "load_max_ms": ms[ms.len() - 1],
+    }))
+}

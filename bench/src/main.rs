@@ -69,6 +69,10 @@ enum Probe {
         series: u64,
         #[arg(long, default_value_t = 200)]
         repeats: usize,
+        /// Also write the catalog through the storage writer (embedded SurrealKV) and
+        /// time loading it back, this many times.
+        #[arg(long, default_value_t = 0)]
+        storage_loads: usize,
     },
     /// A metric query over stored rollups (embedded storage filled first; no server
     /// needed): latency p50/p99 over a range at a step.
@@ -187,10 +191,14 @@ async fn main() -> Result<()> {
             let report = cloudgrid_bench::query::run(series, hours, step_s, repeats).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Explorer { series, repeats } => {
+        Probe::Explorer { series, repeats, storage_loads } => {
             anyhow::ensure!(repeats >= 1, "--repeats must be at least 1");
             let report = tokio::task::spawn_blocking(move || cloudgrid_bench::explorer::run(series, repeats)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            if storage_loads > 0 {
+                let report = cloudgrid_bench::explorer::load_from_storage(series, storage_loads).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
         }
         Probe::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {
             anyhow::ensure!((0.0..=1.0).contains(&late_share), "--late-share must be between 0 and 1");
