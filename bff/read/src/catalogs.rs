@@ -1,41 +1,54 @@
-//! Project catalogs held in memory for a short while: explorer look-ups and selectors
-//! are answered from the roaring postings without reading them from storage each time.
+//! Project catalogs held in memory: explorer look-ups and selectors are answered from
+//! the roaring postings without reading them from storage each time.
+//!
+//! A held catalog is checked against storage at most every `max_age`: each shard (a
+//! partition's postings) carries a change counter that storage-write bumps with every
+//! change, so a check reads 64 counters and reloads only the shards whose counter moved.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloudgrid_operators::catalog::Catalog;
-use cloudgrid_sinks::SinkError;
+use cloudgrid_operators::catalog::{Catalog, Shard};
 use cloudgrid_sinks::surreal::Store;
+use cloudgrid_sinks::{PARTITIONS, SinkError};
 
-/// How long a loaded catalog answers before it is read again: a new series shows up in
+/// How long a held catalog answers before it is checked again: a new series shows up in
 /// look-ups within this time.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// One project's catalog and the shards it was built from.
+#[derive(Debug)]
+struct Held {
+    checked: Instant,
+    versions: HashMap<u32, u64>,
+    shards: HashMap<u32, Shard>,
+    catalog: Arc<Catalog>,
+}
 
 #[derive(Debug)]
 pub struct Catalogs {
     store: Store,
     max_age: Duration,
-    loaded: Mutex<HashMap<String, (Instant, Arc<Catalog>)>>,
-    /// One load at a time per project: queries that find the catalog stale together
+    held: Mutex<HashMap<String, Held>>,
+    /// One check at a time per project: queries that find the catalog stale together
     /// wait for one read instead of each reading it.
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Catalogs {
     pub fn new(store: Store, max_age: Duration) -> Self {
-        Self { store, max_age, loaded: Mutex::default(), loading: Mutex::default() }
+        Self { store, max_age, held: Mutex::default(), loading: Mutex::default() }
     }
 
     fn fresh(&self, project: &str) -> Option<Arc<Catalog>> {
-        let loaded = self.loaded.lock().ok()?;
-        let (at, catalog) = loaded.get(project)?;
-        (at.elapsed() < self.max_age).then(|| catalog.clone())
+        let held = self.held.lock().ok()?;
+        let h = held.get(project)?;
+        (h.checked.elapsed() < self.max_age).then(|| h.catalog.clone())
     }
 
-    /// The catalog of `project`, read from storage when the held one is older than the
-    /// maximum age.
+    /// The catalog of `project`, brought up to date with storage when the held one was
+    /// last checked more than the maximum age ago.
     pub async fn get(&self, project: &str) -> Result<Arc<Catalog>, SinkError> {
         if let Some(catalog) = self.fresh(project) {
             return Ok(catalog);
@@ -45,13 +58,37 @@ impl Catalogs {
             Err(_) => Arc::default(),
         };
         let _loading = gate.lock().await;
-        // Another query may have loaded it while this one waited.
+        // Another query may have checked it while this one waited.
         if let Some(catalog) = self.fresh(project) {
             return Ok(catalog);
         }
-        let catalog = Arc::new(self.store.catalog(project).await?);
-        if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.insert(project.to_string(), (Instant::now(), catalog.clone()));
+        let versions = self.store.catalog_versions(project).await?;
+        let previous = self.held.lock().ok().and_then(|mut h| h.remove(project));
+        let (mut shards, old_versions, old_catalog) = match previous {
+            Some(h) => (h.shards, h.versions, Some(h.catalog)),
+            None => (HashMap::new(), HashMap::new(), None),
+        };
+        // Versions are read before shards, so a shard read now is at least as new as its
+        // counter; a later change moves the counter again.
+        let changed: Vec<u32> = (0..PARTITIONS)
+            .filter(|p| old_catalog.is_none() || versions.get(p).copied().unwrap_or(0) != old_versions.get(p).copied().unwrap_or(0))
+            .collect();
+        for p in &changed {
+            shards.insert(*p, self.store.catalog_shard(project, *p).await?);
+        }
+        let catalog = match old_catalog {
+            Some(c) if changed.is_empty() => c,
+            _ => {
+                let infos = self.store.metric_infos(project).await?;
+                Arc::new(Catalog::new(
+                    infos,
+                    shards.values().flat_map(|s| s.postings.iter().map(|(p, ids)| (p.clone(), ids.clone()))),
+                    shards.values().flat_map(|s| s.ordinals.iter().map(|(a, b)| (*a, *b))),
+                ))
+            }
+        };
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(project.to_string(), Held { checked: Instant::now(), versions, shards, catalog: catalog.clone() });
         }
         Ok(catalog)
     }

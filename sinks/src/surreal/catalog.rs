@@ -6,9 +6,12 @@
 //! - `metric_info:[project, name]`: kind, temporality, unit and description of a metric;
 //! - `metric_series` rows carry their series' `ordinal` and `partition`.
 //!
+//! - `catalog_shard:[project, partition]`: a counter bumped whenever the shard's lists
+//!   change, so readers reload only the shards that changed.
+//!
 //! Writers keep the shards of the partitions they write, loaded from storage the first
 //! time a new series of the shard arrives, and change them in the same transaction as
-//! the series rows. Readers load a project's catalog whole.
+//! the series rows. Readers load a project's catalog whole, or shard by shard.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -40,6 +43,11 @@ pub(crate) struct PostingRow {
 }
 
 impl PostingRow {
+    /// The shard the list belongs to: (project, partition).
+    pub(crate) fn shard(&self) -> (String, i64) {
+        (self.project_id.clone(), self.partition)
+    }
+
     fn new(project: &str, partition: u32, (label, value): &Pair, ids: &RoaringBitmap) -> Result<Self, SinkError> {
         let mut bytes = Vec::with_capacity(ids.serialized_size());
         ids.serialize_into(&mut bytes).map_err(|e| SinkError::Rejected(format!("encoding a posting list: {e}")))?;
@@ -222,6 +230,65 @@ impl CatalogCache {
     }
 }
 
+impl Store {
+    /// Each shard's change counter (`catalog_shard:[project, partition]`), bumped in the
+    /// transaction that changes the shard's posting lists; shards never changed since
+    /// the counters exist have none.
+    pub async fn catalog_versions(&self, project_id: &str) -> Result<HashMap<u32, u64>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            partition: i64,
+            version: i64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query(format!(
+                "SELECT record::id(id)[1] AS partition, version FROM catalog_shard:[$p, 0]..=[$p, {}]",
+                PARTITIONS - 1
+            ))
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(|r| (r.partition as u32, r.version as u64)).collect())
+    }
+
+    /// One shard of a project's catalog: its ordinals and posting lists.
+    pub async fn catalog_shard(&self, project_id: &str, partition: u32) -> Result<Shard, SinkError> {
+        load_shard(self, project_id, partition).await
+    }
+
+    /// The descriptions of a project's metrics.
+    pub async fn metric_infos(&self, project_id: &str) -> Result<Vec<MetricInfo>, SinkError> {
+        let infos: Vec<MetricInfoRow> = self
+            .db
+            .query(
+                "SELECT record::id(id) AS id, project_id, name, kind, temporality, monotonic, unit, description \
+                 FROM metric_info WHERE project_id = $p",
+            )
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(infos.into_iter().map(MetricInfoRow::info).collect())
+    }
+}
+
+impl MetricInfoRow {
+    fn info(self) -> MetricInfo {
+        MetricInfo {
+            kind: MetricKind::parse(&self.kind).unwrap_or(MetricKind::Gauge),
+            temporality: Temporality::parse(&self.temporality).unwrap_or(Temporality::Unspecified),
+            name: self.name,
+            monotonic: self.monotonic,
+            unit: self.unit,
+            description: self.description,
+        }
+    }
+}
+
 async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shard, SinkError> {
     let mut response = store
         .db
@@ -256,14 +323,7 @@ impl Store {
         let infos: Vec<MetricInfoRow> = response.take(0).map_err(classify)?;
         let postings: Vec<StoredPosting> = response.take(1).map_err(classify)?;
         let ordinals: Vec<StoredOrdinal> = response.take(2).map_err(classify)?;
-        let metrics = infos.into_iter().map(|i| MetricInfo {
-            kind: MetricKind::parse(&i.kind).unwrap_or(MetricKind::Gauge),
-            temporality: Temporality::parse(&i.temporality).unwrap_or(Temporality::Unspecified),
-            name: i.name,
-            monotonic: i.monotonic,
-            unit: i.unit,
-            description: i.description,
-        });
+        let metrics = infos.into_iter().map(MetricInfoRow::info);
         let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
         Ok(Catalog::new(metrics, postings, ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32))))
     }

@@ -86,6 +86,13 @@ DEFINE TABLE IF NOT EXISTS dashboard SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS dashboard_project ON dashboard FIELDS project_id;
 "#,
     },
+    Migration {
+        version: 8,
+        name: "catalog shard change counters",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS catalog_shard SCHEMALESS;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

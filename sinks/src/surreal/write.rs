@@ -129,6 +129,16 @@ impl TelemetryWriter for SurrealWriter {
                 "FOR $r IN $changed_postings { UPDATE type::record('series_posting', $r.id) SET ids = $r.ids, n = $r.n RETURN NONE; };",
             );
         }
+        // Readers reload a catalog shard when its counter moved.
+        let mut shards: Vec<(String, i64)> =
+            catalog.new_postings.iter().chain(&catalog.changed_postings).map(|r| r.shard()).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        if !shards.is_empty() {
+            sql.push_str(
+                "FOR $s IN $shards { UPSERT type::record('catalog_shard', $s) SET version = (version ?? 0) + 1 RETURN NONE; };",
+            );
+        }
         if !catalog.metrics.is_empty() {
             sql.push_str(
                 "INSERT INTO metric_info $metric_info ON DUPLICATE KEY UPDATE kind = $input.kind, \
@@ -154,6 +164,7 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("logs", logs))
             .bind(("series", series))
             .bind(("blocks", blocks))
+            .bind(("shards", shards))
             .bind(("new_postings", std::mem::take(&mut catalog.new_postings)))
             .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
             .bind(("metric_info", std::mem::take(&mut catalog.metrics)))

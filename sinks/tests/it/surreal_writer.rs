@@ -169,7 +169,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
 }
 
 #[tokio::test]

@@ -111,3 +111,23 @@ async fn queries_that_find_the_catalog_stale_together_share_one_load() {
     assert!(got.iter().all(|c| Arc::ptr_eq(c, &got[0])), "one catalog read, shared");
     assert_eq!(got[0].series_count(), 1);
 }
+
+#[tokio::test]
+async fn a_held_catalog_is_rebuilt_only_when_a_shard_changed() {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    write(&writer, 1, vec![meta(1, "latency", MetricKind::Histogram, "h1", None)]).await;
+    let catalogs = Catalogs::new(store, Duration::ZERO);
+    let first = catalogs.get("p").await.expect("catalog");
+    let again = catalogs.get("p").await.expect("catalog");
+    assert!(Arc::ptr_eq(&first, &again), "checked, nothing changed: the same catalog");
+    // A new series moves its shard's counter; the catalog is rebuilt with it.
+    write(&writer, 2, vec![meta(66, "latency", MetricKind::Histogram, "h9", None)]).await;
+    let rebuilt = catalogs.get("p").await.expect("catalog");
+    assert!(!Arc::ptr_eq(&first, &rebuilt));
+    assert_eq!(rebuilt.select(Some("latency"), &[("host", "h9")]), vec![66]);
+    assert_eq!(rebuilt.series_count(), 2);
+    // A series described again changes nothing.
+    write(&writer, 3, vec![meta(66, "latency", MetricKind::Histogram, "h9", None)]).await;
+    assert!(Arc::ptr_eq(&rebuilt, &catalogs.get("p").await.expect("catalog")));
+}
