@@ -47,6 +47,8 @@ pub enum AcrossOp {
 }
 
 /// Aggregation across series, one result series per distinct value of the `by` labels.
+/// A histogram quantile across series is the quantile of the group's histograms merged
+/// (quantiles do not add up); `op` applies to every other value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Across {
     pub op: AcrossOp,
@@ -147,17 +149,56 @@ impl MetricReader {
         if ids.is_empty() {
             return result(Vec::new());
         }
-        let mut points: BTreeMap<u64, Vec<(u64, f64)>> = if histogram {
-            let aggregates = self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to).await?;
-            aggregates.iter().map(|(id, b)| (*id, histogram_over_time(b, start, q.step, q.over_time))).collect()
-        } else {
-            let aggregates = self.store.number_aggregates(project, &ids, tier as u8, start, q.to).await?;
-            aggregates.iter().map(|(id, b)| (*id, over_time(b, start, q.step, q.over_time))).collect()
-        };
         let labels = self.store.series_labels(project, &ids).await?;
+        let labels_of = |id: &u64| labels.get(id).cloned().unwrap_or_default();
+        if histogram {
+            let aggregates = self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to).await?;
+            if let (OverTime::Quantile(x), Some(across)) = (q.over_time, &q.across) {
+                // Quantiles do not add up: a group's quantile is that of its series'
+                // histograms merged, window by window.
+                let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, HistAgg>> = BTreeMap::new();
+                for (id, buckets) in &aggregates {
+                    let key = group_key(&labels_of(id), &across.by);
+                    let windows = groups.entry(key).or_default();
+                    for (w, agg) in histogram_windows(buckets, start, q.step) {
+                        match windows.get_mut(&w) {
+                            Some(merged) => <Histograms as Rollup>::merge(merged, &agg),
+                            None => {
+                                windows.insert(w, agg);
+                            }
+                        }
+                    }
+                }
+                let series = groups
+                    .into_iter()
+                    .map(|(labels, windows)| ResultSeries {
+                        labels,
+                        points: windows.into_iter().filter_map(|(w, a)| Some((w, a.hist.quantile(x)?))).collect(),
+                    })
+                    .filter(|s| !s.points.is_empty())
+                    .collect();
+                return result(series);
+            }
+            let per_series = ids
+                .iter()
+                .map(|id| ResultSeries {
+                    labels: labels_of(id),
+                    points: aggregates.get(id).map(|b| histogram_over_time(b, start, q.step, q.over_time)).unwrap_or_default(),
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            return result(match &q.across {
+                None => per_series,
+                Some(across) => across_series(per_series, across),
+            });
+        }
+        let aggregates = self.store.number_aggregates(project, &ids, tier as u8, start, q.to).await?;
         let per_series: Vec<ResultSeries> = ids
             .iter()
-            .map(|id| ResultSeries { labels: labels.get(id).cloned().unwrap_or_default(), points: points.remove(id).unwrap_or_default() })
+            .map(|id| ResultSeries {
+                labels: labels_of(id),
+                points: aggregates.get(id).map(|b| over_time(b, start, q.step, q.over_time)).unwrap_or_default(),
+            })
             .filter(|s| !s.points.is_empty())
             .collect();
         result(match &q.across {
@@ -165,6 +206,11 @@ impl MetricReader {
             Some(across) => across_series(per_series, across),
         })
     }
+}
+
+/// The `by` labels of a series (a missing one as empty): its group's key.
+fn group_key(labels: &BTreeMap<String, String>, by: &[String]) -> BTreeMap<String, String> {
+    by.iter().map(|l| (l.clone(), labels.get(l).cloned().unwrap_or_default())).collect()
 }
 
 /// One value per window of `step` from `start`, from the bucket aggregates of one
@@ -202,16 +248,8 @@ pub fn over_time(buckets: &[(u64, Agg)], start: u64, step: u64, f: OverTime) -> 
 /// series (in bucket order): the window's buckets merged, then `f` of the merge.
 /// Windows without a value (min or max that a contribution lacked) are left out.
 pub fn histogram_over_time(buckets: &[(u64, HistAgg)], start: u64, step: u64, f: OverTime) -> Vec<(u64, f64)> {
-    let mut windows: Vec<(u64, HistAgg)> = Vec::new();
-    for (bucket, agg) in buckets {
-        let window = start + (bucket - start) / step * step;
-        match windows.last_mut() {
-            Some((w, merged)) if *w == window => <Histograms as Rollup>::merge(merged, agg),
-            _ => windows.push((window, agg.clone())),
-        }
-    }
     let seconds = step as f64 / 1e9;
-    windows
+    histogram_windows(buckets, start, step)
         .into_iter()
         .filter_map(|(w, a)| {
             let h = &a.hist;
@@ -230,13 +268,25 @@ pub fn histogram_over_time(buckets: &[(u64, HistAgg)], start: u64, step: u64, f:
         .collect()
 }
 
+/// The histogram aggregates of one series merged per window of `step` from `start`.
+fn histogram_windows(buckets: &[(u64, HistAgg)], start: u64, step: u64) -> Vec<(u64, HistAgg)> {
+    let mut windows: Vec<(u64, HistAgg)> = Vec::new();
+    for (bucket, agg) in buckets {
+        let window = start + (bucket - start) / step * step;
+        match windows.last_mut() {
+            Some((w, merged)) if *w == window => <Histograms as Rollup>::merge(merged, agg),
+            _ => windows.push((window, agg.clone())),
+        }
+    }
+    windows
+}
+
 /// Groups series by the values of `across.by` (a missing label counts as empty) and
 /// combines their values window by window.
 pub fn across_series(series: Vec<ResultSeries>, across: &Across) -> Vec<ResultSeries> {
     let mut groups: BTreeMap<BTreeMap<String, String>, BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     for s in series {
-        let key: BTreeMap<String, String> =
-            across.by.iter().map(|l| (l.clone(), s.labels.get(l).cloned().unwrap_or_default())).collect();
+        let key = group_key(&s.labels, &across.by);
         let windows = groups.entry(key).or_default();
         for (w, v) in s.points {
             windows.entry(w).or_default().push(v);

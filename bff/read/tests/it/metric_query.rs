@@ -343,3 +343,67 @@ async fn histogram_quantiles_come_from_the_merged_buckets_of_each_window() {
     assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Quantile(1.5), MIN)).await, Err(QueryError::Invalid(_))));
     assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Last, MIN)).await, Err(QueryError::Invalid(_))));
 }
+
+#[tokio::test]
+async fn a_quantile_across_series_is_that_of_their_merged_histograms() {
+    use cloudgrid_operators::rollup::{Buckets, Explicit, Hist, Histograms};
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    let bounds = vec![10.0, 100.0, 1000.0];
+    let series: Vec<Series> = (0..2u64)
+        .map(|h| Series {
+            id: 4_000 + h,
+            name: "latency",
+            host: format!("h{h}"),
+            region: "r0",
+            kind: MetricKind::Histogram,
+            temporality: Temporality::Delta,
+        })
+        .collect();
+    // h0 is fast (everything under 10), h1 slow (everything in (100, 1000]).
+    let counts = |h: u64| if h == 0 { vec![9, 0, 0, 0] } else { vec![0, 0, 1, 0] };
+    let hist = |h: u64| Hist {
+        count: counts(h).iter().sum(),
+        sum: 0.0,
+        min: None,
+        max: None,
+        buckets: Buckets::Explicit(Explicit { bounds: bounds.clone(), counts: counts(h) }),
+    };
+    let points: Vec<RollupPoint<Hist>> = (0..2u64)
+        .flat_map(|h| (0..10u64).map(move |i| (h, i)))
+        .map(|(h, i)| RollupPoint {
+            project: "p".into(),
+            series: 4_000 + h,
+            time: T0 + i * 30 * SEC,
+            start: T0 + i * 30 * SEC - 30 * SEC,
+            received: T0 + i * 30 * SEC,
+            mode: Mode::Delta,
+            value: hist(h),
+            order: (1, (h * 100 + i) as u32),
+        })
+        .collect();
+    let rollups = oracle::recompute::<Histograms>(&RollupConfig::default(), &points);
+    let batch = WriteBatch {
+        records: series.iter().map(|s| Sequenced { seq: 1, record: meta(s) }).collect(),
+        resume: (0..PARTITIONS).map(|p| (p, 1)).collect(),
+        histograms: rollups.into_iter().map(|(k, a)| ((k, a), 1)).collect(),
+        ..WriteBatch::default()
+    };
+    writer.apply(&batch).await.expect("apply");
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+
+    let mut q = query("latency", vec![], OverTime::Quantile(0.95), 5 * MIN);
+    q.to = T0 + 5 * MIN;
+    q.across = Some(Across { op: AcrossOp::Avg, by: vec!["region".into()] });
+    let got = reader.query("p", &q).await.expect("query");
+    // 90 fast and 10 slow observations: the 95th is the 5th of the slow ones, halfway
+    // through (100, 1000]. Averaging the two series' p95 (10 and 955) would say 482.5.
+    assert_eq!(got.series.len(), 1);
+    assert_eq!(got.series[0].labels["region"], "r0");
+    assert_eq!(got.series[0].points, vec![(T0, 100.0 + 900.0 * 0.5)]);
+    // Per series, each keeps its own.
+    q.across = None;
+    let got = reader.query("p", &q).await.expect("query");
+    let p95: Vec<f64> = got.series.iter().map(|s| s.points[0].1).collect();
+    assert_eq!(p95, vec![9.5, 100.0 + 900.0 * 0.95]);
+}
