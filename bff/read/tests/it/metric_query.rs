@@ -45,11 +45,16 @@ fn meta(s: &Series) -> Record {
 
 /// (series, time, value): a point every 20 s for 3 hours; small integers, so sums are
 /// exact whatever the order of additions.
+/// A cumulative series sends the running total of the same increments.
 fn raw_points(series: &[Series]) -> Vec<(u64, u64, f64)> {
     let mut out = Vec::new();
     for (k, s) in series.iter().enumerate() {
+        let mut total = 0.0;
         for i in 0..540u64 {
-            out.push((s.id, T0 + i * 20 * SEC, ((i * 7 + k as u64 * 13) % 17) as f64));
+            let step = ((i * 7 + k as u64 * 13) % 17) as f64;
+            total += step;
+            let value = if s.temporality == Temporality::Cumulative { total } else { step };
+            out.push((s.id, T0 + i * 20 * SEC, value));
         }
     }
     out
@@ -147,6 +152,14 @@ fn fixture() -> Vec<Series> {
         kind: MetricKind::Sum,
         temporality: Temporality::Delta,
     });
+    series.push(Series {
+        id: 2_001,
+        name: "bytes",
+        host: "h1".into(),
+        region: "r1",
+        kind: MetricKind::Sum,
+        temporality: Temporality::Cumulative,
+    });
     series
 }
 
@@ -216,6 +229,13 @@ async fn queries_at_every_tier_equal_a_computation_from_raw_points() {
     let got = reader.query("p", &query("requests", vec![], OverTime::Rate, 5 * MIN)).await.expect("query");
     let rate = |vs: &[f64]| vs.iter().sum::<f64>() / 300.0;
     assert_eq!(by_host(&got, &series), expected(&raw, &[2_000], from, to, 5 * MIN, rate));
+
+    // A cumulative counter's increase: the running total's growth within each window
+    // (its first point, with no start time, only sets the baseline).
+    let got = reader.query("p", &query("bytes", vec![], OverTime::Increase, 15 * MIN)).await.expect("query");
+    let totals: Vec<(u64, u64, f64)> = raw.iter().filter(|(s, _, _)| *s == 2_001).copied().collect();
+    let increments: Vec<(u64, u64, f64)> = totals.windows(2).map(|w| (2_001, w[1].1, w[1].2 - w[0].2)).collect();
+    assert_eq!(by_host(&got, &series), expected(&increments, &[2_001], from, to, 15 * MIN, |vs| vs.iter().sum()));
 
     // A range that starts inside a window reads from the window's start.
     let mut q = query("load", region("r0"), OverTime::Sum, 60 * MIN);
