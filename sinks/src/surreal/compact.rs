@@ -16,8 +16,8 @@ use surrealdb::types::SurrealValue;
 use tokio::sync::mpsc;
 
 use super::columns::{ENCODING, Point, encode_points};
-use super::metrics::{BlockParts, BlockStates, OpenBlock, StoredAgg, blocks_through};
-use super::rows::{ChunkRow, RollupRows, fold_states, series_key};
+use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, span_id};
+use super::rows::{ChunkRow, RollupId, latest_states_of, series_key};
 use super::{Store, classify};
 use crate::SinkError;
 use cloudgrid_operators::rollup::{Agg, HistAgg};
@@ -234,15 +234,15 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
     let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(0) };
     let points: u64 = blocks.iter().map(|b| b.points.len() as u64).sum();
     let chunks = chunk_rows(project, last_seq, store.chunk_span_ms, &blocks)?;
-    let numbers = fold::<Agg>(project, &blocks);
-    let histograms = fold::<HistAgg>(project, &blocks);
+    let numbers = spans::<Agg>(store, project, &blocks).await?;
+    let histograms = spans::<HistAgg>(store, project, &blocks).await?;
 
     let mut sql = String::from("BEGIN;");
     if !chunks.is_empty() {
         sql.push_str("INSERT INTO metric_chunk $chunks RETURN NONE;");
     }
-    sql.push_str(&rollup_sql::<Agg>("n", &numbers));
-    sql.push_str(&rollup_sql::<HistAgg>("h", &histograms));
+    sql.push_str(&span_sql::<Agg>("n", &numbers));
+    sql.push_str(&span_sql::<HistAgg>("h", &histograms));
     sql.push_str(&format!("DELETE {} RETURN NONE;", blocks_through(partition, last_seq)));
     sql.push_str("COMMIT;");
     store
@@ -250,12 +250,12 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .query(sql)
         .bind(("p", project.to_string()))
         .bind(("chunks", chunks))
-        .bind(("n_new", numbers.new))
-        .bind(("n_existing", numbers.existing))
-        .bind(("n_removed", numbers.removed))
-        .bind(("h_new", histograms.new))
-        .bind(("h_existing", histograms.existing))
-        .bind(("h_removed", histograms.removed))
+        .bind(("n_spans", numbers.write))
+        .bind(("n_empty", numbers.empty))
+        .bind(("n_removed", numbers.removed_rows))
+        .bind(("h_spans", histograms.write))
+        .bind(("h_empty", histograms.empty))
+        .bind(("h_removed", histograms.removed_rows))
         .await
         .map_err(classify)?
         .check()
@@ -263,36 +263,67 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
     Ok(points)
 }
 
-fn fold<A: StoredAgg>(project: &str, blocks: &[OpenBlock]) -> RollupRows<A::Row>
+/// What compaction writes of one aggregate type: span records to write whole, spans
+/// left empty (deleted), and per-bucket rows of an older layout whose bucket was
+/// retracted (deleted, so the row does not show through).
+struct SpanChanges {
+    write: Vec<SpanRow>,
+    empty: Vec<SpanId>,
+    removed_rows: Vec<RollupId>,
+}
+
+/// The blocks' latest aggregate states folded into the span records they fall in:
+/// each touched span is read, changed and written back whole.
+async fn spans<A: StoredAgg>(store: &Store, project: &str, blocks: &[OpenBlock]) -> Result<SpanChanges, SinkError>
 where
     OpenBlock: BlockStates<A>,
 {
-    fold_states(project, blocks.iter().flat_map(|b| BlockStates::<A>::states(b).iter().cloned()), A::row)
+    let latest = latest_states_of(blocks.iter().flat_map(|b| BlockStates::<A>::states(b).iter().cloned()));
+    let mut touched: BTreeMap<SpanId, Vec<(u64, Option<A>)>> = BTreeMap::new();
+    let mut removed_rows = Vec::new();
+    for ((series, tier, bucket), (stored, agg)) in latest {
+        if agg.is_none() && stored {
+            removed_rows.push((project.to_string(), series_key(series), i64::from(tier), i64::try_from(bucket).unwrap_or(i64::MAX)));
+        }
+        touched.entry(span_id(project, series, tier, bucket)).or_default().push((bucket, agg));
+    }
+    let ids: Vec<SpanId> = touched.keys().cloned().collect();
+    let mut current = store.read_spans::<A>(&ids).await?;
+    let mut changes = SpanChanges { write: Vec::new(), empty: Vec::new(), removed_rows };
+    for (id, updates) in touched {
+        let buckets = current.entry(id.clone()).or_default();
+        for (bucket, agg) in updates {
+            match agg {
+                Some(a) => buckets.insert(bucket, a),
+                None => buckets.remove(&bucket),
+            };
+        }
+        if buckets.is_empty() {
+            changes.empty.push(id);
+        } else {
+            changes.write.push(SpanRow::new::<A>(id, buckets)?);
+        }
+    }
+    Ok(changes)
 }
 
-/// Statements bringing `A`'s rows up to date, reading `$<prefix>_new`, `_existing`
-/// and `_removed`.
-fn rollup_sql<A: StoredAgg>(prefix: &str, rows: &RollupRows<A::Row>) -> String {
-    let table = A::TABLE;
-    let set = |source: &str| A::FIELDS.iter().map(|f| format!("{f} = {source}.{f}")).collect::<Vec<_>>().join(", ");
+/// Statements writing `A`'s span changes, reading `$<prefix>_spans`, `_empty` and
+/// `_removed`.
+fn span_sql<A: StoredAgg>(prefix: &str, changes: &SpanChanges) -> String {
+    let (spans, rows) = (A::SPAN_TABLE, A::TABLE);
     let mut sql = String::new();
-    if !rows.new.is_empty() {
-        // A duplicate (a row storage held though the blocks did not know it) is
-        // overwritten with the latest value.
+    if !changes.write.is_empty() {
         sql.push_str(&format!(
-            "INSERT INTO {table} ${prefix}_new ON DUPLICATE KEY UPDATE {} RETURN NONE;",
-            set("$input")
+            "FOR $r IN ${prefix}_spans {{ UPSERT type::record('{spans}', $r.id) SET project_id = $r.project_id, \
+             series_id = $r.series_id, tier = $r.tier, span = $r.span, n = $r.n, encoding = $r.encoding, \
+             aggs = $r.aggs RETURN NONE; }};"
         ));
     }
-    if !rows.existing.is_empty() {
-        sql.push_str(&format!(
-            "FOR $r IN ${prefix}_existing {{ UPSERT type::record('{table}', $r.id) SET project_id = $r.project_id, \
-             series_id = $r.series_id, tier = $r.tier, bucket = $r.bucket, {} RETURN NONE; }};",
-            set("$r")
-        ));
+    if !changes.empty.is_empty() {
+        sql.push_str(&format!("FOR $id IN ${prefix}_empty {{ DELETE type::record('{spans}', $id) RETURN NONE; }};"));
     }
-    if !rows.removed.is_empty() {
-        sql.push_str(&format!("FOR $id IN ${prefix}_removed {{ DELETE type::record('{table}', $id) RETURN NONE; }};"));
+    if !changes.removed_rows.is_empty() {
+        sql.push_str(&format!("FOR $id IN ${prefix}_removed {{ DELETE type::record('{rows}', $id) RETURN NONE; }};"));
     }
     sql
 }

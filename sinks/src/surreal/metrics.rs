@@ -9,19 +9,19 @@ use cloudgrid_operators::rollup::{Agg, HistAgg, RollupChange, SeriesSnapshot, Sn
 use surrealdb::types::SurrealValue;
 
 use super::columns::{AggColumns, AggKey, AggState, ENCODING, Point, Value, decode_points, encode_points};
-use super::rows::{BLOCK_POINTS, HistRollupRow, MetricBlockRow, RollupId, RollupRow, StoredChunk, latest_states, series_key, stored_point};
+use super::rows::{BLOCK_POINTS, HistRollupRow, MetricBlockRow, RollupRow, StoredChunk, latest_states, series_key, stored_point};
 use super::{Store, classify};
 use crate::SinkError;
 
 /// An aggregate type as storage holds it: its rows, and its column in blocks.
 pub(crate) trait StoredAgg: AggColumns + Clone + Ord + Send + Sync + 'static {
     type Row: SurrealValue + Send + 'static;
+    /// Rows of one bucket each: the layout before spans, still read.
     const TABLE: &'static str;
+    /// Span records: a series' buckets of one tier within [`SPAN_NS`], as columns.
+    const SPAN_TABLE: &'static str;
     /// The row's fields as a SELECT list.
     const COLUMNS: &'static str;
-    /// The fields an update sets (all but the id and key fields).
-    const FIELDS: &'static [&'static str];
-    fn row(id: RollupId, agg: &Self) -> Self::Row;
     /// (series, tier, bucket start, aggregate).
     fn parts(row: &Self::Row) -> (u64, u8, u64, Self);
 }
@@ -29,11 +29,8 @@ pub(crate) trait StoredAgg: AggColumns + Clone + Ord + Send + Sync + 'static {
 impl StoredAgg for Agg {
     type Row = RollupRow;
     const TABLE: &'static str = RollupRow::TABLE;
+    const SPAN_TABLE: &'static str = "metric_rollup_span";
     const COLUMNS: &'static str = RollupRow::COLUMNS;
-    const FIELDS: &'static [&'static str] = &["count", "sum", "min", "max", "last", "last_time"];
-    fn row(id: RollupId, agg: &Self) -> RollupRow {
-        RollupRow::new(id, agg)
-    }
     fn parts(row: &RollupRow) -> (u64, u8, u64, Self) {
         row.parts()
     }
@@ -42,16 +39,120 @@ impl StoredAgg for Agg {
 impl StoredAgg for HistAgg {
     type Row = HistRollupRow;
     const TABLE: &'static str = HistRollupRow::TABLE;
+    const SPAN_TABLE: &'static str = "metric_hist_rollup_span";
     const COLUMNS: &'static str = HistRollupRow::COLUMNS;
-    const FIELDS: &'static [&'static str] = &[
-        "points", "count", "sum", "min", "max", "layout", "bounds", "counts", "scale", "zero_count",
-        "zero_threshold", "positive_offset", "positive", "negative_offset", "negative",
-    ];
-    fn row(id: RollupId, agg: &Self) -> HistRollupRow {
-        HistRollupRow::new(id, agg)
-    }
     fn parts(row: &HistRollupRow) -> (u64, u8, u64, Self) {
         row.parts()
+    }
+}
+
+/// Compacted aggregates are stored per series and tier in records covering this much
+/// time (6 h, whatever the tier): a day's query reads a handful of records per series
+/// instead of a record per bucket, and compaction rewrites a record of at most 360
+/// one-minute buckets.
+pub(crate) const SPAN_NS: u64 = 6 * 3_600 * 1_000_000_000;
+
+/// `[project, series, tier, span start ns]`.
+pub(crate) type SpanId = (String, i64, i64, i64);
+
+pub(crate) fn span_start(bucket: u64) -> u64 {
+    bucket - bucket % SPAN_NS
+}
+
+pub(crate) fn span_id(project: &str, series: u64, tier: u8, bucket: u64) -> SpanId {
+    (project.to_string(), series_key(series), i64::from(tier), i64::try_from(span_start(bucket)).unwrap_or(i64::MAX))
+}
+
+/// One span record: the buckets of one series and tier within a span, as columns.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct SpanRow {
+    pub(crate) id: SpanId,
+    pub(crate) project_id: String,
+    pub(crate) series_id: i64,
+    pub(crate) tier: i64,
+    pub(crate) span: i64,
+    pub(crate) n: i64,
+    pub(crate) encoding: String,
+    pub(crate) aggs: Bytes,
+}
+
+impl SpanRow {
+    pub(crate) fn new<A: StoredAgg>(id: SpanId, buckets: &BTreeMap<u64, A>) -> Result<Self, SinkError> {
+        let (series, tier) = (id.1 as u64, id.2 as u8);
+        let states: Vec<AggState<A>> = buckets
+            .iter()
+            .map(|(bucket, a)| AggState { key: (series, tier, *bucket), stored: true, agg: Some(a.clone()) })
+            .collect();
+        Ok(SpanRow {
+            project_id: id.0.clone(),
+            series_id: id.1,
+            tier: id.2,
+            span: id.3,
+            n: buckets.len() as i64,
+            encoding: ENCODING.to_string(),
+            aggs: A::encode(&states)?,
+            id,
+        })
+    }
+}
+
+/// A stored span's aggregates, as readers take them.
+#[derive(Debug, SurrealValue)]
+struct StoredSpan {
+    aggs: Bytes,
+}
+
+/// Decodes stored spans into (series, tier, bucket) → aggregate, keeping the buckets
+/// `keep` accepts.
+fn decode_spans<A: StoredAgg>(spans: Vec<StoredSpan>, keep: impl Fn(&AggKey) -> bool) -> Result<Vec<(AggKey, A)>, SinkError> {
+    let mut out = Vec::new();
+    for span in spans {
+        for state in A::decode(&span.aggs)? {
+            if let Some(a) = state.agg
+                && keep(&state.key)
+            {
+                out.push((state.key, a));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The span records of one series and tier that may hold buckets starting in
+/// `[from, to)`, of series `$s` in project `$p`.
+fn span_range(table: &str, series_param: &str, tier: u8, from: u64, to: u64) -> String {
+    let (lo, hi) = (i64::try_from(span_start(from)).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+    format!("SELECT aggs FROM {table}:[$p, {series_param}, {tier}, {lo}]..[$p, {series_param}, {tier}, {hi}];")
+}
+
+impl Store {
+    /// The stored span records among `ids`, decoded: span → bucket → aggregate.
+    pub(crate) async fn read_spans<A: StoredAgg>(
+        &self,
+        ids: &[SpanId],
+    ) -> Result<HashMap<SpanId, BTreeMap<u64, A>>, SinkError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            id: SpanId,
+            aggs: Bytes,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query(format!("SELECT record::id(id) AS id, aggs FROM $ids.map(|$i| type::record('{}', $i))", A::SPAN_TABLE))
+            .bind(("ids", ids.to_vec()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let buckets = A::decode(&row.aggs)?.into_iter().filter_map(|s| Some((s.key.2, s.agg?))).collect();
+            out.insert(row.id, buckets);
+        }
+        Ok(out)
     }
 }
 
@@ -223,15 +324,22 @@ impl Store {
     {
         let range = super::rows::project_range(A::TABLE);
         let parts = BlockParts { points: false, numbers: true, histograms: true };
+        let spans = super::rows::project_range(A::SPAN_TABLE);
         let mut response = self
             .db
-            .query(format!("BEGIN; SELECT {} FROM {range}; {} COMMIT;", A::COLUMNS, select_blocks(None, parts)))
+            .query(format!(
+                "BEGIN; SELECT {} FROM {range}; SELECT aggs FROM {spans}; {} COMMIT;",
+                A::COLUMNS,
+                select_blocks(None, parts)
+            ))
             .bind(("p", project.to_string()))
             .await
             .map_err(classify)?;
         let rows: Vec<A::Row> = response.take(1).map_err(classify)?;
-        let blocks = decode_blocks(response.take(2).map_err(classify)?)?;
+        let spans: Vec<StoredSpan> = response.take(2).map_err(classify)?;
+        let blocks = decode_blocks(response.take(3).map_err(classify)?)?;
         let mut view: BTreeMap<AggKey, A> = rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)).collect();
+        view.extend(decode_spans::<A>(spans, |_| true)?);
         for block in blocks {
             overlay(&mut view, BlockStates::<A>::states(&block).iter().cloned());
         }
@@ -265,6 +373,7 @@ impl Store {
                     A::COLUMNS,
                     A::TABLE
                 ));
+                sql.push_str(&span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, from, to));
             }
             for p in &partitions {
                 sql.push_str(&select_blocks(Some(*p), parts));
@@ -275,15 +384,17 @@ impl Store {
                 query = query.bind((format!("s{i}"), series_key(*s)));
             }
             let mut response = query.await.map_err(classify)?;
+            let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
             for (i, s) in group.iter().enumerate() {
-                let rows: Vec<A::Row> = response.take(1 + i).map_err(classify)?;
+                let rows: Vec<A::Row> = response.take(1 + 2 * i).map_err(classify)?;
+                let spans: Vec<StoredSpan> = response.take(2 + 2 * i).map_err(classify)?;
                 if let Some(view) = out.get_mut(s) {
                     view.extend(rows.iter().map(A::parts).map(|(_, _, bucket, a)| (bucket, a)));
+                    view.extend(decode_spans::<A>(spans, wanted)?.into_iter().map(|(k, a)| (k.2, a)));
                 }
             }
-            let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
             for j in 0..partitions.len() {
-                for block in decode_blocks(response.take(1 + group.len() + j).map_err(classify)?)? {
+                for block in decode_blocks(response.take(1 + 2 * group.len() + j).map_err(classify)?)? {
                     for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
                         let Some(view) = out.get_mut(&state.key.0) else { continue };
                         match &state.agg {
@@ -354,12 +465,13 @@ impl Store {
                     let from = i64::try_from(from_ms - from_ms % span).unwrap_or(i64::MAX);
                     sql.push_str(&format!("SELECT {} FROM {};", StoredChunk::COLUMNS, chunk_range(from)).replace("$s", &format!("$s{i}")));
                     for (tier, lo, hi) in &r.children {
-                        let (lo, hi) = (i64::try_from(*lo).unwrap_or(i64::MAX), i64::try_from(*hi).unwrap_or(i64::MAX));
+                        let (lo64, hi64) = (i64::try_from(*lo).unwrap_or(i64::MAX), i64::try_from(*hi).unwrap_or(i64::MAX));
                         sql.push_str(&format!(
-                            "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
+                            "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo64}]..[$p, $s{i}, {tier}, {hi64}];",
                             A::COLUMNS,
                             A::TABLE
                         ));
+                        sql.push_str(&span_range(A::SPAN_TABLE, &format!("$s{i}"), *tier, *lo, *hi));
                     }
                 }
                 sql.push_str("COMMIT;");
@@ -381,10 +493,12 @@ impl Store {
                         points.extend(b.points.iter().filter(|p| p.series == r.series).cloned());
                     }
                     let mut children: BTreeMap<AggKey, A> = BTreeMap::new();
-                    for _ in &r.children {
+                    for (tier, lo, hi) in &r.children {
                         let rows: Vec<A::Row> = response.take(statement).map_err(classify)?;
-                        statement += 1;
+                        let spans: Vec<StoredSpan> = response.take(statement + 1).map_err(classify)?;
+                        statement += 2;
                         children.extend(rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)));
+                        children.extend(decode_spans::<A>(spans, |k| k.1 == *tier && (*lo..*hi).contains(&k.2))?);
                     }
                     let wanted = |k: &AggKey| {
                         k.0 == r.series && r.children.iter().any(|(tier, lo, hi)| k.1 == *tier && (*lo..*hi).contains(&k.2))

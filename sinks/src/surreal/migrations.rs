@@ -93,6 +93,14 @@ DEFINE INDEX IF NOT EXISTS dashboard_project ON dashboard FIELDS project_id;
 DEFINE TABLE IF NOT EXISTS catalog_shard SCHEMALESS;
 "#,
     },
+    Migration {
+        version: 9,
+        name: "compacted aggregates in span records",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_rollup_span SCHEMALESS;
+DEFINE TABLE IF NOT EXISTS metric_hist_rollup_span SCHEMALESS;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

@@ -471,22 +471,6 @@ impl RollupRow {
     pub(crate) const COLUMNS: &'static str = "record::id(id) AS id, project_id, series_id, tier, bucket, \
         count, sum, min, max, last, last_time";
 
-    pub(crate) fn new(id: RollupId, a: &Agg) -> Self {
-        RollupRow {
-            project_id: id.0.clone(),
-            series_id: id.1,
-            tier: id.2,
-            bucket: id.3,
-            id,
-            count: i64::try_from(a.count).unwrap_or(i64::MAX),
-            sum: a.sum,
-            min: a.min,
-            max: a.max,
-            last: a.last,
-            last_time: ns(a.last_time),
-        }
-    }
-
     /// (series, tier, bucket start, aggregate).
     pub(crate) fn parts(&self) -> (u64, u8, u64, Agg) {
         let agg = Agg {
@@ -531,10 +515,6 @@ pub(crate) struct HistRollupRow {
     pub(crate) negative: Vec<i64>,
 }
 
-fn counts_out(c: &[u64]) -> Vec<i64> {
-    c.iter().map(|c| i64::try_from(*c).unwrap_or(i64::MAX)).collect()
-}
-
 fn counts_in(c: &[i64]) -> Vec<u64> {
     c.iter().map(|c| u64::try_from(*c).unwrap_or(0)).collect()
 }
@@ -544,50 +524,6 @@ impl HistRollupRow {
     pub(crate) const COLUMNS: &'static str = "record::id(id) AS id, project_id, series_id, tier, bucket, \
         points, count, sum, min, max, layout, bounds, counts, scale, zero_count, zero_threshold, \
         positive_offset, positive, negative_offset, negative";
-
-    pub(crate) fn new(id: RollupId, a: &HistAgg) -> Self {
-        let h = &a.hist;
-        let mut row = HistRollupRow {
-            project_id: id.0.clone(),
-            series_id: id.1,
-            tier: id.2,
-            bucket: id.3,
-            id,
-            points: i64::try_from(a.points).unwrap_or(i64::MAX),
-            count: i64::try_from(h.count).unwrap_or(i64::MAX),
-            sum: h.sum,
-            min: h.min,
-            max: h.max,
-            layout: String::new(),
-            bounds: Vec::new(),
-            counts: Vec::new(),
-            scale: 0,
-            zero_count: 0,
-            zero_threshold: 0.0,
-            positive_offset: 0,
-            positive: Vec::new(),
-            negative_offset: 0,
-            negative: Vec::new(),
-        };
-        match &h.buckets {
-            Buckets::Explicit(e) => {
-                row.layout = "explicit".into();
-                row.bounds = e.bounds.clone();
-                row.counts = counts_out(&e.counts);
-            }
-            Buckets::Exponential(e) => {
-                row.layout = "exponential".into();
-                row.scale = i64::from(e.scale);
-                row.zero_count = i64::try_from(e.zero_count).unwrap_or(i64::MAX);
-                row.zero_threshold = e.zero_threshold;
-                row.positive_offset = i64::from(e.positive.offset);
-                row.positive = counts_out(&e.positive.counts);
-                row.negative_offset = i64::from(e.negative.offset);
-                row.negative = counts_out(&e.negative.counts);
-            }
-        }
-        row
-    }
 
     pub(crate) fn parts(&self) -> (u64, u8, u64, HistAgg) {
         let buckets = if self.layout == "exponential" {
@@ -640,20 +576,6 @@ pub(crate) fn hist_from_json(j: &J) -> Option<Hist> {
     Hist::from_point(&value)
 }
 
-/// Rollup changes as rows: new buckets, buckets storage already holds, and ids of rows to
-/// remove.
-pub(crate) struct RollupRows<R> {
-    pub(crate) new: Vec<R>,
-    pub(crate) existing: Vec<R>,
-    pub(crate) removed: Vec<RollupId>,
-}
-
-impl<R> Default for RollupRows<R> {
-    fn default() -> Self {
-        Self { new: Vec::new(), existing: Vec::new(), removed: Vec::new() }
-    }
-}
-
 /// Rollup changes → the latest state of each aggregate they touched, per (project,
 /// partition). Changes are consolidated first: what several coalesced epochs said of
 /// one bucket nets out to its latest value. A bucket whose first change is a
@@ -689,28 +611,12 @@ pub(crate) fn latest_states<A: Ord + Clone>(changes: &[RollupChange<A>]) -> BTre
     out
 }
 
-/// Folds the states several blocks recorded, oldest first, into the rows that bring
-/// storage up to date: the latest value of each aggregate, inserted where storage did
-/// not hold it before the first of those blocks, updated where it did; removed ones
-/// deleted.
-pub(crate) fn fold_states<A, R>(
-    project: &str,
-    states: impl IntoIterator<Item = AggState<A>>,
-    row: impl Fn(RollupId, &A) -> R,
-) -> RollupRows<R> {
+/// The states several blocks recorded, oldest first, folded per aggregate: whether
+/// storage held it before the first of them, and its latest value (`None`: removed).
+pub(crate) fn latest_states_of<A>(states: impl IntoIterator<Item = AggState<A>>) -> BTreeMap<AggKey, (bool, Option<A>)> {
     let mut latest: BTreeMap<AggKey, (bool, Option<A>)> = BTreeMap::new();
     for s in states {
         latest.entry(s.key).or_insert((s.stored, None)).1 = s.agg;
     }
-    let mut rows = RollupRows::default();
-    for ((series, tier, bucket), (stored, agg)) in latest {
-        let id = (project.to_string(), series_key(series), i64::from(tier), ns(bucket));
-        match agg {
-            Some(a) if stored => rows.existing.push(row(id, &a)),
-            Some(a) => rows.new.push(row(id, &a)),
-            None if stored => rows.removed.push(id),
-            None => {}
-        }
-    }
-    rows
+    latest
 }

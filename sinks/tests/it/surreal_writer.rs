@@ -169,7 +169,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 #[tokio::test]
@@ -209,15 +209,52 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
     let expected = vec![(u64::MAX, 0, 0, b), (u64::MAX, 0, 120, b)];
     assert_eq!(store.rollups("p").await.expect("rollups"), expected, "open blocks laid over compacted rows");
     writer.compact_all().await.expect("compact");
-    assert_eq!(store.rollups("p").await.expect("rollups"), expected, "rows updated, inserted and deleted");
-    let rows: Vec<i64> = store
+    assert_eq!(store.rollups("p").await.expect("rollups"), expected, "buckets updated, inserted and deleted");
+    let spans: Vec<i64> = store
         .handle()
-        .query("SELECT VALUE bucket FROM metric_rollup ORDER BY bucket")
+        .query("SELECT VALUE n FROM metric_rollup_span")
         .await
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(rows, vec![0, 120], "the retracted bucket's row is gone");
+    assert_eq!(spans, vec![2], "one span record holds the series' two buckets; the retracted one is gone");
+}
+
+#[tokio::test]
+async fn rows_of_the_per_bucket_layout_are_read_under_spans_and_deleted_when_retracted() {
+    use cloudgrid_operators::rollup::{Agg, RollupKey};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    // Two buckets stored the old way, one row each (series 5, tier 0, buckets 0 and 60).
+    let old = Agg::point(1, 1.0);
+    for bucket in [0i64, 60] {
+        store
+            .handle()
+            .query(
+                "CREATE type::record('metric_rollup', ['p', 5, 0, $b]) SET project_id = 'p', series_id = 5, tier = 0, \
+                 bucket = $b, count = 1, sum = 1.0, min = 1.0, max = 1.0, last = 1.0, last_time = 1",
+            )
+            .bind(("b", bucket))
+            .await
+            .expect("create")
+            .check()
+            .expect("legacy row");
+    }
+    assert_eq!(store.rollups("p").await.expect("rollups"), vec![(5, 0, 0, old), (5, 0, 60, old)]);
+    // A correction of bucket 0 and a retraction of bucket 60, compacted into spans.
+    let key = |bucket| RollupKey { series: 5, tier: 0, bucket, project: "p".into() };
+    let new = Agg::point(2, 9.0);
+    let batch = WriteBatch {
+        resume: vec![(5, 1)],
+        rollups: vec![((key(0), old), -1), ((key(0), new), 1), ((key(60), old), -1)],
+        ..WriteBatch::default()
+    };
+    writer.apply(&batch).await.expect("apply");
+    writer.compact_all().await.expect("compact");
+    assert_eq!(store.rollups("p").await.expect("rollups"), vec![(5, 0, 0, new)], "the span wins over the old row");
+    let rows: Vec<i64> = store.handle().query("SELECT VALUE bucket FROM metric_rollup").await.expect("query").take(0).expect("take");
+    assert_eq!(rows, vec![0], "the retracted bucket's old row is deleted");
+    assert_eq!(store.number_aggregates("p", &[5], 0, 0, 120).await.expect("aggregates")[&5], vec![(0, new)]);
 }
 
 #[tokio::test]
