@@ -363,16 +363,28 @@ impl Store {
         let mut out: BTreeMap<u64, BTreeMap<u64, A>> = series.iter().map(|s| (*s, BTreeMap::new())).collect();
         let (lo, hi) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
         let parts = BlockParts { points: false, numbers: true, histograms: true };
+        // Rows of the per-bucket layout are read only where the project has any.
+        let legacy: Vec<surrealdb::types::Value> = self
+            .db
+            .query(format!("SELECT VALUE id FROM {} LIMIT 1", super::rows::project_range(A::TABLE)))
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let legacy = !legacy.is_empty();
         for group in series.chunks(SNAPSHOT_SERIES_PER_QUERY) {
             let partitions: std::collections::BTreeSet<u32> =
                 group.iter().map(|s| (s % u64::from(crate::PARTITIONS)) as u32).collect();
             let mut sql = String::from("BEGIN;");
             for i in 0..group.len() {
-                sql.push_str(&format!(
-                    "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
-                    A::COLUMNS,
-                    A::TABLE
-                ));
+                if legacy {
+                    sql.push_str(&format!(
+                        "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
+                        A::COLUMNS,
+                        A::TABLE
+                    ));
+                }
                 sql.push_str(&span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, from, to));
             }
             for p in &partitions {
@@ -385,16 +397,18 @@ impl Store {
             }
             let mut response = query.await.map_err(classify)?;
             let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
+            let per_series = 1 + usize::from(legacy);
             for (i, s) in group.iter().enumerate() {
-                let rows: Vec<A::Row> = response.take(1 + 2 * i).map_err(classify)?;
-                let spans: Vec<StoredSpan> = response.take(2 + 2 * i).map_err(classify)?;
+                let at = 1 + per_series * i;
+                let rows: Vec<A::Row> = if legacy { response.take(at).map_err(classify)? } else { Vec::new() };
+                let spans: Vec<StoredSpan> = response.take(at + per_series - 1).map_err(classify)?;
                 if let Some(view) = out.get_mut(s) {
                     view.extend(rows.iter().map(A::parts).map(|(_, _, bucket, a)| (bucket, a)));
                     view.extend(decode_spans::<A>(spans, wanted)?.into_iter().map(|(k, a)| (k.2, a)));
                 }
             }
             for j in 0..partitions.len() {
-                for block in decode_blocks(response.take(1 + 2 * group.len() + j).map_err(classify)?)? {
+                for block in decode_blocks(response.take(1 + per_series * group.len() + j).map_err(classify)?)? {
                     for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
                         let Some(view) = out.get_mut(&state.key.0) else { continue };
                         match &state.agg {
