@@ -373,9 +373,13 @@ impl Store {
             .take(0)
             .map_err(classify)?;
         let legacy = !legacy.is_empty();
-        for group in series.chunks(SNAPSHOT_SERIES_PER_QUERY) {
-            let partitions: std::collections::BTreeSet<u32> =
-                group.iter().map(|s| (s % u64::from(crate::PARTITIONS)) as u32).collect();
+        // Series of one partition together: each round trip reads the open blocks of the
+        // partitions its series are in, so a group should span few of them.
+        let partition_of = |s: &u64| (s % u64::from(crate::PARTITIONS)) as u32;
+        let mut by_partition = series.to_vec();
+        by_partition.sort_by_key(|s| (partition_of(s), *s));
+        for group in by_partition.chunks(SNAPSHOT_SERIES_PER_QUERY) {
+            let partitions: std::collections::BTreeSet<u32> = group.iter().map(partition_of).collect();
             let mut sql = String::from("BEGIN;");
             for i in 0..group.len() {
                 if legacy {
