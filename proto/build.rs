@@ -2,13 +2,14 @@
 //! build needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["cloudgrid/bus.proto", "cloudgrid/control.proto"];
+    let files = ["cloudgrid/bus.proto", "cloudgrid/control.proto", "cloudgrid/live.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
     let fds = protox::compile(files, ["."])?;
     tonic_prost_build::configure()
         .bytes(".cloudgrid.bus.v1.IngestEnvelope.otlp")
+        .bytes(".cloudgrid.live.v1.LiveNotice.items_json")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cloudgrid_bff::{AppConfig, Backends, Limits};
 use cloudgrid_control::ControlPlane;
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
@@ -15,6 +16,7 @@ use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::health::Health;
+use cloudgrid_read::{ReadConfig, StorageRead};
 use cloudgrid_sinks::surreal::{CompactionConfig, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sources::{Collector, CollectorConfig};
 use tokio::net::TcpListener;
@@ -129,6 +131,20 @@ struct Common {
     /// ...or once the oldest is this old (e.g. 60s).
     #[arg(long, env = "CLOUDGRID_METRIC_COMPACT_AGE", default_value = "60s", global = true)]
     metric_compact_age: String,
+    /// The BFF's GraphQL endpoint (HTTP and WebSocket at /graphql).
+    #[arg(long, env = "CLOUDGRID_BFF_ADDR", global = true)]
+    bff_addr: Option<SocketAddr>,
+    /// Origins (scheme://host[:port], comma-separated) whose pages may open GraphQL
+    /// WebSockets; in local mode loopback origins are always allowed.
+    #[arg(long, env = "CLOUDGRID_BFF_ALLOWED_ORIGINS", default_value = "", global = true)]
+    bff_allowed_origins: String,
+    /// Subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "CLOUDGRID_BFF_MAX_SUBSCRIPTIONS", default_value_t = 100, global = true)]
+    bff_max_subscriptions: usize,
+    /// Live notices storage-read holds per project for its slowest live session; a
+    /// session further behind is told it lagged.
+    #[arg(long, env = "CLOUDGRID_LIVE_BUFFER", default_value_t = 1024, global = true)]
+    live_buffer: usize,
     /// In-process bus capacity (single-process mode), bytes.
     #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
     memory_bus_max_bytes: usize,
@@ -220,6 +236,35 @@ impl Common {
         Ok(c)
     }
 
+    /// The BFF's GraphQL app over `read` and `control`.
+    fn bff(&self, read: StorageRead, control: ControlPlane) -> Result<axum::Router> {
+        if self.bff_max_subscriptions == 0 {
+            bail!("CLOUDGRID_BFF_MAX_SUBSCRIPTIONS must be positive");
+        }
+        let limits = Limits {
+            introspection: self.local(),
+            subscriptions_per_connection: self.bff_max_subscriptions,
+            ..Limits::default()
+        };
+        let allowed_origins: Vec<String> =
+            self.bff_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect();
+        for o in &allowed_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) {
+                bail!("CLOUDGRID_BFF_ALLOWED_ORIGINS: `{o}` is not an origin such as https://app.example.com");
+            }
+        }
+        let schema = cloudgrid_bff::build(Backends { read, control }, &limits);
+        Ok(cloudgrid_bff::router(schema, AppConfig { local: self.local(), allowed_origins, ..AppConfig::default() }))
+    }
+
+    fn storage_read(&self, store: Store, bus: Arc<dyn Bus>, health: &Health) -> Result<StorageRead> {
+        if self.live_buffer == 0 {
+            bail!("CLOUDGRID_LIVE_BUFFER must be positive");
+        }
+        let config = ReadConfig { live_buffer: self.live_buffer, ..ReadConfig::default() };
+        Ok(StorageRead::new(store, self.rollups()?.tiers, bus, health, &config))
+    }
+
     async fn bus(&self, required: bool) -> Result<Arc<dyn Bus>> {
         match &self.nats_url {
             Some(url) => {
@@ -304,9 +349,17 @@ async fn main() -> Result<()> {
                     None => println!("ingest key for project '{}': see {}", boot.project_id, boot.key_file.display()),
                 }
             }
+            let read = common.storage_read(store.clone(), bus.clone(), &health)?;
             let pipeline =
                 Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
+            if common.local() {
+                let bff = common.bff(read, (*control).clone())?;
+                serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
+            } else {
+                // Deployed mode serves GraphQL only behind SSO, which is not configured here.
+                println!("GraphQL (BFF): not served in deployed mode without SSO");
+            }
             start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
             run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cloudgrid_proto::bus::{AckHandle, Bus, BusError, ConsumerConfig, Delivery};
 use cloudgrid_proto::health::Health;
 use cloudgrid_proto::subjects;
+use cloudgrid_sinks::live::LiveNotifier;
 use cloudgrid_sinks::{ResumeGuard, SinkError, TelemetryWriter};
 use timely::dataflow::ProbeHandle;
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     pub rollups: RollupConfig,
     /// Several storage-write processes as one timely cluster; `None`: this process alone.
     pub cluster: Option<Cluster>,
+    /// Publish post-persist notifications on the bus after every commit (live views).
+    pub live_notices: bool,
 }
 
 /// This process's place in a timely cluster of storage-write processes. Process 0
@@ -65,6 +68,7 @@ impl Default for PipelineConfig {
             ack_wait_ms: 300_000,
             rollups: RollupConfig::default(),
             cluster: None,
+            live_notices: true,
         }
     }
 }
@@ -156,6 +160,7 @@ impl Pipeline {
         let mut job_txs = Vec::with_capacity(n);
         let mut writers = Vec::with_capacity(n);
         let committed: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let notifier = config.live_notices.then(|| LiveNotifier::start(bus.clone(), &health));
         for w in 0..n {
             let (tx, rx) = std_mpsc::channel::<Feed>();
             feeds.push(tx);
@@ -170,6 +175,7 @@ impl Pipeline {
                 committed[w].clone(),
                 progress_tx.clone(),
                 stats.clone(),
+                notifier.clone(),
             )));
         }
         let worker_progress = progress_tx;

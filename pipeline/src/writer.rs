@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Gauge, Health};
+use cloudgrid_sinks::live::LiveNotifier;
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
 use timely::scheduling::SyncActivator;
 use tokio::sync::mpsc;
@@ -120,6 +121,7 @@ pub(crate) async fn run(
     committed: Arc<AtomicU64>,
     progress: mpsc::UnboundedSender<Progress>,
     stats: Arc<WriterStats>,
+    notifier: Option<LiveNotifier>,
 ) {
     let mut sink: Option<SyncActivator> = None;
     // Series this writer has committed: their descriptions need not be written again.
@@ -205,6 +207,9 @@ pub(crate) async fn run(
             stats.transactions.inc();
             stats.measure_catalog(&*writer);
             stats.persisted(kinds);
+            if let Some(notifier) = &notifier {
+                notifier.committed(batch);
+            }
         }
         if let Some(epoch) = last_epoch {
             committed.store(epoch + 1, Ordering::Release);

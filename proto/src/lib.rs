@@ -22,9 +22,28 @@ pub mod cloudgrid {
             tonic::include_proto!("cloudgrid.control.v1");
         }
     }
+    pub mod live {
+        pub mod v1 {
+            tonic::include_proto!("cloudgrid.live.v1");
+        }
+    }
 }
 
 pub use cloudgrid::bus::v1::{IngestEnvelope, Signal};
+pub use cloudgrid::live::v1::LiveNotice;
+pub use cloudgrid::live::v1::live_notice::Kind as LiveKind;
+
+impl LiveKind {
+    /// The subject token of this kind.
+    pub fn token(self) -> &'static str {
+        match self {
+            LiveKind::Unspecified => "unspecified",
+            LiveKind::Spans => "spans",
+            LiveKind::Logs => "logs",
+            LiveKind::Metrics => "metrics",
+        }
+    }
+}
 
 impl Signal {
     /// The lowercase name used in subjects, URLs and logs.

@@ -1,6 +1,6 @@
 //! Subject names on the bus. One place, so producers and consumers cannot disagree.
 
-use crate::Signal;
+use crate::{LiveKind, Signal};
 
 /// Every ingest subject matches this filter.
 pub const INGEST_FILTER: &str = "ingest.>";
@@ -12,6 +12,34 @@ pub const STORAGE_WRITE_CONSUMER: &str = "storage-write";
 /// namespace in front (JetStream: `<namespace>.ingest.…`).
 pub fn ingest(project_id: &str, signal: Signal) -> String {
     format!("ingest.{project_id}.{}", signal.name())
+}
+
+/// `live.<project>.<kind>`: post-persist notifications of one project.
+pub fn live(project_id: &str, kind: LiveKind) -> String {
+    format!("live.{project_id}.{}", kind.token())
+}
+
+/// Every live notification of one project: what one listener per project per process
+/// subscribes to.
+pub fn live_of_project(project_id: &str) -> String {
+    format!("live.{project_id}.>")
+}
+
+/// Whether `subject` matches `filter`, NATS style: tokens split on `.`, `*` matches one
+/// token, a final `>` one or more.
+pub fn matches(filter: &str, subject: &str) -> bool {
+    let mut subject = subject.split('.');
+    let mut filter = filter.split('.').peekable();
+    while let Some(f) = filter.next() {
+        if f == ">" && filter.peek().is_none() {
+            return subject.next().is_some();
+        }
+        match subject.next() {
+            Some(s) if f == "*" || f == s => {}
+            _ => return false,
+        }
+    }
+    subject.next().is_none()
 }
 
 /// Whether `id` can stand as one subject token (and in record ids and file names).
@@ -34,5 +62,19 @@ mod tests {
         assert!(!is_valid_token("a.b"));
         assert!(!is_valid_token("a>"));
         assert!(!is_valid_token(""));
+    }
+
+    #[test]
+    fn filters_match_like_nats() {
+        assert!(matches("live.p1.>", "live.p1.spans"));
+        assert!(matches("live.p1.>", "live.p1.spans.x"));
+        assert!(!matches("live.p1.>", "live.p1"));
+        assert!(!matches("live.p1.>", "live.p2.spans"));
+        assert!(matches("live.*.logs", "live.p2.logs"));
+        assert!(!matches("live.*.logs", "live.p2.spans"));
+        assert!(matches("a.b", "a.b"));
+        assert!(!matches("a.b", "a.b.c"));
+        assert!(!matches("a.b.c", "a.b"));
+        assert_eq!(live("p1", LiveKind::Metrics), "live.p1.metrics");
     }
 }

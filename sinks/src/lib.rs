@@ -4,6 +4,7 @@
 //! The boundary is [`TelemetryWriter`]: it names no backend. [`ResumeGuard`] sits in
 //! front of it and drops what a partition already applied.
 
+pub mod live;
 pub mod surreal;
 
 use std::collections::HashMap;

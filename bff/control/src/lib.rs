@@ -72,6 +72,13 @@ pub struct Bootstrap {
     pub key_file: PathBuf,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, SurrealValue)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub company_id: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct ControlPlane {
     store: Store,
@@ -132,6 +139,31 @@ impl ControlPlane {
             .check()
             .map_err(storage)?;
         Ok(NewKey { key_id: prefix, key })
+    }
+
+    /// The project `id`, if it exists.
+    pub async fn project(&self, id: &str) -> Result<Option<Project>, ControlError> {
+        let rows: Vec<Project> = self
+            .store
+            .handle()
+            .query("SELECT record::id(id) AS id, name, company_id FROM type::record('project', $p)")
+            .bind(("p", id.to_string()))
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Every project of the installation, by id.
+    pub async fn projects(&self) -> Result<Vec<Project>, ControlError> {
+        self.store
+            .handle()
+            .query("SELECT record::id(id) AS id, name, company_id FROM project ORDER BY id")
+            .await
+            .map_err(storage)?
+            .take(0)
+            .map_err(storage)
     }
 
     /// Revokes a key by id (its prefix).

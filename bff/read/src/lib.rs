@@ -12,9 +12,100 @@
 
 pub mod catalogs;
 pub mod explorer;
+pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
+
+pub use cloudgrid_sinks::SinkError;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudgrid_operators::rollup::Tiers;
+use cloudgrid_proto::LiveKind;
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::health::Health;
+use cloudgrid_sinks::surreal::Store;
+use futures::stream::BoxStream;
+
+use crate::catalogs::Catalogs;
+use crate::explorer::Explorer;
+use crate::live::{LiveHub, LiveItems, LiveMetric, LiveMetricQuery};
+use crate::logs::{LogQuery, Logs};
+use crate::metrics::{MetricReader, QueryError};
+use crate::traces::{TraceQuery, Traces};
+
+/// Knobs of storage-read.
+#[derive(Debug, Clone)]
+pub struct ReadConfig {
+    /// How long a project's catalog is used before storage is asked for changes.
+    pub catalog_max_age: Duration,
+    /// Live notices held per project for the slowest session; one further behind lags.
+    pub live_buffer: usize,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        Self { catalog_max_age: Duration::from_secs(2), live_buffer: 1024 }
+    }
+}
+
+/// storage-read: every query and live view over what storage-write stored.
+#[derive(Debug, Clone)]
+pub struct StorageRead {
+    pub explorer: Explorer,
+    pub metrics: MetricReader,
+    pub traces: Traces,
+    pub logs: Logs,
+    catalogs: Arc<Catalogs>,
+    hub: Arc<LiveHub>,
+}
+
+impl StorageRead {
+    /// `tiers` must be the rollup tiers storage-write uses; `bus` carries its
+    /// post-persist notifications.
+    pub fn new(store: Store, tiers: Tiers, bus: Arc<dyn Bus>, health: &Health, config: &ReadConfig) -> Self {
+        let catalogs = Arc::new(Catalogs::new(store.clone(), config.catalog_max_age));
+        Self {
+            explorer: Explorer::new(store.clone(), catalogs.clone()),
+            metrics: MetricReader::new(store.clone(), tiers, catalogs.clone()),
+            traces: Traces::new(store.clone()),
+            logs: Logs::new(store),
+            catalogs,
+            hub: Arc::new(LiveHub::new(bus, config.live_buffer, health)),
+        }
+    }
+
+    /// Spans of `project` passing `filter` (its time range aside), as they are persisted.
+    pub async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<BoxStream<'static, LiveItems>, QueryError> {
+        let session = self.hub.session(project).await?;
+        Ok(live::item_view(session, LiveKind::Spans, move |s| traces::span_matches(&filter, s)))
+    }
+
+    /// Log records of `project` passing `filter` (its time range and cursor aside), as
+    /// they are persisted.
+    pub async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<BoxStream<'static, LiveItems>, QueryError> {
+        let session = self.hub.session(project).await?;
+        Ok(live::item_view(session, LiveKind::Logs, move |l| logs::log_matches(&filter, l)))
+    }
+
+    /// A metric query over a sliding range, kept current as its rollups change.
+    pub async fn live_metric(
+        &self,
+        project: &str,
+        view: LiveMetricQuery,
+    ) -> Result<BoxStream<'static, Result<LiveMetric, QueryError>>, QueryError> {
+        if view.range == 0 || view.query.step == 0 {
+            return Err(QueryError::Invalid("a live metric view needs a positive range and step".into()));
+        }
+        if view.range / view.query.step > metrics::MAX_WINDOWS {
+            return Err(QueryError::Invalid(format!("at most {} steps per view; use a larger step", metrics::MAX_WINDOWS)));
+        }
+        let session = self.hub.session(project).await?;
+        Ok(live::metric_view(session, self.metrics.clone(), self.catalogs.clone(), project.to_string(), view))
+    }
+}
 
 /// A stored JSON value as text: strings as they are, null as empty, others as JSON.
 pub(crate) fn text(v: &serde_json::Value) -> String {

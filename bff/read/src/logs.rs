@@ -58,6 +58,17 @@ fn key(log: &J) -> (u64, String) {
     (log["time_unix_nano"].as_u64().unwrap_or(0), text(&log["id"]))
 }
 
+/// Whether `log` passes the query's filters, its time range and cursor aside (live
+/// views).
+pub fn log_matches(q: &LogQuery, log: &J) -> bool {
+    let needle = q.body_contains.as_ref().map(|b| b.to_lowercase());
+    q.min_severity.is_none_or(|s| log["severity_number"].as_u64().unwrap_or(0) >= u64::from(s))
+        && needle.is_none_or(|n| text(&log["body"]).to_lowercase().contains(&n))
+        && q.trace_id.as_ref().is_none_or(|t| log["trace_id"] == t.as_str())
+        && q.service.as_ref().is_none_or(|s| log["service_name"] == s.as_str())
+        && q.attributes.iter().all(|(k, v)| log["attributes"].get(k).is_some_and(|a| text(a) == *v))
+}
+
 #[derive(Debug, Clone)]
 pub struct Logs {
     store: Store,
@@ -69,13 +80,7 @@ impl Logs {
     }
 
     fn matches(q: &LogQuery, log: &J) -> bool {
-        let needle = q.body_contains.as_ref().map(|b| b.to_lowercase());
-        (q.from..q.to).contains(&key(log).0)
-            && q.min_severity.is_none_or(|s| log["severity_number"].as_u64().unwrap_or(0) >= u64::from(s))
-            && needle.is_none_or(|n| text(&log["body"]).to_lowercase().contains(&n))
-            && q.trace_id.as_ref().is_none_or(|t| log["trace_id"] == t.as_str())
-            && q.service.as_ref().is_none_or(|s| log["service_name"] == s.as_str())
-            && q.attributes.iter().all(|(k, v)| log["attributes"].get(k).is_some_and(|a| text(a) == *v))
+        (q.from..q.to).contains(&key(log).0) && log_matches(q, log)
     }
 
     pub async fn search(&self, project: &str, q: &LogQuery) -> Result<LogPage, SinkError> {

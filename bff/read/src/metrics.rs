@@ -90,6 +90,8 @@ pub enum QueryError {
     Invalid(String),
     #[error(transparent)]
     Storage(#[from] SinkError),
+    #[error(transparent)]
+    Bus(#[from] cloudgrid_proto::bus::BusError),
 }
 
 /// Windows a query may ask for at most.

@@ -63,21 +63,24 @@ fn num(span: &J, field: &str) -> u64 {
     span[field].as_u64().unwrap_or(0)
 }
 
+/// Whether `span` passes the query's filters, its time range aside (live views).
+pub fn span_matches(q: &TraceQuery, span: &J) -> bool {
+    let duration = num(span, "duration_nano");
+    q.service.as_ref().is_none_or(|s| span["service_name"] == s.as_str())
+        && q.operation.as_ref().is_none_or(|o| span["name"] == o.as_str())
+        && q.status.is_none_or(|s| num(span, "status_code") == s as u64)
+        && q.min_duration_ns.is_none_or(|d| duration >= d)
+        && q.max_duration_ns.is_none_or(|d| duration <= d)
+        && q.attributes.iter().all(|(k, v)| span["attributes"].get(k).is_some_and(|a| text(a) == *v))
+}
+
 impl Traces {
     pub fn new(store: Store) -> Self {
         Self { store }
     }
 
     fn matches(q: &TraceQuery, span: &J) -> bool {
-        let start = num(span, "start_unix_nano");
-        let duration = num(span, "duration_nano");
-        (q.from..q.to).contains(&start)
-            && q.service.as_ref().is_none_or(|s| span["service_name"] == s.as_str())
-            && q.operation.as_ref().is_none_or(|o| span["name"] == o.as_str())
-            && q.status.is_none_or(|s| num(span, "status_code") == s as u64)
-            && q.min_duration_ns.is_none_or(|d| duration >= d)
-            && q.max_duration_ns.is_none_or(|d| duration <= d)
-            && q.attributes.iter().all(|(k, v)| span["attributes"].get(k).is_some_and(|a| text(a) == *v))
+        (q.from..q.to).contains(&num(span, "start_unix_nano")) && span_matches(q, span)
     }
 
     /// Traces with a span that matches, newest first. The summary covers the trace's

@@ -193,6 +193,12 @@ impl Bus for LossyBus {
     async fn stored_messages(&self) -> Result<u64, cloudgrid_proto::bus::BusError> {
         self.inner.stored_messages().await
     }
+    async fn notify(&self, subject: &str, payload: bytes::Bytes) -> Result<(), cloudgrid_proto::bus::BusError> {
+        self.inner.notify(subject, payload).await
+    }
+    async fn listen(&self, filter: &str) -> Result<cloudgrid_proto::bus::Listener, cloudgrid_proto::bus::BusError> {
+        self.inner.listen(filter).await
+    }
 }
 
 #[async_trait]

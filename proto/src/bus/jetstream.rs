@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::StreamExt;
 
-use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Outbound, Receipt};
+use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Heard, Listener, Outbound, Receipt};
 use crate::subjects;
 
 /// Where the stream lives and how much it may hold.
@@ -58,6 +59,8 @@ impl JetStreamConfig {
 
 #[derive(Clone)]
 pub struct JetStreamBus {
+    /// Core NATS, for live notifications (never stored).
+    client: async_nats::Client,
     ctx: jetstream::Context,
     stream: stream::Stream,
     /// `<namespace>.`, put in front of every logical subject.
@@ -91,7 +94,7 @@ impl JetStreamBus {
             n => n,
         }
         .saturating_sub(512);
-        let mut ctx = jetstream::new(client);
+        let mut ctx = jetstream::new(client.clone());
         ctx.set_timeout(config.publish_timeout);
         let name = config.stream_name();
         let filter = format!("{}.{}", config.namespace, subjects::INGEST_FILTER);
@@ -117,7 +120,7 @@ impl JetStreamBus {
                 info.config.subjects
             )));
         }
-        Ok(Self { ctx, stream, prefix: format!("{}.", config.namespace), max_payload })
+        Ok(Self { client, ctx, stream, prefix: format!("{}.", config.namespace), max_payload })
     }
 
     /// Deletes the stream (tests and `reset` tooling only).
@@ -141,6 +144,19 @@ impl Bus for JetStreamBus {
             .await
             .map_err(publish_error)?;
         Ok(Receipt { stream_seq: ack.sequence, duplicate: ack.duplicate })
+    }
+
+    async fn notify(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        self.client.publish(format!("{}{subject}", self.prefix), payload).await.map_err(unavailable)
+    }
+
+    async fn listen(&self, filter: &str) -> Result<Listener, BusError> {
+        let subscriber = self.client.subscribe(format!("{}{filter}", self.prefix)).await.map_err(unavailable)?;
+        let prefix = self.prefix.clone();
+        Ok(Box::pin(subscriber.map(move |m| Heard::Notice {
+            subject: m.subject.strip_prefix(prefix.as_str()).unwrap_or(&m.subject).to_string(),
+            payload: m.payload,
+        })))
     }
 
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>, BusError> {

@@ -12,7 +12,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Outbound, Receipt};
+use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Heard, Listener, Outbound, Receipt};
+use crate::subjects;
+
+/// Live notifications held for listeners that have not taken them yet; a listener
+/// further behind loses the oldest (and hears how many).
+const LIVE_BUFFER: usize = 4096;
 
 /// Limits of the in-process stream.
 #[derive(Debug, Clone)]
@@ -39,6 +44,7 @@ struct Shared {
     config: MemoryBusConfig,
     state: Mutex<State>,
     published: Notify,
+    live: tokio::sync::broadcast::Sender<(Arc<str>, Bytes)>,
 }
 
 struct Stored {
@@ -79,6 +85,7 @@ impl MemoryBus {
                 config,
                 state: Mutex::new(state),
                 published: Notify::new(),
+                live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
             }),
         }
     }
@@ -152,6 +159,33 @@ impl Bus for MemoryBus {
         };
         shared.published.notify_waiters();
         Ok(receipt)
+    }
+
+    async fn notify(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        // No listener is not an error: the notification simply reaches no one.
+        let _ = self.shared.live.send((subject.into(), payload));
+        Ok(())
+    }
+
+    async fn listen(&self, filter: &str) -> Result<Listener, BusError> {
+        use tokio::sync::broadcast::error::RecvError;
+        let filter = filter.to_string();
+        let rx = self.shared.live.subscribe();
+        Ok(Box::pin(futures::stream::unfold(rx, move |mut rx| {
+            let filter = filter.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok((subject, payload)) if subjects::matches(&filter, &subject) => {
+                            return Some((Heard::Notice { subject: subject.to_string(), payload }, rx));
+                        }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(n)) => return Some((Heard::Lost(n), rx)),
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            }
+        })))
     }
 
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>, BusError> {

@@ -97,10 +97,32 @@ impl ConsumerConfig {
     }
 }
 
-/// The bus: publish with a receipt, consume with an ack handle.
+/// A live notification as a listener hears it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    Notice { subject: String, payload: Bytes },
+    /// The listener fell behind and this many notifications were dropped for it: what
+    /// it shows may miss them until it resyncs.
+    Lost(u64),
+}
+
+/// Live notifications matching one filter, as they are published.
+pub type Listener = std::pin::Pin<Box<dyn futures::Stream<Item = Heard> + Send>>;
+
+/// The bus: publish with a receipt, consume with an ack handle; and, beside the stream,
+/// live notifications that are never stored.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, msg: Outbound) -> Result<Receipt, BusError>;
+
+    /// Publishes a live notification: delivered at most once to whoever listens at that
+    /// moment, never stored; a slow listener loses notifications, it never slows the
+    /// publisher.
+    async fn notify(&self, subject: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Listens to the live notifications whose subject matches `filter` (NATS style:
+    /// `*` one token, a final `>` the rest).
+    async fn listen(&self, filter: &str) -> Result<Listener, BusError>;
 
     /// Starts (or resumes) the durable consumer `config.name`.
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>, BusError>;

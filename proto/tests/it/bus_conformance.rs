@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
-use cloudgrid_proto::bus::{Bus, BusError, ConsumerConfig, Delivery, Outbound, content_msg_id};
+use cloudgrid_proto::bus::{Bus, BusError, ConsumerConfig, Delivery, Heard, Outbound, content_msg_id};
+use futures::StreamExt;
 
 fn nats_url() -> String {
     std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -116,6 +117,53 @@ async fn full_is_retryable(bus: Arc<dyn Bus>, subject: Subject, name: &str) {
     }
     let e = full.unwrap_or_else(|| panic!("{name}: a small stream must fill up"));
     assert!(matches!(e, BusError::Full(_)) && e.is_retryable(), "{name}: {e}");
+}
+
+async fn next(l: &mut cloudgrid_proto::bus::Listener) -> (String, String) {
+    match tokio::time::timeout(Duration::from_secs(5), l.next()).await.expect("a notification within 5 s").expect("listener open") {
+        Heard::Notice { subject, payload } => (subject, String::from_utf8_lossy(&payload).into_owned()),
+        Heard::Lost(n) => panic!("lost {n}"),
+    }
+}
+
+/// Live notifications reach the listeners whose filter matches, in publish order, and
+/// are not stored in the stream.
+async fn live_suite(bus: Arc<dyn Bus>, name: &str) {
+    let mut p1 = bus.listen("live.p1.>").await.expect("listen");
+    let mut spans = bus.listen("live.*.spans").await.expect("listen");
+    let before = bus.stored_messages().await.expect("stored");
+    for (subject, body) in [("live.p1.spans", "a"), ("live.p2.spans", "b"), ("live.p1.logs", "c")] {
+        bus.notify(subject, Bytes::from(body)).await.expect("notify");
+    }
+    assert_eq!(next(&mut p1).await, ("live.p1.spans".to_string(), "a".to_string()), "{name}");
+    assert_eq!(next(&mut p1).await, ("live.p1.logs".to_string(), "c".to_string()), "{name}");
+    assert_eq!(next(&mut spans).await, ("live.p1.spans".to_string(), "a".to_string()), "{name}");
+    assert_eq!(next(&mut spans).await, ("live.p2.spans".to_string(), "b".to_string()), "{name}");
+    assert_eq!(bus.stored_messages().await.expect("stored"), before, "{name}: notifications are not stored");
+}
+
+#[tokio::test]
+async fn memory_bus_keeps_the_live_contract_and_reports_loss() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    live_suite(bus.clone(), "memory").await;
+    // A listener that does not keep up hears how much it lost, then the newest.
+    let mut slow = bus.listen("live.p.>").await.expect("listen");
+    for i in 0..5000 {
+        bus.notify("live.p.logs", Bytes::from(i.to_string())).await.expect("notify");
+    }
+    match slow.next().await {
+        Some(Heard::Lost(n)) => assert!(n >= 5000 - 4096, "lost {n}"),
+        other => panic!("expected a loss report, got {other:?}"),
+    }
+    // What follows the loss is the oldest still held.
+    assert!(matches!(slow.next().await, Some(Heard::Notice { .. })));
+}
+
+#[tokio::test]
+async fn jetstream_bus_keeps_the_live_contract() {
+    let bus = jetstream(8 << 20).await;
+    live_suite(Arc::new(bus.clone()), "jetstream").await;
+    bus.delete_stream().await.expect("cleanup");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod columns;
 mod compact;
 mod metrics;
 mod migrations;
-mod rows;
+pub(crate) mod rows;
 mod write;
 pub mod inspect;
 

@@ -168,6 +168,44 @@ pub(crate) struct LogItem {
     event_name: String,
 }
 
+fn log_item(l: &LogRecord, resource: i64) -> LogItem {
+    LogItem {
+        id: format!("{:016x}", l.id),
+        time_unix_nano: ns(l.time_unix_nano),
+        observed_unix_nano: ns(l.observed_unix_nano),
+        severity_number: i64::from(l.severity_number),
+        severity_text: l.severity_text.clone(),
+        body: l.body.to_json(),
+        attributes: attrs_to_json(&l.attributes),
+        resource,
+        scope_name: l.scope_name.clone(),
+        scope_version: l.scope_version.clone(),
+        trace_id: l.trace_id.map(hex::encode).unwrap_or_default(),
+        span_id: l.span_id.map(hex::encode).unwrap_or_default(),
+        flags: i64::from(l.flags),
+        event_name: l.event_name.clone(),
+    }
+}
+
+/// An item with its resource resolved, as storage-read returns items of a block.
+fn resolved(item: impl serde::Serialize, resource: &Attrs) -> J {
+    let mut v = serde_json::to_value(item).unwrap_or_default();
+    let resource = attrs_to_json(resource);
+    v["service_name"] = resource.get("service.name").cloned().unwrap_or_default();
+    v["resource"] = resource;
+    v
+}
+
+/// A span as storage-read returns it.
+pub(crate) fn span_json(s: &SpanRecord) -> J {
+    resolved(span_item(s, 0), &s.resource)
+}
+
+/// A log record as storage-read returns it.
+pub(crate) fn log_json(l: &LogRecord) -> J {
+    resolved(log_item(l, 0), &l.resource)
+}
+
 #[derive(Debug, SurrealValue)]
 pub(crate) struct LogBlockRow {
     id: (String, i64, i64, i64),
@@ -250,22 +288,7 @@ pub(crate) fn log_blocks<'a>(logs: impl Iterator<Item = (u64, u32, &'a LogRecord
         let mut resources = Resources::default();
         let items: Vec<LogItem> = logs
             .iter()
-            .map(|l| LogItem {
-                id: format!("{:016x}", l.id),
-                time_unix_nano: ns(l.time_unix_nano),
-                observed_unix_nano: ns(l.observed_unix_nano),
-                severity_number: i64::from(l.severity_number),
-                severity_text: l.severity_text.clone(),
-                body: l.body.to_json(),
-                attributes: attrs_to_json(&l.attributes),
-                resource: resources.add(&l.resource),
-                scope_name: l.scope_name.clone(),
-                scope_version: l.scope_version.clone(),
-                trace_id: l.trace_id.map(hex::encode).unwrap_or_default(),
-                span_id: l.span_id.map(hex::encode).unwrap_or_default(),
-                flags: i64::from(l.flags),
-                event_name: l.event_name.clone(),
-            })
+            .map(|l| log_item(l, resources.add(&l.resource)))
             .collect();
         LogBlockRow {
             id: key(project, partition, max_seq, part),

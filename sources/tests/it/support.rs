@@ -51,6 +51,12 @@ impl Bus for BrokenBus {
     async fn stored_messages(&self) -> Result<u64, BusError> {
         Ok(0)
     }
+    async fn notify(&self, _: &str, _: bytes::Bytes) -> Result<(), BusError> {
+        Err((self.0)())
+    }
+    async fn listen(&self, _: &str) -> Result<cloudgrid_proto::bus::Listener, BusError> {
+        Err((self.0)())
+    }
 }
 
 pub fn now_ns() -> u64 {

@@ -1,0 +1,334 @@
+//! Live sessions, fed by storage-write's post-persist notifications.
+//!
+//! One bus listener per project per process, opened by the project's first session and
+//! closed with its last; its notices are fanned out through a bounded ring
+//! ([`tokio::sync::broadcast`]). A session that falls more than the ring behind loses the
+//! oldest notices and is told so ([`Event::Lagged`]); it must resync by query. Nothing a
+//! session does can slow the listener, the bus or the pipeline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use cloudgrid_proto::bus::{Bus, BusError, Heard};
+use cloudgrid_proto::health::{Counter, Gauge, Health};
+use cloudgrid_proto::{LiveKind, LiveNotice, subjects};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use prost::Message;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::catalogs::Catalogs;
+use crate::metrics::{MetricQuery, MetricReader, MetricResult, QueryError};
+
+/// What a session receives.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Notice(Arc<LiveNotice>),
+    /// This many notices were lost for this session (it fell behind, or the listener
+    /// did): what it shows may miss them.
+    Lagged(u64),
+}
+
+/// Where live sessions come from.
+pub struct LiveHub {
+    bus: Arc<dyn Bus>,
+    /// Notices held per project for sessions that have not taken them yet.
+    buffer: usize,
+    feeds: Mutex<HashMap<String, Weak<Feed>>>,
+    sessions: Gauge,
+    listeners: Gauge,
+    lagged: Counter,
+}
+
+impl std::fmt::Debug for LiveHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveHub").field("buffer", &self.buffer).finish_non_exhaustive()
+    }
+}
+
+/// One project's listener and its fan-out.
+struct Feed {
+    tx: broadcast::Sender<Event>,
+    task: JoinHandle<()>,
+    listeners: Gauge,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.listeners.dec();
+    }
+}
+
+/// One live view's feed of its project's notices.
+pub struct Session {
+    rx: broadcast::Receiver<Event>,
+    sessions: Gauge,
+    lagged: Counter,
+    _feed: Arc<Feed>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.sessions.dec();
+    }
+}
+
+impl Session {
+    /// The next event; `None` once the hub's listener is gone.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.rx.recv().await {
+            Ok(e) => Some(e),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                self.lagged.inc();
+                Some(Event::Lagged(n))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// An event already waiting, without waiting for one.
+    pub fn try_next(&mut self) -> Option<Event> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(e),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                self.lagged.inc();
+                Some(Event::Lagged(n))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl LiveHub {
+    /// `buffer`: notices held per project for the slowest session (at least 1).
+    pub fn new(bus: Arc<dyn Bus>, buffer: usize, health: &Health) -> Self {
+        Self {
+            bus,
+            buffer: buffer.max(1),
+            feeds: Mutex::default(),
+            sessions: health.gauge("cloudgrid_live_sessions", "Live sessions open in this process", &[]),
+            listeners: health.gauge("cloudgrid_live_listeners", "Bus listeners of live notifications (one per project with sessions)", &[]),
+            lagged: health.counter("cloudgrid_live_lagged_total", "Times a live session fell behind and lost notices", &[]),
+        }
+    }
+
+    /// A session on `project`'s notices from now on.
+    pub async fn session(&self, project: &str) -> Result<Session, BusError> {
+        let existing = self.feeds.lock().ok().and_then(|f| f.get(project).and_then(Weak::upgrade));
+        let feed = match existing {
+            Some(feed) => feed,
+            None => {
+                let listener = self.bus.listen(&subjects::live_of_project(project)).await?;
+                let (tx, _) = broadcast::channel(self.buffer);
+                let sender = tx.clone();
+                let task = tokio::spawn(async move {
+                    let mut listener = listener;
+                    while let Some(heard) = listener.next().await {
+                        let event = match heard {
+                            Heard::Notice { payload, .. } => match LiveNotice::decode(payload) {
+                                Ok(n) => Event::Notice(Arc::new(n)),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "undecodable live notice");
+                                    continue;
+                                }
+                            },
+                            Heard::Lost(n) => Event::Lagged(n),
+                        };
+                        // No session at this instant is fine.
+                        let _ = sender.send(event);
+                    }
+                });
+                self.listeners.inc();
+                let fresh = Arc::new(Feed { tx, task, listeners: self.listeners.clone() });
+                // Two first sessions may race: keep whichever registered first.
+                let mut feeds = self.feeds.lock().map_err(|_| BusError::Unavailable("live hub poisoned".into()))?;
+                match feeds.get(project).and_then(Weak::upgrade) {
+                    Some(winner) => winner,
+                    None => {
+                        feeds.retain(|_, f| f.strong_count() > 0);
+                        feeds.insert(project.to_string(), Arc::downgrade(&fresh));
+                        fresh
+                    }
+                }
+            }
+        };
+        self.sessions.inc();
+        Ok(Session { rx: feed.tx.subscribe(), sessions: self.sessions.clone(), lagged: self.lagged.clone(), _feed: feed })
+    }
+}
+
+/// A live span or log view's output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveItems {
+    /// Newly persisted items that pass the view's filter, in commit order.
+    Items(Vec<serde_json::Value>),
+    /// The view lost this many notices; it should resync by query.
+    Lagged(u64),
+}
+
+/// A live metric view's output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveMetric {
+    /// The whole query over the view's range (first, and again after a loss).
+    Snapshot(MetricResult),
+    /// The windows that changed, to replace in place.
+    Update(MetricResult),
+    /// The view lost notices; a snapshot follows.
+    Lagged(u64),
+}
+
+/// A live metric view: the query of a widget over the last `range` ns, kept current.
+#[derive(Debug, Clone)]
+pub struct LiveMetricQuery {
+    /// `from` and `to` are ignored: the view covers `[now - range, now]`.
+    pub query: MetricQuery,
+    pub range: u64,
+}
+
+/// How long a metric view gathers notices before it reads the changed windows once.
+const METRIC_COALESCE: Duration = Duration::from_millis(200);
+
+/// What a view task sends to its client at most ahead of it; a client further behind
+/// stops taking, and its session lags.
+const VIEW_BUFFER: usize = 16;
+
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn items_of(notice: &LiveNotice, kind: LiveKind) -> Vec<serde_json::Value> {
+    if notice.kind != kind as i32 {
+        return Vec::new();
+    }
+    serde_json::from_slice(&notice.items_json).unwrap_or_default()
+}
+
+/// Spans (`LiveKind::Spans`) or logs (`LiveKind::Logs`) of the session's project that
+/// pass `keep`, as they are persisted.
+pub(crate) fn item_view(
+    mut session: Session,
+    kind: LiveKind,
+    keep: impl Fn(&serde_json::Value) -> bool + Send + 'static,
+) -> BoxStream<'static, LiveItems> {
+    let (tx, rx) = mpsc::channel(VIEW_BUFFER);
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = tx.closed() => return,
+                e = session.next() => e,
+            };
+            let out = match event {
+                None => return,
+                Some(Event::Lagged(n)) => LiveItems::Lagged(n),
+                Some(Event::Notice(n)) => {
+                    let items: Vec<_> = items_of(&n, kind).into_iter().filter(|i| keep(i)).collect();
+                    if items.is_empty() {
+                        continue;
+                    }
+                    LiveItems::Items(items)
+                }
+            };
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+    });
+    ReceiverStream::new(rx).boxed()
+}
+
+/// Whether two sorted id lists share one.
+fn intersects(a: &[u64], b: &[u64]) -> bool {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    small.iter().any(|id| large.binary_search(id).is_ok())
+}
+
+/// A metric view: a snapshot, then the windows that persisted changes touched.
+pub(crate) fn metric_view(
+    mut session: Session,
+    reader: MetricReader,
+    catalogs: Arc<Catalogs>,
+    project: String,
+    view: LiveMetricQuery,
+) -> BoxStream<'static, Result<LiveMetric, QueryError>> {
+    let (tx, rx) = mpsc::channel(VIEW_BUFFER);
+    tokio::spawn(async move {
+        let step = view.query.step.max(1);
+        let window = |from: u64, to: u64| {
+            let mut q = view.query.clone();
+            q.from = from;
+            q.to = to;
+            q
+        };
+        let snapshot = |reader: &MetricReader| {
+            let now = now_ns();
+            let q = window(now.saturating_sub(view.range), now + 1);
+            let reader = reader.clone();
+            let project = project.clone();
+            async move { reader.query(&project, &q).await.map(LiveMetric::Snapshot) }
+        };
+        let first = snapshot(&reader).await;
+        let failed = first.is_err();
+        if tx.send(first).await.is_err() || failed {
+            return;
+        }
+        // Changed event time not yet read: [from, to).
+        let mut pending: Option<(u64, u64)> = None;
+        let mut due = tokio::time::Instant::now();
+        loop {
+            let event = tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep_until(due), if pending.is_some() => {
+                    let Some((from, to)) = pending.take() else { continue };
+                    let earliest = now_ns().saturating_sub(view.range);
+                    let from = from.max(earliest);
+                    let from = from - from % step;
+                    let to = to.max(from + 1);
+                    let out = reader.query(&project, &window(from, to)).await.map(LiveMetric::Update);
+                    if tx.send(out).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                e = session.next() => e,
+            };
+            match event {
+                None => return,
+                Some(Event::Lagged(n)) => {
+                    pending = None;
+                    if tx.send(Ok(LiveMetric::Lagged(n))).await.is_err() || tx.send(snapshot(&reader).await).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Event::Notice(n)) if n.kind == LiveKind::Metrics as i32 => {
+                    let earliest = now_ns().saturating_sub(view.range);
+                    if n.to_unix_nano <= earliest {
+                        continue;
+                    }
+                    let selected = match catalogs.get(&project).await {
+                        Ok(c) => c.select_matching(Some(&view.query.metric), &view.query.matchers),
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into())).await;
+                            return;
+                        }
+                    };
+                    if !intersects(&selected, &n.series_ids) {
+                        continue;
+                    }
+                    pending = Some(match pending {
+                        None => {
+                            due = tokio::time::Instant::now() + METRIC_COALESCE;
+                            (n.from_unix_nano, n.to_unix_nano)
+                        }
+                        Some((f, t)) => (f.min(n.from_unix_nano), t.max(n.to_unix_nano)),
+                    });
+                }
+                Some(Event::Notice(_)) => {}
+            }
+        }
+    });
+    ReceiverStream::new(rx).boxed()
+}

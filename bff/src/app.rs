@@ -1,0 +1,128 @@
+//! The HTTP face of the BFF: `POST /graphql` for queries and mutations, `GET /graphql`
+//! upgraded to a WebSocket (`graphql-transport-ws`) for subscriptions, and in local mode
+//! a GraphiQL page at `GET /graphql` for people.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::schema::{Caller, CloudGridSchema, ConnectionSlots};
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Local mode: GraphiQL served, loopback origins allowed.
+    pub local: bool,
+    /// Origins (`scheme://host[:port]`) whose pages may open a WebSocket, besides
+    /// loopback ones in local mode.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body, and largest WebSocket message.
+    pub max_body_bytes: usize,
+    /// A WebSocket that sends no `connection_init` within this is closed (4408).
+    pub connection_init_timeout: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            local: true,
+            allowed_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            connection_init_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    schema: CloudGridSchema,
+    config: Arc<AppConfig>,
+}
+
+/// The BFF's routes over `schema`.
+pub fn router(schema: CloudGridSchema, config: AppConfig) -> Router {
+    let limit = config.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(upgrade_or_page).post(graphql))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .with_state(App { schema, config: Arc::new(config) })
+}
+
+async fn graphql(State(app): State<App>, req: GraphQLRequest) -> GraphQLResponse {
+    app.schema.execute(req.into_inner().data(Caller::Local)).await.into()
+}
+
+/// Whether a page from `origin` may talk to us over a WebSocket. Requests without an
+/// `Origin` do not come from a browser page, and are let through.
+fn origin_allowed(headers: &HeaderMap, config: &AppConfig) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    if config.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    config.local
+        && url::Url::parse(origin).ok().is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        })
+}
+
+async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let is_upgrade = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !is_upgrade {
+        return if app.config.local {
+            Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish()).into_response()
+        } else {
+            (StatusCode::METHOD_NOT_ALLOWED, "POST GraphQL requests to /graphql, or open a WebSocket").into_response()
+        };
+    }
+    if !origin_allowed(&parts.headers, &app.config) {
+        return (StatusCode::FORBIDDEN, "this origin may not open a WebSocket here").into_response();
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let max = app.config.max_body_bytes;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve_socket(socket, app, protocol))
+}
+
+async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol) {
+    let (mut sink, mut stream) = socket.split();
+    // The protocol's first message must come soon; an idle socket holds a slot for nothing.
+    let first = match tokio::time::timeout(app.config.connection_init_timeout, stream.next()).await {
+        Ok(Some(Ok(m))) => m,
+        Ok(_) => return,
+        Err(_) => {
+            let frame = CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    };
+    let mut data = Data::default();
+    data.insert(Caller::Local);
+    data.insert(Arc::new(ConnectionSlots::default()));
+    let stream = futures::stream::once(async move { Ok(first) }).chain(stream);
+    GraphQLWebSocket::new_with_pair(sink, stream, app.schema, protocol).with_data(data).serve().await;
+}

@@ -1,0 +1,159 @@
+//! The GraphQL schema: queries ([`query`]), mutations ([`mutation`]) and live
+//! subscriptions ([`subscription`]). Resolvers authorize and shape; every telemetry
+//! answer comes from storage-read, every object from the control plane.
+
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod subscription;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Context, ErrorExtensions, Schema};
+use cloudgrid_control::{ControlError, ControlPlane};
+use cloudgrid_read::StorageRead;
+use cloudgrid_read::metrics::QueryError;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+pub type CloudGridSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What the resolvers call: storage-read for telemetry, the control plane for objects.
+#[derive(Clone)]
+pub struct Backends {
+    pub read: StorageRead,
+    pub control: ControlPlane,
+}
+
+/// Limits that keep one request from taking the service down.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    /// Introspection answers (off in deployed mode).
+    pub introspection: bool,
+    /// Subscriptions one WebSocket connection may hold at once.
+    pub subscriptions_per_connection: usize,
+    /// Series, traces or log records one answer may hold at most.
+    pub max_results: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_depth: 12, max_complexity: 5_000, introspection: true, subscriptions_per_connection: 100, max_results: 10_000 }
+    }
+}
+
+/// Builds the schema over `backends`.
+pub fn build(backends: Backends, limits: &Limits) -> CloudGridSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(backends)
+        .data(limits.clone())
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The schema's SDL, as checked in at `bff/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+}
+
+/// Who is asking. Local mode has no login: the caller is the local operator, who may
+/// reach every project of the installation. (Accounts and roles come with SSO.)
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Local,
+}
+
+/// A GraphQL error with a stable code in `extensions.code`; the message is for people and
+/// carries no internals.
+pub(crate) fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+pub(crate) fn not_found(what: impl std::fmt::Display) -> async_graphql::Error {
+    error("NOT_FOUND", format!("{what} not found"))
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> async_graphql::Error {
+    error("BAD_USER_INPUT", message)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> async_graphql::Error {
+    // The cause goes to the log, not to the client.
+    tracing::warn!(error = %e, "backend call failed");
+    error("UNAVAILABLE", "storage is unavailable at the moment; try again")
+}
+
+pub(crate) fn from_query(e: QueryError) -> async_graphql::Error {
+    match e {
+        QueryError::Invalid(m) => invalid(m),
+        other => unavailable(other),
+    }
+}
+
+pub(crate) fn from_sink(e: cloudgrid_read::SinkError) -> async_graphql::Error {
+    unavailable(e)
+}
+
+pub(crate) fn from_control(e: ControlError) -> async_graphql::Error {
+    match e {
+        ControlError::NotFound(m) => error("NOT_FOUND", m),
+        ControlError::Invalid(m) => invalid(m),
+        ControlError::Conflict(m) => error("CONFLICT", m),
+        other => unavailable(other),
+    }
+}
+
+pub(crate) fn backends<'a>(ctx: &Context<'a>) -> &'a Backends {
+    ctx.data_unchecked::<Backends>()
+}
+
+pub(crate) fn limits<'a>(ctx: &Context<'a>) -> &'a Limits {
+    ctx.data_unchecked::<Limits>()
+}
+
+/// Checks that the caller may reach `project`; another tenant's project is "not found",
+/// never "forbidden".
+pub(crate) async fn project(ctx: &Context<'_>, project: &str) -> async_graphql::Result<String> {
+    let caller = ctx.data_opt::<Caller>().cloned().unwrap_or(Caller::Local);
+    match caller {
+        Caller::Local => match backends(ctx).control.project(project).await.map_err(from_control)? {
+            Some(p) => Ok(p.id),
+            None => Err(not_found(format!("project `{project}`"))),
+        },
+    }
+}
+
+/// Subscriptions of one WebSocket connection, capped.
+#[derive(Debug, Default)]
+pub struct ConnectionSlots(pub(crate) AtomicUsize);
+
+/// A subscription's place in its connection's cap; freed when the subscription ends.
+pub(crate) struct Slot(Option<Arc<ConnectionSlots>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+pub(crate) fn take_slot(ctx: &Context<'_>) -> async_graphql::Result<Slot> {
+    let Some(slots) = ctx.data_opt::<Arc<ConnectionSlots>>() else { return Ok(Slot(None)) };
+    let cap = limits(ctx).subscriptions_per_connection;
+    let taken = slots.0.fetch_add(1, Ordering::AcqRel);
+    if taken >= cap {
+        slots.0.fetch_sub(1, Ordering::AcqRel);
+        return Err(error("LIMIT", format!("at most {cap} subscriptions per connection")));
+    }
+    Ok(Slot(Some(slots.clone())))
+}

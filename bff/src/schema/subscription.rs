@@ -1,0 +1,126 @@
+//! Live subscriptions, relayed from storage-read's live sessions. Every event is already
+//! persisted (sessions are fed by post-persist notifications), so a query made after an
+//! event sees it. A subscriber that falls behind gets an event with `lagged` set and
+//! should resync by query; nothing it does slows ingest.
+
+use async_graphql::{Context, Result, SimpleObject, Subscription};
+use cloudgrid_read::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use futures::{Stream, StreamExt};
+
+use super::query::{Log, LogFilter, MetricQueryInput, MetricResult, Span, SpanFilter, log, metric_result, span};
+use super::scalars::Duration;
+use super::{backends, from_query, invalid, take_slot};
+
+pub struct SubscriptionRoot;
+
+/// Spans as they are persisted.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LiveSpans {
+    pub spans: Vec<Span>,
+    /// Set when this subscriber fell behind: this many notifications were lost before
+    /// these spans, so a query should fill the gap.
+    pub lagged: Option<u64>,
+}
+
+/// Log records as they are persisted.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LiveLogs {
+    pub logs: Vec<Log>,
+    /// As for `LiveSpans`.
+    pub lagged: Option<u64>,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LiveMetricKind {
+    /// The whole range: replace what is shown.
+    Snapshot,
+    /// Windows that changed: replace these points in place.
+    Update,
+    /// Notifications were lost; a snapshot follows.
+    Lagged,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LiveMetricEvent {
+    pub kind: LiveMetricKind,
+    /// Absent for `LAGGED`.
+    pub result: Option<MetricResult>,
+    pub lagged: Option<u64>,
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Spans of the project that pass `filter`, as they are persisted.
+    async fn live_spans(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        #[graphql(default)] filter: SpanFilter,
+    ) -> Result<impl Stream<Item = LiveSpans> + use<>> {
+        let slot = take_slot(ctx)?;
+        let project = super::project(ctx, &project).await?;
+        let stream = backends(ctx).read.live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
+        Ok(stream.map(move |e| {
+            let _held = &slot;
+            match e {
+                LiveItems::Items(items) => LiveSpans { spans: items.into_iter().map(|s| span(s, 0)).collect(), lagged: None },
+                LiveItems::Lagged(n) => LiveSpans { spans: Vec::new(), lagged: Some(n) },
+            }
+        }))
+    }
+
+    /// Log records of the project that pass `filter`, as they are persisted (a tail).
+    async fn live_logs(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        #[graphql(default)] filter: LogFilter,
+    ) -> Result<impl Stream<Item = LiveLogs> + use<>> {
+        let slot = take_slot(ctx)?;
+        let project = super::project(ctx, &project).await?;
+        let stream =
+            backends(ctx).read.live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
+        Ok(stream.map(move |e| {
+            let _held = &slot;
+            match e {
+                LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), lagged: None },
+                LiveItems::Lagged(n) => LiveLogs { logs: Vec::new(), lagged: Some(n) },
+            }
+        }))
+    }
+
+    /// A metric query over the last `range`, kept current: a snapshot, then the windows
+    /// persisted changes touched. `query.from` and `query.to` are ignored.
+    async fn live_metric(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        query: MetricQueryInput,
+        range: Duration,
+    ) -> Result<impl Stream<Item = Result<LiveMetricEvent>> + use<>> {
+        let slot = take_slot(ctx)?;
+        let project = super::project(ctx, &project).await?;
+        if range.0 == 0 {
+            return Err(invalid("`range` must be positive"));
+        }
+        let step = query.step.map_or_else(|| super::query::auto_step(range.0), |s| s.0);
+        let q = MetricQueryInput { from: None, to: None, step: Some(Duration(step)), ..query }.to_query()?;
+        let stream = backends(ctx)
+            .read
+            .live_metric(&project, LiveMetricQuery { query: q, range: range.0 })
+            .await
+            .map_err(from_query)?;
+        Ok(stream.map(move |e| {
+            let _held = &slot;
+            match e.map_err(from_query)? {
+                LiveMetric::Snapshot(r) => {
+                    Ok(LiveMetricEvent { kind: LiveMetricKind::Snapshot, result: Some(metric_result(r, step)), lagged: None })
+                }
+                LiveMetric::Update(r) => {
+                    Ok(LiveMetricEvent { kind: LiveMetricKind::Update, result: Some(metric_result(r, step)), lagged: None })
+                }
+                LiveMetric::Lagged(n) => Ok(LiveMetricEvent { kind: LiveMetricKind::Lagged, result: None, lagged: Some(n) }),
+            }
+        }))
+    }
+}

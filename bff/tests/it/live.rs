@@ -1,0 +1,130 @@
+//! Live subscriptions over a real WebSocket with `graphql-transport-ws`: what arrives,
+//! and what a subscriber that does not keep up gets.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::{LiveKind, LiveNotice, subjects};
+use prost::Message as _;
+use serde_json::{Value as J, json};
+
+use crate::support::{Bff, MS, Options, Ws, log, now_ns, span};
+
+/// Persists marker records until `ws` hears of one, so the subscription is known to be
+/// live before a test relies on it. Answers how many markers were persisted.
+async fn until_live(bff: &Bff, ws: &mut Ws, marker: impl Fn(u64) -> cloudgrid_operators::records::Record) -> u64 {
+    for i in 1..100 {
+        bff.persist(vec![marker(i)]).await;
+        if let Some(m) = ws.try_next(Duration::from_millis(100)).await {
+            assert_eq!(m["type"], "next", "{m}");
+            // Others may follow; drain them.
+            while ws.try_next(Duration::from_millis(50)).await.is_some() {}
+            return i;
+        }
+    }
+    panic!("the subscription heard nothing");
+}
+
+#[tokio::test]
+async fn live_spans_arrive_filtered_and_are_already_queryable() {
+    let bff = Bff::start(Options::default()).await;
+    let mut ws = bff.ws().await;
+    ws.subscribe(
+        "s",
+        "subscription($f: SpanFilter) { liveSpans(project: \"default\", filter: $f) { spans { traceId spanId service name } lagged } }",
+        json!({"f": {"service": "api"}}),
+    )
+    .await;
+    let t = now_ns();
+    until_live(&bff, &mut ws, |i| span(200, i as u8, "api", "warmup", t, 1, 0)).await;
+
+    bff.persist(vec![span(7, 1, "web", "index", t, 3, 0), span(8, 2, "api", "checkout", t, 4, 0), span(9, 3, "api", "pay", t, 5, 2)]).await;
+    let m = ws.next().await;
+    assert_eq!(m["id"], "s");
+    assert_eq!(
+        m["payload"]["data"]["liveSpans"],
+        json!({"spans": [
+            {"traceId": "08".repeat(16), "spanId": "02".repeat(8), "service": "api", "name": "checkout"},
+            {"traceId": "09".repeat(16), "spanId": "03".repeat(8), "service": "api", "name": "pay"}],
+            "lagged": null}),
+        "only the api spans, in commit order"
+    );
+    // What a live view shows is already stored.
+    let detail = bff.query("query($id: String!) { trace(project: \"default\", traceId: $id) { name } }", json!({"id": "09".repeat(16)})).await;
+    assert_eq!(detail["data"]["trace"], json!([{"name": "pay"}]), "{detail}");
+    assert!(ws.try_next(Duration::from_millis(200)).await.is_none(), "the web span is filtered out");
+}
+
+#[tokio::test]
+async fn live_logs_tail_with_a_filter() {
+    let bff = Bff::start(Options::default()).await;
+    let mut ws = bff.ws().await;
+    ws.subscribe(
+        "l",
+        "subscription { liveLogs(project: \"default\", filter: {minSeverity: 17, bodyContains: \"fail\"}) { logs { id body service } } }",
+        json!({}),
+    )
+    .await;
+    let t = now_ns();
+    let markers = until_live(&bff, &mut ws, |i| log(1000 + i, "api", 17, "warm-up failure", t)).await;
+    assert!(markers >= 1);
+    bff.persist(vec![log(1, "api", 17, "payment failed", t), log(2, "api", 9, "failed? no, info", t + MS), log(3, "web", 21, "all good", t)]).await;
+    let m = ws.next().await;
+    assert_eq!(m["payload"]["data"]["liveLogs"]["logs"], json!([{"id": format!("{:016x}", 1), "body": "payment failed", "service": "api"}]), "{m}");
+}
+
+/// A notice carrying one log record with a body of `size` bytes (told directly on the
+/// bus: this test is about the relay, not about storage).
+fn notice(i: u64, size: usize) -> Bytes {
+    let item = json!([{"id": format!("{i:016x}"), "time_unix_nano": i, "severity_number": 9, "body": "x".repeat(size), "service_name": "api"}]);
+    let n = LiveNotice {
+        project_id: "default".into(),
+        kind: LiveKind::Logs as i32,
+        items_json: Bytes::from(serde_json::to_vec(&item).expect("json")),
+        count: 1,
+        ..Default::default()
+    };
+    Bytes::from(n.encode_to_vec())
+}
+
+fn ids(m: &J) -> Vec<String> {
+    m["payload"]["data"]["liveLogs"]["logs"].as_array().map(|a| a.iter().filter_map(|l| l["id"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected() {
+    let bff = Bff::start(Options { live_buffer: 8, ..Options::default() }).await;
+    // Bodies are selected, so every event is as large as its record.
+    let q = "subscription { liveLogs(project: \"default\") { logs { id body } lagged } }";
+    let mut fast = bff.ws().await;
+    let mut slow = bff.ws().await;
+    fast.subscribe("f", q, json!({})).await;
+    slow.subscribe("s", q, json!({})).await;
+    let t = now_ns();
+    until_live(&bff, &mut fast, |i| log(1_000_000 + i, "api", 9, "warm-up", t)).await;
+    until_live(&bff, &mut slow, |i| log(2_000_000 + i, "api", 9, "warm-up", t)).await;
+    while fast.try_next(Duration::from_millis(100)).await.is_some() {}
+
+    // The fast subscriber takes every notice before the next is told; the slow one reads
+    // nothing until its socket and its session's buffer are full.
+    let subject = subjects::live("default", LiveKind::Logs);
+    let total = 2_000;
+    for i in 0..total {
+        bff.bus.notify(&subject, notice(i, 16 << 10)).await.expect("notify");
+        let m = fast.next().await;
+        assert!(m["payload"]["data"]["liveLogs"]["lagged"].is_null(), "the fast subscriber never lags: {m}");
+        assert_eq!(ids(&m), vec![format!("{i:016x}")]);
+    }
+
+    let mut lagged = 0;
+    let mut received = 0;
+    while let Some(m) = slow.try_next(Duration::from_millis(500)).await {
+        match m["payload"]["data"]["liveLogs"]["lagged"].as_u64() {
+            Some(n) => lagged += n,
+            None => received += ids(&m).len() as u64,
+        }
+    }
+    assert!(lagged > 0, "the slow subscriber was told it lagged (received {received})");
+    assert!(received < total, "it did not get everything");
+}

@@ -1,0 +1,213 @@
+//! A BFF on an ephemeral port, and clients for it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudgrid_bff::{AppConfig, Backends, Limits};
+use cloudgrid_control::ControlPlane;
+use cloudgrid_operators::records::{AttrValue, LogRecord, Record, SpanRecord};
+use cloudgrid_operators::rollup::Tiers;
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
+use cloudgrid_proto::health::Health;
+use cloudgrid_read::{ReadConfig, StorageRead};
+use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use futures::{SinkExt, StreamExt};
+use prost::Message as _;
+use serde_json::{Value as J, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+pub const MS: u64 = 1_000_000;
+
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub struct Bff {
+    pub addr: SocketAddr,
+    pub bus: Arc<MemoryBus>,
+    writer: SurrealWriter,
+    seq: std::sync::atomic::AtomicU64,
+    _data: tempfile::TempDir,
+}
+
+pub struct Options {
+    pub limits: Limits,
+    pub app: AppConfig,
+    pub live_buffer: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { limits: Limits::default(), app: AppConfig::default(), live_buffer: 1024 }
+    }
+}
+
+impl Bff {
+    pub async fn start(options: Options) -> Bff {
+        let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+        let control = ControlPlane::new(store.clone());
+        let data = tempfile::tempdir().expect("tempdir");
+        control.bootstrap_local(data.path()).await.expect("bootstrap");
+        let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+        let config = ReadConfig { live_buffer: options.live_buffer, ..ReadConfig::default() };
+        let tiers = Tiers::parse("1m,5m,1h,1d").expect("tiers");
+        let read = StorageRead::new(store.clone(), tiers, bus.clone(), &Health::default(), &config);
+        let schema = cloudgrid_bff::build(Backends { read, control }, &options.limits);
+        let app = cloudgrid_bff::router(schema, options.app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Bff { addr, bus, writer: SurrealWriter::new(store), seq: 1.into(), _data: data }
+    }
+
+    /// Stores `records` as storage-write does, then publishes their post-persist notices.
+    pub async fn persist(&self, records: Vec<Record>) {
+        let records = records
+            .into_iter()
+            .map(|record| Sequenced { seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed), record })
+            .collect();
+        let batch = ResumeGuard::new(HashMap::new()).admit(records);
+        self.writer.apply(&batch).await.expect("write");
+        for (subject, notice) in cloudgrid_sinks::live::notices(&batch) {
+            self.bus.notify(&subject, Bytes::from(notice.encode_to_vec())).await.expect("notify");
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// A GraphQL request over HTTP; the whole response body.
+    pub async fn query(&self, query: &str, variables: J) -> J {
+        reqwest::Client::new()
+            .post(self.url())
+            .header("content-type", "application/json")
+            .body(json!({"query": query, "variables": variables}).to_string())
+            .send()
+            .await
+            .expect("request")
+            .bytes()
+            .await
+            .map(|b| serde_json::from_slice(&b).expect("a JSON body"))
+            .expect("body")
+    }
+
+    /// A WebSocket speaking `graphql-transport-ws`, initialised.
+    pub async fn ws(&self) -> Ws {
+        let mut ws = Ws::connect(self.addr, None).await.expect("websocket");
+        ws.init().await;
+        ws
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Ws {
+    pub socket: Socket,
+}
+
+impl Ws {
+    pub async fn connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let mut request = format!("ws://{addr}/graphql").into_client_request()?;
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+        if let Some(o) = origin {
+            request.headers_mut().insert("origin", o.parse().expect("header"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws { socket })
+    }
+
+    pub async fn send(&mut self, msg: J) {
+        self.socket.send(Message::text(msg.to_string())).await.expect("send");
+    }
+
+    pub async fn init(&mut self) {
+        self.send(json!({"type": "connection_init", "payload": {}})).await;
+        let ack = self.next().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: J) {
+        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}})).await;
+    }
+
+    /// The next protocol message if one comes within `wait`.
+    pub async fn try_next(&mut self, wait: Duration) -> Option<J> {
+        tokio::time::timeout(wait, self.next()).await.ok()
+    }
+
+    /// The next protocol message (pings answered on the way), within 10 s.
+    pub async fn next(&mut self) -> J {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("socket open")
+                .expect("message");
+            match msg {
+                Message::Text(t) => {
+                    let v: J = serde_json::from_str(&t).expect("json message");
+                    if v["type"] == "ping" {
+                        self.send(json!({"type": "pong"})).await;
+                        continue;
+                    }
+                    return v;
+                }
+                Message::Close(frame) => return json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))}),
+                _ => continue,
+            }
+        }
+    }
+}
+
+pub fn span(trace: u8, id: u8, service: &str, name: &str, start: u64, duration_ms: u64, status: i32) -> Record {
+    Record::Span(Box::new(SpanRecord {
+        project_id: "default".into(),
+        trace_id: [trace; 16],
+        span_id: [id; 8],
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        name: name.into(),
+        kind: 2,
+        start_unix_nano: start,
+        end_unix_nano: start + duration_ms * MS,
+        attributes: vec![("http.route".into(), AttrValue::Str(format!("/{name}")))],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status_code: status,
+        status_message: String::new(),
+        resource: vec![("service.name".into(), AttrValue::Str(service.into()))],
+        scope_name: "test".into(),
+        scope_version: String::new(),
+    }))
+}
+
+pub fn log(id: u64, service: &str, severity: i32, body: &str, time: u64) -> Record {
+    Record::Log(Box::new(LogRecord {
+        project_id: "default".into(),
+        id,
+        time_unix_nano: time,
+        observed_unix_nano: time,
+        severity_number: severity,
+        severity_text: String::new(),
+        body: AttrValue::Str(body.into()),
+        attributes: vec![],
+        resource: vec![("service.name".into(), AttrValue::Str(service.into()))],
+        scope_name: String::new(),
+        scope_version: String::new(),
+        trace_id: None,
+        span_id: None,
+        flags: 0,
+        event_name: String::new(),
+    }))
+}
