@@ -13,7 +13,7 @@
 //! posting lists they change without touching the shard, and [`Shard::commit`] applies
 //! them once they are stored. A write that fails is staged again from the same state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use roaring::RoaringBitmap;
 
@@ -182,6 +182,7 @@ pub struct Catalog {
     /// Per label name: the series carrying it (any value) and how many values it has.
     labels: BTreeMap<String, (RoaringBitmap, u64)>,
     series: HashMap<u32, u64>,
+    ids: HashSet<u64>,
 }
 
 impl Catalog {
@@ -195,7 +196,9 @@ impl Catalog {
             postings: BTreeMap::new(),
             labels: BTreeMap::new(),
             series: ordinals.into_iter().map(|(s, o)| (o, s)).collect(),
+            ids: HashSet::new(),
         };
+        catalog.ids = catalog.series.values().copied().collect();
         for (pair, ids) in postings {
             *catalog.postings.entry(pair).or_default() |= ids;
         }
@@ -338,6 +341,11 @@ impl Catalog {
     /// Series in the catalog.
     pub fn series_count(&self) -> usize {
         self.series.len()
+    }
+
+    /// Whether the catalog knows the series.
+    pub fn contains(&self, series: u64) -> bool {
+        self.ids.contains(&series)
     }
 }
 

@@ -55,6 +55,7 @@ impl Spec {
             .env("CLOUDGRID_ADMIN_ADDR", ANY_PORT)
             .env("CLOUDGRID_OTLP_HTTP_ADDR", ANY_PORT)
             .env("CLOUDGRID_OTLP_GRPC_ADDR", ANY_PORT)
+            .env("CLOUDGRID_BFF_ADDR", ANY_PORT)
             .env("CLOUDGRID_LOG", "info,surrealdb=warn,surrealkv=warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())

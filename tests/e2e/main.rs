@@ -6,4 +6,5 @@ mod crash;
 mod config;
 mod drain;
 mod otel_sdk;
+mod graphql;
 mod services;

@@ -41,16 +41,22 @@ impl Catalogs {
         Self { store, max_age, held: Mutex::default(), loading: Mutex::default() }
     }
 
-    fn fresh(&self, project: &str) -> Option<Arc<Catalog>> {
+    fn fresh(&self, project: &str, max_age: Duration) -> Option<Arc<Catalog>> {
         let held = self.held.lock().ok()?;
         let h = held.get(project)?;
-        (h.checked.elapsed() < self.max_age).then(|| h.catalog.clone())
+        (h.checked.elapsed() < max_age).then(|| h.catalog.clone())
     }
 
     /// The catalog of `project`, brought up to date with storage when the held one was
     /// last checked more than the maximum age ago.
     pub async fn get(&self, project: &str) -> Result<Arc<Catalog>, SinkError> {
-        if let Some(catalog) = self.fresh(project) {
+        self.get_within(project, self.max_age).await
+    }
+
+    /// The catalog of `project`, checked against storage at most `max_age` ago (for a
+    /// caller that knows of series the held catalog lacks).
+    pub async fn get_within(&self, project: &str, max_age: Duration) -> Result<Arc<Catalog>, SinkError> {
+        if let Some(catalog) = self.fresh(project, max_age) {
             return Ok(catalog);
         }
         let gate = match self.loading.lock() {
@@ -59,7 +65,7 @@ impl Catalogs {
         };
         let _loading = gate.lock().await;
         // Another query may have checked it while this one waited.
-        if let Some(catalog) = self.fresh(project) {
+        if let Some(catalog) = self.fresh(project, max_age) {
             return Ok(catalog);
         }
         let versions = self.store.catalog_versions(project).await?;

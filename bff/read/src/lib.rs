@@ -39,7 +39,9 @@ use crate::traces::{TraceQuery, Traces};
 /// Knobs of storage-read.
 #[derive(Debug, Clone)]
 pub struct ReadConfig {
-    /// How long a project's catalog is used before storage is asked for changes.
+    /// How long a project's catalog is used before storage is asked for changes: a new
+    /// series shows in queries at most this long after it was persisted (live metric
+    /// views look again as soon as a notice names a series they do not know).
     pub catalog_max_age: Duration,
     /// Live notices held per project for the slowest session; one further behind lags.
     pub live_buffer: usize,
@@ -47,7 +49,7 @@ pub struct ReadConfig {
 
 impl Default for ReadConfig {
     fn default() -> Self {
-        Self { catalog_max_age: Duration::from_secs(2), live_buffer: 1024 }
+        Self { catalog_max_age: Duration::from_millis(500), live_buffer: 1024 }
     }
 }
 

@@ -192,6 +192,9 @@ pub struct LiveMetricQuery {
 /// How long a metric view gathers notices before it reads the changed windows once.
 const METRIC_COALESCE: Duration = Duration::from_millis(200);
 
+/// How often a metric view may have storage asked for series its catalog lacks.
+const CATALOG_RECHECK: Duration = Duration::from_millis(100);
+
 /// What a view task sends to its client at most ahead of it; a client further behind
 /// stops taking, and its session lags.
 const VIEW_BUFFER: usize = 16;
@@ -277,6 +280,7 @@ pub(crate) fn metric_view(
         }
         // Changed event time not yet read: [from, to).
         let mut pending: Option<(u64, u64)> = None;
+        let mut selection: Option<(Arc<cloudgrid_operators::catalog::Catalog>, Vec<u64>)> = None;
         let mut due = tokio::time::Instant::now();
         loop {
             let event = tokio::select! {
@@ -308,14 +312,26 @@ pub(crate) fn metric_view(
                     if n.to_unix_nano <= earliest {
                         continue;
                     }
-                    let selected = match catalogs.get(&project).await {
-                        Ok(c) => c.select_matching(Some(&view.query.metric), &view.query.matchers),
+                    let catalog = match catalogs.get(&project).await {
+                        // A series the catalog does not know is new: it may be one the
+                        // view selects, so look again (at most every CATALOG_RECHECK).
+                        Ok(c) if n.series_ids.iter().any(|id| !c.contains(*id)) => catalogs.get_within(&project, CATALOG_RECHECK).await,
+                        other => other,
+                    };
+                    let catalog = match catalog {
+                        Ok(c) => c,
                         Err(e) => {
                             let _ = tx.send(Err(e.into())).await;
                             return;
                         }
                     };
-                    if !intersects(&selected, &n.series_ids) {
+                    // The selection is recomputed only when the catalog changed.
+                    if !selection.as_ref().is_some_and(|(c, _)| Arc::ptr_eq(c, &catalog)) {
+                        let ids = catalog.select_matching(Some(&view.query.metric), &view.query.matchers);
+                        selection = Some((catalog, ids));
+                    }
+                    let selected = selection.as_ref().map(|(_, ids)| ids.as_slice()).unwrap_or_default();
+                    if !intersects(selected, &n.series_ids) {
                         continue;
                     }
                     pending = Some(match pending {

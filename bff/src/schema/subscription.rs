@@ -14,8 +14,11 @@ use super::{backends, from_query, invalid, take_slot};
 pub struct SubscriptionRoot;
 
 /// Spans as they are persisted.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Default)]
 pub struct LiveSpans {
+    /// Set on the first event only, which carries nothing else: from here on every
+    /// persisted span that passes the filter arrives. Query history up to this point.
+    pub started: bool,
     pub spans: Vec<Span>,
     /// Set when this subscriber fell behind: this many notifications were lost before
     /// these spans, so a query should fill the gap.
@@ -23,8 +26,10 @@ pub struct LiveSpans {
 }
 
 /// Log records as they are persisted.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, Default)]
 pub struct LiveLogs {
+    /// As for `LiveSpans`.
+    pub started: bool,
     pub logs: Vec<Log>,
     /// As for `LiveSpans`.
     pub lagged: Option<u64>,
@@ -60,13 +65,14 @@ impl SubscriptionRoot {
         let slot = take_slot(ctx)?;
         let project = super::project(ctx, &project).await?;
         let stream = backends(ctx).read.live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
-        Ok(stream.map(move |e| {
+        let started = futures::stream::once(async { LiveSpans { started: true, ..LiveSpans::default() } });
+        Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
             match e {
-                LiveItems::Items(items) => LiveSpans { spans: items.into_iter().map(|s| span(s, 0)).collect(), lagged: None },
-                LiveItems::Lagged(n) => LiveSpans { spans: Vec::new(), lagged: Some(n) },
+                LiveItems::Items(items) => LiveSpans { spans: items.into_iter().map(|s| span(s, 0)).collect(), ..LiveSpans::default() },
+                LiveItems::Lagged(n) => LiveSpans { lagged: Some(n), ..LiveSpans::default() },
             }
-        }))
+        })))
     }
 
     /// Log records of the project that pass `filter`, as they are persisted (a tail).
@@ -80,13 +86,14 @@ impl SubscriptionRoot {
         let project = super::project(ctx, &project).await?;
         let stream =
             backends(ctx).read.live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
-        Ok(stream.map(move |e| {
+        let started = futures::stream::once(async { LiveLogs { started: true, ..LiveLogs::default() } });
+        Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
             match e {
-                LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), lagged: None },
-                LiveItems::Lagged(n) => LiveLogs { logs: Vec::new(), lagged: Some(n) },
+                LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), ..LiveLogs::default() },
+                LiveItems::Lagged(n) => LiveLogs { lagged: Some(n), ..LiveLogs::default() },
             }
-        }))
+        })))
     }
 
     /// A metric query over the last `range`, kept current: a snapshot, then the windows

@@ -191,12 +191,19 @@ async fn a_connection_holds_at_most_its_subscription_cap() {
     let limits = Limits { subscriptions_per_connection: 2, ..Limits::default() };
     let bff = Bff::start(Options { limits, ..Options::default() }).await;
     let mut ws = bff.ws().await;
-    let q = "subscription { liveLogs(project: \"default\") { logs { id } lagged } }";
+    let q = "subscription { liveLogs(project: \"default\") { started logs { id } lagged } }";
     ws.subscribe("1", q, json!({})).await;
     ws.subscribe("2", q, json!({})).await;
     ws.subscribe("3", q, json!({})).await;
-    // The server starts them concurrently: whichever comes third is refused.
-    let refused = ws.next().await;
+    // The server starts them concurrently: whichever comes third is refused. The others
+    // say they started.
+    let refused = loop {
+        let m = ws.next().await;
+        if m["payload"]["errors"].is_array() {
+            break m;
+        }
+        assert_eq!(m["payload"]["data"]["liveLogs"]["started"], true, "{m}");
+    };
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "LIMIT", "{refused}");
     assert_eq!(refused["payload"]["errors"][0]["message"], "at most 2 subscriptions per connection");
     let refused_id = refused["id"].as_str().expect("id").to_string();

@@ -11,19 +11,11 @@ use serde_json::{Value as J, json};
 
 use crate::support::{Bff, MS, Options, Ws, log, now_ns, span};
 
-/// Persists marker records until `ws` hears of one, so the subscription is known to be
-/// live before a test relies on it. Answers how many markers were persisted.
-async fn until_live(bff: &Bff, ws: &mut Ws, marker: impl Fn(u64) -> cloudgrid_operators::records::Record) -> u64 {
-    for i in 1..100 {
-        bff.persist(vec![marker(i)]).await;
-        if let Some(m) = ws.try_next(Duration::from_millis(100)).await {
-            assert_eq!(m["type"], "next", "{m}");
-            // Others may follow; drain them.
-            while ws.try_next(Duration::from_millis(50)).await.is_some() {}
-            return i;
-        }
-    }
-    panic!("the subscription heard nothing");
+/// Waits for the first event of a subscription: it says the view is live.
+async fn started(ws: &mut Ws, field: &str) {
+    let m = ws.next().await;
+    assert_eq!(m["type"], "next", "{m}");
+    assert_eq!(m["payload"]["data"][field]["started"], true, "the first event says the view is live: {m}");
 }
 
 #[tokio::test]
@@ -32,12 +24,12 @@ async fn live_spans_arrive_filtered_and_are_already_queryable() {
     let mut ws = bff.ws().await;
     ws.subscribe(
         "s",
-        "subscription($f: SpanFilter) { liveSpans(project: \"default\", filter: $f) { spans { traceId spanId service name } lagged } }",
+        "subscription($f: SpanFilter) { liveSpans(project: \"default\", filter: $f) { started spans { traceId spanId service name } lagged } }",
         json!({"f": {"service": "api"}}),
     )
     .await;
+    started(&mut ws, "liveSpans").await;
     let t = now_ns();
-    until_live(&bff, &mut ws, |i| span(200, i as u8, "api", "warmup", t, 1, 0)).await;
 
     bff.persist(vec![span(7, 1, "web", "index", t, 3, 0), span(8, 2, "api", "checkout", t, 4, 0), span(9, 3, "api", "pay", t, 5, 2)]).await;
     let m = ws.next().await;
@@ -47,7 +39,7 @@ async fn live_spans_arrive_filtered_and_are_already_queryable() {
         json!({"spans": [
             {"traceId": "08".repeat(16), "spanId": "02".repeat(8), "service": "api", "name": "checkout"},
             {"traceId": "09".repeat(16), "spanId": "03".repeat(8), "service": "api", "name": "pay"}],
-            "lagged": null}),
+            "lagged": null, "started": false}),
         "only the api spans, in commit order"
     );
     // What a live view shows is already stored.
@@ -62,13 +54,12 @@ async fn live_logs_tail_with_a_filter() {
     let mut ws = bff.ws().await;
     ws.subscribe(
         "l",
-        "subscription { liveLogs(project: \"default\", filter: {minSeverity: 17, bodyContains: \"fail\"}) { logs { id body service } } }",
+        "subscription { liveLogs(project: \"default\", filter: {minSeverity: 17, bodyContains: \"fail\"}) { started logs { id body service } } }",
         json!({}),
     )
     .await;
+    started(&mut ws, "liveLogs").await;
     let t = now_ns();
-    let markers = until_live(&bff, &mut ws, |i| log(1000 + i, "api", 17, "warm-up failure", t)).await;
-    assert!(markers >= 1);
     bff.persist(vec![log(1, "api", 17, "payment failed", t), log(2, "api", 9, "failed? no, info", t + MS), log(3, "web", 21, "all good", t)]).await;
     let m = ws.next().await;
     assert_eq!(m["payload"]["data"]["liveLogs"]["logs"], json!([{"id": format!("{:016x}", 1), "body": "payment failed", "service": "api"}]), "{m}");
@@ -96,15 +87,13 @@ fn ids(m: &J) -> Vec<String> {
 async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected() {
     let bff = Bff::start(Options { live_buffer: 8, ..Options::default() }).await;
     // Bodies are selected, so every event is as large as its record.
-    let q = "subscription { liveLogs(project: \"default\") { logs { id body } lagged } }";
+    let q = "subscription { liveLogs(project: \"default\") { started logs { id body } lagged } }";
     let mut fast = bff.ws().await;
     let mut slow = bff.ws().await;
     fast.subscribe("f", q, json!({})).await;
     slow.subscribe("s", q, json!({})).await;
-    let t = now_ns();
-    until_live(&bff, &mut fast, |i| log(1_000_000 + i, "api", 9, "warm-up", t)).await;
-    until_live(&bff, &mut slow, |i| log(2_000_000 + i, "api", 9, "warm-up", t)).await;
-    while fast.try_next(Duration::from_millis(100)).await.is_some() {}
+    started(&mut fast, "liveLogs").await;
+    started(&mut slow, "liveLogs").await;
 
     // The fast subscriber takes every notice before the next is told; the slow one reads
     // nothing until its socket and its session's buffer are full.
