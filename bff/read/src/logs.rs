@@ -93,7 +93,7 @@ impl Logs {
             .filter(|l| Self::matches(q, l))
             .filter(|l| q.after.as_ref().is_none_or(|c| key(l) < (c.time_unix_nano, c.id.clone())))
             .collect();
-        logs.sort_by(|a, b| key(b).cmp(&key(a)));
+        logs.sort_by_key(|l| std::cmp::Reverse(key(l)));
         let more = logs.len() > q.limit;
         logs.truncate(q.limit);
         let next = more.then(|| logs.last().map(key)).flatten().map(|(time_unix_nano, id)| Cursor { time_unix_nano, id });

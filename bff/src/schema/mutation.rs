@@ -13,7 +13,7 @@ fn spec(doc: J) -> Result<DashboardSpec> {
     serde_json::from_value(doc).map_err(|e| invalid(format!("not a dashboard document: {e}")))
 }
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a dashboard from its document: `{title, variables, widgets}`.
     async fn create_dashboard(&self, ctx: &Context<'_>, project: String, spec: Json<J>) -> Result<Dashboard> {

@@ -487,7 +487,7 @@ fn capped(limit: Option<i32>, default: usize, max: usize) -> Result<usize> {
     }
 }
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Projects the caller may reach.
     async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
@@ -609,6 +609,7 @@ impl QueryRoot {
     }
 
     /// Log records in `[from, to)` that pass `filter`, newest first, a page at a time.
+    #[allow(clippy::too_many_arguments)] // GraphQL arguments, each optional
     async fn logs(
         &self,
         ctx: &Context<'_>,

@@ -53,7 +53,7 @@ pub struct LiveMetricEvent {
     pub lagged: Option<u64>,
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Spans of the project that pass `filter`, as they are persisted.
     async fn live_spans(
