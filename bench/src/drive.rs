@@ -58,6 +58,9 @@ pub struct DriveConfig {
     /// `http://host:port` of the health surface, to follow persisted items.
     pub admin: Option<String>,
     pub persist_timeout: Duration,
+    /// Items per second to offer at most (requests are started on that schedule);
+    /// `None`: as fast as the server takes them.
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -311,6 +314,10 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= config.requests {
                     return Ok::<_, anyhow::Error>(());
+                }
+                if let Some(rate) = config.rate.filter(|r| *r > 0.0) {
+                    let due = started + Duration::from_secs_f64((n * config.shape.items_per_request) as f64 / rate);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
                 }
                 let i = config.first_request + n;
                 let t0 = Instant::now();

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod drive;
 pub mod explorer;
 pub mod generate;
+pub mod live;
 pub mod query;
 pub mod rollup;
 pub mod victoria;

@@ -41,6 +41,10 @@ enum Probe {
         #[arg(long, default_value_t = 600)]
         persist_timeout_s: u64,
     },
+    /// Live views: subscriptions held over WebSockets, probe spans sent over OTLP under
+    /// a background metric load; latency from the collector's ack to each subscriber,
+    /// and the server's memory with the subscriptions held.
+    Live(LiveArgs),
     /// The OTLP decode path alone, on one core (no server needed).
     Decode {
         #[arg(long, default_value_t = 1_000)]
@@ -108,6 +112,40 @@ enum Probe {
     },
 }
 
+/// The live-view probe's settings.
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// The BFF's GraphQL WebSocket.
+    #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL", default_value = "ws://127.0.0.1:8080/graphql")]
+    graphql: String,
+    #[arg(long, default_value = "default")]
+    project: String,
+    /// OTLP/HTTP receiver for probe spans and the background load.
+    #[arg(long, env = "CLOUDGRID_BENCH_ENDPOINT", default_value = "http://127.0.0.1:4318")]
+    endpoint: String,
+    /// Ingest key (or the file holding it, with @path).
+    #[arg(long, env = "CLOUDGRID_BENCH_KEY")]
+    key: String,
+    #[arg(long, env = "CLOUDGRID_BENCH_ADMIN", default_value = "http://127.0.0.1:9464")]
+    admin: String,
+    /// Subscriptions held, each receiving every probe span.
+    #[arg(long, default_value_t = 1_000)]
+    subscriptions: usize,
+    /// Subscriptions per WebSocket connection (at most the server's cap).
+    #[arg(long, default_value_t = 100)]
+    per_connection: usize,
+    #[arg(long, default_value_t = 10.0)]
+    probes_per_s: f64,
+    #[arg(long, default_value_t = 30)]
+    duration_s: u64,
+    /// Background metric load, points per second (0: none).
+    #[arg(long, default_value_t = 100_000.0)]
+    points_per_s: f64,
+    /// Series of the background load.
+    #[arg(long, default_value_t = 10_000)]
+    series: u64,
+}
+
 /// The generated load both peers are fed: the same series and points.
 #[derive(clap::Args, Debug)]
 struct Load {
@@ -143,6 +181,42 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.probe {
+        Probe::Live(a) => {
+            let key = match a.key.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
+                None => a.key,
+            };
+            let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * a.duration_s as f64 / 1_000.0) as u64 + 1, concurrency: 4 };
+            let load = DriveConfig {
+                endpoint: a.endpoint.clone(),
+                protocol: Protocol::Http,
+                key: key.clone(),
+                signal: SignalKind::Metrics,
+                shape: shape_args.recent_shape()?,
+                requests: shape_args.requests,
+                first_request: 0,
+                concurrency: shape_args.concurrency,
+                gzip: false,
+                admin: None,
+                persist_timeout: Duration::from_secs(60),
+                rate: Some(a.points_per_s),
+            };
+            let report = cloudgrid_bench::live::run(cloudgrid_bench::live::LiveConfig {
+                graphql: a.graphql,
+                project: a.project,
+                endpoint: a.endpoint,
+                key,
+                admin: Some(a.admin),
+                subscriptions: a.subscriptions,
+                per_connection: a.per_connection,
+                probes_per_s: a.probes_per_s,
+                duration: Duration::from_secs(a.duration_s),
+                points_per_s: a.points_per_s,
+                load: Some(load),
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         Probe::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
             let key = match key.strip_prefix('@') {
                 Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
@@ -163,6 +237,7 @@ async fn main() -> Result<()> {
                 gzip,
                 admin: Some(admin),
                 persist_timeout: Duration::from_secs(persist_timeout_s),
+                rate: None,
             })
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

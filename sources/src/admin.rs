@@ -26,5 +26,16 @@ async fn ready(State(health): State<Health>) -> impl IntoResponse {
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
+    if let Some(bytes) = resident_bytes() {
+        health.gauge("process_resident_memory_bytes", "Resident memory of this process", &[]).set(bytes);
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], health.render())
+}
+
+/// This process's resident set, where the system says (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

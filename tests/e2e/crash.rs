@@ -68,6 +68,7 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
         gzip: true,
         admin: None,
         persist_timeout: Duration::from_secs(600),
+        rate: None,
     }));
 
     // Kill mid-stream: each time after this incarnation committed something.

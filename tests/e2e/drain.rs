@@ -31,6 +31,7 @@ async fn sigterm_persists_everything_accepted_before_exit() {
         gzip: false,
         admin: None,
         persist_timeout: Duration::from_secs(60),
+        rate: None,
     })
     .await
     .expect("load");

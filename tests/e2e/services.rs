@@ -116,6 +116,7 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
         gzip: true,
         admin: None,
         persist_timeout: Duration::from_secs(120),
+        rate: None,
     })
     .await
     .expect("load");
