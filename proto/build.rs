@@ -2,7 +2,7 @@
 //! build needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["cloudgrid/bus.proto", "cloudgrid/control.proto", "cloudgrid/live.proto"];
+    let files = ["cloudgrid/bus.proto", "cloudgrid/control.proto", "cloudgrid/live.proto", "cloudgrid/read.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .bytes(".cloudgrid.bus.v1.IngestEnvelope.otlp")
         .bytes(".cloudgrid.live.v1.LiveNotice.items_json")
+        .bytes(".cloudgrid.read.v1")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -172,6 +172,20 @@ impl Matcher {
             _ => return Err(format!("`{op}` is not a label matcher (=, !=, =~, !~)")),
         })
     }
+
+    /// The matcher as written: label, operator, value (what [`Matcher::new`] took).
+    pub fn parts(&self) -> (&str, &'static str, &str) {
+        fn pattern(r: &regex::Regex) -> &str {
+            let s = r.as_str();
+            s.strip_prefix("^(?:").and_then(|s| s.strip_suffix(")$")).unwrap_or(s)
+        }
+        match self {
+            Matcher::Eq(l, v) => (l, "=", v),
+            Matcher::Ne(l, v) => (l, "!=", v),
+            Matcher::Re(l, r) => (l, "=~", pattern(r)),
+            Matcher::NotRe(l, r) => (l, "!~", pattern(r)),
+        }
+    }
 }
 
 /// A project's catalog for reading: every shard's postings together.

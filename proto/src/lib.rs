@@ -3,6 +3,7 @@
 //! [`bus::Bus`] boundary with its two transports.
 
 pub mod auth;
+pub mod service_auth;
 pub mod bus;
 pub mod health;
 pub mod subjects;
@@ -25,6 +26,11 @@ pub mod cloudgrid {
     pub mod live {
         pub mod v1 {
             tonic::include_proto!("cloudgrid.live.v1");
+        }
+    }
+    pub mod read {
+        pub mod v1 {
+            tonic::include_proto!("cloudgrid.read.v1");
         }
     }
 }

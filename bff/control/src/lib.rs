@@ -18,7 +18,11 @@ pub const DEFAULT_PROJECT_ID: &str = "default";
 /// Where local mode keeps the bootstrap ingest key, under the data dir.
 pub const INGEST_KEY_FILE: &str = "ingest-key";
 
+pub mod api;
 pub mod dashboards;
+pub mod grpc;
+
+pub use api::ControlApi;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {

@@ -10,13 +10,16 @@
 //! - `traces`: trace search and a trace's span tree.
 //! - `logs`: log search, newest first, in pages with a cursor.
 
+pub mod api;
 pub mod catalogs;
 pub mod explorer;
+pub mod grpc;
 pub mod live;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
 
+pub use api::ReadApi;
 pub use cloudgrid_sinks::SinkError;
 
 use std::sync::Arc;

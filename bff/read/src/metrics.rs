@@ -92,6 +92,9 @@ pub enum QueryError {
     Storage(#[from] SinkError),
     #[error(transparent)]
     Bus(#[from] cloudgrid_proto::bus::BusError),
+    /// storage-read could not be reached, or failed (as a remote caller sees it).
+    #[error("storage-read unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Windows a query may ask for at most.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, ErrorExtensions, Schema};
-use cloudgrid_control::{ControlError, ControlPlane};
-use cloudgrid_read::StorageRead;
+use cloudgrid_control::{ControlApi, ControlError};
+use cloudgrid_read::ReadApi;
 use cloudgrid_read::metrics::QueryError;
 
 pub use mutation::MutationRoot;
@@ -21,11 +21,12 @@ pub use subscription::SubscriptionRoot;
 
 pub type CloudGridSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// What the resolvers call: storage-read for telemetry, the control plane for objects.
+/// What the resolvers call: storage-read for telemetry, the control plane for objects;
+/// in the same process or over their gRPC contracts.
 #[derive(Clone)]
 pub struct Backends {
-    pub read: StorageRead,
-    pub control: ControlPlane,
+    pub read: Arc<dyn ReadApi>,
+    pub control: Arc<dyn ControlApi>,
 }
 
 /// Limits that keep one request from taking the service down.
@@ -97,10 +98,6 @@ pub(crate) fn from_query(e: QueryError) -> async_graphql::Error {
         QueryError::Invalid(m) => invalid(m),
         other => unavailable(other),
     }
-}
-
-pub(crate) fn from_sink(e: cloudgrid_read::SinkError) -> async_graphql::Error {
-    unavailable(e)
 }
 
 pub(crate) fn from_control(e: ControlError) -> async_graphql::Error {

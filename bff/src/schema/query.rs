@@ -11,7 +11,7 @@ use cloudgrid_read::traces::{Status, TraceQuery, TreeSpan};
 use serde_json::Value as J;
 
 use super::scalars::{Duration, Nanos};
-use super::{backends, from_control, from_query, from_sink, invalid, limits, not_found};
+use super::{backends, from_control, from_query, invalid, limits, not_found};
 
 pub struct QueryRoot;
 
@@ -498,7 +498,7 @@ impl QueryRoot {
     /// Every metric of the project.
     async fn metrics(&self, ctx: &Context<'_>, project: String) -> Result<Vec<Metric>> {
         let project = super::project(ctx, &project).await?;
-        let found = backends(ctx).read.explorer.metrics(&project).await.map_err(from_sink)?;
+        let found = backends(ctx).read.metrics(&project).await.map_err(from_query)?;
         Ok(found
             .into_iter()
             .map(|m| Metric {
@@ -515,7 +515,7 @@ impl QueryRoot {
     /// Label names (of `metric`, or of every metric) with how many values each has.
     async fn label_names(&self, ctx: &Context<'_>, project: String, metric: Option<String>) -> Result<Vec<LabelName>> {
         let project = super::project(ctx, &project).await?;
-        let names = backends(ctx).read.explorer.label_names(&project, metric.as_deref()).await.map_err(from_sink)?;
+        let names = backends(ctx).read.label_names(&project, metric.as_deref()).await.map_err(from_query)?;
         Ok(names.into_iter().map(|(name, values)| LabelName { name, values }).collect())
     }
 
@@ -532,7 +532,7 @@ impl QueryRoot {
         let project = super::project(ctx, &project).await?;
         let m = self::matchers(&matchers)?;
         let values =
-            backends(ctx).read.explorer.label_values(&project, &label, metric.as_deref(), &m).await.map_err(from_sink)?;
+            backends(ctx).read.label_values(&project, &label, metric.as_deref(), &m).await.map_err(from_query)?;
         Ok(values.into_iter().map(|(value, series)| LabelValue { value, series }).collect())
     }
 
@@ -548,7 +548,7 @@ impl QueryRoot {
         let project = super::project(ctx, &project).await?;
         let m = self::matchers(&matchers)?;
         let limit = capped(limit, 100, limits(ctx).max_results)?;
-        let page = backends(ctx).read.explorer.series(&project, metric.as_deref(), &m, limit).await.map_err(from_sink)?;
+        let page = backends(ctx).read.series(&project, metric.as_deref(), &m, limit).await.map_err(from_query)?;
         Ok(SeriesPage {
             total: page.total,
             series: page.series.into_iter().map(|(id, labels)| Series { id: id.to_string(), labels: Json(labels) }).collect(),
@@ -559,7 +559,7 @@ impl QueryRoot {
     async fn metric_query(&self, ctx: &Context<'_>, project: String, query: MetricQueryInput) -> Result<MetricResult> {
         let project = super::project(ctx, &project).await?;
         let q = query.to_query()?;
-        let result = backends(ctx).read.metrics.query(&project, &q).await.map_err(from_query)?;
+        let result = backends(ctx).read.query_metric(&project, &q).await.map_err(from_query)?;
         if result.series.len() > limits(ctx).max_results {
             return Err(invalid(format!(
                 "the query selects {} series, more than the {} one answer may hold; narrow the matchers or aggregate across series",
@@ -583,7 +583,7 @@ impl QueryRoot {
         let project = super::project(ctx, &project).await?;
         let (from, to) = range(from, to)?;
         let limit = capped(limit, 50, limits(ctx).max_results)?;
-        let found = backends(ctx).read.traces.search(&project, &filter.to_query(from, to, limit)).await.map_err(from_sink)?;
+        let found = backends(ctx).read.search_traces(&project, &filter.to_query(from, to, limit)).await.map_err(from_query)?;
         Ok(found
             .into_iter()
             .map(|t| TraceSummary {
@@ -601,7 +601,7 @@ impl QueryRoot {
     /// A trace's spans in tree order: each parent before its children, siblings by start.
     async fn trace(&self, ctx: &Context<'_>, project: String, trace_id: String) -> Result<Vec<Span>> {
         let project = super::project(ctx, &project).await?;
-        let spans = backends(ctx).read.traces.trace(&project, &trace_id.to_lowercase()).await.map_err(from_sink)?;
+        let spans = backends(ctx).read.trace(&project, &trace_id.to_lowercase()).await.map_err(from_query)?;
         if spans.is_empty() {
             return Err(not_found(format!("trace `{trace_id}`")));
         }
@@ -627,7 +627,7 @@ impl QueryRoot {
             None => None,
             Some(c) => Some(Cursor::decode(&c).ok_or_else(|| invalid("`after` is not a cursor this API returned"))?),
         };
-        let page = backends(ctx).read.logs.search(&project, &filter.to_query(from, to, limit, after)).await.map_err(from_sink)?;
+        let page = backends(ctx).read.search_logs(&project, &filter.to_query(from, to, limit, after)).await.map_err(from_query)?;
         Ok(LogPage { logs: page.logs.into_iter().map(log).collect(), next_cursor: page.next.map(|c| c.encode()) })
     }
 

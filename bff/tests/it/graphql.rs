@@ -5,11 +5,10 @@ use std::time::Duration;
 use cloudgrid_bff::{AppConfig, Limits};
 use serde_json::json;
 
-use crate::support::{Bff, MS, Options, Ws, log, now_ns, span};
+use crate::support::{Shape, Bff, MS, Options, Ws, log, now_ns, span};
 
-#[tokio::test]
-async fn spans_and_logs_are_found_through_graphql_as_stored() {
-    let bff = Bff::start(Options::default()).await;
+async fn spans_and_logs_are_found_through_graphql_as_stored(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
     let t = now_ns() - 60_000 * MS;
     bff.persist(vec![
         span(1, 1, "api", "checkout", t, 120, 2),
@@ -64,9 +63,8 @@ async fn spans_and_logs_are_found_through_graphql_as_stored() {
     assert_eq!(text["data"]["logs"]["logs"].as_array().map(Vec::len), Some(1), "{text}");
 }
 
-#[tokio::test]
-async fn dashboards_round_trip_and_conflicting_saves_are_refused() {
-    let bff = Bff::start(Options::default()).await;
+async fn dashboards_round_trip_and_conflicting_saves_are_refused(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
     let doc = json!({"title": "API", "variables": [{"name": "svc", "label": "service.name"}],
         "widgets": [{"id": "w1", "title": "Latency", "kind": "time_series", "query": {"metric": "http.duration", "matchers": [{"label": "service.name", "op": "EQ", "value": "$svc"}]}}]});
     let created = bff.query("mutation($s: JSON!) { createDashboard(project: \"default\", spec: $s) { id version title } }", json!({"s": doc})).await;
@@ -96,9 +94,8 @@ async fn dashboards_round_trip_and_conflicting_saves_are_refused() {
     assert_eq!(gone["errors"][0]["extensions"]["code"], "NOT_FOUND", "{gone}");
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_clear_error_without_internals() {
-    let bff = Bff::start(Options::default()).await;
+async fn bad_input_gets_a_clear_error_without_internals(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
     let unknown = bff.query("{ metrics(project: \"someone-else\") { name } }", json!({})).await;
     assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND");
     assert_eq!(unknown["errors"][0]["message"], "project `someone-else` not found");
@@ -186,10 +183,9 @@ async fn websockets_check_origin_and_want_an_early_connection_init() {
     ws.init().await;
 }
 
-#[tokio::test]
-async fn a_connection_holds_at_most_its_subscription_cap() {
+async fn a_connection_holds_at_most_its_subscription_cap(shape: Shape) {
     let limits = Limits { subscriptions_per_connection: 2, ..Limits::default() };
-    let bff = Bff::start(Options { limits, ..Options::default() }).await;
+    let bff = Bff::start(Options { limits, ..Options::shape(shape) }).await;
     let mut ws = bff.ws().await;
     let q = "subscription { liveLogs(project: \"default\") { started logs { id } lagged } }";
     ws.subscribe("1", q, json!({})).await;
@@ -234,3 +230,22 @@ async fn a_connection_holds_at_most_its_subscription_cap() {
     }
     assert_eq!(seen, held.into_iter().collect());
 }
+
+#[tokio::test]
+async fn internal_calls_without_the_service_token_are_refused() {
+    use cloudgrid_control::ControlApi;
+    use cloudgrid_proto::service_auth::ServiceToken;
+    use cloudgrid_read::ReadApi;
+    let (read, control, _data) = crate::support::services().await;
+    let (_, url) = crate::support::over_grpc(read, control).await;
+    for token in [ServiceToken::new(None), ServiceToken::new(Some("not-the-token-not-the-token-not-the".into()))] {
+        let read = cloudgrid_read::grpc::GrpcRead::new(&url, &token).expect("client");
+        let e = read.metrics("default").await.expect_err("refused");
+        assert!(e.to_string().contains("service token"), "{e}");
+        let control = cloudgrid_control::grpc::GrpcControl::new(&url, &token).expect("client");
+        let e = control.projects().await.expect_err("refused");
+        assert!(e.to_string().contains("service token"), "{e}");
+    }
+}
+
+crate::both_shapes!(spans_and_logs_are_found_through_graphql_as_stored, dashboards_round_trip_and_conflicting_saves_are_refused, bad_input_gets_a_clear_error_without_internals, a_connection_holds_at_most_its_subscription_cap);

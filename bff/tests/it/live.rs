@@ -9,7 +9,7 @@ use cloudgrid_proto::{LiveKind, LiveNotice, subjects};
 use prost::Message as _;
 use serde_json::{Value as J, json};
 
-use crate::support::{Bff, MS, Options, Ws, log, now_ns, span};
+use crate::support::{Shape, Bff, MS, Options, Ws, log, now_ns, span};
 
 /// Waits for the first event of a subscription: it says the view is live.
 async fn started(ws: &mut Ws, field: &str) {
@@ -18,9 +18,8 @@ async fn started(ws: &mut Ws, field: &str) {
     assert_eq!(m["payload"]["data"][field]["started"], true, "the first event says the view is live: {m}");
 }
 
-#[tokio::test]
-async fn live_spans_arrive_filtered_and_are_already_queryable() {
-    let bff = Bff::start(Options::default()).await;
+async fn live_spans_arrive_filtered_and_are_already_queryable(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
     let mut ws = bff.ws().await;
     ws.subscribe(
         "s",
@@ -48,9 +47,8 @@ async fn live_spans_arrive_filtered_and_are_already_queryable() {
     assert!(ws.try_next(Duration::from_millis(200)).await.is_none(), "the web span is filtered out");
 }
 
-#[tokio::test]
-async fn live_logs_tail_with_a_filter() {
-    let bff = Bff::start(Options::default()).await;
+async fn live_logs_tail_with_a_filter(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
     let mut ws = bff.ws().await;
     ws.subscribe(
         "l",
@@ -83,9 +81,8 @@ fn ids(m: &J) -> Vec<String> {
     m["payload"]["data"]["liveLogs"]["logs"].as_array().map(|a| a.iter().filter_map(|l| l["id"].as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected() {
-    let bff = Bff::start(Options { live_buffer: 8, ..Options::default() }).await;
+async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected(shape: Shape) {
+    let bff = Bff::start(Options { live_buffer: 8, ..Options::shape(shape) }).await;
     // Bodies are selected, so every event is as large as its record.
     let q = "subscription { liveLogs(project: \"default\") { started logs { id body } lagged } }";
     let mut fast = bff.ws().await;
@@ -117,3 +114,5 @@ async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected() {
     assert!(lagged > 0, "the slow subscriber was told it lagged (received {received})");
     assert!(received < total, "it did not get everything");
 }
+
+crate::both_shapes!(live_spans_arrive_filtered_and_are_already_queryable, live_logs_tail_with_a_filter, a_slow_subscriber_gets_lagged_and_others_are_unaffected);

@@ -8,6 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudgrid_bff::{AppConfig, Backends, Limits};
 use cloudgrid_control::ControlPlane;
+use cloudgrid_control::grpc::{GrpcControl, WorkspaceService};
+use cloudgrid_proto::service_auth::ServiceToken;
+use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_operators::records::{AttrValue, LogRecord, Record, SpanRecord};
 use cloudgrid_operators::rollup::Tiers;
 use cloudgrid_proto::bus::Bus;
@@ -36,16 +39,80 @@ pub struct Bff {
     _data: tempfile::TempDir,
 }
 
+/// How the BFF reaches storage-read and the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// In the same process (`cloudgrid all`).
+    InProcess,
+    /// Over their internal gRPC contracts, with a service token (services mode).
+    Grpc,
+}
+
+/// Runs a test once per shape: the BFF must behave the same in both.
+#[macro_export]
+macro_rules! both_shapes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn in_process() {
+                super::$name($crate::support::Shape::InProcess).await
+            }
+            #[tokio::test]
+            async fn over_grpc() {
+                super::$name($crate::support::Shape::Grpc).await
+            }
+        }
+    )*};
+}
+
 pub struct Options {
     pub limits: Limits,
     pub app: AppConfig,
     pub live_buffer: usize,
+    pub shape: Shape,
+}
+
+impl Options {
+    pub fn shape(shape: Shape) -> Self {
+        Self { shape, ..Self::default() }
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { limits: Limits::default(), app: AppConfig::default(), live_buffer: 1024 }
+        Self { limits: Limits::default(), app: AppConfig::default(), live_buffer: 1024, shape: Shape::InProcess }
     }
+}
+
+const TOKEN: &str = "test-service-token-test-service-token";
+
+/// storage-read and the control plane behind their gRPC services on an ephemeral port,
+/// and clients of them.
+pub async fn over_grpc(read: StorageRead, control: ControlPlane) -> (Backends, String) {
+    let token = ServiceToken::new(Some(TOKEN.into()));
+    let routes = tonic::service::Routes::new(ReadService::server(Arc::new(read), &token))
+        .add_service(WorkspaceService::server(Arc::new(control), &token))
+        .into_axum_router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    let backends = Backends {
+        read: Arc::new(GrpcRead::new(&url, &token).expect("read client")),
+        control: Arc::new(GrpcControl::new(&url, &token).expect("control client")),
+    };
+    (backends, url)
+}
+
+/// storage-read and the control plane on fresh embedded storage, with a project.
+pub async fn services() -> (StorageRead, ControlPlane, tempfile::TempDir) {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let control = ControlPlane::new(store.clone());
+    let data = tempfile::tempdir().expect("tempdir");
+    control.bootstrap_local(data.path()).await.expect("bootstrap");
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let tiers = Tiers::parse("1m,5m,1h,1d").expect("tiers");
+    let read = StorageRead::new(store, tiers, bus, &Health::default(), &ReadConfig::default());
+    (read, control, data)
 }
 
 impl Bff {
@@ -58,7 +125,11 @@ impl Bff {
         let config = ReadConfig { live_buffer: options.live_buffer, ..ReadConfig::default() };
         let tiers = Tiers::parse("1m,5m,1h,1d").expect("tiers");
         let read = StorageRead::new(store.clone(), tiers, bus.clone(), &Health::default(), &config);
-        let schema = cloudgrid_bff::build(Backends { read, control }, &options.limits);
+        let backends = match options.shape {
+            Shape::InProcess => Backends { read: Arc::new(read), control: Arc::new(control) },
+            Shape::Grpc => over_grpc(read, control).await.0,
+        };
+        let schema = cloudgrid_bff::build(backends, &options.limits);
         let app = cloudgrid_bff::router(schema, options.app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -1,0 +1,91 @@
+//! What the BFF calls: [`ReadApi`], answered in-process by [`StorageRead`] or across the
+//! internal gRPC contract by [`crate::grpc::GrpcRead`]. Both take the same arguments and
+//! give the same answers, so the BFF cannot tell them apart.
+
+use async_trait::async_trait;
+use cloudgrid_operators::catalog::Matcher;
+use futures::stream::BoxStream;
+
+use crate::StorageRead;
+use crate::explorer::{MetricSummary, SeriesPage};
+use crate::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use crate::logs::{LogPage, LogQuery};
+use crate::metrics::{MetricQuery, MetricResult, QueryError};
+use crate::traces::{TraceQuery, TraceSummary, TreeSpan};
+
+pub type LiveItemStream = BoxStream<'static, LiveItems>;
+pub type LiveMetricStream = BoxStream<'static, Result<LiveMetric, QueryError>>;
+
+#[async_trait]
+pub trait ReadApi: Send + Sync + 'static {
+    async fn metrics(&self, project: &str) -> Result<Vec<MetricSummary>, QueryError>;
+    async fn label_names(&self, project: &str, metric: Option<&str>) -> Result<Vec<(String, u64)>, QueryError>;
+    async fn label_values(
+        &self,
+        project: &str,
+        label: &str,
+        metric: Option<&str>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(String, u64)>, QueryError>;
+    async fn series(&self, project: &str, metric: Option<&str>, matchers: &[Matcher], limit: usize) -> Result<SeriesPage, QueryError>;
+    async fn query_metric(&self, project: &str, q: &MetricQuery) -> Result<MetricResult, QueryError>;
+    async fn search_traces(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, QueryError>;
+    async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, QueryError>;
+    async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError>;
+    async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError>;
+    async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError>;
+    async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError>;
+}
+
+#[async_trait]
+impl ReadApi for StorageRead {
+    async fn metrics(&self, project: &str) -> Result<Vec<MetricSummary>, QueryError> {
+        Ok(self.explorer.metrics(project).await?)
+    }
+
+    async fn label_names(&self, project: &str, metric: Option<&str>) -> Result<Vec<(String, u64)>, QueryError> {
+        Ok(self.explorer.label_names(project, metric).await?)
+    }
+
+    async fn label_values(
+        &self,
+        project: &str,
+        label: &str,
+        metric: Option<&str>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(String, u64)>, QueryError> {
+        Ok(self.explorer.label_values(project, label, metric, matchers).await?)
+    }
+
+    async fn series(&self, project: &str, metric: Option<&str>, matchers: &[Matcher], limit: usize) -> Result<SeriesPage, QueryError> {
+        Ok(self.explorer.series(project, metric, matchers, limit).await?)
+    }
+
+    async fn query_metric(&self, project: &str, q: &MetricQuery) -> Result<MetricResult, QueryError> {
+        self.metrics.query(project, q).await
+    }
+
+    async fn search_traces(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, QueryError> {
+        Ok(self.traces.search(project, q).await?)
+    }
+
+    async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, QueryError> {
+        Ok(self.traces.trace(project, trace_id).await?)
+    }
+
+    async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError> {
+        Ok(self.logs.search(project, q).await?)
+    }
+
+    async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {
+        StorageRead::live_spans(self, project, filter).await
+    }
+
+    async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
+        StorageRead::live_logs(self, project, filter).await
+    }
+
+    async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {
+        StorageRead::live_metric(self, project, view).await
+    }
+}

@@ -1,0 +1,558 @@
+//! storage-read's internal gRPC contract (`proto/cloudgrid/read.proto`): [`ReadService`]
+//! serves any [`ReadApi`], [`GrpcRead`] is a [`ReadApi`] that calls it. What crosses is
+//! converted here, both ways, and nothing else happens here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cloudgrid_operators::catalog::Matcher;
+use cloudgrid_operators::records::{MetricKind, Temporality};
+use cloudgrid_proto::cloudgrid::read::v1 as pb;
+use cloudgrid_proto::service_auth::{Attach, ServiceToken};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use pb::storage_read_client::StorageReadClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use crate::api::{LiveItemStream, LiveMetricStream, ReadApi};
+use crate::explorer::{MetricSummary, SeriesPage};
+use crate::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use crate::logs::{Cursor, LogPage, LogQuery};
+use crate::metrics::{Across, AcrossOp, MetricQuery, MetricResult, OverTime, QueryError, ResultSeries};
+use crate::traces::{Status as SpanStatus, TraceQuery, TraceSummary, TreeSpan};
+
+fn json_bytes<T: serde::Serialize>(v: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(b: &[u8]) -> Result<T, QueryError> {
+    serde_json::from_slice(b).map_err(|e| QueryError::Unavailable(format!("storage-read sent undecodable items: {e}")))
+}
+
+fn matcher_to_pb(m: &Matcher) -> pb::Matcher {
+    let (label, op, value) = m.parts();
+    let op = match op {
+        "=" => pb::matcher::Op::Eq,
+        "!=" => pb::matcher::Op::Ne,
+        "=~" => pb::matcher::Op::Re,
+        _ => pb::matcher::Op::NotRe,
+    };
+    pb::Matcher { label: label.to_string(), op: op as i32, value: value.to_string() }
+}
+
+fn matcher_from_pb(m: &pb::Matcher) -> Result<Matcher, Status> {
+    let op = match pb::matcher::Op::try_from(m.op).unwrap_or(pb::matcher::Op::Unspecified) {
+        pb::matcher::Op::Eq => "=",
+        pb::matcher::Op::Ne => "!=",
+        pb::matcher::Op::Re => "=~",
+        pb::matcher::Op::NotRe => "!~",
+        pb::matcher::Op::Unspecified => return Err(Status::invalid_argument("a matcher needs an operator")),
+    };
+    Matcher::new(&m.label, op, &m.value).map_err(Status::invalid_argument)
+}
+
+fn matchers_from_pb(m: &[pb::Matcher]) -> Result<Vec<Matcher>, Status> {
+    m.iter().map(matcher_from_pb).collect()
+}
+
+fn query_to_pb(q: &MetricQuery) -> pb::MetricQuery {
+    use pb::metric_query::{AcrossOp as A, Function as F};
+    let (function, quantile) = match q.over_time {
+        OverTime::Quantile(x) => (F::Quantile, x),
+        OverTime::Avg => (F::Avg, 0.0),
+        OverTime::Sum => (F::Sum, 0.0),
+        OverTime::Min => (F::Min, 0.0),
+        OverTime::Max => (F::Max, 0.0),
+        OverTime::Count => (F::Count, 0.0),
+        OverTime::Last => (F::Last, 0.0),
+        OverTime::Rate => (F::Rate, 0.0),
+        OverTime::Increase => (F::Increase, 0.0),
+    };
+    let across = q.across.as_ref().map_or(A::Unspecified, |a| match a.op {
+        AcrossOp::Sum => A::Sum,
+        AcrossOp::Avg => A::Avg,
+        AcrossOp::Min => A::Min,
+        AcrossOp::Max => A::Max,
+        AcrossOp::Count => A::Count,
+    });
+    pb::MetricQuery {
+        metric: q.metric.clone(),
+        matchers: q.matchers.iter().map(matcher_to_pb).collect(),
+        function: function as i32,
+        quantile,
+        across: across as i32,
+        by: q.across.as_ref().map(|a| a.by.clone()).unwrap_or_default(),
+        from_unix_nano: q.from,
+        to_unix_nano: q.to,
+        step_nanos: q.step,
+    }
+}
+
+fn query_from_pb(q: Option<pb::MetricQuery>) -> Result<MetricQuery, Status> {
+    use pb::metric_query::{AcrossOp as A, Function as F};
+    let q = q.ok_or_else(|| Status::invalid_argument("a metric query is required"))?;
+    let over_time = match F::try_from(q.function).unwrap_or(F::Unspecified) {
+        F::Quantile => OverTime::Quantile(q.quantile),
+        F::Avg => OverTime::Avg,
+        F::Sum => OverTime::Sum,
+        F::Min => OverTime::Min,
+        F::Max => OverTime::Max,
+        F::Count => OverTime::Count,
+        F::Last => OverTime::Last,
+        F::Rate => OverTime::Rate,
+        F::Increase => OverTime::Increase,
+        F::Unspecified => return Err(Status::invalid_argument("a metric query needs a function")),
+    };
+    let op = match A::try_from(q.across).unwrap_or(A::Unspecified) {
+        A::Unspecified => None,
+        A::Sum => Some(AcrossOp::Sum),
+        A::Avg => Some(AcrossOp::Avg),
+        A::Min => Some(AcrossOp::Min),
+        A::Max => Some(AcrossOp::Max),
+        A::Count => Some(AcrossOp::Count),
+    };
+    Ok(MetricQuery {
+        metric: q.metric,
+        matchers: matchers_from_pb(&q.matchers)?,
+        over_time,
+        across: op.map(|op| Across { op, by: q.by }),
+        from: q.from_unix_nano,
+        to: q.to_unix_nano,
+        step: q.step_nanos,
+    })
+}
+
+fn result_to_pb(r: MetricResult) -> pb::MetricResult {
+    pb::MetricResult {
+        tier: r.tier,
+        series: r
+            .series
+            .into_iter()
+            .map(|s| pb::ResultSeries {
+                labels: s.labels.into_iter().collect(),
+                points: s.points.into_iter().map(|(t, value)| pb::Point { time_unix_nano: t, value }).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn result_from_pb(r: Option<pb::MetricResult>) -> MetricResult {
+    let r = r.unwrap_or_default();
+    MetricResult {
+        tier: r.tier,
+        series: r
+            .series
+            .into_iter()
+            .map(|s| ResultSeries {
+                labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
+                points: s.points.into_iter().map(|p| (p.time_unix_nano, p.value)).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn trace_filter_to_pb(q: &TraceQuery) -> pb::TraceFilter {
+    pb::TraceFilter {
+        service: q.service.clone(),
+        operation: q.operation.clone(),
+        status: q.status.map(|s| s as i32),
+        min_duration_nanos: q.min_duration_ns,
+        max_duration_nanos: q.max_duration_ns,
+        attributes: q.attributes.iter().cloned().collect(),
+    }
+}
+
+fn trace_query_from_pb(f: Option<pb::TraceFilter>, from: u64, to: u64, limit: u32) -> TraceQuery {
+    let f = f.unwrap_or_default();
+    TraceQuery {
+        from,
+        to,
+        service: f.service,
+        operation: f.operation,
+        status: f.status.map(|s| match s {
+            1 => SpanStatus::Ok,
+            2 => SpanStatus::Error,
+            _ => SpanStatus::Unset,
+        }),
+        min_duration_ns: f.min_duration_nanos,
+        max_duration_ns: f.max_duration_nanos,
+        attributes: f.attributes.into_iter().collect(),
+        limit: limit as usize,
+    }
+}
+
+fn log_filter_to_pb(q: &LogQuery) -> pb::LogFilter {
+    pb::LogFilter {
+        min_severity: q.min_severity,
+        body_contains: q.body_contains.clone(),
+        trace_id: q.trace_id.clone(),
+        service: q.service.clone(),
+        attributes: q.attributes.iter().cloned().collect(),
+    }
+}
+
+fn log_query_from_pb(f: Option<pb::LogFilter>, from: u64, to: u64, limit: u32, after: Option<String>) -> Result<LogQuery, Status> {
+    let f = f.unwrap_or_default();
+    let after = match after {
+        None => None,
+        Some(c) => Some(Cursor::decode(&c).ok_or_else(|| Status::invalid_argument("not a log cursor"))?),
+    };
+    Ok(LogQuery {
+        from,
+        to,
+        min_severity: f.min_severity,
+        body_contains: f.body_contains,
+        attributes: f.attributes.into_iter().collect(),
+        trace_id: f.trace_id,
+        service: f.service,
+        limit: limit as usize,
+        after,
+    })
+}
+
+/// The gRPC status a query error becomes: invalid queries say why, the rest says only
+/// that storage-read could not answer (the cause goes to its log).
+fn status(e: QueryError) -> Status {
+    match e {
+        QueryError::Invalid(m) => Status::invalid_argument(m),
+        other => {
+            tracing::warn!(error = %other, "storage-read could not answer");
+            Status::unavailable("storage-read could not answer; try again")
+        }
+    }
+}
+
+fn query_error(s: Status) -> QueryError {
+    match s.code() {
+        tonic::Code::InvalidArgument => QueryError::Invalid(s.message().to_string()),
+        _ => QueryError::Unavailable(s.message().to_string()),
+    }
+}
+
+/// Serves a [`ReadApi`] over gRPC.
+pub struct ReadService {
+    api: Arc<dyn ReadApi>,
+}
+
+impl ReadService {
+    /// The tonic service, refusing calls without `token` (when one is set).
+    pub fn server(
+        api: Arc<dyn ReadApi>,
+        token: &ServiceToken,
+    ) -> InterceptedService<pb::storage_read_server::StorageReadServer<ReadService>, cloudgrid_proto::service_auth::Require> {
+        pb::storage_read_server::StorageReadServer::with_interceptor(ReadService { api }, token.require())
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[async_trait]
+impl pb::storage_read_server::StorageRead for ReadService {
+    async fn metrics(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::MetricsReply> {
+        let found = self.api.metrics(&r.into_inner().project).await.map_err(status)?;
+        Ok(Response::new(pb::MetricsReply {
+            metrics: found
+                .into_iter()
+                .map(|m| pb::MetricInfo {
+                    name: m.name,
+                    kind: m.kind.name().to_string(),
+                    temporality: m.temporality.name().to_string(),
+                    unit: m.unit,
+                    description: m.description,
+                    series: m.series,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn label_names(&self, r: Request<pb::LabelNamesRequest>) -> Reply<pb::LabelCounts> {
+        let r = r.into_inner();
+        let found = self.api.label_names(&r.project, r.metric.as_deref()).await.map_err(status)?;
+        Ok(Response::new(pb::LabelCounts { labels: found.into_iter().map(|(value, count)| pb::LabelCount { value, count }).collect() }))
+    }
+
+    async fn label_values(&self, r: Request<pb::LabelValuesRequest>) -> Reply<pb::LabelCounts> {
+        let r = r.into_inner();
+        let m = matchers_from_pb(&r.matchers)?;
+        let found = self.api.label_values(&r.project, &r.label, r.metric.as_deref(), &m).await.map_err(status)?;
+        Ok(Response::new(pb::LabelCounts { labels: found.into_iter().map(|(value, count)| pb::LabelCount { value, count }).collect() }))
+    }
+
+    async fn series(&self, r: Request<pb::SeriesRequest>) -> Reply<pb::SeriesReply> {
+        let r = r.into_inner();
+        let m = matchers_from_pb(&r.matchers)?;
+        let page = self.api.series(&r.project, r.metric.as_deref(), &m, r.limit as usize).await.map_err(status)?;
+        Ok(Response::new(pb::SeriesReply {
+            total: page.total,
+            series: page.series.into_iter().map(|(id, labels)| pb::SeriesEntry { id, labels: labels.into_iter().collect() }).collect(),
+        }))
+    }
+
+    async fn query_metric(&self, r: Request<pb::MetricQueryRequest>) -> Reply<pb::MetricResult> {
+        let r = r.into_inner();
+        let q = query_from_pb(r.query)?;
+        Ok(Response::new(result_to_pb(self.api.query_metric(&r.project, &q).await.map_err(status)?)))
+    }
+
+    async fn search_traces(&self, r: Request<pb::TraceSearchRequest>) -> Reply<pb::TraceSearchReply> {
+        let r = r.into_inner();
+        let q = trace_query_from_pb(r.filter, r.from_unix_nano, r.to_unix_nano, r.limit);
+        let found = self.api.search_traces(&r.project, &q).await.map_err(status)?;
+        Ok(Response::new(pb::TraceSearchReply {
+            traces: found
+                .into_iter()
+                .map(|t| pb::TraceSummary {
+                    trace_id: t.trace_id,
+                    root_service: t.root_service,
+                    root_operation: t.root_operation,
+                    start_unix_nano: t.start_unix_nano,
+                    duration_nanos: t.duration_ns,
+                    spans: t.spans as u64,
+                    errors: t.errors as u64,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn trace(&self, r: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {
+        let r = r.into_inner();
+        let spans = self.api.trace(&r.project, &r.trace_id).await.map_err(status)?;
+        Ok(Response::new(pb::TraceReply {
+            spans: spans.into_iter().map(|s| pb::TreeSpan { depth: s.depth as u32, span_json: json_bytes(&s.span) }).collect(),
+        }))
+    }
+
+    async fn search_logs(&self, r: Request<pb::LogSearchRequest>) -> Reply<pb::LogSearchReply> {
+        let r = r.into_inner();
+        let q = log_query_from_pb(r.filter, r.from_unix_nano, r.to_unix_nano, r.limit, r.after)?;
+        let page = self.api.search_logs(&r.project, &q).await.map_err(status)?;
+        Ok(Response::new(pb::LogSearchReply { logs_json: json_bytes(&page.logs), next: page.next.map(|c| c.encode()) }))
+    }
+
+    type LiveSpansStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
+    type LiveLogsStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
+    type LiveMetricStream = BoxStream<'static, Result<pb::LiveMetricEvent, Status>>;
+
+    async fn live_spans(&self, r: Request<pb::LiveSpansRequest>) -> Reply<Self::LiveSpansStream> {
+        let r = r.into_inner();
+        let q = trace_query_from_pb(r.filter, 0, u64::MAX, 0);
+        let stream = self.api.live_spans(&r.project, q).await.map_err(status)?;
+        Ok(Response::new(stream.map(|e| Ok(items_event(e))).boxed()))
+    }
+
+    async fn live_logs(&self, r: Request<pb::LiveLogsRequest>) -> Reply<Self::LiveLogsStream> {
+        let r = r.into_inner();
+        let q = log_query_from_pb(r.filter, 0, u64::MAX, 0, None)?;
+        let stream = self.api.live_logs(&r.project, q).await.map_err(status)?;
+        Ok(Response::new(stream.map(|e| Ok(items_event(e))).boxed()))
+    }
+
+    async fn live_metric(&self, r: Request<pb::LiveMetricRequest>) -> Reply<Self::LiveMetricStream> {
+        use pb::live_metric_event::Kind;
+        let r = r.into_inner();
+        let view = LiveMetricQuery { query: query_from_pb(r.query)?, range: r.range_nanos };
+        let stream = self.api.live_metric(&r.project, view).await.map_err(status)?;
+        Ok(Response::new(
+            stream
+                .map(|e| {
+                    Ok(match e.map_err(status)? {
+                        LiveMetric::Snapshot(r) => pb::LiveMetricEvent { kind: Kind::Snapshot as i32, result: Some(result_to_pb(r)), lagged: 0 },
+                        LiveMetric::Update(r) => pb::LiveMetricEvent { kind: Kind::Update as i32, result: Some(result_to_pb(r)), lagged: 0 },
+                        LiveMetric::Lagged(n) => pb::LiveMetricEvent { kind: Kind::Lagged as i32, result: None, lagged: n },
+                    })
+                })
+                .boxed(),
+        ))
+    }
+}
+
+fn items_event(e: LiveItems) -> pb::LiveItemsEvent {
+    match e {
+        LiveItems::Items(items) => pb::LiveItemsEvent { items_json: json_bytes(&items), lagged: 0 },
+        LiveItems::Lagged(n) => pb::LiveItemsEvent { items_json: Bytes::new(), lagged: n },
+    }
+}
+
+fn items_from_event(e: pb::LiveItemsEvent) -> LiveItems {
+    if e.lagged > 0 {
+        return LiveItems::Lagged(e.lagged);
+    }
+    LiveItems::Items(serde_json::from_slice(&e.items_json).unwrap_or_default())
+}
+
+type Client = StorageReadClient<InterceptedService<Channel, Attach>>;
+
+/// A [`ReadApi`] answered by a storage-read service over gRPC.
+#[derive(Clone)]
+pub struct GrpcRead {
+    client: Client,
+}
+
+impl GrpcRead {
+    /// Connects lazily (storage-read may start after the caller); calls carry `token`.
+    pub fn new(url: &str, token: &ServiceToken) -> Result<Self, QueryError> {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|e| QueryError::Invalid(format!("storage-read URL {url:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(3));
+        let client = StorageReadClient::with_interceptor(endpoint.connect_lazy(), token.attach())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(16 << 20);
+        Ok(Self { client })
+    }
+
+    fn client(&self) -> Client {
+        self.client.clone()
+    }
+}
+
+/// A unary call with a deadline, so a stuck storage-read fails the query instead of
+/// holding it.
+fn unary<T>(msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.set_timeout(Duration::from_secs(30));
+    r
+}
+
+#[async_trait]
+impl ReadApi for GrpcRead {
+    async fn metrics(&self, project: &str) -> Result<Vec<MetricSummary>, QueryError> {
+        let reply = self.client().metrics(unary(pb::ProjectRequest { project: project.into() })).await.map_err(query_error)?;
+        Ok(reply
+            .into_inner()
+            .metrics
+            .into_iter()
+            .map(|m| MetricSummary {
+                name: m.name,
+                kind: MetricKind::parse(&m.kind).unwrap_or(MetricKind::Gauge),
+                temporality: Temporality::parse(&m.temporality).unwrap_or(Temporality::Unspecified),
+                unit: m.unit,
+                description: m.description,
+                series: m.series,
+            })
+            .collect())
+    }
+
+    async fn label_names(&self, project: &str, metric: Option<&str>) -> Result<Vec<(String, u64)>, QueryError> {
+        let req = pb::LabelNamesRequest { project: project.into(), metric: metric.map(String::from) };
+        let reply = self.client().label_names(unary(req)).await.map_err(query_error)?;
+        Ok(reply.into_inner().labels.into_iter().map(|l| (l.value, l.count)).collect())
+    }
+
+    async fn label_values(
+        &self,
+        project: &str,
+        label: &str,
+        metric: Option<&str>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(String, u64)>, QueryError> {
+        let req = pb::LabelValuesRequest {
+            project: project.into(),
+            label: label.into(),
+            metric: metric.map(String::from),
+            matchers: matchers.iter().map(matcher_to_pb).collect(),
+        };
+        let reply = self.client().label_values(unary(req)).await.map_err(query_error)?;
+        Ok(reply.into_inner().labels.into_iter().map(|l| (l.value, l.count)).collect())
+    }
+
+    async fn series(&self, project: &str, metric: Option<&str>, matchers: &[Matcher], limit: usize) -> Result<SeriesPage, QueryError> {
+        let req = pb::SeriesRequest {
+            project: project.into(),
+            metric: metric.map(String::from),
+            matchers: matchers.iter().map(matcher_to_pb).collect(),
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        };
+        let reply = self.client().series(unary(req)).await.map_err(query_error)?.into_inner();
+        Ok(SeriesPage { total: reply.total, series: reply.series.into_iter().map(|s| (s.id, s.labels.into_iter().collect())).collect() })
+    }
+
+    async fn query_metric(&self, project: &str, q: &MetricQuery) -> Result<MetricResult, QueryError> {
+        let req = pb::MetricQueryRequest { project: project.into(), query: Some(query_to_pb(q)) };
+        let reply = self.client().query_metric(unary(req)).await.map_err(query_error)?;
+        Ok(result_from_pb(Some(reply.into_inner())))
+    }
+
+    async fn search_traces(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, QueryError> {
+        let req = pb::TraceSearchRequest {
+            project: project.into(),
+            filter: Some(trace_filter_to_pb(q)),
+            from_unix_nano: q.from,
+            to_unix_nano: q.to,
+            limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
+        };
+        let reply = self.client().search_traces(unary(req)).await.map_err(query_error)?;
+        Ok(reply
+            .into_inner()
+            .traces
+            .into_iter()
+            .map(|t| TraceSummary {
+                trace_id: t.trace_id,
+                root_service: t.root_service,
+                root_operation: t.root_operation,
+                start_unix_nano: t.start_unix_nano,
+                duration_ns: t.duration_nanos,
+                spans: t.spans as usize,
+                errors: t.errors as usize,
+            })
+            .collect())
+    }
+
+    async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, QueryError> {
+        let req = pb::TraceRequest { project: project.into(), trace_id: trace_id.into() };
+        let reply = self.client().trace(unary(req)).await.map_err(query_error)?;
+        reply
+            .into_inner()
+            .spans
+            .into_iter()
+            .map(|s| Ok(TreeSpan { depth: s.depth as usize, span: from_json(&s.span_json)? }))
+            .collect()
+    }
+
+    async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError> {
+        let req = pb::LogSearchRequest {
+            project: project.into(),
+            filter: Some(log_filter_to_pb(q)),
+            from_unix_nano: q.from,
+            to_unix_nano: q.to,
+            limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
+            after: q.after.as_ref().map(Cursor::encode),
+        };
+        let reply = self.client().search_logs(unary(req)).await.map_err(query_error)?.into_inner();
+        Ok(LogPage { logs: from_json(&reply.logs_json)?, next: reply.next.as_deref().and_then(Cursor::decode) })
+    }
+
+    async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {
+        let req = pb::LiveSpansRequest { project: project.into(), filter: Some(trace_filter_to_pb(&filter)) };
+        let stream = self.client().live_spans(req).await.map_err(query_error)?.into_inner();
+        // A broken stream ends the view; the client resubscribes.
+        Ok(stream.take_while(|e| futures::future::ready(e.is_ok())).filter_map(|e| futures::future::ready(e.ok().map(items_from_event))).boxed())
+    }
+
+    async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
+        let req = pb::LiveLogsRequest { project: project.into(), filter: Some(log_filter_to_pb(&filter)) };
+        let stream = self.client().live_logs(req).await.map_err(query_error)?.into_inner();
+        Ok(stream.take_while(|e| futures::future::ready(e.is_ok())).filter_map(|e| futures::future::ready(e.ok().map(items_from_event))).boxed())
+    }
+
+    async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {
+        use pb::live_metric_event::Kind;
+        let req = pb::LiveMetricRequest { project: project.into(), query: Some(query_to_pb(&view.query)), range_nanos: view.range };
+        let stream = self.client().live_metric(req).await.map_err(query_error)?.into_inner();
+        Ok(stream
+            .map_err(query_error)
+            .map(|e| {
+                let e = e?;
+                Ok(match Kind::try_from(e.kind).unwrap_or(Kind::Unspecified) {
+                    Kind::Snapshot => LiveMetric::Snapshot(result_from_pb(e.result)),
+                    Kind::Update => LiveMetric::Update(result_from_pb(e.result)),
+                    Kind::Lagged | Kind::Unspecified => LiveMetric::Lagged(e.lagged),
+                })
+            })
+            .boxed())
+    }
+}
