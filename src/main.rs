@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_bff::{AppConfig, Backends, Limits};
-use cloudgrid_control::ControlPlane;
+use cloudgrid_control::grpc::{GrpcControl, WorkspaceService};
+use cloudgrid_control::{ControlApi, ControlPlane};
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
 use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
@@ -16,7 +17,9 @@ use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::health::Health;
-use cloudgrid_read::{ReadConfig, StorageRead};
+use cloudgrid_proto::service_auth::{MIN_TOKEN_LEN, ServiceToken};
+use cloudgrid_read::grpc::{GrpcRead, ReadService};
+use cloudgrid_read::{ReadApi, ReadConfig, StorageRead};
 use cloudgrid_sinks::surreal::{CompactionConfig, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sources::{Collector, CollectorConfig};
 use tokio::net::TcpListener;
@@ -39,8 +42,12 @@ enum Target {
     Collector,
     /// The dataflow pipeline that persists telemetry.
     StorageWrite,
-    /// Companies, projects and API keys; verifies ingest keys for collectors.
+    /// Companies, projects, API keys and dashboards; verifies ingest keys for collectors.
     ControlPlane,
+    /// Telemetry queries and live views for the BFF (internal gRPC).
+    StorageRead,
+    /// The public GraphQL app; calls storage-read and the control plane.
+    Bff,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +92,13 @@ struct Common {
     /// The control-plane's internal gRPC address (control-plane listens; collector dials).
     #[arg(long, env = "CLOUDGRID_CONTROL_PLANE_ADDR", default_value = "127.0.0.1:4320", global = true)]
     control_plane_addr: SocketAddr,
+    /// Where `storage-read` listens and `bff` dials (internal gRPC).
+    #[arg(long, env = "CLOUDGRID_STORAGE_READ_ADDR", default_value = "127.0.0.1:4321", global = true)]
+    storage_read_addr: SocketAddr,
+    /// Shared by the services of one deployment: internal gRPC servers refuse calls
+    /// without it. Required (32+ characters) in deployed mode.
+    #[arg(long, env = "CLOUDGRID_SERVICE_TOKEN", global = true, hide_env_values = true)]
+    service_token: Option<String>,
     /// Timely worker threads of the pipeline.
     #[arg(short = 'w', long, env = "CLOUDGRID_WORKERS", default_value_t = 1, global = true)]
     workers: usize,
@@ -236,8 +250,16 @@ impl Common {
         Ok(c)
     }
 
+    fn service_token(&self) -> Result<ServiceToken> {
+        let token = self.service_token.clone().filter(|t| !t.is_empty());
+        if !self.local() && token.as_ref().is_none_or(|t| t.len() < MIN_TOKEN_LEN) {
+            bail!("deployed mode needs CLOUDGRID_SERVICE_TOKEN of at least {MIN_TOKEN_LEN} characters, shared by the services");
+        }
+        Ok(ServiceToken::new(token))
+    }
+
     /// The BFF's GraphQL app over `read` and `control`.
-    fn bff(&self, read: StorageRead, control: ControlPlane) -> Result<axum::Router> {
+    fn bff(&self, read: Arc<dyn ReadApi>, control: Arc<dyn ControlApi>) -> Result<axum::Router> {
         if self.bff_max_subscriptions == 0 {
             bail!("CLOUDGRID_BFF_MAX_SUBSCRIPTIONS must be positive");
         }
@@ -354,7 +376,7 @@ async fn main() -> Result<()> {
                 Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
             if common.local() {
-                let bff = common.bff(read, (*control).clone())?;
+                let bff = common.bff(Arc::new(read), control.clone())?;
                 serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             } else {
                 // Deployed mode serves GraphQL only behind SSO, which is not configured here.
@@ -366,7 +388,7 @@ async fn main() -> Result<()> {
         Target::Collector => {
             let bus = common.bus(true).await?;
             let url = format!("http://{}", common.control_plane_addr);
-            let keys = Arc::new(GrpcKeyVerifier::new(&url)?);
+            let keys = Arc::new(GrpcKeyVerifier::new(&url, &common.service_token()?)?);
             println!("control plane: {url}");
             start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
@@ -398,11 +420,38 @@ async fn main() -> Result<()> {
                     println!("created project '{}' with ingest key (shown once, also in {}):\n  {key}", boot.project_id, boot.key_file.display());
                 }
             }
-            let svc = cloudgrid_proto::cloudgrid::control::v1::key_verification_server::KeyVerificationServer::new(
-                KeyVerificationService(control),
+            let token = common.service_token()?;
+            let keys = cloudgrid_proto::cloudgrid::control::v1::key_verification_server::KeyVerificationServer::with_interceptor(
+                KeyVerificationService(control.clone()),
+                token.require(),
             );
-            let router = tonic::service::Routes::new(svc).into_axum_router();
+            let router = tonic::service::Routes::new(keys)
+                .add_service(WorkspaceService::server(control, &token))
+                .into_axum_router();
             serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
+        }
+        Target::StorageRead => {
+            let token = common.service_token()?;
+            let bus = common.bus(true).await?;
+            let store = common.store().await?;
+            let read = common.storage_read(store, bus, &health)?;
+            let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), &token)).into_axum_router();
+            serve(&mut servers, "storage-read gRPC", common.storage_read_addr, router, &shutdown).await?;
+            run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
+        }
+        Target::Bff => {
+            let token = common.service_token()?;
+            let read_url = format!("http://{}", common.storage_read_addr);
+            let control_url = format!("http://{}", common.control_plane_addr);
+            let read = GrpcRead::new(&read_url, &token).map_err(anyhow::Error::msg)?;
+            let control = GrpcControl::new(&control_url, &token).map_err(anyhow::Error::msg)?;
+            println!("storage-read: {read_url}; control plane: {control_url}");
+            if !common.local() {
+                bail!("the BFF serves GraphQL in deployed mode only behind SSO, which is not configured here");
+            }
+            let bff = common.bff(Arc::new(read), Arc::new(control))?;
+            serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
     }

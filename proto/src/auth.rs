@@ -29,17 +29,22 @@ pub trait KeyVerifier: Send + Sync + 'static {
 /// Asks a control-plane service over gRPC.
 #[derive(Clone)]
 pub struct GrpcKeyVerifier {
-    client: pb::key_verification_client::KeyVerificationClient<tonic::transport::Channel>,
+    client: pb::key_verification_client::KeyVerificationClient<
+        tonic::service::interceptor::InterceptedService<tonic::transport::Channel, crate::service_auth::Attach>,
+    >,
 }
 
 impl GrpcKeyVerifier {
-    /// Connects lazily: the control plane may start after the collector.
-    pub fn new(url: &str) -> Result<Self, VerifyError> {
+    /// Connects lazily: the control plane may start after the collector. Calls carry
+    /// `token`.
+    pub fn new(url: &str, token: &crate::service_auth::ServiceToken) -> Result<Self, VerifyError> {
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
             .map_err(|e| VerifyError::Unavailable(format!("control-plane URL {url:?}: {e}")))?
             .connect_timeout(std::time::Duration::from_secs(3))
             .timeout(std::time::Duration::from_secs(5));
-        Ok(Self { client: pb::key_verification_client::KeyVerificationClient::new(endpoint.connect_lazy()) })
+        Ok(Self {
+            client: pb::key_verification_client::KeyVerificationClient::with_interceptor(endpoint.connect_lazy(), token.attach()),
+        })
     }
 }
 

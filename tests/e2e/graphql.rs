@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Spec, otel_send};
 
-async fn query(addr: SocketAddr, query: &str, variables: J) -> J {
+pub async fn query(addr: SocketAddr, query: &str, variables: J) -> J {
     let body = reqwest::Client::new()
         .post(format!("http://{addr}/graphql"))
         .header("content-type", "application/json")
@@ -48,6 +48,30 @@ async fn next(ws: &mut Socket, wait: Duration) -> Option<J> {
             }
             return Some(v);
         }
+    }
+}
+
+/// A `graphql-transport-ws` client.
+pub struct Client {
+    ws: Socket,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let mut request = format!("ws://{addr}/graphql").into_client_request().expect("request");
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+        send(&mut ws, json!({"type": "connection_init"})).await;
+        assert_eq!(next(&mut ws, Duration::from_secs(10)).await.expect("ack")["type"], "connection_ack");
+        Client { ws }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str) {
+        send(&mut self.ws, json!({"id": id, "type": "subscribe", "payload": {"query": query}})).await;
+    }
+
+    pub async fn next(&mut self, wait: Duration) -> Option<J> {
+        next(&mut self.ws, wait).await
     }
 }
 

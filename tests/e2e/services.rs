@@ -1,7 +1,9 @@
 //! Services mode against a SurrealDB server (`ws://`, root credentials): control plane,
-//! collector and storage-write as a timely cluster of two processes, over JetStream.
-//! Every point sent is stored once, both processes write their partitions, and the
-//! stored rollups equal a recomputation from the stored points.
+//! collector, storage-write as a timely cluster of two processes, storage-read and the
+//! BFF, over JetStream and the internal gRPC contracts (with a service token).
+//! Every point sent is stored once, both processes write their partitions, the stored
+//! rollups equal a recomputation from the stored points, and the BFF answers queries and
+//! live subscriptions through storage-read.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -81,15 +83,35 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
         "cgsvc{:x}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     );
+    let token = "e2e-service-token-e2e-service-token-e2e";
     let bus = |spec: Spec| {
-        spec.env("CLOUDGRID_NATS_URL", nats_url()).env("CLOUDGRID_NATS_NAMESPACE", &namespace).env("CLOUDGRID_NATS_MAX_BYTES", 64 << 20)
+        spec.env("CLOUDGRID_NATS_URL", nats_url())
+            .env("CLOUDGRID_NATS_NAMESPACE", &namespace)
+            .env("CLOUDGRID_NATS_MAX_BYTES", 64 << 20)
+            .env("CLOUDGRID_SERVICE_TOKEN", token)
     };
 
-    let control = db.with(Spec::new("control-plane", &dir.path().join("control"))).env("CLOUDGRID_CONTROL_PLANE_ADDR", ANY_PORT).start();
+    let control = db
+        .with(Spec::new("control-plane", &dir.path().join("control")))
+        .env("CLOUDGRID_CONTROL_PLANE_ADDR", ANY_PORT)
+        .env("CLOUDGRID_SERVICE_TOKEN", token)
+        .start();
     let key = std::fs::read_to_string(dir.path().join("control/ingest-key")).expect("key").trim().to_string();
     let collector = bus(Spec::new("collector", &dir.path().join("collector")))
         .env("CLOUDGRID_CONTROL_PLANE_ADDR", control.addr("control-plane gRPC"))
         .start();
+    let read = bus(db.with(Spec::new("storage-read", &dir.path().join("read")))).env("CLOUDGRID_STORAGE_READ_ADDR", ANY_PORT).start();
+    let bff = Spec::new("bff", &dir.path().join("bff"))
+        .env("CLOUDGRID_STORAGE_READ_ADDR", read.addr("storage-read gRPC"))
+        .env("CLOUDGRID_CONTROL_PLANE_ADDR", control.addr("control-plane gRPC"))
+        .env("CLOUDGRID_SERVICE_TOKEN", token)
+        .start();
+    let gql = bff.addr("GraphQL (BFF)");
+    // A live view through the BFF and storage-read, open before anything is sent.
+    let mut live = crate::graphql::Client::connect(gql).await;
+    live.subscribe("s", "subscription { liveSpans(project: \"default\", filter: {service: \"bench\"}) { started spans { spanId } } }").await;
+    let started = live.next(Duration::from_secs(10)).await.expect("the view starts");
+    assert_eq!(started["payload"]["data"]["liveSpans"]["started"], true, "{started}");
 
     let timely = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
     let storage_write = |process: usize| {
@@ -107,7 +129,7 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
     let report = drive::run(DriveConfig {
         endpoint: format!("http://{}", collector.addr("OTLP/HTTP")),
         protocol: Protocol::Http,
-        key,
+        key: key.clone(),
         signal: SignalKind::Metrics,
         shape: Shape { series: SERIES, items_per_request: 1_000, start_unix_nano: now - 120_000_000_000 },
         requests: POINTS / 1_000,
@@ -121,6 +143,23 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
     .await
     .expect("load");
     assert_eq!((report.failed_requests, report.items_rejected), (0, 0), "{report:?}");
+    let spans = drive::run(DriveConfig {
+        endpoint: format!("http://{}", collector.addr("OTLP/HTTP")),
+        protocol: Protocol::Http,
+        key: key.clone(),
+        signal: SignalKind::Traces,
+        shape: Shape { series: 1, items_per_request: 8, start_unix_nano: now - 10_000_000_000 },
+        requests: 1,
+        first_request: 0,
+        concurrency: 1,
+        gzip: false,
+        admin: None,
+        persist_timeout: Duration::from_secs(60),
+        rate: None,
+    })
+    .await
+    .expect("spans");
+    assert_eq!(spans.failed_requests, 0, "{spans:?}");
 
     let mut config = JetStreamConfig::ingest(nats_url()).with_namespace(namespace.clone());
     config.max_bytes = 64 << 20;
@@ -135,6 +174,36 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
     let (by_0, by_1) = (writer_0.metric(persisted).await, writer_1.metric(persisted).await);
     assert!(by_0 > 0 && by_1 > 0, "both processes wrote: {by_0} and {by_1}");
     assert_eq!(by_0 + by_1, POINTS);
+
+    // The spans arrived live through storage-read and the BFF.
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 8 {
+        let m = live.next(Duration::from_secs(30)).await.expect("live spans");
+        for s in m["payload"]["data"]["liveSpans"]["spans"].as_array().into_iter().flatten() {
+            seen.insert(s["spanId"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    // Queries through the BFF: the metrics with their series, and every gauge point
+    // counted from the rollups (a new series shows within the catalog's 0.5 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let m = crate::graphql::query(gql, "{ metrics(project: \"default\") { name series } }", serde_json::json!({})).await;
+        if m["metrics"].as_array().is_some_and(|a| a.len() == 2) || tokio::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(metrics["metrics"], serde_json::json!([{"name": "bench.load", "series": SERIES / 2}, {"name": "bench.requests", "series": SERIES / 2}]));
+    let counted = crate::graphql::query(
+        gql,
+        "{ metricQuery(project: \"default\", query: {metric: \"bench.load\", aggregation: COUNT, across: SUM, step: \"1h\"}) { series { points { value } } } }",
+        serde_json::json!({}),
+    )
+    .await;
+    let total: f64 = counted["metricQuery"]["series"][0]["points"].as_array().expect("points").iter().filter_map(|p| p["value"].as_f64()).sum();
+    assert_eq!(total, (POINTS / 2) as f64, "{counted}");
+    bff.stop();
+    read.stop();
     // Stopping process 0 stops the cluster; process 1 then ends on its own, cleanly.
     writer_0.stop();
     writer_1.stop();
