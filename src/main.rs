@@ -251,11 +251,12 @@ impl Common {
     }
 
     fn service_token(&self) -> Result<ServiceToken> {
-        let token = self.service_token.clone().filter(|t| !t.is_empty());
-        if !self.local() && token.as_ref().is_none_or(|t| t.len() < MIN_TOKEN_LEN) {
+        let token = ServiceToken::new(self.service_token.clone());
+        token.validate().map_err(|e| anyhow::anyhow!("CLOUDGRID_SERVICE_TOKEN: {e}"))?;
+        if !self.local() && token.len() < MIN_TOKEN_LEN {
             bail!("deployed mode needs CLOUDGRID_SERVICE_TOKEN of at least {MIN_TOKEN_LEN} characters, shared by the services");
         }
-        Ok(ServiceToken::new(token))
+        Ok(token)
     }
 
     /// The BFF's GraphQL app over `read` and `control`.
@@ -473,6 +474,9 @@ async fn start_collector(
     Ok(())
 }
 
+/// How long a server waits for open connections to finish once asked to stop.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(
     servers: &mut tokio::task::JoinSet<Result<()>>,
     what: &'static str,
@@ -482,12 +486,18 @@ async fn serve(
 ) -> Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("{what}: cannot listen on {addr}"))?;
     println!("{what} listening on {}", listener.local_addr()?);
-    let stop = shutdown.clone();
+    let (stop, grace) = (shutdown.clone(), shutdown.clone());
     servers.spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .with_context(|| format!("{what} server"))
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await });
+        // Long-lived streams (subscriptions, live views) do not end on their own: after
+        // the grace period the rest are closed.
+        tokio::select! {
+            r = server => r.with_context(|| format!("{what} server")),
+            _ = async { grace.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+                println!("{what}: connections still open after {}s; closing them", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        }
     });
     Ok(())
 }

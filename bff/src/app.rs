@@ -58,12 +58,24 @@ pub fn router(schema: CloudGridSchema, config: AppConfig) -> Router {
         .with_state(App { schema, config: Arc::new(config) })
 }
 
-async fn graphql(State(app): State<App>, req: GraphQLRequest) -> GraphQLResponse {
-    app.schema.execute(req.into_inner().data(Caller::Local)).await.into()
+async fn graphql(State(app): State<App>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+    // A page from another site must not drive the API through the user's browser: its
+    // requests carry its Origin, and only JSON (which needs a CORS preflight) is taken.
+    if !origin_allowed(&headers, &app.config) {
+        return (StatusCode::FORBIDDEN, "requests from this origin are not allowed").into_response();
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send GraphQL requests as application/json").into_response();
+    }
+    GraphQLResponse::from(app.schema.execute(req.into_inner().data(Caller::Local)).await).into_response()
 }
 
-/// Whether a page from `origin` may talk to us over a WebSocket. Requests without an
-/// `Origin` do not come from a browser page, and are let through.
+/// Whether a page from `origin` may talk to us. Requests without an `Origin` do not
+/// come from another site's page, and are let through.
 fn origin_allowed(headers: &HeaderMap, config: &AppConfig) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };

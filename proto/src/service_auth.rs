@@ -23,8 +23,24 @@ impl std::fmt::Debug for ServiceToken {
 }
 
 impl ServiceToken {
+    /// Surrounding whitespace (a secret file's trailing newline) is not part of it.
     pub fn new(token: Option<String>) -> Self {
-        Self(token.filter(|t| !t.is_empty()).map(Arc::from))
+        Self(token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).map(Arc::from))
+    }
+
+    /// Why the token cannot be sent, if it cannot (it must be a visible-ASCII header value).
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.0 {
+            Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                Err("the service token must be printable ASCII without spaces".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Its length (0 without one).
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |t| t.len())
     }
 
     pub fn is_set(&self) -> bool {

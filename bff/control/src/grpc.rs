@@ -30,6 +30,9 @@ fn status(e: ControlError) -> Status {
 }
 
 fn control_error(s: Status) -> ControlError {
+    if s.code() == tonic::Code::Unauthenticated {
+        tracing::error!(error = s.message(), "the control plane refused this service's calls: check CLOUDGRID_SERVICE_TOKEN");
+    }
     let m = s.message().to_string();
     match s.code() {
         tonic::Code::NotFound => ControlError::NotFound(m),

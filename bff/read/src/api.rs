@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use cloudgrid_operators::catalog::Matcher;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::StorageRead;
@@ -13,7 +14,9 @@ use crate::logs::{LogPage, LogQuery};
 use crate::metrics::{MetricQuery, MetricResult, QueryError};
 use crate::traces::{TraceQuery, TraceSummary, TreeSpan};
 
-pub type LiveItemStream = BoxStream<'static, LiveItems>;
+/// Ends with an error when the view cannot go on (storage-read went away); the client
+/// subscribes again.
+pub type LiveItemStream = BoxStream<'static, Result<LiveItems, QueryError>>;
 pub type LiveMetricStream = BoxStream<'static, Result<LiveMetric, QueryError>>;
 
 #[async_trait]
@@ -78,11 +81,11 @@ impl ReadApi for StorageRead {
     }
 
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {
-        StorageRead::live_spans(self, project, filter).await
+        Ok(StorageRead::live_spans(self, project, filter).await?.map(Ok).boxed())
     }
 
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
-        StorageRead::live_logs(self, project, filter).await
+        Ok(StorageRead::live_logs(self, project, filter).await?.map(Ok).boxed())
     }
 
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {

@@ -13,7 +13,7 @@ use cloudgrid_operators::records::{MetricKind, Temporality};
 use cloudgrid_proto::cloudgrid::read::v1 as pb;
 use cloudgrid_proto::service_auth::{Attach, ServiceToken};
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use pb::storage_read_client::StorageReadClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -228,6 +228,9 @@ fn status(e: QueryError) -> Status {
 }
 
 fn query_error(s: Status) -> QueryError {
+    if s.code() == tonic::Code::Unauthenticated {
+        tracing::error!(error = s.message(), "storage-read refused this service's calls: check CLOUDGRID_SERVICE_TOKEN");
+    }
     match s.code() {
         tonic::Code::InvalidArgument => QueryError::Invalid(s.message().to_string()),
         _ => QueryError::Unavailable(s.message().to_string()),
@@ -342,14 +345,14 @@ impl pb::storage_read_server::StorageRead for ReadService {
         let r = r.into_inner();
         let q = trace_query_from_pb(r.filter, 0, u64::MAX, 0);
         let stream = self.api.live_spans(&r.project, q).await.map_err(status)?;
-        Ok(Response::new(stream.map(|e| Ok(items_event(e))).boxed()))
+        Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
     }
 
     async fn live_logs(&self, r: Request<pb::LiveLogsRequest>) -> Reply<Self::LiveLogsStream> {
         let r = r.into_inner();
         let q = log_query_from_pb(r.filter, 0, u64::MAX, 0, None)?;
         let stream = self.api.live_logs(&r.project, q).await.map_err(status)?;
-        Ok(Response::new(stream.map(|e| Ok(items_event(e))).boxed()))
+        Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
     }
 
     async fn live_metric(&self, r: Request<pb::LiveMetricRequest>) -> Reply<Self::LiveMetricStream> {
@@ -388,26 +391,105 @@ fn items_from_event(e: pb::LiveItemsEvent) -> LiveItems {
 type Client = StorageReadClient<InterceptedService<Channel, Attach>>;
 
 /// A [`ReadApi`] answered by a storage-read service over gRPC.
+///
+/// Queries and live views use separate connections, and every live stream is drained
+/// by a task of its own into a bounded buffer: a subscriber that stops reading loses
+/// events (and is told it lagged); it never holds back the connection others use.
 #[derive(Clone)]
 pub struct GrpcRead {
     client: Client,
+    live: Client,
 }
+
+/// Live events buffered per view in the BFF before it counts them lost.
+const LIVE_BUFFER: usize = 64;
 
 impl GrpcRead {
     /// Connects lazily (storage-read may start after the caller); calls carry `token`.
     pub fn new(url: &str, token: &ServiceToken) -> Result<Self, QueryError> {
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
             .map_err(|e| QueryError::Invalid(format!("storage-read URL {url:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(3));
-        let client = StorageReadClient::with_interceptor(endpoint.connect_lazy(), token.attach())
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(16 << 20);
-        Ok(Self { client })
+            .connect_timeout(Duration::from_secs(3))
+            // A storage-read that vanished is noticed, and its live views end.
+            .http2_keep_alive_interval(Duration::from_secs(15))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let client = |channel| {
+            StorageReadClient::with_interceptor(channel, token.attach())
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(16 << 20)
+        };
+        Ok(Self { client: client(endpoint.connect_lazy()), live: client(endpoint.connect_lazy()) })
     }
 
     fn client(&self) -> Client {
         self.client.clone()
     }
+}
+
+/// Drains a live gRPC stream into a bounded buffer on a task of its own. When the
+/// buffer is full, events are counted lost and `lag(n)` is delivered once there is room;
+/// a lag that is an error ends the view.
+fn drained<M, T>(
+    mut stream: tonic::Streaming<M>,
+    convert: fn(M) -> Result<T, QueryError>,
+    lag: fn(u64) -> Result<T, QueryError>,
+) -> BoxStream<'static, Result<T, QueryError>>
+where
+    M: Send + 'static,
+    T: Send + 'static,
+{
+    use tokio::sync::mpsc::error::TrySendError;
+    let (tx, rx) = tokio::sync::mpsc::channel(LIVE_BUFFER);
+    tokio::spawn(async move {
+        let mut lost = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                _ = tx.closed() => return,
+                // Room again after a loss: say so before anything newer.
+                permit = tx.reserve(), if lost > 0 => {
+                    let Ok(permit) = permit else { return };
+                    let report = lag(lost);
+                    let fatal = report.is_err();
+                    permit.send(report);
+                    lost = 0;
+                    if fatal {
+                        return;
+                    }
+                }
+                m = stream.message() => {
+                    let (event, last) = match m {
+                        Ok(Some(m)) => (convert(m), false),
+                        Ok(None) => return,
+                        Err(s) => (Err(query_error(s)), true),
+                    };
+                    if lost > 0 && !last {
+                        lost += 1;
+                        continue;
+                    }
+                    match tx.try_send(event) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => lost += 1,
+                        Err(TrySendError::Closed(_)) => return,
+                    }
+                    if last {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+}
+
+fn metric_event(e: pb::LiveMetricEvent) -> Result<LiveMetric, QueryError> {
+    use pb::live_metric_event::Kind;
+    Ok(match Kind::try_from(e.kind).unwrap_or(Kind::Unspecified) {
+        Kind::Snapshot => LiveMetric::Snapshot(result_from_pb(e.result)),
+        Kind::Update => LiveMetric::Update(result_from_pb(e.result)),
+        Kind::Lagged | Kind::Unspecified => LiveMetric::Lagged(e.lagged),
+    })
 }
 
 /// A unary call with a deadline, so a stuck storage-read fails the query instead of
@@ -528,31 +610,23 @@ impl ReadApi for GrpcRead {
 
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {
         let req = pb::LiveSpansRequest { project: project.into(), filter: Some(trace_filter_to_pb(&filter)) };
-        let stream = self.client().live_spans(req).await.map_err(query_error)?.into_inner();
-        // A broken stream ends the view; the client resubscribes.
-        Ok(stream.take_while(|e| futures::future::ready(e.is_ok())).filter_map(|e| futures::future::ready(e.ok().map(items_from_event))).boxed())
+        let stream = self.live.clone().live_spans(req).await.map_err(query_error)?.into_inner();
+        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Ok(LiveItems::Lagged(n))))
     }
 
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
         let req = pb::LiveLogsRequest { project: project.into(), filter: Some(log_filter_to_pb(&filter)) };
-        let stream = self.client().live_logs(req).await.map_err(query_error)?.into_inner();
-        Ok(stream.take_while(|e| futures::future::ready(e.is_ok())).filter_map(|e| futures::future::ready(e.ok().map(items_from_event))).boxed())
+        let stream = self.live.clone().live_logs(req).await.map_err(query_error)?.into_inner();
+        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Ok(LiveItems::Lagged(n))))
     }
 
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {
-        use pb::live_metric_event::Kind;
         let req = pb::LiveMetricRequest { project: project.into(), query: Some(query_to_pb(&view.query)), range_nanos: view.range };
-        let stream = self.client().live_metric(req).await.map_err(query_error)?.into_inner();
-        Ok(stream
-            .map_err(query_error)
-            .map(|e| {
-                let e = e?;
-                Ok(match Kind::try_from(e.kind).unwrap_or(Kind::Unspecified) {
-                    Kind::Snapshot => LiveMetric::Snapshot(result_from_pb(e.result)),
-                    Kind::Update => LiveMetric::Update(result_from_pb(e.result)),
-                    Kind::Lagged | Kind::Unspecified => LiveMetric::Lagged(e.lagged),
-                })
-            })
-            .boxed())
+        let stream = self.live.clone().live_metric(req).await.map_err(query_error)?.into_inner();
+        // Updates cannot be skipped without a new snapshot, which only storage-read can
+        // send: a view that fell behind here ends, and the client subscribes again.
+        Ok(drained(stream, metric_event, |n| {
+            Err(QueryError::Unavailable(format!("the live view fell {n} events behind; subscribe again")))
+        }))
     }
 }

@@ -104,7 +104,8 @@ impl StorageRead {
         if view.range == 0 || view.query.step == 0 {
             return Err(QueryError::Invalid("a live metric view needs a positive range and step".into()));
         }
-        if view.range / view.query.step > metrics::MAX_WINDOWS {
+        // The range may straddle two more windows than it spans.
+        if view.range / view.query.step + 2 > metrics::MAX_WINDOWS {
             return Err(QueryError::Invalid(format!("at most {} steps per view; use a larger step", metrics::MAX_WINDOWS)));
         }
         let session = self.hub.session(project).await?;

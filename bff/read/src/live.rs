@@ -290,7 +290,8 @@ pub(crate) fn metric_view(
                     let earliest = now_ns().saturating_sub(view.range);
                     let from = from.max(earliest);
                     let from = from - from % step;
-                    let to = to.max(from + 1);
+                    // Whole windows: a window's value needs every bucket in it.
+                    let to = to.max(from + 1).div_ceil(step).saturating_mul(step);
                     let out = reader.query(&project, &window(from, to)).await.map(LiveMetric::Update);
                     if tx.send(out).await.is_err() {
                         return;

@@ -100,9 +100,9 @@ fn parse_rfc3339(s: &str) -> Option<u64> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let h: i64 = rest[1..3].parse().ok()?;
-            let m: i64 = rest[4..6].parse().ok()?;
+        _ if rest.len() == 6 && rest.is_ascii() && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let h: i64 = rest.get(1..3)?.parse().ok()?;
+            let m: i64 = rest.get(4..6)?.parse().ok()?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (h * 3600 + m * 60)
         }
@@ -144,5 +144,7 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-27T06:00:00.5Z"), Some(1_795_759_200_500_000_000));
         assert_eq!(parse_rfc3339("2026-13-27T06:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2026-11-27T06:00:00+0é00"), None, "not ASCII: refused, never a panic");
+        assert_eq!(parse_rfc3339("2026-11-27T06:00:00é"), None);
     }
 }

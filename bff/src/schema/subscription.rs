@@ -61,17 +61,17 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         project: String,
         #[graphql(default)] filter: SpanFilter,
-    ) -> Result<impl Stream<Item = LiveSpans> + use<>> {
+    ) -> Result<impl Stream<Item = Result<LiveSpans>> + use<>> {
         let slot = take_slot(ctx)?;
         let project = super::project(ctx, &project).await?;
         let stream = backends(ctx).read.live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
-        let started = futures::stream::once(async { LiveSpans { started: true, ..LiveSpans::default() } });
+        let started = futures::stream::once(async { Ok(LiveSpans { started: true, ..LiveSpans::default() }) });
         Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
-            match e {
+            Ok(match e.map_err(from_query)? {
                 LiveItems::Items(items) => LiveSpans { spans: items.into_iter().map(|s| span(s, 0)).collect(), ..LiveSpans::default() },
                 LiveItems::Lagged(n) => LiveSpans { lagged: Some(n), ..LiveSpans::default() },
-            }
+            })
         })))
     }
 
@@ -81,18 +81,18 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         project: String,
         #[graphql(default)] filter: LogFilter,
-    ) -> Result<impl Stream<Item = LiveLogs> + use<>> {
+    ) -> Result<impl Stream<Item = Result<LiveLogs>> + use<>> {
         let slot = take_slot(ctx)?;
         let project = super::project(ctx, &project).await?;
         let stream =
             backends(ctx).read.live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
-        let started = futures::stream::once(async { LiveLogs { started: true, ..LiveLogs::default() } });
+        let started = futures::stream::once(async { Ok(LiveLogs { started: true, ..LiveLogs::default() }) });
         Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
-            match e {
+            Ok(match e.map_err(from_query)? {
                 LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), ..LiveLogs::default() },
                 LiveItems::Lagged(n) => LiveLogs { lagged: Some(n), ..LiveLogs::default() },
-            }
+            })
         })))
     }
 

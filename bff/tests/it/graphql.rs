@@ -249,3 +249,19 @@ async fn internal_calls_without_the_service_token_are_refused() {
 }
 
 crate::both_shapes!(spans_and_logs_are_found_through_graphql_as_stored, dashboards_round_trip_and_conflicting_saves_are_refused, bad_input_gets_a_clear_error_without_internals, a_connection_holds_at_most_its_subscription_cap);
+
+#[tokio::test]
+async fn other_sites_cannot_post_queries_or_forms() {
+    let bff = Bff::start(Options::default()).await;
+    let post = |origin: Option<&'static str>, content_type: &'static str| {
+        let mut r = reqwest::Client::new().post(bff.url()).header("content-type", content_type);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.body(json!({"query": "{ projects { id } }"}).to_string()).send()
+    };
+    assert_eq!(post(Some("https://evil.example.net"), "application/json").await.expect("post").status(), 403);
+    assert_eq!(post(None, "text/plain").await.expect("post").status(), 415);
+    assert_eq!(post(Some("http://localhost:5173"), "application/json").await.expect("post").status(), 200);
+    assert_eq!(post(None, "application/json; charset=utf-8").await.expect("post").status(), 200);
+}

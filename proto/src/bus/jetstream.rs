@@ -152,6 +152,9 @@ impl Bus for JetStreamBus {
 
     async fn listen(&self, filter: &str) -> Result<Listener, BusError> {
         let subscriber = self.client.subscribe(format!("{}{filter}", self.prefix)).await.map_err(unavailable)?;
+        // The server has the subscription once the flush returns: what is published
+        // after `listen` returns is heard.
+        self.client.flush().await.map_err(unavailable)?;
         let prefix = self.prefix.clone();
         Ok(Box::pin(subscriber.map(move |m| Heard::Notice {
             subject: m.subject.strip_prefix(prefix.as_str()).unwrap_or(&m.subject).to_string(),
