@@ -4,11 +4,14 @@
 //!
 //! The writer hands each committed batch to [`LiveNotifier`] without waiting: notices are
 //! built and published on a task of their own, and when that task falls behind, batches
-//! are dropped (and counted) rather than slowing the pipeline. Live views are told of
-//! such a loss by the listener side and resync by query.
+//! are dropped (and counted) rather than slowing the pipeline. Notices are numbered per
+//! publisher and project and a loss skips a number, so a listener sees the gap (whether
+//! the publisher dropped, the bus refused, or the bus lost them) and its live views are
+//! told they lagged. A notice stays within the bus's largest message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use cloudgrid_operators::records::Record;
@@ -27,17 +30,48 @@ const QUEUE: usize = 16;
 /// Items in one notice at most; a larger batch is told in several.
 const MAX_ITEMS: usize = 1_000;
 
+/// Room a notice's other fields take besides its items.
+const NOTICE_OVERHEAD: usize = 1_024;
+
 /// Tells the bus what each committed batch stored.
 #[derive(Debug, Clone)]
 pub struct LiveNotifier {
     queue: mpsc::Sender<WriteBatch>,
     dropped: Counter,
+    /// Batches dropped since the publishing task last looked.
+    missed: Arc<AtomicU64>,
+}
+
+/// Numbers the notices of one publisher per project.
+#[derive(Debug)]
+struct Sequencer {
+    publisher: u64,
+    next: HashMap<String, u64>,
+}
+
+impl Sequencer {
+    fn stamp(&mut self, notice: &mut LiveNotice) {
+        let next = self.next.entry(notice.project_id.clone()).or_insert(1);
+        notice.publisher = self.publisher;
+        notice.seq = *next;
+        *next += 1;
+    }
+
+    /// Notices were lost for projects unknown: skip a number everywhere, so every
+    /// listener sees a gap with the next notice.
+    fn skip_all(&mut self) {
+        self.next.values_mut().for_each(|n| *n += 1);
+    }
 }
 
 impl LiveNotifier {
     /// Starts the publishing task on the current runtime.
     pub fn start(bus: Arc<dyn Bus>, health: &Health) -> Self {
         let (queue, mut rx) = mpsc::channel::<WriteBatch>(QUEUE);
+        let missed = Arc::new(AtomicU64::new(0));
+        let task_missed = missed.clone();
+        let max_bytes = bus.max_payload_bytes().saturating_sub(NOTICE_OVERHEAD).max(NOTICE_OVERHEAD);
+        let mut sequencer = Sequencer { publisher: rand::random(), next: HashMap::new() };
         let published = health.counter("cloudgrid_live_notices_total", "Post-persist notifications published", &[]);
         let failed = health.counter(
             "cloudgrid_live_notice_failures_total",
@@ -46,7 +80,11 @@ impl LiveNotifier {
         );
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
-                for (subject, notice) in notices(&batch) {
+                if task_missed.swap(0, Ordering::AcqRel) > 0 {
+                    sequencer.skip_all();
+                }
+                for (subject, mut notice) in notices(&batch, max_bytes) {
+                    sequencer.stamp(&mut notice);
                     match bus.notify(&subject, Bytes::from(notice.encode_to_vec())).await {
                         Ok(()) => published.inc(),
                         Err(e) => {
@@ -62,13 +100,14 @@ impl LiveNotifier {
             "Committed batches not told live because the notifier was behind",
             &[],
         );
-        Self { queue, dropped }
+        Self { queue, dropped, missed }
     }
 
     /// Hands over a committed batch. Never waits.
     pub fn committed(&self, batch: WriteBatch) {
         if self.queue.try_send(batch).is_err() {
             self.dropped.inc();
+            self.missed.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -80,8 +119,40 @@ struct MetricChange {
     to: u64,
 }
 
-/// The notices of one committed batch, with their subjects.
-pub fn notices(batch: &WriteBatch) -> Vec<(String, LiveNotice)> {
+/// `items` as JSON arrays of at most [`MAX_ITEMS`] items and `max_bytes` bytes; an item
+/// larger than that alone is left out (counted in the second value).
+fn chunks(items: &[serde_json::Value], max_bytes: usize) -> (Vec<(Bytes, u32)>, usize) {
+    let mut out = Vec::new();
+    let mut too_large = 0;
+    let mut buf = Vec::with_capacity(max_bytes.min(1 << 20));
+    let mut n = 0u32;
+    let flush = |buf: &mut Vec<u8>, n: &mut u32, out: &mut Vec<(Bytes, u32)>| {
+        if *n > 0 {
+            buf.push(b']');
+            out.push((Bytes::from(std::mem::take(buf)), *n));
+            *n = 0;
+        }
+    };
+    for item in items {
+        let Ok(json) = serde_json::to_vec(item) else { continue };
+        if json.len() + 2 > max_bytes {
+            too_large += 1;
+            continue;
+        }
+        if n as usize >= MAX_ITEMS || buf.len() + json.len() + 2 > max_bytes {
+            flush(&mut buf, &mut n, &mut out);
+        }
+        buf.push(if n == 0 { b'[' } else { b',' });
+        buf.extend_from_slice(&json);
+        n += 1;
+    }
+    flush(&mut buf, &mut n, &mut out);
+    (out, too_large)
+}
+
+/// The notices of one committed batch, with their subjects; none larger than
+/// `max_bytes` of items.
+pub fn notices(batch: &WriteBatch, max_bytes: usize) -> Vec<(String, LiveNotice)> {
     let mut spans: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
     let mut logs: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
     let mut metrics: BTreeMap<&str, MetricChange> = BTreeMap::new();
@@ -101,12 +172,16 @@ pub fn notices(batch: &WriteBatch) -> Vec<(String, LiveNotice)> {
     let mut out = Vec::new();
     let mut items = |kind: LiveKind, by_project: BTreeMap<&str, Vec<serde_json::Value>>| {
         for (project, all) in by_project {
-            for chunk in all.chunks(MAX_ITEMS) {
+            let (chunks, too_large) = chunks(&all, max_bytes);
+            if too_large > 0 {
+                tracing::debug!(project, too_large, "items too large for a live notice");
+            }
+            for (json, count) in chunks {
                 let notice = LiveNotice {
                     project_id: project.to_string(),
                     kind: kind as i32,
-                    items_json: Bytes::from(serde_json::to_vec(chunk).unwrap_or_default()),
-                    count: chunk.len() as u32,
+                    items_json: json,
+                    count,
                     ..Default::default()
                 };
                 out.push((subjects::live(project, kind), notice));
@@ -129,4 +204,43 @@ pub fn notices(batch: &WriteBatch) -> Vec<(String, LiveNotice)> {
         out.push((subjects::live(project, LiveKind::Metrics), notice));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_cut_into_json_arrays_that_fit_the_bus() {
+        let items: Vec<serde_json::Value> = (0..10).map(|i| serde_json::json!({"i": i, "pad": "x".repeat(100)})).collect();
+        let one = serde_json::to_vec(&items[0]).expect("json").len();
+        let (parts, too_large) = chunks(&items, 3 * one + 4);
+        assert_eq!(too_large, 0);
+        assert_eq!(parts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
+        let mut back = Vec::new();
+        for (json, n) in &parts {
+            assert!(json.len() <= 3 * one + 4);
+            let part: Vec<serde_json::Value> = serde_json::from_slice(json).expect("a JSON array");
+            assert_eq!(part.len(), *n as usize);
+            back.extend(part);
+        }
+        assert_eq!(back, items);
+        let (parts, too_large) = chunks(&items, one);
+        assert_eq!((parts.len(), too_large), (0, 10), "an item that cannot fit is left out and counted");
+    }
+
+    #[test]
+    fn notices_are_numbered_per_project_and_a_loss_leaves_a_gap() {
+        let mut s = Sequencer { publisher: 7, next: HashMap::new() };
+        let mut n = |p: &str| {
+            let mut notice = LiveNotice { project_id: p.into(), ..Default::default() };
+            s.stamp(&mut notice);
+            (notice.publisher, notice.seq)
+        };
+        assert_eq!((n("a"), n("a"), n("b")), ((7, 1), (7, 2), (7, 1)));
+        s.skip_all();
+        let mut notice = LiveNotice { project_id: "a".into(), ..Default::default() };
+        s.stamp(&mut notice);
+        assert_eq!(notice.seq, 4, "one number skipped");
+    }
 }

@@ -127,19 +127,31 @@ impl LiveHub {
                 let sender = tx.clone();
                 let task = tokio::spawn(async move {
                     let mut listener = listener;
+                    // Per publisher, the last notice number heard: a skipped number is
+                    // a lost notice.
+                    let mut last: HashMap<u64, u64> = HashMap::new();
                     while let Some(heard) = listener.next().await {
-                        let event = match heard {
+                        // No session at this instant is fine.
+                        let notice = match heard {
                             Heard::Notice { payload, .. } => match LiveNotice::decode(payload) {
-                                Ok(n) => Event::Notice(Arc::new(n)),
+                                Ok(n) => n,
                                 Err(e) => {
                                     tracing::warn!(error = %e, "undecodable live notice");
                                     continue;
                                 }
                             },
-                            Heard::Lost(n) => Event::Lagged(n),
+                            Heard::Lost(n) => {
+                                let _ = sender.send(Event::Lagged(n));
+                                continue;
+                            }
                         };
-                        // No session at this instant is fine.
-                        let _ = sender.send(event);
+                        if notice.seq > 0 {
+                            let previous = last.insert(notice.publisher, notice.seq);
+                            if let Some(p) = previous.filter(|p| notice.seq > p + 1) {
+                                let _ = sender.send(Event::Lagged(notice.seq - p - 1));
+                            }
+                        }
+                        let _ = sender.send(Event::Notice(Arc::new(notice)));
                     }
                 });
                 self.listeners.inc();

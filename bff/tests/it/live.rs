@@ -77,6 +77,36 @@ fn notice(i: u64, size: usize) -> Bytes {
     Bytes::from(n.encode_to_vec())
 }
 
+/// What a publisher numbered `seq` (see [`notice`]).
+fn numbered(i: u64, seq: u64) -> Bytes {
+    let mut n = LiveNotice::decode(notice(i, 10)).expect("notice");
+    n.publisher = 9;
+    n.seq = seq;
+    Bytes::from(n.encode_to_vec())
+}
+
+/// A notice the bus lost between two a publisher numbered is told as a lag.
+async fn a_skipped_notice_number_is_told_as_lagged(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+    let mut ws = bff.ws().await;
+    ws.subscribe("l", "subscription { liveLogs(project: \"default\") { started lagged logs { id } } }", json!({})).await;
+    started(&mut ws, "liveLogs").await;
+    let subject = subjects::live("default", LiveKind::Logs);
+    for (i, seq) in [(1, 1), (3, 3), (4, 4)] {
+        bff.bus.notify(&subject, numbered(i, seq)).await.expect("notify");
+    }
+    let mut events = Vec::new();
+    while events.len() < 4 {
+        let m = ws.next().await;
+        let live = &m["payload"]["data"]["liveLogs"];
+        events.push(match live["lagged"].as_u64() {
+            Some(n) => format!("lagged {n}"),
+            None => ids(&m).join(","),
+        });
+    }
+    assert_eq!(events, vec![format!("{:016x}", 1), "lagged 1".to_string(), format!("{:016x}", 3), format!("{:016x}", 4)]);
+}
+
 fn ids(m: &J) -> Vec<String> {
     m["payload"]["data"]["liveLogs"]["logs"].as_array().map(|a| a.iter().filter_map(|l| l["id"].as_str().map(String::from)).collect()).unwrap_or_default()
 }
@@ -115,4 +145,4 @@ async fn a_slow_subscriber_gets_lagged_and_others_are_unaffected(shape: Shape) {
     assert!(received < total, "it did not get everything");
 }
 
-crate::both_shapes!(live_spans_arrive_filtered_and_are_already_queryable, live_logs_tail_with_a_filter, a_slow_subscriber_gets_lagged_and_others_are_unaffected);
+crate::both_shapes!(a_skipped_notice_number_is_told_as_lagged, live_spans_arrive_filtered_and_are_already_queryable, live_logs_tail_with_a_filter, a_slow_subscriber_gets_lagged_and_others_are_unaffected);

@@ -145,7 +145,7 @@ impl Bff {
             .collect();
         let batch = ResumeGuard::new(HashMap::new()).admit(records);
         self.writer.apply(&batch).await.expect("write");
-        for (subject, notice) in cloudgrid_sinks::live::notices(&batch) {
+        for (subject, notice) in cloudgrid_sinks::live::notices(&batch, usize::MAX) {
             self.bus.notify(&subject, Bytes::from(notice.encode_to_vec())).await.expect("notify");
         }
     }
