@@ -122,19 +122,34 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
 
 async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol) {
     let (mut sink, mut stream) = socket.split();
-    // The protocol's first message must come soon; an idle socket holds a slot for nothing.
-    let first = match tokio::time::timeout(app.config.connection_init_timeout, stream.next()).await {
-        Ok(Some(Ok(m))) => m,
-        Ok(_) => return,
-        Err(_) => {
-            let frame = CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() };
+    // The protocol's `connection_init` must come soon; a socket that sends anything else
+    // meanwhile (pings included) still holds a slot for nothing.
+    let deadline = tokio::time::Instant::now() + app.config.connection_init_timeout;
+    let mut before_init = Vec::new();
+    loop {
+        let m = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(_) => return,
+            Err(_) => {
+                let frame = CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                return;
+            }
+        };
+        let init = matches!(&m, Message::Text(t) if serde_json::from_str::<serde_json::Value>(t).is_ok_and(|v| v["type"] == "connection_init"));
+        before_init.push(Ok(m));
+        if init {
+            break;
+        }
+        if before_init.len() > 16 {
+            let frame = CloseFrame { code: 4400, reason: "connection_init expected".into() };
             let _ = sink.send(Message::Close(Some(frame))).await;
             return;
         }
-    };
+    }
     let mut data = Data::default();
     data.insert(Caller::Local);
     data.insert(Arc::new(ConnectionSlots::default()));
-    let stream = futures::stream::once(async move { Ok(first) }).chain(stream);
+    let stream = futures::stream::iter(before_init).chain(stream);
     GraphQLWebSocket::new_with_pair(sink, stream, app.schema, protocol).with_data(data).serve().await;
 }

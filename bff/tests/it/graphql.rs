@@ -177,6 +177,10 @@ async fn websockets_check_origin_and_want_an_early_connection_init() {
     let mut idle = Ws::connect(bff.addr, Some("https://app.example.com")).await.expect("allowed origin");
     let closed = idle.next().await;
     assert_eq!(closed, json!({"type": "closed", "code": 4408}), "an idle socket is closed");
+    let mut chatty = Ws::connect(bff.addr, Some("https://app.example.com")).await.expect("allowed origin");
+    chatty.send(json!({"type": "ping"})).await;
+    let closed = chatty.next().await;
+    assert_eq!(closed, json!({"type": "closed", "code": 4408}), "pings do not stand in for connection_init");
 
     let local = Bff::start(Options::default()).await;
     let mut ws = Ws::connect(local.addr, Some("http://localhost:5173")).await.expect("local pages may connect");
