@@ -23,10 +23,32 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::catalogs::Catalogs;
 use crate::metrics::{MetricQuery, MetricReader, MetricResult, QueryError};
 
+/// A notice as sessions share it: its items are parsed once, by the first session that
+/// wants them.
+#[derive(Debug)]
+pub struct Notice {
+    pub notice: LiveNotice,
+    items: std::sync::OnceLock<Vec<serde_json::Value>>,
+}
+
+impl std::ops::Deref for Notice {
+    type Target = LiveNotice;
+    fn deref(&self) -> &LiveNotice {
+        &self.notice
+    }
+}
+
+impl Notice {
+    /// The spans or log records it carries (none for other kinds).
+    pub fn items(&self) -> &[serde_json::Value] {
+        self.items.get_or_init(|| serde_json::from_slice(&self.notice.items_json).unwrap_or_default())
+    }
+}
+
 /// What a session receives.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Notice(Arc<LiveNotice>),
+    Notice(Arc<Notice>),
     /// This many notices were lost for this session (it fell behind, or the listener
     /// did): what it shows may miss them.
     Lagged(u64),
@@ -151,7 +173,7 @@ impl LiveHub {
                                 let _ = sender.send(Event::Lagged(notice.seq - p - 1));
                             }
                         }
-                        let _ = sender.send(Event::Notice(Arc::new(notice)));
+                        let _ = sender.send(Event::Notice(Arc::new(Notice { notice, items: Default::default() })));
                     }
                 });
                 self.listeners.inc();
@@ -215,11 +237,11 @@ pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn items_of(notice: &LiveNotice, kind: LiveKind) -> Vec<serde_json::Value> {
+fn items_of(notice: &Notice, kind: LiveKind) -> &[serde_json::Value] {
     if notice.kind != kind as i32 {
-        return Vec::new();
+        return &[];
     }
-    serde_json::from_slice(&notice.items_json).unwrap_or_default()
+    notice.items()
 }
 
 /// Spans (`LiveKind::Spans`) or logs (`LiveKind::Logs`) of the session's project that
@@ -240,7 +262,7 @@ pub(crate) fn item_view(
                 None => return,
                 Some(Event::Lagged(n)) => LiveItems::Lagged(n),
                 Some(Event::Notice(n)) => {
-                    let items: Vec<_> = items_of(&n, kind).into_iter().filter(|i| keep(i)).collect();
+                    let items: Vec<_> = items_of(&n, kind).iter().filter(|i| keep(i)).cloned().collect();
                     if items.is_empty() {
                         continue;
                     }
