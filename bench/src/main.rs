@@ -197,7 +197,7 @@ async fn main() -> Result<()> {
                 first_request: 0,
                 concurrency: shape_args.concurrency,
                 gzip: false,
-                admin: None,
+                admin: Some(a.admin.clone()),
                 persist_timeout: Duration::from_secs(60),
                 rate: Some(a.points_per_s),
             };
