@@ -19,7 +19,7 @@ use cloudgrid_operators::rollup::{IdSet, RollupConfig};
 
 use crate::graph::{self, Epoch, Raw};
 use crate::rollups::{RollupStep, StepMetrics};
-use crate::writer::{self, Progress, WriteJob, WriterStats};
+use crate::writer::{self, AfterCommit, Progress, WriteJob, WriterStats};
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -174,8 +174,7 @@ impl Pipeline {
                 ResumeGuard::new(resume.clone()),
                 committed[w].clone(),
                 progress_tx.clone(),
-                stats.clone(),
-                notifier.clone(),
+                AfterCommit { stats: stats.clone(), notifier: notifier.clone() },
             )));
         }
         let worker_progress = progress_tx;

@@ -113,6 +113,13 @@ impl WriterStats {
     }
 }
 
+/// What follows a commit: counting it, and telling it live.
+#[derive(Clone)]
+pub(crate) struct AfterCommit {
+    pub(crate) stats: Arc<WriterStats>,
+    pub(crate) notifier: Option<LiveNotifier>,
+}
+
 pub(crate) async fn run(
     worker: usize,
     mut jobs: mpsc::UnboundedReceiver<WriteJob>,
@@ -120,9 +127,9 @@ pub(crate) async fn run(
     mut guard: ResumeGuard,
     committed: Arc<AtomicU64>,
     progress: mpsc::UnboundedSender<Progress>,
-    stats: Arc<WriterStats>,
-    notifier: Option<LiveNotifier>,
+    after: AfterCommit,
 ) {
+    let AfterCommit { stats, notifier } = after;
     let mut sink: Option<SyncActivator> = None;
     // Series this writer has committed: their descriptions need not be written again.
     // (A restart forgets them and writes each once more; the write is idempotent.)

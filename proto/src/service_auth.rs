@@ -43,6 +43,10 @@ impl ServiceToken {
         self.0.as_ref().map_or(0, |t| t.len())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     pub fn is_set(&self) -> bool {
         self.0.is_some()
     }
