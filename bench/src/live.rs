@@ -38,6 +38,9 @@ pub struct LiveConfig {
     pub per_connection: usize,
     pub probes_per_s: f64,
     pub duration: Duration,
+    /// The background load runs this long before the first probe (new series are
+    /// created, caches fill): the figures are the steady state's.
+    pub warmup: Duration,
     /// Background load: metric points per second (0: none), sent with `load`'s shape.
     pub points_per_s: f64,
     pub load: Option<DriveConfig>,
@@ -47,6 +50,7 @@ pub struct LiveConfig {
 pub struct LiveReport {
     pub subscriptions: usize,
     pub connections: usize,
+    pub warmup_s: f64,
     pub probes_sent: u64,
     pub deliveries_expected: u64,
     pub deliveries: u64,
@@ -191,11 +195,15 @@ pub async fn run(config: LiveConfig) -> Result<LiveReport> {
         (Some(load), true) => {
             let mut load = load.clone();
             load.rate = Some(config.points_per_s);
-            load.requests = ((config.points_per_s * config.duration.as_secs_f64()) as u64 / load.shape.items_per_request).max(1);
+            let seconds = (config.warmup + config.duration).as_secs_f64();
+            load.requests = ((config.points_per_s * seconds) as u64 / load.shape.items_per_request).max(1);
             Some(tokio::spawn(drive::run(load)))
         }
         _ => None,
     };
+    if background.is_some() {
+        tokio::time::sleep(config.warmup).await;
+    }
     let http = reqwest::Client::new();
     let acks: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let probes = (config.probes_per_s * config.duration.as_secs_f64()).max(1.0) as u64;
@@ -249,6 +257,7 @@ pub async fn run(config: LiveConfig) -> Result<LiveReport> {
     Ok(LiveReport {
         subscriptions: config.subscriptions,
         connections,
+        warmup_s: config.warmup.as_secs_f64(),
         probes_sent: acked,
         deliveries_expected: expected,
         deliveries: delivered.len() as u64,

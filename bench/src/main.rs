@@ -138,6 +138,10 @@ struct LiveArgs {
     probes_per_s: f64,
     #[arg(long, default_value_t = 30)]
     duration_s: u64,
+    /// Seconds of background load before the first probe (series creation, warm
+    /// caches); probes measure the steady state after it.
+    #[arg(long, default_value_t = 10)]
+    warmup_s: u64,
     /// Background metric load, points per second (0: none).
     #[arg(long, default_value_t = 100_000.0)]
     points_per_s: f64,
@@ -186,7 +190,8 @@ async fn main() -> Result<()> {
                 Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
                 None => a.key,
             };
-            let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * a.duration_s as f64 / 1_000.0) as u64 + 1, concurrency: 4 };
+            let seconds = (a.warmup_s + a.duration_s) as f64;
+            let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * seconds / 1_000.0) as u64 + 1, concurrency: 4 };
             let load = DriveConfig {
                 endpoint: a.endpoint.clone(),
                 protocol: Protocol::Http,
@@ -211,6 +216,7 @@ async fn main() -> Result<()> {
                 per_connection: a.per_connection,
                 probes_per_s: a.probes_per_s,
                 duration: Duration::from_secs(a.duration_s),
+                warmup: Duration::from_secs(a.warmup_s),
                 points_per_s: a.points_per_s,
                 load: Some(load),
             })

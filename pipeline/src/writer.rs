@@ -40,6 +40,9 @@ pub(crate) enum Progress {
     Failed { worker: usize },
 }
 
+/// A commit slower than this is logged (what it held, how long it took).
+const SLOW_TRANSACTION: Duration = Duration::from_millis(500);
+
 /// Most records merged into one transaction when epochs queue up.
 const MAX_COALESCED_RECORDS: usize = 50_000;
 
@@ -178,8 +181,21 @@ pub(crate) async fn run(
             let kinds = WriterStats::kinds(&batch.records);
             let mut backoff = Duration::from_millis(50);
             loop {
+                let began = std::time::Instant::now();
                 match writer.apply(&batch).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        let took = began.elapsed();
+                        if took > SLOW_TRANSACTION {
+                            tracing::info!(
+                                worker,
+                                took_ms = took.as_millis() as u64,
+                                records = batch.records.len(),
+                                rollups = batch.rollups.len() + batch.histograms.len(),
+                                "slow storage transaction"
+                            );
+                        }
+                        break;
+                    }
                     Err(e) => {
                         // Nothing is acked until this succeeds, so waiting loses nothing;
                         // the bus holds the messages meanwhile.

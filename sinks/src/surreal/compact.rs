@@ -257,9 +257,8 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .bind(("h_empty", histograms.empty))
         .bind(("h_removed", histograms.removed_rows))
         .await
-        .map_err(classify)?
-        .check()
-        .map_err(classify)?;
+        .map_err(classify)
+        .and_then(super::check)?;
     Ok(points)
 }
 

@@ -109,6 +109,22 @@ pub(crate) fn classify(e: surrealdb::Error) -> SinkError {
     }
 }
 
+/// The response of a multi-statement transaction, or the error of the statement that
+/// failed it. (The others answer "not executed due to a failed transaction", and come
+/// first; classifying that would hide a conflict as a refusal.)
+pub(crate) fn check(mut response: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, SinkError> {
+    let mut errors: Vec<(usize, surrealdb::Error)> = response.take_errors().into_iter().collect();
+    if errors.is_empty() {
+        return Ok(response);
+    }
+    errors.sort_by_key(|(i, _)| *i);
+    let cause = errors
+        .iter()
+        .position(|(_, e)| !e.to_string().contains("not executed due to a failed transaction"))
+        .unwrap_or(0);
+    Err(classify(errors.swap_remove(cause).1))
+}
+
 impl Store {
     /// Connects, signs in where needed, and applies pending migrations.
     pub async fn open(config: &SurrealConfig) -> Result<Self, SinkError> {

@@ -13,7 +13,7 @@ use super::compact::{Compaction, CompactionConfig};
 use super::metrics::metric_blocks;
 use super::columns::Value;
 use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
-use super::{Store, classify};
+use super::{Store, check, classify};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
@@ -171,9 +171,8 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("resume", resume))
             .bind(("resume_updates", resume_updates))
             .await
-            .map_err(classify)?
-            .check()
-            .map_err(classify)?;
+            .map_err(classify)
+            .and_then(check)?;
         self.catalog.commit(catalog)?;
         if let Ok(mut known) = self.known_partitions.lock() {
             known.extend(new_partitions);
