@@ -112,6 +112,16 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
     live.subscribe("s", "subscription { liveSpans(project: \"default\", filter: {service: \"bench\"}) { started spans { spanId } } }").await;
     let started = live.next(Duration::from_secs(10)).await.expect("the view starts");
     assert_eq!(started["payload"]["data"]["liveSpans"]["started"], true, "{started}");
+    // And a live metric view: the count of gauge points per hour, kept current.
+    let mut widget = crate::graphql::Client::connect(gql).await;
+    widget
+        .subscribe(
+            "m",
+            "subscription { liveMetric(project: \"default\", range: \"2h\", query: {metric: \"bench.load\", aggregation: COUNT, across: SUM, step: \"1h\"}) { kind result { series { points { time value } } } } }",
+        )
+        .await;
+    let snapshot = widget.next(Duration::from_secs(10)).await.expect("a snapshot");
+    assert_eq!(snapshot["payload"]["data"]["liveMetric"]["kind"], "SNAPSHOT", "{snapshot}");
 
     let timely = format!("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
     let storage_write = |process: usize| {
@@ -183,6 +193,21 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
             seen.insert(s["spanId"].as_str().unwrap_or_default().to_string());
         }
     }
+    // The widget's windows, replaced by each update, add up to every gauge point.
+    let mut windows = std::collections::BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while windows.values().sum::<f64>() < (POINTS / 2) as f64 {
+        assert!(tokio::time::Instant::now() < deadline, "the live metric view reached {windows:?}");
+        let Some(m) = widget.next(Duration::from_secs(5)).await else { continue };
+        let view = &m["payload"]["data"]["liveMetric"];
+        assert!(m["payload"]["errors"].is_null(), "{m}");
+        for s in view["result"]["series"].as_array().into_iter().flatten() {
+            for p in s["points"].as_array().into_iter().flatten() {
+                windows.insert(p["time"].as_str().unwrap_or_default().to_string(), p["value"].as_f64().unwrap_or(0.0));
+            }
+        }
+    }
+    assert_eq!(windows.values().sum::<f64>(), (POINTS / 2) as f64);
     // Queries through the BFF: the metrics with their series, and every gauge point
     // counted from the rollups (a new series shows within the catalog's 0.5 s).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
