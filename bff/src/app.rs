@@ -30,6 +30,11 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     /// A WebSocket that sends no `connection_init` within this is closed (4408).
     pub connection_init_timeout: Duration,
+    /// The server pings every WebSocket this often...
+    pub ping_interval: Duration,
+    /// ...and closes one it has heard nothing from (not even a pong) for this long,
+    /// ending its subscriptions.
+    pub peer_timeout: Duration,
 }
 
 impl Default for AppConfig {
@@ -39,6 +44,8 @@ impl Default for AppConfig {
             allowed_origins: Vec::new(),
             max_body_bytes: 1 << 20,
             connection_init_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            peer_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -150,6 +157,50 @@ async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol) {
     let mut data = Data::default();
     data.insert(Caller::Local);
     data.insert(Arc::new(ConnectionSlots::default()));
-    let stream = futures::stream::iter(before_init).chain(stream);
-    GraphQLWebSocket::new_with_pair(sink, stream, app.schema, protocol).with_data(data).serve().await;
+    // Every message heard (pongs included) proves the peer alive; a peer silent for
+    // `peer_timeout` is gone, and its input ends, which ends its subscriptions.
+    let opened = tokio::time::Instant::now();
+    let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (gone_tx, gone_rx) = futures::channel::oneshot::channel::<()>();
+    let stream = futures::stream::iter(before_init).chain(stream).map({
+        let heard = heard.clone();
+        move |m| {
+            heard.store(opened.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+            m
+        }
+    });
+    let stream = stream.take_until(gone_rx);
+    // Outgoing messages go through a small queue, so pings can be sent between them.
+    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(16);
+    let (ping_every, timeout) = (app.config.ping_interval, app.config.peer_timeout);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(ping_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                m = out_rx.next() => match m {
+                    // A peer that takes nothing for `timeout` is as gone as a silent one.
+                    Some(m) => {
+                        if !matches!(tokio::time::timeout(timeout, sink.send(m)).await, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = ticks.tick() => {
+                    let silent = opened.elapsed().saturating_sub(Duration::from_millis(heard.load(std::sync::atomic::Ordering::Relaxed)));
+                    if silent > timeout {
+                        let frame = CloseFrame { code: 1001, reason: "no answer to pings".into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                        break;
+                    }
+                    if !matches!(tokio::time::timeout(timeout, sink.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = gone_tx.send(());
+    });
+    GraphQLWebSocket::new_with_pair(out_tx, stream, app.schema, protocol).with_data(data).serve().await;
 }

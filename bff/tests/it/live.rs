@@ -107,6 +107,38 @@ async fn a_skipped_notice_number_is_told_as_lagged(shape: Shape) {
     assert_eq!(events, vec![format!("{:016x}", 1), "lagged 1".to_string(), format!("{:016x}", 3), format!("{:016x}", 4)]);
 }
 
+/// Live sessions storage-read holds, from its metrics.
+fn sessions(bff: &Bff) -> u64 {
+    let text = bff.health.render();
+    text.lines().find_map(|l| l.strip_prefix("cloudgrid_live_sessions ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_loses_its_subscriptions() {
+    let app = cloudgrid_bff::AppConfig {
+        ping_interval: Duration::from_millis(100),
+        peer_timeout: Duration::from_millis(500),
+        ..cloudgrid_bff::AppConfig::default()
+    };
+    let bff = Bff::start(Options { app, ..Options::default() }).await;
+    let mut alive = bff.ws().await;
+    let mut silent = bff.ws().await;
+    let q = "subscription { liveLogs(project: \"default\") { started } }";
+    alive.subscribe("a", q, json!({})).await;
+    silent.subscribe("s", q, json!({})).await;
+    started(&mut alive, "liveLogs").await;
+    started(&mut silent, "liveLogs").await;
+    assert_eq!(sessions(&bff), 2);
+    // `silent` is never read again, so it answers no pings; `alive` keeps reading (and
+    // answering pings) for two seconds.
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < until {
+        let _ = alive.try_next(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sessions(&bff), 1, "the silent peer's session ended, the live one's did not");
+    drop(silent);
+}
+
 fn ids(m: &J) -> Vec<String> {
     m["payload"]["data"]["liveLogs"]["logs"].as_array().map(|a| a.iter().filter_map(|l| l["id"].as_str().map(String::from)).collect()).unwrap_or_default()
 }

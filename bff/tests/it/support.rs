@@ -33,6 +33,7 @@ pub fn now_ns() -> u64 {
 
 pub struct Bff {
     pub addr: SocketAddr,
+    pub health: Health,
     pub bus: Arc<MemoryBus>,
     writer: SurrealWriter,
     seq: std::sync::atomic::AtomicU64,
@@ -124,7 +125,8 @@ impl Bff {
         let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
         let config = ReadConfig { live_buffer: options.live_buffer, ..ReadConfig::default() };
         let tiers = Tiers::parse("1m,5m,1h,1d").expect("tiers");
-        let read = StorageRead::new(store.clone(), tiers, bus.clone(), &Health::default(), &config);
+        let health = Health::default();
+        let read = StorageRead::new(store.clone(), tiers, bus.clone(), &health, &config);
         let backends = match options.shape {
             Shape::InProcess => Backends { read: Arc::new(read), control: Arc::new(control) },
             Shape::Grpc => over_grpc(read, control).await.0,
@@ -134,7 +136,7 @@ impl Bff {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Bff { addr, bus, writer: SurrealWriter::new(store), seq: 1.into(), _data: data }
+        Bff { addr, health, bus, writer: SurrealWriter::new(store), seq: 1.into(), _data: data }
     }
 
     /// Stores `records` as storage-write does, then publishes their post-persist notices.
