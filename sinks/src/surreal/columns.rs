@@ -184,12 +184,15 @@ fn key_columns<A>(states: &[AggState<A>]) -> Vec<ArrayRef> {
     ]
 }
 
-/// Reads the key columns of every batch and the aggregate of each row with `agg`
-/// (row index → aggregate, `None` where the row says removed).
+/// A batch's reader of one row's aggregate (`None` where the row says removed).
+type RowReader<'b, A> = Box<dyn Fn(usize) -> Result<Option<A>, SinkError> + 'b>;
+
+/// Reads the key columns of every batch and the aggregate of each row with the reader
+/// `columns` makes for the batch (its columns looked up once per batch, not per row).
 fn decode_states<A>(
     what: &str,
     bytes: &[u8],
-    mut agg: impl FnMut(&RecordBatch, usize) -> Result<Option<A>, SinkError>,
+    columns: impl for<'b> Fn(&'b RecordBatch) -> Result<RowReader<'b, A>, SinkError>,
 ) -> Result<Vec<AggState<A>>, SinkError> {
     let mut out = Vec::new();
     for batch in read(what, bytes)? {
@@ -197,11 +200,13 @@ fn decode_states<A>(
         let tier = column::<UInt8Type>(what, &batch, "tier")?;
         let bucket = column::<UInt64Type>(what, &batch, "bucket")?;
         let stored = booleans(what, &batch, "stored")?;
+        let agg = columns(&batch)?;
+        out.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
             out.push(AggState {
                 key: (series.value(i), tier.value(i), bucket.value(i)),
                 stored: stored.value(i),
-                agg: agg(&batch, i)?,
+                agg: agg(i)?,
             });
         }
     }
@@ -228,19 +233,20 @@ impl AggColumns for Agg {
 
     fn decode(bytes: &[u8]) -> Result<Vec<AggState<Self>>, SinkError> {
         const WHAT: &str = "aggregates";
-        decode_states(WHAT, bytes, |batch, i| {
+        decode_states(WHAT, bytes, |batch| {
             let count = column::<UInt64Type>(WHAT, batch, "count")?;
-            if count.is_null(i) {
-                return Ok(None);
-            }
-            let f = |name| column::<Float64Type>(WHAT, batch, name).map(|c| c.value(i));
-            Ok(Some(Agg {
-                count: count.value(i),
-                sum: f("sum")?,
-                min: f("min")?,
-                max: f("max")?,
-                last: f("last")?,
-                last_time: column::<UInt64Type>(WHAT, batch, "last_time")?.value(i),
+            let f = |name| column::<Float64Type>(WHAT, batch, name);
+            let (sum, min, max, last) = (f("sum")?, f("min")?, f("max")?, f("last")?);
+            let last_time = column::<UInt64Type>(WHAT, batch, "last_time")?;
+            Ok(Box::new(move |i| {
+                Ok((!count.is_null(i)).then(|| Agg {
+                    count: count.value(i),
+                    sum: sum.value(i),
+                    min: min.value(i),
+                    max: max.value(i),
+                    last: last.value(i),
+                    last_time: last_time.value(i),
+                }))
             }))
         })
     }
@@ -262,12 +268,14 @@ impl AggColumns for HistAgg {
 
     fn decode(bytes: &[u8]) -> Result<Vec<AggState<Self>>, SinkError> {
         const WHAT: &str = "histogram aggregates";
-        decode_states(WHAT, bytes, |batch, i| {
+        decode_states(WHAT, bytes, |batch| {
             let aggs = strings(WHAT, batch, "agg")?;
-            if aggs.is_null(i) {
-                return Ok(None);
-            }
-            serde_json::from_str(aggs.value(i)).map(Some).map_err(|e| corrupt(WHAT, e))
+            Ok(Box::new(move |i| {
+                if aggs.is_null(i) {
+                    return Ok(None);
+                }
+                serde_json::from_str(aggs.value(i)).map(Some).map_err(|e| corrupt(WHAT, e))
+            }))
         })
     }
 }
