@@ -114,7 +114,7 @@ impl StorageRead {
 }
 
 /// A stored JSON value as text: strings as they are, null as empty, others as JSON.
-pub(crate) fn text(v: &serde_json::Value) -> String {
+pub fn text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),

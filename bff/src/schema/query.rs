@@ -8,6 +8,7 @@ use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_read::logs::{Cursor, LogQuery};
 use cloudgrid_read::metrics::{Across, AcrossOp, MetricQuery, MetricResult as ReadResult, OverTime};
 use cloudgrid_read::traces::{Status, TraceQuery, TreeSpan};
+use cloudgrid_read::text;
 use serde_json::Value as J;
 
 use super::scalars::{Duration, Nanos};
@@ -336,14 +337,6 @@ pub struct Span {
     pub trace_state: String,
     /// Depth in the trace's span tree (trace detail only; 0 elsewhere).
     pub depth: u64,
-}
-
-fn text(v: &J) -> String {
-    match v {
-        J::String(s) => s.clone(),
-        J::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn num(v: &J) -> u64 {
