@@ -5,7 +5,7 @@
 //! partition's postings) carries a change counter that storage-write bumps with every
 //! change, so a check reads 64 counters and reloads only the shards whose counter moved.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,23 @@ struct Held {
     catalog: Arc<Catalog>,
 }
 
-#[derive(Debug)]
+/// A series' labels, its metric name included (as `__name__`).
+pub type Labels = Arc<BTreeMap<String, String>>;
+
+/// Bytes of series labels held at most (estimated from their text).
+pub const LABELS_CACHE_BYTES: u64 = 64 << 20;
+
+/// Weighs a held series' labels by their text plus a fixed overhead per entry and label.
+#[derive(Debug, Clone, Copy)]
+struct LabelBytes;
+
+impl quick_cache::Weighter<(String, u64), Labels> for LabelBytes {
+    fn weight(&self, key: &(String, u64), labels: &Labels) -> u64 {
+        let text: usize = labels.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
+        (key.0.len() + text + 64) as u64
+    }
+}
+
 pub struct Catalogs {
     store: Store,
     max_age: Duration,
@@ -34,11 +50,52 @@ pub struct Catalogs {
     /// One check at a time per project: queries that find the catalog stale together
     /// wait for one read instead of each reading it.
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    labels: quick_cache::sync::Cache<(String, u64), Labels, LabelBytes>,
+}
+
+impl std::fmt::Debug for Catalogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogs")
+            .field("max_age", &self.max_age)
+            .field("labels_held", &self.labels.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Catalogs {
     pub fn new(store: Store, max_age: Duration) -> Self {
-        Self { store, max_age, held: Mutex::default(), loading: Mutex::default() }
+        Self {
+            store,
+            max_age,
+            held: Mutex::default(),
+            loading: Mutex::default(),
+            labels: quick_cache::sync::Cache::with_weighter(100_000, LABELS_CACHE_BYTES, LabelBytes),
+        }
+    }
+
+    /// The labels of each of `series` of `project` that storage knows, from the cache
+    /// where held and read in one round trip for the rest.
+    pub async fn series_labels(&self, project: &str, series: &[u64]) -> Result<HashMap<u64, Labels>, SinkError> {
+        let mut out = HashMap::with_capacity(series.len());
+        let mut missing = Vec::new();
+        let mut key = (project.to_string(), 0);
+        for id in series {
+            key.1 = *id;
+            match self.labels.get(&key) {
+                Some(labels) => {
+                    out.insert(*id, labels);
+                }
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            for (id, labels) in self.store.series_labels(project, &missing).await? {
+                let labels = Arc::new(labels);
+                self.labels.insert((project.to_string(), id), labels.clone());
+                out.insert(id, labels);
+            }
+        }
+        Ok(out)
     }
 
     fn fresh(&self, project: &str, max_age: Duration) -> Option<Arc<Catalog>> {

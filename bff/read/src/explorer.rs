@@ -7,7 +7,6 @@ use std::sync::Arc;
 use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::{MetricKind, Temporality};
 use cloudgrid_sinks::SinkError;
-use cloudgrid_sinks::surreal::Store;
 
 use crate::catalogs::Catalogs;
 
@@ -31,13 +30,12 @@ pub struct SeriesPage {
 
 #[derive(Debug, Clone)]
 pub struct Explorer {
-    store: Store,
     catalogs: Arc<Catalogs>,
 }
 
 impl Explorer {
-    pub fn new(store: Store, catalogs: Arc<Catalogs>) -> Self {
-        Self { store, catalogs }
+    pub fn new(catalogs: Arc<Catalogs>) -> Self {
+        Self { catalogs }
     }
 
     /// Every metric of the project, by name.
@@ -85,10 +83,10 @@ impl Explorer {
     ) -> Result<SeriesPage, SinkError> {
         let ids = self.catalogs.get(project).await?.select_matching(metric, matchers);
         let page: Vec<u64> = ids.iter().take(limit).copied().collect();
-        let mut labels = self.store.series_labels(project, &page).await?;
+        let labels = self.catalogs.series_labels(project, &page).await?;
         Ok(SeriesPage {
             total: ids.len() as u64,
-            series: page.into_iter().map(|id| (id, labels.remove(&id).unwrap_or_default())).collect(),
+            series: page.into_iter().map(|id| (id, labels.get(&id).map(|l| l.as_ref().clone()).unwrap_or_default())).collect(),
         })
     }
 }

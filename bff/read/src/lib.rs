@@ -73,7 +73,7 @@ impl StorageRead {
     pub fn new(store: Store, tiers: Tiers, bus: Arc<dyn Bus>, health: &Health, config: &ReadConfig) -> Self {
         let catalogs = Arc::new(Catalogs::new(store.clone(), config.catalog_max_age));
         Self {
-            explorer: Explorer::new(store.clone(), catalogs.clone()),
+            explorer: Explorer::new(catalogs.clone()),
             metrics: MetricReader::new(store.clone(), tiers, catalogs.clone()),
             traces: Traces::new(store.clone()),
             logs: Logs::new(store),

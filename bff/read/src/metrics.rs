@@ -154,8 +154,8 @@ impl MetricReader {
         if ids.is_empty() {
             return result(Vec::new());
         }
-        let labels = self.store.series_labels(project, &ids).await?;
-        let labels_of = |id: &u64| labels.get(id).cloned().unwrap_or_default();
+        let labels = self.catalogs.series_labels(project, &ids).await?;
+        let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
         if histogram {
             let aggregates = self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to).await?;
             if let (OverTime::Quantile(x), Some(across)) = (q.over_time, &q.across) {

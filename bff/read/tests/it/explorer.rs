@@ -57,7 +57,7 @@ async fn the_explorer_lists_metrics_labels_values_and_series() {
     )
     .await;
     let catalogs = Arc::new(Catalogs::new(store.clone(), Duration::from_millis(200)));
-    let explorer = Explorer::new(store.clone(), catalogs);
+    let explorer = Explorer::new(catalogs);
 
     let metrics = explorer.metrics("p").await.expect("metrics");
     let names: Vec<(&str, MetricKind, &str, u64)> =
