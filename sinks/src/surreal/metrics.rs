@@ -8,13 +8,13 @@ use cloudgrid_operators::records::MetricPoint;
 use cloudgrid_operators::rollup::{Agg, HistAgg, RollupChange, SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::columns::{AggColumns, AggKey, AggState, ENCODING, Point, Value, decode_points, encode_points};
+use super::columns::{AggColumns, AggKey, AggState, ENCODING, Point, SPAN_ENCODING, SpanCodec, Value, decode_points, encode_points};
 use super::rows::{BLOCK_POINTS, HistRollupRow, MetricBlockRow, RollupRow, StoredChunk, latest_states, series_key, stored_point};
 use super::{Store, classify};
 use crate::SinkError;
 
 /// An aggregate type as storage holds it: its rows, and its column in blocks.
-pub(crate) trait StoredAgg: AggColumns + Clone + Ord + Send + Sync + 'static {
+pub(crate) trait StoredAgg: AggColumns + SpanCodec + Clone + Ord + Send + Sync + 'static {
     type Row: SurrealValue + Send + 'static;
     /// Rows of one bucket each: the layout before spans, still read.
     const TABLE: &'static str;
@@ -78,51 +78,73 @@ pub(crate) struct SpanRow {
 
 impl SpanRow {
     pub(crate) fn new<A: StoredAgg>(id: SpanId, buckets: &BTreeMap<u64, A>) -> Result<Self, SinkError> {
-        let (series, tier) = (id.1 as u64, id.2 as u8);
-        let states: Vec<AggState<A>> = buckets
-            .iter()
-            .map(|(bucket, a)| AggState { key: (series, tier, *bucket), stored: true, agg: Some(a.clone()) })
-            .collect();
         Ok(SpanRow {
             project_id: id.0.clone(),
             series_id: id.1,
             tier: id.2,
             span: id.3,
             n: buckets.len() as i64,
-            encoding: ENCODING.to_string(),
-            aggs: A::encode(&states)?,
+            encoding: SPAN_ENCODING.to_string(),
+            aggs: A::encode_span(buckets.iter())?,
             id,
         })
     }
 }
 
-/// A stored span's aggregates, as readers take them.
+/// A stored span's aggregates, as readers take them ([`SPAN_FIELDS`]).
 #[derive(Debug, SurrealValue)]
 struct StoredSpan {
+    series_id: i64,
+    tier: i64,
+    /// Buckets held (a hint for reserving room).
+    n: Option<i64>,
+    encoding: String,
     aggs: Bytes,
+}
+
+/// The fields of a span record readers select into a [`StoredSpan`].
+const SPAN_FIELDS: &str = "series_id, tier, n, encoding, aggs";
+
+impl StoredSpan {
+    /// Calls `each` with every bucket the record holds, in bucket order.
+    fn buckets<A: StoredAgg>(&self, mut each: impl FnMut(AggKey, A)) -> Result<(), SinkError> {
+        let series = self.series_id as u64;
+        let tier = u8::try_from(self.tier).map_err(|_| SinkError::Rejected(format!("span record of tier {}", self.tier)))?;
+        match self.encoding.as_str() {
+            SPAN_ENCODING => A::decode_span(&self.aggs, |bucket, a| each((series, tier, bucket), a)),
+            // Written before the compact layout.
+            ENCODING => {
+                for state in A::decode(&self.aggs)? {
+                    if let Some(a) = state.agg {
+                        each(state.key, a);
+                    }
+                }
+                Ok(())
+            }
+            other => Err(SinkError::Rejected(format!("span record in an unknown encoding {other:?}"))),
+        }
+    }
 }
 
 /// Decodes stored spans into (series, tier, bucket) → aggregate, keeping the buckets
 /// `keep` accepts.
-fn decode_spans<A: StoredAgg>(spans: Vec<StoredSpan>, keep: impl Fn(&AggKey) -> bool) -> Result<Vec<(AggKey, A)>, SinkError> {
+fn decode_spans<A: StoredAgg>(spans: &[StoredSpan], keep: impl Fn(&AggKey) -> bool) -> Result<Vec<(AggKey, A)>, SinkError> {
     let mut out = Vec::new();
     for span in spans {
-        for state in A::decode(&span.aggs)? {
-            if let Some(a) = state.agg
-                && keep(&state.key)
-            {
-                out.push((state.key, a));
+        span.buckets(|key, a| {
+            if keep(&key) {
+                out.push((key, a));
             }
-        }
+        })?;
     }
     Ok(out)
 }
 
-/// The span records of one series and tier that may hold buckets starting in
-/// `[from, to)`, of series `$s` in project `$p`.
+/// The record-id range of the span records of one series and tier that may hold
+/// buckets starting in `[from, to)`, of series `series_param` in project `$p`.
 fn span_range(table: &str, series_param: &str, tier: u8, from: u64, to: u64) -> String {
     let (lo, hi) = (i64::try_from(span_start(from)).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
-    format!("SELECT aggs FROM {table}:[$p, {series_param}, {tier}, {lo}]..[$p, {series_param}, {tier}, {hi}];")
+    format!("{table}:[$p, {series_param}, {tier}, {lo}]..[$p, {series_param}, {tier}, {hi}]")
 }
 
 impl Store {
@@ -137,11 +159,18 @@ impl Store {
         #[derive(Debug, SurrealValue)]
         struct Row {
             id: SpanId,
+            series_id: i64,
+            tier: i64,
+            n: Option<i64>,
+            encoding: String,
             aggs: Bytes,
         }
         let rows: Vec<Row> = self
             .db
-            .query(format!("SELECT record::id(id) AS id, aggs FROM $ids.map(|$i| type::record('{}', $i))", A::SPAN_TABLE))
+            .query(format!(
+                "SELECT record::id(id) AS id, {SPAN_FIELDS} FROM $ids.map(|$i| type::record('{}', $i))",
+                A::SPAN_TABLE
+            ))
             .bind(("ids", ids.to_vec()))
             .await
             .map_err(classify)?
@@ -149,7 +178,11 @@ impl Store {
             .map_err(classify)?;
         let mut out = HashMap::new();
         for row in rows {
-            let buckets = A::decode(&row.aggs)?.into_iter().filter_map(|s| Some((s.key.2, s.agg?))).collect();
+            let span = StoredSpan { series_id: row.series_id, tier: row.tier, n: row.n, encoding: row.encoding, aggs: row.aggs };
+            let mut buckets = BTreeMap::new();
+            span.buckets::<A>(|key, a| {
+                buckets.insert(key.2, a);
+            })?;
             out.insert(row.id, buckets);
         }
         Ok(out)
@@ -328,7 +361,7 @@ impl Store {
         let mut response = self
             .db
             .query(format!(
-                "BEGIN; SELECT {} FROM {range}; SELECT aggs FROM {spans}; {} COMMIT;",
+                "BEGIN; SELECT {} FROM {range}; SELECT {SPAN_FIELDS} FROM {spans}; {} COMMIT;",
                 A::COLUMNS,
                 select_blocks(None, parts)
             ))
@@ -339,7 +372,7 @@ impl Store {
         let spans: Vec<StoredSpan> = response.take(2).map_err(classify)?;
         let blocks = decode_blocks(response.take(3).map_err(classify)?)?;
         let mut view: BTreeMap<AggKey, A> = rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)).collect();
-        view.extend(decode_spans::<A>(spans, |_| true)?);
+        view.extend(decode_spans::<A>(&spans, |_| true)?);
         for block in blocks {
             overlay(&mut view, BlockStates::<A>::states(&block).iter().cloned());
         }
@@ -360,9 +393,10 @@ impl Store {
     where
         OpenBlock: BlockStates<A>,
     {
-        let mut out: BTreeMap<u64, BTreeMap<u64, A>> = series.iter().map(|s| (*s, BTreeMap::new())).collect();
+        let mut out: HashMap<u64, Vec<(u64, A)>> = series.iter().map(|s| (*s, Vec::new())).collect();
         let (lo, hi) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
         let parts = BlockParts { points: false, numbers: true, histograms: true };
+        let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
         // Rows of the per-bucket layout are read only where the project has any.
         let legacy: Vec<surrealdb::types::Value> = self
             .db
@@ -378,19 +412,23 @@ impl Store {
         let partition_of = |s: &u64| (s % u64::from(crate::PARTITIONS)) as u32;
         let mut by_partition = series.to_vec();
         by_partition.sort_by_key(|s| (partition_of(s), *s));
-        for group in by_partition.chunks(SNAPSHOT_SERIES_PER_QUERY) {
+        for group in by_partition.chunks(SERIES_PER_QUERY) {
             let partitions: std::collections::BTreeSet<u32> = group.iter().map(partition_of).collect();
             let mut sql = String::from("BEGIN;");
-            for i in 0..group.len() {
-                if legacy {
+            if legacy {
+                for i in 0..group.len() {
                     sql.push_str(&format!(
                         "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
                         A::COLUMNS,
                         A::TABLE
                     ));
                 }
-                sql.push_str(&span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, from, to));
             }
+            // One statement for the spans of the whole group: a statement costs more than
+            // the few records each series has in range.
+            let ranges: Vec<String> =
+                (0..group.len()).map(|i| span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, from, to)).collect();
+            sql.push_str(&format!("SELECT {SPAN_FIELDS} FROM {};", ranges.join(", ")));
             for p in &partitions {
                 sql.push_str(&select_blocks(Some(*p), parts));
             }
@@ -400,30 +438,56 @@ impl Store {
                 query = query.bind((format!("s{i}"), series_key(*s)));
             }
             let mut response = query.await.map_err(classify)?;
-            let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
-            let per_series = 1 + usize::from(legacy);
-            for (i, s) in group.iter().enumerate() {
-                let at = 1 + per_series * i;
-                let rows: Vec<A::Row> = if legacy { response.take(at).map_err(classify)? } else { Vec::new() };
-                let spans: Vec<StoredSpan> = response.take(at + per_series - 1).map_err(classify)?;
-                if let Some(view) = out.get_mut(s) {
-                    view.extend(rows.iter().map(A::parts).map(|(_, _, bucket, a)| (bucket, a)));
-                    view.extend(decode_spans::<A>(spans, wanted)?.into_iter().map(|(k, a)| (k.2, a)));
+            let spans_at = 1 + if legacy { group.len() } else { 0 };
+            let spans: Vec<StoredSpan> = response.take(spans_at).map_err(classify)?;
+            // Each series' spans come in key order, so its buckets arrive sorted.
+            let mut held: HashMap<u64, usize> = HashMap::new();
+            for span in &spans {
+                *held.entry(span.series_id as u64).or_default() += usize::try_from(span.n.unwrap_or(0)).unwrap_or(0);
+            }
+            for (series, n) in held {
+                if let Some(buckets) = out.get_mut(&series) {
+                    buckets.reserve(n);
+                }
+            }
+            for span in &spans {
+                let Some(buckets) = out.get_mut(&(span.series_id as u64)) else { continue };
+                span.buckets::<A>(|key, a| {
+                    if wanted(&key) {
+                        buckets.push((key.2, a));
+                    }
+                })?;
+            }
+            if legacy {
+                for (i, s) in group.iter().enumerate() {
+                    let rows: Vec<A::Row> = response.take(1 + i).map_err(classify)?;
+                    let Some(buckets) = out.get_mut(s) else { continue };
+                    // A span holds the bucket's latest value where both have it.
+                    for (_, _, bucket, a) in rows.iter().map(A::parts) {
+                        if let Err(at) = buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
+                            buckets.insert(at, (bucket, a));
+                        }
+                    }
                 }
             }
             for j in 0..partitions.len() {
-                for block in decode_blocks(response.take(1 + per_series * group.len() + j).map_err(classify)?)? {
+                for block in decode_blocks(response.take(spans_at + 1 + j).map_err(classify)?)? {
                     for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
-                        let Some(view) = out.get_mut(&state.key.0) else { continue };
-                        match &state.agg {
-                            Some(a) => view.insert(state.key.2, a.clone()),
-                            None => view.remove(&state.key.2),
-                        };
+                        let Some(buckets) = out.get_mut(&state.key.0) else { continue };
+                        let bucket = state.key.2;
+                        match (buckets.binary_search_by_key(&bucket, |(b, _)| *b), &state.agg) {
+                            (Ok(at), Some(a)) => buckets[at].1 = a.clone(),
+                            (Ok(at), None) => {
+                                buckets.remove(at);
+                            }
+                            (Err(at), Some(a)) => buckets.insert(at, (bucket, a.clone())),
+                            (Err(_), None) => {}
+                        }
                     }
                 }
             }
         }
-        Ok(out.into_iter().map(|(s, view)| (s, view.into_iter().collect())).collect())
+        Ok(out.into_iter().collect())
     }
 
     /// The points of one series as readers see them, in time order.
@@ -489,7 +553,10 @@ impl Store {
                             A::COLUMNS,
                             A::TABLE
                         ));
-                        sql.push_str(&span_range(A::SPAN_TABLE, &format!("$s{i}"), *tier, *lo, *hi));
+                        sql.push_str(&format!(
+                            "SELECT {SPAN_FIELDS} FROM {};",
+                            span_range(A::SPAN_TABLE, &format!("$s{i}"), *tier, *lo, *hi)
+                        ));
                     }
                 }
                 sql.push_str("COMMIT;");
@@ -516,7 +583,7 @@ impl Store {
                         let spans: Vec<StoredSpan> = response.take(statement + 1).map_err(classify)?;
                         statement += 2;
                         children.extend(rows.iter().map(A::parts).map(|(s, t, b, a)| ((s, t, b), a)));
-                        children.extend(decode_spans::<A>(spans, |k| k.1 == *tier && (*lo..*hi).contains(&k.2))?);
+                        children.extend(decode_spans::<A>(&spans, |k| k.1 == *tier && (*lo..*hi).contains(&k.2))?);
                     }
                     let wanted = |k: &AggKey| {
                         k.0 == r.series && r.children.iter().any(|(tier, lo, hi)| k.1 == *tier && (*lo..*hi).contains(&k.2))
@@ -543,6 +610,9 @@ impl Store {
 /// Series whose stored state one query reads when rebuilding rollup state.
 const SNAPSHOT_SERIES_PER_QUERY: usize = 128;
 
+/// Series whose aggregates one query reads.
+const SERIES_PER_QUERY: usize = 256;
+
 /// The chunks of series `$s` of project `$p` whose window starts at `from_ms` or later.
 fn chunk_range(from_ms: i64) -> String {
     let max = i64::MAX;
@@ -560,5 +630,62 @@ pub(crate) fn overlay<A>(view: &mut BTreeMap<AggKey, A>, states: impl Iterator<I
                 view.remove(&s.key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::surreal::SurrealConfig;
+
+    fn agg(bucket: u64, x: f64) -> Agg {
+        Agg { count: 2, sum: x, min: x / 2.0, max: x, last: x, last_time: bucket + 1 }
+    }
+
+    /// Stores a span record as compaction writes it, in `encoding`.
+    async fn put_span(store: &Store, id: SpanId, encoding: &str, buckets: &BTreeMap<u64, Agg>) {
+        let (series, tier) = (id.1 as u64, id.2 as u8);
+        let aggs = if encoding == ENCODING {
+            let states: Vec<AggState<Agg>> =
+                buckets.iter().map(|(b, a)| AggState { key: (series, tier, *b), stored: true, agg: Some(*a) }).collect();
+            Agg::encode(&states).expect("arrow")
+        } else {
+            Agg::encode_span(buckets.iter()).expect("span")
+        };
+        let row = SpanRow { encoding: encoding.to_string(), aggs, ..SpanRow::new::<Agg>(id, buckets).expect("row") };
+        store
+            .db
+            .query(format!(
+                "UPSERT type::record('{}', $r.id) SET series_id = $r.series_id, tier = $r.tier, n = $r.n, encoding = $r.encoding, \
+                 aggs = $r.aggs RETURN NONE",
+                Agg::SPAN_TABLE
+            ))
+            .bind(("r", row))
+            .await
+            .and_then(|r| r.check())
+            .expect("upsert");
+    }
+
+    #[tokio::test]
+    async fn span_records_of_the_earlier_arrow_layout_read_as_the_compact_ones() {
+        let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+        let minute = 60_000_000_000u64;
+        let old: BTreeMap<u64, Agg> = (0..5).map(|i| (i * minute, agg(i * minute, i as f64))).collect();
+        let new: BTreeMap<u64, Agg> = (0..5).map(|i| (SPAN_NS + i * minute, agg(SPAN_NS + i * minute, 10.0 + i as f64))).collect();
+        put_span(&store, span_id("p", 7, 0, 0), ENCODING, &old).await;
+        put_span(&store, span_id("p", 7, 0, SPAN_NS), SPAN_ENCODING, &new).await;
+        put_span(&store, span_id("p", 8, 0, 0), SPAN_ENCODING, &new.iter().map(|(b, a)| (b - SPAN_NS, *a)).collect()).await;
+
+        let read = store.aggregates_of::<Agg>("p", &[7, 8, 9], 0, minute, SPAN_NS + 3 * minute).await.expect("read");
+        let expect7: Vec<(u64, Agg)> =
+            old.iter().chain(&new).filter(|(b, _)| (minute..SPAN_NS + 3 * minute).contains(*b)).map(|(b, a)| (*b, *a)).collect();
+        assert_eq!(read[&7], expect7, "both layouts, in bucket order, cut to the range");
+        assert_eq!(read[&8].len(), 4);
+        assert!(read[&9].is_empty());
+
+        // Compaction reads either layout before rewriting a span.
+        let spans = store.read_spans::<Agg>(&[span_id("p", 7, 0, 0), span_id("p", 7, 0, SPAN_NS)]).await.expect("spans");
+        assert_eq!(spans[&span_id("p", 7, 0, 0)], old);
+        assert_eq!(spans[&span_id("p", 7, 0, SPAN_NS)], new);
     }
 }
