@@ -59,6 +59,10 @@ struct SeriesState<R: Rollup> {
     /// Per tier above the finest: the bucket holding the watermark and the fold of its
     /// children that ended at or before the watermark.
     frozen: Frozen<R::Agg>,
+    /// The partials at the split of the last touch: the next touch that splits at or
+    /// after it folds on from there instead of from the watermark (for in-order points,
+    /// the points of one finest bucket instead of the whole hot window).
+    prefix: Option<(u64, Frozen<R::Agg>)>,
 }
 
 /// Per tier above the finest, the partial bucket holding the watermark.
@@ -148,7 +152,7 @@ impl<R: Rollup> RollupState<R> {
             .map(|s| {
                 s.points.capacity() * std::mem::size_of::<Raw<R::Value>>()
                     + s.points.iter().chain(&s.before).map(|p| R::value_heap(&p.value)).sum::<usize>()
-                    + s.frozen.len() * std::mem::size_of::<Option<(u64, R::Agg)>>()
+                    + (s.frozen.len() + s.prefix.as_ref().map_or(0, |(_, p)| p.len())) * std::mem::size_of::<Option<(u64, R::Agg)>>()
             })
             .sum();
         table + owned
@@ -186,6 +190,7 @@ impl<R: Rollup> RollupState<R> {
             before: None,
             points: Vec::new(),
             frozen: vec![None; frozen_len].into_boxed_slice(),
+            prefix: None,
         });
         // Series are moved to the watermark when next touched; the sweep only evicts.
         if behind(&self.cfg, state, self.watermark) {
@@ -198,15 +203,32 @@ impl<R: Rollup> RollupState<R> {
         // Only buckets from the finest one holding the earliest point on can change: what
         // lies before is folded once into partials at that split and shared by the
         // before and after views. (A change of mode changes every bucket.)
-        let split = if group.iter().all(|p| p.mode == state.mode) {
-            self.cfg.tiers.floor(0, earliest)
-        } else {
-            self.watermark
-        };
+        let same_mode = group.iter().all(|p| p.mode == state.mode);
+        let split = if same_mode { self.cfg.tiers.floor(0, earliest) } else { self.watermark };
         let cut = state.points.partition_point(|p| p.time < split);
         let prefix_before = cut.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
         let scratch = (&mut self.level, &mut self.next);
-        fold_prefix::<R>(&self.cfg, state.before.as_ref(), &state.points[..cut], state.mode, &state.frozen, split, scratch, &mut self.partials);
+        // The partials at the last split still hold while no point has landed before it
+        // (this touch's points are all at or after `split`) and the watermark has not
+        // passed it (the points after it are all still here).
+        match state.prefix.take() {
+            Some((at, partials)) if same_mode && at <= split && at >= self.watermark => {
+                let from = state.points.partition_point(|p| p.time < at);
+                let before = from.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
+                fold_prefix::<R>(&self.cfg, before, &state.points[from..cut], state.mode, &partials, split, scratch, &mut self.partials);
+            }
+            _ => fold_prefix::<R>(
+                &self.cfg,
+                state.before.as_ref(),
+                &state.points[..cut],
+                state.mode,
+                &state.frozen,
+                split,
+                scratch,
+                &mut self.partials,
+            ),
+        }
+        state.prefix = Some((split, self.partials.clone().into_boxed_slice()));
         let prefix_before = prefix_before.cloned();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
@@ -345,7 +367,7 @@ impl<R: Rollup> RollupState<R> {
             }
         }
         let project = intern(&mut self.projects, project);
-        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen });
+        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen, prefix: None });
     }
 }
 
