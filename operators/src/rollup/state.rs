@@ -65,6 +65,13 @@ struct SeriesState<R: Rollup> {
     prefix: Option<(u64, Frozen<R::Agg>)>,
 }
 
+/// Points before a split from which a series keeps its partials at the split. Tests
+/// keep them always, so every touch after the first takes the incremental path.
+#[cfg(not(test))]
+const PREFIX_MIN_POINTS: usize = 64;
+#[cfg(test)]
+const PREFIX_MIN_POINTS: usize = 0;
+
 /// Per tier above the finest, the partial bucket holding the watermark.
 type Frozen<A> = Box<[Option<(u64, A)>]>;
 
@@ -228,7 +235,9 @@ impl<R: Rollup> RollupState<R> {
                 &mut self.partials,
             ),
         }
-        state.prefix = Some((split, self.partials.clone().into_boxed_slice()));
+        // Held only where it saves real work: a series with few points in its hot window
+        // (a point a minute, the SDKs' default) refolds them cheaply and keeps its memory.
+        state.prefix = (cut >= PREFIX_MIN_POINTS).then(|| (split, self.partials.clone().into_boxed_slice()));
         let prefix_before = prefix_before.cloned();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
