@@ -217,27 +217,25 @@ impl<R: Rollup> RollupState<R> {
         let scratch = (&mut self.level, &mut self.next);
         // The partials at the last split still hold while no point has landed before it
         // (this touch's points are all at or after `split`) and the watermark has not
-        // passed it (the points after it are all still here).
-        match state.prefix.take() {
+        // passed it (the points after it are all still here): fold on from there.
+        let (from, held) = match state.prefix.take() {
             Some((at, partials)) if same_mode && at <= split && at >= self.watermark => {
-                let from = state.points.partition_point(|p| p.time < at);
-                let before = from.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
-                fold_prefix::<R>(&self.cfg, before, &state.points[from..cut], state.mode, &partials, split, scratch, &mut self.partials);
+                (state.points.partition_point(|p| p.time < at), Some(partials))
             }
-            _ => fold_prefix::<R>(
-                &self.cfg,
-                state.before.as_ref(),
-                &state.points[..cut],
-                state.mode,
-                &state.frozen,
-                split,
-                scratch,
-                &mut self.partials,
-            ),
-        }
+            _ => (0, None),
+        };
+        let before = from.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
+        let start = held.as_deref().unwrap_or(&state.frozen);
+        fold_prefix::<R>(&self.cfg, before, &state.points[from..cut], state.mode, start, split, scratch, &mut self.partials);
         // Held only where it saves real work: a series with few points in its hot window
         // (a point a minute, the SDKs' default) refolds them cheaply and keeps its memory.
-        state.prefix = (cut >= PREFIX_MIN_POINTS).then(|| (split, self.partials.clone().into_boxed_slice()));
+        state.prefix = (cut >= PREFIX_MIN_POINTS).then(|| match held {
+            Some(mut slots) if slots.len() == self.partials.len() => {
+                slots.clone_from_slice(&self.partials);
+                (split, slots)
+            }
+            _ => (split, self.partials.clone().into_boxed_slice()),
+        });
         let prefix_before = prefix_before.cloned();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
