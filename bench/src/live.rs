@@ -4,7 +4,7 @@
 //! each subscription receives each probe span. Reports the server's memory before and
 //! with the subscriptions held.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,7 +61,90 @@ pub struct LiveReport {
     pub server_rss_before_mb: Option<f64>,
     pub server_rss_holding_mb: Option<f64>,
     pub server_rss_after_load_mb: Option<f64>,
+    /// The server's own per-stage times over the probing window (from its
+    /// `cloudgrid_pipeline_stage_seconds` histograms; quantiles interpolated within a
+    /// bucket, so read them as orders of magnitude).
+    pub stages: BTreeMap<String, StageTimes>,
     pub background: Option<drive::Report>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct StageTimes {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// Per stage: cumulative counts by upper bound (seconds), and the sum of seconds.
+type Buckets = BTreeMap<String, (Vec<(f64, u64)>, f64)>;
+
+/// The stage histograms in a `/metrics` text.
+fn stage_buckets(text: &str) -> Buckets {
+    let mut out = Buckets::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cloudgrid_pipeline_stage_seconds_") else { continue };
+        let Some((head, value)) = rest.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let label = |name: &str| {
+            let start = head.find(&format!("{name}=\""))? + name.len() + 2;
+            head[start..].split('"').next()
+        };
+        let Some(stage) = label("stage") else { continue };
+        let entry = out.entry(stage.to_string()).or_default();
+        if head.starts_with("bucket") {
+            let le = match label("le") {
+                Some("+Inf") => f64::INFINITY,
+                Some(b) => b.parse().unwrap_or(f64::INFINITY),
+                None => continue,
+            };
+            entry.0.push((le, value as u64));
+        } else if head.starts_with("sum") {
+            entry.1 = value;
+        }
+    }
+    out
+}
+
+/// What `after` counted beyond `before`, per stage.
+fn stage_times(before: &Buckets, after: &Buckets) -> BTreeMap<String, StageTimes> {
+    let mut out = BTreeMap::new();
+    for (stage, (buckets, sum)) in after {
+        let (base, base_sum) = before.get(stage).cloned().unwrap_or_default();
+        let counts: Vec<(f64, u64)> = buckets
+            .iter()
+            .map(|(le, n)| (*le, n - base.iter().find(|(b, _)| b == le).map_or(0, |(_, c)| *c)))
+            .collect();
+        let count = counts.last().map_or(0, |(_, n)| *n);
+        if count == 0 {
+            continue;
+        }
+        let quantile = |p: f64| {
+            let rank = p * count as f64;
+            let mut lower = (0.0, 0u64);
+            for &(le, n) in &counts {
+                if n as f64 >= rank {
+                    if le.is_infinite() {
+                        return Some(lower.0 * 1000.0);
+                    }
+                    let within = if n > lower.1 { (rank - lower.1 as f64) / (n - lower.1) as f64 } else { 1.0 };
+                    return Some((lower.0 + (le - lower.0) * within) * 1000.0);
+                }
+                lower = (le, n);
+            }
+            None
+        };
+        out.insert(
+            stage.clone(),
+            StageTimes { count, mean_ms: (sum - base_sum) / count as f64 * 1000.0, p50_ms: quantile(0.5), p99_ms: quantile(0.99) },
+        );
+    }
+    out
+}
+
+async fn metrics_text(admin: &Option<String>) -> Option<String> {
+    let a = admin.as_ref()?;
+    reqwest::get(format!("{a}/metrics")).await.ok()?.text().await.ok()
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -204,6 +287,7 @@ pub async fn run(config: LiveConfig) -> Result<LiveReport> {
     if background.is_some() {
         tokio::time::sleep(config.warmup).await;
     }
+    let stages_before = stage_buckets(&metrics_text(&config.admin).await.unwrap_or_default());
     let http = reqwest::Client::new();
     let acks: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let probes = (config.probes_per_s * config.duration.as_secs_f64()).max(1.0) as u64;
@@ -234,6 +318,7 @@ pub async fn run(config: LiveConfig) -> Result<LiveReport> {
         None => None,
     };
     let after_load = rss_mb(&config.admin).await;
+    let stages = stage_times(&stages_before, &stage_buckets(&metrics_text(&config.admin).await.unwrap_or_default()));
     // Let the last probes arrive: until every delivery is in, or 10 s pass.
     let acked = acks.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
     let expected = acked * config.subscriptions as u64;
@@ -268,6 +353,36 @@ pub async fn run(config: LiveConfig) -> Result<LiveReport> {
         server_rss_before_mb: before,
         server_rss_holding_mb: holding,
         server_rss_after_load_mb: after_load,
+        stages,
         background,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_quantiles_come_from_the_histogram_counted_in_the_window() {
+        let text = |fast: u64, slow: u64, sum: f64| {
+            format!(
+                "cloudgrid_pipeline_stage_seconds_bucket{{stage=\"commit\",le=\"0.1\"}} {fast}\n\
+                 cloudgrid_pipeline_stage_seconds_bucket{{stage=\"commit\",le=\"1\"}} {}\n\
+                 cloudgrid_pipeline_stage_seconds_bucket{{stage=\"commit\",le=\"+Inf\"}} {}\n\
+                 cloudgrid_pipeline_stage_seconds_sum{{stage=\"commit\"}} {sum}\n\
+                 cloudgrid_pipeline_stage_seconds_count{{stage=\"commit\"}} {}\n",
+                fast + slow,
+                fast + slow,
+                fast + slow
+            )
+        };
+        // Before the window: 10 fast. In it: 90 more fast and 10 slow (0.1–1 s).
+        let t = stage_times(&stage_buckets(&text(10, 0, 0.5)), &stage_buckets(&text(100, 10, 8.5)));
+        let commit = &t["commit"];
+        assert_eq!(commit.count, 100);
+        assert!((commit.mean_ms - 80.0).abs() < 1e-9);
+        // The median lies among the 90 fast ones (0–100 ms), the 99th among the slow.
+        assert!((commit.p50_ms.unwrap() - 50.0 / 90.0 * 100.0).abs() < 1e-9);
+        assert!((commit.p99_ms.unwrap() - (100.0 + 900.0 * 0.9)).abs() < 1e-9);
+    }
 }

@@ -17,13 +17,17 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
 use crate::rollups::{Admitted, RollupStep, Snapshots};
-use crate::writer::WriteJob;
+use crate::writer::{EpochTimes, WriteJob};
 
 /// Series ids a worker remembers having described; past it, it describes them again.
 const DESCRIBED_SERIES: usize = 1 << 20;
 
 /// Epochs are the dataflow's time: one per pulled bus batch.
 pub(crate) type Epoch = u64;
+
+/// When each epoch not yet handed to the writer was fed to this worker (the feeding
+/// loop and the sink run on the worker's thread).
+pub(crate) type FedTimes = std::rc::Rc<std::cell::RefCell<BTreeMap<Epoch, std::time::Instant>>>;
 
 /// One bus message as the dataflow receives it.
 #[derive(Debug, Clone)]
@@ -52,6 +56,7 @@ pub(crate) fn build(
     committed: Arc<AtomicU64>,
     skipped: cloudgrid_proto::health::Counter,
     mut rollups: RollupStep,
+    fed: FedTimes,
 ) -> (InputHandleVec<Epoch, Raw>, ProbeHandle<Epoch>) {
     let probe = ProbeHandle::new();
     let input = worker.dataflow::<Epoch, _, _>(|scope| {
@@ -111,7 +116,8 @@ pub(crate) fn build(
                                 match r.snapshots.try_recv() {
                                     Ok(snapshots) => {
                                         let rollups = rollups.apply(r.admitted, snapshots);
-                                        let _ = jobs.send(WriteJob::Epoch { epoch: r.epoch, records: r.records, rollups });
+                                        let times = handed(&fed, r.epoch);
+                                        let _ = jobs.send(WriteJob::Epoch { epoch: r.epoch, records: r.records, rollups, times });
                                         next_epoch += 1;
                                     }
                                     Err(std_mpsc::TryRecvError::Empty) => {
@@ -137,7 +143,8 @@ pub(crate) fn build(
                             match rollups.restore_requests(&admitted) {
                                 None => {
                                     let rollups = rollups.apply(admitted, Snapshots::default());
-                                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups });
+                                    let times = handed(&fed, next_epoch);
+                                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups, times });
                                     next_epoch += 1;
                                 }
                                 Some(requests) => {
@@ -165,6 +172,17 @@ pub(crate) fn build(
         input
     });
     (input, probe)
+}
+
+/// The times of `epoch` as the sink hands it over (older entries go too: epochs are
+/// handed in order).
+fn handed(fed: &FedTimes, epoch: Epoch) -> EpochTimes {
+    let mut fed = fed.borrow_mut();
+    let fed_at = fed.remove(&epoch);
+    while fed.first_key_value().is_some_and(|(e, _)| *e < epoch) {
+        fed.pop_first();
+    }
+    EpochTimes { fed: fed_at, handed: std::time::Instant::now() }
 }
 
 /// An epoch waiting for series state read from storage.

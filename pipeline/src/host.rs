@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use cloudgrid_proto::bus::{AckHandle, Bus, BusError, ConsumerConfig, Delivery};
 use cloudgrid_proto::health::Health;
@@ -113,7 +113,7 @@ pub enum PipelineError {
 }
 
 enum Feed {
-    Batch { epoch: Epoch, raws: Vec<Raw> },
+    Batch { epoch: Epoch, raws: Vec<Raw>, fed_at: Instant },
 }
 
 /// How to stop.
@@ -223,7 +223,9 @@ impl Pipeline {
                 runtime.clone(),
                 StepMetrics::new(&rollup_health, index),
             );
-            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), step);
+            // When each epoch was fed, for the stage times the writer reports.
+            let fed: graph::FedTimes = Default::default();
+            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), step, fed.clone());
             // Reports how far the probe says every process has committed.
             let progress = worker_progress.clone();
             let mut reported: Epoch = 0;
@@ -237,7 +239,8 @@ impl Pipeline {
             'feed: loop {
                 loop {
                     match feed.try_recv() {
-                        Ok(Feed::Batch { epoch, raws }) => {
+                        Ok(Feed::Batch { epoch, raws, fed_at }) => {
+                            fed.borrow_mut().insert(epoch, fed_at);
                             for raw in raws {
                                 input.send(raw);
                             }
@@ -296,6 +299,7 @@ impl Pipeline {
             last_seq: None,
             next_epoch: 0,
             acked: health.counter("cloudgrid_pipeline_acked_total", "Bus messages acked after commit", &[]),
+            bus_wait: cloudgrid_sinks::stage_histogram(&health, "bus"),
             redelivered: health.counter(
                 "cloudgrid_pipeline_redelivered_total",
                 "Bus messages delivered again while still in flight",
@@ -385,6 +389,8 @@ struct Host {
     last_seq: Option<u64>,
     next_epoch: Epoch,
     acked: cloudgrid_proto::health::Counter,
+    /// From the bus storing a message to its epoch being fed to the workers.
+    bus_wait: cloudgrid_proto::health::Histogram,
     redelivered: cloudgrid_proto::health::Counter,
     lag: cloudgrid_proto::health::Gauge,
 }
@@ -502,6 +508,9 @@ impl Host {
             }
             self.last_seq = self.last_seq.max(Some(d.stream_seq));
             self.seq_epoch.insert(d.stream_seq, epoch);
+            if let Ok(waited) = SystemTime::now().duration_since(d.stored_at) {
+                self.bus_wait.observe(waited);
+            }
             per_worker[i % n].push(Raw { seq: d.stream_seq, payload: d.payload });
             acks.push((d.stream_seq, d.ack));
         }
@@ -515,8 +524,9 @@ impl Host {
         let (seqs, handles): (Vec<u64>, Vec<_>) = acks.into_iter().unzip();
         self.in_flight.insert(epoch, handles);
         self.seqs_by_epoch.insert(epoch, seqs);
+        let fed_at = Instant::now();
         for (feed, raws) in self.feeds.iter().zip(per_worker) {
-            let _ = feed.send(Feed::Batch { epoch, raws });
+            let _ = feed.send(Feed::Batch { epoch, raws, fed_at });
         }
         self.lag.set(self.in_flight.len() as u64);
         self.unpark();

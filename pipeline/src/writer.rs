@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cloudgrid_operators::records::Record;
-use cloudgrid_proto::health::{Counter, Gauge, Health};
+use cloudgrid_proto::health::{Counter, Gauge, Health, Histogram};
 use cloudgrid_sinks::live::LiveNotifier;
 use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
 use timely::scheduling::SyncActivator;
@@ -21,11 +21,20 @@ use crate::rollups::EpochRollups;
 pub(crate) enum WriteJob {
     /// Every record of `epoch` for this worker's partitions (possibly none), in the
     /// containers they arrived in.
-    Epoch { epoch: Epoch, records: Vec<Vec<Sequenced>>, rollups: EpochRollups },
+    Epoch { epoch: Epoch, records: Vec<Vec<Sequenced>>, rollups: EpochRollups, times: EpochTimes },
     /// The worker's input closed; nothing follows.
     Closed,
     /// Wakes the worker's sink, which releases the epochs this writer committed.
     Wake(SyncActivator),
+}
+
+/// When an epoch reached the stages before the writer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EpochTimes {
+    /// Fed to this worker (unknown on a process that does not consume).
+    pub(crate) fed: Option<Instant>,
+    /// Handed by the sink to the writer.
+    pub(crate) handed: Instant,
 }
 
 /// From the writers to the host.
@@ -54,6 +63,10 @@ pub(crate) struct WriterStats {
     transactions: Counter,
     catalog_series: Gauge,
     catalog_bytes: Gauge,
+    dataflow: Histogram,
+    queue: Histogram,
+    commit: Histogram,
+    fed_to_committed: Histogram,
 }
 
 impl WriterStats {
@@ -83,6 +96,14 @@ impl WriterStats {
             catalog_bytes: health.gauge(
                 "cloudgrid_catalog_bytes",
                 "Estimated heap of the writers' catalog shards (ordinals and posting lists)",
+                &[],
+            ),
+            dataflow: cloudgrid_sinks::stage_histogram(health, "dataflow"),
+            queue: cloudgrid_sinks::stage_histogram(health, "queue"),
+            commit: cloudgrid_sinks::stage_histogram(health, "commit"),
+            fed_to_committed: health.histogram(
+                "cloudgrid_pipeline_epoch_seconds",
+                "From an epoch being fed to the dataflow to its records being committed, per worker",
                 &[],
             ),
         }
@@ -147,10 +168,12 @@ pub(crate) async fn run(
         let mut records: Vec<Vec<Sequenced>> = Vec::new();
         let mut count = 0;
         let mut rollups = EpochRollups::default();
+        let mut times = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                WriteJob::Epoch { epoch, records: mut r, rollups: mut c } => {
+                WriteJob::Epoch { epoch, records: mut r, rollups: mut c, times: t } => {
+                    times.push(t);
                     last_epoch = Some(epoch);
                     count += r.iter().map(Vec::len).sum::<usize>();
                     records.append(&mut r);
@@ -174,6 +197,13 @@ pub(crate) async fn run(
             Record::Series(s) => !known_series.contains(&s.series_id),
             _ => true,
         });
+        let began = Instant::now();
+        for t in &times {
+            if let Some(fed) = t.fed {
+                stats.dataflow.observe(t.handed.saturating_duration_since(fed));
+            }
+            stats.queue.observe(began.saturating_duration_since(t.handed));
+        }
         if !records.is_empty() || !rollups.numbers.is_empty() || !rollups.histograms.is_empty() {
             let mut batch = guard.admit(records);
             batch.rollups = rollups.numbers;
@@ -222,6 +252,7 @@ pub(crate) async fn run(
                     }
                 }
             }
+            stats.commit.observe(began.elapsed());
             guard.committed(&batch.resume);
             known_series.extend(batch.records.iter().filter_map(|r| match &r.record {
                 Record::Series(s) => Some(s.series_id),
@@ -233,6 +264,10 @@ pub(crate) async fn run(
             if let Some(notifier) = &notifier {
                 notifier.committed(batch);
             }
+        }
+        let now = Instant::now();
+        for fed in times.iter().filter_map(|t| t.fed) {
+            stats.fed_to_committed.observe(now.saturating_duration_since(fed));
         }
         if let Some(epoch) = last_epoch {
             committed.store(epoch + 1, Ordering::Release);

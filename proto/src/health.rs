@@ -1,18 +1,24 @@
-//! The process's report on itself: named counters and gauges rendered in the
-//! Prometheus text format for `/metrics`, plus readiness.
+//! The process's report on itself: named counters, gauges and duration histograms
+//! rendered in the Prometheus text format for `/metrics`, plus readiness.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 type Labels = Vec<(String, String)>;
 
-#[derive(Default)]
+#[derive(Clone)]
+enum Cell {
+    Value(Arc<AtomicU64>),
+    Histogram(Arc<Cells>),
+}
+
 struct Family {
     help: String,
     kind: &'static str,
-    series: BTreeMap<Labels, Arc<AtomicU64>>,
+    series: BTreeMap<Labels, Cell>,
 }
 
 /// Shared by every target of one process. Cheap to clone.
@@ -58,6 +64,40 @@ impl Gauge {
     }
 }
 
+/// Upper bounds (seconds) of a duration histogram's buckets: 1 ms to 10 s, about
+/// 2.5× apart, so a latency's order of magnitude and its tail both show.
+const DURATION_BOUNDS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Debug, Default)]
+struct Cells {
+    /// Observations at or below each bound (not cumulative; rendering sums them).
+    buckets: [AtomicU64; DURATION_BOUNDS.len()],
+    above: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// How long something took, counted in fixed buckets (`_bucket`, `_sum` and `_count`
+/// in seconds, as Prometheus expects).
+#[derive(Clone, Debug, Default)]
+pub struct Histogram(Arc<Cells>);
+
+impl Histogram {
+    pub fn observe(&self, took: Duration) {
+        let s = took.as_secs_f64();
+        match DURATION_BOUNDS.iter().position(|b| s <= *b) {
+            Some(i) => self.0.buckets[i].fetch_add(1, Ordering::Relaxed),
+            None => self.0.above.fetch_add(1, Ordering::Relaxed),
+        };
+        self.0.sum_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.0.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum::<u64>() + self.0.above.load(Ordering::Relaxed)
+    }
+}
+
 /// One component's readiness flag.
 #[derive(Clone, Debug)]
 pub struct Readiness(Arc<AtomicBool>);
@@ -69,21 +109,42 @@ impl Readiness {
 }
 
 impl Health {
-    fn cell(&self, kind: &'static str, name: &str, help: &str, labels: &[(&str, &str)]) -> Arc<AtomicU64> {
+    /// The cell of `name{labels}`, made by `new` the first time. A name registered
+    /// earlier as another kind keeps its kind; the caller then gets a cell that is
+    /// counted but never rendered (a programming error, not worth a panic in production).
+    fn cell(&self, kind: &'static str, name: &str, help: &str, labels: &[(&str, &str)], new: fn() -> Cell) -> Cell {
         let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
         let family = families
             .entry(name.to_string())
             .or_insert_with(|| Family { help: help.to_string(), kind, series: BTreeMap::new() });
+        if family.kind != kind {
+            return new();
+        }
         let labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        family.series.entry(labels).or_default().clone()
+        family.series.entry(labels).or_insert_with(new).clone()
+    }
+
+    fn value(&self, kind: &'static str, name: &str, help: &str, labels: &[(&str, &str)]) -> Arc<AtomicU64> {
+        match self.cell(kind, name, help, labels, || Cell::Value(Arc::default())) {
+            Cell::Value(v) => v,
+            Cell::Histogram(_) => Arc::default(),
+        }
     }
 
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
-        Counter(self.cell("counter", name, help, labels))
+        Counter(self.value("counter", name, help, labels))
     }
 
     pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Gauge {
-        Gauge(self.cell("gauge", name, help, labels))
+        Gauge(self.value("gauge", name, help, labels))
+    }
+
+    /// A duration histogram; `name` should end in `_seconds`.
+    pub fn histogram(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Histogram {
+        match self.cell("histogram", name, help, labels, || Cell::Histogram(Arc::default())) {
+            Cell::Histogram(h) => Histogram(h),
+            Cell::Value(_) => Histogram::default(),
+        }
     }
 
     /// Registers a component that must report ready before the process is.
@@ -105,16 +166,31 @@ impl Health {
         for (name, f) in families.iter() {
             let _ = writeln!(out, "# HELP {name} {}", f.help);
             let _ = writeln!(out, "# TYPE {name} {}", f.kind);
-            for (labels, v) in &f.series {
-                let v = v.load(Ordering::Relaxed);
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
-                } else {
-                    let l: Vec<String> = labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-                        .collect();
-                    let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+            for (labels, cell) in &f.series {
+                let l: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                    .collect();
+                let braced = |extra: Option<String>| {
+                    let all: Vec<&str> = l.iter().map(String::as_str).chain(extra.as_deref()).collect();
+                    if all.is_empty() { String::new() } else { format!("{{{}}}", all.join(",")) }
+                };
+                match cell {
+                    Cell::Value(v) => {
+                        let _ = writeln!(out, "{name}{} {}", braced(None), v.load(Ordering::Relaxed));
+                    }
+                    Cell::Histogram(h) => {
+                        let mut cumulative = 0;
+                        for (bound, n) in DURATION_BOUNDS.iter().zip(&h.buckets) {
+                            cumulative += n.load(Ordering::Relaxed);
+                            let _ = writeln!(out, "{name}_bucket{} {cumulative}", braced(Some(format!("le=\"{bound}\""))));
+                        }
+                        cumulative += h.above.load(Ordering::Relaxed);
+                        let _ = writeln!(out, "{name}_bucket{} {cumulative}", braced(Some("le=\"+Inf\"".into())));
+                        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+                        let _ = writeln!(out, "{name}_sum{} {sum}", braced(None));
+                        let _ = writeln!(out, "{name}_count{} {cumulative}", braced(None));
+                    }
                 }
             }
         }
@@ -139,5 +215,28 @@ mod tests {
         assert_eq!(h.not_ready(), vec!["bus".to_string()]);
         r.set(true);
         assert!(h.not_ready().is_empty());
+    }
+
+    #[test]
+    fn renders_histograms_cumulatively_in_seconds() {
+        let h = Health::default();
+        let d = h.histogram("stage_seconds", "how long", &[("stage", "commit")]);
+        d.observe(Duration::from_micros(700));
+        d.observe(Duration::from_millis(30));
+        d.observe(Duration::from_millis(30));
+        d.observe(Duration::from_secs(60));
+        assert_eq!(d.count(), 4);
+        let text = h.render();
+        assert!(text.contains("# TYPE stage_seconds histogram"), "{text}");
+        assert!(text.contains("stage_seconds_bucket{stage=\"commit\",le=\"0.001\"} 1\n"), "{text}");
+        assert!(text.contains("stage_seconds_bucket{stage=\"commit\",le=\"0.025\"} 1\n"), "{text}");
+        assert!(text.contains("stage_seconds_bucket{stage=\"commit\",le=\"0.05\"} 3\n"), "{text}");
+        assert!(text.contains("stage_seconds_bucket{stage=\"commit\",le=\"30\"} 3\n"), "{text}");
+        assert!(text.contains("stage_seconds_bucket{stage=\"commit\",le=\"+Inf\"} 4\n"), "{text}");
+        assert!(text.contains("stage_seconds_sum{stage=\"commit\"} 60.0607\n"), "{text}");
+        assert!(text.contains("stage_seconds_count{stage=\"commit\"} 4\n"), "{text}");
+        // One name, one kind: a counter of the same name is never rendered.
+        h.counter("stage_seconds", "clash", &[]).inc();
+        assert_eq!(h.render().matches("# TYPE stage_seconds").count(), 1);
     }
 }

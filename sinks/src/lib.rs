@@ -17,6 +17,18 @@ use cloudgrid_operators::rollup::{Hist, HistAgg, RollupChange, SeriesSnapshot, S
 /// stored with its data, so the guard stays exact whatever the worker count is.
 pub const PARTITIONS: u32 = 64;
 
+/// The histogram of one stage an item passes on its way to storage and to live views.
+pub fn stage_histogram(health: &cloudgrid_proto::health::Health, stage: &str) -> cloudgrid_proto::health::Histogram {
+    health.histogram(
+        "cloudgrid_pipeline_stage_seconds",
+        "Time spent per stage on the way to storage and live views: bus (stored on the bus → \
+         fed to the dataflow), dataflow (fed → its records and rollups handed to the writer), \
+         queue (handed → its transaction began), commit (the transaction, with retries), \
+         notify (committed → its live notices published)",
+        &[("stage", stage)],
+    )
+}
+
 pub fn partition_of(record: &Record) -> u32 {
     (record.partition_key() % u64::from(PARTITIONS)) as u32
 }

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use cloudgrid_operators::records::Record;
@@ -36,7 +37,7 @@ const NOTICE_OVERHEAD: usize = 1_024;
 /// Tells the bus what each committed batch stored.
 #[derive(Debug, Clone)]
 pub struct LiveNotifier {
-    queue: mpsc::Sender<WriteBatch>,
+    queue: mpsc::Sender<(WriteBatch, Instant)>,
     dropped: Counter,
     /// Batches dropped since the publishing task last looked.
     missed: Arc<AtomicU64>,
@@ -67,7 +68,7 @@ impl Sequencer {
 impl LiveNotifier {
     /// Starts the publishing task on the current runtime.
     pub fn start(bus: Arc<dyn Bus>, health: &Health) -> Self {
-        let (queue, mut rx) = mpsc::channel::<WriteBatch>(QUEUE);
+        let (queue, mut rx) = mpsc::channel::<(WriteBatch, Instant)>(QUEUE);
         let missed = Arc::new(AtomicU64::new(0));
         let task_missed = missed.clone();
         let max_bytes = bus.max_payload_bytes().saturating_sub(NOTICE_OVERHEAD).max(NOTICE_OVERHEAD);
@@ -78,8 +79,9 @@ impl LiveNotifier {
             "Post-persist notifications the bus did not take",
             &[],
         );
+        let latency = crate::stage_histogram(health, "notify");
         tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
+            while let Some((batch, committed)) = rx.recv().await {
                 if task_missed.swap(0, Ordering::AcqRel) > 0 {
                     sequencer.skip_all();
                 }
@@ -93,6 +95,7 @@ impl LiveNotifier {
                         }
                     }
                 }
+                latency.observe(committed.elapsed());
             }
         });
         let dropped = health.counter(
@@ -105,7 +108,7 @@ impl LiveNotifier {
 
     /// Hands over a committed batch. Never waits.
     pub fn committed(&self, batch: WriteBatch) {
-        if self.queue.try_send(batch).is_err() {
+        if self.queue.try_send((batch, Instant::now())).is_err() {
             self.dropped.inc();
             self.missed.fetch_add(1, Ordering::AcqRel);
         }

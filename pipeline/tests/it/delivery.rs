@@ -94,6 +94,11 @@ async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: 
     let p = Pipeline::start(bus.clone(), writer.clone(), config(workers), health.clone()).await.expect("start");
     let acked = health.counter("cloudgrid_pipeline_acked_total", "", &[]);
     wait_for("some messages acked", Duration::from_secs(30), async || acked.get() >= 10).await;
+    // Every stage an acked message passed was timed.
+    for stage in ["bus", "dataflow", "queue", "commit"] {
+        let times = cloudgrid_sinks::stage_histogram(&health, stage);
+        assert!(times.count() > 0, "no {stage} times in {}", health.render());
+    }
     // Stop with work in flight; what was not committed is redelivered to the next run.
     p.stop(Drain::InFlight).await.expect("stop");
 

@@ -223,9 +223,11 @@ struct JetStreamConsumer {
 
 impl JetStreamConsumer {
     fn delivery(&self, msg: jetstream::Message) -> Result<Delivery, BusError> {
-        let (stream_seq, delivery_count) = {
+        let (stream_seq, delivery_count, stored_at) = {
             let info = msg.info().map_err(|e| unavailable(format!("bad ack subject: {e}")))?;
-            (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(1))
+            let nanos = u64::try_from(info.published.unix_timestamp_nanos()).unwrap_or(0);
+            let stored_at = std::time::UNIX_EPOCH + Duration::from_nanos(nanos);
+            (info.stream_sequence, u64::try_from(info.delivered).unwrap_or(1), stored_at)
         };
         let (msg, acker) = msg.split();
         Ok(Delivery {
@@ -233,6 +235,7 @@ impl JetStreamConsumer {
             payload: msg.payload,
             stream_seq,
             delivery_count,
+            stored_at,
             ack: Box::new(JetStreamAck(acker)),
         })
     }

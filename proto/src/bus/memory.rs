@@ -50,6 +50,7 @@ struct Shared {
 struct Stored {
     subject: String,
     payload: Bytes,
+    at: std::time::SystemTime,
 }
 
 #[derive(Default)]
@@ -152,7 +153,7 @@ impl Bus for MemoryBus {
             let seq = st.next_seq;
             st.next_seq += 1;
             st.stored_bytes += msg.payload.len();
-            st.log.push_back(Stored { subject: msg.subject, payload: msg.payload });
+            st.log.push_back(Stored { subject: msg.subject, payload: msg.payload, at: std::time::SystemTime::now() });
             st.dedupe.insert(msg.msg_id.clone(), (seq, now));
             st.dedupe_order.push_back((now, msg.msg_id));
             Receipt { stream_seq: seq, duplicate: false }
@@ -279,6 +280,7 @@ impl MemoryConsumer {
                 payload: m.payload.clone(),
                 stream_seq: seq,
                 delivery_count: count,
+                stored_at: m.at,
                 ack: Box::new(MemoryAck {
                     shared: self.shared.clone(),
                     name: self.name.clone(),

@@ -61,6 +61,9 @@ pub struct Delivery {
     pub stream_seq: u64,
     /// 1 for a first delivery.
     pub delivery_count: u64,
+    /// When the bus stored the message (by the bus's clock): how long it waited to be
+    /// consumed shows in the pipeline's stage times.
+    pub stored_at: std::time::SystemTime,
     pub ack: Box<dyn AckHandle>,
 }
 
