@@ -91,7 +91,11 @@ fn stage_buckets(text: &str) -> Buckets {
             head[start..].split('"').next()
         };
         let Some(stage) = label("stage") else { continue };
-        let entry = out.entry(stage.to_string()).or_default();
+        let stage = match label("lane") {
+            Some(lane) => format!("{stage}/{lane}"),
+            None => stage.to_string(),
+        };
+        let entry = out.entry(stage).or_default();
         if head.starts_with("bucket") {
             let le = match label("le") {
                 Some("+Inf") => f64::INFINITY,

@@ -299,7 +299,7 @@ impl Pipeline {
             last_seq: None,
             next_epoch: 0,
             acked: health.counter("cloudgrid_pipeline_acked_total", "Bus messages acked after commit", &[]),
-            bus_wait: cloudgrid_sinks::stage_histogram(&health, "bus"),
+            bus_wait: cloudgrid_sinks::stage_histogram(&health, "bus", None),
             redelivered: health.counter(
                 "cloudgrid_pipeline_redelivered_total",
                 "Bus messages delivered again while still in flight",

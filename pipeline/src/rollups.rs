@@ -127,11 +127,11 @@ impl RollupStep {
         let mut newest_seq: Vec<(u32, u64)> = Vec::new();
         for (i, r) in records.iter().flatten().enumerate() {
             let Record::Point(p) = &r.record else { continue };
-            let partition = cloudgrid_sinks::partition_of(&r.record);
-            if !self.applied.admits(partition, r.seq) {
+            let key = cloudgrid_sinks::resume_key(&r.record);
+            if !self.applied.admits(key, r.seq) {
                 continue;
             }
-            newest_seq.push((partition, r.seq));
+            newest_seq.push((key, r.seq));
             let order = (r.seq, u32::try_from(i).unwrap_or(u32::MAX));
             if let PointValue::Number(value) = p.value {
                 if let Some(mode) = Mode::of(p.kind, p.temporality, p.monotonic) {

@@ -1,5 +1,6 @@
-//! The storage side of the sink: one async task per timely worker, so no worker thread
-//! ever waits on I/O. Queued epochs are coalesced into one transaction.
+//! The storage side of the sink: async tasks per timely worker, so no worker thread
+//! ever waits on I/O. Each worker's records go through two lanes (events; metrics)
+//! that commit independently; a lane coalesces its queued epochs into one transaction.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Gauge, Health, Histogram};
 use cloudgrid_sinks::live::LiveNotifier;
-use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter};
+use cloudgrid_sinks::{Lane, ResumeGuard, Sequenced, TelemetryWriter};
 use timely::scheduling::SyncActivator;
 use tokio::sync::mpsc;
 
@@ -64,9 +65,10 @@ pub(crate) struct WriterStats {
     catalog_series: Gauge,
     catalog_bytes: Gauge,
     dataflow: Histogram,
-    queue: Histogram,
-    commit: Histogram,
-    fed_to_committed: Histogram,
+    /// Per lane.
+    queue: [Histogram; 2],
+    commit: [Histogram; 2],
+    fed_to_committed: [Histogram; 2],
 }
 
 impl WriterStats {
@@ -98,14 +100,16 @@ impl WriterStats {
                 "Estimated heap of the writers' catalog shards (ordinals and posting lists)",
                 &[],
             ),
-            dataflow: cloudgrid_sinks::stage_histogram(health, "dataflow"),
-            queue: cloudgrid_sinks::stage_histogram(health, "queue"),
-            commit: cloudgrid_sinks::stage_histogram(health, "commit"),
-            fed_to_committed: health.histogram(
-                "cloudgrid_pipeline_epoch_seconds",
-                "From an epoch being fed to the dataflow to its records being committed, per worker",
-                &[],
-            ),
+            dataflow: cloudgrid_sinks::stage_histogram(health, "dataflow", None),
+            queue: Lane::ALL.map(|l| cloudgrid_sinks::stage_histogram(health, "queue", Some(l))),
+            commit: Lane::ALL.map(|l| cloudgrid_sinks::stage_histogram(health, "commit", Some(l))),
+            fed_to_committed: Lane::ALL.map(|l| {
+                health.histogram(
+                    "cloudgrid_pipeline_epoch_seconds",
+                    "From an epoch being fed to the dataflow to its records being committed, per worker and lane",
+                    &[("lane", l.name())],
+                )
+            }),
         }
     }
 
@@ -144,26 +148,137 @@ pub(crate) struct AfterCommit {
     pub(crate) notifier: Option<LiveNotifier>,
 }
 
+/// One worker's writer: splits each epoch by lane and lets the two lanes commit on
+/// their own (a span is not held up by a large metric transaction); the worker's
+/// committed epoch is the older of the two lanes'.
 pub(crate) async fn run(
     worker: usize,
     mut jobs: mpsc::UnboundedReceiver<WriteJob>,
     writer: Arc<dyn TelemetryWriter>,
-    mut guard: ResumeGuard,
+    guard: ResumeGuard,
     committed: Arc<AtomicU64>,
     progress: mpsc::UnboundedSender<Progress>,
     after: AfterCommit,
 ) {
+    let shared = Arc::new(Committed { lanes: [AtomicU64::new(0), AtomicU64::new(0)], worker: committed, sink: Default::default() });
+    let mut lanes = Vec::new();
+    let mut handles = Vec::new();
+    for lane in Lane::ALL {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lanes.push(tx);
+        handles.push(tokio::spawn(run_lane(
+            worker,
+            lane,
+            rx,
+            writer.clone(),
+            guard.clone(),
+            shared.clone(),
+            after.clone(),
+        )));
+    }
+    let mut closed = false;
+    while !closed {
+        let Some(job) = jobs.recv().await else {
+            let _ = progress.send(Progress::Failed { worker });
+            return;
+        };
+        match job {
+            WriteJob::Epoch { epoch, records, rollups, times } => {
+                if let Some(fed) = times.fed {
+                    after.stats.dataflow.observe(times.handed.saturating_duration_since(fed));
+                }
+                let [events, metrics] = split_by_lane(records);
+                let _ = lanes[Lane::Events as usize].send(LaneJob::Epoch {
+                    epoch,
+                    records: events,
+                    rollups: EpochRollups::default(),
+                    times,
+                });
+                let _ = lanes[Lane::Metrics as usize].send(LaneJob::Epoch { epoch, records: metrics, rollups, times });
+            }
+            WriteJob::Closed => {
+                closed = true;
+                for lane in &lanes {
+                    let _ = lane.send(LaneJob::Closed);
+                }
+            }
+            WriteJob::Wake(activator) => {
+                *shared.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(activator);
+            }
+        }
+    }
+    for handle in handles {
+        if handle.await.is_err() {
+            let _ = progress.send(Progress::Failed { worker });
+            return;
+        }
+    }
+    let _ = progress.send(Progress::Closed { worker });
+}
+
+/// From the writer to one of its lanes: an epoch's records of that lane (possibly none).
+enum LaneJob {
+    Epoch { epoch: Epoch, records: Vec<Vec<Sequenced>>, rollups: EpochRollups, times: EpochTimes },
+    Closed,
+}
+
+/// What the lanes of one worker's writer have committed.
+struct Committed {
+    /// Per lane: every epoch below this is committed in that lane.
+    lanes: [AtomicU64; 2],
+    /// Every epoch below this is committed by the worker (both lanes): what its sink reads.
+    worker: Arc<AtomicU64>,
+    sink: std::sync::Mutex<Option<SyncActivator>>,
+}
+
+impl Committed {
+    fn lane_committed(&self, lane: Lane, below: Epoch) {
+        self.lanes[lane as usize].store(below, Ordering::Release);
+        let both = self.lanes.iter().map(|l| l.load(Ordering::Acquire)).min().unwrap_or(0);
+        if self.worker.fetch_max(both, Ordering::AcqRel) < both {
+            if let Some(sink) = &*self.sink.lock().unwrap_or_else(|p| p.into_inner()) {
+                let _ = sink.activate();
+            }
+        }
+    }
+}
+
+/// The records of an epoch by lane, moving whole containers where they hold one lane
+/// only (the usual case: a container carries the records of a few bus messages).
+fn split_by_lane(records: Vec<Vec<Sequenced>>) -> [Vec<Vec<Sequenced>>; 2] {
+    let mut out: [Vec<Vec<Sequenced>>; 2] = [Vec::new(), Vec::new()];
+    for container in records {
+        let Some(first) = container.first().map(|r| Lane::of(&r.record)) else { continue };
+        if container.iter().all(|r| Lane::of(&r.record) == first) {
+            out[first as usize].push(container);
+        } else {
+            let (events, metrics): (Vec<Sequenced>, Vec<Sequenced>) =
+                container.into_iter().partition(|r| Lane::of(&r.record) == Lane::Events);
+            out[Lane::Events as usize].push(events);
+            out[Lane::Metrics as usize].push(metrics);
+        }
+    }
+    out
+}
+
+/// One lane of a worker's writer: coalesces the epochs queued for it into one
+/// transaction, commits, retries until storage takes it, and reports what it committed.
+async fn run_lane(
+    worker: usize,
+    lane: Lane,
+    mut jobs: mpsc::UnboundedReceiver<LaneJob>,
+    writer: Arc<dyn TelemetryWriter>,
+    mut guard: ResumeGuard,
+    committed: Arc<Committed>,
+    after: AfterCommit,
+) {
     let AfterCommit { stats, notifier } = after;
-    let mut sink: Option<SyncActivator> = None;
     // Series this writer has committed: their descriptions need not be written again.
     // (A restart forgets them and writes each once more; the write is idempotent.)
     let mut known_series: HashSet<u64> = HashSet::new();
     let mut closed = false;
     while !closed {
-        let Some(first) = jobs.recv().await else {
-            let _ = progress.send(Progress::Failed { worker });
-            return;
-        };
+        let Some(first) = jobs.recv().await else { return };
         let mut last_epoch = None;
         let mut records: Vec<Vec<Sequenced>> = Vec::new();
         let mut count = 0;
@@ -172,15 +287,16 @@ pub(crate) async fn run(
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                WriteJob::Epoch { epoch, records: mut r, rollups: mut c, times: t } => {
-                    times.push(t);
+                LaneJob::Epoch { epoch, records: mut r, rollups: mut c, times: t } => {
+                    if !r.is_empty() || !c.numbers.is_empty() || !c.histograms.is_empty() {
+                        times.push(t);
+                    }
                     last_epoch = Some(epoch);
                     count += r.iter().map(Vec::len).sum::<usize>();
                     records.append(&mut r);
                     rollups.append(&mut c);
                 }
-                WriteJob::Closed => closed = true,
-                WriteJob::Wake(activator) => sink = Some(activator),
+                LaneJob::Closed => closed = true,
             }
             if !closed && count < MAX_COALESCED_RECORDS {
                 next = jobs.try_recv().ok();
@@ -199,10 +315,7 @@ pub(crate) async fn run(
         });
         let began = Instant::now();
         for t in &times {
-            if let Some(fed) = t.fed {
-                stats.dataflow.observe(t.handed.saturating_duration_since(fed));
-            }
-            stats.queue.observe(began.saturating_duration_since(t.handed));
+            stats.queue[lane as usize].observe(began.saturating_duration_since(t.handed));
         }
         if !records.is_empty() || !rollups.numbers.is_empty() || !rollups.histograms.is_empty() {
             let mut batch = guard.admit(records);
@@ -218,6 +331,7 @@ pub(crate) async fn run(
                         if took > SLOW_TRANSACTION {
                             tracing::info!(
                                 worker,
+                                lane = lane.name(),
                                 took_ms = took.as_millis() as u64,
                                 records = batch.records.len(),
                                 rollups = batch.rollups.len() + batch.histograms.len(),
@@ -231,9 +345,9 @@ pub(crate) async fn run(
                         // the bus holds the messages meanwhile.
                         stats.retries.inc();
                         if e.is_retryable() {
-                            tracing::warn!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage write failed");
+                            tracing::warn!(worker, lane = lane.name(), error = %e, retry_in_ms = backoff.as_millis() as u64, "storage write failed");
                         } else {
-                            tracing::error!(worker, error = %e, retry_in_ms = backoff.as_millis() as u64, "storage refused a write; nothing is acked until it succeeds");
+                            tracing::error!(worker, lane = lane.name(), error = %e, retry_in_ms = backoff.as_millis() as u64, "storage refused a write; nothing is acked until it succeeds");
                         }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -252,7 +366,7 @@ pub(crate) async fn run(
                     }
                 }
             }
-            stats.commit.observe(began.elapsed());
+            stats.commit[lane as usize].observe(began.elapsed());
             guard.committed(&batch.resume);
             known_series.extend(batch.records.iter().filter_map(|r| match &r.record {
                 Record::Series(s) => Some(s.series_id),
@@ -267,14 +381,10 @@ pub(crate) async fn run(
         }
         let now = Instant::now();
         for fed in times.iter().filter_map(|t| t.fed) {
-            stats.fed_to_committed.observe(now.saturating_duration_since(fed));
+            stats.fed_to_committed[lane as usize].observe(now.saturating_duration_since(fed));
         }
         if let Some(epoch) = last_epoch {
-            committed.store(epoch + 1, Ordering::Release);
-            if let Some(sink) = &sink {
-                let _ = sink.activate();
-            }
+            committed.lane_committed(lane, epoch + 1);
         }
     }
-    let _ = progress.send(Progress::Closed { worker });
 }

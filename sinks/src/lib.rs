@@ -2,7 +2,7 @@
 //! make a redelivered bus message change nothing.
 //!
 //! The boundary is [`TelemetryWriter`]: it names no backend. [`ResumeGuard`] sits in
-//! front of it and drops what a partition already applied.
+//! front of it and drops what a partition's lane already applied.
 
 pub mod live;
 pub mod surreal;
@@ -18,19 +18,66 @@ use cloudgrid_operators::rollup::{Hist, HistAgg, RollupChange, SeriesSnapshot, S
 pub const PARTITIONS: u32 = 64;
 
 /// The histogram of one stage an item passes on its way to storage and to live views.
-pub fn stage_histogram(health: &cloudgrid_proto::health::Health, stage: &str) -> cloudgrid_proto::health::Histogram {
+/// The queue and commit stages are per write lane.
+pub fn stage_histogram(
+    health: &cloudgrid_proto::health::Health,
+    stage: &str,
+    lane: Option<Lane>,
+) -> cloudgrid_proto::health::Histogram {
+    let lane = lane.map(|l| ("lane", l.name()));
+    let labels: Vec<(&str, &str)> = std::iter::once(("stage", stage)).chain(lane).collect();
     health.histogram(
         "cloudgrid_pipeline_stage_seconds",
         "Time spent per stage on the way to storage and live views: bus (stored on the bus → \
          fed to the dataflow), dataflow (fed → its records and rollups handed to the writer), \
          queue (handed → its transaction began), commit (the transaction, with retries), \
          notify (committed → its live notices published)",
-        &[("stage", stage)],
+        &labels,
     )
 }
 
 pub fn partition_of(record: &Record) -> u32 {
     (record.partition_key() % u64::from(PARTITIONS)) as u32
+}
+
+/// Each partition is written through two lanes with a resume point each: events (spans
+/// and logs) and metrics (points and series descriptions, with the rollups and catalog
+/// changes they cause). A lane applies its records in stream order, as a whole
+/// partition used to, so the resume guard stays exact per lane; and the lanes commit
+/// independently, so a span never waits behind a large metric transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    Events = 0,
+    Metrics = 1,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Events, Lane::Metrics];
+
+    pub fn of(record: &Record) -> Lane {
+        match record {
+            Record::Span(_) | Record::Log(_) => Lane::Events,
+            Record::Point(_) | Record::Series(_) => Lane::Metrics,
+        }
+    }
+
+    /// The key of `partition`'s resume point in this lane: events keep the partition's
+    /// number (the resume points of before lanes), metrics follow after them.
+    pub fn resume_key(self, partition: u32) -> u32 {
+        partition + self as u32 * PARTITIONS
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Events => "events",
+            Lane::Metrics => "metrics",
+        }
+    }
+}
+
+/// The resume point `record` counts against: its partition's, in its lane.
+pub fn resume_key(record: &Record) -> u32 {
+    Lane::of(record).resume_key(partition_of(record))
 }
 
 /// Why a write failed, and whether trying again can help.
@@ -59,11 +106,12 @@ pub struct Sequenced {
     pub record: Record,
 }
 
-/// One atomic write: records plus the new resume point of every partition they touch.
+/// One atomic write: records plus the new resume point of every partition lane they
+/// touch.
 #[derive(Debug, Default)]
 pub struct WriteBatch {
     pub records: Vec<Sequenced>,
-    /// (partition, highest applied stream sequence).
+    /// ([`resume_key`], highest applied stream sequence).
     pub resume: Vec<(u32, u64)>,
     /// Rollup changes the records caused, as differential updates: an aggregate with
     /// a net +1 is stored, a key left with only retractions is removed.
@@ -85,7 +133,7 @@ pub trait TelemetryWriter: Send + Sync + 'static {
     /// Applies the batch and its resume points in one transaction: all or nothing.
     async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError>;
 
-    /// The stored resume point of each partition that has one.
+    /// The stored resume point of each partition lane that has one, by [`resume_key`].
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError>;
 
     /// Every metric series id that has stored points: series the rollup state may have
@@ -114,8 +162,8 @@ pub trait TelemetryWriter: Send + Sync + 'static {
     }
 }
 
-/// Drops records that their partition already applied, and tracks the resume points
-/// of what it lets through. The resume points come from storage at start.
+/// Drops records that their partition's lane already applied, and tracks the resume
+/// points of what it lets through. The resume points come from storage at start.
 #[derive(Debug, Default, Clone)]
 pub struct ResumeGuard {
     applied: HashMap<u32, u64>,
@@ -131,12 +179,12 @@ impl ResumeGuard {
     /// the batch is durable.
     ///
     /// Sound because the bus delivers a (re)started consumer every unacked message in
-    /// stream order, and one partition is always written by one writer in epoch order:
-    /// a sequence at or below a partition's resume point was applied there.
+    /// stream order, and one partition lane is always written by one writer in epoch
+    /// order: a sequence at or below its resume point was applied there.
     pub fn admit(&self, mut records: Vec<Sequenced>) -> WriteBatch {
         let mut resume: HashMap<u32, u64> = HashMap::new();
         records.retain(|r| {
-            let p = partition_of(&r.record);
+            let p = resume_key(&r.record);
             let applied = self.applied.get(&p).copied().unwrap_or(0);
             if r.seq <= applied {
                 return false;
@@ -150,9 +198,10 @@ impl ResumeGuard {
         WriteBatch { records, resume, ..WriteBatch::default() }
     }
 
-    /// Whether a record of `partition` from the message at `seq` is new there.
-    pub fn admits(&self, partition: u32, seq: u64) -> bool {
-        seq > self.applied.get(&partition).copied().unwrap_or(0)
+    /// Whether a record counted against `key` (a [`resume_key`]) from the message at
+    /// `seq` is new there.
+    pub fn admits(&self, key: u32, seq: u64) -> bool {
+        seq > self.applied.get(&key).copied().unwrap_or(0)
     }
 
     pub fn committed(&mut self, resume: &[(u32, u64)]) {
@@ -203,5 +252,35 @@ mod tests {
         guard.committed(&batch.resume);
         let again = guard.admit(vec![Sequenced { seq: 11, record: log(65) }, Sequenced { seq: 10, record: log(2) }]);
         assert!(again.records.is_empty());
+    }
+
+    #[test]
+    fn the_lanes_of_a_partition_resume_apart() {
+        use cloudgrid_operators::records::{MetricKind, MetricPoint, PointValue, Temporality};
+        let point = |series_id| {
+            Record::Point(MetricPoint {
+                project_id: "p".into(),
+                series_id,
+                time_unix_nano: 1,
+                start_unix_nano: 0,
+                received_unix_nano: 1,
+                kind: MetricKind::Gauge,
+                temporality: Temporality::Unspecified,
+                monotonic: false,
+                value: PointValue::Number(1.0),
+            })
+        };
+        // Partition 1: events applied through 10, metrics through 20.
+        let guard = ResumeGuard::new(HashMap::from([(1, 10), (Lane::Metrics.resume_key(1), 20)]));
+        let batch = guard.admit(vec![
+            Sequenced { seq: 11, record: log(1) },
+            Sequenced { seq: 15, record: point(1) },
+            Sequenced { seq: 21, record: point(65) },
+        ]);
+        let seqs: Vec<u64> = batch.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![11, 21]);
+        assert_eq!(batch.resume, vec![(1, 11), (65, 21)]);
+        assert_eq!(resume_key(&point(1)), 65);
+        assert_eq!(resume_key(&log(1)), 1);
     }
 }

@@ -79,7 +79,7 @@ impl LiveNotifier {
             "Post-persist notifications the bus did not take",
             &[],
         );
-        let latency = crate::stage_histogram(health, "notify");
+        let latency = crate::stage_histogram(health, "notify", None);
         tokio::spawn(async move {
             while let Some((batch, committed)) = rx.recv().await {
                 if task_missed.swap(0, Ordering::AcqRel) > 0 {

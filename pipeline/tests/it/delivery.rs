@@ -60,6 +60,36 @@ fn envelope(i: u64, series: u64, points: u64) -> Bytes {
     Bytes::from(env.encode_to_vec())
 }
 
+/// Message `i` of spans: `n` spans of one trace.
+fn span_envelope(i: u64, n: u64) -> Bytes {
+    use cloudgrid_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use cloudgrid_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let spans = (0..n)
+        .map(|j| Span {
+            trace_id: [[0x7u8; 8], i.to_be_bytes()].concat(),
+            span_id: (j + 1).to_be_bytes().to_vec(),
+            name: format!("op-{j}"),
+            start_time_unix_nano: BASE_NS + i * 1_000_000,
+            end_time_unix_nano: BASE_NS + i * 1_000_000 + 500,
+            ..Default::default()
+        })
+        .collect();
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    let env = IngestEnvelope {
+        project_id: "p".into(),
+        signal: Signal::Traces as i32,
+        received_unix_nano: 0,
+        otlp: Bytes::from(req.encode_to_vec()),
+        request_id: format!("spans-{i}"),
+    };
+    Bytes::from(env.encode_to_vec())
+}
+
 async fn publish_all(bus: &dyn Bus, subject: &str, range: std::ops::Range<u64>, series: u64, points: u64) {
     for i in range {
         let payload = envelope(i, series, points);
@@ -95,8 +125,9 @@ async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: 
     let acked = health.counter("cloudgrid_pipeline_acked_total", "", &[]);
     wait_for("some messages acked", Duration::from_secs(30), async || acked.get() >= 10).await;
     // Every stage an acked message passed was timed.
-    for stage in ["bus", "dataflow", "queue", "commit"] {
-        let times = cloudgrid_sinks::stage_histogram(&health, stage);
+    let lane = Some(cloudgrid_sinks::Lane::Metrics);
+    for (stage, lane) in [("bus", None), ("dataflow", None), ("queue", lane), ("commit", lane)] {
+        let times = cloudgrid_sinks::stage_histogram(&health, stage, lane);
         assert!(times.count() > 0, "no {stage} times in {}", health.render());
     }
     // Stop with work in flight; what was not committed is redelivered to the next run.
@@ -453,4 +484,67 @@ async fn nothing_is_acked_until_every_process_committed() {
     b.expect("process 1 stops");
     assert_eq!(acked.get(), 10);
     assert_eq!(store.counts("p").await.expect("counts").points, 200);
+}
+
+/// Holds every write that carries metric points or rollups until released.
+struct HeldMetrics {
+    inner: SurrealWriter,
+    released: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl TelemetryWriter for HeldMetrics {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        let metrics = batch.has_rollups()
+            || batch.records.iter().any(|r| cloudgrid_sinks::Lane::of(&r.record) == cloudgrid_sinks::Lane::Metrics);
+        if metrics {
+            let _ = self.released.clone().wait_for(|r| *r).await;
+        }
+        self.inner.apply(batch).await
+    }
+    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
+        self.inner.resume_points().await
+    }
+}
+
+/// Spans and metric points arrive interleaved. Spans are committed while every metric
+/// transaction is still waiting (their lanes commit apart); once metrics go through,
+/// and across a restart, each is stored exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_commit_while_a_metric_transaction_waits() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let (release, released) = tokio::sync::watch::channel(false);
+    let writer = Arc::new(HeldMetrics { inner: SurrealWriter::new(store.clone()), released });
+    let publish = async |range: std::ops::Range<u64>| {
+        for i in range {
+            for (subject, payload) in [("ingest.p.metrics", envelope(i, 3, 10)), ("ingest.p.traces", span_envelope(i, 4))] {
+                let msg_id = content_msg_id(subject, &payload);
+                bus.publish(Outbound { subject: subject.to_string(), msg_id, payload }).await.expect("publish");
+            }
+        }
+    };
+    publish(0..10).await;
+    let p = Pipeline::start(bus.clone(), writer.clone(), config(2), Health::default()).await.expect("start");
+    wait_for("every span stored", Duration::from_secs(30), async || {
+        store.counts("p").await.expect("counts").spans == 40
+    })
+    .await;
+    assert_eq!(store.counts("p").await.expect("counts").points, 0, "metrics are still held");
+    release.send(true).expect("release");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+
+    publish(10..20).await;
+    let p = Pipeline::start(bus.clone(), writer, config(2), Health::default()).await.expect("restart");
+    wait_for("the bus to drain", Duration::from_secs(60), async || {
+        bus.stored_messages().await.expect("stored") == 0
+    })
+    .await;
+    p.stop(Drain::InFlight).await.expect("stop");
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.spans, counts.points), (80, 200), "every span and point exactly once");
 }

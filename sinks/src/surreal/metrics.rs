@@ -212,7 +212,7 @@ pub(crate) fn metric_blocks(
     }
     let mut blocks = Vec::new();
     for ((project, partition), points) in by_partition {
-        let Some(seq) = seq_of.get(&partition) else { continue };
+        let Some(seq) = seq_of.get(&crate::Lane::Metrics.resume_key(partition)) else { continue };
         let numbers = numbers.remove(&(project, partition));
         let histograms = histograms.remove(&(project, partition));
         let mut parts: Vec<&[Point]> = points.chunks(BLOCK_POINTS).collect();

@@ -1,6 +1,11 @@
 use cloudgrid_operators::records::*;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
-use cloudgrid_sinks::{ResumeGuard, Sequenced, TelemetryWriter, WriteBatch};
+use cloudgrid_sinks::{Lane, ResumeGuard, Sequenced, TelemetryWriter, WriteBatch};
+
+/// The resume key of a partition's metrics lane.
+fn metrics(partition: u32) -> u32 {
+    Lane::Metrics.resume_key(partition)
+}
 
 fn point(series: u64, t_ms: u64, v: f64) -> Record {
     Record::Point(MetricPoint {
@@ -169,7 +174,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 }
 
 #[tokio::test]
@@ -182,7 +187,7 @@ async fn rollup_changes_are_stored_as_their_latest_value() {
     let mut b = a;
     b.merge(&Agg::point(20, 5.0));
     // Series u64::MAX is in partition 63.
-    let batch = |seq, rollups| WriteBatch { records: vec![], resume: vec![(63, seq)], rollups, ..WriteBatch::default() };
+    let batch = |seq, rollups| WriteBatch { records: vec![], resume: vec![(metrics(63), seq)], rollups, ..WriteBatch::default() };
 
     // New buckets. The batch retried after its answer was lost: the writer asks storage
     // what each partition applied, as the pipeline does, and writes nothing again.
@@ -245,7 +250,7 @@ async fn rows_of_the_per_bucket_layout_are_read_under_spans_and_deleted_when_ret
     let key = |bucket| RollupKey { series: 5, tier: 0, bucket, project: "p".into() };
     let new = Agg::point(2, 9.0);
     let batch = WriteBatch {
-        resume: vec![(5, 1)],
+        resume: vec![(metrics(5), 1)],
         rollups: vec![((key(0), old), -1), ((key(0), new), 1), ((key(60), old), -1)],
         ..WriteBatch::default()
     };
@@ -305,7 +310,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
             Sequenced { seq: 1, record: Record::Point(hist_point(7, t0 + 10, &exp)) },
             Sequenced { seq: 1, record: Record::Point(hist_point(8, t0 + 20, &explicit)) },
         ],
-        resume: vec![(7, 1), (8, 1)],
+        resume: vec![(metrics(7), 1), (metrics(8), 1)],
         histograms: vec![
             ((key(7, 0, t0), agg(&exp, 1)), 1),
             ((key(8, 0, t0), agg(&explicit, 1)), 1),
@@ -317,7 +322,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
     // A correction replaces the stored value.
     let corrected = agg(&explicit, 2);
     let fix = WriteBatch {
-        resume: vec![(8, 2)],
+        resume: vec![(metrics(8), 2)],
         histograms: vec![((key(8, 1, t0), merged.clone()), -1), ((key(8, 1, t0), corrected.clone()), 1)],
         ..WriteBatch::default()
     };
@@ -371,7 +376,7 @@ async fn the_series_catalog_is_stored_with_the_series_and_loaded_again() {
     let writer = SurrealWriter::new(store.clone());
     let batch = |seq: u64, records: Vec<Record>| WriteBatch {
         records: records.into_iter().map(|record| Sequenced { seq, record }).collect(),
-        resume: vec![(0, seq)],
+        resume: vec![(metrics(0), seq)],
         ..WriteBatch::default()
     };
     // Series 1 and 65 share a partition; 2 has its own.
@@ -496,7 +501,7 @@ async fn aggregates_of_chosen_series_in_a_range_come_from_rows_and_open_blocks()
             Sequenced { seq: 1, record: series_meta(1, "latency", "h1") },
             Sequenced { seq: 1, record: series_meta(2, "latency", "h2") },
         ],
-        resume: vec![(1, 1), (2, 1)],
+        resume: vec![(metrics(1), 1), (metrics(2), 1)],
         rollups: (0..4)
             .flat_map(|b| [((key(1, 0, b * minute), agg(b as f64)), 1), ((key(2, 0, b * minute), agg(10.0 + b as f64)), 1)])
             .chain([((key(1, 1, 0), agg(99.0)), 1)])
@@ -507,7 +512,7 @@ async fn aggregates_of_chosen_series_in_a_range_come_from_rows_and_open_blocks()
     writer.compact_all().await.expect("compact");
     // A later batch, still open: corrects bucket 2 of series 1.
     let second = WriteBatch {
-        resume: vec![(1, 2)],
+        resume: vec![(metrics(1), 2)],
         rollups: vec![((key(1, 0, 2 * minute), agg(2.0)), -1), ((key(1, 0, 2 * minute), agg(7.0)), 1)],
         ..WriteBatch::default()
     };
