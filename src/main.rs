@@ -159,6 +159,10 @@ struct Common {
     /// session further behind is told it lagged.
     #[arg(long, env = "CLOUDGRID_LIVE_BUFFER", default_value_t = 1024, global = true)]
     live_buffer: usize,
+    /// Bytes of decoded rollup span records storage-read keeps between metric queries
+    /// (0: none); a held span is read again only after compaction rewrote it.
+    #[arg(long, env = "CLOUDGRID_QUERY_CACHE_BYTES", default_value_t = 128 << 20, global = true)]
+    query_cache_bytes: u64,
     /// In-process bus capacity (single-process mode), bytes.
     #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
     memory_bus_max_bytes: usize,
@@ -285,6 +289,7 @@ impl Common {
             bail!("CLOUDGRID_LIVE_BUFFER must be positive");
         }
         let config = ReadConfig { live_buffer: self.live_buffer, ..ReadConfig::default() };
+        let store = store.with_span_cache(self.query_cache_bytes);
         Ok(StorageRead::new(store, self.rollups()?.tiers, bus, health, &config))
     }
 

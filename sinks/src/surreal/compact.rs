@@ -16,7 +16,8 @@ use surrealdb::types::SurrealValue;
 use tokio::sync::mpsc;
 
 use super::columns::{ENCODING, Point, encode_points};
-use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, span_id};
+use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, span_id, span_start};
+use super::span_cache::CompactionNote;
 use super::rows::{ChunkRow, RollupId, latest_states_of, series_key};
 use super::{Store, classify};
 use crate::SinkError;
@@ -236,6 +237,17 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
     let chunks = chunk_rows(project, last_seq, store.chunk_span_ms, &blocks)?;
     let numbers = spans::<Agg>(store, project, &blocks).await?;
     let histograms = spans::<HistAgg>(store, project, &blocks).await?;
+    // Readers holding spans learn from the partition's note which ones this rewrites.
+    let note: Option<CompactionNote> = store
+        .db
+        .query("SELECT version, log FROM ONLY type::record('metric_compaction', [$p, $partition])")
+        .bind(("p", project.to_string()))
+        .bind(("partition", i64::from(partition)))
+        .await
+        .map_err(classify)?
+        .take(0)
+        .map_err(classify)?;
+    let note = note.unwrap_or_default().after(last_seq, numbers.touched().chain(histograms.touched()).collect());
 
     let mut sql = String::from("BEGIN;");
     if !chunks.is_empty() {
@@ -244,6 +256,7 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
     sql.push_str(&span_sql::<Agg>("n", &numbers));
     sql.push_str(&span_sql::<HistAgg>("h", &histograms));
     sql.push_str(&format!("DELETE {} RETURN NONE;", blocks_through(partition, last_seq)));
+    sql.push_str("UPSERT type::record('metric_compaction', [$p, $partition]) CONTENT $note RETURN NONE;");
     sql.push_str("COMMIT;");
     store
         .db
@@ -256,6 +269,8 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .bind(("h_spans", histograms.write))
         .bind(("h_empty", histograms.empty))
         .bind(("h_removed", histograms.removed_rows))
+        .bind(("partition", i64::from(partition)))
+        .bind(("note", note))
         .await
         .map_err(classify)
         .and_then(super::check)?;
@@ -269,6 +284,22 @@ struct SpanChanges {
     write: Vec<SpanRow>,
     empty: Vec<SpanId>,
     removed_rows: Vec<RollupId>,
+}
+
+impl SpanChanges {
+    /// Per tier, the earliest span start this rewrites (spans written or deleted, and
+    /// the spans of deleted rows).
+    fn touched(&self) -> impl Iterator<Item = (i64, i64)> {
+        let mut earliest: BTreeMap<i64, i64> = BTreeMap::new();
+        let starts = self.write.iter().map(|r| (r.id.2, r.id.3)).chain(self.empty.iter().map(|id| (id.2, id.3))).chain(
+            self.removed_rows.iter().map(|r| (r.2, i64::try_from(span_start(u64::try_from(r.3).unwrap_or(0))).unwrap_or(i64::MAX))),
+        );
+        for (tier, start) in starts {
+            let e = earliest.entry(tier).or_insert(start);
+            *e = (*e).min(start);
+        }
+        earliest.into_iter()
+    }
 }
 
 /// The blocks' latest aggregate states folded into the span records they fall in:

@@ -2,6 +2,7 @@
 //! compacted chunks and aggregate rows with the blocks not yet compacted laid over them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cloudgrid_operators::records::MetricPoint;
@@ -10,6 +11,7 @@ use surrealdb::types::SurrealValue;
 
 use super::columns::{AggColumns, AggKey, AggState, ENCODING, Point, SPAN_ENCODING, SpanCodec, Value, decode_points, encode_points};
 use super::rows::{BLOCK_POINTS, HistRollupRow, MetricBlockRow, RollupRow, StoredChunk, latest_states, series_key, stored_point};
+use super::span_cache::{CompactionNote, Compacted, Held, SpanCache, SpanKey};
 use super::{Store, classify};
 use crate::SinkError;
 
@@ -24,6 +26,8 @@ pub(crate) trait StoredAgg: AggColumns + SpanCodec + Clone + Ord + Send + Sync +
     const COLUMNS: &'static str;
     /// (series, tier, bucket start, aggregate).
     fn parts(row: &Self::Row) -> (u64, u8, u64, Self);
+    /// The spans of this type a reader holds between queries, if it holds any.
+    fn cache(store: &Store) -> Option<&SpanCache<Self>>;
 }
 
 impl StoredAgg for Agg {
@@ -33,6 +37,9 @@ impl StoredAgg for Agg {
     const COLUMNS: &'static str = RollupRow::COLUMNS;
     fn parts(row: &RollupRow) -> (u64, u8, u64, Self) {
         row.parts()
+    }
+    fn cache(store: &Store) -> Option<&SpanCache<Self>> {
+        store.span_caches.as_deref().map(|c| &c.numbers)
     }
 }
 
@@ -44,6 +51,9 @@ impl StoredAgg for HistAgg {
     fn parts(row: &HistRollupRow) -> (u64, u8, u64, Self) {
         row.parts()
     }
+    fn cache(store: &Store) -> Option<&SpanCache<Self>> {
+        store.span_caches.as_deref().map(|c| &c.histograms)
+    }
 }
 
 /// Compacted aggregates are stored per series and tier in records covering this much
@@ -51,6 +61,28 @@ impl StoredAgg for HistAgg {
 /// instead of a record per bucket, and compaction rewrites a record of at most 360
 /// one-minute buckets.
 pub(crate) const SPAN_NS: u64 = 6 * 3_600 * 1_000_000_000;
+
+/// The spans a reader holds between queries, of both aggregate types.
+pub(crate) struct SpanCaches {
+    pub(crate) numbers: SpanCache<Agg>,
+    pub(crate) histograms: SpanCache<HistAgg>,
+}
+
+/// The partition a metric series is written in.
+fn partition_of_series(series: u64) -> u32 {
+    (series % u64::from(crate::PARTITIONS)) as u32
+}
+
+/// What one [`Store::aggregates_of`] reads, for each of its round trips.
+struct GroupRead<'a, A> {
+    project: &'a str,
+    project_key: Arc<str>,
+    tier: u8,
+    from: u64,
+    to: u64,
+    legacy: bool,
+    cache: Option<&'a SpanCache<A>>,
+}
 
 /// `[project, series, tier, span start ns]`.
 pub(crate) type SpanId = (String, i64, i64, i64);
@@ -96,6 +128,8 @@ impl SpanRow {
 struct StoredSpan {
     series_id: i64,
     tier: i64,
+    /// Start of the span (unix ns).
+    span: Option<i64>,
     /// Buckets held (a hint for reserving room).
     n: Option<i64>,
     encoding: String,
@@ -103,7 +137,7 @@ struct StoredSpan {
 }
 
 /// The fields of a span record readers select into a [`StoredSpan`].
-const SPAN_FIELDS: &str = "series_id, tier, n, encoding, aggs";
+const SPAN_FIELDS: &str = "series_id, tier, span, n, encoding, aggs";
 
 impl StoredSpan {
     /// Calls `each` with every bucket the record holds, in bucket order.
@@ -178,7 +212,8 @@ impl Store {
             .map_err(classify)?;
         let mut out = HashMap::new();
         for row in rows {
-            let span = StoredSpan { series_id: row.series_id, tier: row.tier, n: row.n, encoding: row.encoding, aggs: row.aggs };
+            let span =
+                StoredSpan { series_id: row.series_id, tier: row.tier, span: None, n: row.n, encoding: row.encoding, aggs: row.aggs };
             let mut buckets = BTreeMap::new();
             span.buckets::<A>(|key, a| {
                 buckets.insert(key.2, a);
@@ -381,7 +416,8 @@ impl Store {
 
     /// The aggregates of each of `series` at `tier` for buckets starting in
     /// `[from, to)` (unix ns), as readers see them (stored rows with open blocks laid
-    /// over), in bucket order.
+    /// over), in bucket order. Spans this store holds from earlier queries (see
+    /// `span_cache`) are not read again while they are current.
     pub(crate) async fn aggregates_of<A: StoredAgg>(
         &self,
         project: &str,
@@ -393,10 +429,6 @@ impl Store {
     where
         OpenBlock: BlockStates<A>,
     {
-        let mut out: HashMap<u64, Vec<(u64, A)>> = series.iter().map(|s| (*s, Vec::new())).collect();
-        let (lo, hi) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
-        let parts = BlockParts { points: false, numbers: true, histograms: true };
-        let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
         // Rows of the per-bucket layout are read only where the project has any.
         let legacy: Vec<surrealdb::types::Value> = self
             .db
@@ -407,87 +439,208 @@ impl Store {
             .take(0)
             .map_err(classify)?;
         let legacy = !legacy.is_empty();
+        let read = GroupRead { project, project_key: Arc::from(project), tier, from, to, legacy, cache: A::cache(self).filter(|_| !legacy) };
         // Series of one partition together: each round trip reads the open blocks of the
         // partitions its series are in, so a group should span few of them.
-        let partition_of = |s: &u64| (s % u64::from(crate::PARTITIONS)) as u32;
         let mut by_partition = series.to_vec();
-        by_partition.sort_by_key(|s| (partition_of(s), *s));
+        by_partition.sort_by_key(|s| (partition_of_series(*s), *s));
+        let mut out = BTreeMap::new();
         for group in by_partition.chunks(SERIES_PER_QUERY) {
-            let partitions: std::collections::BTreeSet<u32> = group.iter().map(partition_of).collect();
-            let mut sql = String::from("BEGIN;");
-            if legacy {
-                for i in 0..group.len() {
+            // A held span rewritten since it was read is dropped, and the group read again.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match self.read_group(&read, group).await? {
+                    Some(got) => {
+                        out.extend(got);
+                        break;
+                    }
+                    None if attempts < 8 => continue,
+                    None => return Err(SinkError::Unavailable("span records kept changing under a query".into())),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One round trip of [`Store::aggregates_of`]: `None` when a held span turned out
+    /// to be stale at the snapshot read (it is dropped; read again).
+    async fn read_group<A: StoredAgg>(
+        &self,
+        read: &GroupRead<'_, A>,
+        group: &[u64],
+    ) -> Result<Option<HashMap<u64, Vec<(u64, A)>>>, SinkError>
+    where
+        OpenBlock: BlockStates<A>,
+    {
+        let GroupRead { project, ref project_key, tier, from, to, legacy, cache } = *read;
+        let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
+        let partitions: std::collections::BTreeSet<u32> = group.iter().copied().map(partition_of_series).collect();
+        // Per series: the held spans from the range's first on, and where reading starts.
+        let mut held: Vec<Vec<(SpanKey, Arc<Held<A>>)>> = vec![Vec::new(); group.len()];
+        let mut read_from = vec![span_start(from); group.len()];
+        if let Some(cache) = cache {
+            for (i, s) in group.iter().enumerate() {
+                while read_from[i] < to {
+                    let key = (project_key.clone(), *s, tier, read_from[i]);
+                    let Some(h) = cache.get(&key, partition_of_series(*s)) else { break };
+                    held[i].push((key, h));
+                    read_from[i] += SPAN_NS;
+                }
+            }
+        }
+        let mut sql = String::from("BEGIN;");
+        let mut statement = 0;
+        let mut next = || {
+            statement += 1;
+            statement
+        };
+        let (lo, hi) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+        let legacy_at: Vec<usize> = if legacy {
+            (0..group.len())
+                .map(|i| {
                     sql.push_str(&format!(
                         "SELECT {} FROM {}:[$p, $s{i}, {tier}, {lo}]..[$p, $s{i}, {tier}, {hi}];",
                         A::COLUMNS,
                         A::TABLE
                     ));
-                }
-            }
-            // One statement for the spans of the whole group: a statement costs more than
-            // the few records each series has in range.
-            let ranges: Vec<String> =
-                (0..group.len()).map(|i| span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, from, to)).collect();
+                    next()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let notes_at = cache.map(|_| {
+            let ids: Vec<String> = partitions.iter().map(|p| format!("metric_compaction:[$p, {p}]")).collect();
+            sql.push_str(&format!("SELECT record::id(id)[1] AS partition, version, log FROM {};", ids.join(", ")));
+            next()
+        });
+        // One statement for the spans of the whole group: a statement costs more than
+        // the few records each series has in range.
+        let ranges: Vec<String> = (0..group.len())
+            .filter(|i| read_from[*i] < to)
+            .map(|i| span_range(A::SPAN_TABLE, &format!("$s{i}"), tier, read_from[i], to))
+            .collect();
+        let spans_at = (!ranges.is_empty()).then(|| {
             sql.push_str(&format!("SELECT {SPAN_FIELDS} FROM {};", ranges.join(", ")));
-            for p in &partitions {
-                sql.push_str(&select_blocks(Some(*p), parts));
+            next()
+        });
+        let blocks_at: Vec<usize> = partitions
+            .iter()
+            .map(|p| {
+                sql.push_str(&select_blocks(Some(*p), BlockParts { points: false, numbers: true, histograms: true }));
+                next()
+            })
+            .collect();
+        sql.push_str("COMMIT;");
+        let mut query = self.db.query(sql).bind(("p", project.to_string()));
+        for (i, s) in group.iter().enumerate() {
+            query = query.bind((format!("s{i}"), series_key(*s)));
+        }
+        let mut response = query.await.map_err(classify)?;
+
+        // What compactions happened up to this snapshot; the held spans must have
+        // survived them.
+        let mut versions: HashMap<u32, i64> = HashMap::new();
+        if let (Some(cache), Some(at)) = (cache, notes_at) {
+            #[derive(Debug, SurrealValue)]
+            struct NoteRow {
+                partition: i64,
+                version: i64,
+                log: Vec<Compacted>,
             }
-            sql.push_str("COMMIT;");
-            let mut query = self.db.query(sql).bind(("p", project.to_string()));
-            for (i, s) in group.iter().enumerate() {
-                query = query.bind((format!("s{i}"), series_key(*s)));
+            let rows: Vec<NoteRow> = response.take(at).map_err(classify)?;
+            let notes: HashMap<u32, CompactionNote> = rows
+                .into_iter()
+                .filter_map(|r| Some((u32::try_from(r.partition).ok()?, CompactionNote { version: r.version, log: r.log })))
+                .collect();
+            versions = notes.iter().map(|(p, n)| (*p, n.version)).collect();
+            cache.learn(project_key, partitions.iter().copied(), &notes);
+            let stale: Vec<&SpanKey> = held
+                .iter()
+                .flatten()
+                .filter(|(k, h)| !cache.still_current(k, partition_of_series(k.1), h))
+                .map(|(k, _)| k)
+                .collect();
+            if !stale.is_empty() {
+                for k in stale {
+                    cache.remove(k);
+                }
+                return Ok(None);
             }
-            let mut response = query.await.map_err(classify)?;
-            let spans_at = 1 + if legacy { group.len() } else { 0 };
-            let spans: Vec<StoredSpan> = response.take(spans_at).map_err(classify)?;
-            // Each series' spans come in key order, so its buckets arrive sorted.
-            let mut held: HashMap<u64, usize> = HashMap::new();
-            for span in &spans {
-                *held.entry(span.series_id as u64).or_default() += usize::try_from(span.n.unwrap_or(0)).unwrap_or(0);
-            }
-            for (series, n) in held {
-                if let Some(buckets) = out.get_mut(&series) {
-                    buckets.reserve(n);
+        }
+
+        let mut out: HashMap<u64, Vec<(u64, A)>> = group.iter().map(|s| (*s, Vec::new())).collect();
+        for (s, spans) in group.iter().zip(&held) {
+            if let Some(buckets) = out.get_mut(s) {
+                for (_, h) in spans {
+                    buckets.extend(h.buckets.iter().filter(|(b, _)| (from..to).contains(b)).cloned());
                 }
             }
-            for span in &spans {
-                let Some(buckets) = out.get_mut(&(span.series_id as u64)) else { continue };
-                span.buckets::<A>(|key, a| {
+        }
+        let spans: Vec<StoredSpan> = match spans_at {
+            Some(at) => response.take(at).map_err(classify)?,
+            None => Vec::new(),
+        };
+        // Each series' spans come in key order, so its buckets arrive sorted.
+        let mut expected: HashMap<u64, usize> = HashMap::new();
+        for span in &spans {
+            *expected.entry(span.series_id as u64).or_default() += usize::try_from(span.n.unwrap_or(0)).unwrap_or(0);
+        }
+        for (series, n) in expected {
+            if let Some(buckets) = out.get_mut(&series) {
+                buckets.reserve(n);
+            }
+        }
+        for span in &spans {
+            let series = span.series_id as u64;
+            let Some(buckets) = out.get_mut(&series) else { continue };
+            match (cache, span.span.and_then(|s| u64::try_from(s).ok())) {
+                (Some(cache), Some(start)) => {
+                    let mut all = Vec::with_capacity(usize::try_from(span.n.unwrap_or(0)).unwrap_or(0));
+                    span.buckets::<A>(|key, a| {
+                        if key.1 == tier {
+                            all.push((key.2, a));
+                        }
+                    })?;
+                    buckets.extend(all.iter().filter(|(b, _)| (from..to).contains(b)).cloned());
+                    let read_at = versions.get(&partition_of_series(series)).copied().unwrap_or(0);
+                    cache.insert((project_key.clone(), series, tier, start), Held { read_at, buckets: all });
+                }
+                _ => span.buckets::<A>(|key, a| {
                     if wanted(&key) {
                         buckets.push((key.2, a));
                     }
-                })?;
+                })?,
             }
-            if legacy {
-                for (i, s) in group.iter().enumerate() {
-                    let rows: Vec<A::Row> = response.take(1 + i).map_err(classify)?;
-                    let Some(buckets) = out.get_mut(s) else { continue };
-                    // A span holds the bucket's latest value where both have it.
-                    for (_, _, bucket, a) in rows.iter().map(A::parts) {
-                        if let Err(at) = buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
-                            buckets.insert(at, (bucket, a));
-                        }
-                    }
+        }
+        for (s, at) in group.iter().zip(&legacy_at) {
+            let rows: Vec<A::Row> = response.take(*at).map_err(classify)?;
+            let Some(buckets) = out.get_mut(s) else { continue };
+            // A span holds the bucket's latest value where both have it.
+            for (_, _, bucket, a) in rows.iter().map(A::parts) {
+                if let Err(at) = buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
+                    buckets.insert(at, (bucket, a));
                 }
             }
-            for j in 0..partitions.len() {
-                for block in decode_blocks(response.take(spans_at + 1 + j).map_err(classify)?)? {
-                    for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
-                        let Some(buckets) = out.get_mut(&state.key.0) else { continue };
-                        let bucket = state.key.2;
-                        match (buckets.binary_search_by_key(&bucket, |(b, _)| *b), &state.agg) {
-                            (Ok(at), Some(a)) => buckets[at].1 = a.clone(),
-                            (Ok(at), None) => {
-                                buckets.remove(at);
-                            }
-                            (Err(at), Some(a)) => buckets.insert(at, (bucket, a.clone())),
-                            (Err(_), None) => {}
+        }
+        for at in blocks_at {
+            for block in decode_blocks(response.take(at).map_err(classify)?)? {
+                for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
+                    let Some(buckets) = out.get_mut(&state.key.0) else { continue };
+                    let bucket = state.key.2;
+                    match (buckets.binary_search_by_key(&bucket, |(b, _)| *b), &state.agg) {
+                        (Ok(at), Some(a)) => buckets[at].1 = a.clone(),
+                        (Ok(at), None) => {
+                            buckets.remove(at);
                         }
+                        (Err(at), Some(a)) => buckets.insert(at, (bucket, a.clone())),
+                        (Err(_), None) => {}
                     }
                 }
             }
         }
-        Ok(out.into_iter().collect())
+        Ok(Some(out))
     }
 
     /// The points of one series as readers see them, in time order.

@@ -112,6 +112,13 @@ FOR $r IN (SELECT record::id(id) AS p, seq FROM sink_resume WHERE record::id(id)
 };
 "#,
     },
+    Migration {
+        version: 11,
+        name: "compaction notes for readers holding spans",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_compaction SCHEMALESS;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {

@@ -9,10 +9,12 @@ mod columns;
 mod compact;
 mod metrics;
 mod migrations;
+mod span_cache;
 pub(crate) mod rows;
 mod write;
 pub mod inspect;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use surrealdb::Surreal;
@@ -88,6 +90,8 @@ impl SurrealConfig {
 pub struct Store {
     pub(crate) db: Surreal<Any>,
     pub(crate) chunk_span_ms: u64,
+    /// Span records held between queries (readers only; see `span_cache`).
+    pub(crate) span_caches: Option<Arc<metrics::SpanCaches>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,7 +147,20 @@ impl Store {
             .await
             .map_err(|_| SinkError::Unavailable(format!("SurrealDB at {} did not answer in 30s", config.url)))??;
         migrations::apply(&db).await?;
-        Ok(Self { db, chunk_span_ms: config.chunk_span_ms })
+        Ok(Self { db, chunk_span_ms: config.chunk_span_ms, span_caches: None })
+    }
+
+    /// This handle (a reader's) keeps up to about `bytes` of decoded span records
+    /// between metric queries, and reads again only what compaction rewrote since
+    /// (0: keeps none). Other clones of the store are not affected.
+    pub fn with_span_cache(mut self, bytes: u64) -> Self {
+        self.span_caches = (bytes > 0).then(|| {
+            Arc::new(metrics::SpanCaches {
+                numbers: span_cache::SpanCache::new(bytes / 4 * 3),
+                histograms: span_cache::SpanCache::new(bytes / 4),
+            })
+        });
+        self
     }
 
     /// The raw handle, for the crates that own SurrealDB access (storage-read,

@@ -174,7 +174,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 }
 
 #[tokio::test]
@@ -529,4 +529,58 @@ async fn aggregates_of_chosen_series_in_a_range_come_from_rows_and_open_blocks()
     assert_eq!(labels[&1]["host"], "h1");
     assert_eq!(labels[&2]["__name__"], "latency");
     assert_eq!(labels[&2]["service.name"], "api");
+}
+
+/// A reader holding spans between queries returns what storage holds: held spans are
+/// used while no compaction rewrote them, open blocks are laid over them, and a late
+/// correction compacted into an old span is read again.
+#[tokio::test]
+async fn a_reader_holding_spans_sees_every_later_change() {
+    use cloudgrid_operators::rollup::{Agg, RollupKey};
+    let store = store().await;
+    let writer = SurrealWriter::new(store.clone());
+    let reader = store.clone().with_span_cache(16 << 20);
+    let minute = 60_000_000_000u64;
+    let span = 6 * 60 * minute;
+    let key = |series: u64, bucket: u64| RollupKey { series, tier: 0, bucket, project: "p".into() };
+    let agg = |v: f64| Agg::point(1, v);
+    let change = |series, bucket, old: Option<f64>, new: f64| {
+        old.map(|o| ((key(series, bucket), agg(o)), -1)).into_iter().chain([((key(series, bucket), agg(new)), 1)])
+    };
+    // Series 1 and 2, a bucket at the start of each of three spans.
+    let mut seq = 1;
+    let mut write = async |rollups: Vec<cloudgrid_operators::rollup::RollupChange>, compact: bool| {
+        let batch = WriteBatch { resume: vec![(metrics(1), seq), (metrics(2), seq)], rollups, ..WriteBatch::default() };
+        seq += 1;
+        writer.apply(&batch).await.expect("apply");
+        if compact {
+            writer.compact_all().await.expect("compact");
+        }
+    };
+    write((0..3).flat_map(|i| change(1, i * span, None, i as f64).chain(change(2, i * span, None, 10.0 + i as f64))).collect(), true).await;
+    let sums = async |s: &Store| {
+        let got = s.number_aggregates("p", &[1, 2], 0, 0, 3 * span).await.expect("aggregates");
+        got.iter().map(|(series, b)| (*series, b.iter().map(|(b, a)| (b / span, a.sum)).collect::<Vec<_>>())).collect::<Vec<_>>()
+    };
+    let expected = vec![(1, vec![(0, 0.0), (1, 1.0), (2, 2.0)]), (2, vec![(0, 10.0), (1, 11.0), (2, 12.0)])];
+    assert_eq!(sums(&reader).await, expected);
+
+    // The reader holds the spans: with a span record gone behind its back (no
+    // compaction note), it still answers from what it read.
+    store.handle().query("DELETE metric_rollup_span:['p', 1, 0, 0]").await.expect("delete").check().expect("deleted");
+    assert_eq!(sums(&reader).await, expected, "held spans are not read again");
+    assert_eq!(sums(&store).await[0].1, vec![(1, 1.0), (2, 2.0)], "the store itself no longer has it");
+
+    // An open block over a held span wins.
+    write(change(2, 0, Some(10.0), 20.0).collect(), false).await;
+    assert_eq!(sums(&reader).await[1].1, vec![(0, 20.0), (1, 11.0), (2, 12.0)]);
+    // Compacted into the oldest span of series 2 (partition 2): its spans are read again.
+    // Series 1 is in partition 1, which no compaction changed since: its spans stay
+    // held (the one deleted behind the reader's back included).
+    write(change(2, 0, Some(20.0), 30.0).collect(), true).await;
+    assert_eq!(sums(&reader).await, vec![(1, vec![(0, 0.0), (1, 1.0), (2, 2.0)]), (2, vec![(0, 30.0), (1, 11.0), (2, 12.0)])]);
+    // A compaction in partition 1 that rewrites only the newest span: that span is read
+    // again, the older ones stay held.
+    write(change(1, 2 * span, Some(2.0), 5.0).collect(), true).await;
+    assert_eq!(sums(&reader).await[0].1, vec![(0, 0.0), (1, 1.0), (2, 5.0)]);
 }

@@ -9,7 +9,7 @@ use cloudgrid_operators::records::{AttrValue, MetricKind, Record, SeriesMeta, Te
 use cloudgrid_read::catalogs::Catalogs;
 use cloudgrid_read::explorer::Explorer;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
-use cloudgrid_sinks::{PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
+use cloudgrid_sinks::{Lane, PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
 
 fn meta(id: u64, name: &str, kind: MetricKind, host: &str, route: Option<&str>) -> Record {
     let mut attributes = vec![("host".to_string(), AttrValue::Str(host.into()))];
@@ -35,7 +35,7 @@ fn meta(id: u64, name: &str, kind: MetricKind, host: &str, route: Option<&str>) 
 async fn write(writer: &SurrealWriter, seq: u64, records: Vec<Record>) {
     let batch = WriteBatch {
         records: records.into_iter().map(|record| Sequenced { seq, record }).collect(),
-        resume: (0..PARTITIONS).map(|p| (p, seq)).collect(),
+        resume: (0..PARTITIONS).map(|p| (Lane::Metrics.resume_key(p), seq)).collect(),
         ..WriteBatch::default()
     };
     writer.apply(&batch).await.expect("apply");
