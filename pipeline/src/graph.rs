@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudgrid_operators::normalize;
 use cloudgrid_proto::IngestEnvelope;
-use cloudgrid_sinks::{Sequenced, partition_of};
+use cloudgrid_sinks::{Lane, Sequenced, partition_of};
 use prost::Message;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -17,6 +17,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
 use crate::rollups::{Admitted, RollupStep, Snapshots};
+use crate::rollups::EpochRollups;
 use crate::writer::{EpochTimes, WriteJob};
 
 /// Series ids a worker remembers having described; past it, it describes them again.
@@ -117,7 +118,13 @@ pub(crate) fn build(
                                     Ok(snapshots) => {
                                         let rollups = rollups.apply(r.admitted, snapshots);
                                         let times = handed(&fed, r.epoch);
-                                        let _ = jobs.send(WriteJob::Epoch { epoch: r.epoch, records: r.records, rollups, times });
+                                        let _ = jobs.send(WriteJob::Epoch {
+                                            epoch: r.epoch,
+                                            lane: Lane::Metrics,
+                                            records: r.records,
+                                            rollups,
+                                            times,
+                                        });
                                         next_epoch += 1;
                                     }
                                     Err(std_mpsc::TryRecvError::Empty) => {
@@ -139,12 +146,23 @@ pub(crate) fn build(
                             if let Some(cap) = cap {
                                 unconfirmed.insert(next_epoch, cap);
                             }
+                            // Spans and logs go to their lane at once: they never wait for
+                            // the epoch's rollups (nor for a rollup state read from storage).
+                            let [events, records] = split_by_lane(records);
+                            let fed_at = fed.borrow().get(&next_epoch).copied();
+                            let _ = jobs.send(WriteJob::Epoch {
+                                epoch: next_epoch,
+                                lane: Lane::Events,
+                                records: events,
+                                rollups: EpochRollups::default(),
+                                times: EpochTimes { fed: fed_at, handed: std::time::Instant::now() },
+                            });
                             let admitted = rollups.admit(&records);
                             match rollups.restore_requests(&admitted) {
                                 None => {
                                     let rollups = rollups.apply(admitted, Snapshots::default());
                                     let times = handed(&fed, next_epoch);
-                                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, records, rollups, times });
+                                    let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, lane: Lane::Metrics, records, rollups, times });
                                     next_epoch += 1;
                                 }
                                 Some(requests) => {
@@ -185,7 +203,25 @@ fn handed(fed: &FedTimes, epoch: Epoch) -> EpochTimes {
     EpochTimes { fed: fed_at, handed: std::time::Instant::now() }
 }
 
-/// An epoch waiting for series state read from storage.
+/// The records of an epoch by lane, moving whole containers where they hold one lane
+/// only (the usual case: a container carries the records of a few bus messages).
+fn split_by_lane(records: Vec<Vec<Sequenced>>) -> [Vec<Vec<Sequenced>>; 2] {
+    let mut out: [Vec<Vec<Sequenced>>; 2] = [Vec::new(), Vec::new()];
+    for container in records {
+        let Some(first) = container.first().map(|r| Lane::of(&r.record)) else { continue };
+        if container.iter().all(|r| Lane::of(&r.record) == first) {
+            out[first as usize].push(container);
+        } else {
+            let (events, metrics): (Vec<Sequenced>, Vec<Sequenced>) =
+                container.into_iter().partition(|r| Lane::of(&r.record) == Lane::Events);
+            out[Lane::Events as usize].push(events);
+            out[Lane::Metrics as usize].push(metrics);
+        }
+    }
+    out
+}
+
+/// An epoch waiting for series state read from storage (its metric records).
 struct Restoring {
     epoch: Epoch,
     records: Vec<Vec<Sequenced>>,

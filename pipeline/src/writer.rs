@@ -20,9 +20,9 @@ use crate::rollups::EpochRollups;
 /// From a worker's sink to its writer.
 #[derive(Debug)]
 pub(crate) enum WriteJob {
-    /// Every record of `epoch` for this worker's partitions (possibly none), in the
-    /// containers they arrived in.
-    Epoch { epoch: Epoch, records: Vec<Vec<Sequenced>>, rollups: EpochRollups, times: EpochTimes },
+    /// Every record of `epoch` in `lane` for this worker's partitions (possibly none),
+    /// in the containers they arrived in. Each epoch comes once per lane, in order.
+    Epoch { epoch: Epoch, lane: Lane, records: Vec<Vec<Sequenced>>, rollups: EpochRollups, times: EpochTimes },
     /// The worker's input closed; nothing follows.
     Closed,
     /// Wakes the worker's sink, which releases the epochs this writer committed.
@@ -64,8 +64,8 @@ pub(crate) struct WriterStats {
     transactions: Counter,
     catalog_series: Gauge,
     catalog_bytes: Gauge,
-    dataflow: Histogram,
     /// Per lane.
+    dataflow: [Histogram; 2],
     queue: [Histogram; 2],
     commit: [Histogram; 2],
     fed_to_committed: [Histogram; 2],
@@ -100,7 +100,7 @@ impl WriterStats {
                 "Estimated heap of the writers' catalog shards (ordinals and posting lists)",
                 &[],
             ),
-            dataflow: cloudgrid_sinks::stage_histogram(health, "dataflow", None),
+            dataflow: Lane::ALL.map(|l| cloudgrid_sinks::stage_histogram(health, "dataflow", Some(l))),
             queue: Lane::ALL.map(|l| cloudgrid_sinks::stage_histogram(health, "queue", Some(l))),
             commit: Lane::ALL.map(|l| cloudgrid_sinks::stage_histogram(health, "commit", Some(l))),
             fed_to_committed: Lane::ALL.map(|l| {
@@ -148,7 +148,7 @@ pub(crate) struct AfterCommit {
     pub(crate) notifier: Option<LiveNotifier>,
 }
 
-/// One worker's writer: splits each epoch by lane and lets the two lanes commit on
+/// One worker's writer: passes each epoch's lanes to their own tasks, which commit on
 /// their own (a span is not held up by a large metric transaction); the worker's
 /// committed epoch is the older of the two lanes'.
 pub(crate) async fn run(
@@ -183,18 +183,11 @@ pub(crate) async fn run(
             return;
         };
         match job {
-            WriteJob::Epoch { epoch, records, rollups, times } => {
+            WriteJob::Epoch { epoch, lane, records, rollups, times } => {
                 if let Some(fed) = times.fed {
-                    after.stats.dataflow.observe(times.handed.saturating_duration_since(fed));
+                    after.stats.dataflow[lane as usize].observe(times.handed.saturating_duration_since(fed));
                 }
-                let [events, metrics] = split_by_lane(records);
-                let _ = lanes[Lane::Events as usize].send(LaneJob::Epoch {
-                    epoch,
-                    records: events,
-                    rollups: EpochRollups::default(),
-                    times,
-                });
-                let _ = lanes[Lane::Metrics as usize].send(LaneJob::Epoch { epoch, records: metrics, rollups, times });
+                let _ = lanes[lane as usize].send(LaneJob::Epoch { epoch, records, rollups, times });
             }
             WriteJob::Closed => {
                 closed = true;
@@ -241,24 +234,6 @@ impl Committed {
             }
         }
     }
-}
-
-/// The records of an epoch by lane, moving whole containers where they hold one lane
-/// only (the usual case: a container carries the records of a few bus messages).
-fn split_by_lane(records: Vec<Vec<Sequenced>>) -> [Vec<Vec<Sequenced>>; 2] {
-    let mut out: [Vec<Vec<Sequenced>>; 2] = [Vec::new(), Vec::new()];
-    for container in records {
-        let Some(first) = container.first().map(|r| Lane::of(&r.record)) else { continue };
-        if container.iter().all(|r| Lane::of(&r.record) == first) {
-            out[first as usize].push(container);
-        } else {
-            let (events, metrics): (Vec<Sequenced>, Vec<Sequenced>) =
-                container.into_iter().partition(|r| Lane::of(&r.record) == Lane::Events);
-            out[Lane::Events as usize].push(events);
-            out[Lane::Metrics as usize].push(metrics);
-        }
-    }
-    out
 }
 
 /// One lane of a worker's writer: coalesces the epochs queued for it into one

@@ -29,8 +29,8 @@ pub fn stage_histogram(
     health.histogram(
         "cloudgrid_pipeline_stage_seconds",
         "Time spent per stage on the way to storage and live views: bus (stored on the bus → \
-         fed to the dataflow), dataflow (fed → its records and rollups handed to the writer), \
-         queue (handed → its transaction began), commit (the transaction, with retries), \
+         fed to the dataflow), dataflow (fed → its records and rollups handed to the writer's \
+         lane), queue (handed → its transaction began), commit (the transaction, with retries), \
          notify (committed → its live notices published)",
         &labels,
     )

@@ -126,7 +126,7 @@ async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: 
     wait_for("some messages acked", Duration::from_secs(30), async || acked.get() >= 10).await;
     // Every stage an acked message passed was timed.
     let lane = Some(cloudgrid_sinks::Lane::Metrics);
-    for (stage, lane) in [("bus", None), ("dataflow", None), ("queue", lane), ("commit", lane)] {
+    for (stage, lane) in [("bus", None), ("dataflow", lane), ("queue", lane), ("commit", lane)] {
         let times = cloudgrid_sinks::stage_histogram(&health, stage, lane);
         assert!(times.count() > 0, "no {stage} times in {}", health.render());
     }
