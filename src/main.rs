@@ -170,6 +170,11 @@ struct Common {
     /// stops fetching until storage catches up.
     #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 16 << 20, global = true)]
     pipeline_max_bytes_in_flight: usize,
+    /// Most bus messages one epoch of the dataflow takes: smaller epochs finish sooner
+    /// (what they carry reaches storage and live views sooner), larger ones cost less
+    /// per message.
+    #[arg(long, env = "CLOUDGRID_PIPELINE_EPOCH_MESSAGES", default_value_t = 256, global = true)]
+    pipeline_epoch_messages: usize,
 }
 
 impl Common {
@@ -239,6 +244,9 @@ impl Common {
     }
 
     fn pipeline(&self) -> Result<PipelineConfig> {
+        if self.pipeline_epoch_messages == 0 {
+            bail!("CLOUDGRID_PIPELINE_EPOCH_MESSAGES must be positive");
+        }
         let cluster = self.timely_addresses.as_deref().map(|list| Cluster {
             process: self.timely_process,
             addresses: list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect(),
@@ -247,6 +255,7 @@ impl Common {
             workers: self.workers,
             rollups: self.rollups()?,
             max_bytes_in_flight: self.pipeline_max_bytes_in_flight,
+            fetch_max: self.pipeline_epoch_messages,
             cluster,
             ..PipelineConfig::default()
         };

@@ -73,6 +73,27 @@ fn partition_of_series(series: u64) -> u32 {
     (series % u64::from(crate::PARTITIONS)) as u32
 }
 
+/// The statement reading the compaction notes of `partitions` of project `$p`.
+fn select_notes(partitions: &std::collections::BTreeSet<u32>) -> String {
+    let ids: Vec<String> = partitions.iter().map(|p| format!("metric_compaction:[$p, {p}]")).collect();
+    format!("SELECT record::id(id)[1] AS partition, version, log FROM {};", ids.join(", "))
+}
+
+/// The notes [`select_notes`] read, by partition.
+fn take_notes(response: &mut surrealdb::IndexedResults, at: usize) -> Result<HashMap<u32, CompactionNote>, SinkError> {
+    #[derive(Debug, SurrealValue)]
+    struct NoteRow {
+        partition: i64,
+        version: i64,
+        log: Vec<Compacted>,
+    }
+    let rows: Vec<NoteRow> = response.take(at).map_err(classify)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((u32::try_from(r.partition).ok()?, CompactionNote { version: r.version, log: r.log })))
+        .collect())
+}
+
 /// What one [`Store::aggregates_of`] reads, for each of its round trips.
 struct GroupRead<'a, A> {
     project: &'a str,
@@ -444,6 +465,18 @@ impl Store {
         // partitions its series are in, so a group should span few of them.
         let mut by_partition = series.to_vec();
         by_partition.sort_by_key(|s| (partition_of_series(*s), *s));
+        // Learn first what compactions happened since the last query, so the rewritten
+        // spans are read in the first round trip instead of found stale in it.
+        if let Some(cache) = read.cache.filter(|_| !by_partition.is_empty()) {
+            let partitions: std::collections::BTreeSet<u32> = by_partition.iter().copied().map(partition_of_series).collect();
+            let mut response = self
+                .db
+                .query(select_notes(&partitions))
+                .bind(("p", project.to_string()))
+                .await
+                .map_err(classify)?;
+            cache.learn(&read.project_key, partitions.iter().copied(), &take_notes(&mut response, 0)?);
+        }
         let mut out = BTreeMap::new();
         for group in by_partition.chunks(SERIES_PER_QUERY) {
             // A held span rewritten since it was read is dropped, and the group read again.
@@ -511,8 +544,7 @@ impl Store {
             Vec::new()
         };
         let notes_at = cache.map(|_| {
-            let ids: Vec<String> = partitions.iter().map(|p| format!("metric_compaction:[$p, {p}]")).collect();
-            sql.push_str(&format!("SELECT record::id(id)[1] AS partition, version, log FROM {};", ids.join(", ")));
+            sql.push_str(&select_notes(&partitions));
             next()
         });
         // One statement for the spans of the whole group: a statement costs more than
@@ -543,17 +575,7 @@ impl Store {
         // survived them.
         let mut versions: HashMap<u32, i64> = HashMap::new();
         if let (Some(cache), Some(at)) = (cache, notes_at) {
-            #[derive(Debug, SurrealValue)]
-            struct NoteRow {
-                partition: i64,
-                version: i64,
-                log: Vec<Compacted>,
-            }
-            let rows: Vec<NoteRow> = response.take(at).map_err(classify)?;
-            let notes: HashMap<u32, CompactionNote> = rows
-                .into_iter()
-                .filter_map(|r| Some((u32::try_from(r.partition).ok()?, CompactionNote { version: r.version, log: r.log })))
-                .collect();
+            let notes = take_notes(&mut response, at)?;
             versions = notes.iter().map(|(p, n)| (*p, n.version)).collect();
             cache.learn(project_key, partitions.iter().copied(), &notes);
             let stale: Vec<&SpanKey> = held
