@@ -63,6 +63,20 @@ struct SeriesState<R: Rollup> {
     /// after it folds on from there instead of from the watermark (for in-order points,
     /// the points of one finest bucket instead of the whole hot window).
     prefix: Option<(u64, Frozen<R::Agg>)>,
+    /// The finest bucket holding the newest point, folded: a touch whose points all come
+    /// after the newest folds them onto it instead of refolding the bucket's points.
+    tail: Option<Box<Tail<R::Agg>>>,
+}
+
+/// The fold of the finest bucket that holds a series' newest point.
+#[derive(Debug, Clone)]
+struct Tail<A> {
+    bucket: u64,
+    agg: A,
+    /// Points of the series in the bucket (all of them folded into `agg`).
+    points: usize,
+    /// The newest point's time.
+    last: u64,
 }
 
 /// Points before a split from which a series keeps its partials at the split. Tests
@@ -71,6 +85,13 @@ struct SeriesState<R: Rollup> {
 const PREFIX_MIN_POINTS: usize = 64;
 #[cfg(test)]
 const PREFIX_MIN_POINTS: usize = 0;
+
+/// Points in its newest finest bucket from which a series keeps that bucket's fold
+/// ([`Tail`]); tests keep it always.
+#[cfg(not(test))]
+const TAIL_MIN_POINTS: usize = 16;
+#[cfg(test)]
+const TAIL_MIN_POINTS: usize = 0;
 
 /// Per tier above the finest, the partial bucket holding the watermark.
 type Frozen<A> = Box<[Option<(u64, A)>]>;
@@ -160,6 +181,7 @@ impl<R: Rollup> RollupState<R> {
                 s.points.capacity() * std::mem::size_of::<Raw<R::Value>>()
                     + s.points.iter().chain(&s.before).map(|p| R::value_heap(&p.value)).sum::<usize>()
                     + (s.frozen.len() + s.prefix.as_ref().map_or(0, |(_, p)| p.len())) * std::mem::size_of::<Option<(u64, R::Agg)>>()
+                    + s.tail.as_ref().map_or(0, |_| std::mem::size_of::<Tail<R::Agg>>())
             })
             .sum();
         table + owned
@@ -198,6 +220,7 @@ impl<R: Rollup> RollupState<R> {
             points: Vec::new(),
             frozen: vec![None; frozen_len].into_boxed_slice(),
             prefix: None,
+            tail: None,
         });
         // Series are moved to the watermark when next touched; the sweep only evicts.
         if behind(&self.cfg, state, self.watermark) {
@@ -237,11 +260,31 @@ impl<R: Rollup> RollupState<R> {
             _ => (split, self.partials.clone().into_boxed_slice()),
         });
         let prefix_before = prefix_before.cloned();
+        // When every point of this touch comes after the newest one, and the newest lies
+        // in the split's bucket, that bucket's fold stands for its points: the views
+        // before and after fold only the new points onto it.
+        let tail = state.tail.take().filter(|t| {
+            same_mode
+                && t.bucket == split
+                && earliest > t.last
+                && state.points.last().is_some_and(|p| p.time == t.last)
+                && state.points.len() - cut == t.points
+        });
+        let old_len = state.points.len();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
         let mut after_hot = std::mem::take(&mut self.after_hot);
         let (level, next) = (&mut self.level, &mut self.next);
-        hot_from::<R>(&self.cfg, prefix_before.as_ref(), &state.points[cut..], state.mode, &self.partials, level, next, &mut before_hot);
+        match &tail {
+            Some(t) => {
+                let seed = Some((t.bucket, t.agg.clone()));
+                hot_from::<R>(&self.cfg, None, &[], state.mode, &self.partials, seed, level, next, &mut before_hot);
+            }
+            None => {
+                let points = &state.points[cut..];
+                hot_from::<R>(&self.cfg, prefix_before.as_ref(), points, state.mode, &self.partials, None, level, next, &mut before_hot);
+            }
+        }
         for p in group {
             if p.time < self.watermark {
                 self.stats.behind_watermark += 1;
@@ -256,7 +299,25 @@ impl<R: Rollup> RollupState<R> {
             }
         }
         let (level, next) = (&mut self.level, &mut self.next);
-        hot_from::<R>(&self.cfg, prefix_before.as_ref(), &state.points[cut..], state.mode, &self.partials, level, next, &mut after_hot);
+        match &tail {
+            Some(t) => {
+                let seed = Some((t.bucket, t.agg.clone()));
+                let before = state.points[..old_len].last();
+                let points = &state.points[old_len..];
+                hot_from::<R>(&self.cfg, before, points, state.mode, &self.partials, seed, level, next, &mut after_hot);
+            }
+            None => {
+                let points = &state.points[cut..];
+                hot_from::<R>(&self.cfg, prefix_before.as_ref(), points, state.mode, &self.partials, None, level, next, &mut after_hot);
+            }
+        }
+        // The newest finest bucket of the view after, for the next touch.
+        state.tail = after_hot.iter().take_while(|(tier, _, _)| *tier == 0).last().and_then(|(_, bucket, agg)| {
+            let last = state.points.last()?.time;
+            let points = state.points.len() - state.points.partition_point(|p| p.time < *bucket);
+            (last >= *bucket && points >= TAIL_MIN_POINTS)
+                .then(|| Box::new(Tail { bucket: *bucket, agg: agg.clone(), points, last }))
+        });
 
         let series = first.series;
         let key = |tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: state.project.clone() };
@@ -374,7 +435,7 @@ impl<R: Rollup> RollupState<R> {
             }
         }
         let project = intern(&mut self.projects, project);
-        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen, prefix: None });
+        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen, prefix: None, tail: None });
     }
 }
 
@@ -424,7 +485,8 @@ fn finest<R: Rollup>(
 
 /// Every bucket from the partials `frozen` on, at every tier, ordered by (tier, bucket),
 /// into `out`: the partials folded with the finest buckets of `points` (whose
-/// predecessor is `before`).
+/// predecessor is `before`), which start from `seed` (a finest bucket already folded,
+/// before every point of `points`) where given.
 #[allow(clippy::too_many_arguments)]
 fn hot_from<R: Rollup>(
     cfg: &RollupConfig,
@@ -432,11 +494,13 @@ fn hot_from<R: Rollup>(
     points: &[Raw<R::Value>],
     mode: Mode,
     frozen: &[Option<(u64, R::Agg)>],
+    seed: Option<(u64, R::Agg)>,
     level: &mut Vec<(u64, R::Agg)>,
     next: &mut Vec<(u64, R::Agg)>,
     out: &mut Vec<(u8, u64, R::Agg)>,
 ) {
     level.clear();
+    level.extend(seed);
     finest::<R>(cfg, before, points, mode, level);
     out.extend(level.iter().map(|(b, a)| (0, *b, a.clone())));
     for tier in 1..cfg.tiers.len() {
