@@ -581,7 +581,10 @@ impl Store {
             let stale: Vec<&SpanKey> = held
                 .iter()
                 .flatten()
-                .filter(|(k, h)| !cache.still_current(k, partition_of_series(k.1), h))
+                .filter(|(k, h)| {
+                    let partition = partition_of_series(k.1);
+                    !cache.current_at(k, partition, h, versions.get(&partition).copied().unwrap_or(0))
+                })
                 .map(|(k, _)| k)
                 .collect();
             if !stale.is_empty() {

@@ -65,6 +65,14 @@ impl Known {
         if note.version == self.latest {
             return;
         }
+        // A query that began before another learnt newer notes reads an older version
+        // that is known already: nothing to learn. An older version not known is
+        // storage gone back (restored, or the data deleted): handled below.
+        let known_older = note.version < self.latest
+            && (note.version == self.complete_from || self.entries.iter().any(|c| c.v == note.version));
+        if known_older {
+            return;
+        }
         let newer: Vec<&Compacted> = note.log.iter().filter(|c| c.v > self.latest).collect();
         let contiguous = note.version > self.latest && newer.first().is_some_and(|c| c.prev == self.latest);
         if contiguous {
@@ -137,10 +145,12 @@ impl<A: Send + Sync + 'static> SpanCache<A> {
         current.then_some(held)
     }
 
-    /// Whether `held` (of `key`, in `partition`) is still current after what was learnt.
-    pub(crate) fn still_current(&self, key: &SpanKey, partition: u32, held: &Held<A>) -> bool {
+    /// Whether `held` (of `key`, in `partition`) is what a snapshot at `version` of the
+    /// partition holds, after what was learnt: read at that version or before, and not
+    /// rewritten since.
+    pub(crate) fn current_at(&self, key: &SpanKey, partition: u32, held: &Held<A>, version: i64) -> bool {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        known.get(&(key.0.clone(), partition)).is_some_and(|k| k.current(held.read_at, key.2, key.3))
+        held.read_at <= version && known.get(&(key.0.clone(), partition)).is_some_and(|k| k.current(held.read_at, key.2, key.3))
     }
 
     /// Learns the notes read in one transaction: `notes` holds the partitions that have
@@ -198,6 +208,20 @@ mod tests {
         k.learn(&CompactionNote::default());
         assert!(!k.current(40, 0, 0));
         assert!(k.current(0, 0, 0));
+    }
+
+    #[test]
+    fn an_older_snapshot_of_known_compactions_teaches_nothing() {
+        let mut k = Known::default();
+        k.learn(&note(&[(10, 0, &[(0, 600)]), (20, 10, &[(0, 1200)])]));
+        // A query that began before version 20 reads the note at 10.
+        k.learn(&note(&[(10, 0, &[(0, 600)])]));
+        assert!(k.current(20, 0, 1200), "still knows version 20");
+        assert!(!k.current(10, 0, 1200), "and what it rewrote");
+        // A version never seen below the newest: storage went back.
+        k.learn(&note(&[(15, 0, &[(0, 0)])]));
+        assert!(!k.current(20, 0, 1200));
+        assert!(k.current(15, 0, 0));
     }
 
     #[test]
