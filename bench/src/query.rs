@@ -39,6 +39,10 @@ pub struct QueryReport {
     /// each query (so each series' newest span is read again).
     pub live_p50_ms: f64,
     pub live_p99_ms: f64,
+    /// The same rounds, each query also read with nothing held (the two in turn first
+    /// after the write).
+    pub live_cold_p50_ms: f64,
+    pub live_cold_p99_ms: f64,
     /// Time to write and compact those changes, per query.
     pub live_write_ms: f64,
 }
@@ -156,6 +160,7 @@ pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize) -> Result
     // Live: before each query, every series' newest bucket at every tier takes one more
     // point, and the partitions are compacted.
     let mut live_times = Vec::new();
+    let mut live_cold_times = Vec::new();
     let mut write_times = Vec::new();
     for round in 0..repeats {
         seq += 1;
@@ -176,9 +181,15 @@ pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize) -> Result
         writer.apply(&batch).await?;
         writer.compact_all().await?;
         write_times.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        held.query("p", &query).await?;
-        live_times.push(t.elapsed().as_secs_f64() * 1e3);
+        // Alternately first after the write: the first query after it pays for what the
+        // write left storage doing.
+        for (i, reader) in [&held, &cold].iter().enumerate() {
+            let reader = if round % 2 == 0 { *reader } else { [&held, &cold][1 - i] };
+            let t = Instant::now();
+            reader.query("p", &query).await?;
+            let took = t.elapsed().as_secs_f64() * 1e3;
+            if std::ptr::eq(reader, &held) { live_times.push(took) } else { live_cold_times.push(took) }
+        }
     }
     anyhow::ensure!(held.query("p", &query).await?.series == cold.query("p", &query).await?.series, "held spans went stale");
 
@@ -202,6 +213,8 @@ pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize) -> Result
         held_p99_ms: pct(&mut held_times, 0.99),
         live_p50_ms: pct(&mut live_times, 0.5),
         live_p99_ms: pct(&mut live_times, 0.99),
+        live_cold_p50_ms: pct(&mut live_cold_times, 0.5),
+        live_cold_p99_ms: pct(&mut live_cold_times, 0.99),
         live_write_ms: pct(&mut write_times, 0.5),
     })
 }
