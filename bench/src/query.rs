@@ -183,12 +183,12 @@ pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize) -> Result
         write_times.push(t.elapsed().as_secs_f64() * 1e3);
         // Alternately first after the write: the first query after it pays for what the
         // write left storage doing.
-        for (i, reader) in [&held, &cold].iter().enumerate() {
-            let reader = if round % 2 == 0 { *reader } else { [&held, &cold][1 - i] };
+        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
+        for holding in order {
+            let (reader, times) = if holding { (&held, &mut live_times) } else { (&cold, &mut live_cold_times) };
             let t = Instant::now();
             reader.query("p", &query).await?;
-            let took = t.elapsed().as_secs_f64() * 1e3;
-            if std::ptr::eq(reader, &held) { live_times.push(took) } else { live_cold_times.push(took) }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
     anyhow::ensure!(held.query("p", &query).await?.series == cold.query("p", &query).await?.series, "held spans went stale");

@@ -149,13 +149,12 @@ pub(crate) fn build(
                             // Spans and logs go to their lane at once: they never wait for
                             // the epoch's rollups (nor for a rollup state read from storage).
                             let [events, records] = split_by_lane(records);
-                            let fed_at = fed.borrow().get(&next_epoch).copied();
                             let _ = jobs.send(WriteJob::Epoch {
                                 epoch: next_epoch,
                                 lane: Lane::Events,
                                 records: events,
                                 rollups: EpochRollups::default(),
-                                times: EpochTimes { fed: fed_at, handed: std::time::Instant::now() },
+                                times: times_of(&fed, next_epoch),
                             });
                             let admitted = rollups.admit(&records);
                             match rollups.restore_requests(&admitted) {
@@ -192,15 +191,20 @@ pub(crate) fn build(
     (input, probe)
 }
 
-/// The times of `epoch` as the sink hands it over (older entries go too: epochs are
-/// handed in order).
+/// The times of `epoch` as the sink hands one of its lanes over.
+fn times_of(fed: &FedTimes, epoch: Epoch) -> EpochTimes {
+    EpochTimes { fed: fed.borrow().get(&epoch).copied(), handed: std::time::Instant::now() }
+}
+
+/// The same for its last lane (metrics): the epoch's entry goes, and older ones with it
+/// (epochs are handed in order).
 fn handed(fed: &FedTimes, epoch: Epoch) -> EpochTimes {
+    let times = times_of(fed, epoch);
     let mut fed = fed.borrow_mut();
-    let fed_at = fed.remove(&epoch);
-    while fed.first_key_value().is_some_and(|(e, _)| *e < epoch) {
+    while fed.first_key_value().is_some_and(|(e, _)| *e <= epoch) {
         fed.pop_first();
     }
-    EpochTimes { fed: fed_at, handed: std::time::Instant::now() }
+    times
 }
 
 /// The records of an epoch by lane, moving whole containers where they hold one lane

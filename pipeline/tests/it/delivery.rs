@@ -349,19 +349,28 @@ async fn storage_outage_delays_but_loses_nothing() {
     assert_eq!(store.counts("p").await.expect("counts").points, 100);
 }
 
-/// Holds every write until the gate opens, and says when the first one arrived.
+/// Holds the writes `holds` picks until the gate opens, and says when one arrived.
 struct Gated {
     inner: SurrealWriter,
     open: tokio::sync::watch::Receiver<bool>,
     entered: tokio::sync::Notify,
+    /// The writes held at the gate (the others pass).
+    holds: fn(&WriteBatch) -> bool,
+}
+
+impl Gated {
+    fn new(inner: SurrealWriter, open: tokio::sync::watch::Receiver<bool>, holds: fn(&WriteBatch) -> bool) -> Self {
+        Self { inner, open, entered: tokio::sync::Notify::new(), holds }
+    }
 }
 
 #[async_trait]
 impl TelemetryWriter for Gated {
     async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
-        self.entered.notify_one();
-        let mut open = self.open.clone();
-        let _ = open.wait_for(|o| *o).await;
+        if (self.holds)(batch) {
+            self.entered.notify_one();
+            let _ = self.open.clone().wait_for(|o| *o).await;
+        }
         self.inner.apply(batch).await
     }
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
@@ -374,7 +383,7 @@ async fn fetching_pauses_while_the_bytes_in_flight_are_at_their_bound() {
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
     let (gate, open) = tokio::sync::watch::channel(false);
-    let writer = Arc::new(Gated { inner: SurrealWriter::new(store.clone()), open, entered: tokio::sync::Notify::new() });
+    let writer = Arc::new(Gated::new(SurrealWriter::new(store.clone()), open, |_| true));
     publish_all(&*bus, "ingest.p.metrics", 0..20, 3, 10).await;
     let health = Health::default();
     // One message's payload is past the bound: one epoch at a time.
@@ -464,7 +473,7 @@ async fn nothing_is_acked_until_every_process_committed() {
     let addresses = loopback_addresses(2);
     let config = |process| PipelineConfig { cluster: Some(Cluster { process, addresses: addresses.clone() }), ..config(1) };
     let (gate, open) = tokio::sync::watch::channel(false);
-    let stuck = Arc::new(Gated { inner: SurrealWriter::new(store.clone()), open, entered: tokio::sync::Notify::new() });
+    let stuck = Arc::new(Gated::new(SurrealWriter::new(store.clone()), open, |_| true));
     let health = Health::default();
     let (p0, p1) = tokio::join!(
         Pipeline::start(bus.clone(), Arc::new(SurrealWriter::new(store.clone())), config(0), health.clone()),
@@ -486,27 +495,6 @@ async fn nothing_is_acked_until_every_process_committed() {
     assert_eq!(store.counts("p").await.expect("counts").points, 200);
 }
 
-/// Holds every write that carries metric points or rollups until released.
-struct HeldMetrics {
-    inner: SurrealWriter,
-    released: tokio::sync::watch::Receiver<bool>,
-}
-
-#[async_trait]
-impl TelemetryWriter for HeldMetrics {
-    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
-        let metrics = batch.has_rollups()
-            || batch.records.iter().any(|r| cloudgrid_sinks::Lane::of(&r.record) == cloudgrid_sinks::Lane::Metrics);
-        if metrics {
-            let _ = self.released.clone().wait_for(|r| *r).await;
-        }
-        self.inner.apply(batch).await
-    }
-    async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
-        self.inner.resume_points().await
-    }
-}
-
 /// Spans and metric points arrive interleaved. Spans are committed while every metric
 /// transaction is still waiting (their lanes commit apart); once metrics go through,
 /// and across a restart, each is stored exactly once.
@@ -515,7 +503,10 @@ async fn spans_commit_while_a_metric_transaction_waits() {
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
     let (release, released) = tokio::sync::watch::channel(false);
-    let writer = Arc::new(HeldMetrics { inner: SurrealWriter::new(store.clone()), released });
+    // Every write that carries metric points or rollups waits at the gate.
+    let writer = Arc::new(Gated::new(SurrealWriter::new(store.clone()), released, |batch| {
+        batch.has_rollups() || batch.records.iter().any(|r| cloudgrid_sinks::Lane::of(&r.record) == cloudgrid_sinks::Lane::Metrics)
+    }));
     let publish = async |range: std::ops::Range<u64>| {
         for i in range {
             for (subject, payload) in [("ingest.p.metrics", envelope(i, 3, 10)), ("ingest.p.traces", span_envelope(i, 4))] {

@@ -105,7 +105,8 @@ DEFINE TABLE IF NOT EXISTS metric_hist_rollup_span SCHEMALESS;
         version: 10,
         name: "resume points per partition lane",
         // A partition's one resume point covered spans, logs and metrics alike; from now
-        // on it is the events lane's, and the metrics lane starts from a copy of it.
+        // on it is the events lane's, and the metrics lane starts from a copy of it
+        // (64 partitions, the metrics lane's keys after them: `Lane::resume_key`).
         sql: r#"
 FOR $r IN (SELECT record::id(id) AS p, seq FROM sink_resume WHERE record::id(id) < 64) {
     UPSERT type::record('sink_resume', $r.p + 64) SET seq = $r.seq RETURN NONE;
