@@ -2,7 +2,7 @@
 //! serves any [`ReadApi`], [`GrpcRead`] is a [`ReadApi`] that calls it. What crosses is
 //! converted here, both ways, and nothing else happens here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::{MetricKind, Temporality};
 use cloudgrid_proto::cloudgrid::read::v1 as pb;
 use cloudgrid_proto::service_auth::{Attach, ServiceToken};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use pb::storage_read_client::StorageReadClient;
@@ -427,56 +428,74 @@ impl GrpcRead {
     }
 }
 
+/// What a relay sends when a view lost events: the report, then (for views that cannot
+/// skip events, such as metric views) a fresh snapshot it reads itself.
+struct Recovery<T> {
+    report: T,
+    resync: Option<BoxFuture<'static, Result<T, QueryError>>>,
+}
+
 /// Drains a live gRPC stream into a bounded buffer on a task of its own. When the
-/// buffer is full, events are counted lost and `lag(n)` is delivered once there is room;
-/// a lag that is an error ends the view.
-fn drained<M, T>(
-    mut stream: tonic::Streaming<M>,
+/// buffer is full, events are lost: once what was buffered before the loss is taken,
+/// `recover(n)` is delivered, and its resync (if any) goes out before anything received
+/// after it. An error ends the view after what came before it.
+fn drained<M, T, S>(
+    mut stream: S,
     convert: fn(M) -> Result<T, QueryError>,
-    lag: fn(u64) -> Result<T, QueryError>,
+    recover: impl Fn(u64) -> Recovery<T> + Send + 'static,
 ) -> BoxStream<'static, Result<T, QueryError>>
 where
+    S: futures::Stream<Item = Result<M, Status>> + Send + Unpin + 'static,
     M: Send + 'static,
     T: Send + 'static,
 {
-    use tokio::sync::mpsc::error::TrySendError;
-    let (tx, rx) = tokio::sync::mpsc::channel(LIVE_BUFFER);
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
+        let mut queue: VecDeque<Result<T, QueryError>> = VecDeque::new();
         let mut lost = 0u64;
+        let mut resync: Option<BoxFuture<'static, Result<T, QueryError>>> = None;
+        let mut ended = false;
         loop {
+            // A pending resync goes out before everything queued behind it.
+            let ready = resync.is_none() && (!queue.is_empty() || lost > 0);
             tokio::select! {
                 biased;
                 _ = tx.closed() => return,
-                // Room again after a loss: say so before anything newer.
-                permit = tx.reserve(), if lost > 0 => {
+                snapshot = async { resync.as_mut().expect("checked").await }, if resync.is_some() => {
+                    resync = None;
+                    queue.push_front(snapshot);
+                }
+                permit = tx.reserve(), if ready => {
                     let Ok(permit) = permit else { return };
-                    let report = lag(lost);
-                    let fatal = report.is_err();
-                    permit.send(report);
-                    lost = 0;
-                    if fatal {
-                        return;
+                    match queue.pop_front() {
+                        Some(event) => {
+                            let failed = event.is_err();
+                            permit.send(event);
+                            if failed {
+                                return;
+                            }
+                        }
+                        None => {
+                            let recovery = recover(lost);
+                            lost = 0;
+                            permit.send(Ok(recovery.report));
+                            resync = recovery.resync;
+                        }
                     }
                 }
-                m = stream.message() => {
-                    let (event, last) = match m {
-                        Ok(Some(m)) => (convert(m), false),
-                        Ok(None) => return,
-                        Err(s) => (Err(query_error(s)), true),
-                    };
-                    if lost > 0 && !last {
-                        lost += 1;
-                        continue;
+                m = stream.next(), if !ended => match m {
+                    // Nothing after a loss is queued before the loss is reported.
+                    Some(Ok(_)) if lost > 0 || queue.len() >= LIVE_BUFFER => lost += 1,
+                    Some(Ok(m)) => queue.push_back(convert(m)),
+                    Some(Err(s)) => {
+                        queue.push_back(Err(query_error(s)));
+                        ended = true;
                     }
-                    match tx.try_send(event) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => lost += 1,
-                        Err(TrySendError::Closed(_)) => return,
-                    }
-                    if last {
-                        return;
-                    }
-                }
+                    None => ended = true,
+                },
+            }
+            if ended && queue.is_empty() && resync.is_none() && lost == 0 {
+                return;
             }
         }
     });
@@ -611,22 +630,113 @@ impl ReadApi for GrpcRead {
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {
         let req = pb::LiveSpansRequest { project: project.into(), filter: Some(trace_filter_to_pb(&filter)) };
         let stream = self.live.clone().live_spans(req).await.map_err(query_error)?.into_inner();
-        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Ok(LiveItems::Lagged(n))))
+        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Recovery { report: LiveItems::Lagged(n), resync: None }))
     }
 
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
         let req = pb::LiveLogsRequest { project: project.into(), filter: Some(log_filter_to_pb(&filter)) };
         let stream = self.live.clone().live_logs(req).await.map_err(query_error)?.into_inner();
-        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Ok(LiveItems::Lagged(n))))
+        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Recovery { report: LiveItems::Lagged(n), resync: None }))
     }
 
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {
         let req = pb::LiveMetricRequest { project: project.into(), query: Some(query_to_pb(&view.query)), range_nanos: view.range };
         let stream = self.live.clone().live_metric(req).await.map_err(query_error)?.into_inner();
-        // Updates cannot be skipped without a new snapshot, which only storage-read can
-        // send: a view that fell behind here ends, and the client subscribes again.
-        Ok(drained(stream, metric_event, |n| {
-            Err(QueryError::Unavailable(format!("the live view fell {n} events behind; subscribe again")))
+        // Updates cannot be skipped: a view that fell behind here is told so and gets a
+        // new snapshot, read as storage-read would (the whole query over its range).
+        let (client, project) = (self.client(), project.to_string());
+        Ok(drained(stream, metric_event, move |n| {
+            let (mut client, query) = (client.clone(), view.snapshot_query());
+            let req = pb::MetricQueryRequest { project: project.clone(), query: Some(query_to_pb(&query)) };
+            let resync = async move {
+                let reply = client.query_metric(unary(req)).await.map_err(query_error)?;
+                Ok(LiveMetric::Snapshot(result_from_pb(Some(reply.into_inner()))))
+            };
+            Recovery { report: LiveMetric::Lagged(n), resync: Some(Box::pin(resync)) }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Event(u32),
+        Lagged(u64),
+        Snapshot,
+    }
+
+    /// A relay fed `n` events its reader has not taken, and the sender of more.
+    async fn backed_up(n: u32, resync: bool) -> (tokio::sync::mpsc::Sender<Result<u32, Status>>, BoxStream<'static, Result<Seen, QueryError>>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let relay = drained(tokio_stream::wrappers::ReceiverStream::new(rx), |m| Ok(Seen::Event(m)), move |n| Recovery {
+            report: Seen::Lagged(n),
+            resync: resync.then(|| Box::pin(async { Ok(Seen::Snapshot) }) as BoxFuture<'static, _>),
+        });
+        for m in 0..n {
+            tx.send(Ok(m)).await.expect("relay takes events");
+        }
+        // Until the relay has taken every one.
+        while tx.capacity() < tx.max_capacity() {
+            tokio::task::yield_now().await;
+        }
+        (tx, relay)
+    }
+
+    async fn take(relay: &mut BoxStream<'static, Result<Seen, QueryError>>, n: usize) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            seen.push(relay.next().await.expect("relay open").expect("no error"));
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_backed_up_item_view_gets_what_was_buffered_then_the_loss() {
+        let (tx, mut relay) = backed_up(200, false).await;
+        drop(tx);
+        let mut seen = Vec::new();
+        while let Some(event) = relay.next().await {
+            seen.push(event.expect("no error"));
+        }
+        // Everything delivered is in order and from the start, then one report counts the rest.
+        let delivered = seen.iter().take_while(|e| matches!(e, Seen::Event(_))).count();
+        assert!(delivered >= LIVE_BUFFER, "{delivered} buffered");
+        assert!(seen[..delivered].iter().enumerate().all(|(i, e)| *e == Seen::Event(i as u32)));
+        assert_eq!(seen[delivered..], [Seen::Lagged(200 - delivered as u64)]);
+    }
+
+    #[tokio::test]
+    async fn a_backed_up_metric_view_gets_a_snapshot_before_anything_newer() {
+        let (tx, mut relay) = backed_up(200, true).await;
+        let buffered = take(&mut relay, LIVE_BUFFER).await;
+        assert_eq!(buffered, (0..LIVE_BUFFER as u32).map(Seen::Event).collect::<Vec<_>>());
+        let mut next = relay.next().await.expect("open").expect("no error");
+        let mut delivered = LIVE_BUFFER as u64;
+        while let Seen::Event(m) = next {
+            assert_eq!(u64::from(m), delivered);
+            delivered += 1;
+            next = relay.next().await.expect("open").expect("no error");
+        }
+        assert_eq!(next, Seen::Lagged(200 - delivered));
+        assert_eq!(take(&mut relay, 1).await, [Seen::Snapshot]);
+        // The view goes on after its snapshot.
+        tx.send(Ok(500)).await.expect("relay open");
+        tx.send(Ok(501)).await.expect("relay open");
+        assert_eq!(take(&mut relay, 2).await, [Seen::Event(500), Seen::Event(501)]);
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_view_after_what_came_before() {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut relay = drained(tokio_stream::wrappers::ReceiverStream::new(rx), |m: u32| Ok(m), |n| Recovery { report: n as u32, resync: None });
+        tx.send(Ok(1)).await.expect("open");
+        tx.send(Err(Status::unavailable("gone"))).await.expect("open");
+        tx.send(Ok(2)).await.expect("open");
+        assert_eq!(relay.next().await.map(|e| e.ok()), Some(Some(1)));
+        assert!(matches!(relay.next().await, Some(Err(QueryError::Unavailable(_)))));
+        assert!(relay.next().await.is_none());
     }
 }

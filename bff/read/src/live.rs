@@ -223,6 +223,16 @@ pub struct LiveMetricQuery {
     pub range: u64,
 }
 
+impl LiveMetricQuery {
+    /// The whole query over the view's range as of now: what a snapshot answers.
+    pub fn snapshot_query(&self) -> MetricQuery {
+        let now = now_ns();
+        let mut q = self.query.clone();
+        (q.from, q.to) = (now.saturating_sub(self.range), now + 1);
+        q
+    }
+}
+
 /// How long a metric view gathers notices before it reads the changed windows once.
 const METRIC_COALESCE: Duration = Duration::from_millis(200);
 
@@ -301,8 +311,7 @@ pub(crate) fn metric_view(
             q
         };
         let snapshot = |reader: &MetricReader| {
-            let now = now_ns();
-            let q = window(now.saturating_sub(view.range), now + 1);
+            let q = view.snapshot_query();
             let reader = reader.clone();
             let project = project.clone();
             async move { reader.query(&project, &q).await.map(LiveMetric::Snapshot) }
