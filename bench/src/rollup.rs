@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cloudgrid_operators::rollup::{Mode, Numbers, RollupConfig, RollupPoint, dataflow, oracle};
+use cloudgrid_operators::rollup::{Mode, Numbers, Project, RollupConfig, RollupPoint, dataflow, oracle};
 use timely::dataflow::InputHandleVec;
 use timely::dataflow::operators::Input;
 
@@ -100,7 +100,7 @@ pub fn run(bench: RollupBench) -> RollupReport {
             let per_epoch = bench.epoch_points.max(1);
             let mut epoch = 0u64;
             let mut next = 0u64;
-            let project = String::from("bench");
+            let project = Project::new("bench");
             while next < total {
                 let end = (next + per_epoch).min(total);
                 // Point n is round n / series of series n % series; each worker sends its share.
@@ -116,7 +116,7 @@ pub fn run(bench: RollupBench) -> RollupReport {
                         _ => (h % 1000) as f64,
                     };
                     input.send(RollupPoint {
-                        project: project.clone(),
+                        project,
                         series: mix(s),
                         time,
                         start: t0,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cloudgrid_operators::records::{MetricPoint, PointValue, Record};
 use cloudgrid_operators::rollup::{
-    Hist, HistAgg, Histograms, IdSet, Mode, Rollup, RollupChange, RollupConfig, RollupPoint, RollupState, RollupStats,
+    Hist, HistAgg, Histograms, IdSet, Mode, Project, Rollup, RollupChange, RollupConfig, RollupPoint, RollupState, RollupStats,
     SeriesSnapshot, SnapshotRequest,
 };
 use cloudgrid_proto::health::{Counter, Gauge, Health};
@@ -125,8 +125,14 @@ impl RollupStep {
     pub(crate) fn admit(&mut self, records: &[Vec<Sequenced>]) -> Admitted {
         let mut admitted = Admitted::default();
         let mut newest_seq: Vec<(u32, u64)> = Vec::new();
+        // Points come in runs of one project (a request's); intern each run's id once.
+        let mut last: Option<Project> = None;
         for (i, r) in records.iter().flatten().enumerate() {
             let Record::Point(p) = &r.record else { continue };
+            let project = match last {
+                Some(project) if project.as_str() == p.project_id => project,
+                _ => *last.insert(Project::new(&p.project_id)),
+            };
             let key = cloudgrid_sinks::resume_key(&r.record);
             if !self.applied.admits(key, r.seq) {
                 continue;
@@ -135,10 +141,10 @@ impl RollupStep {
             let order = (r.seq, u32::try_from(i).unwrap_or(u32::MAX));
             if let PointValue::Number(value) = p.value {
                 if let Some(mode) = Mode::of(p.kind, p.temporality, p.monotonic) {
-                    admitted.numbers.push(rollup_point(p, mode, value, order));
+                    admitted.numbers.push(rollup_point(p, project, mode, value, order));
                 }
             } else if let Some(hist) = Hist::from_point(&p.value) {
-                admitted.histograms.push(rollup_point(p, Mode::of_histogram(p.temporality), hist, order));
+                admitted.histograms.push(rollup_point(p, project, Mode::of_histogram(p.temporality), hist, order));
             }
         }
         self.applied.committed(&newest_seq);
@@ -177,7 +183,7 @@ impl RollupStep {
     pub(crate) fn apply(&mut self, admitted: Admitted, snapshots: Snapshots) -> EpochRollups {
         let before = self.stats();
         let mut out = EpochRollups::default();
-        let Admitted { numbers, histograms } = admitted;
+        let Admitted { mut numbers, mut histograms } = admitted;
         if numbers.is_empty() && histograms.is_empty() {
             return out;
         }
@@ -185,8 +191,8 @@ impl RollupStep {
             restore(&mut self.numbers, &numbers, snapshots.numbers) + restore(&mut self.histograms, &histograms, snapshots.histograms);
         self.metrics.restored.add(restored as u64);
         self.seen.extend(numbers.iter().map(|p| p.series).chain(histograms.iter().map(|p| p.series)));
-        self.numbers.apply(numbers, &mut out.numbers);
-        self.histograms.apply(histograms, &mut out.histograms);
+        self.numbers.apply(&mut numbers, &mut out.numbers);
+        self.histograms.apply(&mut histograms, &mut out.histograms);
 
         let after = self.stats();
         self.metrics.points.add(after.points - before.points);
@@ -243,9 +249,9 @@ where
     }
 }
 
-fn rollup_point<V>(p: &MetricPoint, mode: Mode, value: V, order: (u64, u32)) -> RollupPoint<V> {
+fn rollup_point<V>(p: &MetricPoint, project: Project, mode: Mode, value: V, order: (u64, u32)) -> RollupPoint<V> {
     RollupPoint {
-        project: p.project_id.clone(),
+        project,
         series: p.series_id,
         time: p.time_unix_nano,
         start: p.start_unix_nano,
@@ -274,7 +280,7 @@ fn restore<R: Rollup>(state: &mut RollupState<R>, points: &[RollupPoint<R::Value
     }
     let mut first = std::collections::HashMap::new();
     for p in points {
-        first.entry(p.series).or_insert((p.project.as_str(), p.mode));
+        first.entry(p.series).or_insert((p.project, p.mode));
     }
     let mut restored = 0;
     for snapshot in snapshots {

@@ -36,18 +36,21 @@ pub fn rollups<'scope, R: Rollup>(
         move |_cap, _info| {
             let mut pending: Pending<R::Value> = BTreeMap::new();
             let mut changes = Vec::new();
+            // An applied epoch's buffer, kept for the next one.
+            let mut spare = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {
                     if let Some(cap) = cap.retain_least(output.output_index()) {
-                        pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new())).1.extend(data.flat_map(std::mem::take));
+                        pending.entry(*cap.time()).or_insert_with(|| (cap, std::mem::take(&mut spare))).1.extend(data.flat_map(std::mem::take));
                     }
                 });
                 while let Some(entry) = pending.first_entry() {
                     if frontier.less_equal(entry.key()) {
                         break;
                     }
-                    let (time, (cap, points)) = entry.remove_entry();
-                    state.borrow_mut().apply(points, &mut changes);
+                    let (time, (cap, mut points)) = entry.remove_entry();
+                    state.borrow_mut().apply(&mut points, &mut changes);
+                    spare = points;
                     output.session(&cap).give_iterator(changes.drain(..).map(|(d, r)| (d, time, r)));
                 }
             }

@@ -18,7 +18,8 @@
 //! [`state::RollupState`]).
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -329,10 +330,86 @@ impl RollupConfig {
     }
 }
 
+/// A project id as rollups carry it: interned once per process, so points and keys copy
+/// it as a pointer (no allocation per point, no reference count per aggregate). Ids stay
+/// interned for the life of the process: a few dozen bytes per project ever seen.
+#[derive(Clone, Copy)]
+pub struct Project(&'static str);
+
+impl Project {
+    pub fn new(id: &str) -> Self {
+        static IDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let mut ids = IDS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        match ids.get(id) {
+            Some(interned) => Project(interned),
+            None => {
+                let interned: &'static str = Box::leak(id.into());
+                ids.insert(interned);
+                Project(interned)
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl From<&str> for Project {
+    fn from(id: &str) -> Self {
+        Project::new(id)
+    }
+}
+
+impl std::ops::Deref for Project {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl PartialEq for Project {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0) || self.0 == other.0
+    }
+}
+impl Eq for Project {}
+impl PartialOrd for Project {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Project {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(other.0)
+    }
+}
+impl std::hash::Hash for Project {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+impl Serialize for Project {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Project {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Project::new(&id))
+    }
+}
+
 /// One point as rollups see it: a number by default, or a [`Hist`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollupPoint<V = f64> {
-    pub project: String,
+    pub project: Project,
     pub series: u64,
     pub time: u64,
     pub start: u64,
@@ -415,7 +492,7 @@ pub struct RollupKey {
     pub series: u64,
     pub tier: u8,
     pub bucket: u64,
-    pub project: Arc<str>,
+    pub project: Project,
 }
 
 /// A change to the rollups: `(key, aggregate)` gains `diff` (+1 new, −1 retracted).

@@ -7,7 +7,6 @@
 //! points' contributions and every coarser bucket folds its children, in time order.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::{Rollup, RollupConfig, RollupKey, RollupPoint};
 
@@ -20,7 +19,7 @@ pub fn recompute<R: Rollup>(cfg: &RollupConfig, accepted: &[RollupPoint<R::Value
     for (series, mut points) in by_series {
         points.sort_by_key(|p| p.order);
         let latest = points[points.len() - 1];
-        let project: Arc<str> = Arc::from(latest.project.as_str());
+        let project = latest.project;
         let mode = latest.mode;
         // The last arrival per timestamp, in time order.
         let mut at: BTreeMap<u64, &RollupPoint<R::Value>> = BTreeMap::new();
@@ -46,7 +45,7 @@ pub fn recompute<R: Rollup>(cfg: &RollupConfig, accepted: &[RollupPoint<R::Value
                 level = next;
             }
             for (bucket, agg) in &level {
-                let key = RollupKey { series, tier: tier as u8, bucket: *bucket, project: project.clone() };
+                let key = RollupKey { series, tier: tier as u8, bucket: *bucket, project };
                 out.insert(key, agg.clone());
             }
         }

@@ -109,10 +109,10 @@ fn late_point_corrects_every_tier() {
     let mut collection = BTreeMap::new();
     let mut out = Vec::new();
     let t0 = 1_036_800 * S; // a day boundary
-    state.apply(vec![point(7, Mode::Gauge, t0 + 70 * S, 0, 4.0, 1), point(7, Mode::Gauge, t0 + 10 * S, 0, 1.0, 2)], &mut out);
+    state.apply(&mut vec![point(7, Mode::Gauge, t0 + 70 * S, 0, 4.0, 1), point(7, Mode::Gauge, t0 + 10 * S, 0, 1.0, 2)], &mut out);
     accumulate(&mut collection, out.drain(..));
     // A late point lands in the first minute; its minute, 5m, 1h and 1d buckets change.
-    state.apply(vec![point(7, Mode::Gauge, t0 + 20 * S, 0, -2.0, 3)], &mut out);
+    state.apply(&mut vec![point(7, Mode::Gauge, t0 + 20 * S, 0, -2.0, 3)], &mut out);
     assert_eq!(out.iter().filter(|c| c.1 == 1).count(), 4, "one new aggregate per tier: {out:?}");
     assert_eq!(out.iter().filter(|c| c.1 == -1).count(), 4, "one retraction per tier: {out:?}");
     accumulate(&mut collection, out.drain(..));
@@ -124,7 +124,7 @@ fn late_point_corrects_every_tier() {
     let day = day.expect("day bucket");
     assert_eq!((day.count, day.sum, day.min, day.max, day.last), (3, 3.0, -2.0, 4.0, 4.0));
     // A duplicate timestamp replaces the point it repeats.
-    state.apply(vec![point(7, Mode::Gauge, t0 + 20 * S, 0, 5.0, 4)], &mut out);
+    state.apply(&mut vec![point(7, Mode::Gauge, t0 + 20 * S, 0, 5.0, 4)], &mut out);
     accumulate(&mut collection, out.drain(..));
     let day = as_map(&collection).into_iter().find(|(k, _)| k.tier == 3).map(|(_, a)| a).expect("day");
     assert_eq!((day.count, day.sum, day.max), (3, 10.0, 5.0));
@@ -138,10 +138,10 @@ fn cumulative_out_of_order_point_moves_the_increase() {
     let mut out = Vec::new();
     let cum = Mode::Cumulative { monotonic: true };
     let start = 1_036_800 * S;
-    state.apply(vec![point(1, cum, start + 30 * S, start, 10.0, 1), point(1, cum, start + 150 * S, start, 40.0, 2)], &mut out);
+    state.apply(&mut vec![point(1, cum, start + 30 * S, start, 10.0, 1), point(1, cum, start + 150 * S, start, 40.0, 2)], &mut out);
     accumulate(&mut collection, out.drain(..));
     // The point between them takes part of the later point's increase into its minute.
-    state.apply(vec![point(1, cum, start + 90 * S, start, 25.0, 3)], &mut out);
+    state.apply(&mut vec![point(1, cum, start + 90 * S, start, 25.0, 3)], &mut out);
     accumulate(&mut collection, out.drain(..));
     let map = as_map(&collection);
     let minutes: Vec<f64> = map.iter().filter(|(k, _)| k.tier == 0).map(|(_, a)| a.sum).collect();
@@ -236,7 +236,7 @@ impl Stream {
         self.order += 1;
         let g = &self.series[s];
         RollupPoint {
-            project: g.project.clone(),
+            project: Project::new(&g.project),
             series: g.id,
             time,
             start,
@@ -303,9 +303,9 @@ fn check_kind_against_oracle<R: Rollup>(
     let mut collection = BTreeMap::new();
     let mut accepted = Vec::new();
     let mut out = Vec::new();
-    for (i, points) in epochs.into_iter().enumerate() {
+    for (i, mut points) in epochs.into_iter().enumerate() {
         accepted.extend(points.iter().cloned());
-        state.apply(points, &mut out);
+        state.apply(&mut points, &mut out);
         accumulate(&mut collection, out.drain(..));
         let expected = oracle::recompute::<R>(&cfg, &accepted);
         let got = as_map(&collection);
@@ -360,7 +360,7 @@ fn epoch_boundaries_do_not_change_the_result() {
         let mut collection = BTreeMap::new();
         let mut out = Vec::new();
         for epoch in points.chunks(chunk) {
-            state.apply(epoch.to_vec(), &mut out);
+            state.apply(&mut epoch.to_vec(), &mut out);
             accumulate(&mut collection, out.drain(..));
         }
         as_map(&collection)
@@ -513,10 +513,10 @@ fn restart_rebuilds_from_storage_without_double_counting() {
             for p in points {
                 if !state.holds(p.series) && known.contains(&p.series) {
                     let req = cfg.snapshot_request(&p.project, p.series, state.watermark());
-                    state.restore(&p.project, p.mode, stored_snapshot(&req, &committed, &stored));
+                    state.restore(p.project, p.mode, stored_snapshot(&req, &committed, &stored));
                 }
             }
-            state.apply(points.clone(), &mut out);
+            state.apply(&mut points.clone(), &mut out);
             accumulate(&mut collection, out.drain(..));
             committed.extend(points.iter().cloned());
             known.extend(points.iter().map(|p| p.series));
