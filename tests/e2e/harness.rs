@@ -282,7 +282,7 @@ fn as_accepted<V>(
     (time, start, value): (i64, i64, V),
 ) -> cloudgrid_operators::rollup::RollupPoint<V> {
     cloudgrid_operators::rollup::RollupPoint {
-        project: project.to_string(),
+        project: project.into(),
         series,
         time: time as u64,
         start: start as u64,
