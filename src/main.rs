@@ -302,7 +302,7 @@ impl Common {
         Ok(StorageRead::new(store, self.rollups()?.tiers, bus, health, &config))
     }
 
-    async fn bus(&self, required: bool) -> Result<Arc<dyn Bus>> {
+    async fn bus(&self, required: bool, health: &Health) -> Result<Arc<dyn Bus>> {
         match &self.nats_url {
             Some(url) => {
                 let mut config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
@@ -316,10 +316,8 @@ impl Common {
             None if required => bail!("CLOUDGRID_NATS_URL is required for this service"),
             None => {
                 println!("bus: in-process");
-                Ok(Arc::new(MemoryBus::new(MemoryBusConfig {
-                    max_bytes: self.memory_bus_max_bytes,
-                    ..MemoryBusConfig::default()
-                })))
+                let config = MemoryBusConfig { max_bytes: self.memory_bus_max_bytes, ..MemoryBusConfig::default() };
+                Ok(Arc::new(MemoryBus::reporting(config, health)))
             }
         }
     }
@@ -372,7 +370,7 @@ async fn main() -> Result<()> {
             if common.timely_addresses.is_some() {
                 bail!("CLOUDGRID_TIMELY_ADDRESSES applies to storage-write; `all` runs one process");
             }
-            let bus = common.bus(false).await?;
+            let bus = common.bus(false, &health).await?;
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::new(store.clone()));
             if common.local() {
@@ -401,7 +399,7 @@ async fn main() -> Result<()> {
             run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
         }
         Target::Collector => {
-            let bus = common.bus(true).await?;
+            let bus = common.bus(true, &health).await?;
             let url = format!("http://{}", common.control_plane_addr);
             let keys = Arc::new(GrpcKeyVerifier::new(&url, &common.service_token()?)?);
             println!("control plane: {url}");
@@ -414,7 +412,7 @@ async fn main() -> Result<()> {
             if config.cluster.is_some() && !common.surreal()?.url.starts_with("ws") {
                 bail!("a storage-write cluster (CLOUDGRID_TIMELY_ADDRESSES) shares one SurrealDB server: set CLOUDGRID_SURREAL_URL=ws://…");
             }
-            let bus = common.bus(true).await?;
+            let bus = common.bus(true, &health).await?;
             let store = common.store().await?;
             let pipeline = Pipeline::start(bus, common.writer(store, &health)?, config, health.clone()).await?;
             match &common.timely_addresses {
@@ -448,7 +446,7 @@ async fn main() -> Result<()> {
         }
         Target::StorageRead => {
             let token = common.service_token()?;
-            let bus = common.bus(true).await?;
+            let bus = common.bus(true, &health).await?;
             let store = common.store().await?;
             let read = common.storage_read(store, bus, &health)?;
             let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), &token)).into_axum_router();

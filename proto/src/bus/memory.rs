@@ -13,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::{AckHandle, Bus, BusError, Consumer, ConsumerConfig, Delivery, Heard, Listener, Outbound, Receipt};
+use crate::health::{Gauge, Health};
 use crate::subjects;
 
 /// Live notifications held for listeners that have not taken them yet; a listener
@@ -45,6 +46,8 @@ struct Shared {
     state: Mutex<State>,
     published: Notify,
     live: tokio::sync::broadcast::Sender<(Arc<str>, Bytes)>,
+    /// What the stream holds, bytes and messages, where it is reported.
+    held: Option<(Gauge, Gauge)>,
 }
 
 struct Stored {
@@ -80,6 +83,18 @@ struct ConsumerState {
 
 impl MemoryBus {
     pub fn new(config: MemoryBusConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A bus whose stored bytes and messages (published and not yet acked by every
+    /// consumer) are reported on `health`: the memory a backlog holds in this process.
+    pub fn reporting(config: MemoryBusConfig, health: &Health) -> Self {
+        let bytes = health.gauge("cloudgrid_memory_bus_stored_bytes", "Payload bytes the in-process bus holds (not yet acked)", &[]);
+        let messages = health.gauge("cloudgrid_memory_bus_stored_messages", "Messages the in-process bus holds (not yet acked)", &[]);
+        Self::build(config, Some((bytes, messages)))
+    }
+
+    fn build(config: MemoryBusConfig, held: Option<(Gauge, Gauge)>) -> Self {
         let state = State { first_seq: 1, next_seq: 1, ..State::default() };
         Self {
             shared: Arc::new(Shared {
@@ -87,6 +102,7 @@ impl MemoryBus {
                 state: Mutex::new(state),
                 published: Notify::new(),
                 live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+                held,
             }),
         }
     }
@@ -96,6 +112,13 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn report(&self, st: &State) {
+        if let Some((bytes, messages)) = &self.held {
+            bytes.set(st.stored_bytes as u64);
+            messages.set(st.log.len() as u64);
+        }
     }
 }
 
@@ -156,6 +179,7 @@ impl Bus for MemoryBus {
             st.log.push_back(Stored { subject: msg.subject, payload: msg.payload, at: std::time::SystemTime::now() });
             st.dedupe.insert(msg.msg_id.clone(), (seq, now));
             st.dedupe_order.push_back((now, msg.msg_id));
+            shared.report(&st);
             Receipt { stream_seq: seq, duplicate: false }
         };
         shared.published.notify_waiters();
@@ -334,6 +358,7 @@ impl AckHandle for MemoryAck {
             }
         }
         st.trim();
+        self.shared.report(st);
         Ok(())
     }
 }

@@ -184,3 +184,24 @@ async fn jetstream_bus_keeps_the_contract() {
     full_is_retryable(Arc::new(small.clone()), Subject("ingest.p.logs".into()), "jetstream").await;
     small.delete_stream().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn the_memory_bus_reports_the_backlog_it_holds() {
+    let health = cloudgrid_proto::health::Health::default();
+    let bus = MemoryBus::reporting(MemoryBusConfig::default(), &health);
+    let held = |name: &str| -> u64 {
+        let text = health.render();
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in\n{text}"));
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a value")
+    };
+    let subject = Subject("ingest.p.logs".into());
+    let mut consumer = bus.consumer(ConsumerConfig::new("backlog")).await.expect("consumer");
+    bus.publish(subject.msg("abc")).await.expect("publish");
+    bus.publish(subject.msg("defgh")).await.expect("publish");
+    assert_eq!((held("cloudgrid_memory_bus_stored_bytes"), held("cloudgrid_memory_bus_stored_messages")), (8, 2));
+    let mut got = fetch_n(&mut consumer, 2).await.into_iter();
+    got.next().expect("first").ack.ack().await.expect("ack");
+    assert_eq!((held("cloudgrid_memory_bus_stored_bytes"), held("cloudgrid_memory_bus_stored_messages")), (5, 1));
+    got.next().expect("second").ack.ack().await.expect("ack");
+    assert_eq!((held("cloudgrid_memory_bus_stored_bytes"), held("cloudgrid_memory_bus_stored_messages")), (0, 0));
+}
