@@ -69,39 +69,39 @@ impl ActiveSeries {
         if !self.enabled() {
             return Limited::default();
         }
+        // Series ids before taking the lock: hashing is most of the work, and requests
+        // of one project need not wait on each other for it.
+        let series = series_ids(project, req);
         let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
         let p = projects.entry(project.to_string()).or_default();
         self.sweep(p, now_ns, false);
-        let mut rejected = 0u64;
-        let limit = self.limit;
-        let mut admit = |series: u64| -> bool {
-            let horizon = now_ns.saturating_sub(self.window_ns);
-            let active = p.last_seen.get(&series).is_some_and(|seen| *seen >= horizon);
-            if active || p.last_seen.len() < limit || p.last_seen.contains_key(&series) {
-                p.last_seen.insert(series, now_ns);
-                true
-            } else {
-                rejected += 1;
-                false
-            }
-        };
-        for rm in &mut req.resource_metrics {
-            let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
-            for sm in &mut rm.scope_metrics {
-                let scope = sm.scope.as_ref().map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or(("", ""));
-                for m in &mut sm.metrics {
-                    let name = m.name.as_str();
-                    let mut keep = |point_attrs: &[KeyValue]| -> bool {
-                        admit(series_id(project, name, &resource, scope, &attrs(point_attrs)))
-                    };
-                    match &mut m.data {
-                        None => {}
-                        Some(metric::Data::Gauge(g)) => g.data_points.retain(|p| keep(&p.attributes)),
-                        Some(metric::Data::Sum(s)) => s.data_points.retain(|p| keep(&p.attributes)),
-                        Some(metric::Data::Histogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
-                        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
-                        Some(metric::Data::Summary(s)) => s.data_points.retain(|p| keep(&p.attributes)),
-                    }
+        let horizon = now_ns.saturating_sub(self.window_ns);
+        let verdicts: Vec<bool> = series
+            .into_iter()
+            .map(|series| {
+                let active = p.last_seen.get(&series).is_some_and(|seen| *seen >= horizon);
+                let admitted = active || p.last_seen.len() < self.limit || p.last_seen.contains_key(&series);
+                if admitted {
+                    p.last_seen.insert(series, now_ns);
+                }
+                admitted
+            })
+            .collect();
+        let held = p.last_seen.len();
+        drop(projects);
+        let rejected = verdicts.iter().filter(|admitted| !**admitted).count() as u64;
+        if rejected > 0 {
+            // The same walk as `series_ids`, so verdicts pair with points in order.
+            let mut verdict = verdicts.into_iter();
+            let mut keep = || verdict.next().unwrap_or(true);
+            for m in req.resource_metrics.iter_mut().flat_map(|rm| &mut rm.scope_metrics).flat_map(|sm| &mut sm.metrics) {
+                match &mut m.data {
+                    None => {}
+                    Some(metric::Data::Gauge(g)) => g.data_points.retain(|_| keep()),
+                    Some(metric::Data::Sum(s)) => s.data_points.retain(|_| keep()),
+                    Some(metric::Data::Histogram(h)) => h.data_points.retain(|_| keep()),
+                    Some(metric::Data::ExponentialHistogram(h)) => h.data_points.retain(|_| keep()),
+                    Some(metric::Data::Summary(s)) => s.data_points.retain(|_| keep()),
                 }
             }
         }
@@ -109,12 +109,35 @@ impl ActiveSeries {
             format!(
                 "active series limit reached: the project has {} series with points in the last {} s \
                  (the limit); points of new series are rejected until some go idle",
-                p.last_seen.len(),
+                held,
                 self.window_ns / 1_000_000_000
             )
         });
         Limited { rejected, reason }
     }
+}
+
+/// The series id of every point of `req`, in request order.
+fn series_ids(project: &str, req: &ExportMetricsServiceRequest) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for rm in &req.resource_metrics {
+        let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
+        for sm in &rm.scope_metrics {
+            let scope = sm.scope.as_ref().map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or(("", ""));
+            for m in &sm.metrics {
+                let id = |point_attrs: &[KeyValue]| series_id(project, &m.name, &resource, scope, &attrs(point_attrs));
+                match &m.data {
+                    None => {}
+                    Some(metric::Data::Gauge(g)) => ids.extend(g.data_points.iter().map(|p| id(&p.attributes))),
+                    Some(metric::Data::Sum(s)) => ids.extend(s.data_points.iter().map(|p| id(&p.attributes))),
+                    Some(metric::Data::Histogram(h)) => ids.extend(h.data_points.iter().map(|p| id(&p.attributes))),
+                    Some(metric::Data::ExponentialHistogram(h)) => ids.extend(h.data_points.iter().map(|p| id(&p.attributes))),
+                    Some(metric::Data::Summary(s)) => ids.extend(s.data_points.iter().map(|p| id(&p.attributes))),
+                }
+            }
+        }
+    }
+    ids
 }
 
 #[cfg(test)]
@@ -192,6 +215,34 @@ mod tests {
         assert_eq!(active.limit("p", &mut req, 61 * MIN).rejected, 1);
         assert_eq!(routes(&req), vec!["/c"]);
         assert_eq!(active.active("p", 61 * MIN), 2);
+    }
+
+    #[test]
+    fn rejections_land_on_the_points_of_the_new_series_across_metrics() {
+        use cloudgrid_proto::otlp::metrics::v1::Sum;
+        let active = ActiveSeries::new(3, 60 * 60 * 1000);
+        let mut req = request(&["/a", "/b"]);
+        let gauge = req.resource_metrics[0].scope_metrics[0].metrics[0].clone();
+        let Some(metric::Data::Gauge(g)) = gauge.data else { panic!("gauge") };
+        // A sum over /a, /c, /d after the gauge (a metric's name is part of its series).
+        let sum_points = request(&["/a", "/c", "/d"]);
+        let Some(metric::Data::Gauge(s)) = &sum_points.resource_metrics[0].scope_metrics[0].metrics[0].data else { panic!("gauge") };
+        req.resource_metrics[0].scope_metrics[0].metrics = vec![
+            Metric { name: "g".into(), data: Some(metric::Data::Gauge(g)), ..Default::default() },
+            Metric { name: "s".into(), data: Some(metric::Data::Sum(Sum { data_points: s.data_points.clone(), ..Default::default() })), ..Default::default() },
+        ];
+        let limited = active.limit("p", &mut req, 0);
+        assert_eq!(limited.rejected, 2);
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Gauge(g)) = &metrics[0].data else { panic!("gauge") };
+        let Some(metric::Data::Sum(s)) = &metrics[1].data else { panic!("sum") };
+        // g:/a, g:/b and s:/a fill the three places; s:/c and s:/d are refused.
+        assert_eq!((g.data_points.len(), s.data_points.len()), (2, 1));
+        let route = |a: &[KeyValue]| match a[0].value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(r)) => r.clone(),
+            _ => String::new(),
+        };
+        assert_eq!(route(&s.data_points[0].attributes), "/a");
     }
 
     #[test]
