@@ -95,14 +95,7 @@ impl ActiveSeries {
             let mut verdict = verdicts.into_iter();
             let mut keep = || verdict.next().unwrap_or(true);
             for m in req.resource_metrics.iter_mut().flat_map(|rm| &mut rm.scope_metrics).flat_map(|sm| &mut sm.metrics) {
-                match &mut m.data {
-                    None => {}
-                    Some(metric::Data::Gauge(g)) => g.data_points.retain(|_| keep()),
-                    Some(metric::Data::Sum(s)) => s.data_points.retain(|_| keep()),
-                    Some(metric::Data::Histogram(h)) => h.data_points.retain(|_| keep()),
-                    Some(metric::Data::ExponentialHistogram(h)) => h.data_points.retain(|_| keep()),
-                    Some(metric::Data::Summary(s)) => s.data_points.retain(|_| keep()),
-                }
+                retain_points(&mut m.data, |_| keep());
             }
         }
         let reason = (rejected > 0).then(|| {
@@ -117,27 +110,35 @@ impl ActiveSeries {
     }
 }
 
-/// The series id of every point of `req`, in request order.
-fn series_ids(project: &str, req: &ExportMetricsServiceRequest) -> Vec<u64> {
+/// The series id of every point of `req`, in request order (the order `retain_points`
+/// visits them).
+fn series_ids(project: &str, req: &mut ExportMetricsServiceRequest) -> Vec<u64> {
     let mut ids = Vec::new();
-    for rm in &req.resource_metrics {
+    for rm in &mut req.resource_metrics {
         let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
-        for sm in &rm.scope_metrics {
+        for sm in &mut rm.scope_metrics {
             let scope = sm.scope.as_ref().map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or(("", ""));
-            for m in &sm.metrics {
-                let id = |point_attrs: &[KeyValue]| series_id(project, &m.name, &resource, scope, &attrs(point_attrs));
-                match &m.data {
-                    None => {}
-                    Some(metric::Data::Gauge(g)) => ids.extend(g.data_points.iter().map(|p| id(&p.attributes))),
-                    Some(metric::Data::Sum(s)) => ids.extend(s.data_points.iter().map(|p| id(&p.attributes))),
-                    Some(metric::Data::Histogram(h)) => ids.extend(h.data_points.iter().map(|p| id(&p.attributes))),
-                    Some(metric::Data::ExponentialHistogram(h)) => ids.extend(h.data_points.iter().map(|p| id(&p.attributes))),
-                    Some(metric::Data::Summary(s)) => ids.extend(s.data_points.iter().map(|p| id(&p.attributes))),
-                }
+            for m in &mut sm.metrics {
+                retain_points(&mut m.data, |point_attrs| {
+                    ids.push(series_id(project, &m.name, &resource, scope, &attrs(point_attrs)));
+                    true
+                });
             }
         }
     }
     ids
+}
+
+/// Keeps the data points of a metric, of whatever kind, whose attributes `keep` takes.
+fn retain_points(data: &mut Option<metric::Data>, mut keep: impl FnMut(&[KeyValue]) -> bool) {
+    match data {
+        None => {}
+        Some(metric::Data::Gauge(g)) => g.data_points.retain(|p| keep(&p.attributes)),
+        Some(metric::Data::Sum(s)) => s.data_points.retain(|p| keep(&p.attributes)),
+        Some(metric::Data::Histogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.retain(|p| keep(&p.attributes)),
+        Some(metric::Data::Summary(s)) => s.data_points.retain(|p| keep(&p.attributes)),
+    }
 }
 
 #[cfg(test)]
