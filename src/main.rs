@@ -20,7 +20,7 @@ use cloudgrid_proto::health::Health;
 use cloudgrid_proto::service_auth::{MIN_TOKEN_LEN, ServiceToken};
 use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_read::{ReadApi, ReadConfig, StorageRead};
-use cloudgrid_sinks::surreal::{CompactionConfig, Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{CompactionConfig, EngineMemory, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sources::{Collector, CollectorConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +71,13 @@ struct Common {
     surreal_user: Option<String>,
     #[arg(long, env = "CLOUDGRID_SURREAL_PASSWORD", global = true, hide_env_values = true)]
     surreal_password: Option<String>,
+    /// Embedded SurrealKV: bytes of writes held in memory before a flush to disk (at
+    /// least 64 MiB; one transaction must fit).
+    #[arg(long, env = "CLOUDGRID_SURREAL_MEMTABLE_BYTES", default_value_t = EngineMemory::default().memtable_bytes, global = true)]
+    surreal_memtable_bytes: u64,
+    /// Embedded SurrealKV: bytes of blocks read from disk kept cached.
+    #[arg(long, env = "CLOUDGRID_SURREAL_BLOCK_CACHE_BYTES", default_value_t = EngineMemory::default().block_cache_bytes, global = true)]
+    surreal_block_cache_bytes: u64,
     /// NATS with JetStream; required by the services, optional for `all` (in-process bus).
     #[arg(long, env = "CLOUDGRID_NATS_URL", global = true)]
     nats_url: Option<String>,
@@ -198,6 +205,10 @@ impl Common {
         c.username = self.surreal_user.clone();
         c.password = self.surreal_password.clone();
         c.chunk_span_ms = self.chunk_span_ms;
+        c.engine_memory = EngineMemory {
+            memtable_bytes: self.surreal_memtable_bytes,
+            block_cache_bytes: self.surreal_block_cache_bytes,
+        };
         c.validate().context("invalid storage configuration")?;
         Ok(c)
     }

@@ -53,8 +53,9 @@ pub(crate) enum Progress {
 /// A commit slower than this is logged (what it held, how long it took).
 const SLOW_TRANSACTION: Duration = Duration::from_millis(500);
 
-/// Most records merged into one transaction when epochs queue up.
-const MAX_COALESCED_RECORDS: usize = 50_000;
+/// Most records and rollup states merged into one transaction when epochs queue up
+/// (an embedded engine must hold a whole transaction in its memtable).
+const MAX_COALESCED_WRITES: usize = 50_000;
 
 pub(crate) struct WriterStats {
     persisted_spans: Counter,
@@ -257,6 +258,7 @@ async fn run_lane(
         let mut last_epoch = None;
         let mut records: Vec<Vec<Sequenced>> = Vec::new();
         let mut count = 0;
+        let mut writes = 0;
         let mut rollups = EpochRollups::default();
         let mut times = Vec::new();
         let mut next = Some(first);
@@ -268,12 +270,13 @@ async fn run_lane(
                     }
                     last_epoch = Some(epoch);
                     count += r.iter().map(Vec::len).sum::<usize>();
+                    writes += c.numbers.len() + c.histograms.len();
                     records.append(&mut r);
                     rollups.append(&mut c);
                 }
                 LaneJob::Closed => closed = true,
             }
-            if !closed && count < MAX_COALESCED_RECORDS {
+            if !closed && count + writes < MAX_COALESCED_WRITES {
                 next = jobs.try_recv().ok();
             }
         }

@@ -85,7 +85,7 @@ struct StoredOrdinal {
     ordinal: i64,
 }
 
-#[derive(Debug, SurrealValue)]
+#[derive(Debug, Clone, SurrealValue)]
 pub(crate) struct MetricInfoRow {
     id: (String, String),
     project_id: String,

@@ -1,10 +1,7 @@
 //! Versioned schema migrations, applied in order at start. Each runs once; the applied
 //! versions are recorded in `schema_migration`. Never edit a released migration: add one.
 
-use surrealdb::Surreal;
-use surrealdb::engine::any::Any;
-
-use super::classify;
+use super::{Handle, classify};
 use crate::SinkError;
 
 struct Migration {
@@ -122,13 +119,13 @@ DEFINE TABLE IF NOT EXISTS metric_compaction SCHEMALESS;
     },
 ];
 
-pub(crate) async fn apply(db: &Surreal<Any>) -> Result<(), SinkError> {
+pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {
     apply_through(db, i64::MAX).await
 }
 
 /// Applies the pending migrations up to `last` (tests stop early to write data in an
 /// older schema).
-async fn apply_through(db: &Surreal<Any>, last: i64) -> Result<(), SinkError> {
+async fn apply_through(db: &Handle, last: i64) -> Result<(), SinkError> {
     db.query("DEFINE TABLE IF NOT EXISTS schema_migration SCHEMALESS")
         .await
         .map_err(classify)?
@@ -160,11 +157,12 @@ async fn apply_through(db: &Surreal<Any>, last: i64) -> Result<(), SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::surreal::SurrealConfig;
 
     #[tokio::test]
     async fn the_metrics_lane_resumes_where_the_partition_did() {
-        let db = surrealdb::engine::any::connect("mem://").await.expect("connect");
-        db.use_ns("t").use_db("t").await.expect("use");
+        let db = super::super::handle::open_embedded(&SurrealConfig::mem()).await.expect("open");
+        db.use_database("t", "t").await.expect("use");
         apply_through(&db, 9).await.expect("migrations before lanes");
         db.query("CREATE sink_resume:3 SET seq = 7; CREATE sink_resume:63 SET seq = 9;").await.expect("resume points");
         apply(&db).await.expect("the rest");

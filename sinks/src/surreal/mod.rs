@@ -7,6 +7,7 @@
 mod catalog;
 mod columns;
 mod compact;
+mod handle;
 mod metrics;
 mod migrations;
 mod span_cache;
@@ -17,10 +18,8 @@ pub mod inspect;
 use std::sync::Arc;
 use std::time::Duration;
 
-use surrealdb::Surreal;
-use surrealdb::engine::any::Any;
-
 pub use compact::CompactionConfig;
+pub use handle::{EngineMemory, Handle, Query};
 pub use write::SurrealWriter;
 
 /// A stored histogram point (as [`inspect`] returns it) as a [`Hist`](cloudgrid_operators::rollup::Hist).
@@ -42,6 +41,8 @@ pub struct SurrealConfig {
     pub password: Option<String>,
     /// Metric points of one series land in one chunk record per this much event time.
     pub chunk_span_ms: u64,
+    /// What the embedded engine may keep in memory (a server sizes its own).
+    pub engine_memory: EngineMemory,
 }
 
 impl SurrealConfig {
@@ -53,6 +54,7 @@ impl SurrealConfig {
             username: None,
             password: None,
             chunk_span_ms: 30 * 60 * 1000,
+            engine_memory: EngineMemory::default(),
         }
     }
 
@@ -81,6 +83,9 @@ impl SurrealConfig {
         if self.chunk_span_ms == 0 {
             return Err(SinkError::Config("the chunk span must be positive".into()));
         }
+        if !self.is_remote() {
+            self.engine_memory.validate()?;
+        }
         Ok(())
     }
 }
@@ -88,7 +93,7 @@ impl SurrealConfig {
 /// An open database with the schema applied. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) db: Surreal<Any>,
+    pub(crate) db: Handle,
     pub(crate) chunk_span_ms: u64,
     /// Span records held between queries (readers only; see `span_cache`).
     pub(crate) span_caches: Option<Arc<metrics::SpanCaches>>,
@@ -134,13 +139,18 @@ impl Store {
     pub async fn open(config: &SurrealConfig) -> Result<Self, SinkError> {
         config.validate()?;
         let connect = async {
-            let db = surrealdb::engine::any::connect(config.url.as_str()).await.map_err(classify)?;
-            if let (Some(user), Some(pass)) = (&config.username, &config.password) {
-                db.signin(surrealdb::opt::auth::Root { username: user.clone(), password: pass.clone() })
-                    .await
-                    .map_err(classify)?;
-            }
-            db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await.map_err(classify)?;
+            let db = if config.is_remote() {
+                let db = surrealdb::engine::any::connect(config.url.as_str()).await.map_err(classify)?;
+                if let (Some(user), Some(pass)) = (&config.username, &config.password) {
+                    db.signin(surrealdb::opt::auth::Root { username: user.clone(), password: pass.clone() })
+                        .await
+                        .map_err(classify)?;
+                }
+                Handle::Server(db)
+            } else {
+                handle::open_embedded(config).await?
+            };
+            db.use_database(&config.namespace, &config.database).await.map_err(classify)?;
             Ok::<_, SinkError>(db)
         };
         let db = tokio::time::timeout(Duration::from_secs(30), connect)
@@ -165,7 +175,7 @@ impl Store {
 
     /// The raw handle, for the crates that own SurrealDB access (storage-read,
     /// control-plane, storage-maintenance). Nothing else should hold one.
-    pub fn handle(&self) -> &Surreal<Any> {
+    pub fn handle(&self) -> &Handle {
         &self.db
     }
 

@@ -8,7 +8,7 @@ use cloudgrid_operators::records::Record;
 use cloudgrid_operators::rollup::{Hist, HistAgg, SeriesSnapshot, SnapshotRequest};
 use surrealdb::types::SurrealValue;
 
-use super::catalog::CatalogCache;
+use super::catalog::{CatalogCache, MetricInfoRow};
 use super::compact::{Compaction, CompactionConfig};
 use super::metrics::metric_blocks;
 use super::columns::Value;
@@ -56,6 +56,33 @@ impl SurrealWriter {
     /// Readers see the same data before and after; this only changes how it is stored.
     pub async fn compact_all(&self) -> Result<(), SinkError> {
         self.compaction.run_all().await
+    }
+
+    /// Writes the descriptions of metrics this writer sees first, in a transaction of
+    /// their own: every writer that meets a metric describes it, so at start several
+    /// write the same rows at once, and a conflict here costs a retry of a few rows
+    /// instead of the whole batch.
+    async fn describe_metrics(&self, metrics: Vec<MetricInfoRow>) -> Result<(), SinkError> {
+        const ATTEMPTS: usize = 8;
+        let mut attempt = 1;
+        loop {
+            let written = self
+                .store
+                .db
+                .query(
+                    "INSERT INTO metric_info $metric_info ON DUPLICATE KEY UPDATE kind = $input.kind, \
+                     temporality = $input.temporality, monotonic = $input.monotonic, unit = $input.unit, \
+                     description = $input.description RETURN NONE;",
+                )
+                .bind(("metric_info", metrics.clone()))
+                .await
+                .map_err(classify)
+                .and_then(check);
+            match written {
+                Err(SinkError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
     }
 }
 
@@ -111,6 +138,10 @@ impl TelemetryWriter for SurrealWriter {
         };
         let new_partitions: Vec<i64> = resume.iter().map(|r| r.id).collect();
 
+        if !catalog.metrics.is_empty() {
+            self.describe_metrics(std::mem::take(&mut catalog.metrics)).await?;
+        }
+
         let mut sql = String::from("BEGIN;");
         if !spans.is_empty() {
             sql.push_str("INSERT INTO span_block $spans RETURN NONE; INSERT INTO trace_ref $trace_refs RETURN NONE;");
@@ -139,13 +170,6 @@ impl TelemetryWriter for SurrealWriter {
                 "FOR $s IN $shards { UPSERT type::record('catalog_shard', $s) SET version = (version ?? 0) + 1 RETURN NONE; };",
             );
         }
-        if !catalog.metrics.is_empty() {
-            sql.push_str(
-                "INSERT INTO metric_info $metric_info ON DUPLICATE KEY UPDATE kind = $input.kind, \
-                 temporality = $input.temporality, monotonic = $input.monotonic, unit = $input.unit, \
-                 description = $input.description RETURN NONE;",
-            );
-        }
         if !blocks.is_empty() {
             sql.push_str("INSERT INTO metric_block $blocks RETURN NONE;");
         }
@@ -167,7 +191,6 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("shards", shards))
             .bind(("new_postings", std::mem::take(&mut catalog.new_postings)))
             .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
-            .bind(("metric_info", std::mem::take(&mut catalog.metrics)))
             .bind(("resume", resume))
             .bind(("resume_updates", resume_updates))
             .await

@@ -1,5 +1,5 @@
 use cloudgrid_operators::records::*;
-use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{EngineMemory, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{Lane, ResumeGuard, Sequenced, TelemetryWriter, WriteBatch};
 
 /// The resume key of a partition's metrics lane.
@@ -583,4 +583,73 @@ async fn a_reader_holding_spans_sees_every_later_change() {
     // again, the older ones stay held.
     write(change(1, 2 * span, Some(2.0), 5.0).collect(), true).await;
     assert_eq!(sums(&reader).await[0].1, vec![(0, 0.0), (1, 1.0), (2, 5.0)]);
+}
+
+/// Collects what is logged on the thread that holds it.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_embedded_store_runs_with_the_engine_memory_it_is_given_and_keeps_data_across_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display()));
+    config.engine_memory = EngineMemory { memtable_bytes: 96 << 20, block_cache_bytes: 24 << 20 };
+
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let logging = tracing::subscriber::set_default(subscriber);
+    let store = Store::open(&config).await.expect("open an embedded store");
+    drop(logging);
+    // The engine names the sizes it was opened with.
+    let logged = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8 log");
+    assert!(logged.contains(&format!("max memtable size: {}", 96u64 << 20)), "engine log: {logged}");
+    assert!(logged.contains(&format!("block cache capacity: {}", 24u64 << 20)), "engine log: {logged}");
+
+    let writer = SurrealWriter::new(store.clone());
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    let batch = guard.admit(vec![Sequenced { seq: 1, record: span(1, 1) }]);
+    writer.apply(&batch).await.expect("write");
+    drop(writer);
+    drop(store);
+
+    // Reopened (the version check of an existing datastore passes), the span is there.
+    let store = loop {
+        // The engine releases the directory's lock when its last handle is gone.
+        match Store::open(&config).await {
+            Ok(store) => break store,
+            Err(e) if e.to_string().contains("lock") => tokio::task::yield_now().await,
+            Err(e) => panic!("reopen: {e}"),
+        }
+    };
+    let spans = store.spans("p").await.expect("spans");
+    assert_eq!(spans.len(), 1);
+}
+
+#[test]
+fn an_embedded_engine_too_small_for_a_transaction_is_refused_at_start() {
+    let mut config = SurrealConfig::new("surrealkv:///tmp/never-opened");
+    config.engine_memory.memtable_bytes = 16 << 20;
+    let error = config.validate().expect_err("a 16 MiB memtable is refused");
+    assert!(error.to_string().contains("CLOUDGRID_SURREAL_MEMTABLE_BYTES must be at least"), "{error}");
+    // A server sizes its own engine: the setting does not apply to it.
+    let mut remote = SurrealConfig::new("ws://127.0.0.1:8000");
+    remote.username = Some("root".into());
+    remote.password = Some("root".into());
+    remote.engine_memory.memtable_bytes = 16 << 20;
+    remote.validate().expect("not checked for a server");
 }
