@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use cloudgrid_bench::drive::{self, DriveConfig, Protocol, SignalKind};
 use cloudgrid_bench::generate::Shape;
+use cloudgrid_sinks::surreal::EngineMemory;
 
 #[derive(Parser)]
 #[command(name = "cloudgrid-bench", version, about = "Benchmark probes for a CloudGrid deployment")]
@@ -90,6 +91,12 @@ enum Probe {
         step_s: u64,
         #[arg(long, default_value_t = 20)]
         repeats: usize,
+        /// The embedded engine's memtable, bytes (as CLOUDGRID_SURREAL_MEMTABLE_BYTES).
+        #[arg(long, default_value_t = EngineMemory::default().memtable_bytes)]
+        memtable_bytes: u64,
+        /// The embedded engine's block cache, bytes (as CLOUDGRID_SURREAL_BLOCK_CACHE_BYTES).
+        #[arg(long, default_value_t = EngineMemory::default().block_cache_bytes)]
+        block_cache_bytes: u64,
     },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
@@ -267,9 +274,10 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Query { series, hours, step_s, repeats } => {
+        Probe::Query { series, hours, step_s, repeats, memtable_bytes, block_cache_bytes } => {
             anyhow::ensure!(repeats >= 1 && hours >= 1 && step_s >= 60, "--repeats and --hours at least 1, --step-s at least 60");
-            let report = cloudgrid_bench::query::run(series, hours, step_s, repeats).await?;
+            let engine = EngineMemory { memtable_bytes, block_cache_bytes };
+            let report = cloudgrid_bench::query::run(series, hours, step_s, repeats, engine).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Explorer { series, repeats, storage_loads } => {

@@ -15,7 +15,7 @@ use cloudgrid_operators::records::{AttrValue, MetricKind, Record, SeriesMeta, Te
 use cloudgrid_operators::rollup::{Agg, Mode, Numbers, RollupConfig, RollupKey, RollupPoint, oracle};
 use cloudgrid_read::catalogs::{Catalogs, DEFAULT_MAX_AGE};
 use cloudgrid_read::metrics::{Across, AcrossOp, MetricQuery, MetricReader, OverTime};
-use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{EngineMemory, Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{Lane, PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,9 +49,11 @@ pub struct QueryReport {
 
 const SEC: u64 = 1_000_000_000;
 
-pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize) -> Result<QueryReport> {
+pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize, engine: EngineMemory) -> Result<QueryReport> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().display()))).await?;
+    let mut config = SurrealConfig::new(format!("surrealkv://{}", dir.path().display()));
+    config.engine_memory = engine;
+    let store = Store::open(&config).await?;
     let writer = SurrealWriter::new(store.clone());
     let cfg = RollupConfig::default();
     let t0 = 1_036_800 * SEC;
