@@ -642,7 +642,7 @@ async fn an_embedded_store_runs_with_the_engine_memory_it_is_given_and_keeps_dat
 
 #[test]
 fn an_embedded_engine_too_small_for_a_transaction_is_refused_at_start() {
-    let mut config = SurrealConfig::new("surrealkv:///tmp/never-opened");
+    let mut config = SurrealConfig::new("surrealkv://data/db");
     config.engine_memory.memtable_bytes = 16 << 20;
     let error = config.validate().expect_err("a 16 MiB memtable is refused");
     assert!(error.to_string().contains("CLOUDGRID_SURREAL_MEMTABLE_BYTES must be at least"), "{error}");
