@@ -628,14 +628,20 @@ async fn an_embedded_store_runs_with_the_engine_memory_it_is_given_and_keeps_dat
     drop(store);
 
     // Reopened (the version check of an existing datastore passes), the span is there.
-    let store = loop {
-        // The engine releases the directory's lock when its last handle is gone.
-        match Store::open(&config).await {
-            Ok(store) => break store,
-            Err(e) if e.to_string().contains("lock") => tokio::task::yield_now().await,
-            Err(e) => panic!("reopen: {e}"),
+    // The engine releases the directory's lock once its last handle is gone; a lock that
+    // outlives that by 30 s is a failure, not something to wait on forever.
+    let reopen = async {
+        loop {
+            match Store::open(&config).await {
+                Ok(store) => break store,
+                Err(e) if e.to_string().contains("lock") => tokio::task::yield_now().await,
+                Err(e) => panic!("reopen: {e}"),
+            }
         }
     };
+    let store = tokio::time::timeout(std::time::Duration::from_secs(30), reopen)
+        .await
+        .expect("the store reopens once its last handle is gone");
     let spans = store.spans("p").await.expect("spans");
     assert_eq!(spans.len(), 1);
 }
