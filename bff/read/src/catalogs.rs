@@ -125,6 +125,8 @@ impl Catalogs {
         if let Some(catalog) = self.fresh(project, max_age) {
             return Ok(catalog);
         }
+        // The catalog is as new as this read of the versions, not as its end.
+        let checked = Instant::now();
         let versions = self.store.catalog_versions(project).await?;
         let previous = self.held.lock().ok().and_then(|mut h| h.remove(project));
         let (mut shards, old_versions, old_catalog) = match previous {
@@ -151,7 +153,7 @@ impl Catalogs {
             }
         };
         if let Ok(mut held) = self.held.lock() {
-            held.insert(project.to_string(), Held { checked: Instant::now(), versions, shards, catalog: catalog.clone() });
+            held.insert(project.to_string(), Held { checked, versions, shards, catalog: catalog.clone() });
         }
         Ok(catalog)
     }

@@ -324,12 +324,22 @@ pub(crate) fn metric_view(
         // Changed event time not yet read: [from, to).
         let mut pending: Option<(u64, u64)> = None;
         let mut selection: Option<(Arc<cloudgrid_operators::catalog::Catalog>, Vec<u64>)> = None;
+        // When the newest pending notice arrived whose series the catalog did not know
+        // yet (they may be ones the view selects): the read waits for a catalog checked
+        // after it, or those series' points would be missed for good.
+        let mut unresolved: Option<std::time::Instant> = None;
         let mut due = tokio::time::Instant::now();
         loop {
             let event = tokio::select! {
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep_until(due), if pending.is_some() => {
                     let Some((from, to)) = pending.take() else { continue };
+                    if let Some(at) = unresolved.take() {
+                        if let Err(e) = catalogs.get_within(&project, at.elapsed()).await {
+                            let _ = tx.send(Err(e.into())).await;
+                            return;
+                        }
+                    }
                     let earliest = now_ns().saturating_sub(view.range);
                     let from = from.max(earliest);
                     let from = from - from % step;
@@ -347,11 +357,13 @@ pub(crate) fn metric_view(
                 None => return,
                 Some(Event::Lagged(n)) => {
                     pending = None;
+                    unresolved = None;
                     if tx.send(Ok(LiveMetric::Lagged(n))).await.is_err() || tx.send(snapshot(&reader).await).await.is_err() {
                         return;
                     }
                 }
                 Some(Event::Notice(n)) if n.kind == LiveKind::Metrics as i32 => {
+                    let arrived = std::time::Instant::now();
                     let earliest = now_ns().saturating_sub(view.range);
                     if n.to_unix_nano <= earliest {
                         continue;
@@ -369,13 +381,16 @@ pub(crate) fn metric_view(
                             return;
                         }
                     };
+                    let unknown = n.series_ids.iter().any(|id| !catalog.contains(*id));
                     // The selection is recomputed only when the catalog changed.
                     if !selection.as_ref().is_some_and(|(c, _)| Arc::ptr_eq(c, &catalog)) {
                         let ids = catalog.select_matching(Some(&view.query.metric), &view.query.matchers);
                         selection = Some((catalog, ids));
                     }
                     let selected = selection.as_ref().map(|(_, ids)| ids.as_slice()).unwrap_or_default();
-                    if !intersects(selected, &n.series_ids) {
+                    if unknown {
+                        unresolved = Some(arrived);
+                    } else if !intersects(selected, &n.series_ids) {
                         continue;
                     }
                     pending = Some(match pending {
