@@ -548,6 +548,7 @@ pub struct Histograms;
 impl Rollup for Histograms {
     type Value = Hist;
     type Agg = HistAgg;
+    type Points = Vec<super::points::Raw<Hist>>;
 
     fn contribution(mode: Mode, prev: Option<(u64, u64, &Hist)>, point: (u64, u64, &Hist), horizon: u64) -> Option<HistAgg> {
         let (time, start, hist) = point;

@@ -29,6 +29,7 @@ use crate::records::{MetricKind, Temporality};
 pub mod dataflow;
 pub mod histogram;
 pub mod oracle;
+pub mod points;
 mod state;
 
 pub use histogram::{Buckets, Dense, Exponential, Explicit, Hist, HistAgg, Histograms};
@@ -240,6 +241,8 @@ pub trait Rollup: 'static {
         + Serialize
         + serde::de::DeserializeOwned
         + 'static;
+    /// How a series keeps its raw points.
+    type Points: points::PointStore<Self::Value>;
 
     /// What `point` adds to its bucket, given the point before it in event time; see
     /// [`contribution`] for the rules.
@@ -266,6 +269,7 @@ pub struct Numbers;
 impl Rollup for Numbers {
     type Value = f64;
     type Agg = Agg;
+    type Points = points::Packed;
 
     fn contribution(mode: Mode, prev: Option<(u64, u64, &f64)>, point: (u64, u64, &f64), horizon: u64) -> Option<Agg> {
         let prev = prev.map(|(t, s, v)| (t, s, *v));

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::points::{PointStore, Raw};
 use super::{Mode, Numbers, Project, Rollup, RollupChange, RollupConfig, RollupKey, RollupPoint, SeriesSnapshot};
 
 /// Series ids are already hashes; hashing them again buys nothing.
@@ -34,27 +35,13 @@ pub(super) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 /// A set of series ids.
 pub type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>;
 
-/// A raw point: time, start time, value.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Raw<V> {
-    pub time: u64,
-    pub start: u64,
-    pub value: V,
-}
-
-impl<V> Raw<V> {
-    fn tuple(&self) -> (u64, u64, &V) {
-        (self.time, self.start, &self.value)
-    }
-}
-
 struct SeriesState<R: Rollup> {
     project: Project,
     mode: Mode,
     /// The latest point behind the watermark: the baseline of a cumulative series.
     before: Option<Raw<R::Value>>,
     /// Points at or after the watermark, by time, one per timestamp.
-    points: Vec<Raw<R::Value>>,
+    points: R::Points,
     /// Per tier above the finest: the bucket holding the watermark and the fold of its
     /// children that ended at or before the watermark.
     frozen: Frozen<R::Agg>,
@@ -127,6 +114,8 @@ pub struct RollupState<R: Rollup = Numbers> {
     next: Vec<(u64, R::Agg)>,
     partials: Vec<Option<(u64, R::Agg)>>,
     groups: Vec<std::ops::Range<usize>>,
+    view: Vec<Raw<R::Value>>,
+    taken: Vec<Raw<R::Value>>,
 }
 
 /// Series whose state is loaded together before they are touched (see `warm`).
@@ -147,6 +136,8 @@ impl<R: Rollup> RollupState<R> {
             next: Vec::new(),
             partials: Vec::new(),
             groups: Vec::new(),
+            view: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
@@ -180,8 +171,8 @@ impl<R: Rollup> RollupState<R> {
             .series
             .values()
             .map(|s| {
-                s.points.capacity() * std::mem::size_of::<Raw<R::Value>>()
-                    + s.points.iter().chain(&s.before).map(|p| R::value_heap(&p.value)).sum::<usize>()
+                s.points.heap_bytes(R::value_heap)
+                    + s.before.as_ref().map_or(0, |p| R::value_heap(&p.value))
                     + (s.frozen.len() + s.prefix.as_ref().map_or(0, |(_, p)| p.len())) * std::mem::size_of::<Option<(u64, R::Agg)>>()
                     + s.tail.as_ref().map_or(0, |_| std::mem::size_of::<Tail<R::Agg>>())
             })
@@ -230,7 +221,7 @@ impl<R: Rollup> RollupState<R> {
         for id in series {
             // Every line of the state itself, and the heap it points to first.
             if let Some(s) = self.series.get(&id) {
-                seen ^= s.points.last().map_or(0, |p| p.time);
+                seen ^= s.points.first_time().unwrap_or(0) ^ s.points.last_time().unwrap_or(0);
                 seen ^= s.frozen.first().and_then(Option::as_ref).map_or(0, |f| f.0);
                 seen ^= s.before.as_ref().map_or(0, |b| b.time) ^ s.prefix.as_ref().map_or(0, |p| p.0);
                 seen ^= u64::from(s.tail.is_some()) ^ u64::from(s.mode == Mode::Gauge) ^ s.project.len() as u64;
@@ -239,6 +230,8 @@ impl<R: Rollup> RollupState<R> {
         std::hint::black_box(seen);
     }
 
+    // Tests set the thresholds to zero, making their comparisons always true.
+    #[cfg_attr(test, allow(clippy::absurd_extreme_comparisons))]
     fn apply_series(&mut self, group: &[RollupPoint<R::Value>], out: &mut Vec<RollupChange<R::Agg>>) {
         let first = &group[0];
         let frozen_len = self.cfg.tiers.len() - 1;
@@ -246,14 +239,15 @@ impl<R: Rollup> RollupState<R> {
             project: first.project,
             mode: first.mode,
             before: None,
-            points: Vec::new(),
+            points: R::Points::default(),
             frozen: vec![None; frozen_len].into_boxed_slice(),
             prefix: None,
             tail: None,
         });
         // Series are moved to the watermark when next touched; the sweep only evicts.
         if behind(&self.cfg, state, self.watermark) {
-            freeze(&self.cfg, state, self.watermark, (&mut self.level, &mut self.next), &mut self.partials);
+            let scratch = (&mut self.level, &mut self.next);
+            freeze(&self.cfg, state, self.watermark, scratch, &mut self.partials, &mut self.taken);
         }
         let Some(earliest) = group.iter().map(|p| p.time).filter(|t| *t >= self.watermark).min() else {
             self.stats.behind_watermark += group.len() as u64;
@@ -264,42 +258,55 @@ impl<R: Rollup> RollupState<R> {
         // before and after views. (A change of mode changes every bucket.)
         let same_mode = group.iter().all(|p| p.mode == state.mode);
         let split = if same_mode { self.cfg.tiers.floor(0, earliest) } else { self.watermark };
-        let cut = state.points.partition_point(|p| p.time < split);
-        let prefix_before = cut.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
-        let scratch = (&mut self.level, &mut self.next);
         // The partials at the last split still hold while no point has landed before it
         // (this touch's points are all at or after `split`) and the watermark has not
         // passed it (the points after it are all still here): fold on from there.
-        let (from, held) = match state.prefix.take() {
-            Some((at, partials)) if same_mode && at <= split && at >= self.watermark => {
-                (state.points.partition_point(|p| p.time < at), Some(partials))
-            }
-            _ => (0, None),
+        let held = state.prefix.take().filter(|(at, _)| same_mode && *at <= split && *at >= self.watermark);
+        // When every point of this touch comes after the newest one, and the newest lies
+        // in the split's bucket, that bucket's fold stands for its points: the views
+        // before and after fold only the new points onto it.
+        let tail = state
+            .tail
+            .take()
+            .filter(|t| same_mode && t.bucket == split && earliest > t.last && state.points.last_time() == Some(t.last));
+        // The points this touch reads, from the fold's start on, into `view`; none when
+        // both the partials at the split and the split's bucket are held (`offset` is
+        // then past every point, and `view` gets this touch's points only).
+        let mut view = std::mem::take(&mut self.view);
+        let offset = match (&held, &tail) {
+            (Some((at, _)), Some(_)) if *at == split => None,
+            _ => Some(state.points.open(held.as_ref().map_or(0, |(at, _)| *at), &mut view)),
         };
-        let before = from.checked_sub(1).map(|i| &state.points[i]).or(state.before.as_ref());
-        let start = held.as_deref().unwrap_or(&state.frozen);
-        fold_prefix::<R>(&self.cfg, before, &state.points[from..cut], state.mode, start, split, scratch, &mut self.partials);
+        // In `view`: where the split falls, and where the fold from the held partials
+        // starts; points before the view all come before both.
+        let (cut, from) = match offset {
+            Some(_) => (
+                view.partition_point(|p| p.time < split),
+                held.as_ref().map_or(0, |(at, _)| view.partition_point(|p| p.time < *at)),
+            ),
+            None => (0, 0),
+        };
+        let before = from.checked_sub(1).map(|i| &view[i]).or(state.before.as_ref());
+        let start = held.as_ref().map_or(&state.frozen, |(_, partials)| partials);
+        let scratch = (&mut self.level, &mut self.next);
+        fold_prefix::<R>(&self.cfg, before, &view[from..cut], state.mode, start, split, scratch, &mut self.partials);
         // Held only where it saves real work: a series with few points in its hot window
         // (a point a minute, the SDKs' default) refolds them cheaply and keeps its memory.
-        state.prefix = (cut >= PREFIX_MIN_POINTS).then(|| match held {
-            Some(mut slots) if slots.len() == self.partials.len() => {
+        let points_before_split = match (offset, &tail) {
+            (Some(offset), _) => offset + cut,
+            (None, Some(t)) => state.points.len() - t.points,
+            (None, None) => unreachable!("nothing is opened only with a tail"),
+        };
+        state.prefix = (points_before_split >= PREFIX_MIN_POINTS).then(|| match held {
+            Some((_, mut slots)) if slots.len() == self.partials.len() => {
                 slots.clone_from_slice(&self.partials);
                 (split, slots)
             }
             _ => (split, self.partials.clone().into_boxed_slice()),
         });
-        let prefix_before = prefix_before.cloned();
-        // When every point of this touch comes after the newest one, and the newest lies
-        // in the split's bucket, that bucket's fold stands for its points: the views
-        // before and after fold only the new points onto it.
-        let tail = state.tail.take().filter(|t| {
-            same_mode
-                && t.bucket == split
-                && earliest > t.last
-                && state.points.last().is_some_and(|p| p.time == t.last)
-                && state.points.len() - cut == t.points
-        });
-        let old_len = state.points.len();
+        let prefix_before = cut.checked_sub(1).map(|i| &view[i]).or(state.before.as_ref()).cloned();
+        debug_assert!(offset.is_none() || tail.as_ref().is_none_or(|t| view.len() - cut == t.points));
+        let old_len = view.len();
 
         let mut before_hot = std::mem::take(&mut self.before_hot);
         let mut after_hot = std::mem::take(&mut self.after_hot);
@@ -310,10 +317,11 @@ impl<R: Rollup> RollupState<R> {
                 hot_from::<R>(&self.cfg, None, &[], state.mode, &self.partials, seed, level, next, &mut before_hot);
             }
             None => {
-                let points = &state.points[cut..];
+                let points = &view[cut..];
                 hot_from::<R>(&self.cfg, prefix_before.as_ref(), points, state.mode, &self.partials, None, level, next, &mut before_hot);
             }
         }
+        let mut changed_from = usize::MAX;
         for p in group {
             if p.time < self.watermark {
                 self.stats.behind_watermark += 1;
@@ -322,31 +330,52 @@ impl<R: Rollup> RollupState<R> {
             self.stats.points += 1;
             state.mode = p.mode;
             let raw = Raw { time: p.time, start: p.start, value: p.value.clone() };
-            match state.points.binary_search_by_key(&p.time, |r| r.time) {
-                Ok(i) => state.points[i] = raw,
-                Err(i) => state.points.insert(i, raw),
+            match view.binary_search_by_key(&p.time, |r| r.time) {
+                Ok(i) => {
+                    view[i] = raw;
+                    changed_from = changed_from.min(i);
+                }
+                Err(i) => {
+                    view.insert(i, raw);
+                    changed_from = changed_from.min(i);
+                }
             }
         }
         let (level, next) = (&mut self.level, &mut self.next);
         match &tail {
             Some(t) => {
                 let seed = Some((t.bucket, t.agg.clone()));
-                let before = state.points[..old_len].last();
-                let points = &state.points[old_len..];
-                hot_from::<R>(&self.cfg, before, points, state.mode, &self.partials, seed, level, next, &mut after_hot);
+                let newest = match offset {
+                    Some(_) => view[..old_len].last().cloned(),
+                    None => state.points.last(),
+                };
+                let points = &view[old_len..];
+                hot_from::<R>(&self.cfg, newest.as_ref(), points, state.mode, &self.partials, seed, level, next, &mut after_hot);
             }
             None => {
-                let points = &state.points[cut..];
+                let points = &view[cut..];
                 hot_from::<R>(&self.cfg, prefix_before.as_ref(), points, state.mode, &self.partials, None, level, next, &mut after_hot);
             }
         }
         // The newest finest bucket of the view after, for the next touch.
         state.tail = after_hot.iter().take_while(|(tier, _, _)| *tier == 0).last().and_then(|(_, bucket, agg)| {
-            let last = state.points.last()?.time;
-            let points = state.points.len() - state.points.partition_point(|p| p.time < *bucket);
+            let last = view.last()?.time;
+            let older = match (offset, &tail) {
+                (None, Some(t)) if t.bucket == *bucket => t.points,
+                _ => 0,
+            };
+            let points = older + view.len() - view.partition_point(|p| p.time < *bucket);
             (last >= *bucket && points >= TAIL_MIN_POINTS)
                 .then(|| Box::new(Tail { bucket: *bucket, agg: agg.clone(), points, last }))
         });
+        match offset {
+            Some(offset) => state.points.close(offset, &mut view, changed_from),
+            None => {
+                state.points.append(&view);
+                view.clear();
+            }
+        }
+        self.view = view;
 
         let series = first.series;
         let key = |tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: state.project };
@@ -400,10 +429,10 @@ impl<R: Rollup> RollupState<R> {
         }
         self.last_sweep = watermark;
         let cfg = &self.cfg;
-        let (level, next, partials) = (&mut self.level, &mut self.next, &mut self.partials);
+        let (level, next, partials, taken) = (&mut self.level, &mut self.next, &mut self.partials, &mut self.taken);
         self.series.retain(|_, state| {
             if behind(cfg, state, watermark) {
-                freeze(cfg, state, watermark, (&mut *level, &mut *next), partials);
+                freeze(cfg, state, watermark, (&mut *level, &mut *next), partials, taken);
             }
             let baseline_kept = matches!(state.mode, Mode::Cumulative { .. })
                 && state.before.as_ref().is_some_and(|b| watermark - b.time.min(watermark) <= cfg.max_gap_ns());
@@ -444,7 +473,8 @@ impl<R: Rollup> RollupState<R> {
         }
         let cut = points.partition_point(|p| p.time < w);
         let before = cut.checked_sub(1).map(|i| points[i].clone());
-        points.drain(..cut);
+        let mut store = R::Points::default();
+        store.append(&points[cut..]);
         let mut frozen: Frozen<R::Agg> = vec![None; self.cfg.tiers.len() - 1].into_boxed_slice();
         let mut children = snapshot.children;
         children.sort_by_key(|(tier, bucket, _)| (*tier, *bucket));
@@ -463,14 +493,15 @@ impl<R: Rollup> RollupState<R> {
                 slot => *slot = Some((parent, agg)),
             }
         }
-        self.series.insert(snapshot.series, SeriesState { project, mode, before, points, frozen, prefix: None, tail: None });
+        let state = SeriesState { project, mode, before, points: store, frozen, prefix: None, tail: None };
+        self.series.insert(snapshot.series, state);
     }
 }
 
 /// Whether `state` holds anything the watermark has passed: raw points behind it, or a
 /// partial bucket that has ended.
 fn behind<R: Rollup>(cfg: &RollupConfig, state: &SeriesState<R>, watermark: u64) -> bool {
-    state.points.first().is_some_and(|p| p.time < watermark)
+    state.points.first_time().is_some_and(|t| t < watermark)
         || state
             .frozen
             .iter()
@@ -583,25 +614,24 @@ fn fold_prefix<R: Rollup>(
 
 /// Moves `state` to `watermark`: the finest buckets before it are final and fold, tier
 /// by tier, into the partial bucket of the tier above; raw points before it go, the
-/// latest of them kept as the baseline.
+/// latest of them kept as the baseline. `taken` is scratch space.
 fn freeze<R: Rollup>(
     cfg: &RollupConfig,
     state: &mut SeriesState<R>,
     watermark: u64,
     scratch: Scratch<'_, R::Agg>,
     partials: &mut Vec<Option<(u64, R::Agg)>>,
+    taken: &mut Vec<Raw<R::Value>>,
 ) {
-    let cut = state.points.partition_point(|p| p.time < watermark);
+    taken.clear();
+    state.points.take_before(watermark, taken);
     let before = state.before.as_ref();
-    fold_prefix::<R>(cfg, before, &state.points[..cut], state.mode, &state.frozen, watermark, scratch, partials);
+    fold_prefix::<R>(cfg, before, taken, state.mode, &state.frozen, watermark, scratch, partials);
     for (slot, partial) in state.frozen.iter_mut().zip(partials.drain(..)) {
         *slot = partial;
     }
-    if cut > 0 {
-        state.before = Some(state.points[cut - 1].clone());
-        state.points.drain(..cut);
+    if let Some(last) = taken.pop() {
+        state.before = Some(last);
     }
-    if state.points.capacity() > 4 * state.points.len().max(4) {
-        state.points.shrink_to_fit();
-    }
+    taken.clear();
 }

@@ -9,7 +9,8 @@ use super::*;
 
 const S: u64 = 1_000_000_000;
 
-fn seed() -> u64 {
+/// A seed from `CLOUDGRID_TEST_SEED`, or a random one; printed, so a failure can be rerun.
+pub(super) fn seed() -> u64 {
     let seed = std::env::var("CLOUDGRID_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
