@@ -356,9 +356,19 @@ pub(crate) fn metric_view(
             match event {
                 None => return,
                 Some(Event::Lagged(n)) => {
+                    let noticed = std::time::Instant::now();
                     pending = None;
                     unresolved = None;
-                    if tx.send(Ok(LiveMetric::Lagged(n))).await.is_err() || tx.send(snapshot(&reader).await).await.is_err() {
+                    if tx.send(Ok(LiveMetric::Lagged(n))).await.is_err() {
+                        return;
+                    }
+                    // The missed notices may have named new series: the snapshot reads
+                    // with a catalog checked after the lag was noticed.
+                    if let Err(e) = catalogs.get_within(&project, noticed.elapsed()).await {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                    if tx.send(snapshot(&reader).await).await.is_err() {
                         return;
                     }
                 }
