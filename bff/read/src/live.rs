@@ -334,11 +334,11 @@ pub(crate) fn metric_view(
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep_until(due), if pending.is_some() => {
                     let Some((from, to)) = pending.take() else { continue };
-                    if let Some(at) = unresolved.take() {
-                        if let Err(e) = catalogs.get_within(&project, at.elapsed()).await {
-                            let _ = tx.send(Err(e.into())).await;
-                            return;
-                        }
+                    if let Some(at) = unresolved.take()
+                        && let Err(e) = catalogs.get_within(&project, at.elapsed()).await
+                    {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
                     }
                     let earliest = now_ns().saturating_sub(view.range);
                     let from = from.max(earliest);
