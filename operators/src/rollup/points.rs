@@ -407,12 +407,19 @@ impl PointStore<f64> for Packed {
         if changed_from >= opened {
             self.append(&view[opened..]);
         } else {
-            // Views open at a block: write everything from that block again.
-            let at = self.blocks().find(|(_, _, before)| *before == offset).map_or(self.bytes.len(), |(at, _, _)| at);
+            // The blocks before the one holding the first change stay; the rest is written
+            // again. (Views open at a block, so that block is in the view.)
+            let changed = offset + changed_from;
+            let (at, kept) = self
+                .blocks()
+                .take_while(|(_, _, before)| *before <= changed)
+                .last()
+                .map_or((0, 0), |(at, _, before)| (at, before));
+            debug_assert!(kept >= offset);
             self.bytes.truncate(at);
-            self.len = offset as u32;
+            self.len = kept as u32;
             self.last_block = at as u32;
-            self.append(view);
+            self.append(&view[kept - offset..]);
         }
         view.clear();
     }
