@@ -221,7 +221,7 @@ impl<R: Rollup> RollupState<R> {
         for id in series {
             // Every line of the state itself, and the heap it points to first.
             if let Some(s) = self.series.get(&id) {
-                seen ^= s.points.first_time().unwrap_or(0) ^ s.points.last_time().unwrap_or(0);
+                seen ^= s.points.warm();
                 seen ^= s.frozen.first().and_then(Option::as_ref).map_or(0, |f| f.0);
                 seen ^= s.before.as_ref().map_or(0, |b| b.time) ^ s.prefix.as_ref().map_or(0, |p| p.0);
                 seen ^= u64::from(s.tail.is_some()) ^ u64::from(s.mode == Mode::Gauge) ^ s.project.len() as u64;
