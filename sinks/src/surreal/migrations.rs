@@ -117,6 +117,15 @@ FOR $r IN (SELECT record::id(id) AS p, seq FROM sink_resume WHERE record::id(id)
 DEFINE TABLE IF NOT EXISTS metric_compaction SCHEMALESS;
 "#,
     },
+    Migration {
+        version: 12,
+        name: "series rows without the unused name index",
+        // No query selects series by metric name (the catalog's postings answer that);
+        // the index cost every new series a second index entry.
+        sql: r#"
+REMOVE INDEX IF EXISTS metric_series_name ON metric_series;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {
