@@ -2,6 +2,7 @@
 //! storage-write fills it.
 
 mod explorer;
+mod live;
 mod logs;
 mod metric_query;
 mod traces;
