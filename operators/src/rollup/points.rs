@@ -383,11 +383,11 @@ impl Packed {
             }
             self.cursor = Cursor::first(p);
         } else {
-            let header = Block::read(&self.bytes, block);
+            let bits = u32::from_le_bytes(self.bytes[block + 1..block + 5].try_into().expect("4 bytes"));
             let stream = block + HEADER;
             let used = self.bytes.len();
             self.bytes.resize(used + POINT_ROOM, 0);
-            let mut w = BitWriter { bytes: &mut self.bytes[stream..], pos: header.bits };
+            let mut w = BitWriter { bytes: &mut self.bytes[stream..], pos: bits };
             self.cursor.encode(&mut w, p);
             let bits = w.pos;
             self.bytes.truncate(stream + bits.div_ceil(8) as usize);
@@ -418,7 +418,7 @@ impl PointStore<f64> for Packed {
     fn open(&mut self, time: u64, view: &mut Vec<Raw<f64>>) -> usize {
         // The last block that opens before `time` holds the newest point before it.
         let (mut at, mut offset) = (0, 0);
-        for (start, block, before) in self.blocks() {
+        for (start, block, before) in self.blocks().take_while(|_| time > 0) {
             if block.first.time >= time {
                 break;
             }
