@@ -205,6 +205,7 @@ impl Common {
         c.username = self.surreal_user.clone();
         c.password = self.surreal_password.clone();
         c.chunk_span_ms = self.chunk_span_ms;
+        c.tiers = Tiers::parse(&self.rollup_tiers).context("CLOUDGRID_ROLLUP_TIERS")?;
         c.engine_memory = EngineMemory {
             memtable_bytes: self.surreal_memtable_bytes,
             block_cache_bytes: self.surreal_block_cache_bytes,

@@ -16,7 +16,8 @@ use surrealdb::types::SurrealValue;
 use tokio::sync::mpsc;
 
 use super::columns::{ENCODING, Point, encode_points};
-use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, span_id, span_start};
+use super::layout::SpanLayout;
+use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, upsert_spans};
 use super::span_cache::CompactionNote;
 use super::rows::{ChunkRow, RollupId, latest_states_of, series_key};
 use super::{Store, classify};
@@ -247,7 +248,7 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .map_err(classify)?
         .take(0)
         .map_err(classify)?;
-    let note = note.unwrap_or_default().after(last_seq, numbers.touched().chain(histograms.touched()).collect());
+    let note = note.unwrap_or_default().after(last_seq, numbers.touched(&store.layout).chain(histograms.touched(&store.layout)).collect());
 
     let mut sql = String::from("BEGIN;");
     if !chunks.is_empty() {
@@ -289,10 +290,13 @@ struct SpanChanges {
 impl SpanChanges {
     /// Per tier, the earliest span start this rewrites (spans written or deleted, and
     /// the spans of deleted rows).
-    fn touched(&self) -> impl Iterator<Item = (i64, i64)> {
+    fn touched(&self, layout: &SpanLayout) -> impl Iterator<Item = (i64, i64)> {
         let mut earliest: BTreeMap<i64, i64> = BTreeMap::new();
         let starts = self.write.iter().map(|r| (r.id.2, r.id.3)).chain(self.empty.iter().map(|id| (id.2, id.3))).chain(
-            self.removed_rows.iter().map(|r| (r.2, i64::try_from(span_start(u64::try_from(r.3).unwrap_or(0))).unwrap_or(i64::MAX))),
+            self.removed_rows.iter().map(|r| {
+                let start = layout.start(u8::try_from(r.2).unwrap_or(u8::MAX), u64::try_from(r.3).unwrap_or(0));
+                (r.2, i64::try_from(start).unwrap_or(i64::MAX))
+            }),
         );
         for (tier, start) in starts {
             let e = earliest.entry(tier).or_insert(start);
@@ -315,7 +319,7 @@ where
         if agg.is_none() && stored {
             removed_rows.push((project.to_string(), series_key(series), i64::from(tier), i64::try_from(bucket).unwrap_or(i64::MAX)));
         }
-        touched.entry(span_id(project, series, tier, bucket)).or_default().push((bucket, agg));
+        touched.entry(store.layout.span_id(project, series, tier, bucket)).or_default().push((bucket, agg));
     }
     let ids: Vec<SpanId> = touched.keys().cloned().collect();
     let mut current = store.read_spans::<A>(&ids).await?;
@@ -331,7 +335,8 @@ where
         if buckets.is_empty() {
             changes.empty.push(id);
         } else {
-            changes.write.push(SpanRow::new::<A>(id, buckets)?);
+            let len = store.layout.length(u8::try_from(id.2).unwrap_or(u8::MAX));
+            changes.write.push(SpanRow::new::<A>(id, len, buckets)?);
         }
     }
     Ok(changes)
@@ -343,11 +348,7 @@ fn span_sql<A: StoredAgg>(prefix: &str, changes: &SpanChanges) -> String {
     let (spans, rows) = (A::SPAN_TABLE, A::TABLE);
     let mut sql = String::new();
     if !changes.write.is_empty() {
-        sql.push_str(&format!(
-            "FOR $r IN ${prefix}_spans {{ UPSERT type::record('{spans}', $r.id) SET project_id = $r.project_id, \
-             series_id = $r.series_id, tier = $r.tier, span = $r.span, n = $r.n, encoding = $r.encoding, \
-             aggs = $r.aggs RETURN NONE; }};"
-        ));
+        sql.push_str(&upsert_spans(spans, &format!("{prefix}_spans")));
     }
     if !changes.empty.is_empty() {
         sql.push_str(&format!("FOR $id IN ${prefix}_empty {{ DELETE type::record('{spans}', $id) RETURN NONE; }};"));

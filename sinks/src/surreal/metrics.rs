@@ -20,7 +20,7 @@ pub(crate) trait StoredAgg: AggColumns + SpanCodec + Clone + Ord + Send + Sync +
     type Row: SurrealValue + Send + 'static;
     /// Rows of one bucket each: the layout before spans, still read.
     const TABLE: &'static str;
-    /// Span records: a series' buckets of one tier within [`SPAN_NS`], as columns.
+    /// Span records: a series' buckets of one tier within a span (see `layout`).
     const SPAN_TABLE: &'static str;
     /// The row's fields as a SELECT list.
     const COLUMNS: &'static str;
@@ -56,12 +56,6 @@ impl StoredAgg for HistAgg {
     }
 }
 
-/// Compacted aggregates are stored per series and tier in records covering this much
-/// time (6 h, whatever the tier): a day's query reads a handful of records per series
-/// instead of a record per bucket, and compaction rewrites a record of at most 360
-/// one-minute buckets.
-pub(crate) const SPAN_NS: u64 = 6 * 3_600 * 1_000_000_000;
-
 /// The spans a reader holds between queries, of both aggregate types.
 pub(crate) struct SpanCaches {
     pub(crate) numbers: SpanCache<Agg>,
@@ -95,26 +89,19 @@ fn take_notes(response: &mut surrealdb::IndexedResults, at: usize) -> Result<Has
 }
 
 /// What one [`Store::aggregates_of`] reads, for each of its round trips.
-struct GroupRead<'a, A> {
-    project: &'a str,
-    project_key: Arc<str>,
+#[derive(Debug, Clone)]
+struct GroupRead {
+    project: Arc<str>,
     tier: u8,
     from: u64,
     to: u64,
     legacy: bool,
-    cache: Option<&'a SpanCache<A>>,
+    /// Whether held spans are used (and read spans held).
+    holding: bool,
 }
 
 /// `[project, series, tier, span start ns]`.
 pub(crate) type SpanId = (String, i64, i64, i64);
-
-pub(crate) fn span_start(bucket: u64) -> u64 {
-    bucket - bucket % SPAN_NS
-}
-
-pub(crate) fn span_id(project: &str, series: u64, tier: u8, bucket: u64) -> SpanId {
-    (project.to_string(), series_key(series), i64::from(tier), i64::try_from(span_start(bucket)).unwrap_or(i64::MAX))
-}
 
 /// One span record: the buckets of one series and tier within a span, as columns.
 #[derive(Debug, SurrealValue)]
@@ -124,18 +111,21 @@ pub(crate) struct SpanRow {
     pub(crate) series_id: i64,
     pub(crate) tier: i64,
     pub(crate) span: i64,
+    /// The span's length, ns (records written before lengths were kept have none: 6 h).
+    pub(crate) len: i64,
     pub(crate) n: i64,
     pub(crate) encoding: String,
     pub(crate) aggs: Bytes,
 }
 
 impl SpanRow {
-    pub(crate) fn new<A: StoredAgg>(id: SpanId, buckets: &BTreeMap<u64, A>) -> Result<Self, SinkError> {
+    pub(crate) fn new<A: StoredAgg>(id: SpanId, len: u64, buckets: &BTreeMap<u64, A>) -> Result<Self, SinkError> {
         Ok(SpanRow {
             project_id: id.0.clone(),
             series_id: id.1,
             tier: id.2,
             span: id.3,
+            len: i64::try_from(len).unwrap_or(i64::MAX),
             n: buckets.len() as i64,
             encoding: SPAN_ENCODING.to_string(),
             aggs: A::encode_span(buckets.iter())?,
@@ -144,25 +134,36 @@ impl SpanRow {
     }
 }
 
+/// A statement writing each [`SpanRow`] of `$<var>` whole into `table`.
+pub(crate) fn upsert_spans(table: &str, var: &str) -> String {
+    format!(
+        "FOR $r IN ${var} {{ UPSERT type::record('{table}', $r.id) SET project_id = $r.project_id, \
+         series_id = $r.series_id, tier = $r.tier, span = $r.span, len = $r.len, n = $r.n, encoding = $r.encoding, \
+         aggs = $r.aggs RETURN NONE; }};"
+    )
+}
+
 /// A stored span's aggregates, as readers take them ([`SPAN_FIELDS`]).
 #[derive(Debug, SurrealValue)]
-struct StoredSpan {
-    series_id: i64,
-    tier: i64,
+pub(crate) struct StoredSpan {
+    pub(crate) series_id: i64,
+    pub(crate) tier: i64,
     /// Start of the span (unix ns).
-    span: Option<i64>,
+    pub(crate) span: Option<i64>,
+    /// Length of the span, ns; none for records of 6 h written before lengths were kept.
+    pub(crate) len: Option<i64>,
     /// Buckets held (a hint for reserving room).
-    n: Option<i64>,
-    encoding: String,
-    aggs: Bytes,
+    pub(crate) n: Option<i64>,
+    pub(crate) encoding: String,
+    pub(crate) aggs: Bytes,
 }
 
 /// The fields of a span record readers select into a [`StoredSpan`].
-const SPAN_FIELDS: &str = "series_id, tier, span, n, encoding, aggs";
+const SPAN_FIELDS: &str = "series_id, tier, span, len, n, encoding, aggs";
 
 impl StoredSpan {
     /// Calls `each` with every bucket the record holds, in bucket order.
-    fn buckets<A: StoredAgg>(&self, mut each: impl FnMut(AggKey, A)) -> Result<(), SinkError> {
+    pub(crate) fn buckets<A: StoredAgg>(&self, mut each: impl FnMut(AggKey, A)) -> Result<(), SinkError> {
         let series = self.series_id as u64;
         let tier = u8::try_from(self.tier).map_err(|_| SinkError::Rejected(format!("span record of tier {}", self.tier)))?;
         match self.encoding.as_str() {
@@ -195,10 +196,11 @@ fn decode_spans<A: StoredAgg>(spans: &[StoredSpan], keep: impl Fn(&AggKey) -> bo
     Ok(out)
 }
 
-/// The record-id range of the span records of one series and tier that may hold
-/// buckets starting in `[from, to)`, of series `series_param` in project `$p`.
-fn span_range(table: &str, series_param: &str, tier: u8, from: u64, to: u64) -> String {
-    let (lo, hi) = (i64::try_from(span_start(from)).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+/// The record-id range of the span records of one series and tier starting in
+/// `[start, to)`, of series `series_param` in project `$p` (`start`: the start of the
+/// span holding the range's first bucket).
+fn span_range(table: &str, series_param: &str, tier: u8, start: u64, to: u64) -> String {
+    let (lo, hi) = (i64::try_from(start).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
     format!("{table}:[$p, {series_param}, {tier}, {lo}]..[$p, {series_param}, {tier}, {hi}]")
 }
 
@@ -216,6 +218,7 @@ impl Store {
             id: SpanId,
             series_id: i64,
             tier: i64,
+            len: Option<i64>,
             n: Option<i64>,
             encoding: String,
             aggs: Bytes,
@@ -233,8 +236,15 @@ impl Store {
             .map_err(classify)?;
         let mut out = HashMap::new();
         for row in rows {
-            let span =
-                StoredSpan { series_id: row.series_id, tier: row.tier, span: None, n: row.n, encoding: row.encoding, aggs: row.aggs };
+            let span = StoredSpan {
+                series_id: row.series_id,
+                tier: row.tier,
+                span: None,
+                len: row.len,
+                n: row.n,
+                encoding: row.encoding,
+                aggs: row.aggs,
+            };
             let mut buckets = BTreeMap::new();
             span.buckets::<A>(|key, a| {
                 buckets.insert(key.2, a);
@@ -460,14 +470,15 @@ impl Store {
             .take(0)
             .map_err(classify)?;
         let legacy = !legacy.is_empty();
-        let read = GroupRead { project, project_key: Arc::from(project), tier, from, to, legacy, cache: A::cache(self).filter(|_| !legacy) };
+        let holding = A::cache(self).is_some() && !legacy;
+        let read = GroupRead { project: Arc::from(project), tier, from, to, legacy, holding };
         // Series of one partition together: each round trip reads the open blocks of the
         // partitions its series are in, so a group should span few of them.
         let mut by_partition = series.to_vec();
         by_partition.sort_by_key(|s| (partition_of_series(*s), *s));
         // Learn first what compactions happened since the last query, so the rewritten
         // spans are read in the first round trip instead of found stale in it.
-        if let Some(cache) = read.cache.filter(|_| !by_partition.is_empty()) {
+        if let Some(cache) = A::cache(self).filter(|_| holding && !by_partition.is_empty()) {
             let partitions: std::collections::BTreeSet<u32> = by_partition.iter().copied().map(partition_of_series).collect();
             let mut response = self
                 .db
@@ -475,50 +486,68 @@ impl Store {
                 .bind(("p", project.to_string()))
                 .await
                 .map_err(classify)?;
-            cache.learn(&read.project_key, partitions.iter().copied(), &take_notes(&mut response, 0)?);
+            cache.learn(&read.project, partitions.iter().copied(), &take_notes(&mut response, 0)?);
         }
+        // Groups are read side by side, a few at a time: each is a transaction of its
+        // own, and the engine decodes a group's records on the task that asked.
+        let groups: Vec<Vec<u64>> = by_partition.chunks(SERIES_PER_QUERY).map(<[u64]>::to_vec).collect();
         let mut out = BTreeMap::new();
-        for group in by_partition.chunks(SERIES_PER_QUERY) {
-            // A held span rewritten since it was read is dropped, and the group read again.
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                match self.read_group(&read, group).await? {
-                    Some(got) => {
-                        out.extend(got);
-                        break;
-                    }
-                    None if attempts < 8 => continue,
-                    None => return Err(SinkError::Unavailable("span records kept changing under a query".into())),
-                }
+        for wave in groups.chunks(parallel_reads()) {
+            let tasks: Vec<_> = wave
+                .iter()
+                .map(|group| {
+                    let (store, read, group) = (self.clone(), read.clone(), group.clone());
+                    tokio::spawn(async move { store.read_group_current::<A>(&read, &group).await })
+                })
+                .collect();
+            for task in tasks {
+                let got = task.await.map_err(|e| SinkError::Unavailable(format!("a metric read stopped: {e}")))??;
+                out.extend(got);
             }
         }
         Ok(out)
+    }
+
+    /// [`Store::read_group`] until it reads no stale held span.
+    async fn read_group_current<A: StoredAgg>(&self, read: &GroupRead, group: &[u64]) -> Result<HashMap<u64, Vec<(u64, A)>>, SinkError>
+    where
+        OpenBlock: BlockStates<A>,
+    {
+        // A held span rewritten since it was read is dropped, and the group read again.
+        for _ in 0..8 {
+            if let Some(got) = self.read_group(read, group).await? {
+                return Ok(got);
+            }
+        }
+        Err(SinkError::Unavailable("span records kept changing under a query".into()))
     }
 
     /// One round trip of [`Store::aggregates_of`]: `None` when a held span turned out
     /// to be stale at the snapshot read (it is dropped; read again).
     async fn read_group<A: StoredAgg>(
         &self,
-        read: &GroupRead<'_, A>,
+        read: &GroupRead,
         group: &[u64],
     ) -> Result<Option<HashMap<u64, Vec<(u64, A)>>>, SinkError>
     where
         OpenBlock: BlockStates<A>,
     {
-        let GroupRead { project, ref project_key, tier, from, to, legacy, cache } = *read;
+        let GroupRead { ref project, tier, from, to, legacy, holding } = *read;
+        let (project_key, project) = (project, &**project);
+        let cache = A::cache(self).filter(|_| holding);
         let wanted = |k: &AggKey| k.1 == tier && (from..to).contains(&k.2);
         let partitions: std::collections::BTreeSet<u32> = group.iter().copied().map(partition_of_series).collect();
         // Per series: the held spans from the range's first on, and where reading starts.
         let mut held: Vec<Vec<(SpanKey, Arc<Held<A>>)>> = vec![Vec::new(); group.len()];
-        let mut read_from = vec![span_start(from); group.len()];
+        let length = self.layout.length(tier);
+        let mut read_from = vec![self.layout.start(tier, from); group.len()];
         if let Some(cache) = cache {
             for (i, s) in group.iter().enumerate() {
                 while read_from[i] < to {
                     let key = (project_key.clone(), *s, tier, read_from[i]);
                     let Some(h) = cache.get(&key, partition_of_series(*s)) else { break };
                     held[i].push((key, h));
-                    read_from[i] += SPAN_NS;
+                    read_from[i] += length;
                 }
             }
         }
@@ -620,7 +649,10 @@ impl Store {
         for span in &spans {
             let series = span.series_id as u64;
             let Some(buckets) = out.get_mut(&series) else { continue };
-            match (cache, span.span.and_then(|s| u64::try_from(s).ok())) {
+            // Only a record of this layout's length is held: the next span is looked up
+            // one length on.
+            let of_layout = span.len.and_then(|l| u64::try_from(l).ok()) == Some(length);
+            match (cache.filter(|_| of_layout), span.span.and_then(|s| u64::try_from(s).ok())) {
                 (Some(cache), Some(start)) => {
                     let mut all = Vec::with_capacity(usize::try_from(span.n.unwrap_or(0)).unwrap_or(0));
                     span.buckets::<A>(|key, a| {
@@ -791,6 +823,12 @@ const SNAPSHOT_SERIES_PER_QUERY: usize = 128;
 /// Series whose aggregates one query reads.
 const SERIES_PER_QUERY: usize = 256;
 
+/// Groups of [`SERIES_PER_QUERY`] one metric read has in flight: one per core, up to 4.
+fn parallel_reads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4))
+}
+
 /// The chunks of series `$s` of project `$p` whose window starts at `from_ms` or later.
 fn chunk_range(from_ms: i64) -> String {
     let max = i64::MAX;
@@ -815,6 +853,7 @@ pub(crate) fn overlay<A>(view: &mut BTreeMap<AggKey, A>, states: impl Iterator<I
 mod tests {
     use super::*;
     use crate::surreal::SurrealConfig;
+    use crate::surreal::layout::{LEGACY_SPAN_NS as SPAN_NS, SpanLayout, settle};
 
     fn agg(bucket: u64, x: f64) -> Agg {
         Agg { count: 2, sum: x, min: x / 2.0, max: x, last: x, last_time: bucket + 1 }
@@ -830,7 +869,7 @@ mod tests {
         } else {
             Agg::encode_span(buckets.iter()).expect("span")
         };
-        let row = SpanRow { encoding: encoding.to_string(), aggs, ..SpanRow::new::<Agg>(id, buckets).expect("row") };
+        let row = SpanRow { encoding: encoding.to_string(), aggs, ..SpanRow::new::<Agg>(id, SPAN_NS, buckets).expect("row") };
         store
             .db
             .query(format!(
@@ -850,9 +889,9 @@ mod tests {
         let minute = 60_000_000_000u64;
         let old: BTreeMap<u64, Agg> = (0..5).map(|i| (i * minute, agg(i * minute, i as f64))).collect();
         let new: BTreeMap<u64, Agg> = (0..5).map(|i| (SPAN_NS + i * minute, agg(SPAN_NS + i * minute, 10.0 + i as f64))).collect();
-        put_span(&store, span_id("p", 7, 0, 0), ENCODING, &old).await;
-        put_span(&store, span_id("p", 7, 0, SPAN_NS), SPAN_ENCODING, &new).await;
-        put_span(&store, span_id("p", 8, 0, 0), SPAN_ENCODING, &new.iter().map(|(b, a)| (b - SPAN_NS, *a)).collect()).await;
+        put_span(&store, store.layout.span_id("p", 7, 0, 0), ENCODING, &old).await;
+        put_span(&store, store.layout.span_id("p", 7, 0, SPAN_NS), SPAN_ENCODING, &new).await;
+        put_span(&store, store.layout.span_id("p", 8, 0, 0), SPAN_ENCODING, &new.iter().map(|(b, a)| (b - SPAN_NS, *a)).collect()).await;
 
         let read = store.aggregates_of::<Agg>("p", &[7, 8, 9], 0, minute, SPAN_NS + 3 * minute).await.expect("read");
         let expect7: Vec<(u64, Agg)> =
@@ -862,8 +901,67 @@ mod tests {
         assert!(read[&9].is_empty());
 
         // Compaction reads either layout before rewriting a span.
-        let spans = store.read_spans::<Agg>(&[span_id("p", 7, 0, 0), span_id("p", 7, 0, SPAN_NS)]).await.expect("spans");
-        assert_eq!(spans[&span_id("p", 7, 0, 0)], old);
-        assert_eq!(spans[&span_id("p", 7, 0, SPAN_NS)], new);
+        let spans = store.read_spans::<Agg>(&[store.layout.span_id("p", 7, 0, 0), store.layout.span_id("p", 7, 0, SPAN_NS)]).await.expect("spans");
+        assert_eq!(spans[&store.layout.span_id("p", 7, 0, 0)], old);
+        assert_eq!(spans[&store.layout.span_id("p", 7, 0, SPAN_NS)], new);
+    }
+
+    #[tokio::test]
+    async fn span_records_of_six_hours_are_recut_to_their_tiers_span_once_and_read_the_same() {
+        let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+        let (minute, day) = (60_000_000_000u64, 86_400_000_000_000u64);
+        // A database from before span lengths were kept: every record covers 6 h.
+        store.db.query("DELETE metric_layout:spans").await.and_then(|r| r.check()).expect("forget the layout");
+        let legacy =
+            |series: u64, tier: u8, bucket: u64| ("p".to_string(), series_key(series), i64::from(tier), (bucket - bucket % SPAN_NS) as i64);
+        // Two days of 5-minute buckets (every 35 minutes), and ten days of day buckets.
+        let fives: BTreeMap<u64, Agg> = (0..2 * 24 * 60 / 35).map(|i| (10 * day + i * 35 * minute, agg(i * 35 * minute, i as f64))).collect();
+        let days: BTreeMap<u64, Agg> = (0..10).map(|i| (10 * day + i * day, agg(i * day, i as f64))).collect();
+        // Series 7 and 8 alike (pages of the re-cut end inside a series).
+        for (series, tier, buckets) in [(7, 1u8, &fives), (8, 1, &fives), (7, 3, &days)] {
+            let mut spans: BTreeMap<SpanId, BTreeMap<u64, Agg>> = BTreeMap::new();
+            for (b, a) in buckets {
+                spans.entry(legacy(series, tier, *b)).or_default().insert(*b, *a);
+            }
+            for (id, buckets) in spans {
+                put_span(&store, id, SPAN_ENCODING, &buckets).await;
+            }
+        }
+        let count = |tier: i64| {
+            let db = store.db.clone();
+            async move {
+                let n: Vec<Option<i64>> = db
+                    .query("SELECT VALUE len FROM metric_rollup_span WHERE tier = $t")
+                    .bind(("t", tier))
+                    .await
+                    .expect("count")
+                    .take(0)
+                    .expect("lengths");
+                n
+            }
+        };
+        assert_eq!(count(1).await, vec![None; 16], "eight records of 6 h per series, carrying no length");
+
+        let layout = SpanLayout::new(cloudgrid_operators::rollup::Tiers::default().widths());
+        settle(&store.db, &layout).await.expect("re-cut");
+        assert_eq!(count(1).await, vec![Some(layout.length(1) as i64); 4], "two days of 5-minute buckets: two records per series");
+        assert_eq!(count(3).await, vec![Some(layout.length(3) as i64)], "ten days of day buckets: one record");
+        for (tier, buckets) in [(1u8, &fives), (3, &days)] {
+            let read = store.aggregates_of::<Agg>("p", &[7, 8], tier, 10 * day + 1, 30 * day).await.expect("read");
+            let expect: Vec<(u64, Agg)> = buckets.iter().filter(|(b, _)| **b > 10 * day).map(|(b, a)| (*b, *a)).collect();
+            assert_eq!(read[&7], expect, "tier {tier} reads as before, in bucket order");
+            if tier == 1 {
+                assert_eq!(read[&8], expect);
+            }
+        }
+        // Settled again, nothing moves; another set of tiers is refused.
+        settle(&store.db, &layout).await.expect("settled");
+        assert_eq!(count(1).await.len(), 4);
+        let other = SpanLayout::new(&[minute, 10 * minute]);
+        let refused = settle(&store.db, &other).await.expect_err("other tiers");
+        assert!(refused.to_string().contains("60s,600s") && refused.to_string().contains("60s,300s,3600s,86400s"), "{refused}");
+        // A coarser tier added after the existing ones is accepted.
+        let widths = [minute, 5 * minute, 60 * minute, day, 7 * day];
+        settle(&store.db, &SpanLayout::new(&widths)).await.expect("a tier added");
     }
 }

@@ -126,6 +126,13 @@ DEFINE TABLE IF NOT EXISTS metric_compaction SCHEMALESS;
 REMOVE INDEX IF EXISTS metric_series_name ON metric_series;
 "#,
     },
+    Migration {
+        version: 13,
+        name: "the rollup tiers and span lengths a database is written with",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS metric_layout SCHEMALESS;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

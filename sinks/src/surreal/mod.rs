@@ -8,6 +8,7 @@ mod catalog;
 mod columns;
 mod compact;
 mod handle;
+mod layout;
 mod metrics;
 mod migrations;
 mod span_cache;
@@ -43,6 +44,9 @@ pub struct SurrealConfig {
     pub chunk_span_ms: u64,
     /// What the embedded engine may keep in memory (a server sizes its own).
     pub engine_memory: EngineMemory,
+    /// The rollup tiers stored (the pipeline's): they decide how compacted aggregates
+    /// are cut into records, and a database keeps the tiers it was written with.
+    pub tiers: cloudgrid_operators::rollup::Tiers,
 }
 
 impl SurrealConfig {
@@ -55,6 +59,7 @@ impl SurrealConfig {
             password: None,
             chunk_span_ms: 30 * 60 * 1000,
             engine_memory: EngineMemory::default(),
+            tiers: cloudgrid_operators::rollup::Tiers::default(),
         }
     }
 
@@ -95,6 +100,8 @@ impl SurrealConfig {
 pub struct Store {
     pub(crate) db: Handle,
     pub(crate) chunk_span_ms: u64,
+    /// How compacted aggregates are cut into span records.
+    pub(crate) layout: Arc<layout::SpanLayout>,
     /// Span records held between queries (readers only; see `span_cache`).
     pub(crate) span_caches: Option<Arc<metrics::SpanCaches>>,
 }
@@ -157,7 +164,9 @@ impl Store {
             .await
             .map_err(|_| SinkError::Unavailable(format!("SurrealDB at {} did not answer in 30s", config.url)))??;
         migrations::apply(&db).await?;
-        Ok(Self { db, chunk_span_ms: config.chunk_span_ms, span_caches: None })
+        let layout = layout::SpanLayout::new(config.tiers.widths());
+        layout::settle(&db, &layout).await?;
+        Ok(Self { db, chunk_span_ms: config.chunk_span_ms, layout: Arc::new(layout), span_caches: None })
     }
 
     /// This handle (a reader's) keeps up to about `bytes` of decoded span records
