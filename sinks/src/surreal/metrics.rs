@@ -368,13 +368,22 @@ pub(crate) fn blocks_through(partition: u32, seq: i64) -> String {
 /// The statement selecting the open blocks of `$p` (one partition's, or all) with the
 /// parts asked for, oldest first within each partition; its rows go to [`decode_blocks`].
 fn select_blocks(partition: Option<u32>, parts: BlockParts) -> String {
+    select_blocks_from(&block_range(partition), parts)
+}
+
+/// [`select_blocks`] of several partitions in one statement, each oldest first.
+fn select_blocks_of(partitions: &std::collections::BTreeSet<u32>, parts: BlockParts) -> String {
+    let ranges: Vec<String> = partitions.iter().map(|p| block_range(Some(*p))).collect();
+    select_blocks_from(&ranges.join(", "), parts)
+}
+
+fn select_blocks_from(ranges: &str, parts: BlockParts) -> String {
     let field = |on: bool, name: &str| if on { name.to_string() } else { format!("NONE AS {name}") };
     format!(
-        "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {};",
+        "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {ranges};",
         field(parts.points, "points"),
         field(parts.numbers, "rollups"),
         field(parts.histograms, "hist_rollups"),
-        block_range(partition),
     )
 }
 
@@ -586,13 +595,10 @@ impl Store {
             sql.push_str(&format!("SELECT {SPAN_FIELDS} FROM {};", ranges.join(", ")));
             next()
         });
-        let blocks_at: Vec<usize> = partitions
-            .iter()
-            .map(|p| {
-                sql.push_str(&select_blocks(Some(*p), BlockParts { points: false, numbers: true, histograms: true }));
-                next()
-            })
-            .collect();
+        let blocks_at = (!partitions.is_empty()).then(|| {
+            sql.push_str(&select_blocks_of(&partitions, BlockParts { points: false, numbers: true, histograms: true }));
+            next()
+        });
         sql.push_str("COMMIT;");
         let mut query = self.db.query(sql).bind(("p", project.to_string()));
         for (i, s) in group.iter().enumerate() {
@@ -681,7 +687,7 @@ impl Store {
                 }
             }
         }
-        for at in blocks_at {
+        if let Some(at) = blocks_at {
             for block in decode_blocks(response.take(at).map_err(classify)?)? {
                 for state in BlockStates::<A>::states(&block).iter().filter(|s| wanted(&s.key)) {
                     let Some(buckets) = out.get_mut(&state.key.0) else { continue };
