@@ -138,9 +138,7 @@ impl Catalogs {
         let changed: Vec<u32> = (0..PARTITIONS)
             .filter(|p| old_catalog.is_none() || versions.get(p).copied().unwrap_or(0) != old_versions.get(p).copied().unwrap_or(0))
             .collect();
-        for p in &changed {
-            shards.insert(*p, self.store.catalog_shard(project, *p).await?);
-        }
+        shards.extend(self.store.catalog_shards(project, &changed).await?);
         let catalog = match old_catalog {
             Some(c) if changed.is_empty() => c,
             _ => {

@@ -154,10 +154,12 @@ impl MetricReader {
         if ids.is_empty() {
             return result(Vec::new());
         }
-        let labels = self.catalogs.series_labels(project, &ids).await?;
-        let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
+        // The series' labels (read once, then held) are read beside their aggregates.
+        let labels = self.catalogs.series_labels(project, &ids);
         if histogram {
-            let aggregates = self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to).await?;
+            let (labels, aggregates) =
+                tokio::try_join!(labels, self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to))?;
+            let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
             if let (OverTime::Quantile(x), Some(across)) = (q.over_time, &q.across) {
                 // Quantiles do not add up: a group's quantile is that of its series'
                 // histograms merged, window by window.
@@ -197,7 +199,8 @@ impl MetricReader {
                 Some(across) => across_series(per_series, across),
             });
         }
-        let aggregates = self.store.number_aggregates(project, &ids, tier as u8, start, q.to).await?;
+        let (labels, aggregates) = tokio::try_join!(labels, self.store.number_aggregates(project, &ids, tier as u8, start, q.to))?;
+        let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
         let per_series: Vec<ResultSeries> = ids
             .iter()
             .map(|id| ResultSeries {

@@ -65,6 +65,8 @@ impl PostingRow {
 
 #[derive(Debug, SurrealValue)]
 struct StoredPosting {
+    /// Selected when several shards are read in one statement.
+    partition: Option<i64>,
     label: String,
     value: String,
     ids: bytes::Bytes,
@@ -81,6 +83,8 @@ impl StoredPosting {
 
 #[derive(Debug, SurrealValue)]
 struct StoredOrdinal {
+    /// Selected when several shards are read in one statement.
+    partition: Option<i64>,
     series_id: i64,
     ordinal: i64,
 }
@@ -254,9 +258,56 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.partition as u32, r.version as u64)).collect())
     }
 
-    /// One shard of a project's catalog: its ordinals and posting lists.
-    pub async fn catalog_shard(&self, project_id: &str, partition: u32) -> Result<Shard, SinkError> {
-        load_shard(self, project_id, partition).await
+    /// Shards of a project's catalog (their ordinals and posting lists), read in one
+    /// round trip.
+    pub async fn catalog_shards(&self, project_id: &str, partitions: &[u32]) -> Result<HashMap<u32, Shard>, SinkError> {
+        if partitions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        if partitions.len() == PARTITIONS as usize {
+            return self.all_catalog_shards(project_id).await;
+        }
+        let mut sql = String::new();
+        for i in 0..partitions.len() {
+            sql.push_str(&select_shard(&format!("$k{i}")));
+        }
+        let mut query = self.db.query(sql).bind(("p", project_id.to_string()));
+        for (i, p) in partitions.iter().enumerate() {
+            query = query.bind((format!("k{i}"), i64::from(*p)));
+        }
+        let mut response = query.await.map_err(classify)?;
+        let mut shards = HashMap::with_capacity(partitions.len());
+        for (i, p) in partitions.iter().enumerate() {
+            shards.insert(*p, take_shard(&mut response, 2 * i)?);
+        }
+        Ok(shards)
+    }
+
+    /// Every shard of a project's catalog, in two statements.
+    async fn all_catalog_shards(&self, project_id: &str) -> Result<HashMap<u32, Shard>, SinkError> {
+        let mut response = self
+            .db
+            .query(
+                "SELECT partition, label, value, ids FROM series_posting WHERE project_id = $p;
+                 SELECT partition, series_id, ordinal FROM metric_series WHERE project_id = $p AND ordinal != NONE;",
+            )
+            .bind(("p", project_id.to_string()))
+            .await
+            .map_err(classify)?;
+        let postings: Vec<StoredPosting> = response.take(0).map_err(classify)?;
+        let ordinals: Vec<StoredOrdinal> = response.take(1).map_err(classify)?;
+        let shard_of = |p: Option<i64>| u32::try_from(p.unwrap_or(-1)).ok().filter(|p| *p < PARTITIONS);
+        let mut lists: HashMap<u32, Vec<(Pair, RoaringBitmap)>> = (0..PARTITIONS).map(|p| (p, Vec::new())).collect();
+        for posting in postings {
+            let Some(shard) = shard_of(posting.partition) else { continue };
+            lists.entry(shard).or_default().push(posting.decode()?);
+        }
+        let mut series: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        for o in ordinals {
+            let Some(shard) = shard_of(o.partition) else { continue };
+            series.entry(shard).or_default().push((o.series_id as u64, o.ordinal as u32));
+        }
+        Ok(lists.into_iter().map(|(p, postings)| (p, Shard::load(series.remove(&p).unwrap_or_default(), postings))).collect())
     }
 
     /// The descriptions of a project's metrics.
@@ -289,21 +340,31 @@ impl MetricInfoRow {
     }
 }
 
+/// The two statements reading one shard of `$p`, the partition bound to `partition`.
+fn select_shard(partition: &str) -> String {
+    format!(
+        "SELECT label, value, ids FROM series_posting WHERE project_id = $p AND partition = {partition};
+         SELECT series_id, ordinal FROM metric_series WHERE project_id = $p AND partition = {partition} AND ordinal != NONE;"
+    )
+}
+
+/// The shard [`select_shard`]'s statements at `at` and `at + 1` read.
+fn take_shard(response: &mut surrealdb::IndexedResults, at: usize) -> Result<Shard, SinkError> {
+    let postings: Vec<StoredPosting> = response.take(at).map_err(classify)?;
+    let ordinals: Vec<StoredOrdinal> = response.take(at + 1).map_err(classify)?;
+    let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
+    Ok(Shard::load(ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32)), postings))
+}
+
 async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shard, SinkError> {
     let mut response = store
         .db
-        .query(
-            "SELECT label, value, ids FROM series_posting WHERE project_id = $p AND partition = $k;
-             SELECT series_id, ordinal FROM metric_series WHERE project_id = $p AND partition = $k AND ordinal != NONE;",
-        )
+        .query(select_shard("$k"))
         .bind(("p", project.to_string()))
         .bind(("k", i64::from(partition)))
         .await
         .map_err(classify)?;
-    let postings: Vec<StoredPosting> = response.take(0).map_err(classify)?;
-    let ordinals: Vec<StoredOrdinal> = response.take(1).map_err(classify)?;
-    let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
-    Ok(Shard::load(ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32)), postings))
+    take_shard(&mut response, 0)
 }
 
 impl Store {
