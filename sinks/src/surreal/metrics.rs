@@ -502,16 +502,15 @@ impl Store {
         let groups: Vec<Vec<u64>> = by_partition.chunks(SERIES_PER_QUERY).map(<[u64]>::to_vec).collect();
         let mut out = BTreeMap::new();
         for wave in groups.chunks(parallel_reads()) {
-            let tasks: Vec<_> = wave
-                .iter()
-                .map(|group| {
-                    let (store, read, group) = (self.clone(), read.clone(), group.clone());
-                    tokio::spawn(async move { store.read_group_current::<A>(&read, &group).await })
-                })
-                .collect();
-            for task in tasks {
-                let got = task.await.map_err(|e| SinkError::Unavailable(format!("a metric read stopped: {e}")))??;
-                out.extend(got);
+            // A query given up (its caller gone) stops its reads: a set aborts its tasks
+            // when dropped.
+            let mut tasks = tokio::task::JoinSet::new();
+            for group in wave {
+                let (store, read, group) = (self.clone(), read.clone(), group.clone());
+                tasks.spawn(async move { store.read_group_current::<A>(&read, &group).await });
+            }
+            while let Some(got) = tasks.join_next().await {
+                out.extend(got.map_err(|e| SinkError::Unavailable(format!("a metric read stopped: {e}")))??);
             }
         }
         Ok(out)
