@@ -655,8 +655,8 @@ impl Store {
             let series = span.series_id as u64;
             let Some(buckets) = out.get_mut(&series) else { continue };
             // Only a record of this layout's length is held: the next span is looked up
-            // one length on.
-            let of_layout = span.len.and_then(|l| u64::try_from(l).ok()) == Some(length);
+            // one length on. (A record without a length is of 6 h.)
+            let of_layout = span.len.map_or(Some(super::layout::LEGACY_SPAN_NS), |l| u64::try_from(l).ok()) == Some(length);
             match (cache.filter(|_| of_layout), span.span.and_then(|s| u64::try_from(s).ok())) {
                 (Some(cache), Some(start)) => {
                     let mut all = Vec::with_capacity(usize::try_from(span.n.unwrap_or(0)).unwrap_or(0));
