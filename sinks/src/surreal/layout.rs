@@ -134,44 +134,58 @@ struct OldSpan {
 }
 
 /// Re-cuts the records of `A` and `tier` not of the layout's span length; returns how
-/// many were read.
+/// many were read. Pages follow the records' key order, each starting where the last
+/// one stopped, so the table is read once.
 async fn recut<A: StoredAgg>(db: &Handle, layout: &SpanLayout, tier: u8) -> Result<u64, SinkError> {
     let length = layout.length(tier) as i64;
     let mut moved = 0;
+    let mut from: Option<(String, i64)> = None;
     loop {
-        let page = old_spans::<A>(db, tier, length, None).await?;
+        let page = old_spans::<A>(db, tier, length, Old::Page { from: from.take() }).await?;
         let full = page.len() == RECUT_PAGE;
         let mut by_series: BTreeMap<(String, i64), Vec<OldSpan>> = BTreeMap::new();
         for span in page {
             by_series.entry((span.id.0.clone(), span.id.1)).or_default().push(span);
         }
-        // A full page may end inside a series: that series waits for a page of its own.
-        if full && by_series.len() > 1 {
-            by_series.pop_last();
-        }
-        if by_series.is_empty() {
-            return Ok(moved);
+        if full {
+            from = if by_series.len() > 1 {
+                // The page may end inside its last series: the next page starts with it.
+                by_series.pop_last().map(|(k, _)| k)
+            } else {
+                // One series filled the page: it is read whole below, the next page
+                // starts after it.
+                by_series.keys().next().map(|(p, s)| (p.clone(), s.saturating_add(1)))
+            };
         }
         for ((project, series), mut old) in by_series {
-            if full && old.len() == RECUT_PAGE {
-                // One series with more old records than a page: read all of them.
-                old = old_spans::<A>(db, tier, length, Some((project, series))).await?;
+            if old.len() == RECUT_PAGE {
+                old = old_spans::<A>(db, tier, length, Old::Series(project, series)).await?;
             }
             moved += old.len() as u64;
             recut_series::<A>(db, layout, tier, old).await?;
         }
+        if from.is_none() {
+            return Ok(moved);
+        }
     }
 }
 
-/// Span records of `A` and `tier` whose length is not `length`: a page of them, or all
-/// of one (project, series).
-async fn old_spans<A: StoredAgg>(db: &Handle, tier: u8, length: i64, series: Option<(String, i64)>) -> Result<Vec<OldSpan>, SinkError> {
-    let legacy = LEGACY_SPAN_NS as i64;
-    let (from, limit) = match series {
-        Some(_) => (format!("{}:[$p, $s, $t, {}]..=[$p, $s, $t, {}]", A::SPAN_TABLE, i64::MIN, i64::MAX), String::new()),
-        None => (A::SPAN_TABLE.to_string(), format!("LIMIT {RECUT_PAGE}")),
+/// Which old span records [`old_spans`] reads.
+enum Old {
+    /// A page, in key order, from the first record of (project, series) on.
+    Page { from: Option<(String, i64)> },
+    /// Every one of (project, series).
+    Series(String, i64),
+}
+
+/// Span records of `A` and `tier` whose length is not `length`.
+async fn old_spans<A: StoredAgg>(db: &Handle, tier: u8, length: i64, which: Old) -> Result<Vec<OldSpan>, SinkError> {
+    let (legacy, table, min, max) = (LEGACY_SPAN_NS as i64, A::SPAN_TABLE, i64::MIN, i64::MAX);
+    let (from, limit, project, series) = match which {
+        Old::Page { from: None } => (table.to_string(), format!("LIMIT {RECUT_PAGE}"), String::new(), 0),
+        Old::Page { from: Some((p, s)) } => (format!("{table}:[$p, $s, {min}, {min}].."), format!("LIMIT {RECUT_PAGE}"), p, s),
+        Old::Series(p, s) => (format!("{table}:[$p, $s, $t, {min}]..=[$p, $s, $t, {max}]"), String::new(), p, s),
     };
-    let (project, series) = series.unwrap_or_default();
     db.query(format!(
         "SELECT record::id(id) AS id, series_id, tier, encoding, aggs FROM {from} WHERE tier = $t AND (len ?? {legacy}) != $len {limit}"
     ))

@@ -922,8 +922,11 @@ mod tests {
         // Two days of 5-minute buckets (every 35 minutes), and ten days of day buckets.
         let fives: BTreeMap<u64, Agg> = (0..2 * 24 * 60 / 35).map(|i| (10 * day + i * 35 * minute, agg(i * 35 * minute, i as f64))).collect();
         let days: BTreeMap<u64, Agg> = (0..10).map(|i| (10 * day + i * day, agg(i * day, i as f64))).collect();
-        // Series 7 and 8 alike (pages of the re-cut end inside a series).
-        for (series, tier, buckets) in [(7, 1u8, &fives), (8, 1, &fives), (7, 3, &days)] {
+        // Series 7 and 8 alike, and 9 and 10 with two records each of the first day: the
+        // re-cut's pages (3 records in unit tests) are filled by one series, or end
+        // inside one.
+        let short: BTreeMap<u64, Agg> = fives.iter().take_while(|(b, _)| **b < 10 * day + 2 * SPAN_NS).map(|(b, a)| (*b, *a)).collect();
+        for (series, tier, buckets) in [(7, 1u8, &fives), (8, 1, &fives), (9, 1, &short), (10, 1, &short), (7, 3, &days)] {
             let mut spans: BTreeMap<SpanId, BTreeMap<u64, Agg>> = BTreeMap::new();
             for (b, a) in buckets {
                 spans.entry(legacy(series, tier, *b)).or_default().insert(*b, *a);
@@ -945,11 +948,11 @@ mod tests {
                 n
             }
         };
-        assert_eq!(count(1).await, vec![None; 16], "eight records of 6 h per series, carrying no length");
+        assert_eq!(count(1).await, vec![None; 20], "eight records of 6 h for series 7 and 8, two for 9 and 10, carrying no length");
 
         let layout = SpanLayout::new(cloudgrid_operators::rollup::Tiers::default().widths());
         settle(&store.db, &layout).await.expect("re-cut");
-        assert_eq!(count(1).await, vec![Some(layout.length(1) as i64); 4], "two days of 5-minute buckets: two records per series");
+        assert_eq!(count(1).await, vec![Some(layout.length(1) as i64); 6], "two days of 5-minute buckets: two records for 7 and 8, one for 9 and 10");
         assert_eq!(count(3).await, vec![Some(layout.length(3) as i64)], "ten days of day buckets: one record");
         for (tier, buckets) in [(1u8, &fives), (3, &days)] {
             let read = store.aggregates_of::<Agg>("p", &[7, 8], tier, 10 * day + 1, 30 * day).await.expect("read");
@@ -957,11 +960,14 @@ mod tests {
             assert_eq!(read[&7], expect, "tier {tier} reads as before, in bucket order");
             if tier == 1 {
                 assert_eq!(read[&8], expect);
+                let read = store.aggregates_of::<Agg>("p", &[9, 10], tier, 0, 30 * day).await.expect("read");
+                let short: Vec<(u64, Agg)> = short.iter().map(|(b, a)| (*b, *a)).collect();
+                assert_eq!((&read[&9], &read[&10]), (&short, &short));
             }
         }
         // Settled again, nothing moves; another set of tiers is refused.
         settle(&store.db, &layout).await.expect("settled");
-        assert_eq!(count(1).await.len(), 4);
+        assert_eq!(count(1).await.len(), 6);
         let other = SpanLayout::new(&[minute, 10 * minute]);
         let refused = settle(&store.db, &other).await.expect_err("other tiers");
         assert!(refused.to_string().contains("60s,600s") && refused.to_string().contains("60s,300s,3600s,86400s"), "{refused}");
