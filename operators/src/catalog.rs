@@ -200,6 +200,15 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog of `metrics` over the series and posting lists of `shards`.
+    pub fn of_shards<'a>(metrics: impl IntoIterator<Item = MetricInfo>, shards: impl IntoIterator<Item = &'a Shard> + Clone) -> Self {
+        Self::new(
+            metrics,
+            shards.clone().into_iter().flat_map(|s| s.postings.iter().map(|(p, ids)| (p.clone(), ids.clone()))),
+            shards.into_iter().flat_map(|s| s.ordinals.iter().map(|(a, b)| (*a, *b))),
+        )
+    }
+
     pub fn new(
         metrics: impl IntoIterator<Item = MetricInfo>,
         postings: impl IntoIterator<Item = (Pair, RoaringBitmap)>,

@@ -143,11 +143,7 @@ impl Catalogs {
             Some(c) if changed.is_empty() => c,
             _ => {
                 let infos = self.store.metric_infos(project).await?;
-                Arc::new(Catalog::new(
-                    infos,
-                    shards.values().flat_map(|s| s.postings.iter().map(|(p, ids)| (p.clone(), ids.clone()))),
-                    shards.values().flat_map(|s| s.ordinals.iter().map(|(a, b)| (*a, *b))),
-                ))
+                Arc::new(Catalog::of_shards(infos, shards.values()))
             }
         };
         if let Ok(mut held) = self.held.lock() {

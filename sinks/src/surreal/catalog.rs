@@ -370,22 +370,8 @@ async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shar
 impl Store {
     /// A project's series catalog: metrics, labels, values and postings.
     pub async fn catalog(&self, project_id: &str) -> Result<Catalog, SinkError> {
-        let mut response = self
-            .db
-            .query(
-                "SELECT record::id(id) AS id, project_id, name, kind, temporality, monotonic, unit, description \
-                 FROM metric_info WHERE project_id = $p;
-                 SELECT label, value, ids FROM series_posting WHERE project_id = $p;
-                 SELECT series_id, ordinal FROM metric_series WHERE project_id = $p AND ordinal != NONE;",
-            )
-            .bind(("p", project_id.to_string()))
-            .await
-            .map_err(classify)?;
-        let infos: Vec<MetricInfoRow> = response.take(0).map_err(classify)?;
-        let postings: Vec<StoredPosting> = response.take(1).map_err(classify)?;
-        let ordinals: Vec<StoredOrdinal> = response.take(2).map_err(classify)?;
-        let metrics = infos.into_iter().map(MetricInfoRow::info);
-        let postings = postings.into_iter().map(StoredPosting::decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(Catalog::new(metrics, postings, ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32))))
+        let infos = self.metric_infos(project_id).await?;
+        let shards = self.all_catalog_shards(project_id).await?;
+        Ok(Catalog::of_shards(infos, shards.values()))
     }
 }
