@@ -57,6 +57,14 @@ impl SurrealServer {
         server
     }
 
+    /// How an in-process store reaches the server.
+    fn config(&self) -> SurrealConfig {
+        let mut config = SurrealConfig::new(self.url.clone());
+        config.username = Some("root".into());
+        config.password = Some("root".into());
+        config
+    }
+
     fn with(&self, spec: Spec) -> Spec {
         spec.env("CLOUDGRID_SURREAL_URL", &self.url)
             .env("CLOUDGRID_SURREAL_USER", "root")
@@ -236,12 +244,32 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
     control.stop();
     stream.delete_stream().await.expect("cleanup");
 
-    let mut config = SurrealConfig::new(db.url.clone());
-    config.username = Some("root".into());
-    config.password = Some("root".into());
-    let store = Store::open(&config).await.expect("open the server's database");
+    let store = Store::open(&db.config()).await.expect("open the server's database");
     let counts = store.counts("default").await.expect("counts");
     assert_eq!((counts.series, counts.points), (SERIES, POINTS), "every point once");
     let rollups = crate::harness::assert_rollups_match_points(&store, "default").await;
     assert!(rollups >= SERIES as usize * 4, "every series has every tier: {rollups}");
+}
+
+/// The processes of a deployment start together against a new database: each applies
+/// the migrations another has not and records the span layout, and none fails on
+/// another's writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_opening_a_new_database_at_once_all_open_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = SurrealServer::start(dir.path()).await;
+    let config = db.config();
+    let opening: Vec<_> = (0..6)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { Store::open(&config).await.map(drop) })
+        })
+        .collect();
+    for (process, opened) in futures::future::join_all(opening).await.into_iter().enumerate() {
+        let opened = opened.expect("the opening task ran");
+        assert!(opened.is_ok(), "process {process} could not open the database: {opened:?}");
+    }
+    // Opened again, the database is as the first process left it.
+    let store = Store::open(&config).await.expect("open once more");
+    assert_eq!(store.counts("default").await.expect("counts").series, 0);
 }

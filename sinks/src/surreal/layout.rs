@@ -115,6 +115,11 @@ pub(crate) async fn settle(db: &Handle, layout: &SpanLayout) -> Result<(), SinkE
     // Tiers stored beyond the configured ones keep their entries: their records stay.
     let mut tiers: Vec<(i64, i64)> = layout.tiers.iter().map(|(w, l)| (*w as i64, *l as i64)).collect();
     tiers.extend(stored.iter().skip(layout.tiers.len()).map(|(w, l)| (*w as i64, *l as i64)));
+    // Unchanged, nothing is written: processes of a cluster open the store together, and
+    // each rewriting the same record would fail all but one of them with a conflict.
+    if tiers.iter().map(|(w, l)| (*w as u64, *l as u64)).eq(stored.iter().copied()) {
+        return Ok(());
+    }
     db.query("UPSERT metric_layout:spans SET tiers = $tiers RETURN NONE")
         .bind(("tiers", tiers))
         .await

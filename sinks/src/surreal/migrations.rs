@@ -1,7 +1,7 @@
 //! Versioned schema migrations, applied in order at start. Each runs once; the applied
 //! versions are recorded in `schema_migration`. Never edit a released migration: add one.
 
-use super::{Handle, classify};
+use super::{Handle, check, classify};
 use crate::SinkError;
 
 struct Migration {
@@ -159,15 +159,28 @@ async fn apply_through(db: &Handle, last: i64) -> Result<(), SinkError> {
             "BEGIN; {} CREATE type::record('schema_migration', $v) SET version = $v, name = $n, applied_at = time::now(); COMMIT;",
             m.sql
         );
-        db.query(sql)
-            .bind(("v", m.version))
-            .bind(("n", m.name))
-            .await
-            .map_err(classify)?
-            .check()
-            .map_err(|e| SinkError::Rejected(format!("migration {} ({}): {e}", m.version, m.name)))?;
+        let applied = db.query(sql).bind(("v", m.version)).bind(("n", m.name)).await.map_err(classify).and_then(check);
+        match applied {
+            Ok(_) => {}
+            // Another process sharing the server applied it first: its transaction
+            // rolled ours back whole.
+            Err(_) if applied_by_another(db, m.version).await? => {}
+            Err(SinkError::Conflict(e)) => return Err(SinkError::Conflict(e)),
+            Err(e) => return Err(SinkError::Rejected(format!("migration {} ({}): {e}", m.version, m.name))),
+        }
     }
     Ok(())
+}
+
+async fn applied_by_another(db: &Handle, version: i64) -> Result<bool, SinkError> {
+    let found: Option<i64> = db
+        .query("SELECT VALUE version FROM ONLY type::record('schema_migration', $v)")
+        .bind(("v", version))
+        .await
+        .map_err(classify)?
+        .take(0)
+        .map_err(classify)?;
+    Ok(found.is_some())
 }
 
 #[cfg(test)]

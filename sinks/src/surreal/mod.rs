@@ -106,6 +106,9 @@ pub struct Store {
     pub(crate) span_caches: Option<Arc<metrics::SpanCaches>>,
 }
 
+/// Times opening a store settles its schema when another process settles it at once.
+const OPEN_ATTEMPTS: u64 = 16;
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("chunk_span_ms", &self.chunk_span_ms).finish_non_exhaustive()
@@ -157,15 +160,31 @@ impl Store {
             } else {
                 handle::open_embedded(config).await?
             };
-            db.use_database(&config.namespace, &config.database).await.map_err(classify)?;
             Ok::<_, SinkError>(db)
         };
         let db = tokio::time::timeout(Duration::from_secs(30), connect)
             .await
             .map_err(|_| SinkError::Unavailable(format!("SurrealDB at {} did not answer in 30s", config.url)))??;
-        migrations::apply(&db).await?;
         let layout = layout::SpanLayout::new(config.tiers.widths());
-        layout::settle(&db, &layout).await?;
+        // Processes sharing a server open it together (the first defines the database);
+        // one that loses a race reads again what the others wrote and goes on.
+        let mut attempt = 1;
+        loop {
+            let settled = async {
+                db.use_database(&config.namespace, &config.database).await.map_err(classify)?;
+                migrations::apply(&db).await?;
+                layout::settle(&db, &layout).await
+            };
+            match settled.await {
+                Err(SinkError::Conflict(e)) if attempt < OPEN_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "the schema was being settled by another process; reading it again");
+                    // Apart, so that the same contenders do not meet again.
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..25) * attempt)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        }
         Ok(Self { db, chunk_span_ms: config.chunk_span_ms, layout: Arc::new(layout), span_caches: None })
     }
 
