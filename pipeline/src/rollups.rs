@@ -30,7 +30,13 @@ pub(crate) struct RollupStep {
     writer: Arc<dyn TelemetryWriter>,
     runtime: tokio::runtime::Handle,
     metrics: StepMetrics,
+    /// When the state's heap was last measured (a walk over every series: at most once
+    /// per [`MEASURE_EVERY`], not with each of a busy pipeline's hundred epochs a second).
+    measured: Option<std::time::Instant>,
 }
+
+/// How often the state's heap is measured for its gauges.
+const MEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the step reports. Counters are shared by the workers; gauges are per worker.
 #[derive(Clone)]
@@ -66,10 +72,14 @@ impl StepMetrics {
                 &[],
             ),
             series: health.gauge("cloudgrid_rollup_active_series", "Series held in rollup state", labels),
-            state_bytes: health.gauge("cloudgrid_rollup_state_bytes", "Heap held by the rollup state", labels),
+            state_bytes: health.gauge(
+                "cloudgrid_rollup_state_bytes",
+                "Heap held by the rollup state (measured at most once a second)",
+                labels,
+            ),
             bytes_per_series: health.gauge(
                 "cloudgrid_rollup_bytes_per_series",
-                "Rollup state heap per active series",
+                "Rollup state heap per active series (measured at most once a second)",
                 labels,
             ),
         }
@@ -108,6 +118,7 @@ impl RollupStep {
             writer,
             runtime,
             metrics,
+            measured: None,
         }
     }
 
@@ -199,10 +210,13 @@ impl RollupStep {
         self.metrics.changes.add(after.changes - before.changes);
         self.metrics.behind_watermark.add(after.behind_watermark - before.behind_watermark);
         let series = (self.numbers.series_count() + self.histograms.series_count()) as u64;
-        let bytes = (self.numbers.heap_bytes() + self.histograms.heap_bytes()) as u64;
         self.metrics.series.set(series);
-        self.metrics.state_bytes.set(bytes);
-        self.metrics.bytes_per_series.set(bytes.checked_div(series).unwrap_or(0));
+        if self.measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
+            self.measured = Some(std::time::Instant::now());
+            let bytes = (self.numbers.heap_bytes() + self.histograms.heap_bytes()) as u64;
+            self.metrics.state_bytes.set(bytes);
+            self.metrics.bytes_per_series.set(bytes.checked_div(series).unwrap_or(0));
+        }
         out
     }
 }
