@@ -270,11 +270,16 @@ impl<R: Rollup> RollupState<R> {
             .take()
             .filter(|t| same_mode && t.bucket == split && earliest > t.last && state.points.last_time() == Some(t.last));
         // The points this touch reads, from the fold's start on, into `view`; none when
-        // both the partials at the split and the split's bucket are held (`offset` is
-        // then past every point, and `view` gets this touch's points only).
+        // the split's bucket is held and so are the partials at the split (or no point
+        // lies before it): `offset` is then past every point, and `view` gets this
+        // touch's points only.
         let mut view = std::mem::take(&mut self.view);
         let offset = match (&held, &tail) {
             (Some((at, _)), Some(_)) if *at == split => None,
+            // Every point the series holds lies in the split's bucket (a new series, or
+            // one sampled many times a second): the partials at the split are the frozen
+            // ones, and nothing need be read either.
+            (None, Some(t)) if t.points == state.points.len() => None,
             _ => Some(state.points.open(held.as_ref().map_or(0, |(at, _)| *at), &mut view)),
         };
         // In `view`: where the split falls, and where the fold from the held partials
