@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cloudgrid_operators::records::*;
-use cloudgrid_operators::rollup::{Agg, Buckets, Dense, Exponential, Explicit, Hist, HistAgg, RollupChange, RollupKey};
+use cloudgrid_operators::rollup::{Agg, Buckets, Dense, Exponential, Explicit, Hist, HistAgg, RollupChange};
 use bytes::Bytes;
 use serde_json::{Value as J, json};
 use surrealdb::types::SurrealValue;
@@ -600,27 +600,29 @@ pub(crate) fn hist_from_json(j: &J) -> Option<Hist> {
 }
 
 /// Rollup changes → the latest state of each aggregate they touched, per (project,
-/// partition). Changes are consolidated first: what several coalesced epochs said of
-/// one bucket nets out to its latest value. A bucket whose first change is a
-/// retraction was stored before.
+/// partition), each partition's in key order. Changes are consolidated first: what
+/// several coalesced epochs said of one bucket nets out to its latest value. A bucket
+/// whose first change is a retraction was stored before.
+///
+/// The changes are sorted by key (stably, so each key's come in the order they were
+/// made) and a key's few changes netted in place: a commit holds thousands of keys with
+/// two to a few changes each.
 pub(crate) fn latest_states<A: Ord + Clone>(changes: &[RollupChange<A>]) -> BTreeMap<(&str, u32), Vec<AggState<A>>> {
-    let mut net: BTreeMap<(&RollupKey, &A), isize> = BTreeMap::new();
-    let mut stored_before: HashMap<&RollupKey, bool> = HashMap::new();
-    for ((key, agg), diff) in changes {
-        *net.entry((key, agg)).or_default() += diff;
-        stored_before.entry(key).or_insert(*diff < 0);
-    }
-    let mut latest: BTreeMap<&RollupKey, Option<&A>> = BTreeMap::new();
-    for ((key, agg), diff) in net {
-        if diff > 0 {
-            latest.insert(key, Some(agg));
-        } else {
-            latest.entry(key).or_insert(None);
-        }
-    }
+    let mut by_key: Vec<&RollupChange<A>> = changes.iter().collect();
+    by_key.sort_by(|a, b| a.0.0.cmp(&b.0.0));
     let mut out: BTreeMap<(&str, u32), Vec<AggState<A>>> = BTreeMap::new();
-    for (key, agg) in latest {
-        let stored = stored_before.get(key).copied().unwrap_or(false);
+    let mut net: Vec<(&A, isize)> = Vec::new();
+    for group in by_key.chunk_by(|a, b| a.0.0 == b.0.0) {
+        net.clear();
+        for ((_, agg), diff) in group {
+            match net.iter_mut().find(|(a, _)| *a == agg) {
+                Some((_, n)) => *n += diff,
+                None => net.push((agg, *diff)),
+            }
+        }
+        let ((key, _), first) = group[0];
+        let stored = *first < 0;
+        let agg = net.iter().filter(|(_, n)| *n > 0).map(|(a, _)| *a).max();
         if agg.is_none() && !stored {
             continue;
         }
@@ -642,4 +644,43 @@ pub(crate) fn latest_states_of<A>(states: impl IntoIterator<Item = AggState<A>>)
         latest.entry(s.key).or_insert((s.stored, None)).1 = s.agg;
     }
     latest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudgrid_operators::rollup::{Project, RollupKey};
+
+    #[test]
+    fn coalesced_rollup_changes_net_out_to_each_buckets_latest_state() {
+        let key = |series: u64, bucket: u64| RollupKey { series, tier: 0, bucket, project: Project::new("p") };
+        let agg = |v: f64| Agg::point(1, v);
+        let change = |series, bucket, v, diff| ((key(series, bucket), agg(v)), diff);
+        let changes = vec![
+            // Epoch 1. Series 1: a stored bucket changes; series 2: a new bucket; series
+            // 3: a new bucket; series 4: a stored bucket is removed.
+            change(1, 60, 1.0, -1),
+            change(1, 60, 2.0, 1),
+            change(2, 0, 5.0, 1),
+            change(3, 0, 7.0, 1),
+            change(4, 0, 9.0, -1),
+            // Epoch 2, coalesced into the same commit: series 1 and 2 change again, the new
+            // bucket of series 3 is gone again.
+            change(1, 60, 2.0, -1),
+            change(1, 60, 3.0, 1),
+            change(2, 0, 5.0, -1),
+            change(2, 0, 6.0, 1),
+            change(3, 0, 7.0, -1),
+            // Series 1 again, another bucket, first seen after the others.
+            change(1, 0, 4.0, 1),
+        ];
+        let latest = latest_states(&changes);
+        let state = |series, bucket, stored, v: Option<f64>| AggState { key: (series, 0, bucket), stored, agg: v.map(agg) };
+        let expected: BTreeMap<(&str, u32), Vec<AggState<Agg>>> = BTreeMap::from([
+            (("p", 1), vec![state(1, 0, false, Some(4.0)), state(1, 60, true, Some(3.0))]),
+            (("p", 2), vec![state(2, 0, false, Some(6.0))]),
+            (("p", 4), vec![state(4, 0, true, None)]),
+        ]);
+        assert_eq!(latest, expected);
+    }
 }
