@@ -269,7 +269,7 @@ async fn processes_opening_a_new_database_at_once_all_open_it() {
         let opened = opened.expect("the opening task ran");
         assert!(opened.is_ok(), "process {process} could not open the database: {opened:?}");
     }
-    // Opened again, the database is as the first process left it.
+    // And it stays usable: one more process opens it and reads it.
     let store = Store::open(&config).await.expect("open once more");
     assert_eq!(store.counts("default").await.expect("counts").series, 0);
 }
