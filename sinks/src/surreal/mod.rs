@@ -109,6 +109,13 @@ pub struct Store {
 /// Times opening a store settles its schema when another process settles it at once.
 const OPEN_ATTEMPTS: u64 = 16;
 
+/// How long connecting, and choosing the database, may take when a store opens.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+fn unanswered(config: &SurrealConfig) -> SinkError {
+    SinkError::Unavailable(format!("SurrealDB at {} did not answer in {}s", config.url, ANSWER_WITHIN.as_secs()))
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("chunk_span_ms", &self.chunk_span_ms).finish_non_exhaustive()
@@ -162,16 +169,17 @@ impl Store {
             };
             Ok::<_, SinkError>(db)
         };
-        let db = tokio::time::timeout(Duration::from_secs(30), connect)
-            .await
-            .map_err(|_| SinkError::Unavailable(format!("SurrealDB at {} did not answer in 30s", config.url)))??;
+        let db = tokio::time::timeout(ANSWER_WITHIN, connect).await.map_err(|_| unanswered(config))??;
         let layout = layout::SpanLayout::new(config.tiers.widths());
         // Processes sharing a server open it together (the first defines the database);
         // one that loses a race reads again what the others wrote and goes on.
         let mut attempt = 1;
         loop {
             let settled = async {
-                db.use_database(&config.namespace, &config.database).await.map_err(classify)?;
+                tokio::time::timeout(ANSWER_WITHIN, db.use_database(&config.namespace, &config.database))
+                    .await
+                    .map_err(|_| unanswered(config))?
+                    .map_err(classify)?;
                 migrations::apply(&db).await?;
                 layout::settle(&db, &layout).await
             };
