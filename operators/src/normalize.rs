@@ -319,6 +319,74 @@ pub fn series_id(
     h.digest()
 }
 
+/// [`series_id`] straight from OTLP attribute lists, without building owned [`Attrs`]:
+/// the same id for the same input (the collector's active-series check hashes every
+/// point with it). `resource` is the resource's attribute list as sent.
+pub fn series_id_of(project: &str, name: &str, resource: &[KeyValue], scope: (&str, &str), attributes: &[KeyValue]) -> u64 {
+    let mut h = Xxh3::new();
+    hash_str(&mut h, project);
+    hash_str(&mut h, name);
+    hash_kvs(&mut h, resource);
+    hash_str(&mut h, scope.0);
+    hash_str(&mut h, scope.1);
+    hash_kvs(&mut h, attributes);
+    h.digest()
+}
+
+/// Hashes a key-value list as [`hash_attrs`] hashes its [`attrs`]: sorted by key, the
+/// last value of a repeated key kept.
+fn hash_kvs(h: &mut Xxh3, kvs: &[KeyValue]) {
+    let mut sorted: Vec<&KeyValue> = kvs.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    // Stable sort: within a run of one key the last in input order wins.
+    let kept = sorted.iter().enumerate().filter(|(i, kv)| sorted.get(i + 1).is_none_or(|next| next.key != kv.key));
+    h.update(&(kept.clone().count() as u64).to_le_bytes());
+    for (_, kv) in kept {
+        hash_str(h, &kv.key);
+        match &kv.value {
+            Some(v) => hash_any(h, v),
+            None => h.update(&[0]),
+        }
+    }
+}
+
+/// Hashes an OTLP value as [`hash_value`] hashes its [`AttrValue`].
+fn hash_any(h: &mut Xxh3, v: &AnyValue) {
+    use any_value::Value as V;
+    match &v.value {
+        Some(V::StringValue(s)) => {
+            h.update(&[1]);
+            hash_str(h, s);
+        }
+        Some(V::BoolValue(b)) => h.update(&[2, u8::from(*b)]),
+        Some(V::IntValue(i)) => {
+            h.update(&[3]);
+            h.update(&i.to_le_bytes());
+        }
+        Some(V::DoubleValue(d)) => {
+            h.update(&[4]);
+            h.update(&d.to_bits().to_le_bytes());
+        }
+        Some(V::BytesValue(b)) => {
+            h.update(&[5]);
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
+        Some(V::ArrayValue(a)) => {
+            h.update(&[6]);
+            h.update(&(a.values.len() as u64).to_le_bytes());
+            a.values.iter().for_each(|x| hash_any(h, x));
+        }
+        Some(V::KvlistValue(kv)) => {
+            h.update(&[7]);
+            hash_kvs(h, &kv.values);
+        }
+        // As `any_value`: no value, or a newer OTLP's string-table reference.
+        #[allow(unreachable_patterns)]
+        _ => h.update(&[0]),
+    }
+}
+
 #[derive(Clone, Copy)]
 struct MetricCtx<'a> {
     project: &'a str,

@@ -240,3 +240,54 @@ fn a_series_is_described_once_across_requests_until_the_bound_forgets_it() {
     metrics_with("p", 0, &req(&["c", "a"]), &mut out, &mut described);
     assert_eq!(described_in(&out), 2);
 }
+
+/// A random OTLP value: every kind, nested lists and maps, and no value at all.
+fn random_value(rng: &mut rand::rngs::StdRng, depth: u32) -> Option<AnyValue> {
+    use cloudgrid_proto::otlp::common::v1::{ArrayValue, KeyValueList};
+    use rand::Rng;
+    let kind = rng.random_range(0..if depth > 1 { 7 } else { 9 });
+    let value = match kind {
+        0 => return None,
+        1 => None,
+        2 => Some(V::StringValue(["", "a", "b", "api", "é"][rng.random_range(0..5)].into())),
+        3 => Some(V::BoolValue(rng.random())),
+        4 => Some(V::IntValue(rng.random_range(-2..3))),
+        5 => Some(V::DoubleValue([0.0, -0.0, 1.5, f64::NAN][rng.random_range(0..4)])),
+        6 => Some(V::BytesValue((0..rng.random_range(0..3)).map(|_| rng.random()).collect())),
+        7 => Some(V::ArrayValue(ArrayValue {
+            values: (0..rng.random_range(0..3)).filter_map(|_| random_value(rng, depth + 1)).collect(),
+        })),
+        _ => Some(V::KvlistValue(KeyValueList { values: random_kvs(rng, depth + 1) })),
+    };
+    Some(AnyValue { value })
+}
+
+/// A random attribute list whose keys repeat often.
+fn random_kvs(rng: &mut rand::rngs::StdRng, depth: u32) -> Vec<KeyValue> {
+    use rand::Rng;
+    (0..rng.random_range(0..6))
+        .map(|_| KeyValue {
+            key: ["a", "b", "c", "service.name", ""][rng.random_range(0..5)].into(),
+            value: random_value(rng, depth),
+            ..Default::default()
+        })
+        .collect()
+}
+
+#[test]
+fn series_ids_hashed_from_otlp_attributes_equal_those_of_normalized_attributes() {
+    use rand::SeedableRng;
+    let seed = rand::random::<u64>();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut distinct = std::collections::HashSet::new();
+    for _ in 0..5000 {
+        let (resource, point) = (random_kvs(&mut rng, 0), random_kvs(&mut rng, 0));
+        let owned = series_id("p", "m", &attrs(&resource), ("s", "1"), &attrs(&point));
+        let borrowed = series_id_of("p", "m", &resource, ("s", "1"), &point);
+        assert_eq!(owned, borrowed, "seed {seed}: resource {resource:?}, point {point:?}");
+        distinct.insert(owned);
+    }
+    // The inputs were varied enough to mean something.
+    assert!(distinct.len() > 1000, "seed {seed}: {} distinct ids", distinct.len());
+}

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use cloudgrid_operators::normalize::{attrs, series_id};
+use cloudgrid_operators::normalize::series_id_of;
 use cloudgrid_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use cloudgrid_proto::otlp::common::v1::KeyValue;
 use cloudgrid_proto::otlp::metrics::v1::metric;
@@ -115,12 +115,12 @@ impl ActiveSeries {
 fn series_ids(project: &str, req: &mut ExportMetricsServiceRequest) -> Vec<u64> {
     let mut ids = Vec::new();
     for rm in &mut req.resource_metrics {
-        let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
+        let resource = rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
         for sm in &mut rm.scope_metrics {
             let scope = sm.scope.as_ref().map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or(("", ""));
             for m in &mut sm.metrics {
                 retain_points(&mut m.data, |point_attrs| {
-                    ids.push(series_id(project, &m.name, &resource, scope, &attrs(point_attrs)));
+                    ids.push(series_id_of(project, &m.name, resource, scope, point_attrs));
                     true
                 });
             }
