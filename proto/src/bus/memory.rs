@@ -23,8 +23,13 @@ const LIVE_BUFFER: usize = 4096;
 /// Limits of the in-process stream.
 #[derive(Debug, Clone)]
 pub struct MemoryBusConfig {
-    /// Publishing fails with [`BusError::Full`] while stored payloads exceed this.
+    /// Past this many stored payload bytes a publish waits for consumers to ack enough
+    /// to make room, up to `room_wait`, then fails with [`BusError::Full`].
     pub max_bytes: usize,
+    /// How long a publish waits for room in a full stream: a short wait turns a
+    /// backlog into backpressure on the sender's request instead of a refusal that
+    /// sends it away for a `Retry-After`.
+    pub room_wait: Duration,
     pub duplicate_window: Duration,
     /// Largest payload of one message (unbounded by default; set it to mimic a server).
     pub max_payload_bytes: usize,
@@ -32,7 +37,12 @@ pub struct MemoryBusConfig {
 
 impl Default for MemoryBusConfig {
     fn default() -> Self {
-        Self { max_bytes: 512 << 20, duplicate_window: Duration::from_secs(120), max_payload_bytes: usize::MAX }
+        Self {
+            max_bytes: 512 << 20,
+            room_wait: Duration::from_secs(5),
+            duplicate_window: Duration::from_secs(120),
+            max_payload_bytes: usize::MAX,
+        }
     }
 }
 
@@ -45,6 +55,8 @@ struct Shared {
     config: MemoryBusConfig,
     state: Mutex<State>,
     published: Notify,
+    /// Woken when acks free stored bytes.
+    trimmed: Notify,
     live: tokio::sync::broadcast::Sender<(Arc<str>, Bytes)>,
     /// What the stream holds, bytes and messages, where it is reported.
     held: Option<(Gauge, Gauge)>,
@@ -101,6 +113,7 @@ impl MemoryBus {
                 config,
                 state: Mutex::new(state),
                 published: Notify::new(),
+                trimmed: Notify::new(),
                 live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
                 held,
             }),
@@ -135,10 +148,11 @@ impl State {
         }
     }
 
-    /// Drops the stored prefix every consumer has acked.
-    fn trim(&mut self) {
+    /// Drops the stored prefix every consumer has acked; says whether any was dropped.
+    fn trim(&mut self) -> bool {
         let floor = self.consumers.values().map(|c| c.ack_floor).min();
-        let Some(floor) = floor else { return };
+        let Some(floor) = floor else { return false };
+        let before = self.first_seq;
         while self.first_seq < floor {
             match self.log.pop_front() {
                 Some(m) => self.stored_bytes -= m.payload.len(),
@@ -146,6 +160,7 @@ impl State {
             }
             self.first_seq += 1;
         }
+        self.first_seq > before
     }
 }
 
@@ -153,34 +168,43 @@ impl State {
 impl Bus for MemoryBus {
     async fn publish(&self, msg: Outbound) -> Result<Receipt, BusError> {
         let shared = &self.shared;
-        let receipt = {
-            let mut st = shared.lock();
-            let now = Instant::now();
-            st.expire_dedupe(now, shared.config.duplicate_window);
-            if let Some((seq, _)) = st.dedupe.get(&msg.msg_id) {
-                return Ok(Receipt { stream_seq: *seq, duplicate: true });
+        if msg.payload.len() > shared.config.max_payload_bytes {
+            return Err(BusError::Rejected(format!(
+                "message of {} bytes exceeds the {} byte limit",
+                msg.payload.len(),
+                shared.config.max_payload_bytes
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + shared.config.room_wait;
+        let receipt = loop {
+            // Register for acks before looking, so one in between is not missed.
+            let trimmed = shared.trimmed.notified();
+            {
+                let mut st = shared.lock();
+                let now = Instant::now();
+                st.expire_dedupe(now, shared.config.duplicate_window);
+                if let Some((seq, _)) = st.dedupe.get(&msg.msg_id) {
+                    return Ok(Receipt { stream_seq: *seq, duplicate: true });
+                }
+                // An empty stream takes any message within the payload limit.
+                if st.stored_bytes == 0 || st.stored_bytes + msg.payload.len() <= shared.config.max_bytes {
+                    let seq = st.next_seq;
+                    st.next_seq += 1;
+                    st.stored_bytes += msg.payload.len();
+                    st.log.push_back(Stored { subject: msg.subject, payload: msg.payload, at: std::time::SystemTime::now() });
+                    st.dedupe.insert(msg.msg_id.clone(), (seq, now));
+                    st.dedupe_order.push_back((now, msg.msg_id));
+                    shared.report(&st);
+                    break Receipt { stream_seq: seq, duplicate: false };
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(BusError::Full(format!(
+                        "in-process stream holds {} bytes, limit {}; no room within {:?}",
+                        st.stored_bytes, shared.config.max_bytes, shared.config.room_wait
+                    )));
+                }
             }
-            if msg.payload.len() > shared.config.max_payload_bytes {
-                return Err(BusError::Rejected(format!(
-                    "message of {} bytes exceeds the {} byte limit",
-                    msg.payload.len(),
-                    shared.config.max_payload_bytes
-                )));
-            }
-            if st.stored_bytes + msg.payload.len() > shared.config.max_bytes {
-                return Err(BusError::Full(format!(
-                    "in-process stream holds {} bytes, limit {}",
-                    st.stored_bytes, shared.config.max_bytes
-                )));
-            }
-            let seq = st.next_seq;
-            st.next_seq += 1;
-            st.stored_bytes += msg.payload.len();
-            st.log.push_back(Stored { subject: msg.subject, payload: msg.payload, at: std::time::SystemTime::now() });
-            st.dedupe.insert(msg.msg_id.clone(), (seq, now));
-            st.dedupe_order.push_back((now, msg.msg_id));
-            shared.report(&st);
-            Receipt { stream_seq: seq, duplicate: false }
+            let _ = tokio::time::timeout_at(deadline, trimmed).await;
         };
         shared.published.notify_waiters();
         Ok(receipt)
@@ -357,7 +381,9 @@ impl AckHandle for MemoryAck {
                 c.ack_floor += 1;
             }
         }
-        st.trim();
+        if st.trim() {
+            self.shared.trimmed.notify_waiters();
+        }
         self.shared.report(st);
         Ok(())
     }

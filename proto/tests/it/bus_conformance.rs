@@ -170,8 +170,45 @@ async fn jetstream_bus_keeps_the_live_contract() {
 async fn memory_bus_keeps_the_contract() {
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
     suite(bus, Subject("ingest.p.logs".into()), "memory").await;
-    let small = Arc::new(MemoryBus::new(MemoryBusConfig { max_bytes: 8 << 10, ..MemoryBusConfig::default() }));
-    full_is_retryable(small, Subject("ingest.p.logs".into()), "memory").await;
+    let small = MemoryBusConfig { max_bytes: 8 << 10, room_wait: Duration::from_millis(50), ..MemoryBusConfig::default() };
+    full_is_retryable(Arc::new(MemoryBus::new(small)), Subject("ingest.p.logs".into()), "memory").await;
+}
+
+/// A publish into a full in-process stream waits for room: it is stored once a consumer
+/// acks enough, and it was not stored before.
+#[tokio::test]
+async fn a_publish_into_a_full_memory_bus_waits_for_acks_to_make_room() {
+    let config = MemoryBusConfig { max_bytes: 2000, room_wait: Duration::from_secs(30), ..MemoryBusConfig::default() };
+    let bus = Arc::new(MemoryBus::new(config));
+    let subject = Subject("ingest.p.metrics".into());
+    let mut consumer = bus.consumer(ConsumerConfig::new("slow")).await.expect("consumer");
+    bus.publish(subject.msg(&"a".repeat(1000))).await.expect("publish");
+    bus.publish(subject.msg(&"b".repeat(1000))).await.expect("publish");
+
+    let waiting = tokio::spawn({
+        let bus = bus.clone();
+        let msg = subject.msg(&"c".repeat(1000));
+        async move { bus.publish(msg).await }
+    });
+    // On this single-threaded runtime the publish runs to its first wait while the
+    // test yields.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    // The consumer sees only what was stored: the third publish is not in the stream.
+    let got = fetch_n(&mut consumer, 2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(bus.stored_messages().await.expect("stored"), 2);
+    assert!(!waiting.is_finished(), "a publish into a full stream waits");
+
+    ack_all(got).await;
+    let receipt = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the publish completes once acks made room")
+        .expect("task")
+        .expect("publish");
+    assert_eq!(receipt.stream_seq, 3);
+    assert_eq!(bodies(&fetch_n(&mut consumer, 1).await), ["c".repeat(1000)]);
 }
 
 #[tokio::test]
