@@ -173,6 +173,10 @@ struct Common {
     /// In-process bus capacity (single-process mode), bytes.
     #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
     memory_bus_max_bytes: usize,
+    /// How long a request that finds the in-process bus full waits for room before the
+    /// collector answers 503, milliseconds.
+    #[arg(long, env = "CLOUDGRID_MEMORY_BUS_ROOM_WAIT_MS", default_value_t = 5000, global = true)]
+    memory_bus_room_wait_ms: u64,
     /// Bus payload bytes the pipeline holds fetched and not yet stored; past this it
     /// stops fetching until storage catches up.
     #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 16 << 20, global = true)]
@@ -328,7 +332,11 @@ impl Common {
             None if required => bail!("CLOUDGRID_NATS_URL is required for this service"),
             None => {
                 println!("bus: in-process");
-                let config = MemoryBusConfig { max_bytes: self.memory_bus_max_bytes, ..MemoryBusConfig::default() };
+                let config = MemoryBusConfig {
+                    max_bytes: self.memory_bus_max_bytes,
+                    room_wait: std::time::Duration::from_millis(self.memory_bus_room_wait_ms),
+                    ..MemoryBusConfig::default()
+                };
                 Ok(Arc::new(MemoryBus::reporting(config, health)))
             }
         }
