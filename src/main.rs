@@ -355,6 +355,9 @@ impl Common {
 }
 
 // Storage work is allocation-heavy; glibc malloc showed up as a third of the profile.
+// (`--features system-allocator` builds with the system's malloc, for heap profilers
+// that wrap it.)
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
