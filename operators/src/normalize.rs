@@ -333,6 +333,19 @@ pub fn series_id_of(project: &str, name: &str, resource: &[KeyValue], scope: (&s
     h.digest()
 }
 
+/// [`series_id`] with the point's attributes as sent: a point whose series was already
+/// described needs no owned copy of them.
+fn series_id_from(project: &str, name: &str, resource: &Attrs, scope: (&str, &str), attributes: &[KeyValue]) -> u64 {
+    let mut h = Xxh3::new();
+    hash_str(&mut h, project);
+    hash_str(&mut h, name);
+    hash_attrs(&mut h, resource);
+    hash_str(&mut h, scope.0);
+    hash_str(&mut h, scope.1);
+    hash_kvs(&mut h, attributes);
+    h.digest()
+}
+
 /// Hashes a key-value list as [`hash_attrs`] hashes its [`attrs`]: sorted by key, the
 /// last value of a repeated key kept.
 fn hash_kvs(h: &mut Xxh3, kvs: &[KeyValue]) {
@@ -390,6 +403,8 @@ fn hash_any(h: &mut Xxh3, v: &AnyValue) {
 #[derive(Clone, Copy)]
 struct MetricCtx<'a> {
     project: &'a str,
+    /// `project`, shared by every point of the request.
+    project_id: &'a std::sync::Arc<str>,
     received: u64,
     resource: &'a Attrs,
     scope: (&'a str, &'a str),
@@ -413,9 +428,9 @@ impl MetricCtx<'_> {
         value: PointValue,
         out: &mut Vec<Record>,
     ) {
-        let attributes = attrs(point_attrs);
-        let series_id = series_id(self.project, self.name, self.resource, self.scope, &attributes);
+        let series_id = series_id_from(self.project, self.name, self.resource, self.scope, point_attrs);
         if seen.first(series_id) {
+            let attributes = attrs(point_attrs);
             out.push(Record::Series(Box::new(SeriesMeta {
                 project_id: self.project.to_string(),
                 series_id,
@@ -432,7 +447,7 @@ impl MetricCtx<'_> {
             })));
         }
         out.push(Record::Point(MetricPoint {
-            project_id: self.project.to_string(),
+            project_id: self.project_id.clone(),
             series_id,
             time_unix_nano: time,
             start_unix_nano: start,
@@ -506,6 +521,7 @@ fn metrics_with(
     seen: &mut Described,
 ) -> usize {
     let mut skipped = 0;
+    let project_id: std::sync::Arc<str> = project.into();
     for rm in &req.resource_metrics {
         let resource = rm.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
         for sm in &rm.scope_metrics {
@@ -531,6 +547,7 @@ fn metrics_with(
                 };
                 let ctx = MetricCtx {
                     project,
+                    project_id: &project_id,
                     received: received_unix_nano,
                     resource: &resource,
                     scope: (&scope_name, &scope_version),
@@ -560,14 +577,14 @@ fn metrics_with(
                     }
                     metric::Data::Histogram(h) => {
                         for p in &h.data_points {
-                            let value = PointValue::Histogram {
+                            let value = PointValue::Histogram(Box::new(HistogramPoint {
                                 count: p.count,
                                 sum: p.sum,
                                 min: p.min,
                                 max: p.max,
                                 bounds: p.explicit_bounds.clone(),
                                 counts: p.bucket_counts.clone(),
-                            };
+                            }));
                             ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
                         }
                     }
@@ -575,7 +592,7 @@ fn metrics_with(
                         for p in &h.data_points {
                             let (po, pc) = p.positive.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
                             let (no, nc) = p.negative.as_ref().map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default();
-                            let value = PointValue::ExponentialHistogram {
+                            let value = PointValue::ExponentialHistogram(Box::new(ExpHistogramPoint {
                                 count: p.count,
                                 sum: p.sum,
                                 min: p.min,
@@ -587,17 +604,17 @@ fn metrics_with(
                                 positive: pc,
                                 negative_offset: no,
                                 negative: nc,
-                            };
+                            }));
                             ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
                         }
                     }
                     metric::Data::Summary(s) => {
                         for p in &s.data_points {
-                            let value = PointValue::Summary {
+                            let value = PointValue::Summary(Box::new(SummaryPoint {
                                 count: p.count,
                                 sum: p.sum,
                                 quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
-                            };
+                            }));
                             ctx.push(seen, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, value, out);
                             summary_series(&ctx, seen, p, out);
                         }

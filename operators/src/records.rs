@@ -194,43 +194,59 @@ pub struct SeriesMeta {
     pub attributes: Attrs,
 }
 
-/// The value of one metric point.
+/// The value of one metric point. Histograms and summaries are boxed: records travel
+/// and wait in large batches, and a number point (by far the most common) should not
+/// take a histogram's room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PointValue {
     Number(f64),
-    Histogram {
-        count: u64,
-        sum: Option<f64>,
-        min: Option<f64>,
-        max: Option<f64>,
-        bounds: Vec<f64>,
-        counts: Vec<u64>,
-    },
-    ExponentialHistogram {
-        count: u64,
-        sum: Option<f64>,
-        min: Option<f64>,
-        max: Option<f64>,
-        scale: i32,
-        zero_count: u64,
-        zero_threshold: f64,
-        positive_offset: i32,
-        positive: Vec<u64>,
-        negative_offset: i32,
-        negative: Vec<u64>,
-    },
-    Summary {
-        count: u64,
-        sum: f64,
-        /// (quantile, value) pairs.
-        quantiles: Vec<(f64, f64)>,
-    },
+    Histogram(Box<HistogramPoint>),
+    ExponentialHistogram(Box<ExpHistogramPoint>),
+    Summary(Box<SummaryPoint>),
+}
+
+/// An explicit-bucket histogram point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramPoint {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// An exponential histogram point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpHistogramPoint {
+    pub count: u64,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub scale: i32,
+    pub zero_count: u64,
+    pub zero_threshold: f64,
+    pub positive_offset: i32,
+    pub positive: Vec<u64>,
+    pub negative_offset: i32,
+    pub negative: Vec<u64>,
+}
+
+/// A summary point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryPoint {
+    pub count: u64,
+    pub sum: f64,
+    /// (quantile, value) pairs.
+    pub quantiles: Vec<(f64, f64)>,
 }
 
 /// One metric point of one series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
-    pub project_id: String,
+    /// Shared by the points of one request.
+    #[serde(with = "shared_str")]
+    pub project_id: std::sync::Arc<str>,
     pub series_id: u64,
     pub time_unix_nano: u64,
     pub start_unix_nano: u64,
@@ -255,6 +271,9 @@ pub enum Record {
     Point(MetricPoint),
 }
 
+// Batches of records are what the pipeline holds in flight; a point must stay small.
+const _: () = assert!(std::mem::size_of::<Record>() <= 72, "a metric point record grew");
+
 impl Record {
     /// A stable key that spreads records over partitions: the series for metrics (so one
     /// series' points meet in one place), the trace for spans, the id for logs.
@@ -265,5 +284,20 @@ impl Record {
             Record::Series(s) => s.series_id,
             Record::Point(p) => p.series_id,
         }
+    }
+}
+
+/// Serde for a shared string, as a plain string.
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(de).map(Arc::from)
     }
 }

@@ -141,7 +141,7 @@ impl RollupStep {
         for (i, r) in records.iter().flatten().enumerate() {
             let Record::Point(p) = &r.record else { continue };
             let project = match last {
-                Some(project) if project.as_str() == p.project_id => project,
+                Some(project) if project.as_str() == &*p.project_id => project,
                 _ => *last.insert(Project::new(&p.project_id)),
             };
             let key = cloudgrid_sinks::resume_key(&r.record);

@@ -206,7 +206,7 @@ fn summary_quantiles_become_gauges_and_count_and_sum_cumulative_sums() {
         .collect();
     let n = PointValue::Number;
     assert_eq!(points.len(), 5, "{points:?}");
-    assert!(matches!(points[0], ("latency", _, MetricKind::Summary, _, PointValue::Summary { count: 4, .. })));
+    assert!(matches!(&points[0], ("latency", _, MetricKind::Summary, _, PointValue::Summary(s)) if s.count == 4));
     assert_eq!(points[1], ("latency", "0.5".into(), MetricKind::Gauge, Temporality::Unspecified, n(3.0)));
     assert_eq!(points[2], ("latency", "0.99".into(), MetricKind::Gauge, Temporality::Unspecified, n(9.5)));
     assert_eq!(points[3], ("latency_count", String::new(), MetricKind::Sum, Temporality::Cumulative, n(4.0)));
@@ -286,6 +286,8 @@ fn series_ids_hashed_from_otlp_attributes_equal_those_of_normalized_attributes()
         let owned = series_id("p", "m", &attrs(&resource), ("s", "1"), &attrs(&point));
         let borrowed = series_id_of("p", "m", &resource, ("s", "1"), &point);
         assert_eq!(owned, borrowed, "seed {seed}: resource {resource:?}, point {point:?}");
+        let mixed = series_id_from("p", "m", &attrs(&resource), ("s", "1"), &point);
+        assert_eq!(owned, mixed, "seed {seed}: resource {resource:?}, point {point:?}");
         distinct.insert(owned);
     }
     // The inputs were varied enough to mean something.

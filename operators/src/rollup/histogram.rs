@@ -440,30 +440,27 @@ impl Hist {
     /// The histogram of a histogram point; `None` for other values.
     pub fn from_point(value: &PointValue) -> Option<Hist> {
         match value {
-            PointValue::Histogram { count, sum, min, max, bounds, counts } => Some(Hist {
-                count: *count,
-                sum: sum.unwrap_or(0.0),
-                min: *min,
-                max: *max,
-                buckets: Buckets::Explicit(Explicit { bounds: bounds.clone(), counts: counts.clone() }),
+            PointValue::Histogram(h) => Some(Hist {
+                count: h.count,
+                sum: h.sum.unwrap_or(0.0),
+                min: h.min,
+                max: h.max,
+                buckets: Buckets::Explicit(Explicit { bounds: h.bounds.clone(), counts: h.counts.clone() }),
             }),
-            PointValue::ExponentialHistogram {
-                count, sum, min, max, scale, zero_count, zero_threshold,
-                positive_offset, positive, negative_offset, negative,
-            } => Some(Hist {
-                count: *count,
-                sum: sum.unwrap_or(0.0),
-                min: *min,
-                max: *max,
+            PointValue::ExponentialHistogram(h) => Some(Hist {
+                count: h.count,
+                sum: h.sum.unwrap_or(0.0),
+                min: h.min,
+                max: h.max,
                 buckets: Buckets::Exponential(Exponential {
-                    scale: *scale,
-                    zero_count: *zero_count,
-                    zero_threshold: *zero_threshold,
-                    positive: Dense::new(*positive_offset, positive.clone()),
-                    negative: Dense::new(*negative_offset, negative.clone()),
+                    scale: h.scale,
+                    zero_count: h.zero_count,
+                    zero_threshold: h.zero_threshold,
+                    positive: Dense::new(h.positive_offset, h.positive.clone()),
+                    negative: Dense::new(h.negative_offset, h.negative.clone()),
                 }),
             }),
-            PointValue::Number(_) | PointValue::Summary { .. } => None,
+            PointValue::Number(_) | PointValue::Summary(_) => None,
         }
     }
 

@@ -269,7 +269,7 @@ pub(crate) fn metric_blocks(
     let seq_of: HashMap<u32, u64> = resume.iter().copied().collect();
     let mut by_partition: BTreeMap<(&str, u32), Vec<Point>> = BTreeMap::new();
     for (partition, p) in points {
-        by_partition.entry((p.project_id.as_str(), *partition)).or_default().push(stored_point(p));
+        by_partition.entry((&*p.project_id, *partition)).or_default().push(stored_point(p));
     }
     let mut numbers = latest_states(numbers);
     let mut histograms = latest_states(histograms);

@@ -371,21 +371,25 @@ pub(crate) fn stored_point(p: &MetricPoint) -> Point {
 pub(crate) fn point_value_json(v: &PointValue) -> Option<J> {
     match v {
         PointValue::Number(_) => None,
-        PointValue::Histogram { count, sum, min, max, bounds, counts } => {
+        PointValue::Histogram(h) => {
+            let HistogramPoint { count, sum, min, max, bounds, counts } = &**h;
             Some(json!({"count": count, "sum": sum, "min": min, "max": max, "bounds": bounds, "counts": counts}))
         }
-        PointValue::ExponentialHistogram {
-            count, sum, min, max, scale, zero_count, zero_threshold,
-            positive_offset, positive, negative_offset, negative,
-        } => Some(json!({
+        PointValue::ExponentialHistogram(h) => {
+            let ExpHistogramPoint {
+                count, sum, min, max, scale, zero_count, zero_threshold,
+                positive_offset, positive, negative_offset, negative,
+            } = &**h;
+            Some(json!({
             "count": count, "sum": sum, "min": min, "max": max, "scale": scale,
             "zero_count": zero_count, "zero_threshold": zero_threshold,
             "positive_offset": positive_offset, "positive": positive,
             "negative_offset": negative_offset, "negative": negative,
-        })),
-        PointValue::Summary { count, sum, quantiles } => Some(json!({
-            "count": count, "sum": sum,
-            "quantiles": quantiles.iter().map(|(q, v)| json!([q, v])).collect::<Vec<_>>(),
+            }))
+        }
+        PointValue::Summary(s) => Some(json!({
+            "count": s.count, "sum": s.sum,
+            "quantiles": s.quantiles.iter().map(|(q, v)| json!([q, v])).collect::<Vec<_>>(),
         })),
     }
 }
@@ -573,16 +577,16 @@ pub(crate) fn hist_from_json(j: &J) -> Option<Hist> {
     let i = |k: &str| j.get(k).and_then(J::as_i64).and_then(|v| i32::try_from(v).ok());
     let list = |k: &str| -> Option<Vec<u64>> { j.get(k)?.as_array()?.iter().map(J::as_u64).collect() };
     let value = if let Some(bounds) = j.get("bounds").and_then(J::as_array) {
-        PointValue::Histogram {
+        PointValue::Histogram(Box::new(HistogramPoint {
             count: u("count")?,
             sum: f("sum"),
             min: f("min"),
             max: f("max"),
             bounds: bounds.iter().map(J::as_f64).collect::<Option<Vec<f64>>>()?,
             counts: list("counts")?,
-        }
+        }))
     } else {
-        PointValue::ExponentialHistogram {
+        PointValue::ExponentialHistogram(Box::new(ExpHistogramPoint {
             count: u("count")?,
             sum: f("sum"),
             min: f("min"),
@@ -594,7 +598,7 @@ pub(crate) fn hist_from_json(j: &J) -> Option<Hist> {
             positive: list("positive")?,
             negative_offset: i("negative_offset")?,
             negative: list("negative")?,
-        }
+        }))
     };
     Hist::from_point(&value)
 }

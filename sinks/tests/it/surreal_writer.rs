@@ -269,7 +269,7 @@ async fn histogram_rollups_and_points_read_back_exactly() {
     let writer = SurrealWriter::new(store.clone());
     let minute = 60_000_000_000u64;
     let t0 = 1_036_800 * 1_000_000_000u64; // a day boundary
-    let exp = PointValue::ExponentialHistogram {
+    let exp = PointValue::ExponentialHistogram(Box::new(ExpHistogramPoint {
         count: 5,
         sum: Some(0.1 + 0.2),
         min: Some(-3.5),
@@ -281,15 +281,15 @@ async fn histogram_rollups_and_points_read_back_exactly() {
         positive: vec![2, 0, 1],
         negative_offset: 1,
         negative: vec![1],
-    };
-    let explicit = PointValue::Histogram {
+    }));
+    let explicit = PointValue::Histogram(Box::new(HistogramPoint {
         count: 3,
         sum: None,
         min: None,
         max: None,
         bounds: vec![0.25, 1e6],
         counts: vec![1, 1, 1],
-    };
+    }));
     let hist_point = |series: u64, time: u64, value: &PointValue| MetricPoint {
         project_id: "p".into(),
         series_id: series,

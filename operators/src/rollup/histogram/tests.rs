@@ -167,7 +167,7 @@ fn histogram_contribution_rules() {
 
 #[test]
 fn histogram_points_convert_from_records() {
-    let value = PointValue::ExponentialHistogram {
+    let value = PointValue::ExponentialHistogram(Box::new(crate::records::ExpHistogramPoint {
         count: 3,
         sum: Some(11.0),
         min: Some(1.0),
@@ -179,7 +179,7 @@ fn histogram_points_convert_from_records() {
         positive: vec![0, 1, 1, 0, 1, 0],
         negative_offset: 0,
         negative: vec![],
-    };
+    }));
     let hist = Hist::from_point(&value).expect("a histogram");
     // Zero counts at the ends are trimmed: equal distributions compare equal.
     assert_eq!(hist, exp_of(0, 0.0, &[1.0, 2.0, 8.0]));
