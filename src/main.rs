@@ -171,7 +171,7 @@ struct Common {
     #[arg(long, env = "CLOUDGRID_QUERY_CACHE_BYTES", default_value_t = 128 << 20, global = true)]
     query_cache_bytes: u64,
     /// In-process bus capacity (single-process mode), bytes.
-    #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 512 << 20, global = true)]
+    #[arg(long, env = "CLOUDGRID_MEMORY_BUS_MAX_BYTES", default_value_t = 32 << 20, global = true)]
     memory_bus_max_bytes: usize,
     /// How long a request that finds the in-process bus full waits for room before the
     /// collector answers 503, milliseconds.
@@ -179,7 +179,7 @@ struct Common {
     memory_bus_room_wait_ms: u64,
     /// Bus payload bytes the pipeline holds fetched and not yet stored; past this it
     /// stops fetching until storage catches up.
-    #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 16 << 20, global = true)]
+    #[arg(long, env = "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", default_value_t = 4 << 20, global = true)]
     pipeline_max_bytes_in_flight: usize,
     /// Most bus messages one epoch of the dataflow takes: smaller epochs finish sooner
     /// (what they carry reaches storage and live views sooner), larger ones cost less

@@ -92,7 +92,9 @@ enum Probe {
         #[arg(long, default_value_t = 20)]
         repeats: usize,
         /// The embedded engine's memtable, bytes (as CLOUDGRID_SURREAL_MEMTABLE_BYTES).
-        #[arg(long, default_value_t = EngineMemory::default().memtable_bytes)]
+        /// 128 MiB by default: the bench loads its history in transactions larger than
+        /// the pipeline's.
+        #[arg(long, default_value_t = 128 << 20)]
         memtable_bytes: u64,
         /// The embedded engine's block cache, bytes (as CLOUDGRID_SURREAL_BLOCK_CACHE_BYTES).
         #[arg(long, default_value_t = EngineMemory::default().block_cache_bytes)]

@@ -285,11 +285,7 @@ fn hash_str(h: &mut Xxh3, s: &str) {
 }
 
 fn hash_attrs(h: &mut Xxh3, attrs: &Attrs) {
-    h.update(&(attrs.len() as u64).to_le_bytes());
-    for (k, v) in attrs {
-        hash_str(h, k);
-        hash_value(h, v);
-    }
+    attrs.as_slice().hash_into(h);
 }
 
 /// A stable hash of an attribute set (for grouping records that share a resource).
@@ -302,47 +298,59 @@ pub fn attrs_hash(attrs: &Attrs) -> u64 {
 /// The stable id of a series: project, metric name, and the sorted resource, scope and
 /// point attributes. Length-prefixed fields keep distinct inputs from colliding by
 /// concatenation.
-pub fn series_id(
-    project: &str,
-    name: &str,
-    resource: &Attrs,
-    scope: (&str, &str),
-    attributes: &Attrs,
-) -> u64 {
-    let mut h = Xxh3::new();
-    hash_str(&mut h, project);
-    hash_str(&mut h, name);
-    hash_attrs(&mut h, resource);
-    hash_str(&mut h, scope.0);
-    hash_str(&mut h, scope.1);
-    hash_attrs(&mut h, attributes);
-    h.digest()
+pub fn series_id(project: &str, name: &str, resource: &Attrs, scope: (&str, &str), attributes: &Attrs) -> u64 {
+    series_hash(project, name, resource.as_slice(), scope, attributes.as_slice())
 }
 
 /// [`series_id`] straight from OTLP attribute lists, without building owned [`Attrs`]:
 /// the same id for the same input (the collector's active-series check hashes every
 /// point with it). `resource` is the resource's attribute list as sent.
 pub fn series_id_of(project: &str, name: &str, resource: &[KeyValue], scope: (&str, &str), attributes: &[KeyValue]) -> u64 {
-    let mut h = Xxh3::new();
-    hash_str(&mut h, project);
-    hash_str(&mut h, name);
-    hash_kvs(&mut h, resource);
-    hash_str(&mut h, scope.0);
-    hash_str(&mut h, scope.1);
-    hash_kvs(&mut h, attributes);
-    h.digest()
+    series_hash(project, name, resource, scope, attributes)
 }
 
 /// [`series_id`] with the point's attributes as sent: a point whose series was already
 /// described needs no owned copy of them.
 fn series_id_from(project: &str, name: &str, resource: &Attrs, scope: (&str, &str), attributes: &[KeyValue]) -> u64 {
+    series_hash(project, name, resource.as_slice(), scope, attributes)
+}
+
+/// An attribute list that hashes into a series id: normalized [`Attrs`], or OTLP's as
+/// sent (hashed as its normalized form would be).
+trait AttrList {
+    fn hash_into(&self, h: &mut Xxh3);
+}
+
+impl AttrList for [(String, AttrValue)] {
+    fn hash_into(&self, h: &mut Xxh3) {
+        h.update(&(self.len() as u64).to_le_bytes());
+        for (k, v) in self {
+            hash_str(h, k);
+            hash_value(h, v);
+        }
+    }
+}
+
+impl AttrList for [KeyValue] {
+    fn hash_into(&self, h: &mut Xxh3) {
+        hash_kvs(h, self);
+    }
+}
+
+fn series_hash<R: AttrList + ?Sized, P: AttrList + ?Sized>(
+    project: &str,
+    name: &str,
+    resource: &R,
+    scope: (&str, &str),
+    attributes: &P,
+) -> u64 {
     let mut h = Xxh3::new();
     hash_str(&mut h, project);
     hash_str(&mut h, name);
-    hash_attrs(&mut h, resource);
+    resource.hash_into(&mut h);
     hash_str(&mut h, scope.0);
     hash_str(&mut h, scope.1);
-    hash_kvs(&mut h, attributes);
+    attributes.hash_into(&mut h);
     h.digest()
 }
 

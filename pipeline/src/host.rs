@@ -64,7 +64,7 @@ impl Default for PipelineConfig {
             fetch_max: 256,
             fetch_wait_ms: 200,
             max_epochs_in_flight: 64,
-            max_bytes_in_flight: 16 << 20,
+            max_bytes_in_flight: 4 << 20,
             ack_wait_ms: 300_000,
             rollups: RollupConfig::default(),
             cluster: None,

@@ -38,7 +38,7 @@ pub struct MemoryBusConfig {
 impl Default for MemoryBusConfig {
     fn default() -> Self {
         Self {
-            max_bytes: 512 << 20,
+            max_bytes: 32 << 20,
             room_wait: Duration::from_secs(5),
             duplicate_window: Duration::from_secs(120),
             max_payload_bytes: usize::MAX,

@@ -105,7 +105,7 @@ impl EngineMemory {
 
 impl Default for EngineMemory {
     fn default() -> Self {
-        Self { memtable_bytes: 128 << 20, block_cache_bytes: 256 << 20 }
+        Self { memtable_bytes: Self::MIN_MEMTABLE_BYTES, block_cache_bytes: 256 << 20 }
     }
 }
 
