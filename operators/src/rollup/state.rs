@@ -101,7 +101,9 @@ pub struct RollupStats {
 /// The rollup state of one worker, for numbers (the default) or [`super::Histograms`].
 pub struct RollupState<R: Rollup = Numbers> {
     cfg: RollupConfig,
-    series: IdMap<SeriesState<R>>,
+    /// Boxed: the table keeps spare slots (up to half of them at some sizes), and a slot
+    /// the size of a pointer costs little; a series' state is allocated at its own size.
+    series: IdMap<Box<SeriesState<R>>>,
     newest_received: u64,
     watermark: u64,
     /// The watermark at the last sweep over all series.
@@ -165,8 +167,9 @@ impl<R: Rollup> RollupState<R> {
 
     /// An estimate of the heap held, in bytes: the series table and what each series owns.
     pub fn heap_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(u64, SeriesState<R>)>() + 1;
+        let slot = std::mem::size_of::<(u64, Box<SeriesState<R>>)>() + 1;
         let table = self.series.capacity() * slot;
+        let states = self.series.len() * std::mem::size_of::<SeriesState<R>>();
         let owned: usize = self
             .series
             .values()
@@ -177,7 +180,7 @@ impl<R: Rollup> RollupState<R> {
                     + s.tail.as_ref().map_or(0, |_| std::mem::size_of::<Tail<R::Agg>>())
             })
             .sum();
-        table + owned
+        table + states + owned
     }
 
     /// Applies one epoch's points and appends the changed aggregates to `out`; `points`
@@ -235,14 +238,16 @@ impl<R: Rollup> RollupState<R> {
     fn apply_series(&mut self, group: &[RollupPoint<R::Value>], out: &mut Vec<RollupChange<R::Agg>>) {
         let first = &group[0];
         let frozen_len = self.cfg.tiers.len() - 1;
-        let state = self.series.entry(first.series).or_insert_with(|| SeriesState {
-            project: first.project,
-            mode: first.mode,
-            before: None,
-            points: R::Points::default(),
-            frozen: vec![None; frozen_len].into_boxed_slice(),
-            prefix: None,
-            tail: None,
+        let state = self.series.entry(first.series).or_insert_with(|| {
+            Box::new(SeriesState {
+                project: first.project,
+                mode: first.mode,
+                before: None,
+                points: R::Points::default(),
+                frozen: vec![None; frozen_len].into_boxed_slice(),
+                prefix: None,
+                tail: None,
+            })
         });
         // Series are moved to the watermark when next touched; the sweep only evicts.
         if behind(&self.cfg, state, self.watermark) {
@@ -499,7 +504,7 @@ impl<R: Rollup> RollupState<R> {
             }
         }
         let state = SeriesState { project, mode, before, points: store, frozen, prefix: None, tail: None };
-        self.series.insert(snapshot.series, state);
+        self.series.insert(snapshot.series, Box::new(state));
     }
 }
 
