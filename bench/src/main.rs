@@ -186,7 +186,9 @@ impl Load {
     }
 }
 
-// The same allocator as the server, so operator figures match what it does.
+// The same allocator as the server, so operator figures match what it does (and the
+// same `system-allocator` feature for heap profilers).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
