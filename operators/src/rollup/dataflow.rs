@@ -35,7 +35,8 @@ pub fn rollups<'scope, R: Rollup>(
         "Rollups",
         move |_cap, _info| {
             let mut pending: Pending<R::Value> = BTreeMap::new();
-            let mut changes = Vec::new();
+            // How many changes the last epoch made: the next one's container starts there.
+            let mut last_changes = 0;
             // An applied epoch's buffer, kept for the next one.
             let mut spare = Vec::new();
             move |(input, frontier), output| {
@@ -49,9 +50,13 @@ pub fn rollups<'scope, R: Rollup>(
                         break;
                     }
                     let (time, (cap, mut points)) = entry.remove_entry();
-                    state.borrow_mut().apply(&mut points, &mut changes);
+                    // The epoch's changes go out as one container, built in their final
+                    // shape: no second copy of them waits while the epoch is applied.
+                    let mut changes = Vec::with_capacity(last_changes);
+                    state.borrow_mut().apply_with(&mut points, &mut |(d, r)| changes.push((d, time, r)));
                     spare = points;
-                    output.session(&cap).give_iterator(changes.drain(..).map(|(d, r)| (d, time, r)));
+                    last_changes = changes.len();
+                    output.session(&cap).give_container(&mut changes);
                 }
             }
         },

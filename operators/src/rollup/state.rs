@@ -192,6 +192,12 @@ impl<R: Rollup> RollupState<R> {
     /// The watermark moves after the epoch is applied: one epoch may hold a backlog of
     /// requests accepted over a long time, and its older points must still be applied.
     pub fn apply(&mut self, points: &mut Vec<RollupPoint<R::Value>>, out: &mut Vec<RollupChange<R::Agg>>) {
+        self.apply_with(points, &mut |change| out.push(change));
+    }
+
+    /// [`RollupState::apply`], handing each change to `emit` (a caller that ships the
+    /// changes on in its own shape need not hold them twice).
+    pub fn apply_with(&mut self, points: &mut Vec<RollupPoint<R::Value>>, emit: &mut impl FnMut(RollupChange<R::Agg>)) {
         let newest = points.iter().map(|p| p.received).max();
         // Arrival orders are unique, so an unstable sort gives the one order.
         points.sort_unstable_by_key(|p| (p.series, p.order));
@@ -205,7 +211,7 @@ impl<R: Rollup> RollupState<R> {
         for chunk in groups.chunks(WARM_AHEAD) {
             self.warm(chunk.iter().map(|g| points[g.start].series));
             for group in chunk {
-                self.apply_series(&points[group.clone()], out);
+                self.apply_series(&points[group.clone()], emit);
             }
         }
         groups.clear();
@@ -235,7 +241,7 @@ impl<R: Rollup> RollupState<R> {
 
     // Tests set the thresholds to zero, making their comparisons always true.
     #[cfg_attr(test, allow(clippy::absurd_extreme_comparisons))]
-    fn apply_series(&mut self, group: &[RollupPoint<R::Value>], out: &mut Vec<RollupChange<R::Agg>>) {
+    fn apply_series(&mut self, group: &[RollupPoint<R::Value>], emit: &mut impl FnMut(RollupChange<R::Agg>)) {
         let first = &group[0];
         let frozen_len = self.cfg.tiers.len() - 1;
         let state = self.series.entry(first.series).or_insert_with(|| {
@@ -389,7 +395,11 @@ impl<R: Rollup> RollupState<R> {
 
         let series = first.series;
         let key = |tier: u8, bucket: u64| RollupKey { series, tier, bucket, project: state.project };
-        let before_len = out.len();
+        let mut changes = 0u64;
+        let mut out = |change| {
+            changes += 1;
+            emit(change);
+        };
         let (mut i, mut j) = (0, 0);
         while i < before_hot.len() || j < after_hot.len() {
             let old = before_hot.get(i);
@@ -397,24 +407,24 @@ impl<R: Rollup> RollupState<R> {
             match (old, new) {
                 (Some((ot, ob, oa)), Some((nt, nb, na))) if (ot, ob) == (nt, nb) => {
                     if oa != na {
-                        out.push(((key(*ot, *ob), oa.clone()), -1));
-                        out.push(((key(*nt, *nb), na.clone()), 1));
+                        out(((key(*ot, *ob), oa.clone()), -1));
+                        out(((key(*nt, *nb), na.clone()), 1));
                     }
                     i += 1;
                     j += 1;
                 }
                 (Some((ot, ob, oa)), new) if new.is_none_or(|(nt, nb, _)| (ot, ob) < (nt, nb)) => {
-                    out.push(((key(*ot, *ob), oa.clone()), -1));
+                    out(((key(*ot, *ob), oa.clone()), -1));
                     i += 1;
                 }
                 (_, Some((nt, nb, na))) => {
-                    out.push(((key(*nt, *nb), na.clone()), 1));
+                    out(((key(*nt, *nb), na.clone()), 1));
                     j += 1;
                 }
                 (_, None) => unreachable!("loop runs while either side has items"),
             }
         }
-        self.stats.changes += (out.len() - before_len) as u64;
+        self.stats.changes += changes;
         before_hot.clear();
         after_hot.clear();
         self.before_hot = before_hot;
