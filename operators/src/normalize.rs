@@ -309,12 +309,6 @@ pub fn series_id_of(project: &str, name: &str, resource: &[KeyValue], scope: (&s
     series_hash(project, name, resource, scope, attributes)
 }
 
-/// [`series_id`] with the point's attributes as sent: a point whose series was already
-/// described needs no owned copy of them.
-fn series_id_from(project: &str, name: &str, resource: &Attrs, scope: (&str, &str), attributes: &[KeyValue]) -> u64 {
-    series_hash(project, name, resource.as_slice(), scope, attributes)
-}
-
 /// An attribute list that hashes into a series id: normalized [`Attrs`], or OTLP's as
 /// sent (hashed as its normalized form would be).
 trait AttrList {
@@ -337,6 +331,7 @@ impl AttrList for [KeyValue] {
     }
 }
 
+/// The series id from attribute lists of either form (normalized or as sent).
 fn series_hash<R: AttrList + ?Sized, P: AttrList + ?Sized>(
     project: &str,
     name: &str,
@@ -358,11 +353,17 @@ fn series_hash<R: AttrList + ?Sized, P: AttrList + ?Sized>(
 /// last value of a repeated key kept.
 fn hash_kvs(h: &mut Xxh3, kvs: &[KeyValue]) {
     let mut sorted: Vec<&KeyValue> = kvs.iter().collect();
+    // Stable sort, then within a run of one key the last in input order replaces the kept one.
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
-    // Stable sort: within a run of one key the last in input order wins.
-    let kept = sorted.iter().enumerate().filter(|(i, kv)| sorted.get(i + 1).is_none_or(|next| next.key != kv.key));
-    h.update(&(kept.clone().count() as u64).to_le_bytes());
-    for (_, kv) in kept {
+    sorted.dedup_by(|later, kept| {
+        let same = later.key == kept.key;
+        if same {
+            *kept = *later;
+        }
+        same
+    });
+    h.update(&(sorted.len() as u64).to_le_bytes());
+    for kv in sorted {
         hash_str(h, &kv.key);
         match &kv.value {
             Some(v) => hash_any(h, v),
@@ -436,7 +437,9 @@ impl MetricCtx<'_> {
         value: PointValue,
         out: &mut Vec<Record>,
     ) {
-        let series_id = series_id_from(self.project, self.name, self.resource, self.scope, point_attrs);
+        // Hashed from the attributes as sent: a point whose series was already described
+        // needs no owned copy of them.
+        let series_id = series_hash(self.project, self.name, self.resource.as_slice(), self.scope, point_attrs);
         if seen.first(series_id) {
             let attributes = attrs(point_attrs);
             out.push(Record::Series(Box::new(SeriesMeta {

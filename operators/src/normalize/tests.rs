@@ -286,7 +286,7 @@ fn series_ids_hashed_from_otlp_attributes_equal_those_of_normalized_attributes()
         let owned = series_id("p", "m", &attrs(&resource), ("s", "1"), &attrs(&point));
         let borrowed = series_id_of("p", "m", &resource, ("s", "1"), &point);
         assert_eq!(owned, borrowed, "seed {seed}: resource {resource:?}, point {point:?}");
-        let mixed = series_id_from("p", "m", &attrs(&resource), ("s", "1"), &point);
+        let mixed = series_hash("p", "m", attrs(&resource).as_slice(), ("s", "1"), point.as_slice());
         assert_eq!(owned, mixed, "seed {seed}: resource {resource:?}, point {point:?}");
         distinct.insert(owned);
     }
