@@ -225,7 +225,7 @@ impl Common {
         let max_age = parse_duration(&self.metric_compact_age).filter(|d| !d.is_zero()).with_context(|| {
             format!("CLOUDGRID_METRIC_COMPACT_AGE: `{}` is not a duration like 60s", self.metric_compact_age)
         })?;
-        Ok(CompactionConfig { max_points: self.metric_compact_points, max_age })
+        Ok(CompactionConfig { max_points: self.metric_compact_points, max_age, ..CompactionConfig::default() })
     }
 
     /// The storage writer of the pipeline, compacting as configured.

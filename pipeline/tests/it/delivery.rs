@@ -151,7 +151,7 @@ async fn exactly_once_across_restart(bus: Arc<dyn Bus>, subject: &str, workers: 
 
 /// Compaction after every batch, racing the writes.
 fn eager_compaction() -> CompactionConfig {
-    CompactionConfig { max_points: 1, max_age: Duration::from_millis(1) }
+    CompactionConfig { max_points: 1, max_age: Duration::from_millis(1), ..CompactionConfig::default() }
 }
 
 #[tokio::test(flavor = "multi_thread")]

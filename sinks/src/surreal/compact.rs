@@ -1,5 +1,15 @@
 //! Compaction: folds a partition's metric blocks into per-series chunks and aggregate
-//! rows, and deletes the blocks, in one transaction.
+//! rows, and deletes the blocks.
+//!
+//! Everything an embedded engine writes in one transaction must fit its memtable, so a
+//! compaction is bounded: it takes the partition's oldest blocks up to
+//! [`CompactionConfig::run_points`] points (later blocks wait for the next round), and
+//! writes the span records they touch in transactions of about
+//! [`CompactionConfig::transaction_bytes`]. All but the last of those only rewrite span
+//! records with values the still-open blocks lay over them anyway, so a reader sees the
+//! same aggregates before, between and after them, and a compaction cut short is done
+//! again whole. The last transaction writes the chunks, deletes the blocks and leaves
+//! the partition's note (naming every span the compaction rewrote).
 //!
 //! Writes stay cheap (a batch adds one block per partition it touches, whatever its
 //! number of series and buckets) and reads stay bounded (a partition's open blocks
@@ -17,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::columns::{ENCODING, Point, encode_points};
 use super::layout::SpanLayout;
-use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, upsert_spans};
+use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, block_range, blocks_through, upsert_spans};
 use super::span_cache::CompactionNote;
 use super::rows::{ChunkRow, RollupId, latest_states_of, series_key};
 use super::{Store, classify};
@@ -31,11 +41,16 @@ pub struct CompactionConfig {
     pub max_points: u64,
     /// Once its oldest open block is this old.
     pub max_age: Duration,
+    /// Most points one compaction folds; a partition holding more is compacted in
+    /// several rounds, oldest blocks first.
+    pub run_points: u64,
+    /// About the most span-record bytes one transaction writes (at least one record).
+    pub transaction_bytes: usize,
 }
 
 impl Default for CompactionConfig {
     fn default() -> Self {
-        Self { max_points: 200_000, max_age: Duration::from_secs(60) }
+        Self { max_points: 200_000, max_age: Duration::from_secs(60), run_points: 400_000, transaction_bytes: 8 << 20 }
     }
 }
 
@@ -210,35 +225,55 @@ impl Compaction {
         Ok(())
     }
 
+    /// Compacts the partition's open blocks, a bounded round at a time.
     async fn run(&self, key: &PartitionKey) -> Result<(), SinkError> {
-        let compacted = compact(&self.store, &key.0, key.1).await?;
-        if let Ok(mut pending) = self.pending.lock()
-            && let Some(p) = pending.get_mut(key)
-        {
-            p.points = p.points.saturating_sub(compacted);
-            p.since = Instant::now();
-            if p.points == 0 {
-                pending.remove(key);
+        loop {
+            let round = compact(&self.store, &key.0, key.1, &self.config).await?;
+            if let Ok(mut pending) = self.pending.lock()
+                && let Some(p) = pending.get_mut(key)
+            {
+                p.points = p.points.saturating_sub(round.points);
+                p.since = Instant::now();
+                if p.points == 0 {
+                    pending.remove(key);
+                }
+            }
+            if let Some(m) = self.metrics.get() {
+                m.runs.inc();
+                m.points.add(round.points);
+            }
+            self.measure();
+            if !round.more {
+                return Ok(());
             }
         }
-        if let Some(m) = self.metrics.get() {
-            m.runs.inc();
-            m.points.add(compacted);
-        }
-        self.measure();
-        Ok(())
     }
 }
 
-/// Compacts the open blocks of one partition; returns how many points they held.
-pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Result<u64, SinkError> {
-    let blocks = store.open_blocks(project, Some(partition), BlockParts::ALL).await?;
-    let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(0) };
+/// What one compaction round did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Round {
+    /// Points moved from blocks to chunks.
+    pub(crate) points: u64,
+    /// The partition has open blocks past those this round took.
+    pub(crate) more: bool,
+}
+
+/// Compacts the oldest open blocks of one partition, up to `config.run_points` points.
+pub(crate) async fn compact(store: &Store, project: &str, partition: u32, config: &CompactionConfig) -> Result<Round, SinkError> {
+    let (through, more) = match round_end(store, project, partition, config.run_points).await? {
+        Some(end) => end,
+        None => return Ok(Round { points: 0, more: false }),
+    };
+    let blocks = store.open_blocks_through(project, partition, through, BlockParts::ALL).await?;
+    let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(Round { points: 0, more }) };
     let points: u64 = blocks.iter().map(|b| b.points.len() as u64).sum();
     let chunks = chunk_rows(project, last_seq, store.chunk_span_ms, &blocks)?;
-    let numbers = spans::<Agg>(store, project, &blocks).await?;
-    let histograms = spans::<HistAgg>(store, project, &blocks).await?;
-    // Readers holding spans learn from the partition's note which ones this rewrites.
+    let mut touched = Touched::default();
+    let numbers = spans::<Agg>(store, project, &blocks, config.transaction_bytes, &mut touched).await?;
+    let histograms = spans::<HistAgg>(store, project, &blocks, config.transaction_bytes, &mut touched).await?;
+    drop(blocks);
+    // Readers holding spans learn from the partition's note which ones this rewrote.
     let note: Option<CompactionNote> = store
         .db
         .query("SELECT version, log FROM ONLY type::record('metric_compaction', [$p, $partition])")
@@ -248,7 +283,7 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .map_err(classify)?
         .take(0)
         .map_err(classify)?;
-    let note = note.unwrap_or_default().after(last_seq, numbers.touched(&store.layout).chain(histograms.touched(&store.layout)).collect());
+    let note = note.unwrap_or_default().after(last_seq, touched.0.into_iter().collect());
 
     let mut sql = String::from("BEGIN;");
     if !chunks.is_empty() {
@@ -275,12 +310,55 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32) -> Res
         .await
         .map_err(classify)
         .and_then(super::check)?;
-    Ok(points)
+    Ok(Round { points, more })
+}
+
+/// The newest block sequence a round of at most `run_points` points takes (at least the
+/// oldest sequence's blocks, whatever they hold), and whether blocks are left after it.
+async fn round_end(store: &Store, project: &str, partition: u32, run_points: u64) -> Result<Option<(i64, bool)>, SinkError> {
+    #[derive(Debug, SurrealValue)]
+    struct Row {
+        seq: i64,
+        n: i64,
+    }
+    let rows: Vec<Row> = store
+        .db
+        .query(format!("SELECT record::id(id)[2] AS seq, n FROM {}", block_range(Some(partition))))
+        .bind(("p", project.to_string()))
+        .await
+        .map_err(classify)?
+        .take(0)
+        .map_err(classify)?;
+    let mut points = 0u64;
+    let mut end = None;
+    for row in &rows {
+        // A sequence's blocks (its parts) go together.
+        if end.is_some_and(|e| e != row.seq) && points >= run_points {
+            return Ok(end.map(|e| (e, true)));
+        }
+        points += u64::try_from(row.n).unwrap_or(0);
+        end = Some(row.seq);
+    }
+    Ok(end.map(|e| (e, false)))
+}
+
+/// Per tier, the earliest span start a compaction rewrote.
+#[derive(Debug, Default)]
+struct Touched(BTreeMap<i64, i64>);
+
+impl Touched {
+    fn add(&mut self, changes: &SpanChanges, layout: &SpanLayout) {
+        for (tier, start) in changes.touched(layout) {
+            let e = self.0.entry(tier).or_insert(start);
+            *e = (*e).min(start);
+        }
+    }
 }
 
 /// What compaction writes of one aggregate type: span records to write whole, spans
 /// left empty (deleted), and per-bucket rows of an older layout whose bucket was
 /// retracted (deleted, so the row does not show through).
+#[derive(Default)]
 struct SpanChanges {
     write: Vec<SpanRow>,
     empty: Vec<SpanId>,
@@ -288,27 +366,28 @@ struct SpanChanges {
 }
 
 impl SpanChanges {
-    /// Per tier, the earliest span start this rewrites (spans written or deleted, and
-    /// the spans of deleted rows).
-    fn touched(&self, layout: &SpanLayout) -> impl Iterator<Item = (i64, i64)> {
-        let mut earliest: BTreeMap<i64, i64> = BTreeMap::new();
-        let starts = self.write.iter().map(|r| (r.id.2, r.id.3)).chain(self.empty.iter().map(|id| (id.2, id.3))).chain(
-            self.removed_rows.iter().map(|r| {
-                let start = layout.start(u8::try_from(r.2).unwrap_or(u8::MAX), u64::try_from(r.3).unwrap_or(0));
-                (r.2, i64::try_from(start).unwrap_or(i64::MAX))
-            }),
-        );
-        for (tier, start) in starts {
-            let e = earliest.entry(tier).or_insert(start);
-            *e = (*e).min(start);
-        }
-        earliest.into_iter()
+    /// (tier, span start) of every span this rewrites (spans written or deleted, and the
+    /// spans of deleted rows).
+    fn touched<'a>(&'a self, layout: &'a SpanLayout) -> impl Iterator<Item = (i64, i64)> + 'a {
+        let rows = self.removed_rows.iter().map(|r| {
+            let start = layout.start(u8::try_from(r.2).unwrap_or(u8::MAX), u64::try_from(r.3).unwrap_or(0));
+            (r.2, i64::try_from(start).unwrap_or(i64::MAX))
+        });
+        self.write.iter().map(|r| (r.id.2, r.id.3)).chain(self.empty.iter().map(|id| (id.2, id.3))).chain(rows)
     }
 }
 
 /// The blocks' latest aggregate states folded into the span records they fall in:
-/// each touched span is read, changed and written back whole.
-async fn spans<A: StoredAgg>(store: &Store, project: &str, blocks: &[OpenBlock]) -> Result<SpanChanges, SinkError>
+/// each touched span is read, changed and written back whole. Spans are read a page at
+/// a time; once the changes gathered reach `transaction_bytes` they are written in a
+/// transaction of their own. What is left is returned for the round's last transaction.
+async fn spans<A: StoredAgg>(
+    store: &Store,
+    project: &str,
+    blocks: &[OpenBlock],
+    transaction_bytes: usize,
+    touched_starts: &mut Touched,
+) -> Result<SpanChanges, SinkError>
 where
     OpenBlock: BlockStates<A>,
 {
@@ -321,25 +400,67 @@ where
         }
         touched.entry(store.layout.span_id(project, series, tier, bucket)).or_default().push((bucket, agg));
     }
-    let ids: Vec<SpanId> = touched.keys().cloned().collect();
-    let mut current = store.read_spans::<A>(&ids).await?;
     let mut changes = SpanChanges { write: Vec::new(), empty: Vec::new(), removed_rows };
-    for (id, updates) in touched {
-        let buckets = current.entry(id.clone()).or_default();
-        for (bucket, agg) in updates {
-            match agg {
-                Some(a) => buckets.insert(bucket, a),
-                None => buckets.remove(&bucket),
-            };
-        }
-        if buckets.is_empty() {
-            changes.empty.push(id);
-        } else {
-            let len = store.layout.length(u8::try_from(id.2).unwrap_or(u8::MAX));
-            changes.write.push(SpanRow::new::<A>(id, len, buckets)?);
+    let mut bytes = 0usize;
+    let mut touched = touched.into_iter().peekable();
+    while touched.peek().is_some() {
+        let page: Vec<(SpanId, Vec<(u64, Option<A>)>)> = touched.by_ref().take(SPAN_PAGE).collect();
+        let ids: Vec<SpanId> = page.iter().map(|(id, _)| id.clone()).collect();
+        let mut current = store.read_spans::<A>(&ids).await?;
+        let mut page = page.into_iter().peekable();
+        while let Some((id, updates)) = page.next() {
+            let mut buckets = current.remove(&id).unwrap_or_default();
+            for (bucket, agg) in updates {
+                match agg {
+                    Some(a) => buckets.insert(bucket, a),
+                    None => buckets.remove(&bucket),
+                };
+            }
+            if buckets.is_empty() {
+                changes.empty.push(id);
+                bytes += SPAN_ROW_OVERHEAD;
+            } else {
+                let len = store.layout.length(u8::try_from(id.2).unwrap_or(u8::MAX));
+                let row = SpanRow::new::<A>(id, len, &buckets)?;
+                bytes += row.aggs.len() + SPAN_ROW_OVERHEAD;
+                changes.write.push(row);
+            }
+            if bytes >= transaction_bytes && (page.peek().is_some() || touched.peek().is_some()) {
+                let early = SpanChanges {
+                    write: std::mem::take(&mut changes.write),
+                    empty: std::mem::take(&mut changes.empty),
+                    removed_rows: Vec::new(),
+                };
+                touched_starts.add(&early, &store.layout);
+                write_spans::<A>(store, project, early).await?;
+                bytes = 0;
+            }
         }
     }
+    touched_starts.add(&changes, &store.layout);
     Ok(changes)
+}
+
+/// Span records read per query while compacting.
+const SPAN_PAGE: usize = 1_024;
+
+/// What a span record costs in a transaction beside its aggregates' bytes (id, fields).
+const SPAN_ROW_OVERHEAD: usize = 128;
+
+/// Writes span changes in a transaction of their own, ahead of the round's last one.
+async fn write_spans<A: StoredAgg>(store: &Store, project: &str, changes: SpanChanges) -> Result<(), SinkError> {
+    let sql = format!("BEGIN;{}COMMIT;", span_sql::<A>("c", &changes));
+    store
+        .db
+        .query(sql)
+        .bind(("p", project.to_string()))
+        .bind(("c_spans", changes.write))
+        .bind(("c_empty", changes.empty))
+        .bind(("c_removed", changes.removed_rows))
+        .await
+        .map_err(classify)
+        .and_then(super::check)
+        .map(drop)
 }
 
 /// Statements writing `A`'s span changes, reading `$<prefix>_spans`, `_empty` and

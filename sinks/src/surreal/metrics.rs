@@ -405,17 +405,18 @@ fn decode_blocks(rows: Vec<BlockColumns>) -> Result<Vec<OpenBlock>, SinkError> {
 // (In a multi-statement query, BEGIN is statement 0.)
 
 impl Store {
-    /// The blocks of `project` not yet compacted (of one partition, or all), oldest
-    /// first within each partition.
-    pub(crate) async fn open_blocks(
+    /// The blocks of one partition of `project` not yet compacted, up to and including
+    /// sequence `seq`, oldest first.
+    pub(crate) async fn open_blocks_through(
         &self,
         project: &str,
-        partition: Option<u32>,
+        partition: u32,
+        seq: i64,
         parts: BlockParts,
     ) -> Result<Vec<OpenBlock>, SinkError> {
         let rows: Vec<BlockColumns> = self
             .db
-            .query(select_blocks(partition, parts))
+            .query(select_blocks_from(&blocks_through(partition, seq), parts))
             .bind(("p", project.to_string()))
             .await
             .map_err(classify)?

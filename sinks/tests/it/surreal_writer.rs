@@ -467,7 +467,7 @@ async fn blocks_an_earlier_writer_left_are_compacted_after_a_start() {
     use cloudgrid_sinks::surreal::CompactionConfig;
     let store = store().await;
     // Thresholds no test reaches: only what a start finds is compacted.
-    let patient = CompactionConfig { max_points: u64::MAX, max_age: std::time::Duration::from_secs(3600) };
+    let patient = CompactionConfig { max_points: u64::MAX, max_age: std::time::Duration::from_secs(3600), ..CompactionConfig::default() };
     let first = SurrealWriter::with_compaction(store.clone(), patient);
     let guard = ResumeGuard::new(first.resume_points().await.expect("resume"));
     first.apply(&guard.admit(vec![Sequenced { seq: 1, record: point(5, 1_000, 1.0) }])).await.expect("apply");
@@ -658,4 +658,112 @@ fn an_embedded_engine_too_small_for_a_transaction_is_refused_at_start() {
     remote.password = Some("root".into());
     remote.engine_memory.memtable_bytes = 16 << 20;
     remote.validate().expect("not checked for a server");
+}
+
+/// A compaction cut into rounds of a few points and transactions of one span record
+/// each stores what one taken whole stores, and a reader running alongside sees every
+/// aggregate and point as written throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_cut_into_rounds_and_transactions_changes_nothing_readers_see() {
+    use cloudgrid_operators::rollup::{Agg, RollupChange, RollupKey};
+    use cloudgrid_sinks::surreal::CompactionConfig;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let hour = 3_600_000_000_000u64;
+    let patient = CompactionConfig { max_points: u64::MAX, max_age: std::time::Duration::from_secs(3600), ..CompactionConfig::default() };
+    let cut_up = CompactionConfig { run_points: 3, transaction_bytes: 1, ..patient };
+    let (whole, cut) = (store().await, store().await);
+    let whole_writer = SurrealWriter::with_compaction(whole.clone(), patient);
+    let cut_writer = SurrealWriter::with_compaction(cut.clone(), cut_up);
+
+    // Six series of partition 3; per batch a point each and a minute bucket in one of
+    // three 6-hour spans, each corrected by the next batch that lands in it. The last
+    // series is always in the newest span, the others rotate, so a round's last
+    // transaction rewrites none of the older spans its first ones do. Batch 8 retracts
+    // series 3's bucket of span 2, leaving that span empty.
+    let series: Vec<u64> = (0..6).map(|k| 3 + 64 * k).collect();
+    let cached = cut.clone().with_span_cache(16 << 20);
+    let key = |s: u64, bucket: u64| RollupKey { series: s, tier: 0, bucket, project: "p".into() };
+    let mut held: std::collections::HashMap<(u64, u64), Agg> = Default::default();
+    for seq in 1..=9u64 {
+        let mut rollups: Vec<RollupChange> = Vec::new();
+        let mut records = Vec::new();
+        for (k, &s) in series.iter().enumerate() {
+            let span = if k == 5 { 2 } else { (seq + k as u64) % 3 };
+            let bucket = span * 6 * hour;
+            records.push(Sequenced { seq, record: point(s, seq * 1_000, seq as f64) });
+            if let Some(old) = held.remove(&(s, bucket)) {
+                rollups.push(((key(s, bucket), old), -1));
+            }
+            if !(seq == 8 && s == 3) {
+                let new = Agg::point(seq, (s + seq) as f64);
+                rollups.push(((key(s, bucket), new), 1));
+                held.insert((s, bucket), new);
+            }
+        }
+        let batch = WriteBatch { records, resume: vec![(metrics(3), seq)], rollups, ..WriteBatch::default() };
+        whole_writer.apply(&batch).await.expect("apply");
+        cut_writer.apply(&batch).await.expect("apply");
+        if seq == 4 {
+            // Spans a reader then holds, which the later rounds rewrite.
+            cut_writer.compact_all().await.expect("compact");
+            whole_writer.compact_all().await.expect("compact");
+            assert_eq!(cached.number_aggregates("p", &series, 0, 0, 3 * 6 * hour).await.expect("aggregates").len(), 6);
+        }
+    }
+    let expected = whole.rollups("p").await.expect("rollups");
+    assert_eq!(expected.len(), 15, "five series in three spans, one in one, one bucket retracted");
+    let points = |s: Store| async move {
+        let mut all = Vec::new();
+        for series in [3u64, 323] {
+            all.push(s.series_points("p", series).await.expect("points"));
+        }
+        (all, s.counts("p").await.expect("counts").points)
+    };
+    let expected_points = points(whole.clone()).await;
+    assert_eq!(expected_points.1, 54);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (cut, stop, expected, expected_points) = (cut.clone(), stop.clone(), expected.clone(), expected_points.clone());
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(cut.rollups("p").await.expect("rollups"), expected, "aggregates during compaction");
+                assert_eq!(points(cut.clone()).await, expected_points, "points during compaction");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    cut_writer.compact_all().await.expect("compact");
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.await.expect("reader") > 0);
+    whole_writer.compact_all().await.expect("compact");
+
+    for (name, store) in [("whole", &whole), ("cut", &cut)] {
+        assert_eq!(store.rollups("p").await.expect("rollups"), expected, "{name}: aggregates after compaction");
+        assert_eq!(points(store.clone()).await, expected_points, "{name}: points after compaction");
+        let open: Vec<i64> = store.handle().query("SELECT VALUE n FROM metric_block").await.expect("query").take(0).expect("take");
+        assert!(open.is_empty(), "{name}: blocks left {open:?}");
+    }
+    let spans = async |s: &Store| -> Vec<(i64, i64, i64)> {
+        s.handle()
+            .query("SELECT VALUE [series_id, span, n] FROM metric_rollup_span ORDER BY series_id, span")
+            .await
+            .expect("query")
+            .take(0)
+            .expect("take")
+    };
+    assert_eq!(spans(&cut).await, spans(&whole).await, "the same span records");
+    let aggregates = async |s: &Store| s.number_aggregates("p", &series, 0, 0, 3 * 6 * hour).await.expect("aggregates");
+    assert_eq!(aggregates(&cached).await, aggregates(&whole).await, "a reader holding spans learns of every one rewritten");
+    assert_eq!(spans(&cut).await.len(), 15, "series 3's emptied span is deleted");
+    let rounds = async |s: &Store| -> usize {
+        let logs: Vec<i64> =
+            s.handle().query("SELECT VALUE array::len(log) FROM metric_compaction").await.expect("query").take(0).expect("take");
+        logs.into_iter().sum::<i64>() as usize
+    };
+    assert_eq!(rounds(&whole).await, 2);
+    assert_eq!(rounds(&cut).await, 9, "a round per batch: each holds six points, over the three a round takes");
 }
