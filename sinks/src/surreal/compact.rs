@@ -3,8 +3,8 @@
 //!
 //! Everything an embedded engine writes in one transaction must fit its memtable, so a
 //! compaction is bounded: it takes the partition's oldest blocks up to
-//! [`CompactionConfig::run_points`] points (later blocks wait for the next round), and
-//! writes the span records they touch in transactions of about
+//! [`CompactionConfig::run_points`] points, read a few at a time (later blocks wait for
+//! the next round), and writes the span records they touch in transactions of about
 //! [`CompactionConfig::transaction_bytes`]. All but the last of those only rewrite span
 //! records with values the still-open blocks lay over them anyway, so a reader sees the
 //! same aggregates before, between and after them, and a compaction cut short is done
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::columns::{ENCODING, Point, encode_points};
 use super::layout::SpanLayout;
-use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, block_range, blocks_through, upsert_spans};
+use super::metrics::{BlockParts, BlockStates, OpenBlock, SpanId, SpanRow, StoredAgg, blocks_through, upsert_spans};
 use super::span_cache::CompactionNote;
 use super::rows::{ChunkRow, RollupId, latest_states_of, series_key};
 use super::{Store, classify};
@@ -261,11 +261,7 @@ pub(crate) struct Round {
 
 /// Compacts the oldest open blocks of one partition, up to `config.run_points` points.
 pub(crate) async fn compact(store: &Store, project: &str, partition: u32, config: &CompactionConfig) -> Result<Round, SinkError> {
-    let (through, more) = match round_end(store, project, partition, config.run_points).await? {
-        Some(end) => end,
-        None => return Ok(Round { points: 0, more: false }),
-    };
-    let blocks = store.open_blocks_through(project, partition, through, BlockParts::ALL).await?;
+    let (blocks, more) = round_blocks(store, project, partition, config.run_points).await?;
     let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(Round { points: 0, more }) };
     let points: u64 = blocks.iter().map(|b| b.points.len() as u64).sum();
     let chunks = chunk_rows(project, last_seq, store.chunk_span_ms, &blocks)?;
@@ -313,34 +309,32 @@ pub(crate) async fn compact(store: &Store, project: &str, partition: u32, config
     Ok(Round { points, more })
 }
 
-/// The newest block sequence a round of at most `run_points` points takes (at least the
-/// oldest sequence's blocks, whatever they hold), and whether blocks are left after it.
-async fn round_end(store: &Store, project: &str, partition: u32, run_points: u64) -> Result<Option<(i64, bool)>, SinkError> {
-    #[derive(Debug, SurrealValue)]
-    struct Row {
-        seq: i64,
-        n: i64,
-    }
-    let rows: Vec<Row> = store
-        .db
-        .query(format!("SELECT record::id(id)[2] AS seq, n FROM {}", block_range(Some(partition))))
-        .bind(("p", project.to_string()))
-        .await
-        .map_err(classify)?
-        .take(0)
-        .map_err(classify)?;
+/// The oldest open blocks of one partition, up to `run_points` points (at least the
+/// oldest sequence's; a sequence's parts go together), and whether blocks are left after
+/// them. Read a page at a time, so only the page a round ends in is read past its end.
+async fn round_blocks(store: &Store, project: &str, partition: u32, run_points: u64) -> Result<(Vec<OpenBlock>, bool), SinkError> {
+    let mut blocks: Vec<OpenBlock> = Vec::new();
     let mut points = 0u64;
-    let mut end = None;
-    for row in &rows {
-        // A sequence's blocks (its parts) go together.
-        if end.is_some_and(|e| e != row.seq) && points >= run_points {
-            return Ok(end.map(|e| (e, true)));
+    let mut from = (i64::MIN, i64::MIN);
+    loop {
+        let page = store.open_blocks_from(project, partition, from, BLOCK_PAGE, BlockParts::ALL).await?;
+        let full = page.len() == BLOCK_PAGE;
+        for block in page {
+            if blocks.last().is_some_and(|b| b.seq != block.seq) && points >= run_points {
+                return Ok((blocks, true));
+            }
+            points += block.points.len() as u64;
+            from = (block.seq, block.part.saturating_add(1));
+            blocks.push(block);
         }
-        points += u64::try_from(row.n).unwrap_or(0);
-        end = Some(row.seq);
+        if !full {
+            return Ok((blocks, false));
+        }
     }
-    Ok(end.map(|e| (e, false)))
 }
+
+/// Open blocks read per query while gathering a round.
+const BLOCK_PAGE: usize = 8;
 
 /// Per tier, the earliest span start a compaction rewrote.
 #[derive(Debug, Default)]

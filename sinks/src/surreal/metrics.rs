@@ -308,6 +308,9 @@ pub(crate) fn metric_blocks(
 #[derive(Debug, Default)]
 pub(crate) struct OpenBlock {
     pub(crate) seq: i64,
+    /// Which of its sequence's blocks this is (a batch's points beyond a block's
+    /// capacity go to further parts).
+    pub(crate) part: i64,
     pub(crate) points: Vec<Point>,
     pub(crate) numbers: Vec<AggState<Agg>>,
     pub(crate) histograms: Vec<AggState<HistAgg>>,
@@ -345,6 +348,7 @@ impl BlockParts {
 #[derive(Debug, SurrealValue)]
 struct BlockColumns {
     seq: i64,
+    part: i64,
     points: Option<Bytes>,
     rollups: Option<Bytes>,
     hist_rollups: Option<Bytes>,
@@ -380,7 +384,7 @@ fn select_blocks_of(partitions: &std::collections::BTreeSet<u32>, parts: BlockPa
 fn select_blocks_from(ranges: &str, parts: BlockParts) -> String {
     let field = |on: bool, name: &str| if on { name.to_string() } else { format!("NONE AS {name}") };
     format!(
-        "SELECT record::id(id)[2] AS seq, {}, {}, {} FROM {ranges};",
+        "SELECT record::id(id)[2] AS seq, record::id(id)[3] AS part, {}, {}, {} FROM {ranges};",
         field(parts.points, "points"),
         field(parts.numbers, "rollups"),
         field(parts.histograms, "hist_rollups"),
@@ -392,6 +396,7 @@ fn decode_blocks(rows: Vec<BlockColumns>) -> Result<Vec<OpenBlock>, SinkError> {
         .map(|r| {
             Ok(OpenBlock {
                 seq: r.seq,
+                part: r.part,
                 points: r.points.as_deref().map(decode_points).transpose()?.unwrap_or_default(),
                 numbers: r.rollups.as_deref().map(Agg::decode).transpose()?.unwrap_or_default(),
                 histograms: r.hist_rollups.as_deref().map(HistAgg::decode).transpose()?.unwrap_or_default(),
@@ -405,18 +410,21 @@ fn decode_blocks(rows: Vec<BlockColumns>) -> Result<Vec<OpenBlock>, SinkError> {
 // (In a multi-statement query, BEGIN is statement 0.)
 
 impl Store {
-    /// The blocks of one partition of `project` not yet compacted, up to and including
-    /// sequence `seq`, oldest first.
-    pub(crate) async fn open_blocks_through(
+    /// Up to `limit` blocks of one partition of `project` not yet compacted, from block
+    /// `from` (sequence, part) on, oldest first.
+    pub(crate) async fn open_blocks_from(
         &self,
         project: &str,
         partition: u32,
-        seq: i64,
+        from: (i64, i64),
+        limit: usize,
         parts: BlockParts,
     ) -> Result<Vec<OpenBlock>, SinkError> {
+        let range = format!("metric_block:[$p, {partition}, {}, {}]..=[$p, {partition}, {max}, {max}]", from.0, from.1, max = i64::MAX);
+        let select = select_blocks_from(&range, parts);
         let rows: Vec<BlockColumns> = self
             .db
-            .query(select_blocks_from(&blocks_through(partition, seq), parts))
+            .query(format!("{} LIMIT {limit};", select.trim_end_matches(';')))
             .bind(("p", project.to_string()))
             .await
             .map_err(classify)?
