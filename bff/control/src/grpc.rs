@@ -60,7 +60,14 @@ fn project_to_pb(p: Project) -> pb::Project {
 }
 
 fn project_from_pb(p: pb::Project) -> Project {
-    Project { id: p.id, name: p.name, company_id: p.company_id }
+    Project {
+        slug: p.id.clone(),
+        id: p.id,
+        name: p.name,
+        company_id: p.company_id,
+        time_zone: "UTC".into(),
+        limits: Default::default(),
+    }
 }
 
 /// Serves a [`ControlApi`] over gRPC.

@@ -1,41 +1,65 @@
-//! The control plane: companies, projects, project API keys and dashboards. It alone decides
-//! whether an ingest key is valid ([`KeyVerifier`]); other services ask it.
-//!
-//! Keys look like `cgk_<prefix>_<secret>`. Only the prefix (for lookup) and a SHA-256
-//! of the secret are stored; the whole key is shown once, when it is created.
+//! The control plane: users, companies, projects and who belongs where ([`tenancy`]),
+//! the one access policy ([`access`]), invitations ([`invitations`]) sent by email
+//! ([`mail`]), project API keys ([`keys`]), dashboards and the audit log ([`audit`]).
+//! It alone decides whether an ingest key is valid ([`KeyVerifier`]); other services ask
+//! it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cloudgrid_proto::auth::{KeyCheck, KeyVerifier, VerifyError};
 use cloudgrid_sinks::surreal::Store;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use surrealdb::types::SurrealValue;
 
-/// The project a fresh local install ingests into.
+/// The company and project a fresh local install starts with.
+pub const DEFAULT_COMPANY_ID: &str = "default";
 pub const DEFAULT_PROJECT_ID: &str = "default";
+/// The user local mode acts as: there is no login, and it owns the default company.
+pub const LOCAL_USER_ID: &str = "local";
 /// Where local mode keeps the bootstrap ingest key, under the data dir.
 pub const INGEST_KEY_FILE: &str = "ingest-key";
 
+pub mod access;
 pub mod api;
+pub mod audit;
 pub mod dashboards;
+mod db;
 pub mod grpc;
+pub mod invitations;
+pub mod keys;
+pub mod mail;
+pub mod tenancy;
 
+pub use access::{Principal, Role};
 pub use api::ControlApi;
+pub use keys::{KeyScope, NewKey};
+pub use tenancy::{Company, Project};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("storage: {0}")]
     Storage(String),
+    /// Absent, or not the caller's to see (another tenant's objects are never confirmed).
     #[error("{0}")]
     NotFound(String),
+    /// The caller reaches the object but may not do this to it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nobody is signed in.
+    #[error("sign in first")]
+    Unauthenticated,
     /// A request that cannot be carried out as given; the message says why.
     #[error("{0}")]
     Invalid(String),
     /// A change made against a state that has changed since.
     #[error("{0}")]
     Conflict(String),
+    /// A write conflicted with a concurrent one; trying again decides anew.
+    #[error("concurrent change: {0}")]
+    Retry(String),
     #[error("writing {path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
 }
@@ -44,30 +68,7 @@ fn storage(e: impl std::fmt::Display) -> ControlError {
     ControlError::Storage(e.to_string())
 }
 
-/// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyScope {
-    Ingest,
-    Read,
-}
-
-impl KeyScope {
-    fn name(self) -> &'static str {
-        match self {
-            KeyScope::Ingest => "ingest",
-            KeyScope::Read => "read",
-        }
-    }
-}
-
-/// A key as created: the plaintext exists only in this value.
-#[derive(Debug, Clone)]
-pub struct NewKey {
-    pub key_id: String,
-    pub key: String,
-}
-
-/// What the first start of local mode set up.
+/// What first start of local mode set up.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     pub project_id: String,
@@ -76,24 +77,29 @@ pub struct Bootstrap {
     pub key_file: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, SurrealValue)]
-pub struct Project {
-    pub id: String,
-    pub name: String,
-    pub company_id: String,
+/// How the control plane reaches people.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mailer: mail::Mailer,
+    /// Where users open CloudGrid: links in emails start with it.
+    pub public_url: String,
+    pub invitation_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mailer: mail::Mailer::disabled(),
+            public_url: "http://127.0.0.1:8080".into(),
+            invitation_ttl: invitations::DEFAULT_TTL,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct ControlPlane {
     store: Store,
-}
-
-#[derive(Debug, SurrealValue)]
-struct KeyRow {
-    project_id: String,
-    secret_sha256: String,
-    scope: String,
-    revoked: bool,
+    settings: Arc<Settings>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -111,112 +117,48 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn parse_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("cgk_")?;
-    let (prefix, secret) = rest.split_once('_')?;
-    (prefix.len() == 12 && secret.len() == 64).then_some((prefix, secret))
-}
-
 impl ControlPlane {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self::with_settings(store, Settings::default())
     }
 
-    /// Creates a key for `project_id`.
-    pub async fn create_key(&self, project_id: &str, name: &str, scope: KeyScope) -> Result<NewKey, ControlError> {
-        let prefix = random_hex(6);
-        let secret = random_hex(32);
-        let key = format!("cgk_{prefix}_{secret}");
-        self.store
-            .handle()
-            .query(
-                "CREATE type::record('api_key', $prefix) SET prefix = $prefix, project_id = $project, \
-                 name = $name, scope = $scope, secret_sha256 = $hash, revoked = false, created_at = time::now()",
-            )
-            .bind(("prefix", prefix.clone()))
-            .bind(("project", project_id.to_string()))
-            .bind(("name", name.to_string()))
-            .bind(("scope", scope.name()))
-            .bind(("hash", sha256_hex(&secret)))
-            .await
-            .map_err(storage)?
-            .check()
-            .map_err(storage)?;
-        Ok(NewKey { key_id: prefix, key })
+    pub fn with_settings(store: Store, settings: Settings) -> Self {
+        Self { store, settings: Arc::new(settings) }
     }
 
-    /// The project `id`, if it exists.
-    pub async fn project(&self, id: &str) -> Result<Option<Project>, ControlError> {
-        let rows: Vec<Project> = self
-            .store
-            .handle()
-            .query("SELECT record::id(id) AS id, name, company_id FROM type::record('project', $p)")
-            .bind(("p", id.to_string()))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        Ok(rows.into_iter().next())
-    }
-
-    /// Every project of the installation, by id.
-    pub async fn projects(&self) -> Result<Vec<Project>, ControlError> {
-        self.store
-            .handle()
-            .query("SELECT record::id(id) AS id, name, company_id FROM project ORDER BY id")
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)
-    }
-
-    /// Revokes a key by id (its prefix).
-    pub async fn revoke_key(&self, key_id: &str) -> Result<(), ControlError> {
-        let updated: Vec<surrealdb::types::Value> = self
-            .store
-            .handle()
-            .query("UPDATE type::record('api_key', $id) SET revoked = true, revoked_at = time::now() RETURN id")
-            .bind(("id", key_id.to_string()))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        if updated.is_empty() {
-            return Err(ControlError::NotFound(format!("no API key {key_id}")));
-        }
-        Ok(())
-    }
-
-    /// First start in local mode: a default company, project and ingest key. The key is
-    /// written to `data_dir/ingest-key` (mode 0600). Later starts change nothing.
+    /// First start in local mode: the local user, a default company it owns, a default
+    /// project and an ingest key. The key is written to `data_dir/ingest-key` (mode
+    /// 0600). Later starts create nothing (an installation from before users existed
+    /// gets its local owner).
     pub async fn bootstrap_local(&self, data_dir: &Path) -> Result<Bootstrap, ControlError> {
         let key_file = data_dir.join(INGEST_KEY_FILE);
-        let existing: Option<surrealdb::types::Value> = self
-            .store
-            .handle()
-            .query("SELECT id FROM ONLY type::record('project', $p)")
-            .bind(("p", DEFAULT_PROJECT_ID))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        if existing.is_some_and(|v| !v.is_none()) {
+        let mut response = db::answer(
+            self.store
+                .handle()
+                .query(
+                    "BEGIN; \
+                     LET $existed = type::record('project', $p).company_id != NONE; \
+                     UPSERT type::record('user', $user) SET email = email ?? 'local@localhost', name = name ?? 'Local operator', \
+                        created_at = created_at ?? time::now() RETURN NONE; \
+                     UPSERT type::record('company', $company) SET name = name ?? 'Default company', created_at = created_at ?? time::now() RETURN NONE; \
+                     UPSERT type::record('company_member', [$company, $user]) SET company_id = $company, user_id = $user, \
+                        role = 'owner', role_rank = 3, created_at = created_at ?? time::now() RETURN NONE; \
+                     UPSERT type::record('project', $p) SET name = name ?? 'Default project', slug = slug ?? 'default', \
+                        time_zone = time_zone ?? 'UTC', company_id = company_id ?? $company, created_at = created_at ?? time::now() RETURN NONE; \
+                     $existed; \
+                     COMMIT;",
+                )
+                .bind(("p", DEFAULT_PROJECT_ID))
+                .bind(("company", DEFAULT_COMPANY_ID))
+                .bind(("user", LOCAL_USER_ID))
+                .await,
+        )?;
+        let existed: Option<bool> = response.take(6).map_err(storage)?;
+        if existed == Some(true) {
             return Ok(Bootstrap { project_id: DEFAULT_PROJECT_ID.into(), created_key: None, key_file });
         }
-        self.store
-            .handle()
-            .query(
-                "BEGIN; \
-                 UPSERT company:default SET name = 'Default company', created_at = time::now(); \
-                 UPSERT type::record('project', $p) SET name = 'Default project', company_id = 'default', created_at = time::now(); \
-                 COMMIT;",
-            )
-            .bind(("p", DEFAULT_PROJECT_ID))
-            .await
-            .map_err(storage)?
-            .check()
-            .map_err(storage)?;
-        let key = self.create_key(DEFAULT_PROJECT_ID, "local bootstrap", KeyScope::Ingest).await?;
+        let entry = |id: &str| audit::Entry::system(DEFAULT_COMPANY_ID, "api_key.create", "api_key", id);
+        let key = self.insert_key(entry, DEFAULT_PROJECT_ID, "local bootstrap", KeyScope::Ingest).await?;
         write_secret_file(&key_file, &key.key)?;
         Ok(Bootstrap { project_id: DEFAULT_PROJECT_ID.into(), created_key: Some(key.key), key_file })
     }
@@ -244,20 +186,8 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), ControlError> {
 #[async_trait]
 impl KeyVerifier for ControlPlane {
     async fn verify_ingest_key(&self, key: &str) -> Result<KeyCheck, VerifyError> {
-        let Some((prefix, secret)) = parse_key(key) else { return Ok(KeyCheck::Unknown) };
-        let row: Option<KeyRow> = self
-            .store
-            .handle()
-            .query("SELECT project_id, secret_sha256, scope, revoked FROM ONLY type::record('api_key', $p)")
-            .bind(("p", prefix.to_string()))
-            .await
-            .map_err(|e| VerifyError::Unavailable(e.to_string()))?
-            .take(0)
-            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
-        let Some(row) = row else { return Ok(KeyCheck::Unknown) };
-        if !same(row.secret_sha256.as_bytes(), sha256_hex(secret).as_bytes()) {
-            return Ok(KeyCheck::Unknown);
-        }
+        let found = self.key_row(key).await.map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+        let Some((_, row)) = found else { return Ok(KeyCheck::Unknown) };
         Ok(if row.revoked {
             KeyCheck::Revoked
         } else if row.scope != KeyScope::Ingest.name() {
@@ -301,12 +231,13 @@ mod tests {
         assert_eq!(cp.verify_ingest_key(&wrong).await.expect("verify"), KeyCheck::Unknown);
         assert_eq!(cp.verify_ingest_key("nonsense").await.expect("verify"), KeyCheck::Unknown);
 
-        let read = cp.create_key(DEFAULT_PROJECT_ID, "reader", KeyScope::Read).await.expect("key");
+        let local = Principal::user(LOCAL_USER_ID);
+        let read = cp.create_key(&local, DEFAULT_PROJECT_ID, "reader", KeyScope::Read).await.expect("key");
         assert_eq!(cp.verify_ingest_key(&read.key).await.expect("verify"), KeyCheck::WrongScope);
 
         let id = &key[4..16];
-        cp.revoke_key(id).await.expect("revoke");
+        cp.revoke_key(&local, DEFAULT_PROJECT_ID, id).await.expect("revoke");
         assert_eq!(cp.verify_ingest_key(&key).await.expect("verify"), KeyCheck::Revoked);
-        assert!(matches!(cp.revoke_key("nope").await, Err(ControlError::NotFound(_))));
+        assert!(matches!(cp.revoke_key(&local, DEFAULT_PROJECT_ID, "nope").await, Err(ControlError::NotFound(_))));
     }
 }

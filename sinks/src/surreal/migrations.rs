@@ -133,6 +133,28 @@ REMOVE INDEX IF EXISTS metric_series_name ON metric_series;
 DEFINE TABLE IF NOT EXISTS metric_layout SCHEMALESS;
 "#,
     },
+    Migration {
+        version: 14,
+        name: "users, memberships, invitations and the audit log",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS user SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS user_email ON user FIELDS email UNIQUE;
+DEFINE TABLE IF NOT EXISTS company_member SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS company_member_user ON company_member FIELDS user_id;
+DEFINE INDEX IF NOT EXISTS company_member_company ON company_member FIELDS company_id;
+DEFINE TABLE IF NOT EXISTS project_member SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS project_member_user ON project_member FIELDS user_id;
+DEFINE INDEX IF NOT EXISTS project_member_company ON project_member FIELDS company_id;
+DEFINE INDEX IF NOT EXISTS project_member_project ON project_member FIELDS project_id;
+DEFINE INDEX IF NOT EXISTS project_slug ON project FIELDS company_id, slug;
+DEFINE INDEX IF NOT EXISTS api_key_project ON api_key FIELDS project_id;
+DEFINE TABLE IF NOT EXISTS invitation SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS invitation_token ON invitation FIELDS token_sha256 UNIQUE;
+DEFINE INDEX IF NOT EXISTS invitation_company ON invitation FIELDS company_id, email;
+DEFINE TABLE IF NOT EXISTS audit_event SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS audit_event_company ON audit_event FIELDS company_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

@@ -122,7 +122,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
-pub(crate) fn classify(e: surrealdb::Error) -> SinkError {
+/// What a SurrealDB error means for the caller: unavailable, a conflict to retry, or a
+/// refusal.
+pub fn classify(e: surrealdb::Error) -> SinkError {
     use surrealdb::types::QueryError;
     if e.is_connection() {
         SinkError::Unavailable(e.to_string())
@@ -138,7 +140,7 @@ pub(crate) fn classify(e: surrealdb::Error) -> SinkError {
 /// The response of a multi-statement transaction, or the error of the statement that
 /// failed it. (The others answer "not executed due to a failed transaction", and come
 /// first; classifying that would hide a conflict as a refusal.)
-pub(crate) fn check(mut response: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, SinkError> {
+pub fn check(mut response: surrealdb::IndexedResults) -> Result<surrealdb::IndexedResults, SinkError> {
     let mut errors: Vec<(usize, surrealdb::Error)> = response.take_errors().into_iter().collect();
     if errors.is_empty() {
         return Ok(response);

@@ -1,3 +1,6 @@
-//! The control plane against real storage (embedded SurrealDB in memory).
+//! The control plane against real storage (embedded SurrealDB in memory) and a real SMTP
+//! server.
 
 mod dashboards;
+mod invitations;
+mod tenancy;
