@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_bff::{AppConfig, Backends, Limits};
-use cloudgrid_control::grpc::{GrpcControl, WorkspaceService};
+use cloudgrid_control::grpc::{ControlService, GrpcControl};
 use cloudgrid_control::{ControlApi, ControlPlane};
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
@@ -305,8 +305,8 @@ impl Common {
                 bail!("CLOUDGRID_BFF_ALLOWED_ORIGINS: `{o}` is not an origin such as https://app.example.com");
             }
         }
-        let schema = cloudgrid_bff::build(Backends { read, control }, &limits);
-        Ok(cloudgrid_bff::router(schema, AppConfig { local: self.local(), allowed_origins, ..AppConfig::default() }))
+        let schema = cloudgrid_bff::build(Backends { read, control: control.clone() }, &limits);
+        Ok(cloudgrid_bff::router(schema, control, AppConfig { local: self.local(), allowed_origins, ..AppConfig::default() }))
     }
 
     fn storage_read(&self, store: Store, bus: Arc<dyn Bus>, health: &Health) -> Result<StorageRead> {
@@ -479,9 +479,7 @@ async fn main() -> Result<()> {
                 KeyVerificationService(control.clone()),
                 token.require(),
             );
-            let router = tonic::service::Routes::new(keys)
-                .add_service(WorkspaceService::server(control, &token))
-                .into_axum_router();
+            let router = ControlService::add_to(tonic::service::Routes::new(keys), control, &token).into_axum_router();
             serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }

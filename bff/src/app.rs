@@ -17,7 +17,9 @@ use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::schema::{Caller, CloudGridSchema, ConnectionSlots};
+use cloudgrid_control::{ControlApi, ControlError, LOCAL_USER_ID, Principal};
+
+use crate::schema::{CloudGridSchema, ConnectionSlots};
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -53,16 +55,39 @@ impl Default for AppConfig {
 #[derive(Clone)]
 struct App {
     schema: CloudGridSchema,
+    /// Resolves API keys presented as bearer credentials.
+    control: Arc<dyn ControlApi>,
     config: Arc<AppConfig>,
 }
 
 /// The BFF's routes over `schema`.
-pub fn router(schema: CloudGridSchema, config: AppConfig) -> Router {
+pub fn router(schema: CloudGridSchema, control: Arc<dyn ControlApi>, config: AppConfig) -> Router {
     let limit = config.max_body_bytes;
     Router::new()
         .route("/graphql", get(upgrade_or_page).post(graphql))
         .layer(RequestBodyLimitLayer::new(limit))
-        .with_state(App { schema, config: Arc::new(config) })
+        .with_state(App { schema, control, config: Arc::new(config) })
+}
+
+/// Who a request comes from: the read key it presents as `Authorization: Bearer`, else in
+/// local mode the local operator, else nobody. A key that is not a valid read key is
+/// refused here (401; 403 for an ingest key), before any GraphQL runs.
+async fn principal(headers: &HeaderMap, app: &App) -> Result<Principal, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(if app.config.local { Principal::user(LOCAL_USER_ID) } else { Principal::Anonymous });
+    };
+    let unauthorized = |m: &str| (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], m.to_string()).into_response();
+    let key = value.to_str().ok().and_then(|v| v.split_once(' ')).filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    let Some((_, key)) = key else { return Err(unauthorized("send an API key as `Authorization: Bearer <key>`")) };
+    match app.control.read_key_principal(key.trim()).await {
+        Ok(p) => Ok(p),
+        Err(ControlError::Forbidden(m)) => Err((StatusCode::FORBIDDEN, m).into_response()),
+        Err(ControlError::Unauthenticated | ControlError::NotFound(_)) => Err(unauthorized("unknown or revoked API key")),
+        Err(e) => {
+            tracing::warn!(error = %e, "API key could not be checked");
+            Err((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "the API key could not be checked; try again").into_response())
+        }
+    }
 }
 
 async fn graphql(State(app): State<App>, headers: HeaderMap, req: GraphQLRequest) -> Response {
@@ -78,7 +103,11 @@ async fn graphql(State(app): State<App>, headers: HeaderMap, req: GraphQLRequest
     if !json {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send GraphQL requests as application/json").into_response();
     }
-    GraphQLResponse::from(app.schema.execute(req.into_inner().data(Caller::Local)).await).into_response()
+    let who = match principal(&headers, &app).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    GraphQLResponse::from(app.schema.execute(req.into_inner().data(who)).await).into_response()
 }
 
 /// Whether a page from `origin` may talk to us. Requests without an `Origin` do not
@@ -111,6 +140,10 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
     if !origin_allowed(&parts.headers, &app.config) {
         return (StatusCode::FORBIDDEN, "this origin may not open a WebSocket here").into_response();
     }
+    let who = match principal(&parts.headers, &app).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -125,7 +158,7 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(SOCKET_READ_BUFFER)
-        .on_upgrade(move |socket| serve_socket(socket, app, protocol))
+        .on_upgrade(move |socket| serve_socket(socket, app, protocol, who))
 }
 
 /// A socket's read buffer. Clients send small documents; and every read attempt makes
@@ -134,7 +167,7 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
 /// second zeroed 128 MB. A larger message still arrives (the buffer grows for it).
 const SOCKET_READ_BUFFER: usize = 4 << 10;
 
-async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol) {
+async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, who: Principal) {
     let (mut sink, mut stream) = socket.split();
     // The protocol's `connection_init` must come soon; a socket that sends anything else
     // meanwhile (pings included) still holds a slot for nothing.
@@ -162,7 +195,7 @@ async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol) {
         }
     }
     let mut data = Data::default();
-    data.insert(Caller::Local);
+    data.insert(who);
     data.insert(Arc::new(ConnectionSlots::default()));
     // Every message heard (pongs included) proves the peer alive; a peer silent for
     // `peer_timeout` is gone, and its input ends, which ends its subscriptions.

@@ -1,11 +1,14 @@
 //! Dashboards: a title, variables (label values picked in the UI and substituted into
 //! widget queries, [`Widget::query_with`]) and widgets, persisted per project. Updates name the version they
 //! change, so two editors cannot overwrite each other unknowingly; a dashboard exports
-//! to JSON and imports from it.
+//! to JSON and imports from it. Viewers read dashboards; members and up change them.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use surrealdb::types::SurrealValue;
 
+use crate::access::{Principal, Role};
+use crate::audit::Entry;
 use crate::{ControlError, ControlPlane, random_hex, storage};
 
 /// Most widgets on one dashboard, and the largest dashboard document, in bytes.
@@ -162,29 +165,29 @@ impl Row {
 const COLUMNS: &str = "record::id(id)[1] AS id, project_id, version, doc";
 
 impl ControlPlane {
-    pub async fn create_dashboard(&self, project_id: &str, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
+    /// A new dashboard in the project (members and up).
+    pub async fn create_dashboard(&self, who: &Principal, project_id: &str, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
+        let access = self.authorize_project(who, project_id, Role::Member).await?;
         spec.validate()?;
         let id = random_hex(8);
         let doc = serde_json::to_string(spec).map_err(storage)?;
-        let rows: Vec<Row> = self
-            .store
-            .handle()
-            .query(format!(
-                "CREATE type::record('dashboard', [$p, $id]) SET project_id = $p, title = $title, version = 1, \
-                 doc = $doc, updated_at = time::now() RETURN {COLUMNS}"
-            ))
-            .bind(("p", project_id.to_string()))
-            .bind(("id", id))
-            .bind(("title", spec.title.clone()))
-            .bind(("doc", doc))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        rows.into_iter().next().ok_or_else(|| storage("the dashboard was not created"))?.dashboard()
+        self.audited(
+            "CREATE type::record('dashboard', [$p, $id]) SET project_id = $p, title = $title, version = 1, \
+             doc = $doc, updated_at = time::now() RETURN NONE;",
+            || Entry::new(who, &access.company_id, "dashboard.create", "dashboard", &id).project(project_id).detail(json!({ "title": spec.title })),
+            &[("p", json!(project_id)), ("id", json!(id)), ("title", json!(spec.title)), ("doc", json!(doc))],
+        )
+        .await?;
+        self.stored_dashboard(project_id, &id).await
     }
 
-    pub async fn dashboard(&self, project_id: &str, id: &str) -> Result<Dashboard, ControlError> {
+    /// A dashboard of the project (viewers and up).
+    pub async fn dashboard(&self, who: &Principal, project_id: &str, id: &str) -> Result<Dashboard, ControlError> {
+        self.authorize_project(who, project_id, Role::Viewer).await?;
+        self.stored_dashboard(project_id, id).await
+    }
+
+    async fn stored_dashboard(&self, project_id: &str, id: &str) -> Result<Dashboard, ControlError> {
         let rows: Vec<Row> = self
             .store
             .handle()
@@ -198,15 +201,16 @@ impl ControlPlane {
         rows.into_iter().next().ok_or_else(|| ControlError::NotFound(format!("no dashboard {id}")))?.dashboard()
     }
 
-    /// (id, title, version) of every dashboard of the project, by title.
-    pub async fn dashboards(&self, project_id: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
+    /// (id, title, version) of every dashboard of the project, by title (viewers and up).
+    pub async fn dashboards(&self, who: &Principal, project_id: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
+        self.authorize_project(who, project_id, Role::Viewer).await?;
         #[derive(Debug, SurrealValue)]
-        struct Entry {
+        struct Listed {
             id: String,
             title: String,
             version: i64,
         }
-        let rows: Vec<Entry> = self
+        let rows: Vec<Listed> = self
             .store
             .handle()
             .query("SELECT record::id(id)[1] AS id, title, version FROM dashboard WHERE project_id = $p ORDER BY title")
@@ -219,74 +223,65 @@ impl ControlPlane {
     }
 
     /// Replaces the dashboard's content if it is still at `version`; the new version is
-    /// one more. A stale version is a conflict: someone else saved first.
+    /// one more. A stale version is a conflict: someone else saved first (members and up).
     pub async fn update_dashboard(
         &self,
+        who: &Principal,
         project_id: &str,
         id: &str,
         version: u64,
         spec: &DashboardSpec,
     ) -> Result<Dashboard, ControlError> {
+        let access = self.authorize_project(who, project_id, Role::Member).await?;
         spec.validate()?;
         let doc = serde_json::to_string(spec).map_err(storage)?;
-        let rows: Vec<Row> = self
-            .store
-            .handle()
-            .query(format!(
-                "UPDATE type::record('dashboard', [$p, $id]) SET title = $title, doc = $doc, version = version + 1, \
-                 updated_at = time::now() WHERE version = $version RETURN {COLUMNS}"
-            ))
-            .bind(("p", project_id.to_string()))
-            .bind(("id", id.to_string()))
-            .bind(("title", spec.title.clone()))
-            .bind(("doc", doc))
-            .bind(("version", i64::try_from(version).unwrap_or(i64::MAX)))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        match rows.into_iter().next() {
-            Some(row) => row.dashboard(),
-            None => {
-                let current = self.dashboard(project_id, id).await?;
-                Err(ControlError::Conflict(format!(
-                    "dashboard {id} is at version {}, not {version}: reload it and apply the change again",
-                    current.version
-                )))
-            }
-        }
+        self.audited(
+            "LET $d = type::record('dashboard', [$p, $id]); \
+             IF $d.version = NONE { THROW 'cg:not_found:no dashboard ' + $id }; \
+             IF $d.version != $version { THROW 'cg:conflict:dashboard ' + $id + ' is at version ' + <string> $d.version \
+                + ', not ' + <string> $version + ': reload it and apply the change again' }; \
+             UPDATE $d SET title = $title, doc = $doc, version = version + 1, updated_at = time::now() RETURN NONE;",
+            || {
+                Entry::new(who, &access.company_id, "dashboard.update", "dashboard", id)
+                    .project(project_id)
+                    .detail(json!({ "title": spec.title, "version": version + 1 }))
+            },
+            &[
+                ("p", json!(project_id)),
+                ("id", json!(id)),
+                ("title", json!(spec.title)),
+                ("doc", json!(doc)),
+                ("version", json!(i64::try_from(version).unwrap_or(i64::MAX))),
+            ],
+        )
+        .await?;
+        self.stored_dashboard(project_id, id).await
     }
 
-    pub async fn delete_dashboard(&self, project_id: &str, id: &str) -> Result<(), ControlError> {
-        let deleted: Vec<surrealdb::types::Value> = self
-            .store
-            .handle()
-            .query("DELETE type::record('dashboard', [$p, $id]) RETURN BEFORE")
-            .bind(("p", project_id.to_string()))
-            .bind(("id", id.to_string()))
-            .await
-            .map_err(storage)?
-            .take(0)
-            .map_err(storage)?;
-        if deleted.is_empty() {
-            return Err(ControlError::NotFound(format!("no dashboard {id}")));
-        }
-        Ok(())
+    /// Deletes a dashboard (members and up).
+    pub async fn delete_dashboard(&self, who: &Principal, project_id: &str, id: &str) -> Result<(), ControlError> {
+        let access = self.authorize_project(who, project_id, Role::Member).await?;
+        self.audited(
+            "IF (DELETE type::record('dashboard', [$p, $id]) RETURN BEFORE)[0] = NONE { THROW 'cg:not_found:no dashboard ' + $id };",
+            || Entry::new(who, &access.company_id, "dashboard.delete", "dashboard", id).project(project_id),
+            &[("p", json!(project_id)), ("id", json!(id))],
+        )
+        .await
     }
 
     /// The dashboard as portable JSON: its content, without id, project or version.
-    pub async fn export_dashboard(&self, project_id: &str, id: &str) -> Result<String, ControlError> {
-        let d = self.dashboard(project_id, id).await?;
+    pub async fn export_dashboard(&self, who: &Principal, project_id: &str, id: &str) -> Result<String, ControlError> {
+        let d = self.dashboard(who, project_id, id).await?;
         serde_json::to_string_pretty(&d.spec).map_err(storage)
     }
 
     /// A new dashboard from exported JSON, checked like any other.
-    pub async fn import_dashboard(&self, project_id: &str, json: &str) -> Result<Dashboard, ControlError> {
+    pub async fn import_dashboard(&self, who: &Principal, project_id: &str, json: &str) -> Result<Dashboard, ControlError> {
         if json.len() > MAX_DOCUMENT_BYTES {
             return Err(ControlError::Invalid(format!("a dashboard is at most {MAX_DOCUMENT_BYTES} bytes")));
         }
         let spec: DashboardSpec =
             serde_json::from_str(json).map_err(|e| ControlError::Invalid(format!("not a dashboard export: {e}")))?;
-        self.create_dashboard(project_id, &spec).await
+        self.create_dashboard(who, project_id, &spec).await
     }
 }

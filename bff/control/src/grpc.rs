@@ -1,6 +1,8 @@
-//! The control plane's `Workspace` gRPC contract (projects and dashboards, for the BFF):
-//! [`WorkspaceService`] serves any [`ControlApi`], [`GrpcControl`] is a [`ControlApi`]
-//! that calls it.
+//! The control plane's gRPC contracts for the BFF — `Tenancy` (users, companies,
+//! projects, members, invitations, API keys, audit log) and `Workspace` (dashboards):
+//! [`ControlService`] serves any [`ControlApi`], [`GrpcControl`] is a [`ControlApi`] that
+//! calls them. Every request carries the end user's principal; the serving side
+//! authorizes it as it would in-process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +10,27 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloudgrid_proto::cloudgrid::control::v1 as pb;
 use cloudgrid_proto::service_auth::{Attach, Require, ServiceToken};
+use pb::tenancy_client::TenancyClient;
 use pb::workspace_client::WorkspaceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use crate::access::{Principal, ProjectAccess, Role};
 use crate::api::ControlApi;
+use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
-use crate::{ControlError, Project};
+use crate::invitations::{Invitation, InvitationSpec, InvitationState, Sent};
+use crate::keys::{ApiKey, KeyScope, NewKey};
+use crate::mail::Delivery;
+use crate::tenancy::{Company, Member, Project, ProjectLimits, ProjectSettings, User};
+use crate::ControlError;
 
 fn status(e: ControlError) -> Status {
     match e {
         ControlError::NotFound(m) => Status::not_found(m),
+        ControlError::Forbidden(m) => Status::permission_denied(m),
+        ControlError::Unauthenticated => Status::unauthenticated("sign in first"),
         ControlError::Invalid(m) => Status::invalid_argument(m),
         ControlError::Conflict(m) => Status::failed_precondition(m),
         other => {
@@ -30,20 +41,180 @@ fn status(e: ControlError) -> Status {
 }
 
 fn control_error(s: Status) -> ControlError {
-    if s.code() == tonic::Code::Unauthenticated {
-        tracing::error!(error = s.message(), "the control plane refused this service's calls: check CLOUDGRID_SERVICE_TOKEN");
-    }
     let m = s.message().to_string();
     match s.code() {
         tonic::Code::NotFound => ControlError::NotFound(m),
+        tonic::Code::PermissionDenied => ControlError::Forbidden(m),
+        // The end user's (a message of ours) or this service's (the token interceptor's).
+        tonic::Code::Unauthenticated if m == "sign in first" => ControlError::Unauthenticated,
+        tonic::Code::Unauthenticated => {
+            tracing::error!(error = %m, "the control plane refused this service's calls: check CLOUDGRID_SERVICE_TOKEN");
+            ControlError::Storage(format!("control plane: {m}"))
+        }
         tonic::Code::InvalidArgument => ControlError::Invalid(m),
         tonic::Code::FailedPrecondition => ControlError::Conflict(m),
         _ => ControlError::Storage(format!("control plane: {m}")),
     }
 }
 
-fn spec_from_json(json: &str) -> Result<DashboardSpec, Status> {
-    serde_json::from_str(json).map_err(|e| Status::invalid_argument(format!("not a dashboard document: {e}")))
+// --- conversions --------------------------------------------------------------------
+
+fn principal_to_pb(p: &Principal) -> Option<pb::Principal> {
+    use pb::principal::Who;
+    let who = match p {
+        Principal::Anonymous => return None,
+        Principal::User { id } => Who::UserId(id.clone()),
+        Principal::ReadKey { project_id, key_id } => {
+            Who::ReadKey(pb::ReadKeyPrincipal { project_id: project_id.clone(), key_id: key_id.clone() })
+        }
+    };
+    Some(pb::Principal { who: Some(who) })
+}
+
+fn principal_from_pb(p: Option<pb::Principal>) -> Principal {
+    use pb::principal::Who;
+    match p.and_then(|p| p.who) {
+        Some(Who::UserId(id)) if !id.is_empty() => Principal::User { id },
+        Some(Who::ReadKey(k)) => Principal::ReadKey { project_id: k.project_id, key_id: k.key_id },
+        _ => Principal::Anonymous,
+    }
+}
+
+fn role(name: &str) -> Result<Role, Status> {
+    Role::parse(name).map_err(status)
+}
+
+/// A role the other side sent back.
+fn role_back(name: &str) -> Result<Role, ControlError> {
+    Role::parse(name).map_err(|_| ControlError::Storage(format!("control plane sent an unknown role `{name}`")))
+}
+
+fn limits_to_pb(l: &ProjectLimits) -> pb::ProjectLimits {
+    pb::ProjectLimits { active_series: l.active_series }
+}
+
+fn project_to_pb(p: Project) -> pb::Project {
+    pb::Project {
+        limits: Some(limits_to_pb(&p.limits)),
+        id: p.id,
+        name: p.name,
+        company_id: p.company_id,
+        slug: p.slug,
+        time_zone: p.time_zone,
+    }
+}
+
+fn project_from_pb(p: pb::Project) -> Project {
+    Project {
+        limits: ProjectLimits { active_series: p.limits.and_then(|l| l.active_series) },
+        id: p.id,
+        name: p.name,
+        company_id: p.company_id,
+        slug: p.slug,
+        time_zone: p.time_zone,
+    }
+}
+
+fn settings_to_pb(s: &ProjectSettings) -> pb::ProjectSettings {
+    pb::ProjectSettings {
+        name: s.name.clone(),
+        slug: s.slug.clone(),
+        time_zone: s.time_zone.clone(),
+        limits: s.limits.as_ref().map(limits_to_pb),
+    }
+}
+
+fn settings_from_pb(s: Option<pb::ProjectSettings>) -> ProjectSettings {
+    let s = s.unwrap_or_default();
+    ProjectSettings {
+        name: s.name,
+        slug: s.slug,
+        time_zone: s.time_zone,
+        limits: s.limits.map(|l| ProjectLimits { active_series: l.active_series }),
+    }
+}
+
+fn company_to_pb((c, r): (Company, Role)) -> pb::Company {
+    pb::Company { id: c.id, name: c.name, role: r.name().into() }
+}
+
+fn company_from_pb(c: pb::Company) -> Result<(Company, Role), ControlError> {
+    Ok((Company { id: c.id, name: c.name }, role_back(&c.role)?))
+}
+
+fn grants_to_pb(grants: Vec<(String, Role)>) -> Vec<pb::ProjectGrant> {
+    grants.into_iter().map(|(project_id, r)| pb::ProjectGrant { project_id, role: r.name().into() }).collect()
+}
+
+fn grants_from_pb(grants: Vec<pb::ProjectGrant>) -> Result<Vec<(String, Role)>, ControlError> {
+    grants.into_iter().map(|g| Ok((g.project_id, role_back(&g.role)?))).collect()
+}
+
+fn user_to_pb(u: User) -> pb::User {
+    pb::User { id: u.id, email: u.email, name: u.name }
+}
+
+fn user_from_pb(u: pb::User) -> User {
+    User { id: u.id, email: u.email, name: u.name }
+}
+
+fn invitation_to_pb(i: Invitation) -> pb::Invitation {
+    pb::Invitation {
+        id: i.id,
+        company_id: i.company_id,
+        email: i.email,
+        role: i.role.name().into(),
+        projects: grants_to_pb(i.projects),
+        state: i.state.name().into(),
+        invited_by: i.invited_by,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+    }
+}
+
+fn invitation_from_pb(i: pb::Invitation) -> Result<Invitation, ControlError> {
+    let state = [InvitationState::Pending, InvitationState::Accepted, InvitationState::Revoked, InvitationState::Expired]
+        .into_iter()
+        .find(|s| s.name() == i.state)
+        .ok_or_else(|| ControlError::Storage(format!("control plane sent an unknown invitation state `{}`", i.state)))?;
+    Ok(Invitation {
+        role: role_back(&i.role)?,
+        projects: grants_from_pb(i.projects)?,
+        id: i.id,
+        company_id: i.company_id,
+        email: i.email,
+        state,
+        invited_by: i.invited_by,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+    })
+}
+
+fn sent_to_pb(s: Sent) -> pb::SentInvitation {
+    let (delivery, failure) = match s.delivery {
+        Delivery::Sent => ("sent", String::new()),
+        Delivery::Disabled => ("disabled", String::new()),
+        Delivery::Failed(why) => ("failed", why),
+    };
+    pb::SentInvitation { invitation: Some(invitation_to_pb(s.invitation)), delivery: delivery.into(), failure, link: s.link }
+}
+
+fn sent_from_pb(s: pb::SentInvitation) -> Result<Sent, ControlError> {
+    let delivery = match s.delivery.as_str() {
+        "sent" => Delivery::Sent,
+        "disabled" => Delivery::Disabled,
+        _ => Delivery::Failed(s.failure),
+    };
+    let invitation = s.invitation.ok_or_else(|| ControlError::Storage("control plane sent no invitation".into()))?;
+    Ok(Sent { invitation: invitation_from_pb(invitation)?, delivery, link: s.link })
+}
+
+fn scope(name: &str) -> Result<KeyScope, Status> {
+    match name {
+        "ingest" => Ok(KeyScope::Ingest),
+        "read" => Ok(KeyScope::Read),
+        other => Err(Status::invalid_argument(format!("unknown key scope `{other}`: ingest or read"))),
+    }
 }
 
 fn dashboard_to_pb(d: Dashboard) -> pb::Dashboard {
@@ -55,94 +226,277 @@ fn dashboard_from_pb(d: pb::Dashboard) -> Result<Dashboard, ControlError> {
     Ok(Dashboard { id: d.id, project_id: d.project_id, version: d.version, spec })
 }
 
-fn project_to_pb(p: Project) -> pb::Project {
-    pb::Project { id: p.id, name: p.name, company_id: p.company_id }
+fn spec_from_json(json: &str) -> Result<DashboardSpec, Status> {
+    serde_json::from_str(json).map_err(|e| Status::invalid_argument(format!("not a dashboard document: {e}")))
 }
 
-fn project_from_pb(p: pb::Project) -> Project {
-    Project {
-        slug: p.id.clone(),
-        id: p.id,
-        name: p.name,
-        company_id: p.company_id,
-        time_zone: "UTC".into(),
-        limits: Default::default(),
-    }
+fn spec_json(spec: &DashboardSpec) -> Result<String, ControlError> {
+    serde_json::to_string(spec).map_err(|e| ControlError::Invalid(e.to_string()))
 }
+
+// --- server -------------------------------------------------------------------------
 
 /// Serves a [`ControlApi`] over gRPC.
-pub struct WorkspaceService {
+pub struct ControlService {
     api: Arc<dyn ControlApi>,
 }
 
-impl WorkspaceService {
-    /// The tonic service, refusing calls without `token` (when one is set).
-    pub fn server(api: Arc<dyn ControlApi>, token: &ServiceToken) -> InterceptedService<pb::workspace_server::WorkspaceServer<WorkspaceService>, Require> {
-        pb::workspace_server::WorkspaceServer::with_interceptor(WorkspaceService { api }, token.require())
+type Guarded<S> = InterceptedService<S, Require>;
+
+impl ControlService {
+    /// `routes` with both contracts added, refusing calls without `token` (when one is set).
+    pub fn add_to(routes: tonic::service::Routes, api: Arc<dyn ControlApi>, token: &ServiceToken) -> tonic::service::Routes {
+        let (workspace, tenancy) = Self::servers(api, token);
+        routes.add_service(workspace).add_service(tenancy)
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub fn servers(
+        api: Arc<dyn ControlApi>,
+        token: &ServiceToken,
+    ) -> (Guarded<pb::workspace_server::WorkspaceServer<ControlService>>, Guarded<pb::tenancy_server::TenancyServer<ControlService>>) {
+        (
+            pb::workspace_server::WorkspaceServer::with_interceptor(ControlService { api: api.clone() }, token.require()),
+            pb::tenancy_server::TenancyServer::with_interceptor(ControlService { api }, token.require()),
+        )
     }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
 
+fn ok<T>(t: T) -> Reply<T> {
+    Ok(Response::new(t))
+}
+
 #[async_trait]
-impl pb::workspace_server::Workspace for WorkspaceService {
-    async fn get_project(&self, r: Request<pb::GetProjectRequest>) -> Reply<pb::GetProjectReply> {
-        let p = self.api.project(&r.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::GetProjectReply { project: p.map(project_to_pb) }))
-    }
-
-    async fn list_projects(&self, _: Request<pb::ListProjectsRequest>) -> Reply<pb::ListProjectsReply> {
-        let all = self.api.projects().await.map_err(status)?;
-        Ok(Response::new(pb::ListProjectsReply { projects: all.into_iter().map(project_to_pb).collect() }))
-    }
-
+impl pb::workspace_server::Workspace for ControlService {
     async fn list_dashboards(&self, r: Request<pb::ListDashboardsRequest>) -> Reply<pb::ListDashboardsReply> {
-        let all = self.api.dashboards(&r.into_inner().project).await.map_err(status)?;
-        Ok(Response::new(pb::ListDashboardsReply {
+        let r = r.into_inner();
+        let all = self.api.dashboards(&principal_from_pb(r.principal), &r.project).await.map_err(status)?;
+        ok(pb::ListDashboardsReply {
             dashboards: all.into_iter().map(|(id, title, version)| pb::DashboardEntry { id, title, version }).collect(),
-        }))
+        })
     }
 
     async fn get_dashboard(&self, r: Request<pb::DashboardRequest>) -> Reply<pb::Dashboard> {
         let r = r.into_inner();
-        Ok(Response::new(dashboard_to_pb(self.api.dashboard(&r.project, &r.id).await.map_err(status)?)))
+        ok(dashboard_to_pb(self.api.dashboard(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?))
     }
 
     async fn create_dashboard(&self, r: Request<pb::CreateDashboardRequest>) -> Reply<pb::Dashboard> {
         let r = r.into_inner();
         let spec = spec_from_json(&r.spec_json)?;
-        Ok(Response::new(dashboard_to_pb(self.api.create_dashboard(&r.project, &spec).await.map_err(status)?)))
+        ok(dashboard_to_pb(self.api.create_dashboard(&principal_from_pb(r.principal), &r.project, &spec).await.map_err(status)?))
     }
 
     async fn update_dashboard(&self, r: Request<pb::UpdateDashboardRequest>) -> Reply<pb::Dashboard> {
         let r = r.into_inner();
         let spec = spec_from_json(&r.spec_json)?;
-        Ok(Response::new(dashboard_to_pb(self.api.update_dashboard(&r.project, &r.id, r.version, &spec).await.map_err(status)?)))
+        let who = principal_from_pb(r.principal);
+        ok(dashboard_to_pb(self.api.update_dashboard(&who, &r.project, &r.id, r.version, &spec).await.map_err(status)?))
     }
 
     async fn delete_dashboard(&self, r: Request<pb::DashboardRequest>) -> Reply<pb::DeleteDashboardReply> {
         let r = r.into_inner();
-        self.api.delete_dashboard(&r.project, &r.id).await.map_err(status)?;
-        Ok(Response::new(pb::DeleteDashboardReply {}))
+        self.api.delete_dashboard(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
+        ok(pb::DeleteDashboardReply {})
     }
 
     async fn export_dashboard(&self, r: Request<pb::DashboardRequest>) -> Reply<pb::ExportDashboardReply> {
         let r = r.into_inner();
-        Ok(Response::new(pb::ExportDashboardReply { document: self.api.export_dashboard(&r.project, &r.id).await.map_err(status)? }))
+        ok(pb::ExportDashboardReply { document: self.api.export_dashboard(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)? })
     }
 
     async fn import_dashboard(&self, r: Request<pb::ImportDashboardRequest>) -> Reply<pb::Dashboard> {
         let r = r.into_inner();
-        Ok(Response::new(dashboard_to_pb(self.api.import_dashboard(&r.project, &r.document).await.map_err(status)?)))
+        ok(dashboard_to_pb(self.api.import_dashboard(&principal_from_pb(r.principal), &r.project, &r.document).await.map_err(status)?))
     }
 }
 
-type Client = WorkspaceClient<InterceptedService<Channel, Attach>>;
+#[async_trait]
+impl pb::tenancy_server::Tenancy for ControlService {
+    async fn authorize(&self, r: Request<pb::AuthorizeRequest>) -> Reply<pb::AuthorizeReply> {
+        let r = r.into_inner();
+        let access = self.api.authorize(&principal_from_pb(r.principal), &r.project_id, role(&r.need)?).await.map_err(status)?;
+        ok(pb::AuthorizeReply { company_id: access.company_id, role: access.role.name().into() })
+    }
+
+    async fn read_key_principal(&self, r: Request<pb::ReadKeyRequest>) -> Reply<pb::Principal> {
+        let who = self.api.read_key_principal(&r.into_inner().key).await.map_err(status)?;
+        ok(principal_to_pb(&who).unwrap_or_default())
+    }
+
+    async fn me(&self, r: Request<pb::WhoRequest>) -> Reply<pb::MeReply> {
+        let (user, companies) = self.api.me(&principal_from_pb(r.into_inner().principal)).await.map_err(status)?;
+        ok(pb::MeReply { user: user.map(user_to_pb), companies: companies.into_iter().map(company_to_pb).collect() })
+    }
+
+    async fn projects(&self, r: Request<pb::WhoRequest>) -> Reply<pb::ProjectsReply> {
+        let all = self.api.projects_for(&principal_from_pb(r.into_inner().principal)).await.map_err(status)?;
+        ok(pb::ProjectsReply {
+            projects: all.into_iter().map(|(p, r)| pb::ProjectAccess { project: Some(project_to_pb(p)), role: r.name().into() }).collect(),
+        })
+    }
+
+    async fn get_project(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::ProjectAccess> {
+        let r = r.into_inner();
+        let (p, role) = self.api.project_for(&principal_from_pb(r.principal), &r.project_id).await.map_err(status)?;
+        ok(pb::ProjectAccess { project: Some(project_to_pb(p)), role: role.name().into() })
+    }
+
+    async fn get_company(&self, r: Request<pb::CompanyRequest>) -> Reply<pb::Company> {
+        let r = r.into_inner();
+        ok(company_to_pb(self.api.company(&principal_from_pb(r.principal), &r.company_id).await.map_err(status)?))
+    }
+
+    async fn create_company(&self, r: Request<pb::CreateCompanyRequest>) -> Reply<pb::Company> {
+        let r = r.into_inner();
+        let c = self.api.create_company(&principal_from_pb(r.principal), &r.name).await.map_err(status)?;
+        ok(company_to_pb((c, Role::Owner)))
+    }
+
+    async fn create_project(&self, r: Request<pb::CreateProjectRequest>) -> Reply<pb::Project> {
+        let r = r.into_inner();
+        let who = principal_from_pb(r.principal);
+        ok(project_to_pb(self.api.create_project(&who, &r.company_id, &settings_from_pb(r.settings)).await.map_err(status)?))
+    }
+
+    async fn update_project(&self, r: Request<pb::UpdateProjectRequest>) -> Reply<pb::Project> {
+        let r = r.into_inner();
+        let who = principal_from_pb(r.principal);
+        ok(project_to_pb(self.api.update_project(&who, &r.project_id, &settings_from_pb(r.settings)).await.map_err(status)?))
+    }
+
+    async fn delete_project(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        self.api.delete_project(&principal_from_pb(r.principal), &r.project_id).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn members(&self, r: Request<pb::CompanyRequest>) -> Reply<pb::MembersReply> {
+        let r = r.into_inner();
+        let all = self.api.members(&principal_from_pb(r.principal), &r.company_id).await.map_err(status)?;
+        ok(pb::MembersReply {
+            members: all
+                .into_iter()
+                .map(|m| pb::Member { user: Some(user_to_pb(m.user)), role: m.role.name().into(), projects: grants_to_pb(m.projects) })
+                .collect(),
+        })
+    }
+
+    async fn set_company_role(&self, r: Request<pb::MemberRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        let who = principal_from_pb(r.principal);
+        self.api.set_company_role(&who, &r.company_id, &r.user_id, role(&r.role)?).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn remove_member(&self, r: Request<pb::MemberRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        self.api.remove_member(&principal_from_pb(r.principal), &r.company_id, &r.user_id).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn set_project_access(&self, r: Request<pb::ProjectAccessRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        let given = r.role.as_deref().map(role).transpose()?;
+        self.api.set_project_access(&principal_from_pb(r.principal), &r.project_id, &r.user_id, given).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn create_invitation(&self, r: Request<pb::CreateInvitationRequest>) -> Reply<pb::SentInvitation> {
+        let r = r.into_inner();
+        let projects = r.projects.into_iter().map(|g| Ok((g.project_id, role(&g.role)?))).collect::<Result<_, Status>>()?;
+        let spec = InvitationSpec { email: r.email, role: role(&r.role)?, projects };
+        ok(sent_to_pb(self.api.create_invitation(&principal_from_pb(r.principal), &r.company_id, &spec).await.map_err(status)?))
+    }
+
+    async fn invitations(&self, r: Request<pb::CompanyRequest>) -> Reply<pb::InvitationsReply> {
+        let r = r.into_inner();
+        let all = self.api.invitations(&principal_from_pb(r.principal), &r.company_id).await.map_err(status)?;
+        ok(pb::InvitationsReply { invitations: all.into_iter().map(invitation_to_pb).collect() })
+    }
+
+    async fn revoke_invitation(&self, r: Request<pb::InvitationRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        self.api.revoke_invitation(&principal_from_pb(r.principal), &r.company_id, &r.invitation_id).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn resend_invitation(&self, r: Request<pb::InvitationRequest>) -> Reply<pb::SentInvitation> {
+        let r = r.into_inner();
+        ok(sent_to_pb(self.api.resend_invitation(&principal_from_pb(r.principal), &r.company_id, &r.invitation_id).await.map_err(status)?))
+    }
+
+    async fn accept_invitation(&self, r: Request<pb::AcceptInvitationRequest>) -> Reply<pb::Company> {
+        let r = r.into_inner();
+        let who = principal_from_pb(r.principal);
+        let company = self.api.accept_invitation(&who, &r.token).await.map_err(status)?;
+        let (company, role) = self.api.company(&who, &company.id).await.map_err(status)?;
+        ok(company_to_pb((company, role)))
+    }
+
+    async fn create_key(&self, r: Request<pb::CreateKeyRequest>) -> Reply<pb::NewKeyReply> {
+        let r = r.into_inner();
+        let key = self.api.create_key(&principal_from_pb(r.principal), &r.project_id, &r.name, scope(&r.scope)?).await.map_err(status)?;
+        ok(pb::NewKeyReply { key_id: key.key_id, key: key.key })
+    }
+
+    async fn keys(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::KeysReply> {
+        let r = r.into_inner();
+        let all = self.api.keys(&principal_from_pb(r.principal), &r.project_id).await.map_err(status)?;
+        ok(pb::KeysReply {
+            keys: all
+                .into_iter()
+                .map(|k| pb::ApiKey {
+                    id: k.id,
+                    project_id: k.project_id,
+                    name: k.name,
+                    scope: k.scope.name().into(),
+                    revoked: k.revoked,
+                    created_at: k.created_at,
+                    last_used_at: k.last_used_at,
+                })
+                .collect(),
+        })
+    }
+
+    async fn revoke_key(&self, r: Request<pb::KeyRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        self.api.revoke_key(&principal_from_pb(r.principal), &r.project_id, &r.key_id).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
+    async fn audit_log(&self, r: Request<pb::AuditRequest>) -> Reply<pb::AuditReply> {
+        let r = r.into_inner();
+        let filter = AuditFilter { project_id: r.project_id, actor: r.actor, action: r.action, before: r.before, limit: r.limit as usize };
+        let all = self.api.audit_log(&principal_from_pb(r.principal), &r.company_id, &filter).await.map_err(status)?;
+        ok(pb::AuditReply {
+            events: all
+                .into_iter()
+                .map(|e| pb::AuditEvent {
+                    id: e.id,
+                    company_id: e.company_id,
+                    project_id: e.project_id,
+                    actor: e.actor,
+                    action: e.action,
+                    object_kind: e.object_kind,
+                    object_id: e.object_id,
+                    detail: e.detail,
+                    at: e.at,
+                })
+                .collect(),
+        })
+    }
+}
+
+// --- client -------------------------------------------------------------------------
 
 /// A [`ControlApi`] answered by a control-plane service over gRPC.
 #[derive(Clone)]
 pub struct GrpcControl {
-    client: Client,
+    workspace: WorkspaceClient<InterceptedService<Channel, Attach>>,
+    tenancy: TenancyClient<InterceptedService<Channel, Attach>>,
 }
 
 impl GrpcControl {
@@ -153,62 +507,266 @@ impl GrpcControl {
             .map_err(|e| ControlError::Invalid(format!("control-plane URL {url:?}: {e}")))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10));
-        Ok(Self { client: WorkspaceClient::with_interceptor(endpoint.connect_lazy(), token.attach()) })
+        let channel = endpoint.connect_lazy();
+        Ok(Self {
+            workspace: WorkspaceClient::with_interceptor(channel.clone(), token.attach()),
+            tenancy: TenancyClient::with_interceptor(channel, token.attach()),
+        })
     }
 
-    fn client(&self) -> Client {
-        self.client.clone()
+    fn workspace(&self) -> WorkspaceClient<InterceptedService<Channel, Attach>> {
+        self.workspace.clone()
+    }
+
+    fn tenancy(&self) -> TenancyClient<InterceptedService<Channel, Attach>> {
+        self.tenancy.clone()
     }
 }
 
-fn spec_json(spec: &DashboardSpec) -> Result<String, ControlError> {
-    serde_json::to_string(spec).map_err(|e| ControlError::Invalid(e.to_string()))
+fn project_request(who: &Principal, project: &str) -> pb::ProjectRequest {
+    pb::ProjectRequest { principal: principal_to_pb(who), project_id: project.into() }
+}
+
+fn company_request(who: &Principal, company: &str) -> pb::CompanyRequest {
+    pb::CompanyRequest { principal: principal_to_pb(who), company_id: company.into() }
+}
+
+fn dashboard_request(who: &Principal, project: &str, id: &str) -> pb::DashboardRequest {
+    pb::DashboardRequest { project: project.into(), id: id.into(), principal: principal_to_pb(who) }
 }
 
 #[async_trait]
 impl ControlApi for GrpcControl {
-    async fn project(&self, id: &str) -> Result<Option<Project>, ControlError> {
-        let reply = self.client().get_project(pb::GetProjectRequest { id: id.into() }).await.map_err(control_error)?;
-        Ok(reply.into_inner().project.map(project_from_pb))
+    async fn authorize(&self, who: &Principal, project: &str, need: Role) -> Result<ProjectAccess, ControlError> {
+        let req = pb::AuthorizeRequest { principal: principal_to_pb(who), project_id: project.into(), need: need.name().into() };
+        let r = self.tenancy().authorize(req).await.map_err(control_error)?.into_inner();
+        Ok(ProjectAccess { project_id: project.into(), company_id: r.company_id, role: role_back(&r.role)? })
     }
 
-    async fn projects(&self) -> Result<Vec<Project>, ControlError> {
-        let reply = self.client().list_projects(pb::ListProjectsRequest {}).await.map_err(control_error)?;
-        Ok(reply.into_inner().projects.into_iter().map(project_from_pb).collect())
+    async fn read_key_principal(&self, key: &str) -> Result<Principal, ControlError> {
+        let r = self.tenancy().read_key_principal(pb::ReadKeyRequest { key: key.into() }).await.map_err(control_error)?;
+        Ok(principal_from_pb(Some(r.into_inner())))
     }
 
-    async fn dashboards(&self, project: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
-        let reply = self.client().list_dashboards(pb::ListDashboardsRequest { project: project.into() }).await.map_err(control_error)?;
-        Ok(reply.into_inner().dashboards.into_iter().map(|d| (d.id, d.title, d.version)).collect())
+    async fn me(&self, who: &Principal) -> Result<(Option<User>, Vec<(Company, Role)>), ControlError> {
+        let r = self.tenancy().me(pb::WhoRequest { principal: principal_to_pb(who) }).await.map_err(control_error)?.into_inner();
+        Ok((r.user.map(user_from_pb), r.companies.into_iter().map(company_from_pb).collect::<Result<_, _>>()?))
     }
 
-    async fn dashboard(&self, project: &str, id: &str) -> Result<Dashboard, ControlError> {
-        let reply = self.client().get_dashboard(pb::DashboardRequest { project: project.into(), id: id.into() }).await.map_err(control_error)?;
-        dashboard_from_pb(reply.into_inner())
+    async fn projects_for(&self, who: &Principal) -> Result<Vec<(Project, Role)>, ControlError> {
+        let r = self.tenancy().projects(pb::WhoRequest { principal: principal_to_pb(who) }).await.map_err(control_error)?.into_inner();
+        r.projects.into_iter().map(|p| Ok((project_from_pb(p.project.unwrap_or_default()), role_back(&p.role)?))).collect()
     }
 
-    async fn create_dashboard(&self, project: &str, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
-        let req = pb::CreateDashboardRequest { project: project.into(), spec_json: spec_json(spec)? };
-        dashboard_from_pb(self.client().create_dashboard(req).await.map_err(control_error)?.into_inner())
+    async fn project_for(&self, who: &Principal, project: &str) -> Result<(Project, Role), ControlError> {
+        let r = self.tenancy().get_project(project_request(who, project)).await.map_err(control_error)?.into_inner();
+        Ok((project_from_pb(r.project.unwrap_or_default()), role_back(&r.role)?))
     }
 
-    async fn update_dashboard(&self, project: &str, id: &str, version: u64, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
-        let req = pb::UpdateDashboardRequest { project: project.into(), id: id.into(), version, spec_json: spec_json(spec)? };
-        dashboard_from_pb(self.client().update_dashboard(req).await.map_err(control_error)?.into_inner())
+    async fn company(&self, who: &Principal, company: &str) -> Result<(Company, Role), ControlError> {
+        company_from_pb(self.tenancy().get_company(company_request(who, company)).await.map_err(control_error)?.into_inner())
     }
 
-    async fn delete_dashboard(&self, project: &str, id: &str) -> Result<(), ControlError> {
-        self.client().delete_dashboard(pb::DashboardRequest { project: project.into(), id: id.into() }).await.map_err(control_error)?;
+    async fn create_company(&self, who: &Principal, name: &str) -> Result<Company, ControlError> {
+        let req = pb::CreateCompanyRequest { principal: principal_to_pb(who), name: name.into() };
+        Ok(company_from_pb(self.tenancy().create_company(req).await.map_err(control_error)?.into_inner())?.0)
+    }
+
+    async fn create_project(&self, who: &Principal, company: &str, settings: &ProjectSettings) -> Result<Project, ControlError> {
+        let req = pb::CreateProjectRequest { principal: principal_to_pb(who), company_id: company.into(), settings: Some(settings_to_pb(settings)) };
+        Ok(project_from_pb(self.tenancy().create_project(req).await.map_err(control_error)?.into_inner()))
+    }
+
+    async fn update_project(&self, who: &Principal, project: &str, settings: &ProjectSettings) -> Result<Project, ControlError> {
+        let req = pb::UpdateProjectRequest { principal: principal_to_pb(who), project_id: project.into(), settings: Some(settings_to_pb(settings)) };
+        Ok(project_from_pb(self.tenancy().update_project(req).await.map_err(control_error)?.into_inner()))
+    }
+
+    async fn delete_project(&self, who: &Principal, project: &str) -> Result<(), ControlError> {
+        self.tenancy().delete_project(project_request(who, project)).await.map_err(control_error)?;
         Ok(())
     }
 
-    async fn export_dashboard(&self, project: &str, id: &str) -> Result<String, ControlError> {
-        let reply = self.client().export_dashboard(pb::DashboardRequest { project: project.into(), id: id.into() }).await.map_err(control_error)?;
+    async fn members(&self, who: &Principal, company: &str) -> Result<Vec<Member>, ControlError> {
+        let r = self.tenancy().members(company_request(who, company)).await.map_err(control_error)?.into_inner();
+        r.members
+            .into_iter()
+            .map(|m| {
+                Ok(Member { user: user_from_pb(m.user.unwrap_or_default()), role: role_back(&m.role)?, projects: grants_from_pb(m.projects)? })
+            })
+            .collect()
+    }
+
+    async fn set_company_role(&self, who: &Principal, company: &str, user: &str, role: Role) -> Result<(), ControlError> {
+        let req = pb::MemberRequest { principal: principal_to_pb(who), company_id: company.into(), user_id: user.into(), role: role.name().into() };
+        self.tenancy().set_company_role(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn remove_member(&self, who: &Principal, company: &str, user: &str) -> Result<(), ControlError> {
+        let req = pb::MemberRequest { principal: principal_to_pb(who), company_id: company.into(), user_id: user.into(), role: String::new() };
+        self.tenancy().remove_member(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn set_project_access(&self, who: &Principal, project: &str, user: &str, role: Option<Role>) -> Result<(), ControlError> {
+        let req = pb::ProjectAccessRequest {
+            principal: principal_to_pb(who),
+            project_id: project.into(),
+            user_id: user.into(),
+            role: role.map(|r| r.name().into()),
+        };
+        self.tenancy().set_project_access(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn create_invitation(&self, who: &Principal, company: &str, spec: &InvitationSpec) -> Result<Sent, ControlError> {
+        let req = pb::CreateInvitationRequest {
+            principal: principal_to_pb(who),
+            company_id: company.into(),
+            email: spec.email.clone(),
+            role: spec.role.name().into(),
+            projects: grants_to_pb(spec.projects.clone()),
+        };
+        sent_from_pb(self.tenancy().create_invitation(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn invitations(&self, who: &Principal, company: &str) -> Result<Vec<Invitation>, ControlError> {
+        let r = self.tenancy().invitations(company_request(who, company)).await.map_err(control_error)?.into_inner();
+        r.invitations.into_iter().map(invitation_from_pb).collect()
+    }
+
+    async fn revoke_invitation(&self, who: &Principal, company: &str, id: &str) -> Result<(), ControlError> {
+        let req = pb::InvitationRequest { principal: principal_to_pb(who), company_id: company.into(), invitation_id: id.into() };
+        self.tenancy().revoke_invitation(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn resend_invitation(&self, who: &Principal, company: &str, id: &str) -> Result<Sent, ControlError> {
+        let req = pb::InvitationRequest { principal: principal_to_pb(who), company_id: company.into(), invitation_id: id.into() };
+        sent_from_pb(self.tenancy().resend_invitation(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<Company, ControlError> {
+        let req = pb::AcceptInvitationRequest { principal: principal_to_pb(who), token: token.into() };
+        Ok(company_from_pb(self.tenancy().accept_invitation(req).await.map_err(control_error)?.into_inner())?.0)
+    }
+
+    async fn create_key(&self, who: &Principal, project: &str, name: &str, scope: KeyScope) -> Result<NewKey, ControlError> {
+        let req = pb::CreateKeyRequest { principal: principal_to_pb(who), project_id: project.into(), name: name.into(), scope: scope.name().into() };
+        let r = self.tenancy().create_key(req).await.map_err(control_error)?.into_inner();
+        Ok(NewKey { key_id: r.key_id, key: r.key })
+    }
+
+    async fn keys(&self, who: &Principal, project: &str) -> Result<Vec<ApiKey>, ControlError> {
+        let r = self.tenancy().keys(project_request(who, project)).await.map_err(control_error)?.into_inner();
+        r.keys
+            .into_iter()
+            .map(|k| {
+                Ok(ApiKey {
+                    scope: scope(&k.scope).map_err(control_error)?,
+                    id: k.id,
+                    project_id: k.project_id,
+                    name: k.name,
+                    revoked: k.revoked,
+                    created_at: k.created_at,
+                    last_used_at: k.last_used_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_key(&self, who: &Principal, project: &str, key_id: &str) -> Result<(), ControlError> {
+        let req = pb::KeyRequest { principal: principal_to_pb(who), project_id: project.into(), key_id: key_id.into() };
+        self.tenancy().revoke_key(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, who: &Principal, company: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, ControlError> {
+        let req = pb::AuditRequest {
+            principal: principal_to_pb(who),
+            company_id: company.into(),
+            project_id: filter.project_id.clone(),
+            actor: filter.actor.clone(),
+            action: filter.action.clone(),
+            before: filter.before.clone(),
+            limit: u32::try_from(filter.limit).unwrap_or(u32::MAX),
+        };
+        let r = self.tenancy().audit_log(req).await.map_err(control_error)?.into_inner();
+        Ok(r.events
+            .into_iter()
+            .map(|e| AuditEvent {
+                id: e.id,
+                company_id: e.company_id,
+                project_id: e.project_id,
+                actor: e.actor,
+                action: e.action,
+                object_kind: e.object_kind,
+                object_id: e.object_id,
+                detail: e.detail,
+                at: e.at,
+            })
+            .collect())
+    }
+
+    async fn dashboards(&self, who: &Principal, project: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
+        let req = pb::ListDashboardsRequest { project: project.into(), principal: principal_to_pb(who) };
+        let reply = self.workspace().list_dashboards(req).await.map_err(control_error)?;
+        Ok(reply.into_inner().dashboards.into_iter().map(|d| (d.id, d.title, d.version)).collect())
+    }
+
+    async fn dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<Dashboard, ControlError> {
+        let reply = self.workspace().get_dashboard(dashboard_request(who, project, id)).await.map_err(control_error)?;
+        dashboard_from_pb(reply.into_inner())
+    }
+
+    async fn create_dashboard(&self, who: &Principal, project: &str, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
+        let req = pb::CreateDashboardRequest { project: project.into(), spec_json: spec_json(spec)?, principal: principal_to_pb(who) };
+        dashboard_from_pb(self.workspace().create_dashboard(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn update_dashboard(&self, who: &Principal, project: &str, id: &str, version: u64, spec: &DashboardSpec) -> Result<Dashboard, ControlError> {
+        let req = pb::UpdateDashboardRequest {
+            project: project.into(),
+            id: id.into(),
+            version,
+            spec_json: spec_json(spec)?,
+            principal: principal_to_pb(who),
+        };
+        dashboard_from_pb(self.workspace().update_dashboard(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn delete_dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
+        self.workspace().delete_dashboard(dashboard_request(who, project, id)).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn export_dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<String, ControlError> {
+        let reply = self.workspace().export_dashboard(dashboard_request(who, project, id)).await.map_err(control_error)?;
         Ok(reply.into_inner().document)
     }
 
-    async fn import_dashboard(&self, project: &str, document: &str) -> Result<Dashboard, ControlError> {
-        let req = pb::ImportDashboardRequest { project: project.into(), document: document.into() };
-        dashboard_from_pb(self.client().import_dashboard(req).await.map_err(control_error)?.into_inner())
+    async fn import_dashboard(&self, who: &Principal, project: &str, document: &str) -> Result<Dashboard, ControlError> {
+        let req = pb::ImportDashboardRequest { project: project.into(), document: document.into(), principal: principal_to_pb(who) };
+        dashboard_from_pb(self.workspace().import_dashboard(req).await.map_err(control_error)?.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_cross_the_wire_unchanged() {
+        for p in [
+            Principal::Anonymous,
+            Principal::user("u1"),
+            Principal::ReadKey { project_id: "p".into(), key_id: "k".into() },
+        ] {
+            assert_eq!(principal_from_pb(principal_to_pb(&p)), p);
+        }
+        // An empty user id is nobody.
+        let empty = pb::Principal { who: Some(pb::principal::Who::UserId(String::new())) };
+        assert_eq!(principal_from_pb(Some(empty)), Principal::Anonymous);
     }
 }

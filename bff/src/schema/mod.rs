@@ -6,18 +6,27 @@ pub mod mutation;
 pub mod query;
 pub mod scalars;
 pub mod subscription;
+pub mod tenancy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::{Context, ErrorExtensions, Schema};
-use cloudgrid_control::{ControlApi, ControlError};
+use async_graphql::{Context, ErrorExtensions, MergedObject, Schema};
+use cloudgrid_control::{ControlApi, ControlError, Principal, Role};
 use cloudgrid_read::ReadApi;
 use cloudgrid_read::metrics::QueryError;
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
+
+/// Every query: telemetry and dashboards, then companies, projects, members and keys.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::TelemetryQuery, tenancy::TenancyQuery);
+
+/// Every mutation: dashboards, then companies, projects, members, invitations and keys.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::DashboardMutation, tenancy::TenancyMutation);
 
 pub type CloudGridSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -50,7 +59,7 @@ impl Default for Limits {
 
 /// Builds the schema over `backends`.
 pub fn build(backends: Backends, limits: &Limits) -> CloudGridSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(backends)
         .data(limits.clone())
         .limit_depth(limits.max_depth)
@@ -63,14 +72,7 @@ pub fn build(backends: Backends, limits: &Limits) -> CloudGridSchema {
 
 /// The schema's SDL, as checked in at `bff/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
-}
-
-/// Who is asking. Local mode has no login: the caller is the local operator, who may
-/// reach every project of the installation. (Accounts and roles come with SSO.)
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Local,
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }
 
 /// A GraphQL error with a stable code in `extensions.code`; the message is for people and
@@ -103,6 +105,8 @@ pub(crate) fn from_query(e: QueryError) -> async_graphql::Error {
 pub(crate) fn from_control(e: ControlError) -> async_graphql::Error {
     match e {
         ControlError::NotFound(m) => error("NOT_FOUND", m),
+        ControlError::Forbidden(m) => error("FORBIDDEN", m),
+        ControlError::Unauthenticated => error("UNAUTHENTICATED", "sign in first"),
         ControlError::Invalid(m) => invalid(m),
         ControlError::Conflict(m) => error("CONFLICT", m),
         other => unavailable(other),
@@ -117,16 +121,17 @@ pub(crate) fn limits<'a>(ctx: &Context<'a>) -> &'a Limits {
     ctx.data_unchecked::<Limits>()
 }
 
-/// Checks that the caller may reach `project`; another tenant's project is "not found",
-/// never "forbidden".
+/// Who is asking: what the app authenticated for this request or connection, and
+/// nobody when it authenticated no one.
+pub(crate) fn who(ctx: &Context<'_>) -> Principal {
+    ctx.data_opt::<Principal>().cloned().unwrap_or(Principal::Anonymous)
+}
+
+/// Checks that the caller may read `project`; another tenant's project is "not found",
+/// never "forbidden". Answers the project's id.
 pub(crate) async fn project(ctx: &Context<'_>, project: &str) -> async_graphql::Result<String> {
-    let caller = ctx.data_opt::<Caller>().cloned().unwrap_or(Caller::Local);
-    match caller {
-        Caller::Local => match backends(ctx).control.project(project).await.map_err(from_control)? {
-            Some(p) => Ok(p.id),
-            None => Err(not_found(format!("project `{project}`"))),
-        },
-    }
+    let access = backends(ctx).control.authorize(&who(ctx), project, Role::Viewer).await.map_err(from_control)?;
+    Ok(access.project_id)
 }
 
 /// Subscriptions of one WebSocket connection, capped.

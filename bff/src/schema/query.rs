@@ -12,9 +12,10 @@ use cloudgrid_read::text;
 use serde_json::Value as J;
 
 use super::scalars::{Duration, Nanos};
-use super::{backends, from_control, from_query, invalid, limits, not_found};
+use super::{backends, from_control, from_query, invalid, limits, not_found, who};
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct TelemetryQuery;
 
 /// An hour: the range a search covers when it names no start.
 const DEFAULT_RANGE: u64 = 3_600_000_000_000;
@@ -442,12 +443,6 @@ pub struct LogPage {
 }
 
 #[derive(SimpleObject)]
-pub struct Project {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(SimpleObject)]
 pub struct DashboardEntry {
     pub id: String,
     pub title: String,
@@ -480,14 +475,8 @@ fn capped(limit: Option<i32>, default: usize, max: usize) -> Result<usize> {
     }
 }
 
-#[Object(name = "Query")]
-impl QueryRoot {
-    /// Projects the caller may reach.
-    async fn projects(&self, ctx: &Context<'_>) -> Result<Vec<Project>> {
-        let all = backends(ctx).control.projects().await.map_err(from_control)?;
-        Ok(all.into_iter().map(|p| Project { id: p.id, name: p.name }).collect())
-    }
-
+#[Object]
+impl TelemetryQuery {
     /// Every metric of the project.
     async fn metrics(&self, ctx: &Context<'_>, project: String) -> Result<Vec<Metric>> {
         let project = super::project(ctx, &project).await?;
@@ -626,20 +615,17 @@ impl QueryRoot {
 
     /// The project's dashboards, by title.
     async fn dashboards(&self, ctx: &Context<'_>, project: String) -> Result<Vec<DashboardEntry>> {
-        let project = super::project(ctx, &project).await?;
-        let all = backends(ctx).control.dashboards(&project).await.map_err(from_control)?;
+        let all = backends(ctx).control.dashboards(&who(ctx), &project).await.map_err(from_control)?;
         Ok(all.into_iter().map(|(id, title, version)| DashboardEntry { id, title, version }).collect())
     }
 
     async fn dashboard(&self, ctx: &Context<'_>, project: String, id: String) -> Result<Dashboard> {
-        let project = super::project(ctx, &project).await?;
-        backends(ctx).control.dashboard(&project, &id).await.map(dashboard).map_err(from_control)
+        backends(ctx).control.dashboard(&who(ctx), &project, &id).await.map(dashboard).map_err(from_control)
     }
 
     /// A dashboard's document as JSON, for `importDashboard` here or elsewhere.
     async fn export_dashboard(&self, ctx: &Context<'_>, project: String, id: String) -> Result<String> {
-        let project = super::project(ctx, &project).await?;
-        backends(ctx).control.export_dashboard(&project, &id).await.map_err(from_control)
+        backends(ctx).control.export_dashboard(&who(ctx), &project, &id).await.map_err(from_control)
     }
 }
 

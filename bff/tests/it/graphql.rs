@@ -247,7 +247,7 @@ async fn internal_calls_without_the_service_token_are_refused() {
         let e = read.metrics("default").await.expect_err("refused");
         assert!(e.to_string().contains("service token"), "{e}");
         let control = cloudgrid_control::grpc::GrpcControl::new(&url, &token).expect("client");
-        let e = control.projects().await.expect_err("refused");
+        let e = control.projects_for(&cloudgrid_control::Principal::user("local")).await.expect_err("refused");
         assert!(e.to_string().contains("service token"), "{e}");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudgrid_bff::{AppConfig, Backends, Limits};
 use cloudgrid_control::ControlPlane;
-use cloudgrid_control::grpc::{GrpcControl, WorkspaceService};
+use cloudgrid_control::grpc::{ControlService, GrpcControl};
 use cloudgrid_proto::service_auth::ServiceToken;
 use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_operators::records::{AttrValue, LogRecord, Record, SpanRecord};
@@ -91,8 +91,7 @@ const TOKEN: &str = "test-service-token-test-service-token";
 /// and clients of them.
 pub async fn over_grpc(read: StorageRead, control: ControlPlane) -> (Backends, String) {
     let token = ServiceToken::new(Some(TOKEN.into()));
-    let routes = tonic::service::Routes::new(ReadService::server(Arc::new(read), &token))
-        .add_service(WorkspaceService::server(Arc::new(control), &token))
+    let routes = ControlService::add_to(tonic::service::Routes::new(ReadService::server(Arc::new(read), &token)), Arc::new(control), &token)
         .into_axum_router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -131,8 +130,9 @@ impl Bff {
             Shape::InProcess => Backends { read: Arc::new(read), control: Arc::new(control) },
             Shape::Grpc => over_grpc(read, control).await.0,
         };
+        let control = backends.control.clone();
         let schema = cloudgrid_bff::build(backends, &options.limits);
-        let app = cloudgrid_bff::router(schema, options.app);
+        let app = cloudgrid_bff::router(schema, control, options.app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });

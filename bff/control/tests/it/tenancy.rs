@@ -193,14 +193,15 @@ async fn project_settings_are_checked_and_a_deleted_project_takes_its_keys_grant
 
     let key = c.create_key(&w.admin, &p.id, "ingest", KeyScope::Ingest).await.expect("key");
     c.set_project_access(&w.admin, &p.id, id(&w.viewer), Some(Role::Viewer)).await.expect("grant");
-    c.create_dashboard(&p.id, &cloudgrid_control::dashboards::DashboardSpec { title: "d".into(), variables: vec![], widgets: vec![] })
+    c.create_dashboard(&w.admin, &p.id, &cloudgrid_control::dashboards::DashboardSpec { title: "d".into(), variables: vec![], widgets: vec![] })
         .await
         .expect("dashboard");
     assert!(matches!(c.delete_project(&w.member, &w.a).await, Err(ControlError::Forbidden(_))));
     c.delete_project(&w.admin, &p.id).await.expect("delete");
     assert!(matches!(c.authorize_project(&w.owner, &p.id, Role::Viewer).await, Err(ControlError::NotFound(_))));
     assert_eq!(c.verify_ingest_key(&key.key).await.expect("verify"), KeyCheck::Unknown, "its keys went with it");
-    assert!(c.dashboards(&p.id).await.expect("list").is_empty());
+    assert!(matches!(c.dashboards(&w.owner, &p.id).await, Err(ControlError::NotFound(_))));
+    assert_eq!(c.orphans().await.expect("orphans"), 0, "no dashboard, key or grant left");
     assert!(c.members(&w.owner, &w.acme).await.expect("members").iter().all(|m| m.projects.iter().all(|(q, _)| q != &p.id)));
     assert!(matches!(c.create_key(&w.admin, &p.id, "late", KeyScope::Ingest).await, Err(ControlError::NotFound(_))));
 }
