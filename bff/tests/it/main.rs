@@ -7,3 +7,4 @@ mod graphql;
 mod live;
 mod schema_file;
 mod support;
+mod tenancy;
