@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_bff::{AppConfig, Backends, Limits};
 use cloudgrid_control::grpc::{ControlService, GrpcControl};
-use cloudgrid_control::{ControlApi, ControlPlane};
+use cloudgrid_control::mail::{MailConfig, Mailer, SmtpConfig, SmtpTls};
+use cloudgrid_control::{ControlApi, ControlPlane, Settings};
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
 use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
@@ -186,6 +187,33 @@ struct Common {
     /// per message.
     #[arg(long, env = "CLOUDGRID_PIPELINE_EPOCH_MESSAGES", default_value_t = 256, global = true)]
     pipeline_epoch_messages: usize,
+    /// Where users open CloudGrid (scheme://host[:port]); links in emails start with it.
+    /// Default: the BFF's address.
+    #[arg(long, env = "CLOUDGRID_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// How long an invitation link stays valid (e.g. 7d).
+    #[arg(long, env = "CLOUDGRID_INVITATION_TTL", default_value = "7d", global = true)]
+    invitation_ttl: String,
+    /// `smtp` or `disabled`: whether the control plane sends email. Disabled, invitation
+    /// links are handed back to the inviter to pass on. Default: smtp when
+    /// CLOUDGRID_SMTP_HOST is set; otherwise disabled in local mode, and required to be
+    /// said in deployed mode.
+    #[arg(long, env = "CLOUDGRID_SMTP_DELIVERY", global = true)]
+    smtp_delivery: Option<String>,
+    #[arg(long, env = "CLOUDGRID_SMTP_HOST", global = true)]
+    smtp_host: Option<String>,
+    #[arg(long, env = "CLOUDGRID_SMTP_PORT", default_value_t = 587, global = true)]
+    smtp_port: u16,
+    /// none, starttls or tls.
+    #[arg(long, env = "CLOUDGRID_SMTP_TLS", default_value = "starttls", global = true)]
+    smtp_tls: String,
+    #[arg(long, env = "CLOUDGRID_SMTP_USERNAME", global = true)]
+    smtp_username: Option<String>,
+    #[arg(long, env = "CLOUDGRID_SMTP_PASSWORD", global = true, hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The sender: `CloudGrid <noreply@example.com>` or a bare address.
+    #[arg(long, env = "CLOUDGRID_SMTP_FROM", global = true)]
+    smtp_from: Option<String>,
 }
 
 impl Common {
@@ -286,6 +314,60 @@ impl Common {
             bail!("deployed mode needs CLOUDGRID_SERVICE_TOKEN of at least {MIN_TOKEN_LEN} characters, shared by the services");
         }
         Ok(token)
+    }
+
+    /// How the control plane sends email.
+    fn mail(&self) -> Result<MailConfig> {
+        match self.smtp_delivery.as_deref().map(str::trim) {
+            Some(d) if d.eq_ignore_ascii_case("disabled") => return Ok(MailConfig::Disabled),
+            Some(d) if d.eq_ignore_ascii_case("smtp") => {}
+            Some(other) => bail!("CLOUDGRID_SMTP_DELIVERY must be smtp or disabled, got `{other}`"),
+            None if self.smtp_host.is_some() => {}
+            None if self.local() => return Ok(MailConfig::Disabled),
+            None => bail!(
+                "deployed mode needs CLOUDGRID_SMTP_HOST (and CLOUDGRID_SMTP_FROM) for invitation emails, \
+                 or CLOUDGRID_SMTP_DELIVERY=disabled to hand invitation links out by hand"
+            ),
+        }
+        let host = self.smtp_host.clone().context("CLOUDGRID_SMTP_DELIVERY=smtp needs CLOUDGRID_SMTP_HOST")?;
+        let from = self.smtp_from.clone().context("sending email needs CLOUDGRID_SMTP_FROM, the sender address")?;
+        let tls = SmtpTls::parse(&self.smtp_tls)?;
+        if tls == SmtpTls::None && !self.local() {
+            tracing::warn!(host, "CLOUDGRID_SMTP_TLS=none: invitation emails and SMTP credentials cross the network in clear");
+        }
+        Ok(MailConfig::Smtp(SmtpConfig {
+            host,
+            port: self.smtp_port,
+            tls,
+            username: self.smtp_username.clone(),
+            password: self.smtp_password.clone(),
+            from,
+            timeout: std::time::Duration::from_secs(15),
+        }))
+    }
+
+    /// How the control plane reaches people: checked before anything starts.
+    fn control_settings(&self) -> Result<Settings> {
+        let mailer = Mailer::new(&self.mail()?)?;
+        let invitation_ttl = parse_duration(&self.invitation_ttl)
+            .filter(|d| !d.is_zero())
+            .with_context(|| format!("CLOUDGRID_INVITATION_TTL: `{}` is not a duration like 7d", self.invitation_ttl))?;
+        let public_url = match &self.public_url {
+            Some(u) => {
+                let parsed = url::Url::parse(u).with_context(|| format!("CLOUDGRID_PUBLIC_URL `{u}` is not a URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    bail!("CLOUDGRID_PUBLIC_URL must be an http(s) URL, got `{u}`");
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{}", self.addr(self.bff_addr, 8080)),
+        };
+        if mailer.enabled() {
+            println!("invitation emails: SMTP {}:{}", self.smtp_host.as_deref().unwrap_or_default(), self.smtp_port);
+        } else {
+            println!("invitation emails: disabled (links are handed to the inviter)");
+        }
+        Ok(Settings { mailer, public_url, invitation_ttl })
     }
 
     /// The BFF's GraphQL app over `read` and `control`.
@@ -411,9 +493,10 @@ async fn main() -> Result<()> {
             if common.timely_addresses.is_some() {
                 bail!("CLOUDGRID_TIMELY_ADDRESSES applies to storage-write; `all` runs one process");
             }
+            let settings = common.control_settings()?;
             let bus = common.bus(false, &health).await?;
             let store = common.store().await?;
-            let control = Arc::new(ControlPlane::new(store.clone()));
+            let control = Arc::new(ControlPlane::with_settings(store.clone(), settings));
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 match &boot.created_key {
@@ -466,8 +549,9 @@ async fn main() -> Result<()> {
             run_until_stopped(servers, Some(pipeline), Drain::InFlight, &shutdown, &readiness).await
         }
         Target::ControlPlane => {
+            let settings = common.control_settings()?;
             let store = common.store().await?;
-            let control = Arc::new(ControlPlane::new(store));
+            let control = Arc::new(ControlPlane::with_settings(store, settings));
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 if let Some(key) = boot.created_key {

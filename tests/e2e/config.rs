@@ -19,6 +19,20 @@ fn bad_settings_stop_the_start_with_a_message_naming_them() {
         ("storage-write", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_SURREAL_URL"),
         ("all", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_TIMELY_ADDRESSES"),
         ("all", &[("CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", "0")], "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT"),
+        // Email: said or not at all, and complete when said.
+        ("all", &[("CLOUDGRID_SMTP_DELIVERY", "pigeon")], "CLOUDGRID_SMTP_DELIVERY"),
+        ("all", &[("CLOUDGRID_SMTP_DELIVERY", "smtp")], "CLOUDGRID_SMTP_HOST"),
+        ("all", &[("CLOUDGRID_SMTP_HOST", "mail.example.com")], "CLOUDGRID_SMTP_FROM"),
+        ("all", &[("CLOUDGRID_SMTP_HOST", "mail.example.com"), ("CLOUDGRID_SMTP_FROM", "CloudGrid\r\nBcc: x")], "CLOUDGRID_SMTP_FROM"),
+        ("all", &[("CLOUDGRID_SMTP_HOST", "mail.example.com"), ("CLOUDGRID_SMTP_FROM", "a@b.c"), ("CLOUDGRID_SMTP_TLS", "ssl3")], "CLOUDGRID_SMTP_TLS"),
+        ("all", &[("CLOUDGRID_SMTP_HOST", "mail.example.com"), ("CLOUDGRID_SMTP_FROM", "a@b.c"), ("CLOUDGRID_SMTP_USERNAME", "u")], "CLOUDGRID_SMTP_PASSWORD"),
+        ("all", &[("CLOUDGRID_INVITATION_TTL", "forever")], "CLOUDGRID_INVITATION_TTL"),
+        ("all", &[("CLOUDGRID_PUBLIC_URL", "ftp://example.com")], "CLOUDGRID_PUBLIC_URL"),
+        (
+            "control-plane",
+            &[("CLOUDGRID_DEPLOYMENT_MODE", "deployed"), ("CLOUDGRID_SERVICE_TOKEN", "0123456789abcdef0123456789abcdef")],
+            "CLOUDGRID_SMTP_DELIVERY=disabled",
+        ),
     ];
     for (target, env, named) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_cloudgrid"))

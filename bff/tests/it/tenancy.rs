@@ -16,7 +16,7 @@ use cloudgrid_control::{ControlPlane, Principal, Role};
 use futures::StreamExt;
 use serde_json::{Value as J, json};
 
-use crate::support::{Shape, over_grpc, services};
+use crate::support::{Bff, Options, Shape, over_grpc, services};
 
 async fn schema(shape: Shape) -> (CloudGridSchema, ControlPlane, tempfile::TempDir) {
     let (read, control, data) = services().await;
@@ -329,4 +329,37 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     assert_eq!(control.projects_for(&boss).await.expect("projects").len(), 1);
 }
 
-crate::both_shapes!(tenancy_flows_work_through_graphql, another_tenants_objects_are_refused_to_every_caller_and_never_shown);
+/// Over HTTP: a read key reads its project and nothing else, and every other key is
+/// refused before GraphQL runs.
+async fn api_keys_presented_to_the_bff_read_only_their_own_project(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+    let made = bff.query("mutation { createProject(company: \"default\", input: {name: \"Other\"}) { id } }", json!({})).await;
+    let other = made["data"]["createProject"]["id"].as_str().expect("project").to_string();
+    let key = |scope: &str| {
+        let q = format!("mutation {{ createApiKey(project: \"default\", name: \"k\", scope: {scope}) {{ id key }} }}");
+        let bff = &bff;
+        async move { bff.query(&q, json!({})).await["data"]["createApiKey"].clone() }
+    };
+    let read = key("READ").await;
+    let (status, body) = bff.query_with_key(read["key"].as_str().expect("key"), "{ metrics(project: \"default\") { name } projects { id role } }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["projects"], json!([{"id": "default", "role": "VIEWER"}]), "{body}");
+    let (_, body) = bff.query_with_key(read["key"].as_str().expect("key"), "query($p: String!) { metrics(project: $p) { name } }", json!({"p": other})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+    let (_, body) = bff.query_with_key(read["key"].as_str().expect("key"), "mutation { createDashboard(project: \"default\", spec: {title: \"x\"}) { id } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "a read key changes nothing: {body}");
+    let ingest = key("INGEST").await;
+    assert_eq!(bff.query_with_key(ingest["key"].as_str().expect("key"), "{ projects { id } }", json!({})).await.0, 403, "an ingest key cannot read");
+    let wrong = format!("cgk_{}_{}", "0".repeat(12), "0".repeat(64));
+    assert_eq!(bff.query_with_key(&wrong, "{ projects { id } }", json!({})).await.0, 401);
+    assert_eq!(bff.query_with_key("", "{ projects { id } }", json!({})).await.0, 401);
+    let q = format!("mutation {{ revokeApiKey(project: \"default\", id: \"{}\") }}", read["id"].as_str().expect("id"));
+    bff.query(&q, json!({})).await;
+    assert_eq!(bff.query_with_key(read["key"].as_str().expect("key"), "{ projects { id } }", json!({})).await.0, 401, "revoked: refused at once");
+}
+
+crate::both_shapes!(
+    tenancy_flows_work_through_graphql,
+    another_tenants_objects_are_refused_to_every_caller_and_never_shown,
+    api_keys_presented_to_the_bff_read_only_their_own_project
+);
