@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_bff::{AppConfig, Backends, Limits};
 use cloudgrid_control::grpc::{ControlService, GrpcControl};
 use cloudgrid_control::mail::{MailConfig, Mailer, SmtpConfig, SmtpTls};
+use cloudgrid_control::secrets::{SecretKey, SecretKeys};
 use cloudgrid_control::{ControlApi, ControlPlane, Settings};
 use cloudgrid_operators::rollup::{RollupConfig, Tiers, parse_duration};
 use cloudgrid_pipeline::{Cluster, Drain, Pipeline, PipelineConfig};
@@ -214,6 +215,14 @@ struct Common {
     /// The sender: `CloudGrid <noreply@example.com>` or a bare address.
     #[arg(long, env = "CLOUDGRID_SMTP_FROM", global = true)]
     smtp_from: Option<String>,
+    /// 32 random bytes (64 hex digits or base64) provider secrets are encrypted with.
+    /// Without it deployed mode refuses to store them; local mode makes one in the data dir.
+    #[arg(long, env = "CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY", global = true, hide_env_values = true)]
+    provider_secret_encryption_key: Option<String>,
+    /// Earlier keys (comma-separated), still read after a rotation; at start the control
+    /// plane re-encrypts what they sealed under the current key.
+    #[arg(long, env = "CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEYS_OLD", global = true, hide_env_values = true)]
+    provider_secret_encryption_keys_old: Option<String>,
 }
 
 impl Common {
@@ -367,7 +376,32 @@ impl Common {
         } else {
             println!("invitation emails: disabled (links are handed to the inviter)");
         }
-        Ok(Settings { mailer, public_url, invitation_ttl })
+        Ok(Settings { mailer, public_url, invitation_ttl, secret_keys: self.secret_keys()? })
+    }
+
+    /// The keys provider secrets are sealed with.
+    fn secret_keys(&self) -> Result<SecretKeys> {
+        let parse = |name: &str, text: &str| SecretKey::parse(text).map_err(|e| anyhow::anyhow!("{name}: {e}"));
+        let old = match &self.provider_secret_encryption_keys_old {
+            Some(list) => list
+                .split(',')
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| parse("CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEYS_OLD", k))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let current = match &self.provider_secret_encryption_key {
+            Some(k) => Some(parse("CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY", k)?),
+            None if self.local() => Some(cloudgrid_control::local_secret_key(&self.data_dir)?),
+            None => {
+                tracing::warn!("CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY is not set: provider secrets are refused");
+                None
+            }
+        };
+        if current.is_none() && !old.is_empty() {
+            bail!("CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEYS_OLD needs CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY, the key to re-encrypt with");
+        }
+        Ok(SecretKeys { current, old })
     }
 
     /// The BFF's GraphQL app over `read` and `control`.
@@ -497,6 +531,7 @@ async fn main() -> Result<()> {
             let bus = common.bus(false, &health).await?;
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::with_settings(store.clone(), settings));
+            reseal(&control).await?;
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 match &boot.created_key {
@@ -552,6 +587,7 @@ async fn main() -> Result<()> {
             let settings = common.control_settings()?;
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::with_settings(store, settings));
+            reseal(&control).await?;
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 if let Some(key) = boot.created_key {
@@ -591,6 +627,16 @@ async fn main() -> Result<()> {
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
     }
+}
+
+/// Finishes a rotation of the provider-secret key: what old keys sealed is sealed again
+/// under the current one.
+async fn reseal(control: &ControlPlane) -> Result<()> {
+    let resealed = control.reseal_provider_secrets().await.context("re-encrypting provider secrets under the current key")?;
+    if resealed > 0 {
+        println!("provider secrets: {resealed} re-encrypted under the current key; the old keys may now be removed");
+    }
+    Ok(())
 }
 
 async fn start_collector(

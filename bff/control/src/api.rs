@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
+use crate::secrets::ProviderSecret;
 use crate::tenancy::{Company, Member, Project, ProjectSettings, User};
 use crate::{ControlError, ControlPlane};
 
@@ -41,6 +42,9 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn keys(&self, who: &Principal, project: &str) -> Result<Vec<ApiKey>, ControlError>;
     async fn revoke_key(&self, who: &Principal, project: &str, key_id: &str) -> Result<(), ControlError>;
     async fn audit_log(&self, who: &Principal, company: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, ControlError>;
+    async fn provider_secrets(&self, who: &Principal, project: &str) -> Result<Vec<ProviderSecret>, ControlError>;
+    async fn set_provider_secret(&self, who: &Principal, project: &str, name: &str, provider: &str, secret: &str) -> Result<ProviderSecret, ControlError>;
+    async fn delete_provider_secret(&self, who: &Principal, project: &str, name: &str) -> Result<(), ControlError>;
     /// (id, title, version) of every dashboard of the project, by title.
     async fn dashboards(&self, who: &Principal, project: &str) -> Result<Vec<(String, String, u64)>, ControlError>;
     async fn dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<Dashboard, ControlError>;
@@ -125,6 +129,15 @@ impl ControlApi for ControlPlane {
     }
     async fn audit_log(&self, who: &Principal, company: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, ControlError> {
         ControlPlane::audit_log(self, who, company, filter).await
+    }
+    async fn provider_secrets(&self, who: &Principal, project: &str) -> Result<Vec<ProviderSecret>, ControlError> {
+        ControlPlane::provider_secrets(self, who, project).await
+    }
+    async fn set_provider_secret(&self, who: &Principal, project: &str, name: &str, provider: &str, secret: &str) -> Result<ProviderSecret, ControlError> {
+        ControlPlane::set_provider_secret(self, who, project, name, provider, secret).await
+    }
+    async fn delete_provider_secret(&self, who: &Principal, project: &str, name: &str) -> Result<(), ControlError> {
+        ControlPlane::delete_provider_secret(self, who, project, name).await
     }
     async fn dashboards(&self, who: &Principal, project: &str) -> Result<Vec<(String, String, u64)>, ControlError> {
         ControlPlane::dashboards(self, who, project).await

@@ -23,6 +23,7 @@ use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, InvitationState, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::mail::Delivery;
+use crate::secrets::ProviderSecret;
 use crate::tenancy::{Company, Member, Project, ProjectLimits, ProjectSettings, User};
 use crate::ControlError;
 
@@ -488,6 +489,32 @@ impl pb::tenancy_server::Tenancy for ControlService {
                 .collect(),
         })
     }
+
+    async fn provider_secrets(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::ProviderSecretsReply> {
+        let r = r.into_inner();
+        let all = self.api.provider_secrets(&principal_from_pb(r.principal), &r.project_id).await.map_err(status)?;
+        ok(pb::ProviderSecretsReply { secrets: all.into_iter().map(secret_to_pb).collect() })
+    }
+
+    async fn set_provider_secret(&self, r: Request<pb::SetProviderSecretRequest>) -> Reply<pb::ProviderSecret> {
+        let r = r.into_inner();
+        let who = principal_from_pb(r.principal);
+        ok(secret_to_pb(self.api.set_provider_secret(&who, &r.project_id, &r.name, &r.provider, &r.secret).await.map_err(status)?))
+    }
+
+    async fn delete_provider_secret(&self, r: Request<pb::ProviderSecretRequest>) -> Reply<pb::Done> {
+        let r = r.into_inner();
+        self.api.delete_provider_secret(&principal_from_pb(r.principal), &r.project_id, &r.name).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+}
+
+fn secret_to_pb(s: ProviderSecret) -> pb::ProviderSecret {
+    pb::ProviderSecret { name: s.name, provider: s.provider, hint: s.hint, updated_at: s.updated_at }
+}
+
+fn secret_from_pb(s: pb::ProviderSecret) -> ProviderSecret {
+    ProviderSecret { name: s.name, provider: s.provider, hint: s.hint, updated_at: s.updated_at }
 }
 
 // --- client -------------------------------------------------------------------------
@@ -707,6 +734,28 @@ impl ControlApi for GrpcControl {
                 at: e.at,
             })
             .collect())
+    }
+
+    async fn provider_secrets(&self, who: &Principal, project: &str) -> Result<Vec<ProviderSecret>, ControlError> {
+        let r = self.tenancy().provider_secrets(project_request(who, project)).await.map_err(control_error)?.into_inner();
+        Ok(r.secrets.into_iter().map(secret_from_pb).collect())
+    }
+
+    async fn set_provider_secret(&self, who: &Principal, project: &str, name: &str, provider: &str, secret: &str) -> Result<ProviderSecret, ControlError> {
+        let req = pb::SetProviderSecretRequest {
+            principal: principal_to_pb(who),
+            project_id: project.into(),
+            name: name.into(),
+            provider: provider.into(),
+            secret: secret.into(),
+        };
+        Ok(secret_from_pb(self.tenancy().set_provider_secret(req).await.map_err(control_error)?.into_inner()))
+    }
+
+    async fn delete_provider_secret(&self, who: &Principal, project: &str, name: &str) -> Result<(), ControlError> {
+        let req = pb::ProviderSecretRequest { principal: principal_to_pb(who), project_id: project.into(), name: name.into() };
+        self.tenancy().delete_provider_secret(req).await.map_err(control_error)?;
+        Ok(())
     }
 
     async fn dashboards(&self, who: &Principal, project: &str) -> Result<Vec<(String, String, u64)>, ControlError> {

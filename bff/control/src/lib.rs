@@ -21,6 +21,9 @@ pub const DEFAULT_PROJECT_ID: &str = "default";
 pub const LOCAL_USER_ID: &str = "local";
 /// Where local mode keeps the bootstrap ingest key, under the data dir.
 pub const INGEST_KEY_FILE: &str = "ingest-key";
+/// Where local mode keeps the key provider secrets are sealed with when none is
+/// configured, under the data dir.
+pub const SECRET_KEY_FILE: &str = "provider-secret-key";
 
 pub mod access;
 pub mod api;
@@ -31,6 +34,7 @@ pub mod grpc;
 pub mod invitations;
 pub mod keys;
 pub mod mail;
+pub mod secrets;
 pub mod tenancy;
 
 pub use access::{Principal, Role};
@@ -84,6 +88,8 @@ pub struct Settings {
     /// Where users open CloudGrid: links in emails start with it.
     pub public_url: String,
     pub invitation_ttl: Duration,
+    /// What provider secrets are sealed with; none configured, they are refused.
+    pub secret_keys: secrets::SecretKeys,
 }
 
 impl Default for Settings {
@@ -92,6 +98,7 @@ impl Default for Settings {
             mailer: mail::Mailer::disabled(),
             public_url: "http://127.0.0.1:8080".into(),
             invitation_ttl: invitations::DEFAULT_TTL,
+            secret_keys: secrets::SecretKeys::default(),
         }
     }
 }
@@ -161,6 +168,21 @@ impl ControlPlane {
         let key = self.insert_key(entry, DEFAULT_PROJECT_ID, "local bootstrap", KeyScope::Ingest).await?;
         write_secret_file(&key_file, &key.key)?;
         Ok(Bootstrap { project_id: DEFAULT_PROJECT_ID.into(), created_key: Some(key.key), key_file })
+    }
+}
+
+/// The key local mode seals provider secrets with when none is configured: read from
+/// `data_dir/provider-secret-key`, made (mode 0600) on first use.
+pub fn local_secret_key(data_dir: &Path) -> Result<secrets::SecretKey, ControlError> {
+    let path = data_dir.join(SECRET_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => secrets::SecretKey::parse(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = secrets::SecretKey::generate();
+            write_secret_file(&path, &key)?;
+            secrets::SecretKey::parse(&key)
+        }
+        Err(source) => Err(ControlError::File { path, source }),
     }
 }
 

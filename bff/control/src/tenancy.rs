@@ -431,8 +431,9 @@ impl ControlPlane {
         Ok(next)
     }
 
-    /// Deletes a project with its keys, access grants, dashboards and pending invitations'
-    /// mention of it (company admins). Its telemetry goes with retention.
+    /// Deletes a project with its keys, access grants, dashboards, provider secrets and
+    /// pending invitations' mention of it (company admins). Its telemetry goes with
+    /// retention.
     pub async fn delete_project(&self, who: &Principal, project_id: &str) -> Result<(), ControlError> {
         let access = self.authorize_project(who, project_id, Role::Admin).await?;
         self.authorize_company(who, &access.company_id, Role::Admin).await?;
@@ -443,6 +444,7 @@ impl ControlPlane {
              DELETE api_key WHERE project_id = $id RETURN NONE; \
              DELETE project_member WHERE project_id = $id RETURN NONE; \
              DELETE dashboard WHERE project_id = $id RETURN NONE; \
+             DELETE provider_secret WHERE project_id = $id RETURN NONE; \
              UPDATE invitation SET projects = projects[WHERE project_id != $id] \
                 WHERE company_id = $company AND state = 'pending' RETURN NONE;",
             || Entry::new(who, &access.company_id, "project.delete", "project", project_id).project(project_id),
@@ -451,8 +453,9 @@ impl ControlPlane {
         .await
     }
 
-    /// How many API keys, project grants and dashboards name a project that no longer
-    /// exists (a consistency check: always 0 unless storage was changed by hand).
+    /// How many API keys, project grants, dashboards and provider secrets name a project
+    /// that no longer exists (a consistency check: always 0 unless storage was changed by
+    /// hand).
     pub async fn orphans(&self) -> Result<usize, ControlError> {
         let counts: Vec<i64> = self
             .store
@@ -461,7 +464,8 @@ impl ControlPlane {
                 "RETURN [\
                     count(SELECT VALUE id FROM api_key WHERE type::record('project', project_id).company_id = NONE), \
                     count(SELECT VALUE id FROM project_member WHERE type::record('project', project_id).company_id = NONE), \
-                    count(SELECT VALUE id FROM dashboard WHERE type::record('project', project_id).company_id = NONE)]",
+                    count(SELECT VALUE id FROM dashboard WHERE type::record('project', project_id).company_id = NONE), \
+                    count(SELECT VALUE id FROM provider_secret WHERE type::record('project', project_id).company_id = NONE)]",
             )
             .await
             .map_err(storage)?

@@ -255,6 +255,23 @@ pub struct AuditEvent {
     pub at: String,
 }
 
+/// A provider secret as listed: never the secret itself.
+#[derive(SimpleObject)]
+pub struct ProviderSecret {
+    pub name: String,
+    /// `openai`, `anthropic`, ...
+    pub provider: String,
+    /// The secret's last four characters (empty for short secrets).
+    pub hint: String,
+    pub updated_at: String,
+}
+
+impl From<cloudgrid_control::secrets::ProviderSecret> for ProviderSecret {
+    fn from(s: cloudgrid_control::secrets::ProviderSecret) -> Self {
+        Self { name: s.name, provider: s.provider, hint: s.hint, updated_at: s.updated_at }
+    }
+}
+
 #[derive(InputObject, Default)]
 pub struct ProjectInput {
     pub name: Option<String>,
@@ -330,6 +347,12 @@ impl TenancyQuery {
                 last_used_at: k.last_used_at,
             })
             .collect())
+    }
+
+    /// The project's provider secrets, without their values (project admins).
+    async fn provider_secrets(&self, ctx: &Context<'_>, project: String) -> Result<Vec<ProviderSecret>> {
+        let all = backends(ctx).control.provider_secrets(&who(ctx), &project).await.map_err(from_control)?;
+        Ok(all.into_iter().map(ProviderSecret::from).collect())
     }
 
     /// The company's audit log, newest first (admins). `before`: the last id of the
@@ -455,6 +478,19 @@ impl TenancyMutation {
     async fn create_api_key(&self, ctx: &Context<'_>, project: String, name: String, scope: KeyScope) -> Result<NewApiKey> {
         let k = backends(ctx).control.create_key(&who(ctx), &project, &name, scope.into()).await.map_err(from_control)?;
         Ok(NewApiKey { id: k.key_id, key: k.key })
+    }
+
+    /// Stores a third-party provider's API key for the project, encrypted, replacing one of
+    /// the same name (project admins). It is never returned in clear.
+    async fn set_provider_secret(&self, ctx: &Context<'_>, project: String, name: String, provider: String, secret: String) -> Result<ProviderSecret> {
+        let stored = backends(ctx).control.set_provider_secret(&who(ctx), &project, &name, &provider, &secret).await.map_err(from_control)?;
+        Ok(stored.into())
+    }
+
+    /// Deletes a provider secret (project admins); answers its name.
+    async fn delete_provider_secret(&self, ctx: &Context<'_>, project: String, name: String) -> Result<String> {
+        backends(ctx).control.delete_provider_secret(&who(ctx), &project, &name).await.map_err(from_control)?;
+        Ok(name)
     }
 
     /// Revokes a key of the project (project admins); answers its id.

@@ -103,10 +103,18 @@ pub async fn over_grpc(read: StorageRead, control: ControlPlane) -> (Backends, S
     (backends, url)
 }
 
+/// The control plane over `store`, sealing provider secrets with a fresh key.
+pub fn control_plane(store: Store) -> ControlPlane {
+    use cloudgrid_control::secrets::{SecretKey, SecretKeys};
+    let key = SecretKey::parse(&SecretKey::generate()).expect("key");
+    let settings = cloudgrid_control::Settings { secret_keys: SecretKeys { current: Some(key), old: vec![] }, ..Default::default() };
+    ControlPlane::with_settings(store, settings)
+}
+
 /// storage-read and the control plane on fresh embedded storage, with a project.
 pub async fn services() -> (StorageRead, ControlPlane, tempfile::TempDir) {
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
-    let control = ControlPlane::new(store.clone());
+    let control = control_plane(store.clone());
     let data = tempfile::tempdir().expect("tempdir");
     control.bootstrap_local(data.path()).await.expect("bootstrap");
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
@@ -118,7 +126,7 @@ pub async fn services() -> (StorageRead, ControlPlane, tempfile::TempDir) {
 impl Bff {
     pub async fn start(options: Options) -> Bff {
         let store = Store::open(&SurrealConfig::mem()).await.expect("store");
-        let control = ControlPlane::new(store.clone());
+        let control = control_plane(store.clone());
         let data = tempfile::tempdir().expect("tempdir");
         control.bootstrap_local(data.path()).await.expect("bootstrap");
         let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));

@@ -122,6 +122,15 @@ async fn tenancy_flows_work_through_graphql(shape: Shape) {
     let hidden = q(&ann, "query($c: String!) { auditLog(company: $c) { action } }", json!({"c": acme})).await;
     assert_eq!(hidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
 
+    // A provider secret is stored sealed and listed by its last characters only.
+    let stored = q(&local, "mutation($p: String!) { setProviderSecret(project: $p, name: \"openai\", provider: \"openai\", secret: \"sk-live-abcdefgh1234\") { name provider hint } }", json!({"p": shop})).await;
+    assert_eq!(stored["data"]["setProviderSecret"], json!({"name": "openai", "provider": "openai", "hint": "1234"}), "{stored}");
+    let listed = q(&local, "query($p: String!) { providerSecrets(project: $p) { name hint } }", json!({"p": shop})).await;
+    assert!(!listed.to_string().contains("abcdefgh"), "{listed}");
+    assert_eq!(control.provider_secret_for_use(&shop, "openai").await.expect("in clear for use"), "sk-live-abcdefgh1234");
+    let refused = q(&ann, "query($p: String!) { providerSecrets(project: $p) { name } }", json!({"p": shop})).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "members do not see secrets: {refused}");
+
     // Settings change; the project goes with its access.
     let renamed = q(&local, "mutation($p: String!) { updateProject(project: $p, input: {name: \"Shop\", slug: \"shop\"}) { name slug timeZone } }", json!({"p": shop})).await;
     assert_eq!(renamed["data"]["updateProject"], json!({"name": "Shop", "slug": "shop", "timeZone": "Europe/Paris"}));
@@ -200,6 +209,9 @@ const ENTRIES: &[Entry] = &[
     Entry { field: "acceptInvitation", document: "mutation($t: String!) { acceptInvitation(token: $t) { id name } }", company_scoped: true, tenant_scoped: true },
     project("createApiKey", "mutation($g: String!) { createApiKey(project: $g, name: \"x\", scope: READ) { key } }"),
     project("revokeApiKey", "mutation($g: String!, $k: String!) { revokeApiKey(project: $g, id: $k) }"),
+    project("providerSecrets", "query($g: String!) { providerSecrets(project: $g) { name provider hint } }"),
+    project("setProviderSecret", "mutation($g: String!) { setProviderSecret(project: $g, name: \"openai\", provider: \"openai\", secret: \"sk-x\") { name } }"),
+    project("deleteProviderSecret", "mutation($g: String!) { deleteProviderSecret(project: $g, name: \"globex-openai\") }"),
     project("liveSpans", "subscription($g: String!) { liveSpans(project: $g) { started } }"),
     project("liveLogs", "subscription($g: String!) { liveLogs(project: $g) { started } }"),
     project("liveMetric", "subscription($g: String!) { liveMetric(project: $g, query: {metric: \"m\", aggregation: AVG}, range: \"5m\") { kind } }"),
@@ -245,6 +257,7 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     let spec = DashboardSpec { title: "Secret plans".into(), variables: vec![], widgets: vec![] };
     let d = control.create_dashboard(&boss, &g, &spec).await.expect("dashboard").id;
     let k = control.create_key(&boss, &g, "globex-ingest", KeyScope::Ingest).await.expect("key").key_id;
+    control.set_provider_secret(&boss, &g, "globex-openai", "openai", "sk-globex-topsecret-9876").await.expect("secret");
     let invite = |email: &str, role| InvitationSpec { email: email.into(), role, projects: vec![] };
     let spy = signed_in(&control, "spy@globex.test").await;
     let link = control.create_invitation(&boss, &globex, &invite("spy@globex.test", Role::Member)).await.expect("invite").link.expect("link");
@@ -288,7 +301,18 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     ];
     let vars = json!({"g": g, "gc": globex, "d": d, "i": i, "k": k, "u": u, "t": t});
     // What must never show: Globex's names, titles and people.
-    let secrets = ["Globex", "Skunkworks", "Secret plans", "globex-ingest", "spy@globex.test", "boss@globex.test", "victim@globex.test"];
+    let secrets = [
+        "Globex",
+        "Skunkworks",
+        "Secret plans",
+        "globex-ingest",
+        "globex-openai",
+        "topsecret",
+        "9876",
+        "spy@globex.test",
+        "boss@globex.test",
+        "victim@globex.test",
+    ];
     for entry in ENTRIES {
         for (name, who) in &callers {
             let answer = run(&schema, who, entry.document, &vars).await;
@@ -327,6 +351,7 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     assert_eq!(members, vec!["boss@globex.test", "spy@globex.test"]);
     assert!(control.invitations(&boss, &globex).await.expect("invitations").iter().any(|x| x.id == i && x.state == cloudgrid_control::invitations::InvitationState::Pending));
     assert_eq!(control.projects_for(&boss).await.expect("projects").len(), 1);
+    assert_eq!(control.provider_secret_for_use(&g, "globex-openai").await.expect("secret"), "sk-globex-topsecret-9876");
 }
 
 /// Over HTTP: a read key reads its project and nothing else, and every other key is

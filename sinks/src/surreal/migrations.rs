@@ -153,6 +153,8 @@ DEFINE INDEX IF NOT EXISTS invitation_token ON invitation FIELDS token_sha256 UN
 DEFINE INDEX IF NOT EXISTS invitation_company ON invitation FIELDS company_id, email;
 DEFINE TABLE IF NOT EXISTS audit_event SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS audit_event_company ON audit_event FIELDS company_id;
+DEFINE TABLE IF NOT EXISTS provider_secret SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS provider_secret_project ON provider_secret FIELDS project_id;
 "#,
     },
 ];

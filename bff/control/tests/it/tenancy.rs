@@ -261,3 +261,55 @@ async fn the_audit_log_names_who_did_what_and_only_admins_of_the_company_read_it
     let globex = c.audit_log(&w.stranger, &w.globex, &AuditFilter { limit: 100, ..Default::default() }).await.expect("log");
     assert_eq!(globex.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["project.create", "company.create"]);
 }
+
+#[tokio::test]
+async fn provider_secrets_are_sealed_listed_without_their_value_and_survive_a_key_rotation() {
+    use cloudgrid_control::secrets::{SecretKey, SecretKeys};
+    use cloudgrid_control::Settings;
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let keys = |current: &str, old: &[&str]| SecretKeys {
+        current: Some(SecretKey::parse(current).expect("key")),
+        old: old.iter().map(|k| SecretKey::parse(k).expect("key")).collect(),
+    };
+    let with = |k: SecretKeys| ControlPlane::with_settings(store.clone(), Settings { secret_keys: k, ..Settings::default() });
+    let (first, second) = (SecretKey::generate(), SecretKey::generate());
+    let c = with(keys(&first, &[]));
+    let owner = user(&c, "owner@acme.test").await;
+    let acme = c.create_company(&owner, "Acme").await.expect("company").id;
+    let p = c.create_project(&owner, &acme, &named("Shop")).await.expect("project").id;
+    let stored = c.set_provider_secret(&owner, &p, "openai", "openai", "sk-live-0123456789abcd").await.expect("store");
+    assert_eq!((stored.hint.as_str(), stored.provider.as_str()), ("abcd", "openai"));
+    c.set_provider_secret(&owner, &p, "short", "other", "tiny").await.expect("store");
+    let listed = c.provider_secrets(&owner, &p).await.expect("list");
+    assert_eq!(listed.iter().map(|s| (s.name.as_str(), s.hint.as_str())).collect::<Vec<_>>(), vec![("openai", "abcd"), ("short", "")]);
+    assert!(!format!("{listed:?}").contains("0123456789"));
+    // Nothing in storage holds the secret in clear.
+    let raw: Vec<surrealdb::types::Value> =
+        store.handle().query("SELECT * FROM provider_secret").await.expect("read").take(0).expect("rows");
+    let raw: Vec<String> = raw.iter().map(|r| format!("{r:?}")).collect();
+    assert_eq!(raw.len(), 2);
+    assert!(raw.iter().all(|r| !r.contains("0123456789")), "{raw:?}");
+    assert!(matches!(c.set_provider_secret(&owner, &p, "bad name", "openai", "x").await, Err(ControlError::Invalid(_))));
+    assert!(matches!(c.set_provider_secret(&owner, &p, "empty", "openai", "").await, Err(ControlError::Invalid(_))));
+
+    // Without a configured key nothing is stored (deployed mode without the setting).
+    let keyless = with(SecretKeys::default());
+    match keyless.set_provider_secret(&owner, &p, "other", "openai", "sk-2").await {
+        Err(ControlError::Invalid(m)) => assert!(m.contains("CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Rotation: the new key with the old one re-seals everything; then the old key can go.
+    let rotating = with(keys(&second, &[&first]));
+    assert_eq!(rotating.reseal_provider_secrets().await.expect("reseal"), 2);
+    assert_eq!(rotating.reseal_provider_secrets().await.expect("again"), 0, "nothing left under the old key");
+    let rotated = with(keys(&second, &[]));
+    assert_eq!(rotated.provider_secret_for_use(&p, "openai").await.expect("open"), "sk-live-0123456789abcd");
+    assert!(c.provider_secret_for_use(&p, "openai").await.is_err(), "the old key alone no longer opens it");
+
+    c.delete_provider_secret(&owner, &p, "short").await.expect("delete");
+    assert!(matches!(c.delete_provider_secret(&owner, &p, "short").await, Err(ControlError::NotFound(_))));
+    c.delete_project(&owner, &p).await.expect("delete project");
+    assert_eq!(c.orphans().await.expect("orphans"), 0, "the project's secrets went with it");
+}
+
