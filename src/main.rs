@@ -361,6 +361,9 @@ impl Common {
         let invitation_ttl = parse_duration(&self.invitation_ttl)
             .filter(|d| !d.is_zero())
             .with_context(|| format!("CLOUDGRID_INVITATION_TTL: `{}` is not a duration like 7d", self.invitation_ttl))?;
+        if self.public_url.is_none() && !self.local() {
+            bail!("deployed mode needs CLOUDGRID_PUBLIC_URL, where users open CloudGrid: invitation links start with it");
+        }
         let public_url = match &self.public_url {
             Some(u) => {
                 let parsed = url::Url::parse(u).with_context(|| format!("CLOUDGRID_PUBLIC_URL `{u}` is not a URL"))?;
@@ -554,7 +557,14 @@ async fn main() -> Result<()> {
                 // Deployed mode serves GraphQL only behind SSO, which is not configured here.
                 println!("GraphQL (BFF): not served in deployed mode without SSO");
             }
-            start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
+            let mut revocations = control.key_revocations();
+            let collector = start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
+            // In one process a revoked key is refused on its next request.
+            tokio::spawn(async move {
+                while revocations.changed().await.is_ok() {
+                    collector.invalidate_keys();
+                }
+            });
             run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
         }
         Target::Collector => {
@@ -646,13 +656,13 @@ async fn start_collector(
     keys: Arc<dyn KeyVerifier>,
     health: &Health,
     shutdown: &CancellationToken,
-) -> Result<()> {
+) -> Result<Collector> {
     let collector = Collector::new(bus, keys, common.collector()?, health);
     let http = common.addr(common.otlp_http_addr, 4318);
     let grpc = common.addr(common.otlp_grpc_addr, 4317);
     serve(servers, "OTLP/HTTP", http, cloudgrid_sources::otlp::http::router(collector.clone()), shutdown).await?;
-    serve(servers, "OTLP/gRPC", grpc, cloudgrid_sources::otlp::grpc::router(collector), shutdown).await?;
-    Ok(())
+    serve(servers, "OTLP/gRPC", grpc, cloudgrid_sources::otlp::grpc::router(collector.clone()), shutdown).await?;
+    Ok(collector)
 }
 
 /// How long a server waits for open connections to finish once asked to stop.

@@ -33,6 +33,15 @@ fn bad_settings_stop_the_start_with_a_message_naming_them() {
             &[("CLOUDGRID_DEPLOYMENT_MODE", "deployed"), ("CLOUDGRID_SERVICE_TOKEN", "0123456789abcdef0123456789abcdef")],
             "CLOUDGRID_SMTP_DELIVERY=disabled",
         ),
+        (
+            "control-plane",
+            &[
+                ("CLOUDGRID_DEPLOYMENT_MODE", "deployed"),
+                ("CLOUDGRID_SERVICE_TOKEN", "0123456789abcdef0123456789abcdef"),
+                ("CLOUDGRID_SMTP_DELIVERY", "disabled"),
+            ],
+            "CLOUDGRID_PUBLIC_URL",
+        ),
     ];
     for (target, env, named) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_cloudgrid"))

@@ -7,4 +7,5 @@ mod config;
 mod drain;
 mod otel_sdk;
 mod graphql;
+mod keys;
 mod services;

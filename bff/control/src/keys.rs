@@ -175,7 +175,9 @@ impl ControlPlane {
             || Entry::new(who, &access.company_id, "api_key.revoke", "api_key", key_id).project(project_id),
             &[("project", json!(project_id)), ("id", json!(key_id))],
         )
-        .await
+        .await?;
+        self.keys_revoked();
+        Ok(())
     }
 
     /// The stored key `key` names, if its secret matches.

@@ -107,6 +107,9 @@ impl Default for Settings {
 pub struct ControlPlane {
     store: Store,
     settings: Arc<Settings>,
+    /// Counts key revocations (and project deletions, which take keys along), for
+    /// collectors in this process to drop what they cached.
+    revocations: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -130,7 +133,18 @@ impl ControlPlane {
     }
 
     pub fn with_settings(store: Store, settings: Settings) -> Self {
-        Self { store, settings: Arc::new(settings) }
+        Self { store, settings: Arc::new(settings), revocations: Arc::new(tokio::sync::watch::Sender::new(0)) }
+    }
+
+    /// Changes whenever a key stops being valid: a collector in the same process drops
+    /// its cached verdicts then (collectors elsewhere keep theirs for at most
+    /// [`keys::KEY_CACHE_TTL`]).
+    pub fn key_revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    pub(crate) fn keys_revoked(&self) {
+        self.revocations.send_modify(|n| *n += 1);
     }
 
     /// First start in local mode: the local user, a default company it owns, a default

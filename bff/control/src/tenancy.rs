@@ -450,7 +450,9 @@ impl ControlPlane {
             || Entry::new(who, &access.company_id, "project.delete", "project", project_id).project(project_id),
             &[("company", json!(access.company_id)), ("id", json!(project_id))],
         )
-        .await
+        .await?;
+        self.keys_revoked();
+        Ok(())
     }
 
     /// How many API keys, project grants, dashboards and provider secrets name a project
