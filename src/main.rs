@@ -617,8 +617,11 @@ async fn main() -> Result<()> {
             let token = common.service_token()?;
             let bus = common.bus(true, &health).await?;
             let store = common.store().await?;
+            // storage-read checks each call's end user with the control plane's policy,
+            // over its own storage.
+            let access: Arc<dyn ControlApi> = Arc::new(ControlPlane::new(store.clone()));
             let read = common.storage_read(store, bus, &health)?;
-            let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), &token)).into_axum_router();
+            let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), access, &token)).into_axum_router();
             serve(&mut servers, "storage-read gRPC", common.storage_read_addr, router, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }

@@ -2,7 +2,10 @@
 //! internal gRPC contract by [`crate::grpc::GrpcRead`]. Both take the same arguments and
 //! give the same answers, so the BFF cannot tell them apart.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use cloudgrid_control::Principal;
 use cloudgrid_operators::catalog::Matcher;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -21,6 +24,13 @@ pub type LiveMetricStream = BoxStream<'static, Result<LiveMetric, QueryError>>;
 
 #[async_trait]
 pub trait ReadApi: Send + Sync + 'static {
+    /// This API calling for `who`, where the answering side checks the end user again
+    /// (storage-read across its gRPC contract); `None`: use this one as it is (in one
+    /// process, the control plane's check before the call is the check).
+    fn for_caller(&self, _who: &Principal) -> Option<Arc<dyn ReadApi>> {
+        None
+    }
+
     async fn metrics(&self, project: &str) -> Result<Vec<MetricSummary>, QueryError>;
     async fn label_names(&self, project: &str, metric: Option<&str>) -> Result<Vec<(String, u64)>, QueryError>;
     async fn label_values(

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use cloudgrid_operators::catalog::Matcher;
 use cloudgrid_operators::records::{MetricKind, Temporality};
 use cloudgrid_proto::cloudgrid::read::v1 as pb;
+use cloudgrid_control::{ControlApi, ControlError, Principal, Role};
 use cloudgrid_proto::service_auth::{Attach, ServiceToken};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -221,6 +222,8 @@ fn log_query_from_pb(f: Option<pb::LogFilter>, from: u64, to: u64, limit: u32, a
 fn status(e: QueryError) -> Status {
     match e {
         QueryError::Invalid(m) => Status::invalid_argument(m),
+        QueryError::NotFound(m) => Status::not_found(m),
+        QueryError::Forbidden(m) => Status::permission_denied(m),
         other => {
             tracing::warn!(error = %other, "storage-read could not answer");
             Status::unavailable("storage-read could not answer; try again")
@@ -234,22 +237,86 @@ fn query_error(s: Status) -> QueryError {
     }
     match s.code() {
         tonic::Code::InvalidArgument => QueryError::Invalid(s.message().to_string()),
+        tonic::Code::NotFound => QueryError::NotFound(s.message().to_string()),
+        tonic::Code::PermissionDenied => QueryError::Forbidden(s.message().to_string()),
         _ => QueryError::Unavailable(s.message().to_string()),
     }
 }
 
-/// Serves a [`ReadApi`] over gRPC.
+/// The metadata naming the end user a call is made for.
+const PRINCIPAL_HEADER: &str = "x-cloudgrid-principal";
+
+/// `user:<id>` or `key:<project>:<key id>`; nothing for nobody.
+fn principal_header(who: &Principal) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    let text = match who {
+        Principal::Anonymous => return None,
+        Principal::User { id } => format!("user:{id}"),
+        Principal::ReadKey { project_id, key_id } => format!("key:{project_id}:{key_id}"),
+    };
+    // An id that cannot travel as a header travels as nobody: refused, not widened.
+    text.parse().ok()
+}
+
+fn principal_of(metadata: &tonic::metadata::MetadataMap) -> Principal {
+    let Some(text) = metadata.get(PRINCIPAL_HEADER).and_then(|v| v.to_str().ok()) else { return Principal::Anonymous };
+    match text.split_once(':') {
+        Some(("user", id)) if !id.is_empty() => Principal::user(id),
+        Some(("key", rest)) => match rest.rsplit_once(':') {
+            Some((project_id, key_id)) => Principal::ReadKey { project_id: project_id.into(), key_id: key_id.into() },
+            None => Principal::Anonymous,
+        },
+        _ => Principal::Anonymous,
+    }
+}
+
+/// The service token, and the end user when the client was made for one.
+#[derive(Clone)]
+pub struct Caller {
+    token: Attach,
+    principal: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl tonic::service::Interceptor for Caller {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let mut request = self.token.call(request)?;
+        if let Some(p) = &self.principal {
+            request.metadata_mut().insert(PRINCIPAL_HEADER, p.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Serves a [`ReadApi`] over gRPC, for the end user each call names: storage-read
+/// checks that user's access to the project itself (`access`, the one policy of the
+/// control plane, over storage-read's own storage) before it reads anything.
 pub struct ReadService {
     api: Arc<dyn ReadApi>,
+    access: Arc<dyn ControlApi>,
 }
 
 impl ReadService {
     /// The tonic service, refusing calls without `token` (when one is set).
     pub fn server(
         api: Arc<dyn ReadApi>,
+        access: Arc<dyn ControlApi>,
         token: &ServiceToken,
     ) -> InterceptedService<pb::storage_read_server::StorageReadServer<ReadService>, cloudgrid_proto::service_auth::Require> {
-        pb::storage_read_server::StorageReadServer::with_interceptor(ReadService { api }, token.require())
+        pb::storage_read_server::StorageReadServer::with_interceptor(ReadService { api, access }, token.require())
+    }
+
+    /// The request's message, once the end user it names may read `project(message)`.
+    async fn allowed<T>(&self, r: Request<T>, project: impl Fn(&T) -> &String) -> Result<T, Status> {
+        let who = principal_of(r.metadata());
+        match self.access.authorize(&who, project(r.get_ref()), Role::Viewer).await {
+            Ok(_) => Ok(r.into_inner()),
+            Err(ControlError::NotFound(m)) => Err(Status::not_found(m)),
+            Err(ControlError::Forbidden(m)) => Err(Status::permission_denied(m)),
+            Err(ControlError::Unauthenticated) => Err(Status::permission_denied("no end user named: sign in first")),
+            Err(e) => {
+                tracing::warn!(error = %e, "access could not be checked");
+                Err(Status::unavailable("access could not be checked; try again"))
+            }
+        }
     }
 }
 
@@ -258,7 +325,8 @@ type Reply<T> = Result<Response<T>, Status>;
 #[async_trait]
 impl pb::storage_read_server::StorageRead for ReadService {
     async fn metrics(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::MetricsReply> {
-        let found = self.api.metrics(&r.into_inner().project).await.map_err(status)?;
+        let r = self.allowed(r, |m| &m.project).await?;
+        let found = self.api.metrics(&r.project).await.map_err(status)?;
         Ok(Response::new(pb::MetricsReply {
             metrics: found
                 .into_iter()
@@ -275,20 +343,20 @@ impl pb::storage_read_server::StorageRead for ReadService {
     }
 
     async fn label_names(&self, r: Request<pb::LabelNamesRequest>) -> Reply<pb::LabelCounts> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let found = self.api.label_names(&r.project, r.metric.as_deref()).await.map_err(status)?;
         Ok(Response::new(pb::LabelCounts { labels: found.into_iter().map(|(value, count)| pb::LabelCount { value, count }).collect() }))
     }
 
     async fn label_values(&self, r: Request<pb::LabelValuesRequest>) -> Reply<pb::LabelCounts> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let m = matchers_from_pb(&r.matchers)?;
         let found = self.api.label_values(&r.project, &r.label, r.metric.as_deref(), &m).await.map_err(status)?;
         Ok(Response::new(pb::LabelCounts { labels: found.into_iter().map(|(value, count)| pb::LabelCount { value, count }).collect() }))
     }
 
     async fn series(&self, r: Request<pb::SeriesRequest>) -> Reply<pb::SeriesReply> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let m = matchers_from_pb(&r.matchers)?;
         let page = self.api.series(&r.project, r.metric.as_deref(), &m, r.limit as usize).await.map_err(status)?;
         Ok(Response::new(pb::SeriesReply {
@@ -298,13 +366,13 @@ impl pb::storage_read_server::StorageRead for ReadService {
     }
 
     async fn query_metric(&self, r: Request<pb::MetricQueryRequest>) -> Reply<pb::MetricResult> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let q = query_from_pb(r.query)?;
         Ok(Response::new(result_to_pb(self.api.query_metric(&r.project, &q).await.map_err(status)?)))
     }
 
     async fn search_traces(&self, r: Request<pb::TraceSearchRequest>) -> Reply<pb::TraceSearchReply> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let q = trace_query_from_pb(r.filter, r.from_unix_nano, r.to_unix_nano, r.limit);
         let found = self.api.search_traces(&r.project, &q).await.map_err(status)?;
         Ok(Response::new(pb::TraceSearchReply {
@@ -324,7 +392,7 @@ impl pb::storage_read_server::StorageRead for ReadService {
     }
 
     async fn trace(&self, r: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let spans = self.api.trace(&r.project, &r.trace_id).await.map_err(status)?;
         Ok(Response::new(pb::TraceReply {
             spans: spans.into_iter().map(|s| pb::TreeSpan { depth: s.depth as u32, span_json: json_bytes(&s.span) }).collect(),
@@ -332,7 +400,7 @@ impl pb::storage_read_server::StorageRead for ReadService {
     }
 
     async fn search_logs(&self, r: Request<pb::LogSearchRequest>) -> Reply<pb::LogSearchReply> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let q = log_query_from_pb(r.filter, r.from_unix_nano, r.to_unix_nano, r.limit, r.after)?;
         let page = self.api.search_logs(&r.project, &q).await.map_err(status)?;
         Ok(Response::new(pb::LogSearchReply { logs_json: json_bytes(&page.logs), next: page.next.map(|c| c.encode()) }))
@@ -343,14 +411,14 @@ impl pb::storage_read_server::StorageRead for ReadService {
     type LiveMetricStream = BoxStream<'static, Result<pb::LiveMetricEvent, Status>>;
 
     async fn live_spans(&self, r: Request<pb::LiveSpansRequest>) -> Reply<Self::LiveSpansStream> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let q = trace_query_from_pb(r.filter, 0, u64::MAX, 0);
         let stream = self.api.live_spans(&r.project, q).await.map_err(status)?;
         Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
     }
 
     async fn live_logs(&self, r: Request<pb::LiveLogsRequest>) -> Reply<Self::LiveLogsStream> {
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let q = log_query_from_pb(r.filter, 0, u64::MAX, 0, None)?;
         let stream = self.api.live_logs(&r.project, q).await.map_err(status)?;
         Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
@@ -358,7 +426,7 @@ impl pb::storage_read_server::StorageRead for ReadService {
 
     async fn live_metric(&self, r: Request<pb::LiveMetricRequest>) -> Reply<Self::LiveMetricStream> {
         use pb::live_metric_event::Kind;
-        let r = r.into_inner();
+        let r = self.allowed(r, |m| &m.project).await?;
         let view = LiveMetricQuery { query: query_from_pb(r.query)?, range: r.range_nanos };
         let stream = self.api.live_metric(&r.project, view).await.map_err(status)?;
         Ok(Response::new(
@@ -389,7 +457,7 @@ fn items_from_event(e: pb::LiveItemsEvent) -> LiveItems {
     LiveItems::Items(serde_json::from_slice(&e.items_json).unwrap_or_default())
 }
 
-type Client = StorageReadClient<InterceptedService<Channel, Attach>>;
+type Client = StorageReadClient<InterceptedService<Channel, Caller>>;
 
 /// A [`ReadApi`] answered by a storage-read service over gRPC.
 ///
@@ -400,6 +468,9 @@ type Client = StorageReadClient<InterceptedService<Channel, Attach>>;
 pub struct GrpcRead {
     client: Client,
     live: Client,
+    /// The connections under them and the token, for clients calling for an end user.
+    channels: [Channel; 2],
+    token: ServiceToken,
 }
 
 /// Live events buffered per view in the BFF before it counts them lost.
@@ -415,12 +486,29 @@ impl GrpcRead {
             .http2_keep_alive_interval(Duration::from_secs(15))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
-        let client = |channel| {
-            StorageReadClient::with_interceptor(channel, token.attach())
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(16 << 20)
-        };
-        Ok(Self { client: client(endpoint.connect_lazy()), live: client(endpoint.connect_lazy()) })
+        let channels = [endpoint.connect_lazy(), endpoint.connect_lazy()];
+        let caller = Caller { token: token.attach(), principal: None };
+        Ok(Self {
+            client: Self::client_on(channels[0].clone(), caller.clone()),
+            live: Self::client_on(channels[1].clone(), caller),
+            channels,
+            token: token.clone(),
+        })
+    }
+
+    fn client_on(channel: Channel, caller: Caller) -> Client {
+        StorageReadClient::with_interceptor(channel, caller).max_decoding_message_size(64 << 20).max_encoding_message_size(16 << 20)
+    }
+
+    /// The same connections, calling for `who`.
+    pub fn as_caller(&self, who: &Principal) -> Self {
+        let caller = Caller { token: self.token.attach(), principal: principal_header(who) };
+        Self {
+            client: Self::client_on(self.channels[0].clone(), caller.clone()),
+            live: Self::client_on(self.channels[1].clone(), caller),
+            channels: self.channels.clone(),
+            token: self.token.clone(),
+        }
     }
 
     fn client(&self) -> Client {
@@ -521,6 +609,10 @@ fn unary<T>(msg: T) -> Request<T> {
 
 #[async_trait]
 impl ReadApi for GrpcRead {
+    fn for_caller(&self, who: &Principal) -> Option<Arc<dyn ReadApi>> {
+        Some(Arc::new(self.as_caller(who)))
+    }
+
     async fn metrics(&self, project: &str) -> Result<Vec<MetricSummary>, QueryError> {
         let reply = self.client().metrics(unary(pb::ProjectRequest { project: project.into() })).await.map_err(query_error)?;
         Ok(reply

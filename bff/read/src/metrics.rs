@@ -92,6 +92,12 @@ pub enum QueryError {
     Storage(#[from] SinkError),
     #[error(transparent)]
     Bus(#[from] cloudgrid_proto::bus::BusError),
+    /// storage-read refused the end user the call named: no such project for them.
+    #[error("{0}")]
+    NotFound(String),
+    /// ... or too small a role, or no end user at all.
+    #[error("{0}")]
+    Forbidden(String),
     /// storage-read could not be reached, or failed (as a remote caller sees it).
     #[error("storage-read unavailable: {0}")]
     Unavailable(String),

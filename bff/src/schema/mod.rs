@@ -98,6 +98,8 @@ fn unavailable(e: impl std::fmt::Display) -> async_graphql::Error {
 pub(crate) fn from_query(e: QueryError) -> async_graphql::Error {
     match e {
         QueryError::Invalid(m) => invalid(m),
+        QueryError::NotFound(m) => error("NOT_FOUND", m),
+        QueryError::Forbidden(m) => error("FORBIDDEN", m),
         other => unavailable(other),
     }
 }
@@ -115,6 +117,13 @@ pub(crate) fn from_control(e: ControlError) -> async_graphql::Error {
 
 pub(crate) fn backends<'a>(ctx: &Context<'a>) -> &'a Backends {
     ctx.data_unchecked::<Backends>()
+}
+
+/// storage-read, calling for the caller (so that, across its gRPC contract, it checks the
+/// caller's access again).
+pub(crate) fn read(ctx: &Context<'_>) -> Arc<dyn ReadApi> {
+    let read = &backends(ctx).read;
+    read.for_caller(&who(ctx)).unwrap_or_else(|| read.clone())
 }
 
 pub(crate) fn limits<'a>(ctx: &Context<'a>) -> &'a Limits {

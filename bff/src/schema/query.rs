@@ -12,7 +12,7 @@ use cloudgrid_read::text;
 use serde_json::Value as J;
 
 use super::scalars::{Duration, Nanos};
-use super::{backends, from_control, from_query, invalid, limits, not_found, who};
+use super::{backends, from_control, from_query, invalid, limits, not_found, read, who};
 
 #[derive(Default)]
 pub struct TelemetryQuery;
@@ -480,7 +480,7 @@ impl TelemetryQuery {
     /// Every metric of the project.
     async fn metrics(&self, ctx: &Context<'_>, project: String) -> Result<Vec<Metric>> {
         let project = super::project(ctx, &project).await?;
-        let found = backends(ctx).read.metrics(&project).await.map_err(from_query)?;
+        let found = read(ctx).metrics(&project).await.map_err(from_query)?;
         Ok(found
             .into_iter()
             .map(|m| Metric {
@@ -497,7 +497,7 @@ impl TelemetryQuery {
     /// Label names (of `metric`, or of every metric) with how many values each has.
     async fn label_names(&self, ctx: &Context<'_>, project: String, metric: Option<String>) -> Result<Vec<LabelName>> {
         let project = super::project(ctx, &project).await?;
-        let names = backends(ctx).read.label_names(&project, metric.as_deref()).await.map_err(from_query)?;
+        let names = read(ctx).label_names(&project, metric.as_deref()).await.map_err(from_query)?;
         Ok(names.into_iter().map(|(name, values)| LabelName { name, values }).collect())
     }
 
@@ -514,7 +514,7 @@ impl TelemetryQuery {
         let project = super::project(ctx, &project).await?;
         let m = self::matchers(&matchers)?;
         let values =
-            backends(ctx).read.label_values(&project, &label, metric.as_deref(), &m).await.map_err(from_query)?;
+            read(ctx).label_values(&project, &label, metric.as_deref(), &m).await.map_err(from_query)?;
         Ok(values.into_iter().map(|(value, series)| LabelValue { value, series }).collect())
     }
 
@@ -530,7 +530,7 @@ impl TelemetryQuery {
         let project = super::project(ctx, &project).await?;
         let m = self::matchers(&matchers)?;
         let limit = capped(limit, 100, limits(ctx).max_results)?;
-        let page = backends(ctx).read.series(&project, metric.as_deref(), &m, limit).await.map_err(from_query)?;
+        let page = read(ctx).series(&project, metric.as_deref(), &m, limit).await.map_err(from_query)?;
         Ok(SeriesPage {
             total: page.total,
             series: page.series.into_iter().map(|(id, labels)| Series { id: id.to_string(), labels: Json(labels) }).collect(),
@@ -541,7 +541,7 @@ impl TelemetryQuery {
     async fn metric_query(&self, ctx: &Context<'_>, project: String, query: MetricQueryInput) -> Result<MetricResult> {
         let project = super::project(ctx, &project).await?;
         let q = query.to_query()?;
-        let result = backends(ctx).read.query_metric(&project, &q).await.map_err(from_query)?;
+        let result = read(ctx).query_metric(&project, &q).await.map_err(from_query)?;
         if result.series.len() > limits(ctx).max_results {
             return Err(invalid(format!(
                 "the query selects {} series, more than the {} one answer may hold; narrow the matchers or aggregate across series",
@@ -565,7 +565,7 @@ impl TelemetryQuery {
         let project = super::project(ctx, &project).await?;
         let (from, to) = range(from, to)?;
         let limit = capped(limit, 50, limits(ctx).max_results)?;
-        let found = backends(ctx).read.search_traces(&project, &filter.to_query(from, to, limit)).await.map_err(from_query)?;
+        let found = read(ctx).search_traces(&project, &filter.to_query(from, to, limit)).await.map_err(from_query)?;
         Ok(found
             .into_iter()
             .map(|t| TraceSummary {
@@ -583,7 +583,7 @@ impl TelemetryQuery {
     /// A trace's spans in tree order: each parent before its children, siblings by start.
     async fn trace(&self, ctx: &Context<'_>, project: String, trace_id: String) -> Result<Vec<Span>> {
         let project = super::project(ctx, &project).await?;
-        let spans = backends(ctx).read.trace(&project, &trace_id.to_lowercase()).await.map_err(from_query)?;
+        let spans = read(ctx).trace(&project, &trace_id.to_lowercase()).await.map_err(from_query)?;
         if spans.is_empty() {
             return Err(not_found(format!("trace `{trace_id}`")));
         }
@@ -609,7 +609,7 @@ impl TelemetryQuery {
             None => None,
             Some(c) => Some(Cursor::decode(&c).ok_or_else(|| invalid("`after` is not a cursor this API returned"))?),
         };
-        let page = backends(ctx).read.search_logs(&project, &filter.to_query(from, to, limit, after)).await.map_err(from_query)?;
+        let page = read(ctx).search_logs(&project, &filter.to_query(from, to, limit, after)).await.map_err(from_query)?;
         Ok(LogPage { logs: page.logs.into_iter().map(log).collect(), next_cursor: page.next.map(|c| c.encode()) })
     }
 

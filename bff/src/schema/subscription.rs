@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 
 use super::query::{Log, LogFilter, MetricQueryInput, MetricResult, Span, SpanFilter, log, metric_result, span};
 use super::scalars::Duration;
-use super::{backends, from_query, invalid, take_slot};
+use super::{from_query, invalid, read, take_slot};
 
 pub struct SubscriptionRoot;
 
@@ -64,7 +64,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<LiveSpans>> + use<>> {
         let slot = take_slot(ctx)?;
         let project = super::project(ctx, &project).await?;
-        let stream = backends(ctx).read.live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
+        let stream = read(ctx).live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
         let started = futures::stream::once(async { Ok(LiveSpans { started: true, ..LiveSpans::default() }) });
         Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
@@ -85,7 +85,7 @@ impl SubscriptionRoot {
         let slot = take_slot(ctx)?;
         let project = super::project(ctx, &project).await?;
         let stream =
-            backends(ctx).read.live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
+            read(ctx).live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
         let started = futures::stream::once(async { Ok(LiveLogs { started: true, ..LiveLogs::default() }) });
         Ok(started.chain(stream.map(move |e| {
             let _held = &slot;
@@ -112,8 +112,7 @@ impl SubscriptionRoot {
         }
         let step = query.step.map_or_else(|| super::query::auto_step(range.0), |s| s.0);
         let q = MetricQueryInput { from: None, to: None, step: Some(Duration(step)), ..query }.to_query()?;
-        let stream = backends(ctx)
-            .read
+        let stream = read(ctx)
             .live_metric(&project, LiveMetricQuery { query: q, range: range.0 })
             .await
             .map_err(from_query)?;

@@ -85,13 +85,14 @@ impl Default for Options {
     }
 }
 
-const TOKEN: &str = "test-service-token-test-service-token";
+pub const TOKEN: &str = "test-service-token-test-service-token";
 
 /// storage-read and the control plane behind their gRPC services on an ephemeral port,
 /// and clients of them.
 pub async fn over_grpc(read: StorageRead, control: ControlPlane) -> (Backends, String) {
     let token = ServiceToken::new(Some(TOKEN.into()));
-    let routes = ControlService::add_to(tonic::service::Routes::new(ReadService::server(Arc::new(read), &token)), Arc::new(control), &token)
+    let control: Arc<dyn cloudgrid_control::ControlApi> = Arc::new(control);
+    let routes = ControlService::add_to(tonic::service::Routes::new(ReadService::server(Arc::new(read), control.clone(), &token)), control, &token)
         .into_axum_router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

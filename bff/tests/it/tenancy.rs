@@ -388,3 +388,35 @@ crate::both_shapes!(
     another_tenants_objects_are_refused_to_every_caller_and_never_shown,
     api_keys_presented_to_the_bff_read_only_their_own_project
 );
+
+/// storage-read's own boundary, called directly: it reads only for an end user who may
+/// read the project, whatever the BFF checked before.
+#[tokio::test]
+async fn storage_read_checks_the_end_user_each_call_names() {
+    use cloudgrid_proto::service_auth::ServiceToken;
+    use cloudgrid_read::ReadApi;
+    use cloudgrid_read::grpc::GrpcRead;
+    use cloudgrid_read::metrics::QueryError;
+    use cloudgrid_read::traces::TraceQuery;
+    let (read, control, _data) = services().await;
+    let (_, url) = over_grpc(read, control.clone()).await;
+    let storage_read = GrpcRead::new(&url, &ServiceToken::new(Some(crate::support::TOKEN.into()))).expect("client");
+    let local = user(cloudgrid_control::LOCAL_USER_ID);
+    let stranger = signed_in(&control, "boss@globex.test").await;
+    let globex = control.create_company(&stranger, "Globex").await.expect("company").id;
+    let theirs = control.create_project(&stranger, &globex, &named("Theirs")).await.expect("project").id;
+    let their_key = control.create_key(&stranger, &theirs, "reader", KeyScope::Read).await.expect("key").key;
+    let their_reader = control.read_key_principal(&their_key).await.expect("reader");
+
+    assert!(storage_read.as_caller(&local).metrics("default").await.is_ok(), "the owner reads");
+    assert!(storage_read.as_caller(&their_reader).metrics(&theirs).await.is_ok(), "a read key reads its project");
+    for (who, name) in [(&stranger, "another tenant's user"), (&their_reader, "another project's read key")] {
+        let refused = storage_read.as_caller(who).metrics("default").await;
+        assert!(matches!(refused, Err(QueryError::NotFound(_))), "{name}: {refused:?}");
+        let live = storage_read.as_caller(who).live_spans("default", TraceQuery::default()).await;
+        assert!(matches!(live, Err(QueryError::NotFound(_))), "{name} live: {:?}", live.err());
+    }
+    // A call that names nobody is refused too.
+    assert!(matches!(storage_read.metrics("default").await, Err(QueryError::Forbidden(_))));
+    assert!(matches!(storage_read.as_caller(&Principal::Anonymous).search_traces("default", &TraceQuery::default()).await, Err(QueryError::Forbidden(_))));
+}
