@@ -325,6 +325,29 @@ impl Common {
         Ok(token)
     }
 
+    /// Local mode has no login: said loudly when one of its listeners is told to bind
+    /// beyond this machine.
+    fn warn_if_exposed(&self) {
+        if !self.local() {
+            return;
+        }
+        let given = [
+            ("CLOUDGRID_BFF_ADDR", self.bff_addr),
+            ("CLOUDGRID_OTLP_HTTP_ADDR", self.otlp_http_addr),
+            ("CLOUDGRID_OTLP_GRPC_ADDR", self.otlp_grpc_addr),
+            ("CLOUDGRID_ADMIN_ADDR", self.admin_addr),
+        ];
+        for (name, addr) in given {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                tracing::warn!(%addr, setting = name, "local mode listens beyond this machine without any login");
+                eprintln!(
+                    "WARNING: {name}={addr} exposes local mode beyond this machine. Local mode has no login: anyone \
+                     who reaches it can read and change everything. Use CLOUDGRID_DEPLOYMENT_MODE=deployed for a shared install."
+                );
+            }
+        }
+    }
+
     /// How the control plane sends email.
     fn mail(&self) -> Result<MailConfig> {
         match self.smtp_delivery.as_deref().map(str::trim) {
@@ -521,6 +544,7 @@ async fn main() -> Result<()> {
             shutdown.cancel();
         });
     }
+    common.warn_if_exposed();
     let mut servers = tokio::task::JoinSet::new();
     let admin = common.addr(common.admin_addr, 9464);
     serve(&mut servers, "health", admin, cloudgrid_sources::admin::router(health.clone()), &shutdown).await?;

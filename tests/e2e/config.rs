@@ -56,3 +56,13 @@ fn bad_settings_stop_the_start_with_a_message_naming_them() {
         assert!(stderr.contains(named), "{target} {env:?}: the message names {named}:\n{stderr}");
     }
 }
+
+#[test]
+fn local_mode_bound_beyond_loopback_says_so_loudly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let proc = crate::harness::Spec::new("all", dir.path()).env("CLOUDGRID_BFF_ADDR", "0.0.0.0:0").start();
+    let log = proc.log_text();
+    assert!(log.contains("WARNING: CLOUDGRID_BFF_ADDR=0.0.0.0:0 exposes local mode"), "{log}");
+    assert!(!log.contains("CLOUDGRID_OTLP_HTTP_ADDR=127.0.0.1"), "loopback listeners are not warned about");
+    proc.stop();
+}

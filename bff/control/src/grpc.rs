@@ -446,20 +446,7 @@ impl pb::tenancy_server::Tenancy for ControlService {
     async fn keys(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::KeysReply> {
         let r = r.into_inner();
         let all = self.api.keys(&principal_from_pb(r.principal), &r.project_id).await.map_err(status)?;
-        ok(pb::KeysReply {
-            keys: all
-                .into_iter()
-                .map(|k| pb::ApiKey {
-                    id: k.id,
-                    project_id: k.project_id,
-                    name: k.name,
-                    scope: k.scope.name().into(),
-                    revoked: k.revoked,
-                    created_at: k.created_at,
-                    last_used_at: k.last_used_at,
-                })
-                .collect(),
-        })
+        ok(pb::KeysReply { keys: all.into_iter().map(key_to_pb).collect() })
     }
 
     async fn revoke_key(&self, r: Request<pb::KeyRequest>) -> Reply<pb::Done> {
@@ -472,22 +459,7 @@ impl pb::tenancy_server::Tenancy for ControlService {
         let r = r.into_inner();
         let filter = AuditFilter { project_id: r.project_id, actor: r.actor, action: r.action, before: r.before, limit: r.limit as usize };
         let all = self.api.audit_log(&principal_from_pb(r.principal), &r.company_id, &filter).await.map_err(status)?;
-        ok(pb::AuditReply {
-            events: all
-                .into_iter()
-                .map(|e| pb::AuditEvent {
-                    id: e.id,
-                    company_id: e.company_id,
-                    project_id: e.project_id,
-                    actor: e.actor,
-                    action: e.action,
-                    object_kind: e.object_kind,
-                    object_id: e.object_id,
-                    detail: e.detail,
-                    at: e.at,
-                })
-                .collect(),
-        })
+        ok(pb::AuditReply { events: all.into_iter().map(event_to_pb).collect() })
     }
 
     async fn provider_secrets(&self, r: Request<pb::ProjectRequest>) -> Reply<pb::ProviderSecretsReply> {
@@ -506,6 +478,58 @@ impl pb::tenancy_server::Tenancy for ControlService {
         let r = r.into_inner();
         self.api.delete_provider_secret(&principal_from_pb(r.principal), &r.project_id, &r.name).await.map_err(status)?;
         ok(pb::Done {})
+    }
+}
+
+fn key_to_pb(k: ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        scope: k.scope.name().into(),
+        id: k.id,
+        project_id: k.project_id,
+        name: k.name,
+        revoked: k.revoked,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    }
+}
+
+fn key_from_pb(k: pb::ApiKey) -> Result<ApiKey, ControlError> {
+    Ok(ApiKey {
+        scope: scope(&k.scope).map_err(control_error)?,
+        id: k.id,
+        project_id: k.project_id,
+        name: k.name,
+        revoked: k.revoked,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    })
+}
+
+fn event_to_pb(e: AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: e.id,
+        company_id: e.company_id,
+        project_id: e.project_id,
+        actor: e.actor,
+        action: e.action,
+        object_kind: e.object_kind,
+        object_id: e.object_id,
+        detail: e.detail,
+        at: e.at,
+    }
+}
+
+fn event_from_pb(e: pb::AuditEvent) -> AuditEvent {
+    AuditEvent {
+        id: e.id,
+        company_id: e.company_id,
+        project_id: e.project_id,
+        actor: e.actor,
+        action: e.action,
+        object_kind: e.object_kind,
+        object_id: e.object_id,
+        detail: e.detail,
+        at: e.at,
     }
 }
 
@@ -687,20 +711,7 @@ impl ControlApi for GrpcControl {
 
     async fn keys(&self, who: &Principal, project: &str) -> Result<Vec<ApiKey>, ControlError> {
         let r = self.tenancy().keys(project_request(who, project)).await.map_err(control_error)?.into_inner();
-        r.keys
-            .into_iter()
-            .map(|k| {
-                Ok(ApiKey {
-                    scope: scope(&k.scope).map_err(control_error)?,
-                    id: k.id,
-                    project_id: k.project_id,
-                    name: k.name,
-                    revoked: k.revoked,
-                    created_at: k.created_at,
-                    last_used_at: k.last_used_at,
-                })
-            })
-            .collect()
+        r.keys.into_iter().map(key_from_pb).collect()
     }
 
     async fn revoke_key(&self, who: &Principal, project: &str, key_id: &str) -> Result<(), ControlError> {
@@ -720,20 +731,7 @@ impl ControlApi for GrpcControl {
             limit: u32::try_from(filter.limit).unwrap_or(u32::MAX),
         };
         let r = self.tenancy().audit_log(req).await.map_err(control_error)?.into_inner();
-        Ok(r.events
-            .into_iter()
-            .map(|e| AuditEvent {
-                id: e.id,
-                company_id: e.company_id,
-                project_id: e.project_id,
-                actor: e.actor,
-                action: e.action,
-                object_kind: e.object_kind,
-                object_id: e.object_id,
-                detail: e.detail,
-                at: e.at,
-            })
-            .collect())
+        Ok(r.events.into_iter().map(event_from_pb).collect())
     }
 
     async fn provider_secrets(&self, who: &Principal, project: &str) -> Result<Vec<ProviderSecret>, ControlError> {
