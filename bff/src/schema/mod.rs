@@ -49,11 +49,21 @@ pub struct Limits {
     pub subscriptions_per_connection: usize,
     /// Series, traces or log records one answer may hold at most.
     pub max_results: usize,
+    /// How often a live subscription checks that its caller may still read the project;
+    /// one whose access was withdrawn gets the error and ends.
+    pub reauthorize_every: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 5_000, introspection: true, subscriptions_per_connection: 100, max_results: 10_000 }
+        Self {
+            max_depth: 12,
+            max_complexity: 5_000,
+            introspection: true,
+            subscriptions_per_connection: 100,
+            max_results: 10_000,
+            reauthorize_every: std::time::Duration::from_secs(30),
+        }
     }
 }
 

@@ -4,14 +4,53 @@
 //! should resync by query; nothing it does slows ingest.
 
 use async_graphql::{Context, Result, SimpleObject, Subscription};
+use cloudgrid_control::{ControlError, Role};
 use cloudgrid_read::live::{LiveItems, LiveMetric, LiveMetricQuery};
 use futures::{Stream, StreamExt};
 
 use super::query::{Log, LogFilter, MetricQueryInput, MetricResult, Span, SpanFilter, log, metric_result, span};
 use super::scalars::Duration;
-use super::{from_query, invalid, read, take_slot};
+use super::{backends, from_control, from_query, invalid, limits, read, take_slot, who};
 
 pub struct SubscriptionRoot;
+
+/// `events`, for as long as the caller may read `project`: every
+/// [`super::Limits::reauthorize_every`] the control plane is asked again, and once it
+/// refuses (a member removed, a key revoked, the project deleted) the subscriber gets
+/// that error and the subscription ends. A control plane that cannot answer ends nothing.
+fn while_allowed<T, S>(ctx: &Context<'_>, project: &str, events: S) -> impl Stream<Item = Result<T>> + Send + 'static + use<T, S>
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<T>> + Send + 'static,
+{
+    enum Next<T> {
+        Event(Result<T>),
+        /// The last thing the view says: nothing follows.
+        Stop,
+    }
+    let (control, who, project, every) = (backends(ctx).control.clone(), who(ctx), project.to_string(), limits(ctx).reauthorize_every);
+    let withdrawn = async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            ticks.tick().await;
+            match control.authorize(&who, &project, Role::Viewer).await {
+                Err(e @ (ControlError::NotFound(_) | ControlError::Forbidden(_) | ControlError::Unauthenticated)) => return from_control(e),
+                Err(e) => tracing::debug!(error = %e, "live view's access could not be checked; it goes on"),
+                Ok(_) => {}
+            }
+        }
+    };
+    let events = events.map(Next::Event).chain(futures::stream::once(async { Next::Stop }));
+    let withdrawn = futures::stream::once(withdrawn).flat_map(|e| futures::stream::iter([Next::Event(Err(e)), Next::Stop]));
+    futures::stream::select(events, withdrawn)
+        .take_while(|next| futures::future::ready(!matches!(next, Next::Stop)))
+        .filter_map(|next| {
+            futures::future::ready(match next {
+                Next::Event(e) => Some(e),
+                Next::Stop => None,
+            })
+        })
+}
 
 /// Spans as they are persisted.
 #[derive(SimpleObject, Clone, Debug, Default)]
@@ -66,13 +105,14 @@ impl SubscriptionRoot {
         let project = super::project(ctx, &project).await?;
         let stream = read(ctx).live_spans(&project, filter.to_query(0, u64::MAX, 0)).await.map_err(from_query)?;
         let started = futures::stream::once(async { Ok(LiveSpans { started: true, ..LiveSpans::default() }) });
-        Ok(started.chain(stream.map(move |e| {
+        let events = started.chain(stream.map(move |e| {
             let _held = &slot;
             Ok(match e.map_err(from_query)? {
                 LiveItems::Items(items) => LiveSpans { spans: items.into_iter().map(|s| span(s, 0)).collect(), ..LiveSpans::default() },
                 LiveItems::Lagged(n) => LiveSpans { lagged: Some(n), ..LiveSpans::default() },
             })
-        })))
+        }));
+        Ok(while_allowed(ctx, &project, events))
     }
 
     /// Log records of the project that pass `filter`, as they are persisted (a tail).
@@ -87,13 +127,14 @@ impl SubscriptionRoot {
         let stream =
             read(ctx).live_logs(&project, filter.to_query(0, u64::MAX, 0, None)).await.map_err(from_query)?;
         let started = futures::stream::once(async { Ok(LiveLogs { started: true, ..LiveLogs::default() }) });
-        Ok(started.chain(stream.map(move |e| {
+        let events = started.chain(stream.map(move |e| {
             let _held = &slot;
             Ok(match e.map_err(from_query)? {
                 LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), ..LiveLogs::default() },
                 LiveItems::Lagged(n) => LiveLogs { lagged: Some(n), ..LiveLogs::default() },
             })
-        })))
+        }));
+        Ok(while_allowed(ctx, &project, events))
     }
 
     /// A metric query over the last `range`, kept current: a snapshot, then the windows
@@ -116,7 +157,7 @@ impl SubscriptionRoot {
             .live_metric(&project, LiveMetricQuery { query: q, range: range.0 })
             .await
             .map_err(from_query)?;
-        Ok(stream.map(move |e| {
+        let events = stream.map(move |e| {
             let _held = &slot;
             match e.map_err(from_query)? {
                 LiveMetric::Snapshot(r) => {
@@ -127,6 +168,7 @@ impl SubscriptionRoot {
                 }
                 LiveMetric::Lagged(n) => Ok(LiveMetricEvent { kind: LiveMetricKind::Lagged, result: None, lagged: Some(n) }),
             }
-        }))
+        });
+        Ok(while_allowed(ctx, &project, events))
     }
 }

@@ -384,6 +384,7 @@ async fn api_keys_presented_to_the_bff_read_only_their_own_project(shape: Shape)
 }
 
 crate::both_shapes!(
+    a_removed_members_live_views_end,
     tenancy_flows_work_through_graphql,
     another_tenants_objects_are_refused_to_every_caller_and_never_shown,
     api_keys_presented_to_the_bff_read_only_their_own_project
@@ -419,4 +420,35 @@ async fn storage_read_checks_the_end_user_each_call_names() {
     // A call that names nobody is refused too.
     assert!(matches!(storage_read.metrics("default").await, Err(QueryError::Forbidden(_))));
     assert!(matches!(storage_read.as_caller(&Principal::Anonymous).search_traces("default", &TraceQuery::default()).await, Err(QueryError::Forbidden(_))));
+}
+
+/// A live view lasts only as long as its caller's access: a member removed from the
+/// company gets NOT_FOUND on its open subscription, which then ends.
+async fn a_removed_members_live_views_end(shape: Shape) {
+    let (read, control, _data) = services().await;
+    let backends = match shape {
+        Shape::InProcess => Backends { read: Arc::new(read), control: Arc::new(control.clone()) },
+        Shape::Grpc => over_grpc(read, control.clone()).await.0,
+    };
+    let limits = Limits { reauthorize_every: std::time::Duration::from_millis(50), ..Limits::default() };
+    let schema = cloudgrid_bff::build(backends, &limits);
+    let local = user(cloudgrid_control::LOCAL_USER_ID);
+    let ann = signed_in(&control, "ann@example.test").await;
+    let invitation = InvitationSpec { email: "ann@example.test".into(), role: Role::Admin, projects: vec![] };
+    let link = control.create_invitation(&local, "default", &invitation).await.expect("invite").link.expect("link");
+    control.accept_invitation(&ann, link.split("token=").nth(1).expect("token")).await.expect("join");
+    let subscription = "subscription { liveLogs(project: \"default\") { started } }";
+    let mut live = schema.execute_stream(Request::new(subscription).data(ann.clone()));
+    let first = serde_json::to_value(live.next().await.expect("first event")).expect("json");
+    assert_eq!(first["data"]["liveLogs"]["started"], true, "{first}");
+    // The owner's own view is unaffected by what happens to Ann.
+    let mut owners = schema.execute_stream(Request::new(subscription).data(local.clone()));
+    assert!(owners.next().await.is_some());
+    let Principal::User { id } = &ann else { unreachable!() };
+    control.remove_member(&local, "default", id).await.expect("remove");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await.expect("the view ends").expect("an error first");
+    let ended = serde_json::to_value(ended).expect("json");
+    assert_eq!(ended["errors"][0]["extensions"]["code"], "NOT_FOUND", "{ended}");
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await.expect("closed").is_none(), "then it ends");
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(200), owners.next()).await.is_err(), "the owner's view goes on");
 }
