@@ -8,7 +8,9 @@ use crate::cloudgrid::control::v1 as pb;
 /// What the control plane says about a presented key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyCheck {
-    Valid { project_id: String },
+    /// `max_active_series`: the project's own active-series limit, when it sets one
+    /// (otherwise the collector's applies; 0: no limit).
+    Valid { project_id: String, max_active_series: Option<u64> },
     Unknown,
     Revoked,
     /// A real key that may not ingest (e.g. a read-only key).
@@ -59,7 +61,7 @@ impl KeyVerifier for GrpcKeyVerifier {
             .into_inner();
         use pb::verify_ingest_key_response::Outcome;
         Ok(match Outcome::try_from(resp.outcome).unwrap_or(Outcome::Unspecified) {
-            Outcome::Valid => KeyCheck::Valid { project_id: resp.project_id },
+            Outcome::Valid => KeyCheck::Valid { project_id: resp.project_id, max_active_series: resp.max_active_series },
             Outcome::Revoked => KeyCheck::Revoked,
             Outcome::WrongScope => KeyCheck::WrongScope,
             Outcome::Unknown | Outcome::Unspecified => KeyCheck::Unknown,
@@ -82,16 +84,17 @@ impl<V: KeyVerifier> pb::key_verification_server::KeyVerification for KeyVerific
             .verify_ingest_key(&request.into_inner().key)
             .await
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-        let (outcome, project_id) = match check {
-            KeyCheck::Valid { project_id } => (Outcome::Valid, project_id),
-            KeyCheck::Unknown => (Outcome::Unknown, String::new()),
-            KeyCheck::Revoked => (Outcome::Revoked, String::new()),
-            KeyCheck::WrongScope => (Outcome::WrongScope, String::new()),
+        let (outcome, project_id, max_active_series) = match check {
+            KeyCheck::Valid { project_id, max_active_series } => (Outcome::Valid, project_id, max_active_series),
+            KeyCheck::Unknown => (Outcome::Unknown, String::new(), None),
+            KeyCheck::Revoked => (Outcome::Revoked, String::new(), None),
+            KeyCheck::WrongScope => (Outcome::WrongScope, String::new(), None),
         };
         Ok(tonic::Response::new(pb::VerifyIngestKeyResponse {
             outcome: outcome as i32,
             project_id,
             cache_ttl_ms: 10_000,
+            max_active_series,
         }))
     }
 }

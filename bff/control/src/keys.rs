@@ -69,6 +69,8 @@ pub(crate) struct KeyRow {
     pub secret_sha256: String,
     pub scope: String,
     pub revoked: bool,
+    /// The project's limits (JSON), for the collector.
+    pub limits: Option<String>,
 }
 
 pub(crate) fn parse_key(key: &str) -> Option<(&str, &str)> {
@@ -186,7 +188,10 @@ impl ControlPlane {
         let row: Option<KeyRow> = self
             .store
             .handle()
-            .query("SELECT project_id, secret_sha256, scope, revoked FROM ONLY type::record('api_key', $p)")
+            .query(
+                "SELECT project_id, secret_sha256, scope, revoked, type::record('project', project_id).limits AS limits \
+                 FROM ONLY type::record('api_key', $p)",
+            )
             .bind(("p", prefix.to_string()))
             .await
             .map_err(storage)?

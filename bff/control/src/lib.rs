@@ -229,7 +229,8 @@ impl KeyVerifier for ControlPlane {
         } else if row.scope != KeyScope::Ingest.name() {
             KeyCheck::WrongScope
         } else {
-            KeyCheck::Valid { project_id: row.project_id }
+            let limits: tenancy::ProjectLimits = row.limits.as_deref().and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+            KeyCheck::Valid { project_id: row.project_id, max_active_series: limits.active_series }
         })
     }
 }
@@ -256,7 +257,7 @@ mod tests {
         }
         assert_eq!(
             cp.verify_ingest_key(&key).await.expect("verify"),
-            KeyCheck::Valid { project_id: DEFAULT_PROJECT_ID.into() }
+            KeyCheck::Valid { project_id: DEFAULT_PROJECT_ID.into(), max_active_series: None }
         );
         // A second start keeps the key.
         assert!(cp.bootstrap_local(dir.path()).await.expect("again").created_key.is_none());

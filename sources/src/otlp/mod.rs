@@ -39,8 +39,9 @@ pub trait OtlpSignal: Message + Default + serde::de::DeserializeOwned + split::H
     const PATH: &'static str;
     /// Removes what must be rejected; returns (accepted, rejected, why the first was).
     fn validate(&mut self, window: &Window) -> validate::Outcome;
-    /// Removes the points that would take `project` past its active-series limit.
-    fn limit_series(&mut self, _project: &str, _active: &series_limit::ActiveSeries, _now_ns: u64) -> series_limit::Limited {
+    /// Removes the points that would take `project` past its active-series limit (its
+    /// own, when it sets one).
+    fn limit_series(&mut self, _project: &str, _own: Option<u64>, _active: &series_limit::ActiveSeries, _now_ns: u64) -> series_limit::Limited {
         series_limit::Limited::default()
     }
     fn response(rejected: i64, message: String) -> Self::Response;
@@ -83,8 +84,8 @@ impl OtlpSignal for ExportMetricsServiceRequest {
     fn validate(&mut self, window: &Window) -> validate::Outcome {
         validate::metrics(self, window)
     }
-    fn limit_series(&mut self, project: &str, active: &series_limit::ActiveSeries, now_ns: u64) -> series_limit::Limited {
-        active.limit(project, self, now_ns)
+    fn limit_series(&mut self, project: &str, own: Option<u64>, active: &series_limit::ActiveSeries, now_ns: u64) -> series_limit::Limited {
+        active.limit(project, own, self, now_ns)
     }
     fn response(rejected: i64, message: String) -> Self::Response {
         ExportMetricsServiceResponse {
@@ -184,8 +185,8 @@ async fn ingest_inner<S: OtlpSignal>(
     max_bytes: usize,
 ) -> Result<S::Response, IngestError> {
     let key = key.ok_or(IngestError::MissingKey)?;
-    let project_id = match collector.keys.verify(&key).await {
-        Ok(KeyCheck::Valid { project_id }) => project_id,
+    let (project_id, own_limit) = match collector.keys.verify(&key).await {
+        Ok(KeyCheck::Valid { project_id, max_active_series }) => (project_id, max_active_series),
         Ok(KeyCheck::Unknown) => return Err(IngestError::InvalidKey),
         Ok(KeyCheck::Revoked) => return Err(IngestError::RevokedKey),
         Ok(KeyCheck::WrongScope) => return Err(IngestError::WrongScope),
@@ -197,7 +198,7 @@ async fn ingest_inner<S: OtlpSignal>(
     let window = Window::around(now_ns, collector.config.max_age_ms, collector.config.max_future_ms)
         .with_metric_lateness(now_ns, collector.config.metric_lateness_ms);
     let mut outcome = request.validate(&window);
-    let limited = request.limit_series(&project_id, &collector.series, now_ns);
+    let limited = request.limit_series(&project_id, own_limit, &collector.series, now_ns);
     collector.stats.series_limited.add(limited.rejected);
     outcome.absorb(limited.rejected, limited.reason);
     let i = signal_index(S::SIGNAL);

@@ -42,11 +42,6 @@ impl ActiveSeries {
         Self { limit, window_ns: window_ms.saturating_mul(1_000_000), projects: Mutex::default() }
     }
 
-    /// Whether there is a limit at all.
-    pub fn enabled(&self) -> bool {
-        self.limit > 0
-    }
-
     /// The active series of `project` at `now_ns`.
     pub fn active(&self, project: &str, now_ns: u64) -> usize {
         let mut projects = self.projects.lock().unwrap_or_else(|e| e.into_inner());
@@ -64,9 +59,11 @@ impl ActiveSeries {
         p.last_seen.len()
     }
 
-    /// Removes the points of `req` that would take `project` past the limit.
-    pub fn limit(&self, project: &str, req: &mut ExportMetricsServiceRequest, now_ns: u64) -> Limited {
-        if !self.enabled() {
+    /// Removes the points of `req` that would take `project` past the limit: the
+    /// project's `own`, when it sets one, else this collector's (0: none).
+    pub fn limit(&self, project: &str, own: Option<u64>, req: &mut ExportMetricsServiceRequest, now_ns: u64) -> Limited {
+        let limit = own.map_or(self.limit, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        if limit == 0 {
             return Limited::default();
         }
         // Series ids before taking the lock: hashing is most of the work, and requests
@@ -80,7 +77,7 @@ impl ActiveSeries {
             .into_iter()
             .map(|series| {
                 let active = p.last_seen.get(&series).is_some_and(|seen| *seen >= horizon);
-                let admitted = active || p.last_seen.len() < self.limit || p.last_seen.contains_key(&series);
+                let admitted = active || p.last_seen.len() < limit || p.last_seen.contains_key(&series);
                 if admitted {
                     p.last_seen.insert(series, now_ns);
                 }
@@ -193,27 +190,27 @@ mod tests {
     fn new_series_past_the_limit_are_rejected_and_active_ones_kept() {
         let active = ActiveSeries::new(2, 60 * 60 * 1000);
         let mut req = request(&["/a", "/b", "/c", "/a"]);
-        let limited = active.limit("p", &mut req, 10 * MIN);
+        let limited = active.limit("p", None, &mut req, 10 * MIN);
         assert_eq!(routes(&req), vec!["/a", "/b", "/a"]);
         assert_eq!(limited.rejected, 1);
         assert!(limited.reason.is_some_and(|r| r.contains("active series limit")));
         // Known series keep flowing; another project has its own count.
         let mut req = request(&["/b", "/d", "/a"]);
-        assert_eq!(active.limit("p", &mut req, 11 * MIN).rejected, 1);
+        assert_eq!(active.limit("p", None, &mut req, 11 * MIN).rejected, 1);
         assert_eq!(routes(&req), vec!["/b", "/a"]);
         let mut req = request(&["/c", "/d"]);
-        assert_eq!(active.limit("q", &mut req, 11 * MIN), Limited::default());
+        assert_eq!(active.limit("q", None, &mut req, 11 * MIN), Limited::default());
         assert_eq!(active.active("p", 11 * MIN), 2);
     }
 
     #[test]
     fn series_idle_for_the_window_make_room() {
         let active = ActiveSeries::new(2, 60 * 60 * 1000);
-        active.limit("p", &mut request(&["/a", "/b"]), 0);
-        active.limit("p", &mut request(&["/b"]), 30 * MIN);
+        active.limit("p", None, &mut request(&["/a", "/b"]), 0);
+        active.limit("p", None, &mut request(&["/b"]), 30 * MIN);
         // /a was last seen 61 minutes ago: no longer active, so /c fits.
         let mut req = request(&["/c", "/d"]);
-        assert_eq!(active.limit("p", &mut req, 61 * MIN).rejected, 1);
+        assert_eq!(active.limit("p", None, &mut req, 61 * MIN).rejected, 1);
         assert_eq!(routes(&req), vec!["/c"]);
         assert_eq!(active.active("p", 61 * MIN), 2);
     }
@@ -232,7 +229,7 @@ mod tests {
             Metric { name: "g".into(), data: Some(metric::Data::Gauge(g)), ..Default::default() },
             Metric { name: "s".into(), data: Some(metric::Data::Sum(Sum { data_points: s.data_points.clone(), ..Default::default() })), ..Default::default() },
         ];
-        let limited = active.limit("p", &mut req, 0);
+        let limited = active.limit("p", None, &mut req, 0);
         assert_eq!(limited.rejected, 2);
         let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
         let Some(metric::Data::Gauge(g)) = &metrics[0].data else { panic!("gauge") };
@@ -247,10 +244,22 @@ mod tests {
     }
 
     #[test]
+    fn a_projects_own_limit_replaces_the_collectors() {
+        let unlimited = ActiveSeries::new(0, 60 * 60_000);
+        let mut req = request(&["/a", "/b", "/c"]);
+        assert_eq!(unlimited.limit("p", Some(2), &mut req, 0).rejected, 1, "the project's own limit applies");
+        let strict = ActiveSeries::new(1, 60 * 60_000);
+        let mut req = request(&["/a", "/b", "/c"]);
+        assert_eq!(strict.limit("p", Some(0), &mut req, 0), Limited::default(), "0: this project has no limit");
+        let mut req = request(&["/a", "/b", "/c"]);
+        assert_eq!(strict.limit("q", None, &mut req, 0).rejected, 2, "others keep the collector's");
+    }
+
+    #[test]
     fn no_limit_keeps_everything_without_hashing() {
         let active = ActiveSeries::new(0, 1);
         let mut req = request(&["/a", "/b", "/c"]);
-        assert_eq!(active.limit("p", &mut req, 0), Limited::default());
+        assert_eq!(active.limit("p", None, &mut req, 0), Limited::default());
         assert_eq!(routes(&req).len(), 3);
         assert_eq!(active.active("p", 0), 0);
     }

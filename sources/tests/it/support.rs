@@ -28,7 +28,7 @@ pub struct Keys;
 impl KeyVerifier for Keys {
     async fn verify_ingest_key(&self, key: &str) -> Result<KeyCheck, VerifyError> {
         Ok(match key {
-            GOOD => KeyCheck::Valid { project_id: "p1".into() },
+            GOOD => KeyCheck::Valid { project_id: "p1".into(), max_active_series: None },
             REVOKED => KeyCheck::Revoked,
             READ_ONLY => KeyCheck::WrongScope,
             OUTAGE => return Err(VerifyError::Unavailable("control plane down".into())),

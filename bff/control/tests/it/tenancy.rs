@@ -215,7 +215,11 @@ async fn keys_are_listed_without_secrets_and_each_scope_does_only_its_own() {
     assert!(matches!(c.create_key(&w.member, &w.a, "mine", KeyScope::Read).await, Err(ControlError::Forbidden(_))));
     assert!(matches!(c.create_key(&w.stranger, &w.a, "theirs", KeyScope::Read).await, Err(ControlError::NotFound(_))));
     // Ingest keys ingest and cannot read; read keys read and cannot ingest.
-    assert_eq!(c.verify_ingest_key(&ingest.key).await.expect("verify"), KeyCheck::Valid { project_id: w.a.clone() });
+    assert_eq!(c.verify_ingest_key(&ingest.key).await.expect("verify"), KeyCheck::Valid { project_id: w.a.clone(), max_active_series: None });
+    // A project's own series limit travels with its keys' verdicts.
+    let limited = ProjectSettings { limits: Some(ProjectLimits { active_series: Some(250) }), ..ProjectSettings::default() };
+    c.update_project(&w.admin, &w.a, &limited).await.expect("limit");
+    assert_eq!(c.verify_ingest_key(&ingest.key).await.expect("verify"), KeyCheck::Valid { project_id: w.a.clone(), max_active_series: Some(250) });
     assert!(matches!(c.read_key_principal(&ingest.key).await, Err(ControlError::Forbidden(_))));
     assert_eq!(c.verify_ingest_key(&read.key).await.expect("verify"), KeyCheck::WrongScope);
     let reader = c.read_key_principal(&read.key).await.expect("reads");
