@@ -1,6 +1,7 @@
-//! API keys against the running binary: in one process a key revoked through GraphQL is
-//! refused by the collector at once (its cached verdict is dropped), and keys are used
-//! only for what their scope allows.
+//! API keys and invitations against the running binary: in one process a key revoked
+//! through GraphQL is refused by the collector at once (its cached verdict is dropped),
+//! keys are used only for what their scope allows, and the email settings reach the
+//! control plane.
 
 use serde_json::{Value as J, json};
 
@@ -54,4 +55,46 @@ async fn a_key_revoked_through_graphql_is_refused_by_the_collector_at_once() {
     assert_eq!((status, body["data"]["projects"].clone()), (200, json!([{"id": "default", "role": "VIEWER"}])));
     assert_eq!(graphql(bff, Some(ingest), "{ projects { id } }").await.0, 403, "an ingest key cannot read");
     proc.stop();
+}
+
+/// The binary's email settings reach the control plane: an invitation made through
+/// GraphQL arrives at a real SMTP server with a link under CLOUDGRID_PUBLIC_URL.
+#[tokio::test]
+async fn an_invitation_made_through_graphql_arrives_by_smtp() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mails = dir.path().join("mails.jsonl");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bff/control/tests/it/smtp_sink.py");
+    let mut smtp = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&mails)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with aiosmtpd (see .ci/run)");
+    let mut line = String::new();
+    BufReader::new(smtp.stdout.take().expect("stdout")).read_line(&mut line).expect("smtp sink");
+    let port = line.strip_prefix("ready ").and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or_else(|| panic!("SMTP server: {line:?}"));
+    let proc = Spec::new("all", &dir.path().join("cg"))
+        .env("CLOUDGRID_SMTP_HOST", "127.0.0.1")
+        .env("CLOUDGRID_SMTP_PORT", port)
+        .env("CLOUDGRID_SMTP_TLS", "none")
+        .env("CLOUDGRID_SMTP_FROM", "CloudGrid <noreply@cloudgrid.test>")
+        .env("CLOUDGRID_PUBLIC_URL", "https://cloudgrid.example.com")
+        .start();
+    let (_, sent) = graphql(
+        proc.addr("GraphQL (BFF)"),
+        None,
+        "mutation { createInvitation(company: \"default\", input: {email: \"ann@example.test\", role: MEMBER}) { delivery link } }",
+    )
+    .await;
+    assert_eq!(sent["data"]["createInvitation"], json!({"delivery": "SENT", "link": null}), "{sent}");
+    let text = std::fs::read_to_string(&mails).expect("a message arrived");
+    let message: J = serde_json::from_str(text.lines().next().expect("one message")).expect("json");
+    assert_eq!(message["rcpt_tos"], json!(["ann@example.test"]));
+    assert!(message["body"].as_str().is_some_and(|b| b.contains("https://cloudgrid.example.com/invitations/accept?token=cgi_")), "{message}");
+    proc.stop();
+    drop(smtp.stdin.take().map(|mut s| s.write_all(b"")));
+    let _ = smtp.kill();
+    let _ = smtp.wait();
 }
