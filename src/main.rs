@@ -108,6 +108,11 @@ struct Common {
     /// without it. Required (32+ characters) in deployed mode.
     #[arg(long, env = "CLOUDGRID_SERVICE_TOKEN", global = true, hide_env_values = true)]
     service_token: Option<String>,
+    /// Servers only: the callers' own tokens, `bff=…,collector=…` (each 32+ characters).
+    /// Set, each contract takes calls only from the services it names and refuses
+    /// another service's credential; unset, the shared CLOUDGRID_SERVICE_TOKEN is taken.
+    #[arg(long, env = "CLOUDGRID_SERVICE_PEER_TOKENS", global = true, hide_env_values = true)]
+    service_peer_tokens: Option<String>,
     /// Timely worker threads of the pipeline.
     #[arg(short = 'w', long, env = "CLOUDGRID_WORKERS", default_value_t = 1, global = true)]
     workers: usize,
@@ -322,7 +327,10 @@ impl Common {
         if !self.local() && token.len() < MIN_TOKEN_LEN {
             bail!("deployed mode needs CLOUDGRID_SERVICE_TOKEN of at least {MIN_TOKEN_LEN} characters, shared by the services");
         }
-        Ok(token)
+        match &self.service_peer_tokens {
+            Some(list) => token.with_peers(list).map_err(|e| anyhow::anyhow!("CLOUDGRID_SERVICE_PEER_TOKENS: {e}")),
+            None => Ok(token),
+        }
     }
 
     /// Local mode has no login: said loudly when one of its listeners is told to bind
@@ -631,7 +639,7 @@ async fn main() -> Result<()> {
             let token = common.service_token()?;
             let keys = cloudgrid_proto::cloudgrid::control::v1::key_verification_server::KeyVerificationServer::with_interceptor(
                 KeyVerificationService(control.clone()),
-                token.require(),
+                token.require(&["collector"]),
             );
             let router = ControlService::add_to(tonic::service::Routes::new(keys), control, &token).into_axum_router();
             serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;

@@ -257,8 +257,8 @@ impl ControlService {
         token: &ServiceToken,
     ) -> (Guarded<pb::workspace_server::WorkspaceServer<ControlService>>, Guarded<pb::tenancy_server::TenancyServer<ControlService>>) {
         (
-            pb::workspace_server::WorkspaceServer::with_interceptor(ControlService { api: api.clone() }, token.require()),
-            pb::tenancy_server::TenancyServer::with_interceptor(ControlService { api }, token.require()),
+            pb::workspace_server::WorkspaceServer::with_interceptor(ControlService { api: api.clone() }, token.require(&["bff"])),
+            pb::tenancy_server::TenancyServer::with_interceptor(ControlService { api }, token.require(&["bff"])),
         )
     }
 }

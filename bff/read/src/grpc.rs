@@ -301,7 +301,7 @@ impl ReadService {
         access: Arc<dyn ControlApi>,
         token: &ServiceToken,
     ) -> InterceptedService<pb::storage_read_server::StorageReadServer<ReadService>, cloudgrid_proto::service_auth::Require> {
-        pb::storage_read_server::StorageReadServer::with_interceptor(ReadService { api, access }, token.require())
+        pb::storage_read_server::StorageReadServer::with_interceptor(ReadService { api, access }, token.require(&["bff"]))
     }
 
     /// The request's message, once the end user it names may read `project(message)`.

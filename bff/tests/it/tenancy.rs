@@ -452,3 +452,44 @@ async fn a_removed_members_live_views_end(shape: Shape) {
     assert!(tokio::time::timeout(std::time::Duration::from_secs(10), live.next()).await.expect("closed").is_none(), "then it ends");
     assert!(tokio::time::timeout(std::time::Duration::from_millis(200), owners.next()).await.is_err(), "the owner's view goes on");
 }
+
+/// With a token per service, each internal contract takes calls only from the service
+/// it names: the BFF's credential cannot verify ingest keys, the collector's cannot read
+/// telemetry or touch the control plane's objects.
+#[tokio::test]
+async fn each_internal_contract_refuses_another_services_credential() {
+    use cloudgrid_control::ControlApi;
+    use cloudgrid_control::grpc::{ControlService, GrpcControl};
+    use cloudgrid_proto::auth::{GrpcKeyVerifier, KeyVerificationService, KeyVerifier};
+    use cloudgrid_proto::cloudgrid::control::v1::key_verification_server::KeyVerificationServer;
+    use cloudgrid_proto::service_auth::ServiceToken;
+    use cloudgrid_read::ReadApi;
+    use cloudgrid_read::grpc::{GrpcRead, ReadService};
+    let (bff, collector) = ("bff-token-bff-token-bff-token-bff-token", "collector-token-collector-token-xx");
+    let (read, control, _data) = services().await;
+    let server = ServiceToken::new(Some("server-own-token-server-own-token-xx".into()))
+        .with_peers(&format!("bff={bff},collector={collector}"))
+        .expect("peers");
+    let keys = KeyVerificationServer::with_interceptor(KeyVerificationService(Arc::new(control.clone())), server.require(&["collector"]));
+    let control: Arc<dyn ControlApi> = Arc::new(control);
+    let routes = tonic::service::Routes::new(keys).add_service(ReadService::server(Arc::new(read), control.clone(), &server));
+    let routes = ControlService::add_to(routes, control, &server).into_axum_router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    let token = |t: &str| ServiceToken::new(Some(t.into()));
+    let local = user(cloudgrid_control::LOCAL_USER_ID);
+
+    // Each service's own calls go through.
+    assert!(GrpcControl::new(&url, &token(bff)).expect("client").projects_for(&local).await.is_ok());
+    assert!(GrpcRead::new(&url, &token(bff)).expect("client").as_caller(&local).metrics("default").await.is_ok());
+    assert!(GrpcKeyVerifier::new(&url, &token(collector)).expect("client").verify_ingest_key("cgk_x").await.is_ok());
+    // Another service's credential is refused, saying whose it was.
+    let e = GrpcControl::new(&url, &token(collector)).expect("client").projects_for(&local).await.expect_err("refused");
+    assert!(e.to_string().contains("collector"), "{e}");
+    let e = GrpcRead::new(&url, &token(collector)).expect("client").as_caller(&local).metrics("default").await.expect_err("refused");
+    assert!(e.to_string().contains("collector"), "{e}");
+    let e = GrpcKeyVerifier::new(&url, &token(bff)).expect("client").verify_ingest_key("cgk_x").await.expect_err("refused");
+    assert!(e.to_string().contains("bff"), "{e}");
+}
+
