@@ -37,7 +37,8 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn invitations(&self, who: &Principal, company: &str) -> Result<Vec<Invitation>, ControlError>;
     async fn revoke_invitation(&self, who: &Principal, company: &str, id: &str) -> Result<(), ControlError>;
     async fn resend_invitation(&self, who: &Principal, company: &str, id: &str) -> Result<Sent, ControlError>;
-    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<Company, ControlError>;
+    /// The company joined, and the role now held there.
+    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<(Company, Role), ControlError>;
     async fn create_key(&self, who: &Principal, project: &str, name: &str, scope: KeyScope) -> Result<NewKey, ControlError>;
     async fn keys(&self, who: &Principal, project: &str) -> Result<Vec<ApiKey>, ControlError>;
     async fn revoke_key(&self, who: &Principal, project: &str, key_id: &str) -> Result<(), ControlError>;
@@ -115,7 +116,7 @@ impl ControlApi for ControlPlane {
     async fn resend_invitation(&self, who: &Principal, company: &str, id: &str) -> Result<Sent, ControlError> {
         ControlPlane::resend_invitation(self, who, company, id).await
     }
-    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<Company, ControlError> {
+    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<(Company, Role), ControlError> {
         ControlPlane::accept_invitation(self, who, token).await
     }
     async fn create_key(&self, who: &Principal, project: &str, name: &str, scope: KeyScope) -> Result<NewKey, ControlError> {

@@ -432,9 +432,7 @@ impl pb::tenancy_server::Tenancy for ControlService {
     async fn accept_invitation(&self, r: Request<pb::AcceptInvitationRequest>) -> Reply<pb::Company> {
         let r = r.into_inner();
         let who = principal_from_pb(r.principal);
-        let company = self.api.accept_invitation(&who, &r.token).await.map_err(status)?;
-        let (company, role) = self.api.company(&who, &company.id).await.map_err(status)?;
-        ok(company_to_pb((company, role)))
+        ok(company_to_pb(self.api.accept_invitation(&who, &r.token).await.map_err(status)?))
     }
 
     async fn create_key(&self, r: Request<pb::CreateKeyRequest>) -> Reply<pb::NewKeyReply> {
@@ -698,9 +696,9 @@ impl ControlApi for GrpcControl {
         sent_from_pb(self.tenancy().resend_invitation(req).await.map_err(control_error)?.into_inner())
     }
 
-    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<Company, ControlError> {
+    async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<(Company, Role), ControlError> {
         let req = pb::AcceptInvitationRequest { principal: principal_to_pb(who), token: token.into() };
-        Ok(company_from_pb(self.tenancy().accept_invitation(req).await.map_err(control_error)?.into_inner())?.0)
+        company_from_pb(self.tenancy().accept_invitation(req).await.map_err(control_error)?.into_inner())
     }
 
     async fn create_key(&self, who: &Principal, project: &str, name: &str, scope: KeyScope) -> Result<NewKey, ControlError> {

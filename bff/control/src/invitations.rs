@@ -274,7 +274,8 @@ impl ControlPlane {
     /// Accepts the invitation whose link carried `token`, for the signed-in user whose
     /// email it was sent to: the user joins the company (a role already held that is
     /// higher is kept) and the projects it names that still exist.
-    pub async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<Company, ControlError> {
+    /// Answers the company joined and the role now held there.
+    pub async fn accept_invitation(&self, who: &Principal, token: &str) -> Result<(Company, Role), ControlError> {
         let user_id = who.user_id()?;
         let user = self.user(user_id).await?.ok_or(ControlError::Unauthenticated)?;
         let unknown = || ControlError::NotFound("no such invitation: check the link, or ask for a new one".into());
@@ -315,6 +316,6 @@ impl ControlPlane {
             &[("hash", json!(hash)), ("email", json!(user.email)), ("user", json!(user_id))],
         )
         .await?;
-        Ok(self.company(who, &company_id).await?.0)
+        self.company(who, &company_id).await
     }
 }

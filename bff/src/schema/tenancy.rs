@@ -468,9 +468,7 @@ impl TenancyMutation {
 
     /// Accepts an invitation for the signed-in user it was sent to.
     async fn accept_invitation(&self, ctx: &Context<'_>, token: String) -> Result<Company> {
-        let control = &backends(ctx).control;
-        let c = control.accept_invitation(&who(ctx), &token).await.map_err(from_control)?;
-        control.company(&who(ctx), &c.id).await.map(company).map_err(from_control)
+        backends(ctx).control.accept_invitation(&who(ctx), &token).await.map(company).map_err(from_control)
     }
 
     /// A new API key for the project (project admins). The answer holds the only copy of

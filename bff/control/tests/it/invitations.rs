@@ -137,7 +137,7 @@ async fn an_invitation_arrives_by_email_with_a_link_that_makes_its_reader_a_memb
     let eve = user(&c, "eve@example.test").await;
     assert!(matches!(c.accept_invitation(&eve, &token_of(link)).await, Err(ControlError::Forbidden(_))));
     let ann = user(&c, "ann@example.test").await;
-    assert_eq!(c.accept_invitation(&ann, &token_of(link)).await.expect("accept").id, acme);
+    assert_eq!(c.accept_invitation(&ann, &token_of(link)).await.expect("accept").0.id, acme);
     assert_eq!(c.authorize_project(&ann, &shop, Role::Member).await.expect("project access").role, Role::Member);
     assert_eq!(c.company(&ann, &acme).await.expect("member").1, Role::Viewer);
     assert!(matches!(c.accept_invitation(&ann, &token_of(link)).await, Err(ControlError::Conflict(_))));
