@@ -58,11 +58,43 @@ enum DeploymentMode {
     Deployed,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthMode {
+    /// No sign-in: the local operator (local deployment mode only).
+    Local,
+    /// Sign-in through an OpenID Connect provider.
+    Sso,
+}
+
 #[derive(Args, Debug)]
 struct Common {
     /// local: loopback only, bootstrap project and key; deployed: hardened.
     #[arg(long, env = "CLOUDGRID_DEPLOYMENT_MODE", value_enum, default_value = "local", global = true)]
     deployment_mode: DeploymentMode,
+    /// local: no sign-in (local mode only); sso: sign-in through an OpenID Connect
+    /// provider. Default: local in local mode, sso in deployed mode.
+    #[arg(long, env = "CLOUDGRID_AUTH_MODE", value_enum, global = true)]
+    auth_mode: Option<AuthMode>,
+    /// The OpenID Connect provider's issuer URL (discovery under /.well-known/openid-configuration).
+    #[arg(long, env = "CLOUDGRID_OIDC_ISSUER_URL", global = true)]
+    oidc_issuer_url: Option<String>,
+    #[arg(long, env = "CLOUDGRID_OIDC_CLIENT_ID", global = true)]
+    oidc_client_id: Option<String>,
+    /// Absent for a public client.
+    #[arg(long, env = "CLOUDGRID_OIDC_CLIENT_SECRET", global = true, hide_env_values = true)]
+    oidc_client_secret: Option<String>,
+    /// Registered with the provider as the redirect URL. Default: CLOUDGRID_PUBLIC_URL + /auth/callback.
+    #[arg(long, env = "CLOUDGRID_OIDC_REDIRECT_URL", global = true)]
+    oidc_redirect_url: Option<String>,
+    /// Scopes asked for besides `openid` (space- or comma-separated).
+    #[arg(long, env = "CLOUDGRID_OIDC_SCOPES", default_value = "email profile", global = true)]
+    oidc_scopes: String,
+    /// Signs session cookies: at least 32 random characters. Required with sign-in.
+    #[arg(long, env = "CLOUDGRID_SESSION_SECRET", global = true, hide_env_values = true)]
+    session_secret: Option<String>,
+    /// How long a session lasts after sign-in (e.g. 7d).
+    #[arg(long, env = "CLOUDGRID_SESSION_TTL", default_value = "7d", global = true)]
+    session_ttl: String,
     /// Where embedded storage and the bootstrap key live.
     #[arg(long, env = "CLOUDGRID_DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
@@ -392,25 +424,78 @@ impl Common {
         let invitation_ttl = parse_duration(&self.invitation_ttl)
             .filter(|d| !d.is_zero())
             .with_context(|| format!("CLOUDGRID_INVITATION_TTL: `{}` is not a duration like 7d", self.invitation_ttl))?;
-        if self.public_url.is_none() && !self.local() {
-            bail!("deployed mode needs CLOUDGRID_PUBLIC_URL, where users open CloudGrid: invitation links start with it");
-        }
-        let public_url = match &self.public_url {
-            Some(u) => {
-                let parsed = url::Url::parse(u).with_context(|| format!("CLOUDGRID_PUBLIC_URL `{u}` is not a URL"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    bail!("CLOUDGRID_PUBLIC_URL must be an http(s) URL, got `{u}`");
-                }
-                u.trim_end_matches('/').to_string()
-            }
-            None => format!("http://{}", self.addr(self.bff_addr, 8080)),
-        };
+        let public_url = self.public_url()?;
         if mailer.enabled() {
             println!("invitation emails: SMTP {}:{}", self.smtp_host.as_deref().unwrap_or_default(), self.smtp_port);
         } else {
             println!("invitation emails: disabled (links are handed to the inviter)");
         }
         Ok(Settings { mailer, public_url, invitation_ttl, secret_keys: self.secret_keys()? })
+    }
+
+    /// Where users open CloudGrid, without a trailing slash. Deployed mode needs it, and
+    /// over https (session cookies are `Secure`), except on this machine's loopback.
+    fn public_url(&self) -> Result<String> {
+        let Some(u) = &self.public_url else {
+            if !self.local() {
+                bail!("deployed mode needs CLOUDGRID_PUBLIC_URL, where users open CloudGrid: invitation links and sign-in redirects start with it");
+            }
+            return Ok(format!("http://{}", self.addr(self.bff_addr, 8080)));
+        };
+        let parsed = url::Url::parse(u).with_context(|| format!("CLOUDGRID_PUBLIC_URL `{u}` is not a URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            bail!("CLOUDGRID_PUBLIC_URL must be an http(s) URL, got `{u}`");
+        }
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !self.local() && parsed.scheme() == "http" && !loopback {
+            bail!("CLOUDGRID_PUBLIC_URL must be https in deployed mode (session cookies are Secure), got `{u}`");
+        }
+        Ok(u.trim_end_matches('/').to_string())
+    }
+
+    /// Sign-in, as configured: none (the local operator) or through an OIDC provider.
+    fn sso(&self) -> Result<Option<cloudgrid_bff::SsoAuth>> {
+        let mode = self.auth_mode.unwrap_or(if self.local() { AuthMode::Local } else { AuthMode::Sso });
+        if mode == AuthMode::Local {
+            if !self.local() {
+                bail!("deployed mode needs sign-in: CLOUDGRID_AUTH_MODE=sso with an OpenID Connect provider");
+            }
+            return Ok(None);
+        }
+        let secret = self.session_secret.as_deref().context(
+            "sign-in needs CLOUDGRID_SESSION_SECRET, at least 32 random characters (for example `openssl rand -base64 48`)",
+        )?;
+        let secret = cloudgrid_bff::SessionSecret::parse(secret).map_err(|e| anyhow::anyhow!("CLOUDGRID_SESSION_SECRET {e}"))?;
+        let session_ttl = parse_duration(&self.session_ttl)
+            .filter(|d| !d.is_zero() && *d <= cloudgrid_control::sessions::MAX_SESSION_TTL)
+            .with_context(|| format!("CLOUDGRID_SESSION_TTL: `{}` is not a duration like 7d (at most 90d)", self.session_ttl))?;
+        let issuer = self.oidc_issuer_url.clone().context("CLOUDGRID_AUTH_MODE=sso needs CLOUDGRID_OIDC_ISSUER_URL")?;
+        let client_id = self.oidc_client_id.clone().context("CLOUDGRID_AUTH_MODE=sso needs CLOUDGRID_OIDC_CLIENT_ID")?;
+        let redirect_url = match &self.oidc_redirect_url {
+            Some(u) => u.clone(),
+            None => format!("{}/auth/callback", self.public_url()?),
+        };
+        let scopes = self
+            .oidc_scopes
+            .split([' ', ','])
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "openid")
+            .map(String::from)
+            .collect();
+        let config = cloudgrid_bff::SsoConfig {
+            issuer,
+            client_id,
+            client_secret: self.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+            redirect_url,
+            scopes,
+        };
+        let sso = cloudgrid_bff::Sso::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(cloudgrid_bff::SsoAuth { sso: Arc::new(sso), secret, session_ttl }))
     }
 
     /// The keys provider secrets are sealed with.
@@ -448,15 +533,25 @@ impl Common {
             subscriptions_per_connection: self.bff_max_subscriptions,
             ..Limits::default()
         };
-        let allowed_origins: Vec<String> =
+        let mut allowed_origins: Vec<String> =
             self.bff_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect();
         for o in &allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) {
                 bail!("CLOUDGRID_BFF_ALLOWED_ORIGINS: `{o}` is not an origin such as https://app.example.com");
             }
         }
+        // CloudGrid's own pages are served from the public URL.
+        if let Ok(public) = url::Url::parse(&self.public_url()?) {
+            allowed_origins.push(public.origin().ascii_serialization());
+        }
+        let sso = self.sso()?;
+        match &sso {
+            Some(s) => println!("sign-in: OpenID Connect provider {}", s.sso.issuer()),
+            None => println!("sign-in: none (local operator)"),
+        }
         let schema = cloudgrid_bff::build(Backends { read, control: control.clone() }, &limits);
-        Ok(cloudgrid_bff::router(schema, control, AppConfig { local: self.local(), allowed_origins, ..AppConfig::default() }))
+        let config = AppConfig { local: self.local(), allowed_origins, sso, ..AppConfig::default() };
+        Ok(cloudgrid_bff::router(schema, control, config))
     }
 
     fn storage_read(&self, store: Store, bus: Arc<dyn Bus>, health: &Health) -> Result<StorageRead> {
@@ -553,6 +648,10 @@ async fn main() -> Result<()> {
         });
     }
     common.warn_if_exposed();
+    if matches!(target, Target::All | Target::Bff) {
+        // Sign-in settings are checked before anything starts.
+        common.sso()?;
+    }
     let mut servers = tokio::task::JoinSet::new();
     let admin = common.addr(common.admin_addr, 9464);
     serve(&mut servers, "health", admin, cloudgrid_sources::admin::router(health.clone()), &shutdown).await?;
@@ -582,13 +681,8 @@ async fn main() -> Result<()> {
             let pipeline =
                 Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
-            if common.local() {
-                let bff = common.bff(Arc::new(read), control.clone())?;
-                serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
-            } else {
-                // Deployed mode serves GraphQL only behind SSO, which is not configured here.
-                println!("GraphQL (BFF): not served in deployed mode without SSO");
-            }
+            let bff = common.bff(Arc::new(read), control.clone())?;
+            serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             let mut revocations = control.key_revocations();
             let collector = start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
             // In one process a revoked key is refused on its next request.
@@ -664,9 +758,6 @@ async fn main() -> Result<()> {
             let read = GrpcRead::new(&read_url, &token).map_err(anyhow::Error::msg)?;
             let control = GrpcControl::new(&control_url, &token).map_err(anyhow::Error::msg)?;
             println!("storage-read: {read_url}; control plane: {control_url}");
-            if !common.local() {
-                bail!("the BFF serves GraphQL in deployed mode only behind SSO, which is not configured here");
-            }
             let bff = common.bff(Arc::new(read), Arc::new(control))?;
             serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await

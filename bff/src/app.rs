@@ -1,6 +1,11 @@
 //! The HTTP face of the BFF: `POST /graphql` for queries and mutations, `GET /graphql`
-//! upgraded to a WebSocket (`graphql-transport-ws`) for subscriptions, and in local mode
-//! a GraphiQL page at `GET /graphql` for people.
+//! upgraded to a WebSocket (`graphql-transport-ws`) for subscriptions, in local mode a
+//! GraphiQL page at `GET /graphql` for people, and with single sign-on the `/auth/`
+//! routes ([`crate::auth`]).
+//!
+//! Who calls: a read key sent as `Authorization: Bearer`; else, with single sign-on, the
+//! session of the signed session cookie (then the request must carry the session's CSRF
+//! token); else, in local mode without sign-on, the local operator; else nobody.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +24,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use cloudgrid_control::{ControlApi, ControlError, LOCAL_USER_ID, Principal};
 
+use crate::auth::{self, Auth, CSRF_HEADER, SsoAuth};
 use crate::schema::{CloudGridSchema, ConnectionSlots};
 
 #[derive(Debug, Clone)]
@@ -37,6 +43,12 @@ pub struct AppConfig {
     /// ...and closes one it has heard nothing from (not even a pong) for this long,
     /// ending its subscriptions.
     pub peer_timeout: Duration,
+    /// Sign-in through an identity provider; without it, local mode's operator (or a
+    /// read key) is the only caller.
+    pub sso: Option<SsoAuth>,
+    /// How often a WebSocket opened with a session checks that the session still
+    /// stands; one signed out is closed (4401).
+    pub session_recheck: Duration,
 }
 
 impl Default for AppConfig {
@@ -48,6 +60,8 @@ impl Default for AppConfig {
             connection_init_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             peer_timeout: Duration::from_secs(60),
+            sso: None,
+            session_recheck: Duration::from_secs(30),
         }
     }
 }
@@ -58,24 +72,48 @@ struct App {
     /// Resolves API keys presented as bearer credentials.
     control: Arc<dyn ControlApi>,
     config: Arc<AppConfig>,
+    auth: Option<Arc<Auth>>,
 }
 
 /// The BFF's routes over `schema`.
 pub fn router(schema: CloudGridSchema, control: Arc<dyn ControlApi>, config: AppConfig) -> Router {
     let limit = config.max_body_bytes;
-    Router::new()
+    let auth = config.sso.as_ref().map(|sso| Arc::new(Auth::new(sso)));
+    let mut routes = Router::new()
         .route("/graphql", get(upgrade_or_page).post(graphql))
-        .layer(RequestBodyLimitLayer::new(limit))
-        .with_state(App { schema, control, config: Arc::new(config) })
+        .with_state(App { schema, control: control.clone(), config: Arc::new(config), auth: auth.clone() });
+    if let Some(auth) = auth {
+        routes = routes.merge(auth::routes(auth, control));
+    }
+    routes.layer(RequestBodyLimitLayer::new(limit))
 }
 
-/// Who a request comes from: the read key it presents as `Authorization: Bearer`, else in
-/// local mode the local operator, else nobody. A key that is not a valid read key is
-/// refused here (401; 403 for an ingest key), before any GraphQL runs.
-async fn principal(headers: &HeaderMap, app: &App) -> Result<Principal, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(if app.config.local { Principal::user(LOCAL_USER_ID) } else { Principal::Anonymous });
-    };
+/// Who is calling, and the session token when a session cookie says so.
+struct Caller {
+    principal: Principal,
+    session: Option<String>,
+}
+
+/// Who a request comes from: the read key it presents as `Authorization: Bearer`, else
+/// the session of its cookie, else in local mode without sign-on the local operator,
+/// else nobody. A key that is not a valid read key is refused here (401; 403 for an
+/// ingest key), before any GraphQL runs.
+async fn caller(headers: &HeaderMap, app: &App) -> Result<Caller, Response> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Ok(Caller { principal: key_principal(headers, app).await?, session: None });
+    }
+    if let Some(auth) = &app.auth {
+        return Ok(match auth::session_principal(auth, app.control.as_ref(), headers).await? {
+            Some((token, principal)) => Caller { principal, session: Some(token) },
+            None => Caller { principal: Principal::Anonymous, session: None },
+        });
+    }
+    let principal = if app.config.local { Principal::user(LOCAL_USER_ID) } else { Principal::Anonymous };
+    Ok(Caller { principal, session: None })
+}
+
+async fn key_principal(headers: &HeaderMap, app: &App) -> Result<Principal, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Principal::Anonymous) };
     let unauthorized = |m: &str| (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], m.to_string()).into_response();
     let key = value.to_str().ok().and_then(|v| v.split_once(' ')).filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     let Some((_, key)) = key else { return Err(unauthorized("send an API key as `Authorization: Bearer <key>`")) };
@@ -103,8 +141,18 @@ async fn graphql(State(app): State<App>, headers: HeaderMap, req: GraphQLRequest
     if !json {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send GraphQL requests as application/json").into_response();
     }
-    let who = match principal(&headers, &app).await {
-        Ok(p) => p,
+    // The browser sends the session cookie with any request to us, whichever page made
+    // it: the CSRF token shows the page is ours. Checked before the session is looked up.
+    if let Some(auth) = &app.auth
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(token) = auth.session_token(&headers)
+        && !auth.csrf_matches(&token, headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))
+    {
+        return (StatusCode::FORBIDDEN, "requests signed in by cookie need the session's CSRF token in X-CSRF-Token (from /auth/session)")
+            .into_response();
+    }
+    let who = match caller(&headers, &app).await {
+        Ok(c) => c.principal,
         Err(refused) => return refused,
     };
     GraphQLResponse::from(app.schema.execute(req.into_inner().data(who)).await).into_response()
@@ -140,10 +188,15 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
     if !origin_allowed(&parts.headers, &app.config) {
         return (StatusCode::FORBIDDEN, "this origin may not open a WebSocket here").into_response();
     }
-    let who = match principal(&parts.headers, &app).await {
-        Ok(p) => p,
+    let who = match caller(&parts.headers, &app).await {
+        Ok(c) => c,
         Err(refused) => return refused,
     };
+    // Browsers always say where a WebSocket comes from; one riding on the session cookie
+    // without saying so is not from a page of ours.
+    if who.session.is_some() && !parts.headers.contains_key(header::ORIGIN) {
+        return (StatusCode::FORBIDDEN, "a WebSocket signed in by cookie must come from an allowed origin").into_response();
+    }
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -167,7 +220,7 @@ async fn upgrade_or_page(State(app): State<App>, req: Request) -> Response {
 /// second zeroed 128 MB. A larger message still arrives (the buffer grows for it).
 const SOCKET_READ_BUFFER: usize = 4 << 10;
 
-async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, who: Principal) {
+async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, who: Caller) {
     let (mut sink, mut stream) = socket.split();
     // The protocol's `connection_init` must come soon; a socket that sends anything else
     // meanwhile (pings included) still holds a slot for nothing.
@@ -183,9 +236,21 @@ async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, wh
                 return;
             }
         };
-        let init = matches!(&m, Message::Text(t) if serde_json::from_str::<serde_json::Value>(t).is_ok_and(|v| v["type"] == "connection_init"));
+        let init = match &m {
+            Message::Text(t) => serde_json::from_str::<serde_json::Value>(t).ok().filter(|v| v["type"] == "connection_init"),
+            _ => None,
+        };
         before_init.push(Ok(m));
-        if init {
+        if let Some(init) = init {
+            // A socket riding on the session cookie proves its page is ours with the
+            // session's CSRF token.
+            if let (Some(auth), Some(session)) = (&app.auth, &who.session)
+                && !auth.csrf_matches(session, init["payload"]["csrfToken"].as_str())
+            {
+                let frame = CloseFrame { code: 4403, reason: "Forbidden: csrfToken missing or wrong in connection_init".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                return;
+            }
             break;
         }
         if before_init.len() > 16 {
@@ -195,7 +260,7 @@ async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, wh
         }
     }
     let mut data = Data::default();
-    data.insert(who);
+    data.insert(who.principal.clone());
     data.insert(Arc::new(ConnectionSlots::default()));
     // Every message heard (pongs included) proves the peer alive; a peer silent for
     // `peer_timeout` is gone, and its input ends, which ends its subscriptions.
@@ -213,11 +278,24 @@ async fn serve_socket(socket: WebSocket, app: App, protocol: GraphQLProtocol, wh
     // Outgoing messages go through a small queue, so pings can be sent between them.
     let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(16);
     let (ping_every, timeout) = (app.config.ping_interval, app.config.peer_timeout);
+    // A socket opened with a session lives only as long as the session.
+    let session = who.session.clone().map(|token| (token, app.control.clone()));
+    let recheck_every = app.config.session_recheck;
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(ping_every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rechecks = tokio::time::interval_at(tokio::time::Instant::now() + recheck_every, recheck_every);
+        rechecks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = rechecks.tick(), if session.is_some() => {
+                    let Some((token, control)) = &session else { continue };
+                    if matches!(control.session_principal(token).await, Err(ControlError::Unauthenticated | ControlError::NotFound(_))) {
+                        let frame = CloseFrame { code: 4401, reason: "Unauthorized: the session ended".into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                        break;
+                    }
+                }
                 m = out_rx.next() => match m {
                     // A peer that takes nothing for `timeout` is as gone as a silent one.
                     // What is queued goes out in one write.

@@ -3,6 +3,13 @@
 
 use std::process::Command;
 
+const DEPLOYED: (&str, &str) = ("CLOUDGRID_DEPLOYMENT_MODE", "deployed");
+const TOKEN: (&str, &str) = ("CLOUDGRID_SERVICE_TOKEN", "0123456789abcdef0123456789abcdef");
+const PUBLIC: (&str, &str) = ("CLOUDGRID_PUBLIC_URL", "https://cloudgrid.example.com");
+const ISSUER: (&str, &str) = ("CLOUDGRID_OIDC_ISSUER_URL", "https://login.example.com");
+const CLIENT: (&str, &str) = ("CLOUDGRID_OIDC_CLIENT_ID", "cloudgrid");
+const SECRET: (&str, &str) = ("CLOUDGRID_SESSION_SECRET", "Jx3kQ9vR2mW7pL5nT8bY4cF6hD1sG0aZ");
+
 #[test]
 fn bad_settings_stop_the_start_with_a_message_naming_them() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -41,6 +48,23 @@ fn bad_settings_stop_the_start_with_a_message_naming_them() {
                 ("CLOUDGRID_SMTP_DELIVERY", "disabled"),
             ],
             "CLOUDGRID_PUBLIC_URL",
+        ),
+        // Deployed mode signs people in, with a strong session secret, over https.
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, ("CLOUDGRID_AUTH_MODE", "local")], "CLOUDGRID_AUTH_MODE=sso"),
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, ISSUER, CLIENT], "CLOUDGRID_SESSION_SECRET"),
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, ISSUER, CLIENT, ("CLOUDGRID_SESSION_SECRET", "too-short")], "CLOUDGRID_SESSION_SECRET"),
+        (
+            "bff",
+            &[DEPLOYED, TOKEN, PUBLIC, ISSUER, CLIENT, ("CLOUDGRID_SESSION_SECRET", "changeme-changeme-changeme-changeme")],
+            "CLOUDGRID_SESSION_SECRET",
+        ),
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, CLIENT, SECRET], "CLOUDGRID_OIDC_ISSUER_URL"),
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, ISSUER, SECRET], "CLOUDGRID_OIDC_CLIENT_ID"),
+        ("bff", &[DEPLOYED, TOKEN, PUBLIC, ISSUER, CLIENT, SECRET, ("CLOUDGRID_SESSION_TTL", "1y")], "CLOUDGRID_SESSION_TTL"),
+        (
+            "bff",
+            &[DEPLOYED, TOKEN, ISSUER, CLIENT, SECRET, ("CLOUDGRID_PUBLIC_URL", "http://cloudgrid.example.com")],
+            "CLOUDGRID_PUBLIC_URL must be https",
         ),
     ];
     for (target, env, named) in cases {

@@ -11,6 +11,7 @@ use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::secrets::ProviderSecret;
+use crate::sessions::{SignedIn, SsoIdentity};
 use crate::tenancy::{Company, Member, Project, ProjectSettings, User};
 use crate::{ControlError, ControlPlane};
 
@@ -20,6 +21,12 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn authorize(&self, who: &Principal, project: &str, need: Role) -> Result<ProjectAccess, ControlError>;
     /// The caller a read key stands for.
     async fn read_key_principal(&self, key: &str) -> Result<Principal, ControlError>;
+    /// Opens a session for an identity the BFF verified with the identity provider.
+    async fn sign_in(&self, identity: &SsoIdentity, ttl: std::time::Duration) -> Result<SignedIn, ControlError>;
+    /// The user a session token stands for.
+    async fn session_principal(&self, token: &str) -> Result<Principal, ControlError>;
+    /// Ends a session.
+    async fn end_session(&self, token: &str) -> Result<(), ControlError>;
     /// The signed-in user and its companies.
     async fn me(&self, who: &Principal) -> Result<(Option<User>, Vec<(Company, Role)>), ControlError>;
     async fn projects_for(&self, who: &Principal) -> Result<Vec<(Project, Role)>, ControlError>;
@@ -63,6 +70,15 @@ impl ControlApi for ControlPlane {
     }
     async fn read_key_principal(&self, key: &str) -> Result<Principal, ControlError> {
         ControlPlane::read_key_principal(self, key).await
+    }
+    async fn sign_in(&self, identity: &SsoIdentity, ttl: std::time::Duration) -> Result<SignedIn, ControlError> {
+        ControlPlane::sign_in(self, identity, ttl).await
+    }
+    async fn session_principal(&self, token: &str) -> Result<Principal, ControlError> {
+        ControlPlane::session_principal(self, token).await
+    }
+    async fn end_session(&self, token: &str) -> Result<(), ControlError> {
+        ControlPlane::end_session(self, token).await
     }
     async fn me(&self, who: &Principal) -> Result<(Option<User>, Vec<(Company, Role)>), ControlError> {
         let user = match who {

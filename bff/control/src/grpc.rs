@@ -24,6 +24,7 @@ use crate::invitations::{Invitation, InvitationSpec, InvitationState, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::mail::Delivery;
 use crate::secrets::ProviderSecret;
+use crate::sessions::{SignedIn, SsoIdentity};
 use crate::tenancy::{Company, Member, Project, ProjectLimits, ProjectSettings, User};
 use crate::ControlError;
 
@@ -327,6 +328,23 @@ impl pb::tenancy_server::Tenancy for ControlService {
         ok(principal_to_pb(&who).unwrap_or_default())
     }
 
+    async fn sign_in(&self, r: Request<pb::SignInRequest>) -> Reply<pb::SignInReply> {
+        let r = r.into_inner();
+        let identity = SsoIdentity { issuer: r.issuer, subject: r.subject, email: r.email, name: r.name };
+        let signed = self.api.sign_in(&identity, Duration::from_millis(r.ttl_ms)).await.map_err(status)?;
+        ok(pb::SignInReply { user: Some(user_to_pb(signed.user)), token: signed.token })
+    }
+
+    async fn session_principal(&self, r: Request<pb::SessionRequest>) -> Reply<pb::Principal> {
+        let who = self.api.session_principal(&r.into_inner().token).await.map_err(status)?;
+        ok(principal_to_pb(&who).unwrap_or_default())
+    }
+
+    async fn end_session(&self, r: Request<pb::SessionRequest>) -> Reply<pb::Done> {
+        self.api.end_session(&r.into_inner().token).await.map_err(status)?;
+        ok(pb::Done {})
+    }
+
     async fn me(&self, r: Request<pb::WhoRequest>) -> Reply<pb::MeReply> {
         let (user, companies) = self.api.me(&principal_from_pb(r.into_inner().principal)).await.map_err(status)?;
         ok(pb::MeReply { user: user.map(user_to_pb), companies: companies.into_iter().map(company_to_pb).collect() })
@@ -595,6 +613,28 @@ impl ControlApi for GrpcControl {
     async fn read_key_principal(&self, key: &str) -> Result<Principal, ControlError> {
         let r = self.tenancy().read_key_principal(pb::ReadKeyRequest { key: key.into() }).await.map_err(control_error)?;
         Ok(principal_from_pb(Some(r.into_inner())))
+    }
+
+    async fn sign_in(&self, identity: &SsoIdentity, ttl: Duration) -> Result<SignedIn, ControlError> {
+        let req = pb::SignInRequest {
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            name: identity.name.clone(),
+            ttl_ms: ttl.as_millis() as u64,
+        };
+        let r = self.tenancy().sign_in(req).await.map_err(control_error)?.into_inner();
+        Ok(SignedIn { user: user_from_pb(r.user.unwrap_or_default()), token: r.token })
+    }
+
+    async fn session_principal(&self, token: &str) -> Result<Principal, ControlError> {
+        let r = self.tenancy().session_principal(pb::SessionRequest { token: token.into() }).await.map_err(control_error)?;
+        Ok(principal_from_pb(Some(r.into_inner())))
+    }
+
+    async fn end_session(&self, token: &str) -> Result<(), ControlError> {
+        self.tenancy().end_session(pb::SessionRequest { token: token.into() }).await.map_err(control_error)?;
+        Ok(())
     }
 
     async fn me(&self, who: &Principal) -> Result<(Option<User>, Vec<(Company, Role)>), ControlError> {

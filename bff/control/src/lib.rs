@@ -35,11 +35,13 @@ pub mod invitations;
 pub mod keys;
 pub mod mail;
 pub mod secrets;
+pub mod sessions;
 pub mod tenancy;
 
 pub use access::{Principal, Role};
 pub use api::ControlApi;
 pub use keys::{KeyScope, NewKey};
+pub use sessions::{SignedIn, SsoIdentity};
 pub use tenancy::{Company, Project};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,5 +6,6 @@
 mod graphql;
 mod live;
 mod schema_file;
+mod sso;
 mod support;
 mod tenancy;

@@ -126,6 +126,13 @@ pub async fn services() -> (StorageRead, ControlPlane, tempfile::TempDir) {
 
 impl Bff {
     pub async fn start(options: Options) -> Bff {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(options, listener).await
+    }
+
+    /// A BFF serving on `listener` (bound first when its address must be known before
+    /// it is configured, as an identity provider's redirect URL must).
+    pub async fn start_on(options: Options, listener: tokio::net::TcpListener) -> Bff {
         let store = Store::open(&SurrealConfig::mem()).await.expect("store");
         let control = control_plane(store.clone());
         let data = tempfile::tempdir().expect("tempdir");
@@ -142,7 +149,6 @@ impl Bff {
         let control = backends.control.clone();
         let schema = cloudgrid_bff::build(backends, &options.limits);
         let app = cloudgrid_bff::router(schema, control, options.app);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
         Bff { addr, health, bus, writer: SurrealWriter::new(store), seq: 1.into(), _data: data }
@@ -212,10 +218,17 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(addr: SocketAddr, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let headers: Vec<(&str, String)> = origin.map(|o| ("origin", o.to_string())).into_iter().collect();
+        Self::connect_with(addr, &headers).await
+    }
+
+    /// A WebSocket opened with these extra handshake headers.
+    pub async fn connect_with(addr: SocketAddr, headers: &[(&str, String)]) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut request = format!("ws://{addr}/graphql").into_client_request()?;
         request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
-        if let Some(o) = origin {
-            request.headers_mut().insert("origin", o.parse().expect("header"));
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name");
+            request.headers_mut().insert(name, value.parse().expect("header"));
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Ws { socket })

@@ -157,6 +157,18 @@ DEFINE TABLE IF NOT EXISTS provider_secret SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS provider_secret_project ON provider_secret FIELDS project_id;
 "#,
     },
+    Migration {
+        version: 15,
+        name: "single sign-on identities and sessions",
+        // A session's record id is the digest of its token; an identity's is
+        // [issuer, subject], so one identity links to one user however sign-ins race.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS sso_identity SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS sso_identity_user ON sso_identity FIELDS user_id;
+DEFINE TABLE IF NOT EXISTS session SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {
