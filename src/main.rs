@@ -347,6 +347,8 @@ impl Common {
             max_bytes_in_flight: self.pipeline_max_bytes_in_flight,
             fetch_max: self.pipeline_epoch_messages,
             cluster,
+            // Only the control plane's projects are stored (see PipelineConfig).
+            check_projects: true,
             ..PipelineConfig::default()
         };
         c.validate()?;

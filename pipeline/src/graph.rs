@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudgrid_operators::normalize;
-use cloudgrid_proto::IngestEnvelope;
+use cloudgrid_proto::{IngestEnvelope, subjects};
 use cloudgrid_sinks::{Lane, Sequenced, partition_of};
 use prost::Message;
 use timely::container::CapacityContainerBuilder;
@@ -35,6 +35,10 @@ pub(crate) type FedTimes = std::rc::Rc<std::cell::RefCell<BTreeMap<Epoch, std::t
 pub(crate) struct Raw {
     pub seq: u64,
     pub payload: bytes::Bytes,
+    /// Not to be stored (its project does not exist); it only goes through to be acked.
+    pub refused: bool,
+    /// The message's subject, when the envelope's project must be the one it names.
+    pub subject: Option<String>,
 }
 
 /// Builds the dataflow on `worker`; returns the input to feed and a probe whose frontier
@@ -56,6 +60,7 @@ pub(crate) fn build(
     jobs: tokio::sync::mpsc::UnboundedSender<WriteJob>,
     committed: Arc<AtomicU64>,
     skipped: cloudgrid_proto::health::Counter,
+    mismatched: cloudgrid_proto::health::Counter,
     mut rollups: RollupStep,
     fed: FedTimes,
 ) -> (InputHandleVec<Epoch, Raw>, ProbeHandle<Epoch>) {
@@ -68,6 +73,11 @@ pub(crate) fn build(
         let records = raw.flat_map(move |raw: Raw| {
             let mut out = Vec::new();
             match IngestEnvelope::decode(raw.payload) {
+                _ if raw.refused => {}
+                Ok(env) if raw.subject.as_deref().is_some_and(|s| subjects::ingest_project(s) != Some(env.project_id.as_str())) => {
+                    tracing::error!(seq = raw.seq, subject = ?raw.subject, project = %env.project_id, "dropping an envelope of another project than its subject names");
+                    mismatched.inc();
+                }
                 Ok(env) => match normalize::envelope_with(&env, &mut out, &mut described) {
                     Ok(n) => skipped.add(n.skipped as u64),
                     Err(e) => {

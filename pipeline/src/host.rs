@@ -1,6 +1,6 @@
 //! The dataflow host: bus → epochs → timely workers; committed epochs → bus acks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,12 @@ pub struct PipelineConfig {
     pub cluster: Option<Cluster>,
     /// Publish post-persist notifications on the bus after every commit (live views).
     pub live_notices: bool,
+    /// Store telemetry only for projects that exist (the control plane's), and only
+    /// when an envelope's project is the one its subject names: what a deleted
+    /// project's collectors still had in flight is dropped, and a message published
+    /// around the collectors cannot write into another project. Counted in
+    /// `cloudgrid_pipeline_refused_total`.
+    pub check_projects: bool,
 }
 
 /// This process's place in a timely cluster of storage-write processes. Process 0
@@ -69,6 +75,7 @@ impl Default for PipelineConfig {
             rollups: RollupConfig::default(),
             cluster: None,
             live_notices: true,
+            check_projects: false,
         }
     }
 }
@@ -188,6 +195,11 @@ impl Pipeline {
             "Bus messages or items the pipeline could not decode (the collector should have rejected them)",
             &[],
         );
+        let mismatched = health.counter(
+            "cloudgrid_pipeline_refused_total",
+            "Bus messages not stored: their project does not exist, or is not the one their subject names",
+            &[("reason", "subject_mismatch")],
+        );
         let runtime = tokio::runtime::Handle::current();
         let rollup_cfg = config.rollups.clone();
         let rollup_writer = writer.clone();
@@ -225,7 +237,7 @@ impl Pipeline {
             );
             // When each epoch was fed, for the stage times the writer reports.
             let fed: graph::FedTimes = Default::default();
-            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), step, fed.clone());
+            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), mismatched.clone(), step, fed.clone());
             // Reports how far the probe says every process has committed.
             let progress = worker_progress.clone();
             let mut reported: Epoch = 0;
@@ -306,6 +318,17 @@ impl Pipeline {
                 &[],
             ),
             lag: health.gauge("cloudgrid_pipeline_epochs_in_flight", "Epochs fed and not yet committed", &[]),
+            gate: config.check_projects.then(|| ProjectGate {
+                writer: writer.clone(),
+                known: HashSet::new(),
+                refreshed: None,
+                missing: HashMap::new(),
+                refused: health.counter(
+                    "cloudgrid_pipeline_refused_total",
+                    "Bus messages not stored: their project does not exist, or is not the one their subject names",
+                    &[("reason", "unknown_project")],
+                ),
+            }),
         };
         let task = tokio::spawn(async move {
             let result = host.run(stop_rx, progress_rx).await;
@@ -393,6 +416,61 @@ struct Host {
     bus_wait: cloudgrid_proto::health::Histogram,
     redelivered: cloudgrid_proto::health::Counter,
     lag: cloudgrid_proto::health::Gauge,
+    /// Which projects may be stored, when checked.
+    gate: Option<ProjectGate>,
+}
+
+/// The projects telemetry may be stored for, as storage says; asked again every
+/// [`GATE_REFRESH`] (so a deletion is seen) and whenever a message names a project not
+/// known (so a new project's first data is stored), except one found missing within
+/// the last [`GATE_MISS_REFRESH`] (so a deleted project's stragglers cost no query each).
+struct ProjectGate {
+    writer: Arc<dyn TelemetryWriter>,
+    known: HashSet<String>,
+    refreshed: Option<Instant>,
+    /// Projects found missing, and when.
+    missing: HashMap<String, Instant>,
+    refused: cloudgrid_proto::health::Counter,
+}
+
+const GATE_REFRESH: Duration = Duration::from_secs(10);
+const GATE_MISS_REFRESH: Duration = Duration::from_secs(1);
+
+impl ProjectGate {
+    /// Whether each delivery's project may be stored.
+    async fn admit(&mut self, batch: &[Delivery]) -> Vec<bool> {
+        self.missing.retain(|_, at| at.elapsed() < GATE_MISS_REFRESH);
+        let unknown = |p: &str| !self.known.contains(p) && !self.missing.contains_key(p);
+        let ask = self.refreshed.is_none_or(|t| t.elapsed() >= GATE_REFRESH)
+            || batch.iter().filter_map(|d| subjects::ingest_project(&d.subject)).any(unknown);
+        if ask {
+            match self.writer.live_projects().await {
+                Ok(Some(projects)) => {
+                    self.known = projects;
+                    self.refreshed = Some(Instant::now());
+                }
+                // A writer that keeps no projects admits every one.
+                Ok(None) => return vec![true; batch.len()],
+                // Kept as known until storage answers again.
+                Err(e) => tracing::warn!(error = %e, "reading the projects failed; checking against the last known"),
+            }
+        }
+        batch
+            .iter()
+            .map(|d| {
+                let project = subjects::ingest_project(&d.subject);
+                let ok = project.is_some_and(|p| self.known.contains(p));
+                if !ok {
+                    if let Some(p) = project {
+                        self.missing.entry(p.to_string()).or_insert_with(Instant::now);
+                    }
+                    self.refused.inc();
+                    tracing::warn!(subject = %d.subject, seq = d.stream_seq, "dropping telemetry of a project that does not exist");
+                }
+                ok
+            })
+            .collect()
+    }
 }
 
 impl Host {
@@ -437,7 +515,11 @@ impl Host {
                     Ok(batch) => {
                         fetch_error = None;
                         self.last_fetch_was_empty = batch.is_empty();
-                        if !self.feed(batch) {
+                        let admitted = match &mut self.gate {
+                            Some(gate) => gate.admit(&batch).await,
+                            None => vec![true; batch.len()],
+                        };
+                        if !self.feed(batch, admitted) {
                             self.resubscribe().await;
                         }
                     }
@@ -481,7 +563,9 @@ impl Host {
     /// redeliver later, behind newer messages. The resume guard is only exact in stream
     /// order, so the rest of the batch is left unacked and the consumer must restart
     /// from the oldest unacked message.
-    fn feed(&mut self, batch: Vec<Delivery>) -> bool {
+    /// Hands `batch` to the workers as the next epoch; a message not `admitted` goes
+    /// through (so it is acked with its epoch) but is not stored.
+    fn feed(&mut self, batch: Vec<Delivery>, admitted: Vec<bool>) -> bool {
         if batch.is_empty() {
             return true;
         }
@@ -490,7 +574,7 @@ impl Host {
         let mut per_worker: Vec<Vec<Raw>> = (0..n).map(|_| Vec::new()).collect();
         let mut acks = Vec::with_capacity(batch.len());
         let mut in_order = true;
-        for (i, d) in batch.into_iter().enumerate() {
+        for (i, (d, admitted)) in batch.into_iter().zip(admitted).enumerate() {
             if let Some(e) = self.seq_epoch.get(&d.stream_seq) {
                 // Delivered again while its first delivery is still being applied: ack it
                 // with that epoch instead of applying it twice.
@@ -511,7 +595,13 @@ impl Host {
             if let Ok(waited) = SystemTime::now().duration_since(d.stored_at) {
                 self.bus_wait.observe(waited);
             }
-            per_worker[i % n].push(Raw { seq: d.stream_seq, payload: d.payload });
+            let check = self.gate.is_some();
+            per_worker[i % n].push(Raw {
+                seq: d.stream_seq,
+                payload: if admitted { d.payload } else { bytes::Bytes::new() },
+                refused: !admitted,
+                subject: check.then_some(d.subject),
+            });
             acks.push((d.stream_seq, d.ack));
         }
         if acks.is_empty() {

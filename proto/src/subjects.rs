@@ -14,6 +14,14 @@ pub fn ingest(project_id: &str, signal: Signal) -> String {
     format!("ingest.{project_id}.{}", signal.name())
 }
 
+/// The project an ingest subject names, namespaced or not
+/// (`[<namespace>.]ingest.<project>.<signal>`).
+pub fn ingest_project(subject: &str) -> Option<&str> {
+    let mut parts = subject.rsplitn(3, '.');
+    let (_signal, project, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    (rest == "ingest" || rest.ends_with(".ingest")).then_some(project).filter(|p| !p.is_empty())
+}
+
 /// `live.<project>.<kind>`: post-persist notifications of one project.
 pub fn live(project_id: &str, kind: LiveKind) -> String {
     format!("live.{project_id}.{}", kind.token())
@@ -57,6 +65,11 @@ mod tests {
 
     #[test]
     fn subjects_are_tokenised_by_project_and_signal() {
+        assert_eq!(ingest_project("ingest.p1.metrics"), Some("p1"));
+        assert_eq!(ingest_project("cloudgrid.ingest.p1.traces"), Some("p1"));
+        assert_eq!(ingest_project("live.p1.traces"), None);
+        assert_eq!(ingest_project("ingest..logs"), None);
+        assert_eq!(ingest_project("p1.metrics"), None);
         assert_eq!(ingest("p1", Signal::Metrics), "ingest.p1.metrics");
         assert!(is_valid_token("default"));
         assert!(!is_valid_token("a.b"));

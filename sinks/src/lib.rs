@@ -136,6 +136,12 @@ pub trait TelemetryWriter: Send + Sync + 'static {
     /// The stored resume point of each partition lane that has one, by [`resume_key`].
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError>;
 
+    /// The projects telemetry may be stored for, where the writer knows them (`None`:
+    /// it does not, and every project is taken).
+    async fn live_projects(&self) -> Result<Option<std::collections::HashSet<String>>, SinkError> {
+        Ok(None)
+    }
+
     /// Every metric series id that has stored points: series the rollup state may have
     /// to rebuild from storage rather than start empty.
     async fn stored_series(&self) -> Result<Vec<u64>, SinkError> {

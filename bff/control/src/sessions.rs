@@ -46,9 +46,11 @@ impl ControlPlane {
     /// Opens a session for the person `identity` names, for `ttl`.
     ///
     /// An identity seen before signs in as the user it was linked to (and that user's
-    /// email follows the provider's); a new one is linked to the user with its email, or
-    /// to a new user. Invitations are bound to email addresses, so the BFF accepts only
-    /// addresses the provider does not say are unverified.
+    /// email follows the provider's); a new one is linked to the user with its email
+    /// unless that user already has another identity at the same provider (an address
+    /// handed to someone new there takes over no account), or to a new user. Invitations
+    /// are bound to email addresses, so the BFF accepts only addresses the provider does
+    /// not say are unverified.
     pub async fn sign_in(&self, identity: &SsoIdentity, ttl: Duration) -> Result<SignedIn, ControlError> {
         if identity.issuer.is_empty() || identity.subject.is_empty() {
             return Err(ControlError::Invalid("a sign-in needs the provider's issuer and subject".into()));
@@ -72,7 +74,12 @@ impl ControlPlane {
                     .query(
                         "BEGIN; \
                          LET $linked = (SELECT VALUE user_id FROM type::record('sso_identity', [$issuer, $subject]))[0]; \
-                         LET $uid = $linked ?? (SELECT VALUE record::id(id) FROM user WHERE email = $email LIMIT 1)[0] ?? $new_id; \
+                         LET $by_email = (SELECT VALUE record::id(id) FROM user WHERE email = $email LIMIT 1)[0]; \
+                         IF $linked = NONE AND $by_email != NONE AND \
+                            (SELECT VALUE id FROM sso_identity WHERE user_id = $by_email AND issuer = $issuer LIMIT 1)[0] != NONE { \
+                            THROW 'cg:conflict:this email address belongs to another account at this identity provider; ask an administrator' \
+                         }; \
+                         LET $uid = $linked ?? $by_email ?? $new_id; \
                          IF (SELECT VALUE record::id(id) FROM user WHERE email = $email AND record::id(id) != $uid LIMIT 1)[0] != NONE { \
                             THROW 'cg:conflict:another user already has this email address; ask an administrator' \
                          }; \
@@ -95,7 +102,7 @@ impl ControlPlane {
                     .bind(("ttl", format!("{}ms", ttl.as_millis())))
                     .await,
             )?;
-            let users: Vec<User> = response.take(8).map_err(storage)?;
+            let users: Vec<User> = response.take(10).map_err(storage)?;
             users.into_iter().next().ok_or_else(|| storage("the user was not stored"))
         })
         .await?;

@@ -25,6 +25,11 @@ const BASE_NS: u64 = 1_700_000_000_000_000_000;
 
 /// Message `i`: `points` points over `series` series, all distinct (series, time).
 fn envelope(i: u64, series: u64, points: u64) -> Bytes {
+    envelope_of("p", i, series, points)
+}
+
+/// Message `i` of `project`.
+fn envelope_of(project: &str, i: u64, series: u64, points: u64) -> Bytes {
     let data_points = (0..points)
         .map(|j| NumberDataPoint {
             attributes: vec![KeyValue {
@@ -51,7 +56,7 @@ fn envelope(i: u64, series: u64, points: u64) -> Bytes {
         }],
     };
     let env = IngestEnvelope {
-        project_id: "p".into(),
+        project_id: project.into(),
         signal: Signal::Metrics as i32,
         received_unix_nano: 0,
         otlp: Bytes::from(req.encode_to_vec()),
@@ -538,4 +543,44 @@ async fn spans_commit_while_a_metric_transaction_waits() {
     p.stop(Drain::InFlight).await.expect("stop");
     let counts = store.counts("p").await.expect("counts");
     assert_eq!((counts.spans, counts.points), (80, 200), "every span and point exactly once");
+}
+
+/// With projects checked (as the product runs), storage-write stores telemetry only
+/// for projects that exist, and only under the subject of its own project: what a
+/// deleted project's collectors still had in flight is dropped, and a message
+/// published around the collectors cannot write into another project. Both are acked
+/// (nothing is redelivered forever) and counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_existing_projects_are_stored_and_only_under_their_own_subject() {
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    store.handle().query("CREATE project:p SET name = 'P'").await.expect("project").check().expect("created");
+    let writer = Arc::new(SurrealWriter::new(store.clone()));
+    let health = Health::default();
+    let config = PipelineConfig { check_projects: true, ..config(1) };
+    let p = Pipeline::start(bus.clone(), writer, config, health.clone()).await.expect("start");
+    let publish = async |subject: &str, project: &str, range: std::ops::Range<u64>| {
+        for i in range {
+            let payload = envelope_of(project, i, 2, 10);
+            let msg_id = content_msg_id(subject, &payload);
+            bus.publish(Outbound { subject: subject.to_string(), msg_id, payload }).await.expect("publish");
+        }
+    };
+    publish("ingest.p.metrics", "p", 0..5).await;
+    publish("ingest.gone.metrics", "gone", 5..10).await;
+    publish("ingest.p.metrics", "q", 10..13).await;
+    wait_for("the bus to drain", Duration::from_secs(60), async || bus.stored_messages().await.expect("stored") == 0).await;
+    // A project created now is stored from its first message on.
+    store.handle().query("CREATE project:late SET name = 'Late'").await.expect("project").check().expect("created");
+    publish("ingest.late.metrics", "late", 13..15).await;
+    wait_for("the bus to drain", Duration::from_secs(60), async || bus.stored_messages().await.expect("stored") == 0).await;
+    p.stop(Drain::InFlight).await.expect("stop");
+
+    assert_eq!(store.counts("p").await.expect("counts").points, 50);
+    assert_eq!(store.counts("late").await.expect("counts").points, 20);
+    assert_eq!(store.counts("gone").await.expect("counts").points, 0, "a project that does not exist");
+    assert_eq!(store.counts("q").await.expect("counts").points, 0, "an envelope under another project's subject");
+    let text = health.render();
+    assert!(text.contains(r#"cloudgrid_pipeline_refused_total{reason="unknown_project"} 5"#), "{text}");
+    assert!(text.contains(r#"cloudgrid_pipeline_refused_total{reason="subject_mismatch"} 3"#), "{text}");
 }

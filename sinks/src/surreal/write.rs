@@ -239,6 +239,18 @@ impl TelemetryWriter for SurrealWriter {
         .await
     }
 
+    async fn live_projects(&self) -> Result<Option<HashSet<String>>, SinkError> {
+        let ids: Vec<String> = self
+            .store
+            .db
+            .query("SELECT VALUE record::id(id) FROM project")
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(Some(ids.into_iter().collect()))
+    }
+
     async fn resume_points(&self) -> Result<HashMap<u32, u64>, SinkError> {
         #[derive(Debug, SurrealValue)]
         struct Row {

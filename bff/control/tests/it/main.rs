@@ -3,4 +3,5 @@
 
 mod dashboards;
 mod invitations;
+mod sessions;
 mod tenancy;
