@@ -68,6 +68,9 @@ enum AuthMode {
 
 #[derive(Args, Debug)]
 struct Common {
+    /// Set from the target: every target runs in this one process.
+    #[arg(skip)]
+    target_all: bool,
     /// local: loopback only, bootstrap project and key; deployed: hardened.
     #[arg(long, env = "CLOUDGRID_DEPLOYMENT_MODE", value_enum, default_value = "local", global = true)]
     deployment_mode: DeploymentMode,
@@ -113,7 +116,9 @@ struct Common {
     #[arg(long, env = "CLOUDGRID_SURREAL_BLOCK_CACHE_BYTES", default_value_t = EngineMemory::default().block_cache_bytes, global = true)]
     surreal_block_cache_bytes: u64,
     /// NATS with JetStream; required by the services, optional for `all` (in-process bus).
-    #[arg(long, env = "CLOUDGRID_NATS_URL", global = true)]
+    /// Credentials go in it (`nats://user:password@host:4222`, one user per service);
+    /// the password is never printed.
+    #[arg(long, env = "CLOUDGRID_NATS_URL", global = true, hide_env_values = true)]
     nats_url: Option<String>,
     /// Prefix of CloudGrid's subjects and stream on NATS.
     #[arg(long, env = "CLOUDGRID_NATS_NAMESPACE", default_value = "cloudgrid", global = true)]
@@ -347,12 +352,21 @@ impl Common {
             max_bytes_in_flight: self.pipeline_max_bytes_in_flight,
             fetch_max: self.pipeline_epoch_messages,
             cluster,
-            // Only the control plane's projects are stored (see PipelineConfig).
-            check_projects: true,
+            // Only the control plane's projects are stored (see PipelineConfig), where
+            // this process sees the control plane's storage: the same embedded database
+            // (`all`) or a SurrealDB server. A lone storage-write on an embedded database
+            // (tests) has no projects to check against.
+            check_projects: self.shares_control_storage(),
             ..PipelineConfig::default()
         };
         c.validate()?;
         Ok(c)
+    }
+
+    /// Whether this process's storage is the control plane's too.
+    fn shares_control_storage(&self) -> bool {
+        let remote = self.surreal_url.as_deref().is_some_and(|u| u.starts_with("ws://") || u.starts_with("wss://"));
+        remote || self.target_all
     }
 
     fn service_token(&self) -> Result<ServiceToken> {
@@ -570,10 +584,9 @@ impl Common {
             Some(url) => {
                 let mut config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
                 config.max_bytes = self.nats_max_bytes;
-                let bus = JetStreamBus::connect(&config)
-                    .await
-                    .with_context(|| format!("CLOUDGRID_NATS_URL={url}"))?;
-                println!("bus: NATS JetStream at {url}");
+                let shown = cloudgrid_proto::bus::jetstream::redacted(url);
+                let bus = JetStreamBus::connect(&config).await.with_context(|| format!("CLOUDGRID_NATS_URL={shown}"))?;
+                println!("bus: NATS JetStream at {shown}");
                 Ok(Arc::new(bus))
             }
             None if required => bail!("CLOUDGRID_NATS_URL is required for this service"),
@@ -637,7 +650,8 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let target = cli.target.unwrap_or(Target::All);
-    let common = cli.common;
+    let mut common = cli.common;
+    common.target_all = target == Target::All;
     let health = Health::default();
     // Not ready until every target of this process is up; not ready again while draining.
     let readiness = health.readiness("startup");

@@ -8,4 +8,5 @@ mod drain;
 mod otel_sdk;
 mod graphql;
 mod keys;
+mod nats_auth;
 mod services;

@@ -73,21 +73,62 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
+/// The credentials in the first server URL that has some: `user:password@`, or a
+/// token as `token@`; percent-decoded.
+fn credentials(urls: &str) -> Option<(String, Option<String>)> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    urls.split(',').find_map(|url| {
+        let rest = url.split_once("://")?.1;
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        Some(match userinfo.split_once(':') {
+            Some((user, password)) => (decode(user), Some(decode(password))),
+            None => (decode(userinfo), None),
+        })
+    })
+}
+
+/// NATS server URLs (comma-separated) as they may be shown: a password in one
+/// (`nats://user:password@host`) is replaced by `***`.
+pub fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+                    let hidden = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_string() };
+                    format!("{scheme}://{hidden}@{host}{}", &rest[authority_end..])
+                }
+                None => url.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl JetStreamBus {
     /// Connects and creates the stream, or verifies an existing one has the subjects.
     pub async fn connect(config: &JetStreamConfig) -> Result<Self, BusError> {
         config.validate()?;
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        match credentials(&config.url) {
+            Some((user, Some(password))) => options = options.user_and_password(user, password),
+            Some((token, None)) => options = options.token(token),
+            None => {}
+        }
+        let client = options
             .connection_timeout(Duration::from_secs(5))
             .retry_on_initial_connect()
             .connect(&config.url)
             .await
-            .map_err(|e| unavailable(format!("connecting to NATS at {}: {e}", config.url)))?;
+            .map_err(|e| unavailable(format!("connecting to NATS at {}: {e}", redacted(&config.url))))?;
         // retry_on_initial_connect returns at once; make sure the server is really there.
         tokio::time::timeout(Duration::from_secs(5), client.flush())
             .await
-            .map_err(|_| unavailable(format!("NATS at {} did not answer in 5s", config.url)))?
-            .map_err(|e| unavailable(format!("NATS at {}: {e}", config.url)))?;
+            .map_err(|_| unavailable(format!("NATS at {} did not answer in 5s (is it running, and are the credentials right?)", redacted(&config.url))))?
+            .map_err(|e| unavailable(format!("NATS at {}: {e}", redacted(&config.url))))?;
         // NATS's default max_payload is 1 MiB; trust the server's word when it gave one.
         let max_payload = match client.server_info().max_payload {
             0 => 1 << 20,
@@ -272,5 +313,26 @@ struct JetStreamAck(jetstream::message::Acker);
 impl AckHandle for JetStreamAck {
     async fn ack(self: Box<Self>) -> Result<(), BusError> {
         self.0.ack().await.map_err(|e| unavailable(format!("ack: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{credentials, redacted};
+
+    #[test]
+    fn passwords_in_server_urls_are_never_shown() {
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redacted("nats://writer:s3cret@nats:4222"), "nats://writer:***@nats:4222");
+        assert_eq!(redacted("nats://tok3n@nats:4222"), "nats://***@nats:4222");
+        assert_eq!(redacted("tls://a:p@n1:4222,tls://b:q@n2:4222/x"), "tls://a:***@n1:4222,tls://b:***@n2:4222/x");
+        assert_eq!(redacted("nats://u:p%40ss@h"), "nats://u:***@h");
+    }
+
+    #[test]
+    fn credentials_come_from_the_url_decoded() {
+        assert_eq!(credentials("nats://127.0.0.1:4222"), None);
+        assert_eq!(credentials("nats://writer:p%40ss@nats:4222"), Some(("writer".into(), Some("p@ss".into()))));
+        assert_eq!(credentials("nats://n1:4222,nats://tok3n@n2:4222"), Some(("tok3n".into(), None)));
     }
 }
