@@ -100,6 +100,17 @@ enum Probe {
         #[arg(long, default_value_t = EngineMemory::default().block_cache_bytes)]
         block_cache_bytes: u64,
     },
+    /// What authorization adds to each telemetry request: the control plane's access
+    /// check in the same process and over its gRPC contract on loopback (embedded
+    /// storage filled first; no server needed): p50/p99 per check.
+    Authorize {
+        #[arg(long, default_value_t = 1_000)]
+        companies: u64,
+        #[arg(long, default_value_t = 5)]
+        projects_per_company: u64,
+        #[arg(long, default_value_t = 20_000)]
+        calls: usize,
+    },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
     Rollup {
@@ -282,6 +293,11 @@ async fn main() -> Result<()> {
             anyhow::ensure!(repeats >= 1 && hours >= 1 && step_s >= 60, "--repeats and --hours at least 1, --step-s at least 60");
             let engine = EngineMemory { memtable_bytes, block_cache_bytes };
             let report = cloudgrid_bench::query::run(series, hours, step_s, repeats, engine).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::Authorize { companies, projects_per_company, calls } => {
+            anyhow::ensure!(companies >= 1 && projects_per_company >= 1 && calls >= 100, "--companies and --projects-per-company at least 1, --calls at least 100");
+            let report = cloudgrid_bench::authorize::run(companies, projects_per_company, calls).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Explorer { series, repeats, storage_loads } => {

@@ -96,6 +96,8 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "{left} messages still unapplied; log:\n{}", writer.log_text());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Every incarnation's log (they share the data dir), for a failure below.
+    let log = writer.log_text();
     writer.stop();
     bus.delete_stream().await.expect("cleanup");
 
@@ -104,7 +106,13 @@ async fn kill_9_storage_write_loses_and_duplicates_nothing() {
         .expect("open storage");
     let counts = store.counts("default").await.expect("counts");
     assert_eq!(counts.series, SERIES, "every series once");
-    assert_eq!(counts.points, POINTS, "stored points == sent points, none twice");
+    let tail: Vec<&str> = log.lines().filter(|l| !l.contains("applying schema migration")).collect();
+    assert_eq!(
+        counts.points,
+        POINTS,
+        "stored points == sent points, none twice; storage-write's log:\n{}",
+        tail[tail.len().saturating_sub(300)..].join("\n")
+    );
     assert!(counts.chunks > 0, "compaction ran between the kills");
     // Rollups survived the kills exactly: equal to a recomputation from the stored points.
     let rollups = crate::harness::assert_rollups_match_points(&store, "default").await;
