@@ -549,6 +549,45 @@ async fn return_to_is_a_path_of_this_site() {
     return_to_stays_on_this_site(Shape::InProcess).await;
 }
 
+/// An identity provider that cannot be reached makes sign-in answer 503 with
+/// `Retry-After`, not an error page of ours, and opens nothing.
+#[tokio::test]
+async fn an_unreachable_provider_is_unavailable_not_an_error() {
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sso = Sso::new(SsoConfig {
+        issuer: format!("http://{closed}"),
+        client_id: CLIENT_ID.into(),
+        client_secret: None,
+        redirect_url: format!("http://{addr}/auth/callback"),
+        scopes: vec!["email".into()],
+    })
+    .expect("sso config");
+    let app = AppConfig {
+        local: false,
+        sso: Some(SsoAuth {
+            sso: Arc::new(sso),
+            secret: SessionSecret::parse(SESSION_SECRET).expect("secret"),
+            session_ttl: Duration::from_secs(3600),
+        }),
+        ..AppConfig::default()
+    };
+    let bff = Bff::start_on(Options { app, ..Options::default() }, listener).await;
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("http://{}/auth/login", bff.addr))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.headers().get("set-cookie").is_none(), "no attempt is begun");
+}
+
 #[test]
 fn weak_session_secrets_are_refused() {
     for weak in ["", "short", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "changeme-changeme-changeme-changeme"] {
