@@ -99,8 +99,8 @@ struct Caller {
 /// else nobody. A key that is not a valid read key is refused here (401; 403 for an
 /// ingest key), before any GraphQL runs.
 async fn caller(headers: &HeaderMap, app: &App) -> Result<Caller, Response> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        return Ok(Caller { principal: key_principal(headers, app).await?, session: None });
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        return Ok(Caller { principal: key_principal(value, app).await?, session: None });
     }
     if let Some(auth) = &app.auth {
         return Ok(match auth::session_principal(auth, app.control.as_ref(), headers).await? {
@@ -112,8 +112,7 @@ async fn caller(headers: &HeaderMap, app: &App) -> Result<Caller, Response> {
     Ok(Caller { principal, session: None })
 }
 
-async fn key_principal(headers: &HeaderMap, app: &App) -> Result<Principal, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Principal::Anonymous) };
+async fn key_principal(value: &axum::http::HeaderValue, app: &App) -> Result<Principal, Response> {
     let unauthorized = |m: &str| (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], m.to_string()).into_response();
     let key = value.to_str().ok().and_then(|v| v.split_once(' ')).filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
     let Some((_, key)) = key else { return Err(unauthorized("send an API key as `Authorization: Bearer <key>`")) };

@@ -185,7 +185,7 @@ impl Auth {
 
 /// Equal-time comparison, so timing says nothing about the right value.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 fn now_secs() -> u64 {
@@ -373,14 +373,10 @@ fn not_signed_in() -> Response {
 }
 
 async fn session(State(r): State<Routes>, headers: HeaderMap) -> Response {
-    let Some(token) = r.auth.session_token(&headers) else { return not_signed_in() };
-    let who = match r.control.session_principal(&token).await {
-        Ok(p) => p,
-        Err(ControlError::Unauthenticated | ControlError::NotFound(_)) => return not_signed_in(),
-        Err(e) => {
-            tracing::warn!(error = %e, "checking a session failed");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "the session could not be checked; try again");
-        }
+    let (token, who) = match session_principal(&r.auth, r.control.as_ref(), &headers).await {
+        Ok(Some((_, Principal::Anonymous)) | None) => return not_signed_in(),
+        Ok(Some(found)) => found,
+        Err(unavailable) => return unavailable,
     };
     let user = match r.control.me(&who).await {
         Ok((Some(u), _)) => u,

@@ -72,20 +72,22 @@ pub(crate) fn build(
         let mut described = normalize::Described::new(DESCRIBED_SERIES);
         let records = raw.flat_map(move |raw: Raw| {
             let mut out = Vec::new();
-            match IngestEnvelope::decode(raw.payload) {
-                _ if raw.refused => {}
-                Ok(env) if raw.subject.as_deref().is_some_and(|s| subjects::ingest_project(s) != Some(env.project_id.as_str())) => {
+            // A refused message (counted where it was refused) only goes through to be acked.
+            let decoded = (!raw.refused).then(|| IngestEnvelope::decode(raw.payload));
+            match decoded {
+                None => {}
+                Some(Ok(env)) if raw.subject.as_deref().is_some_and(|s| subjects::ingest_project(s) != Some(env.project_id.as_str())) => {
                     tracing::error!(seq = raw.seq, subject = ?raw.subject, project = %env.project_id, "dropping an envelope of another project than its subject names");
                     mismatched.inc();
                 }
-                Ok(env) => match normalize::envelope_with(&env, &mut out, &mut described) {
+                Some(Ok(env)) => match normalize::envelope_with(&env, &mut out, &mut described) {
                     Ok(n) => skipped.add(n.skipped as u64),
                     Err(e) => {
                         tracing::error!(seq = raw.seq, error = %e, "dropping undecodable envelope");
                         skipped.inc();
                     }
                 },
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::error!(seq = raw.seq, error = %e, "dropping undecodable bus message");
                     skipped.inc();
                 }

@@ -598,7 +598,7 @@ impl Host {
             let check = self.gate.is_some();
             per_worker[i % n].push(Raw {
                 seq: d.stream_seq,
-                payload: if admitted { d.payload } else { bytes::Bytes::new() },
+                payload: d.payload,
                 refused: !admitted,
                 subject: check.then_some(d.subject),
             });

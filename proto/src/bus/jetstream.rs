@@ -77,32 +77,25 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 /// token as `token@`; percent-decoded.
 fn credentials(urls: &str) -> Option<(String, Option<String>)> {
     let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
-    urls.split(',').find_map(|url| {
-        let rest = url.split_once("://")?.1;
-        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-        let (userinfo, _) = authority.rsplit_once('@')?;
-        Some(match userinfo.split_once(':') {
-            Some((user, password)) => (decode(user), Some(decode(password))),
-            None => (decode(userinfo), None),
-        })
+    urls.split(',').filter_map(|u| url::Url::parse(u.trim()).ok()).find(|u| !u.username().is_empty()).map(|u| {
+        (decode(u.username()), u.password().map(decode))
     })
 }
 
 /// NATS server URLs (comma-separated) as they may be shown: a password in one
-/// (`nats://user:password@host`) is replaced by `***`.
+/// (`nats://user:password@host`), or a token (`nats://token@host`), is shown as `***`.
 pub fn redacted(urls: &str) -> String {
     urls.split(',')
-        .map(|url| {
-            let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..authority_end].rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-                    let hidden = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_string() };
-                    format!("{scheme}://{hidden}@{host}{}", &rest[authority_end..])
-                }
-                None => url.to_string(),
+        .map(|text| match url::Url::parse(text.trim()) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
             }
+            Ok(mut u) if !u.username().is_empty() => {
+                let _ = u.set_username("***");
+                u.to_string()
+            }
+            _ => text.to_string(),
         })
         .collect::<Vec<_>>()
         .join(",")
