@@ -257,7 +257,7 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     let spec = DashboardSpec { title: "Secret plans".into(), variables: vec![], widgets: vec![] };
     let d = control.create_dashboard(&boss, &g, &spec).await.expect("dashboard").id;
     let k = control.create_key(&boss, &g, "globex-ingest", KeyScope::Ingest).await.expect("key").key_id;
-    control.set_provider_secret(&boss, &g, "globex-openai", "openai", "sk-globex-topsecret-9876").await.expect("secret");
+    control.set_provider_secret(&boss, &g, "globex-openai", "openai", "sk-globex-topsecret-QZJX").await.expect("secret");
     let invite = |email: &str, role| InvitationSpec { email: email.into(), role, projects: vec![] };
     let spy = signed_in(&control, "spy@globex.test").await;
     let link = control.create_invitation(&boss, &globex, &invite("spy@globex.test", Role::Member)).await.expect("invite").link.expect("link");
@@ -308,7 +308,8 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
         "globex-ingest",
         "globex-openai",
         "topsecret",
-        "9876",
+        // The last four characters a listing shows: not hex, so no random id contains them.
+        "QZJX",
         "spy@globex.test",
         "boss@globex.test",
         "victim@globex.test",
@@ -351,7 +352,7 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     assert_eq!(members, vec!["boss@globex.test", "spy@globex.test"]);
     assert!(control.invitations(&boss, &globex).await.expect("invitations").iter().any(|x| x.id == i && x.state == cloudgrid_control::invitations::InvitationState::Pending));
     assert_eq!(control.projects_for(&boss).await.expect("projects").len(), 1);
-    assert_eq!(control.provider_secret_for_use(&g, "globex-openai").await.expect("secret"), "sk-globex-topsecret-9876");
+    assert_eq!(control.provider_secret_for_use(&g, "globex-openai").await.expect("secret"), "sk-globex-topsecret-QZJX");
 }
 
 /// Over HTTP: a read key reads its project and nothing else, and every other key is
