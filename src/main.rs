@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use cloudgrid_bff::{AppConfig, Backends, Limits};
+use cloudgrid_bff::{AppConfig, Backends, Limits, UiConfig};
 use cloudgrid_control::grpc::{ControlService, GrpcControl};
 use cloudgrid_control::mail::{MailConfig, Mailer, SmtpConfig, SmtpTls};
 use cloudgrid_control::secrets::{SecretKey, SecretKeys};
@@ -203,6 +203,10 @@ struct Common {
     /// WebSockets; in local mode loopback origins are always allowed.
     #[arg(long, env = "CLOUDGRID_BFF_ALLOWED_ORIGINS", default_value = "", global = true)]
     bff_allowed_origins: String,
+    /// The built web UI the BFF serves on every path the API does not take (`index.html`
+    /// and its assets); empty: no UI, only the API.
+    #[arg(long, env = "CLOUDGRID_UI_DIR", default_value = "bff/ui/dist", global = true)]
+    ui_dir: String,
     /// Subscriptions one WebSocket connection may hold at once.
     #[arg(long, env = "CLOUDGRID_BFF_MAX_SUBSCRIPTIONS", default_value_t = 100, global = true)]
     bff_max_subscriptions: usize,
@@ -565,8 +569,14 @@ impl Common {
             Some(s) => println!("sign-in: OpenID Connect provider {}", s.sso.issuer()),
             None => println!("sign-in: none (local operator)"),
         }
+        let ui = (!self.ui_dir.trim().is_empty()).then(|| UiConfig { dir: PathBuf::from(self.ui_dir.trim()) });
+        match &ui {
+            Some(ui) if ui.dir.join("index.html").is_file() => println!("web UI: {}", ui.dir.display()),
+            Some(ui) => println!("web UI: not built at {} (npm ci && npm run build in bff/ui); the API answers meanwhile", ui.dir.display()),
+            None => println!("web UI: off"),
+        }
         let schema = cloudgrid_bff::build(Backends { read, control: control.clone() }, &limits);
-        let config = AppConfig { local: self.local(), allowed_origins, sso, ..AppConfig::default() };
+        let config = AppConfig { local: self.local(), allowed_origins, sso, ui, ..AppConfig::default() };
         Ok(cloudgrid_bff::router(schema, control, config))
     }
 

@@ -1,7 +1,7 @@
 //! The HTTP face of the BFF: `POST /graphql` for queries and mutations, `GET /graphql`
 //! upgraded to a WebSocket (`graphql-transport-ws`) for subscriptions, in local mode a
-//! GraphiQL page at `GET /graphql` for people, and with single sign-on the `/auth/`
-//! routes ([`crate::auth`]).
+//! GraphiQL page at `GET /graphql` for people, with single sign-on the `/auth/` routes
+//! ([`crate::auth`]), and the web UI for every other path ([`crate::shell`]).
 //!
 //! Who calls: a read key sent as `Authorization: Bearer`; else, with single sign-on, the
 //! session of the signed session cookie (then the request must carry the session's CSRF
@@ -26,6 +26,7 @@ use cloudgrid_control::{ControlApi, ControlError, LOCAL_USER_ID, Principal};
 
 use crate::auth::{self, Auth, CSRF_HEADER, SsoAuth};
 use crate::schema::{CloudGridSchema, ConnectionSlots};
+use crate::shell::{self, UiConfig};
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -49,6 +50,8 @@ pub struct AppConfig {
     /// How often a WebSocket opened with a session checks that the session still
     /// stands; one signed out is closed (4401).
     pub session_recheck: Duration,
+    /// The built web UI, served for every path the API does not take.
+    pub ui: Option<UiConfig>,
 }
 
 impl Default for AppConfig {
@@ -62,6 +65,7 @@ impl Default for AppConfig {
             peer_timeout: Duration::from_secs(60),
             sso: None,
             session_recheck: Duration::from_secs(30),
+            ui: None,
         }
     }
 }
@@ -79,11 +83,15 @@ struct App {
 pub fn router(schema: CloudGridSchema, control: Arc<dyn ControlApi>, config: AppConfig) -> Router {
     let limit = config.max_body_bytes;
     let auth = config.sso.as_ref().map(|sso| Arc::new(Auth::new(sso)));
+    let ui = config.ui.clone();
     let mut routes = Router::new()
         .route("/graphql", get(upgrade_or_page).post(graphql))
         .with_state(App { schema, control: control.clone(), config: Arc::new(config), auth: auth.clone() });
-    if let Some(auth) = auth {
-        routes = routes.merge(auth::routes(auth, control));
+    if let Some(auth) = &auth {
+        routes = routes.merge(auth::routes(auth.clone(), control.clone()));
+    }
+    if let Some(ui) = &ui {
+        routes = routes.merge(shell::routes(ui, auth, control));
     }
     routes.layer(RequestBodyLimitLayer::new(limit))
 }

@@ -49,7 +49,10 @@ impl Spec {
         std::fs::create_dir_all(&self.data_dir).expect("data dir");
         let log = self.data_dir.join(format!("{}.log", self.target));
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudgrid"));
+        // `CLOUDGRID_TEST_BIN` runs another build of the binary (a release build, or a copy
+        // kept apart while the tree is rebuilt).
+        let binary = std::env::var_os("CLOUDGRID_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cloudgrid").into());
+        let mut cmd = Command::new(binary);
         cmd.arg(self.target)
             .env("CLOUDGRID_DATA_DIR", &self.data_dir)
             .env("CLOUDGRID_ADMIN_ADDR", ANY_PORT)

@@ -6,6 +6,7 @@
 mod graphql;
 mod live;
 mod schema_file;
+mod shell;
 mod sso;
 mod support;
 mod tenancy;

@@ -15,9 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudgrid_bff::{AppConfig, SessionSecret, Sso, SsoAuth, SsoConfig};
+use cloudgrid_bff::{AppConfig, SessionSecret, Sso, SsoAuth, SsoConfig, UiConfig};
 use serde_json::{Value as J, json};
 
+use crate::shell::{INDEX, SCRIPT, built_ui};
 use crate::support::{Bff, Options, Shape, Ws};
 
 const CLIENT_ID: &str = "cloudgrid";
@@ -76,10 +77,11 @@ impl Drop for Provider {
     }
 }
 
-/// A BFF in deployed mode signing people in through its own provider.
+/// A BFF in deployed mode signing people in through its own provider, serving a built UI.
 struct Site {
     bff: Bff,
     provider: Provider,
+    _ui: tempfile::TempDir,
 }
 
 impl Site {
@@ -96,6 +98,8 @@ impl Site {
             scopes: vec!["email".into(), "profile".into()],
         })
         .expect("sso config");
+        let ui = tempfile::tempdir().expect("tmp");
+        built_ui(ui.path());
         let app = AppConfig {
             local: false,
             allowed_origins: vec![format!("http://{addr}")],
@@ -105,10 +109,11 @@ impl Site {
                 session_ttl: Duration::from_secs(3600),
             }),
             session_recheck: Duration::from_millis(200),
+            ui: Some(UiConfig { dir: ui.path().to_path_buf() }),
             ..AppConfig::default()
         };
         let bff = Bff::start_on(Options { app, ..Options::shape(shape) }, listener).await;
-        Site { bff, provider }
+        Site { bff, provider, _ui: ui }
     }
 
     fn url(&self, path: &str) -> String {
@@ -542,7 +547,68 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-crate::both_shapes!(signs_in_through_the_provider, refuses_every_broken_callback);
+/// A browser opening `url` as a page (`navigate`, or as an `old browser` says it), or
+/// loading it as a `file`.
+async fn open(b: &mut Browser, url: String, how: &'static str) -> Answer {
+    b.send(reqwest::Method::GET, &url, |r| match how {
+        "navigate" => r.header("sec-fetch-mode", "navigate").header("accept", "text/html"),
+        "old browser" => r.header("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+        _ => r.header("sec-fetch-mode", "no-cors").header("accept", "*/*"),
+    })
+    .await
+}
+
+/// The web UI is for people signed in: opening a page without a session leads to the
+/// provider and back to that page; a file is refused outright; signing out closes it.
+async fn the_app_shell_is_only_for_people_signed_in(shape: Shape) {
+    let site = Site::start(shape).await;
+    let mut alice = Browser::new();
+    let page = site.url("/projects/default/explore?metric=http.server.duration&range=1h");
+    // Opening a page (as browsers say it, or as older ones do) leads to sign-in, set to
+    // come back to the very page; nothing of the app is in the answer.
+    for how in ["navigate", "old browser"] {
+        let answer = open(&mut alice, page.clone(), how).await;
+        assert_eq!(answer.status, 303, "{how}: {answer:?}");
+        let login = answer.location.clone().expect("to sign-in");
+        assert!(login.starts_with(&site.url("/auth/login?")), "{login}");
+        assert_eq!(parse_query(&login)["return_to"], "/projects/default/explore?metric=http.server.duration&range=1h");
+        assert!(!answer.body.contains(INDEX), "{how}");
+    }
+    // A file the page would load is refused, not redirected.
+    let answer = open(&mut alice, site.url("/assets/app-3f9a1c.js"), "file").await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(!answer.body.contains(SCRIPT));
+    // A forged session cookie is no session.
+    let mut forger = Browser::new();
+    forger.set_cookie(&site.url("/"), SESSION_COOKIE, "cgs_0000000000000000000000000000000000000000000000000000000000000000");
+    assert_eq!(open(&mut forger, page.clone(), "navigate").await.status, 303);
+    assert_eq!(open(&mut forger, site.url("/assets/app-3f9a1c.js"), "file").await.status, 401);
+
+    // Following the way it was shown: the provider, and back to the page asked for.
+    let login = open(&mut alice, page.clone(), "navigate").await.location.expect("to sign-in");
+    let answer = alice.get(&login).await;
+    assert_eq!(answer.status, 303, "{answer:?}");
+    let callback = alice.at_provider(&answer.location.expect("to the provider"), "alice@example.com", true).await;
+    let answer = alice.get(&callback).await;
+    assert!(answer.opens_session(), "{answer:?}");
+    assert_eq!(answer.location.as_deref(), Some(page.as_str()), "back to the page first asked for");
+    let answer = open(&mut alice, page.clone(), "navigate").await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, INDEX));
+    let answer = open(&mut alice, site.url("/assets/app-3f9a1c.js"), "file").await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, SCRIPT));
+
+    // Signed out, the shell is closed again, for this browser and for a copy of its cookie.
+    let copy = alice.cookie(&site.url("/"), SESSION_COOKIE).expect("cookie");
+    let csrf = alice.csrf(&site).await;
+    assert_eq!(alice.logout(&site, Some(&csrf)).await.status, 200);
+    assert_eq!(open(&mut alice, page.clone(), "navigate").await.status, 303);
+    let mut thief = Browser::new();
+    thief.set_cookie(&site.url("/"), SESSION_COOKIE, &copy);
+    assert_eq!(open(&mut thief, page.clone(), "navigate").await.status, 303);
+    assert_eq!(open(&mut thief, site.url("/assets/app-3f9a1c.js"), "file").await.status, 401);
+}
+
+crate::both_shapes!(signs_in_through_the_provider, refuses_every_broken_callback, the_app_shell_is_only_for_people_signed_in);
 
 #[tokio::test]
 async fn return_to_is_a_path_of_this_site() {
