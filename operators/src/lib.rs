@@ -2,6 +2,7 @@
 //! logic (unit-tested on its own) and, where it runs inside the dataflow, a thin
 //! timely/differential extension over it.
 
+pub mod alert;
 pub mod catalog;
 pub mod normalize;
 pub mod records;

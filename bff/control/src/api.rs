@@ -5,7 +5,10 @@
 
 use async_trait::async_trait;
 
+use cloudgrid_operators::alert::RuleSpec;
+
 use crate::access::{Principal, ProjectAccess, Role};
+use crate::alerts::{AlertRule, Channel, ChannelSpec, NewChannel, Silence, SilenceSpec};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, Sent};
@@ -61,6 +64,17 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn delete_dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError>;
     async fn export_dashboard(&self, who: &Principal, project: &str, id: &str) -> Result<String, ControlError>;
     async fn import_dashboard(&self, who: &Principal, project: &str, document: &str) -> Result<Dashboard, ControlError>;
+    async fn alert_rules(&self, who: &Principal, project: &str) -> Result<Vec<AlertRule>, ControlError>;
+    async fn alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<AlertRule, ControlError>;
+    async fn create_alert_rule(&self, who: &Principal, project: &str, spec: &RuleSpec) -> Result<AlertRule, ControlError>;
+    async fn update_alert_rule(&self, who: &Principal, project: &str, id: &str, version: u64, spec: &RuleSpec) -> Result<AlertRule, ControlError>;
+    async fn delete_alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError>;
+    async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError>;
+    async fn create_silence(&self, who: &Principal, project: &str, spec: &SilenceSpec) -> Result<Silence, ControlError>;
+    async fn expire_silence(&self, who: &Principal, project: &str, id: &str) -> Result<Silence, ControlError>;
+    async fn channels(&self, who: &Principal, project: &str) -> Result<Vec<Channel>, ControlError>;
+    async fn create_channel(&self, who: &Principal, project: &str, spec: &ChannelSpec) -> Result<NewChannel, ControlError>;
+    async fn delete_channel(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError>;
 }
 
 #[async_trait]
@@ -176,5 +190,38 @@ impl ControlApi for ControlPlane {
     }
     async fn import_dashboard(&self, who: &Principal, project: &str, document: &str) -> Result<Dashboard, ControlError> {
         ControlPlane::import_dashboard(self, who, project, document).await
+    }
+    async fn alert_rules(&self, who: &Principal, project: &str) -> Result<Vec<AlertRule>, ControlError> {
+        ControlPlane::alert_rules(self, who, project).await
+    }
+    async fn alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<AlertRule, ControlError> {
+        ControlPlane::alert_rule(self, who, project, id).await
+    }
+    async fn create_alert_rule(&self, who: &Principal, project: &str, spec: &RuleSpec) -> Result<AlertRule, ControlError> {
+        ControlPlane::create_alert_rule(self, who, project, spec).await
+    }
+    async fn update_alert_rule(&self, who: &Principal, project: &str, id: &str, version: u64, spec: &RuleSpec) -> Result<AlertRule, ControlError> {
+        ControlPlane::update_alert_rule(self, who, project, id, version, spec).await
+    }
+    async fn delete_alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
+        ControlPlane::delete_alert_rule(self, who, project, id).await
+    }
+    async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {
+        ControlPlane::silences(self, who, project, include_ended).await
+    }
+    async fn create_silence(&self, who: &Principal, project: &str, spec: &SilenceSpec) -> Result<Silence, ControlError> {
+        ControlPlane::create_silence(self, who, project, spec).await
+    }
+    async fn expire_silence(&self, who: &Principal, project: &str, id: &str) -> Result<Silence, ControlError> {
+        ControlPlane::expire_silence(self, who, project, id).await
+    }
+    async fn channels(&self, who: &Principal, project: &str) -> Result<Vec<Channel>, ControlError> {
+        ControlPlane::channels(self, who, project).await
+    }
+    async fn create_channel(&self, who: &Principal, project: &str, spec: &ChannelSpec) -> Result<NewChannel, ControlError> {
+        ControlPlane::create_channel(self, who, project, spec).await
+    }
+    async fn delete_channel(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
+        ControlPlane::delete_channel(self, who, project, id).await
     }
 }

@@ -1,5 +1,6 @@
 //! The control plane's gRPC contracts for the BFF — `Tenancy` (users, companies,
-//! projects, members, invitations, API keys, audit log) and `Workspace` (dashboards):
+//! projects, members, invitations, API keys, audit log) and `Workspace` (dashboards, alert
+//! rules, silences, notification channels):
 //! [`ControlService`] serves any [`ControlApi`], [`GrpcControl`] is a [`ControlApi`] that
 //! calls them. Every request carries the end user's principal; the serving side
 //! authorizes it as it would in-process.
@@ -16,7 +17,10 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use cloudgrid_operators::alert::RuleSpec;
+
 use crate::access::{Principal, ProjectAccess, Role};
+use crate::alerts::{AlertRule, Channel as NotificationChannel, ChannelSpec, NewChannel, Silence, SilenceSpec};
 use crate::api::ControlApi;
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
@@ -313,6 +317,140 @@ impl pb::workspace_server::Workspace for ControlService {
         let r = r.into_inner();
         ok(dashboard_to_pb(self.api.import_dashboard(&principal_from_pb(r.principal), &r.project, &r.document).await.map_err(status)?))
     }
+
+    async fn list_alert_rules(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertRules> {
+        let r = r.into_inner();
+        let rules = self.api.alert_rules(&principal_from_pb(r.principal), &r.project).await.map_err(status)?;
+        ok(pb::AlertRules { rules: rules.into_iter().map(rule_to_pb).collect() })
+    }
+
+    async fn get_alert_rule(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertRule> {
+        let r = r.into_inner();
+        ok(rule_to_pb(self.api.alert_rule(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?))
+    }
+
+    async fn create_alert_rule(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertRule> {
+        let r = r.into_inner();
+        let spec: RuleSpec = document(&r.spec_json)?;
+        ok(rule_to_pb(self.api.create_alert_rule(&principal_from_pb(r.principal), &r.project, &spec).await.map_err(status)?))
+    }
+
+    async fn update_alert_rule(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertRule> {
+        let r = r.into_inner();
+        let spec: RuleSpec = document(&r.spec_json)?;
+        let who = principal_from_pb(r.principal);
+        ok(rule_to_pb(self.api.update_alert_rule(&who, &r.project, &r.id, r.version, &spec).await.map_err(status)?))
+    }
+
+    async fn delete_alert_rule(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertingDone> {
+        let r = r.into_inner();
+        self.api.delete_alert_rule(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
+        ok(pb::AlertingDone {})
+    }
+
+    async fn list_silences(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::Silences> {
+        let r = r.into_inner();
+        let all = self.api.silences(&principal_from_pb(r.principal), &r.project, r.include_ended).await.map_err(status)?;
+        ok(pb::Silences { silences: all.into_iter().map(silence_to_pb).collect() })
+    }
+
+    async fn create_silence(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::Silence> {
+        let r = r.into_inner();
+        let spec: SilenceSpec = document(&r.spec_json)?;
+        ok(silence_to_pb(self.api.create_silence(&principal_from_pb(r.principal), &r.project, &spec).await.map_err(status)?))
+    }
+
+    async fn expire_silence(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::Silence> {
+        let r = r.into_inner();
+        ok(silence_to_pb(self.api.expire_silence(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?))
+    }
+
+    async fn list_channels(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::Channels> {
+        let r = r.into_inner();
+        let all = self.api.channels(&principal_from_pb(r.principal), &r.project).await.map_err(status)?;
+        ok(pb::Channels { channels: all.into_iter().map(channel_to_pb).collect() })
+    }
+
+    async fn create_channel(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::NewChannel> {
+        let r = r.into_inner();
+        let spec: ChannelSpec = document(&r.spec_json)?;
+        let made = self.api.create_channel(&principal_from_pb(r.principal), &r.project, &spec).await.map_err(status)?;
+        ok(pb::NewChannel { channel: Some(channel_to_pb(made.channel)), signing_secret: made.signing_secret })
+    }
+
+    async fn delete_channel(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertingDone> {
+        let r = r.into_inner();
+        self.api.delete_channel(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
+        ok(pb::AlertingDone {})
+    }
+}
+
+/// A document sent as JSON, read on the serving side.
+fn document<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Status> {
+    serde_json::from_str(json).map_err(|e| Status::invalid_argument(format!("not a valid document: {e}")))
+}
+
+/// A document received from the control plane.
+fn from_document<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, ControlError> {
+    serde_json::from_str(json).map_err(|e| ControlError::Storage(format!("control plane sent a bad {what}: {e}")))
+}
+
+fn to_document<T: serde::Serialize>(t: &T) -> Result<String, ControlError> {
+    serde_json::to_string(t).map_err(|e| ControlError::Invalid(e.to_string()))
+}
+
+fn rule_to_pb(r: AlertRule) -> pb::AlertRule {
+    pb::AlertRule {
+        id: r.id,
+        project_id: r.project_id,
+        version: r.version,
+        spec_json: serde_json::to_string(&r.spec).unwrap_or_default(),
+        created_by: r.created_by,
+        updated_at_ms: r.updated_at_ms,
+    }
+}
+
+fn rule_from_pb(r: pb::AlertRule) -> Result<AlertRule, ControlError> {
+    Ok(AlertRule {
+        spec: from_document("alert rule", &r.spec_json)?,
+        id: r.id,
+        project_id: r.project_id,
+        version: r.version,
+        created_by: r.created_by,
+        updated_at_ms: r.updated_at_ms,
+    })
+}
+
+fn silence_to_pb(s: Silence) -> pb::Silence {
+    pb::Silence {
+        id: s.id,
+        project_id: s.project_id,
+        matchers_json: serde_json::to_string(&s.matchers).unwrap_or_default(),
+        starts_at_ms: s.starts_at_ms,
+        ends_at_ms: s.ends_at_ms,
+        comment: s.comment,
+        created_by: s.created_by,
+    }
+}
+
+fn silence_from_pb(s: pb::Silence) -> Result<Silence, ControlError> {
+    Ok(Silence {
+        matchers: from_document("silence", &s.matchers_json)?,
+        id: s.id,
+        project_id: s.project_id,
+        starts_at_ms: s.starts_at_ms,
+        ends_at_ms: s.ends_at_ms,
+        comment: s.comment,
+        created_by: s.created_by,
+    })
+}
+
+fn channel_to_pb(c: NotificationChannel) -> pb::Channel {
+    pb::Channel { id: c.id, project_id: c.project_id, spec_json: serde_json::to_string(&c.spec).unwrap_or_default(), created_by: c.created_by }
+}
+
+fn channel_from_pb(c: pb::Channel) -> Result<NotificationChannel, ControlError> {
+    Ok(NotificationChannel { spec: from_document("channel", &c.spec_json)?, id: c.id, project_id: c.project_id, created_by: c.created_by })
 }
 
 #[async_trait]
@@ -598,6 +736,10 @@ fn company_request(who: &Principal, company: &str) -> pb::CompanyRequest {
     pb::CompanyRequest { principal: principal_to_pb(who), company_id: company.into() }
 }
 
+fn alerting(who: &Principal, project: &str) -> pb::AlertingRequest {
+    pb::AlertingRequest { project: project.into(), principal: principal_to_pb(who), ..Default::default() }
+}
+
 fn dashboard_request(who: &Principal, project: &str, id: &str) -> pb::DashboardRequest {
     pb::DashboardRequest { project: project.into(), id: id.into(), principal: principal_to_pb(who) }
 }
@@ -834,6 +976,66 @@ impl ControlApi for GrpcControl {
     async fn import_dashboard(&self, who: &Principal, project: &str, document: &str) -> Result<Dashboard, ControlError> {
         let req = pb::ImportDashboardRequest { project: project.into(), document: document.into(), principal: principal_to_pb(who) };
         dashboard_from_pb(self.workspace().import_dashboard(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn alert_rules(&self, who: &Principal, project: &str) -> Result<Vec<AlertRule>, ControlError> {
+        let reply = self.workspace().list_alert_rules(alerting(who, project)).await.map_err(control_error)?;
+        reply.into_inner().rules.into_iter().map(rule_from_pb).collect()
+    }
+
+    async fn alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<AlertRule, ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
+        rule_from_pb(self.workspace().get_alert_rule(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn create_alert_rule(&self, who: &Principal, project: &str, spec: &RuleSpec) -> Result<AlertRule, ControlError> {
+        let req = pb::AlertingRequest { spec_json: to_document(spec)?, ..alerting(who, project) };
+        rule_from_pb(self.workspace().create_alert_rule(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn update_alert_rule(&self, who: &Principal, project: &str, id: &str, version: u64, spec: &RuleSpec) -> Result<AlertRule, ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), version, spec_json: to_document(spec)?, ..alerting(who, project) };
+        rule_from_pb(self.workspace().update_alert_rule(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn delete_alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
+        self.workspace().delete_alert_rule(req).await.map_err(control_error)?;
+        Ok(())
+    }
+
+    async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {
+        let req = pb::AlertingRequest { include_ended, ..alerting(who, project) };
+        let reply = self.workspace().list_silences(req).await.map_err(control_error)?;
+        reply.into_inner().silences.into_iter().map(silence_from_pb).collect()
+    }
+
+    async fn create_silence(&self, who: &Principal, project: &str, spec: &SilenceSpec) -> Result<Silence, ControlError> {
+        let req = pb::AlertingRequest { spec_json: to_document(spec)?, ..alerting(who, project) };
+        silence_from_pb(self.workspace().create_silence(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn expire_silence(&self, who: &Principal, project: &str, id: &str) -> Result<Silence, ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
+        silence_from_pb(self.workspace().expire_silence(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn channels(&self, who: &Principal, project: &str) -> Result<Vec<NotificationChannel>, ControlError> {
+        let reply = self.workspace().list_channels(alerting(who, project)).await.map_err(control_error)?;
+        reply.into_inner().channels.into_iter().map(channel_from_pb).collect()
+    }
+
+    async fn create_channel(&self, who: &Principal, project: &str, spec: &ChannelSpec) -> Result<NewChannel, ControlError> {
+        let req = pb::AlertingRequest { spec_json: to_document(spec)?, ..alerting(who, project) };
+        let made = self.workspace().create_channel(req).await.map_err(control_error)?.into_inner();
+        let channel = made.channel.ok_or_else(|| ControlError::Storage("control plane sent a channel without its content".into()))?;
+        Ok(NewChannel { channel: channel_from_pb(channel)?, signing_secret: made.signing_secret })
+    }
+
+    async fn delete_channel(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
+        self.workspace().delete_channel(req).await.map_err(control_error)?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The control plane: users, companies, projects and who belongs where ([`tenancy`]),
 //! the one access policy ([`access`]), invitations ([`invitations`]) sent by email
-//! ([`mail`]), project API keys ([`keys`]), dashboards and the audit log ([`audit`]).
+//! ([`mail`]), project API keys ([`keys`]), dashboards, alert rules, silences and
+//! notification channels ([`alerts`], [`webhook`]) and the audit log ([`audit`]).
 //! It alone decides whether an ingest key is valid ([`KeyVerifier`]); other services ask
 //! it.
 
@@ -26,6 +27,7 @@ pub const INGEST_KEY_FILE: &str = "ingest-key";
 pub const SECRET_KEY_FILE: &str = "provider-secret-key";
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod dashboards;
@@ -37,6 +39,7 @@ pub mod mail;
 pub mod secrets;
 pub mod sessions;
 pub mod tenancy;
+pub mod webhook;
 
 pub use access::{Principal, Role};
 pub use api::ControlApi;

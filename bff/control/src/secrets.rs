@@ -74,7 +74,7 @@ fn bound(project_id: &str, name: &str) -> Vec<u8> {
 }
 
 impl SecretKeys {
-    fn seal(&self, project_id: &str, name: &str, secret: &str) -> Result<String, ControlError> {
+    pub(crate) fn seal(&self, project_id: &str, name: &str, secret: &str) -> Result<String, ControlError> {
         let key = self.current.as_ref().ok_or_else(not_configured)?;
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
@@ -86,7 +86,7 @@ impl SecretKeys {
         Ok(format!("v1:{}:{}:{}", key.id, hex::encode(nonce), hex::encode(sealed)))
     }
 
-    fn open(&self, project_id: &str, name: &str, sealed: &str) -> Result<(String, bool), ControlError> {
+    pub(crate) fn open(&self, project_id: &str, name: &str, sealed: &str) -> Result<(String, bool), ControlError> {
         let broken = || storage(format!("provider secret `{name}` of project `{project_id}` cannot be read"));
         let mut parts = sealed.splitn(4, ':');
         let (Some("v1"), Some(key_id), Some(nonce), Some(body)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {

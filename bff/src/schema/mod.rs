@@ -2,6 +2,7 @@
 //! subscriptions ([`subscription`]). Resolvers authorize and shape; every telemetry
 //! answer comes from storage-read, every object from the control plane.
 
+pub mod alerts;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
@@ -18,15 +19,17 @@ use cloudgrid_read::metrics::QueryError;
 
 pub use subscription::SubscriptionRoot;
 
-/// Every query: telemetry and dashboards, then companies, projects, members and keys.
+/// Every query: telemetry and dashboards, alerting, then companies, projects, members
+/// and keys.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::TelemetryQuery, tenancy::TenancyQuery);
+pub struct QueryRoot(query::TelemetryQuery, alerts::AlertQuery, tenancy::TenancyQuery);
 
-/// Every mutation: dashboards, then companies, projects, members, invitations and keys.
+/// Every mutation: dashboards, alerting, then companies, projects, members, invitations
+/// and keys.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::DashboardMutation, tenancy::TenancyMutation);
+pub struct MutationRoot(mutation::DashboardMutation, alerts::AlertMutation, tenancy::TenancyMutation);
 
 pub type CloudGridSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -3,6 +3,7 @@
 //! bus, filled the way storage-write fills them: stored by the writer, then told live
 //! by post-persist notices.
 
+mod alerts;
 mod graphql;
 mod live;
 mod schema_file;

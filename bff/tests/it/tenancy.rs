@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use async_graphql::{Request, Variables};
 use cloudgrid_bff::{Backends, CloudGridSchema, Limits};
+use cloudgrid_control::alerts::{ChannelSpec, ChannelTarget, SilenceSpec};
 use cloudgrid_control::dashboards::DashboardSpec;
+use cloudgrid_operators::alert::{MatchOp, Matcher, RuleSpec};
 use cloudgrid_control::invitations::InvitationSpec;
 use cloudgrid_control::keys::KeyScope;
 use cloudgrid_control::tenancy::ProjectSettings;
@@ -171,7 +173,7 @@ const fn own(field: &'static str, document: &'static str) -> Entry {
 
 /// Every field of the schema. `$g` Globex's project, `$gc` its company, `$d` a dashboard,
 /// `$i` a pending invitation, `$k` an API key, `$u` a member, `$t` an invitation token
-/// (sent to someone else).
+/// (sent to someone else), `$r` an alert rule, `$s` a silence, `$ch` a notification channel.
 const ENTRIES: &[Entry] = &[
     project("metrics", "query($g: String!) { metrics(project: $g) { name } }"),
     project("labelNames", "query($g: String!) { labelNames(project: $g) { name } }"),
@@ -184,6 +186,17 @@ const ENTRIES: &[Entry] = &[
     project("dashboards", "query($g: String!) { dashboards(project: $g) { id title } }"),
     project("dashboard", "query($g: String!, $d: String!) { dashboard(project: $g, id: $d) { title } }"),
     project("exportDashboard", "query($g: String!, $d: String!) { exportDashboard(project: $g, id: $d) }"),
+    project("alertRules", "query($g: String!) { alertRules(project: $g) { id name spec } }"),
+    project("alertRule", "query($g: String!, $r: String!) { alertRule(project: $g, id: $r) { name spec } }"),
+    project("silences", "query($g: String!) { silences(project: $g, includeEnded: true) { id comment matchers { value } } }"),
+    project("notificationChannels", "query($g: String!) { notificationChannels(project: $g) { id name spec } }"),
+    project("createAlertRule", "mutation($g: String!) { createAlertRule(project: $g, spec: {name: \"x\", metric: \"m\", aggregation: \"avg\", window: \"1m\", condition: {op: \"gt\", threshold: 1}}) { id } }"),
+    project("updateAlertRule", "mutation($g: String!, $r: String!) { updateAlertRule(project: $g, id: $r, version: 1, spec: {name: \"x\", metric: \"m\", aggregation: \"avg\", window: \"1m\", condition: {op: \"gt\", threshold: 1}}) { id } }"),
+    project("deleteAlertRule", "mutation($g: String!, $r: String!) { deleteAlertRule(project: $g, id: $r) }"),
+    project("createSilence", "mutation($g: String!) { createSilence(project: $g, spec: {matchers: [{label: \"a\", op: \"eq\", value: \"b\"}], endsAtMs: 99999999999999}) { id } }"),
+    project("expireSilence", "mutation($g: String!, $s: String!) { expireSilence(project: $g, id: $s) { id } }"),
+    project("createNotificationChannel", "mutation($g: String!) { createNotificationChannel(project: $g, spec: {name: \"x\", target: {kind: \"email\", to: [\"a@example.test\"]}}) { signingSecret } }"),
+    project("deleteNotificationChannel", "mutation($g: String!, $ch: String!) { deleteNotificationChannel(project: $g, id: $ch) }"),
     own("me", "{ me { user { email } companies { id name } } }"),
     company("company", "query($gc: String!) { company(id: $gc) { name } }"),
     own("projects", "{ projects { id name } }"),
@@ -258,6 +271,21 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     let d = control.create_dashboard(&boss, &g, &spec).await.expect("dashboard").id;
     let k = control.create_key(&boss, &g, "globex-ingest", KeyScope::Ingest).await.expect("key").key_id;
     control.set_provider_secret(&boss, &g, "globex-openai", "openai", "sk-globex-topsecret-QZJX").await.expect("secret");
+    let pager = ChannelSpec { name: "Globex pager".into(), target: ChannelTarget::Webhook { url: "https://pager.globex.example/hook".into() } };
+    let ch = control.create_channel(&boss, &g, &pager).await.expect("channel").channel.id;
+    let rule: RuleSpec = serde_json::from_value(json!({
+        "name": "Globex reactor temperature", "metric": "reactor.temperature", "aggregation": "max", "window": "5m",
+        "condition": {"op": "gt", "threshold": 900}, "channels": [ch]
+    }))
+    .expect("rule");
+    let r = control.create_alert_rule(&boss, &g, &rule).await.expect("rule").id;
+    let hush = SilenceSpec {
+        matchers: vec![Matcher { label: "site".into(), op: MatchOp::Eq, value: "globex-plant".into() }],
+        starts_at_ms: None,
+        ends_at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64 + 30 * 86_400_000,
+        comment: "Globex maintenance".into(),
+    };
+    let s = control.create_silence(&boss, &g, &hush).await.expect("silence").id;
     let invite = |email: &str, role| InvitationSpec { email: email.into(), role, projects: vec![] };
     let spy = signed_in(&control, "spy@globex.test").await;
     let link = control.create_invitation(&boss, &globex, &invite("spy@globex.test", Role::Member)).await.expect("invite").link.expect("link");
@@ -299,7 +327,7 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
         ("read key", reader.clone()),
         ("anonymous", Principal::Anonymous),
     ];
-    let vars = json!({"g": g, "gc": globex, "d": d, "i": i, "k": k, "u": u, "t": t});
+    let vars = json!({"g": g, "gc": globex, "d": d, "i": i, "k": k, "u": u, "t": t, "r": r, "s": s, "ch": ch});
     // What must never show: Globex's names, titles and people.
     let secrets = [
         "Globex",
@@ -313,6 +341,9 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
         "spy@globex.test",
         "boss@globex.test",
         "victim@globex.test",
+        "globex.example",
+        "globex-plant",
+        "reactor",
     ];
     for entry in ENTRIES {
         for (name, who) in &callers {
@@ -347,6 +378,9 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     }
     // And Globex is as it was.
     assert_eq!(control.dashboard(&boss, &g, &d).await.expect("dashboard").version, 1);
+    assert_eq!(control.alert_rule(&boss, &g, &r).await.expect("rule").version, 1);
+    assert!(control.silences(&boss, &g, false).await.expect("silences").iter().any(|x| x.id == s), "the silence still stands");
+    assert_eq!(control.channels(&boss, &g).await.expect("channels").len(), 1);
     assert_eq!(control.keys(&boss, &g).await.expect("keys").iter().filter(|k| !k.revoked).count(), 1);
     let members: Vec<String> = control.members(&boss, &globex).await.expect("members").into_iter().map(|m| m.user.email).collect();
     assert_eq!(members, vec!["boss@globex.test", "spy@globex.test"]);

@@ -169,6 +169,19 @@ DEFINE TABLE IF NOT EXISTS session SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS session_user ON session FIELDS user_id;
 "#,
     },
+    Migration {
+        version: 16,
+        name: "alert rules, silences and notification channels",
+        // Each keyed [project, id], so a project's objects are one range of ids.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS alert_rule SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS alert_rule_project ON alert_rule FIELDS project_id;
+DEFINE TABLE IF NOT EXISTS silence SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS silence_project ON silence FIELDS project_id;
+DEFINE TABLE IF NOT EXISTS notification_channel SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS notification_channel_project ON notification_channel FIELDS project_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

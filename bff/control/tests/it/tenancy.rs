@@ -46,7 +46,11 @@ pub struct World {
 }
 
 pub async fn world() -> World {
-    let control = control().await;
+    world_on(control().await).await
+}
+
+/// The same world on a control plane of the caller's.
+pub async fn world_on(control: ControlPlane) -> World {
     let owner = user(&control, "owner@acme.test").await;
     let admin = user(&control, "admin@acme.test").await;
     let member = user(&control, "member@acme.test").await;

@@ -1,0 +1,202 @@
+//! Alert rules, silences and notification channels of a project. Rules and channels are
+//! written as documents (`spec`, the JSON the API also exports); a mistake answers
+//! `INVALID` with the field at fault first in the message (`window: …`,
+//! `condition.upper: …`, `matchers[0].value: …`).
+
+use async_graphql::{Context, Json, Object, Result, SimpleObject};
+use cloudgrid_control::alerts::{AlertRule as StoredRule, Channel as StoredChannel, ChannelSpec, ChannelTarget, Silence as StoredSilence, SilenceSpec};
+use cloudgrid_operators::alert::RuleSpec;
+use serde_json::Value as J;
+
+use super::{backends, from_control, invalid, who};
+
+/// An alert rule; `spec` is its document (see `createAlertRule`).
+#[derive(SimpleObject)]
+pub struct AlertRule {
+    pub id: String,
+    /// Changes name the version they were made on (`updateAlertRule`).
+    pub version: u64,
+    pub name: String,
+    pub enabled: bool,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub spec: Json<J>,
+    pub created_by: String,
+    /// Unix milliseconds of the last change.
+    pub updated_at_ms: i64,
+}
+
+fn rule(r: StoredRule) -> AlertRule {
+    AlertRule {
+        id: r.id,
+        version: r.version,
+        name: r.spec.name.clone(),
+        enabled: r.spec.enabled,
+        severity: r.spec.severity.name().to_string(),
+        spec: Json(serde_json::to_value(&r.spec).unwrap_or_default()),
+        created_by: r.created_by,
+        updated_at_ms: r.updated_at_ms,
+    }
+}
+
+/// A label matcher: `op` is `eq`, `ne`, `re` or `not_re` (regular expressions match the
+/// whole value).
+#[derive(SimpleObject)]
+pub struct LabelMatcher {
+    pub label: String,
+    pub op: String,
+    pub value: String,
+}
+
+/// Mutes the notifications of alerts whose labels match every matcher, from `startsAtMs`
+/// to `endsAtMs` (unix milliseconds). Evaluation and history go on.
+#[derive(SimpleObject)]
+pub struct Silence {
+    pub id: String,
+    pub matchers: Vec<LabelMatcher>,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub comment: String,
+    pub created_by: String,
+    /// Whether it mutes now.
+    pub active: bool,
+}
+
+fn silence(s: StoredSilence) -> Silence {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    Silence {
+        active: s.active_at(now),
+        id: s.id,
+        matchers: s
+            .matchers
+            .into_iter()
+            .map(|m| LabelMatcher {
+                label: m.label,
+                op: serde_json::to_value(m.op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                value: m.value,
+            })
+            .collect(),
+        starts_at_ms: s.starts_at_ms,
+        ends_at_ms: s.ends_at_ms,
+        comment: s.comment,
+        created_by: s.created_by,
+    }
+}
+
+/// Where notifications go. `spec` is its document; a webhook's signing secret is never
+/// in it.
+#[derive(SimpleObject)]
+pub struct NotificationChannel {
+    pub id: String,
+    pub name: String,
+    /// `email` or `webhook`.
+    pub kind: String,
+    pub spec: Json<J>,
+    pub created_by: String,
+}
+
+fn channel(c: StoredChannel) -> NotificationChannel {
+    NotificationChannel {
+        id: c.id,
+        name: c.spec.name.clone(),
+        kind: match c.spec.target {
+            ChannelTarget::Email { .. } => "email".into(),
+            ChannelTarget::Webhook { .. } => "webhook".into(),
+        },
+        spec: Json(serde_json::to_value(&c.spec).unwrap_or_default()),
+        created_by: c.created_by,
+    }
+}
+
+/// A channel just created.
+#[derive(SimpleObject)]
+pub struct CreatedChannel {
+    pub channel: NotificationChannel,
+    /// A webhook's signing secret, shown this once: what its requests are signed with.
+    pub signing_secret: Option<String>,
+}
+
+fn document<T: serde::de::DeserializeOwned>(what: &str, doc: J) -> Result<T> {
+    serde_json::from_value(doc).map_err(|e| invalid(format!("not a valid {what}: {e}")))
+}
+
+#[derive(Default)]
+pub struct AlertQuery;
+
+#[Object]
+impl AlertQuery {
+    /// The project's alert rules, by name.
+    async fn alert_rules(&self, ctx: &Context<'_>, project: String) -> Result<Vec<AlertRule>> {
+        let all = backends(ctx).control.alert_rules(&who(ctx), &project).await.map_err(from_control)?;
+        Ok(all.into_iter().map(rule).collect())
+    }
+
+    async fn alert_rule(&self, ctx: &Context<'_>, project: String, id: String) -> Result<AlertRule> {
+        backends(ctx).control.alert_rule(&who(ctx), &project, &id).await.map(rule).map_err(from_control)
+    }
+
+    /// The project's silences, latest end first; ended ones too with `includeEnded`.
+    async fn silences(&self, ctx: &Context<'_>, project: String, #[graphql(default)] include_ended: bool) -> Result<Vec<Silence>> {
+        let all = backends(ctx).control.silences(&who(ctx), &project, include_ended).await.map_err(from_control)?;
+        Ok(all.into_iter().map(silence).collect())
+    }
+
+    /// The project's notification channels, by name.
+    async fn notification_channels(&self, ctx: &Context<'_>, project: String) -> Result<Vec<NotificationChannel>> {
+        let all = backends(ctx).control.channels(&who(ctx), &project).await.map_err(from_control)?;
+        Ok(all.into_iter().map(channel).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AlertMutation;
+
+#[Object]
+impl AlertMutation {
+    /// Creates an alert rule from its document: `{name, metric, matchers, aggregation,
+    /// quantile, window, groupBy, condition: {op, threshold, upper}, for, keepFiringFor,
+    /// noData, severity, labels, annotations, channels, enabled}` (see docs/alerts.md).
+    async fn create_alert_rule(&self, ctx: &Context<'_>, project: String, spec: Json<J>) -> Result<AlertRule> {
+        let spec: RuleSpec = document("alert rule", spec.0)?;
+        backends(ctx).control.create_alert_rule(&who(ctx), &project, &spec).await.map(rule).map_err(from_control)
+    }
+
+    /// Replaces an alert rule's document. `version` is the one the change was made on: if
+    /// someone saved since, the answer is `CONFLICT` and nothing changes.
+    async fn update_alert_rule(&self, ctx: &Context<'_>, project: String, id: String, version: u64, spec: Json<J>) -> Result<AlertRule> {
+        let spec: RuleSpec = document("alert rule", spec.0)?;
+        backends(ctx).control.update_alert_rule(&who(ctx), &project, &id, version, &spec).await.map(rule).map_err(from_control)
+    }
+
+    /// Deletes an alert rule; answers its id. Its history stays.
+    async fn delete_alert_rule(&self, ctx: &Context<'_>, project: String, id: String) -> Result<String> {
+        backends(ctx).control.delete_alert_rule(&who(ctx), &project, &id).await.map_err(from_control)?;
+        Ok(id)
+    }
+
+    /// Creates a silence from `{matchers: [{label, op, value}], startsAtMs?, endsAtMs,
+    /// comment}`.
+    async fn create_silence(&self, ctx: &Context<'_>, project: String, spec: Json<J>) -> Result<Silence> {
+        let spec: SilenceSpec = document("silence", spec.0)?;
+        backends(ctx).control.create_silence(&who(ctx), &project, &spec).await.map(silence).map_err(from_control)
+    }
+
+    /// Ends a silence now.
+    async fn expire_silence(&self, ctx: &Context<'_>, project: String, id: String) -> Result<Silence> {
+        backends(ctx).control.expire_silence(&who(ctx), &project, &id).await.map(silence).map_err(from_control)
+    }
+
+    /// Creates a notification channel (admins and owners) from `{name, target: {kind:
+    /// "email", to: [addresses]}}` or `{name, target: {kind: "webhook", url}}`.
+    async fn create_notification_channel(&self, ctx: &Context<'_>, project: String, spec: Json<J>) -> Result<CreatedChannel> {
+        let spec: ChannelSpec = document("notification channel", spec.0)?;
+        let made = backends(ctx).control.create_channel(&who(ctx), &project, &spec).await.map_err(from_control)?;
+        Ok(CreatedChannel { channel: channel(made.channel), signing_secret: made.signing_secret })
+    }
+
+    /// Deletes a channel no rule names (admins and owners); answers its id.
+    async fn delete_notification_channel(&self, ctx: &Context<'_>, project: String, id: String) -> Result<String> {
+        backends(ctx).control.delete_channel(&who(ctx), &project, &id).await.map_err(from_control)?;
+        Ok(id)
+    }
+}

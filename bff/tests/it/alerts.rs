@@ -1,0 +1,121 @@
+//! Alert rules, silences and notification channels through GraphQL, in-process and over
+//! the control plane's gRPC contract: documents in, typed objects out, mistakes answered
+//! `BAD_USER_INPUT` with the field first, stale versions `CONFLICT`, and a webhook's
+//! signing secret shown once.
+
+use serde_json::{Value as J, json};
+
+use crate::support::{Bff, Options, Shape};
+
+const RULE: &str = "mutation($spec: JSON!) { createAlertRule(project: \"default\", spec: $spec) { id version name enabled severity spec } }";
+
+fn rule_spec(channel: &str) -> J {
+    json!({
+        "name": "Checkout errors",
+        "metric": "http.server.requests",
+        "matchers": [{"label": "service.name", "op": "eq", "value": "checkout"}, {"label": "status", "op": "re", "value": "5.."}],
+        "aggregation": "rate",
+        "window": "5m",
+        "groupBy": ["service.name"],
+        "condition": {"op": "gt", "threshold": 0.5},
+        "for": "1m",
+        "keepFiringFor": "5m",
+        "noData": "alerting",
+        "severity": "critical",
+        "labels": {"team": "payments"},
+        "annotations": {"summary": "{{ $labels.service.name }}: {{ $value }} errors/s"},
+        "channels": [channel]
+    })
+}
+
+fn code(v: &J) -> &str {
+    v["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+fn message(v: &J) -> &str {
+    v["errors"][0]["message"].as_str().unwrap_or("")
+}
+
+async fn alerting_objects_through_graphql(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+
+    // A webhook channel: its signing secret comes back once, and never again.
+    let made = bff
+        .query(
+            "mutation($spec: JSON!) { createNotificationChannel(project: \"default\", spec: $spec) { channel { id name kind spec } signingSecret } }",
+            json!({"spec": {"name": "On-call", "target": {"kind": "webhook", "url": "https://hooks.example.com/cg"}}}),
+        )
+        .await;
+    let channel = &made["data"]["createNotificationChannel"];
+    let secret = channel["signingSecret"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let channel_id = channel["channel"]["id"].as_str().expect("id").to_string();
+    assert_eq!(channel["channel"]["kind"], "webhook");
+    let listed = bff.query("{ notificationChannels(project: \"default\") { id name kind spec } }", json!({})).await;
+    assert_eq!(listed["data"]["notificationChannels"][0]["name"], "On-call", "{listed}");
+    assert!(!listed.to_string().contains(&secret[6..]), "the secret is never listed");
+    let inside = bff
+        .query(
+            "mutation($spec: JSON!) { createNotificationChannel(project: \"default\", spec: $spec) { signingSecret } }",
+            json!({"spec": {"name": "x", "target": {"kind": "webhook", "url": "http://169.254.169.254/"}}}),
+        )
+        .await;
+    assert_eq!(code(&inside), "BAD_USER_INPUT");
+    assert!(message(&inside).starts_with("target.url: "), "{inside}");
+
+    // A rule: the document in, the typed object out, the document kept as written.
+    let made = bff.query(RULE, json!({"spec": rule_spec(&channel_id)})).await;
+    let rule = &made["data"]["createAlertRule"];
+    assert_eq!((rule["name"].as_str(), rule["enabled"].as_bool(), rule["severity"].as_str(), rule["version"].as_u64()), (Some("Checkout errors"), Some(true), Some("critical"), Some(1)), "{made}");
+    assert_eq!(rule["spec"]["condition"], json!({"op": "gt", "threshold": 0.5}));
+    assert_eq!(rule["spec"]["channels"], json!([channel_id]));
+    let id = rule["id"].as_str().expect("id").to_string();
+
+    // Mistakes name their field; a misspelt field is refused, not ignored.
+    let mut bad = rule_spec(&channel_id);
+    bad["condition"] = json!({"op": "outside", "threshold": 1});
+    let answer = bff.query(RULE, json!({"spec": bad})).await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT");
+    assert!(message(&answer).starts_with("condition.upper: "), "{answer}");
+    let mut misspelt = rule_spec(&channel_id);
+    misspelt["windw"] = json!("5m");
+    let answer = bff.query(RULE, json!({"spec": misspelt})).await;
+    assert!(message(&answer).contains("windw"), "{answer}");
+    let mut unknown_channel = rule_spec("nope");
+    unknown_channel["name"] = json!("x");
+    assert!(message(&bff.query(RULE, json!({"spec": unknown_channel})).await).starts_with("channels[0]: "));
+
+    // Changed on its current version only.
+    let update = "mutation($id: String!, $v: Int!, $spec: JSON!) { updateAlertRule(project: \"default\", id: $id, version: $v, spec: $spec) { version enabled } }";
+    let mut off = rule_spec(&channel_id);
+    off["enabled"] = json!(false);
+    let answer = bff.query(update, json!({"id": id, "v": 1, "spec": off})).await;
+    assert_eq!(answer["data"]["updateAlertRule"], json!({"version": 2, "enabled": false}), "{answer}");
+    let answer = bff.query(update, json!({"id": id, "v": 1, "spec": rule_spec(&channel_id)})).await;
+    assert_eq!(code(&answer), "CONFLICT", "{answer}");
+
+    // The channel stays while the rule names it.
+    let delete = "mutation($id: String!) { deleteNotificationChannel(project: \"default\", id: $id) }";
+    assert_eq!(code(&bff.query(delete, json!({"id": channel_id})).await), "CONFLICT");
+    assert_eq!(bff.query("mutation($id: String!) { deleteAlertRule(project: \"default\", id: $id) }", json!({"id": id})).await["data"]["deleteAlertRule"], json!(id));
+    assert_eq!(bff.query(delete, json!({"id": channel_id})).await["data"]["deleteNotificationChannel"], json!(channel_id));
+    assert_eq!(bff.query("{ alertRules(project: \"default\") { id } }", json!({})).await["data"]["alertRules"], json!([]));
+
+    // A silence, listed while it runs, listed as ended once ended.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let made = bff
+        .query(
+            "mutation($spec: JSON!) { createSilence(project: \"default\", spec: $spec) { id active comment matchers { label op value } } }",
+            json!({"spec": {"matchers": [{"label": "service.name", "op": "eq", "value": "checkout"}], "endsAtMs": now + 3_600_000, "comment": "deploy"}}),
+        )
+        .await;
+    let silence = &made["data"]["createSilence"];
+    assert_eq!(silence["active"], true, "{made}");
+    assert_eq!(silence["matchers"], json!([{"label": "service.name", "op": "eq", "value": "checkout"}]));
+    let sid = silence["id"].as_str().expect("id").to_string();
+    let ended = bff.query("mutation($id: String!) { expireSilence(project: \"default\", id: $id) { active } }", json!({"id": sid})).await;
+    assert_eq!(ended["data"]["expireSilence"]["active"], false, "{ended}");
+    assert_eq!(bff.query("{ silences(project: \"default\") { id } }", json!({})).await["data"]["silences"], json!([]));
+    assert_eq!(bff.query("{ silences(project: \"default\", includeEnded: true) { id } }", json!({})).await["data"]["silences"], json!([{"id": sid}]));
+}
+
+crate::both_shapes!(alerting_objects_through_graphql);

@@ -1,0 +1,8 @@
+//! Alerts: rules as people write them ([`rule`]), checked before they are saved.
+
+pub mod rule;
+
+pub use rule::{
+    Aggregation, CheckedRule, CompareOp, CompiledMatcher, Condition, MatchOp, Matcher, NoData, RuleError, RuleSpec, Severity,
+    TemplateData, render,
+};
