@@ -31,6 +31,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod dashboards;
+pub mod deliver;
 mod db;
 pub mod grpc;
 pub mod invitations;

@@ -7,12 +7,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::deliver::AllowList;
+
 /// Longest webhook URL.
 pub const MAX_URL: usize = 2048;
 
 /// Checks a webhook URL as written: `http` or `https`, a host, no credentials, and no
 /// address (however spelt: decimal, octal, hex, IPv6-mapped…) that is not public.
 pub fn check_url(text: &str) -> Result<url::Url, String> {
+    check_host(text, &AllowList::default())
+}
+
+/// [`check_url`], letting through addresses in `allow` (a company's internal receivers).
+pub fn check_host(text: &str, allow: &AllowList) -> Result<url::Url, String> {
     if text.len() > MAX_URL {
         return Err(format!("at most {MAX_URL} bytes"));
     }
@@ -31,8 +38,14 @@ pub fn check_url(text: &str) -> Result<url::Url, String> {
     }
     match url.host() {
         None => Err("the URL needs a host".into()),
-        Some(url::Host::Ipv4(ip)) => forbidden(IpAddr::V4(ip)).map_or(Ok(()), |why| Err(refused(&ip.to_string(), why))),
-        Some(url::Host::Ipv6(ip)) => forbidden(IpAddr::V6(ip)).map_or(Ok(()), |why| Err(refused(&ip.to_string(), why))),
+        Some(url::Host::Ipv4(ip)) => match forbidden(IpAddr::V4(ip)) {
+            Some(why) if !allow.contains(IpAddr::V4(ip)) => Err(refused(&ip.to_string(), why)),
+            _ => Ok(()),
+        },
+        Some(url::Host::Ipv6(ip)) => match forbidden(IpAddr::V6(ip)) {
+            Some(why) if !allow.contains(IpAddr::V6(ip)) => Err(refused(&ip.to_string(), why)),
+            _ => Ok(()),
+        },
         Some(url::Host::Domain(name)) => forbidden_name(name).map_or(Ok(()), |why| Err(refused(name, why))),
     }?;
     Ok(url)

@@ -1,5 +1,7 @@
-//! Alerts: rules as people write them ([`rule`]), checked before they are saved.
+//! Alerts: rules as people write them ([`rule`]), checked before they are saved, and
+//! their evaluation as points arrive ([`eval`]).
 
+pub mod eval;
 pub mod rule;
 
 pub use rule::{

@@ -6,3 +6,4 @@ mod dashboards;
 mod invitations;
 mod sessions;
 mod tenancy;
+mod webhooks;
