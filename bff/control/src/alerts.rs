@@ -118,7 +118,7 @@ pub struct ChannelSpec {
 pub const MAX_RECIPIENTS: usize = 20;
 
 impl ChannelSpec {
-    fn check(&self) -> Result<(), ControlError> {
+    fn check(&self, allow: &crate::deliver::AllowList) -> Result<(), ControlError> {
         let invalid = |m: String| Err(ControlError::Invalid(m));
         let name = self.name.trim();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
@@ -136,7 +136,7 @@ impl ChannelSpec {
                 }
             }
             ChannelTarget::Webhook { url } => {
-                if let Err(m) = crate::webhook::check_url(url) {
+                if let Err(m) = crate::webhook::check_host(url, allow) {
                     return invalid(format!("target.url: {m}"));
                 }
             }
@@ -411,7 +411,7 @@ impl ControlPlane {
     /// A new notification channel (admins and up: it sends the project's data out).
     pub async fn create_channel(&self, who: &Principal, project_id: &str, spec: &ChannelSpec) -> Result<NewChannel, ControlError> {
         let access = self.authorize_project(who, project_id, Role::Admin).await?;
-        spec.check()?;
+        spec.check(&self.project_allow_list(project_id).await?)?;
         let id = random_hex(8);
         let (secret, sealed) = match spec.target {
             ChannelTarget::Webhook { .. } => {
@@ -451,7 +451,7 @@ impl ControlPlane {
         Ok(NewChannel { channel: self.stored_channel(project_id, &id).await?, signing_secret: secret })
     }
 
-    async fn stored_channel(&self, project_id: &str, id: &str) -> Result<Channel, ControlError> {
+    pub(crate) async fn stored_channel(&self, project_id: &str, id: &str) -> Result<Channel, ControlError> {
         let rows: Vec<ChannelRow> = self
             .rows(
                 &format!("SELECT {CHANNEL_COLUMNS} FROM type::record('notification_channel', [$p, $id])"),

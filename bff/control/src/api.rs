@@ -12,6 +12,7 @@ use crate::alerts::{AlertRule, Channel, ChannelSpec, NewChannel, Silence, Silenc
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, Sent};
+use crate::notify::ChannelTest;
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::secrets::ProviderSecret;
 use crate::sessions::{SignedIn, SsoIdentity};
@@ -75,6 +76,9 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn channels(&self, who: &Principal, project: &str) -> Result<Vec<Channel>, ControlError>;
     async fn create_channel(&self, who: &Principal, project: &str, spec: &ChannelSpec) -> Result<NewChannel, ControlError>;
     async fn delete_channel(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError>;
+    async fn test_channel(&self, who: &Principal, project: &str, id: &str) -> Result<ChannelTest, ControlError>;
+    async fn webhook_allow_list(&self, who: &Principal, company: &str) -> Result<Vec<String>, ControlError>;
+    async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError>;
 }
 
 #[async_trait]
@@ -223,5 +227,14 @@ impl ControlApi for ControlPlane {
     }
     async fn delete_channel(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError> {
         ControlPlane::delete_channel(self, who, project, id).await
+    }
+    async fn test_channel(&self, who: &Principal, project: &str, id: &str) -> Result<ChannelTest, ControlError> {
+        ControlPlane::test_channel(self, who, project, id).await
+    }
+    async fn webhook_allow_list(&self, who: &Principal, company: &str) -> Result<Vec<String>, ControlError> {
+        ControlPlane::webhook_allow_list(self, who, company).await
+    }
+    async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError> {
+        ControlPlane::set_webhook_allow_list(self, who, company, entries).await
     }
 }

@@ -27,6 +27,7 @@ use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, InvitationState, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::mail::Delivery;
+use crate::notify::ChannelTest;
 use crate::secrets::ProviderSecret;
 use crate::sessions::{SignedIn, SsoIdentity};
 use crate::tenancy::{Company, Member, Project, ProjectLimits, ProjectSettings, User};
@@ -382,6 +383,23 @@ impl pb::workspace_server::Workspace for ControlService {
         let r = r.into_inner();
         self.api.delete_channel(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
         ok(pb::AlertingDone {})
+    }
+
+    async fn test_channel(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::ChannelTestReply> {
+        let r = r.into_inner();
+        let t = self.api.test_channel(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
+        ok(pb::ChannelTestReply { delivered: t.delivered, detail: t.detail })
+    }
+
+    async fn get_webhook_allow_list(&self, r: Request<pb::AllowListRequest>) -> Reply<pb::AllowListReply> {
+        let r = r.into_inner();
+        ok(pb::AllowListReply { entries: self.api.webhook_allow_list(&principal_from_pb(r.principal), &r.company).await.map_err(status)? })
+    }
+
+    async fn set_webhook_allow_list(&self, r: Request<pb::AllowListRequest>) -> Reply<pb::AllowListReply> {
+        let r = r.into_inner();
+        let entries = self.api.set_webhook_allow_list(&principal_from_pb(r.principal), &r.company, &r.entries).await.map_err(status)?;
+        ok(pb::AllowListReply { entries })
     }
 }
 
@@ -1036,6 +1054,22 @@ impl ControlApi for GrpcControl {
         let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
         self.workspace().delete_channel(req).await.map_err(control_error)?;
         Ok(())
+    }
+
+    async fn test_channel(&self, who: &Principal, project: &str, id: &str) -> Result<ChannelTest, ControlError> {
+        let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
+        let t = self.workspace().test_channel(req).await.map_err(control_error)?.into_inner();
+        Ok(ChannelTest { delivered: t.delivered, detail: t.detail })
+    }
+
+    async fn webhook_allow_list(&self, who: &Principal, company: &str) -> Result<Vec<String>, ControlError> {
+        let req = pb::AllowListRequest { company: company.into(), entries: vec![], principal: principal_to_pb(who) };
+        Ok(self.workspace().get_webhook_allow_list(req).await.map_err(control_error)?.into_inner().entries)
+    }
+
+    async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError> {
+        let req = pb::AllowListRequest { company: company.into(), entries: entries.to_vec(), principal: principal_to_pb(who) };
+        Ok(self.workspace().set_webhook_allow_list(req).await.map_err(control_error)?.into_inner().entries)
     }
 }
 

@@ -37,6 +37,7 @@ pub mod grpc;
 pub mod invitations;
 pub mod keys;
 pub mod mail;
+pub mod notify;
 pub mod secrets;
 pub mod sessions;
 pub mod tenancy;

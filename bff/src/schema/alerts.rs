@@ -116,6 +116,14 @@ pub struct CreatedChannel {
     pub signing_secret: Option<String>,
 }
 
+/// What a test of a channel did.
+#[derive(SimpleObject)]
+pub struct ChannelTestResult {
+    pub delivered: bool,
+    /// The receiver's answer, or why nothing was delivered.
+    pub detail: String,
+}
+
 fn document<T: serde::de::DeserializeOwned>(what: &str, doc: J) -> Result<T> {
     serde_json::from_value(doc).map_err(|e| invalid(format!("not a valid {what}: {e}")))
 }
@@ -139,6 +147,12 @@ impl AlertQuery {
     async fn silences(&self, ctx: &Context<'_>, project: String, #[graphql(default)] include_ended: bool) -> Result<Vec<Silence>> {
         let all = backends(ctx).control.silences(&who(ctx), &project, include_ended).await.map_err(from_control)?;
         Ok(all.into_iter().map(silence).collect())
+    }
+
+    /// The company's webhook allow-list: addresses and CIDR blocks webhooks may reach
+    /// although they are not public (admins and owners).
+    async fn webhook_allow_list(&self, ctx: &Context<'_>, company: String) -> Result<Vec<String>> {
+        backends(ctx).control.webhook_allow_list(&who(ctx), &company).await.map_err(from_control)
     }
 
     /// The project's notification channels, by name.
@@ -192,6 +206,18 @@ impl AlertMutation {
         let spec: ChannelSpec = document("notification channel", spec.0)?;
         let made = backends(ctx).control.create_channel(&who(ctx), &project, &spec).await.map_err(from_control)?;
         Ok(CreatedChannel { channel: channel(made.channel), signing_secret: made.signing_secret })
+    }
+
+    /// Sends a test notification through a channel and says what became of it.
+    async fn test_notification_channel(&self, ctx: &Context<'_>, project: String, id: String) -> Result<ChannelTestResult> {
+        let t = backends(ctx).control.test_channel(&who(ctx), &project, &id).await.map_err(from_control)?;
+        Ok(ChannelTestResult { delivered: t.delivered, detail: t.detail })
+    }
+
+    /// Replaces the company's webhook allow-list (admins and owners): addresses and CIDR
+    /// blocks (`10.0.0.0/8`) webhooks may reach although they are not public.
+    async fn set_webhook_allow_list(&self, ctx: &Context<'_>, company: String, entries: Vec<String>) -> Result<Vec<String>> {
+        backends(ctx).control.set_webhook_allow_list(&who(ctx), &company, &entries).await.map_err(from_control)
     }
 
     /// Deletes a channel no rule names (admins and owners); answers its id.

@@ -118,4 +118,60 @@ async fn alerting_objects_through_graphql(shape: Shape) {
     assert_eq!(bff.query("{ silences(project: \"default\", includeEnded: true) { id } }", json!({})).await["data"]["silences"], json!([{"id": sid}]));
 }
 
-crate::both_shapes!(alerting_objects_through_graphql);
+/// A receiver on this machine: records each request's headers and body, answers 200.
+async fn receiver() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>> = Default::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push((headers, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+/// A channel's test, fired through GraphQL, reaches a receiver the company allow-listed,
+/// signed with the secret shown at creation.
+async fn a_channel_test_reaches_an_allow_listed_receiver(shape: Shape) {
+    use hmac::Mac;
+    let bff = Bff::start(Options::shape(shape)).await;
+    let (addr, got) = receiver().await;
+    let create = "mutation($spec: JSON!) { createNotificationChannel(project: \"default\", spec: $spec) { channel { id } signingSecret } }";
+    let spec = json!({"spec": {"name": "Internal", "target": {"kind": "webhook", "url": format!("http://{addr}/hook")}}});
+    let refused = bff.query(create, spec.clone()).await;
+    assert!(message(&refused).starts_with("target.url: "), "an inside address needs the allow-list first: {refused}");
+
+    let set = bff.query("mutation { setWebhookAllowList(company: \"default\", entries: [\"127.0.0.1/32\"]) }", json!({})).await;
+    assert_eq!(set["data"]["setWebhookAllowList"], json!(["127.0.0.1/32"]), "{set}");
+    assert_eq!(bff.query("{ webhookAllowList(company: \"default\") }", json!({})).await["data"]["webhookAllowList"], json!(["127.0.0.1/32"]));
+    let bad = bff.query("mutation { setWebhookAllowList(company: \"default\", entries: [\"intranet\"]) }", json!({})).await;
+    assert!(message(&bad).starts_with("entries[0]: "), "{bad}");
+
+    let made = bff.query(create, spec).await;
+    let id = made["data"]["createNotificationChannel"]["channel"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let secret = made["data"]["createNotificationChannel"]["signingSecret"].as_str().expect("secret").to_string();
+    let test = bff.query("mutation($id: String!) { testNotificationChannel(project: \"default\", id: $id) { delivered detail } }", json!({"id": id})).await;
+    assert_eq!(test["data"]["testNotificationChannel"]["delivered"], true, "{test}");
+
+    let got = got.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1);
+    let (headers, body) = &got[0];
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{}.", header("x-cloudgrid-timestamp")).as_bytes());
+    mac.update(body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(header("x-cloudgrid-signature"), format!("v1={expected}"), "the receiver verifies the signature");
+    let sent: J = serde_json::from_slice(body).expect("json");
+    assert_eq!(sent["kind"], "test");
+}
+
+crate::both_shapes!(alerting_objects_through_graphql, a_channel_test_reaches_an_allow_listed_receiver);

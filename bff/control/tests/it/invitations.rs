@@ -16,14 +16,14 @@ use cloudgrid_sinks::surreal::{Store, SurrealConfig};
 use crate::tenancy::{named, user, world};
 
 /// An SMTP server on a free local port, recording what it receives.
-struct SmtpSink {
+pub struct SmtpSink {
     child: Child,
     port: u16,
     file: tempfile::NamedTempFile,
 }
 
 impl SmtpSink {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let file = tempfile::NamedTempFile::new().expect("mail file");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/smtp_sink.py");
         let mut child = Command::new("python3")
@@ -42,7 +42,7 @@ impl SmtpSink {
         Self { child, port, file }
     }
 
-    fn config(&self) -> MailConfig {
+    pub fn config(&self) -> MailConfig {
         MailConfig::Smtp(SmtpConfig {
             host: "127.0.0.1".into(),
             port: self.port,
@@ -55,7 +55,7 @@ impl SmtpSink {
     }
 
     /// Every message received so far: (envelope recipients, message as sent, decoded body).
-    fn received(&self) -> Vec<(Vec<String>, String, String)> {
+    pub fn received(&self) -> Vec<(Vec<String>, String, String)> {
         std::fs::read_to_string(self.file.path())
             .expect("mail file")
             .lines()

@@ -4,6 +4,7 @@
 mod alerts;
 mod dashboards;
 mod invitations;
+mod notify;
 mod sessions;
 mod tenancy;
 mod webhooks;

@@ -19,19 +19,19 @@ const SECRET: &str = "whsec_0123456789abcdef0123456789abcdef";
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
-struct Got {
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub struct Got {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 /// A receiver answering `status` (after `delay`), with `location` on redirects.
-struct Receiver {
-    addr: SocketAddr,
+pub struct Receiver {
+    pub addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Receiver {
-    async fn start(status: u16, delay: Duration, location: Option<&'static str>) -> Self {
+    pub async fn start(status: u16, delay: Duration, location: Option<&'static str>) -> Self {
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
         let seen = got.clone();
         let app = Router::new().route(
@@ -55,7 +55,7 @@ impl Receiver {
         Self { addr, got }
     }
 
-    fn got(&self) -> Vec<Got> {
+    pub fn got(&self) -> Vec<Got> {
         self.got.lock().expect("lock").clone()
     }
 }
@@ -84,10 +84,15 @@ fn loopback() -> AllowList {
 
 /// What a receiver does with the headers: recompute the signature with the secret.
 fn verifies(got: &Got) -> bool {
+    verifies_with(SECRET, got)
+}
+
+/// [`verifies`] with `secret`.
+pub fn verifies_with(secret: &str, got: &Got) -> bool {
     let header = |n: &str| got.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let timestamp = header("x-cloudgrid-timestamp");
     let Some(sent) = header("x-cloudgrid-signature").strip_prefix("v1=").map(String::from) else { return false };
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(&got.body);
     mac.verify_slice(&hex::decode(sent).unwrap_or_default()).is_ok()
