@@ -175,6 +175,24 @@ fn aggregations_give_their_values() {
     assert_eq!(v(Aggregation::Rate), Some(0.2));
     assert_eq!(Cell::default().value(Aggregation::Avg, None, 60.0), None);
     assert_eq!(v(Aggregation::Quantile), None, "numbers have no quantile");
+
+    // Histograms merge across points and series; the quantile is read off the merge.
+    let hist = |counts: Vec<u64>| {
+        let point = crate::records::PointValue::Histogram(Box::new(crate::records::HistogramPoint {
+            count: counts.iter().sum(),
+            sum: Some(0.0),
+            min: None,
+            max: None,
+            bounds: vec![100.0, 200.0, 400.0],
+            counts,
+        }));
+        Cell::histogram(Hist::from_point(&point).expect("histogram"))
+    };
+    let mut h = hist(vec![10, 0, 0, 0]);
+    h.merge(&hist(vec![0, 0, 10, 0]));
+    assert_eq!(h.value(Aggregation::Quantile, Some(0.5), 60.0), Some(100.0), "the median sits between the two");
+    assert_eq!(h.value(Aggregation::Quantile, Some(0.75), 60.0), Some(300.0));
+    assert_eq!(h.value(Aggregation::Count, None, 60.0), Some(2.0), "two points");
 }
 
 #[test]
