@@ -118,9 +118,12 @@ async fn alerting_objects_through_graphql(shape: Shape) {
     assert_eq!(bff.query("{ silences(project: \"default\", includeEnded: true) { id } }", json!({})).await["data"]["silences"], json!([{"id": sid}]));
 }
 
+/// The requests a receiver got: headers and body of each.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
 /// A receiver on this machine: records each request's headers and body, answers 200.
-async fn receiver() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>) {
-    let got: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>> = Default::default();
+async fn receiver() -> (std::net::SocketAddr, Seen) {
+    let got: Seen = Default::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
         "/hook",

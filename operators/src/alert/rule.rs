@@ -518,7 +518,8 @@ mod tests {
 
     #[test]
     fn each_mistake_names_its_field() {
-        let cases: Vec<(Box<dyn Fn(&mut RuleSpec)>, &str)> = vec![
+        type Breaks = Box<dyn Fn(&mut RuleSpec)>;
+        let cases: Vec<(Breaks, &str)> = vec![
             (Box::new(|r| r.name = " ".into()), "name"),
             (Box::new(|r| r.metric = String::new()), "metric"),
             (Box::new(|r| r.window = "5 minutes".into()), "window"),

@@ -154,7 +154,7 @@ async fn silences_run_from_their_start_to_their_end_and_can_be_ended_early() {
     let ended = c.expire_silence(&w.member, &w.a, &s.id).await.expect("expire");
     assert!(!ended.active_at(now_ms()) && ended.ends_at_ms <= now_ms());
     let current: Vec<String> = c.silences(&w.viewer, &w.a, false).await.expect("list").into_iter().map(|s| s.id).collect();
-    assert_eq!(current, [planned.id.clone()]);
+    assert_eq!(current, std::slice::from_ref(&planned.id));
     let every: Vec<String> = c.silences(&w.viewer, &w.a, true).await.expect("list").into_iter().map(|s| s.id).collect();
     assert_eq!(every.len(), 2);
     // A planned silence ended before it began never mutes.
