@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use surrealdb::types::SurrealValue;
 
-use cloudgrid_operators::alert::{CompiledMatcher, Matcher, RuleSpec};
+use cloudgrid_operators::alert::{Matcher, RuleSpec};
 
 use crate::access::{Principal, Role};
 use crate::audit::Entry;
@@ -69,8 +69,9 @@ impl Silence {
 pub const MAX_SILENCE_MS: i64 = 366 * 24 * 3600 * 1000;
 
 impl SilenceSpec {
-    /// Checks the silence against the clock (`now_ms`); the message names the field.
-    fn check(&self, now_ms: i64) -> Result<(i64, Vec<CompiledMatcher>), ControlError> {
+    /// Checks the silence against the clock (`now_ms`), the message naming the field;
+    /// answers when it starts.
+    fn check(&self, now_ms: i64) -> Result<i64, ControlError> {
         let invalid = |m: String| Err(ControlError::Invalid(m));
         if self.matchers.is_empty() {
             return invalid("matchers: a silence needs at least one matcher (a silence of everything is too easy to leave on)".into());
@@ -78,8 +79,7 @@ impl SilenceSpec {
         if self.matchers.len() > cloudgrid_operators::alert::rule::MAX_MATCHERS {
             return invalid(format!("matchers: at most {}", cloudgrid_operators::alert::rule::MAX_MATCHERS));
         }
-        let matchers = cloudgrid_operators::alert::rule::compile_matchers(&self.matchers)
-            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        cloudgrid_operators::alert::rule::compile_matchers(&self.matchers).map_err(|e| ControlError::Invalid(e.to_string()))?;
         let starts = self.starts_at_ms.unwrap_or(now_ms);
         if self.ends_at_ms <= starts {
             return invalid("endsAtMs: must be after the start".into());
@@ -93,7 +93,7 @@ impl SilenceSpec {
         if self.comment.len() > 4096 || self.comment.chars().any(|c| c.is_control() && c != '\n') {
             return invalid("comment: at most 4096 bytes, without control characters".into());
         }
-        Ok((starts, matchers))
+        Ok(starts)
     }
 }
 
@@ -276,6 +276,11 @@ impl ControlPlane {
     /// Every alert rule of the project, by name (viewers and up).
     pub async fn alert_rules(&self, who: &Principal, project_id: &str) -> Result<Vec<AlertRule>, ControlError> {
         self.authorize_project(who, project_id, Role::Viewer).await?;
+        self.project_rules(project_id).await
+    }
+
+    /// The project's rules, by name, for callers already authorized.
+    async fn project_rules(&self, project_id: &str) -> Result<Vec<AlertRule>, ControlError> {
         let rows: Vec<RuleRow> = self
             .rows(&format!("SELECT {RULE_COLUMNS}, name FROM alert_rule WHERE project_id = $p ORDER BY name"), &[("p", json!(project_id))])
             .await?;
@@ -341,7 +346,7 @@ impl ControlPlane {
     pub async fn create_silence(&self, who: &Principal, project_id: &str, spec: &SilenceSpec) -> Result<Silence, ControlError> {
         let access = self.authorize_project(who, project_id, Role::Member).await?;
         let now = now_ms();
-        let (starts, _) = spec.check(now)?;
+        let starts = spec.check(now)?;
         let id = random_hex(8);
         let matchers = serde_json::to_string(&spec.matchers).map_err(storage)?;
         self.audited(
@@ -473,7 +478,7 @@ impl ControlPlane {
     /// Deletes a channel no rule names (admins and up).
     pub async fn delete_channel(&self, who: &Principal, project_id: &str, id: &str) -> Result<(), ControlError> {
         let access = self.authorize_project(who, project_id, Role::Admin).await?;
-        let rules = self.alert_rules(who, project_id).await?;
+        let rules = self.project_rules(project_id).await?;
         let naming: Vec<&str> = rules.iter().filter(|r| r.spec.channels.iter().any(|c| c == id)).map(|r| r.spec.name.as_str()).collect();
         if !naming.is_empty() {
             return Err(ControlError::Conflict(format!(
