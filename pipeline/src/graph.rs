@@ -16,6 +16,7 @@ use timely::dataflow::operators::{Capability, Operator, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
+use crate::alerts::{self, AlertControl, AlertInput, AlertStage, RecordJob};
 use crate::rollups::{Admitted, RollupStep, Snapshots};
 use crate::rollups::EpochRollups;
 use crate::writer::{EpochTimes, WriteJob};
@@ -29,6 +30,31 @@ pub(crate) type Epoch = u64;
 /// When each epoch not yet handed to the writer was fed to this worker (the feeding
 /// loop and the sink run on the worker's thread).
 pub(crate) type FedTimes = std::rc::Rc<std::cell::RefCell<BTreeMap<Epoch, std::time::Instant>>>;
+
+/// Projects whose rollup changes evaluation needs (those with rules), as the host last
+/// read them; `None`: every project's (a process that does not read rules).
+pub(crate) type AlertProjects = Arc<std::sync::RwLock<Option<std::collections::HashSet<String>>>>;
+
+/// What alert evaluation of a worker needs.
+pub(crate) struct AlertParts {
+    pub stage: AlertStage,
+    pub jobs: tokio::sync::mpsc::UnboundedSender<RecordJob>,
+    pub recorded: Arc<AtomicU64>,
+    pub projects: AlertProjects,
+}
+
+/// The inputs a worker feeds.
+pub(crate) struct Inputs {
+    pub raw: InputHandleVec<Epoch, Raw>,
+    pub controls: InputHandleVec<Epoch, AlertControl>,
+}
+
+impl Inputs {
+    pub(crate) fn advance_to(&mut self, epoch: Epoch) {
+        self.raw.advance_to(epoch);
+        self.controls.advance_to(epoch);
+    }
+}
 
 /// One bus message as the dataflow receives it.
 #[derive(Debug, Clone)]
@@ -55,6 +81,11 @@ pub(crate) struct Raw {
 /// finishes; the changed aggregates go to the writer with the epoch's records. Records
 /// are exchanged by partition, and a series maps to one partition, so each series'
 /// rollups live on exactly one worker.
+///
+/// The sink hands each epoch's new series and finest-tier bucket changes to alert
+/// evaluation (see [`alerts`]), whose output the probe also watches: an epoch is
+/// durable once its transitions are recorded too.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     worker: &mut Worker,
     jobs: tokio::sync::mpsc::UnboundedSender<WriteJob>,
@@ -63,10 +94,13 @@ pub(crate) fn build(
     mismatched: cloudgrid_proto::health::Counter,
     mut rollups: RollupStep,
     fed: FedTimes,
-) -> (InputHandleVec<Epoch, Raw>, ProbeHandle<Epoch>) {
+    alert: AlertParts,
+) -> (Inputs, ProbeHandle<Epoch>) {
     let probe = ProbeHandle::new();
-    let input = worker.dataflow::<Epoch, _, _>(|scope| {
+    let AlertParts { stage, jobs: record_jobs, recorded, projects: alert_projects } = alert;
+    let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
         let (input, raw) = scope.new_input::<Raw>();
+        let (control_input, controls) = scope.new_input::<AlertControl>();
         // Each worker describes a series once (the writer of its partition stores the
         // description), not with every point.
         let mut described = normalize::Described::new(DESCRIBED_SERIES);
@@ -94,8 +128,8 @@ pub(crate) fn build(
             }
             out.into_iter().map(move |record| Sequenced { seq: raw.seq, record })
         });
-        records
-            .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        let sunk = records
+            .unary_frontier::<CapacityContainerBuilder<Vec<AlertInput>>, _, _, _>(
                 Exchange::new(|r: &Sequenced| u64::from(partition_of(&r.record))),
                 "WriteSink",
                 |initial, info| {
@@ -109,7 +143,9 @@ pub(crate) fn build(
                     let mut restoring: Option<Restoring> = None;
                     let mut next_epoch: Epoch = 0;
                     let mut sent_closed = false;
-                    move |(input, frontier), _output| {
+                    // The evaluation inputs of the epoch being handed over.
+                    let mut to_evaluate: Vec<AlertInput> = Vec::new();
+                    move |(input, frontier), output| {
                         input.for_each(|cap, data| {
                             let Some(t) = cap.least().copied() else { return };
                             let entry = pending.entry(t).or_insert_with(|| (None, Vec::new()));
@@ -129,6 +165,10 @@ pub(crate) fn build(
                                 match r.snapshots.try_recv() {
                                     Ok(snapshots) => {
                                         let rollups = rollups.apply(r.admitted, snapshots);
+                                        if let Some(cap) = unconfirmed.get(&r.epoch) {
+                                            evaluation_inputs(&r.records, &rollups, &alert_projects, &mut to_evaluate);
+                                            output.session(cap).give_container(&mut to_evaluate);
+                                        }
                                         let times = handed(&fed, r.epoch);
                                         let _ = jobs.send(WriteJob::Epoch {
                                             epoch: r.epoch,
@@ -172,6 +212,10 @@ pub(crate) fn build(
                             match rollups.restore_requests(&admitted) {
                                 None => {
                                     let rollups = rollups.apply(admitted, Snapshots::default());
+                                    if let Some(cap) = unconfirmed.get(&next_epoch) {
+                                        evaluation_inputs(&records, &rollups, &alert_projects, &mut to_evaluate);
+                                        output.session(cap).give_container(&mut to_evaluate);
+                                    }
                                     let times = handed(&fed, next_epoch);
                                     let _ = jobs.send(WriteJob::Epoch { epoch: next_epoch, lane: Lane::Metrics, records, rollups, times });
                                     next_epoch += 1;
@@ -196,11 +240,27 @@ pub(crate) fn build(
                         unconfirmed.retain(|epoch, _| *epoch >= done);
                     }
                 },
-            )
-            .probe_with(&probe);
-        input
+            );
+        let evaluated = alerts::evaluate(sunk.clone(), controls, stage, record_jobs, recorded);
+        sunk.probe_with(&probe);
+        evaluated.probe_with(&probe);
+        Inputs { raw: input, controls: control_input }
     });
-    (input, probe)
+    (inputs, probe)
+}
+
+/// An epoch's evaluation inputs: every new series, and the bucket changes of projects
+/// with rules.
+fn evaluation_inputs(records: &[Vec<Sequenced>], rollups: &EpochRollups, projects: &AlertProjects, out: &mut Vec<AlertInput>) {
+    alerts::epoch_inputs(records, rollups, out);
+    if let Ok(projects) = projects.read()
+        && let Some(projects) = projects.as_ref()
+    {
+        out.retain(|i| match i {
+            AlertInput::Series { .. } => true,
+            AlertInput::Bucket { project, .. } => projects.contains(project),
+        });
+    }
 }
 
 /// The times of `epoch` as the sink hands one of its lanes over.

@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use cloudgrid_operators::rollup::{IdSet, RollupConfig};
 
-use crate::graph::{self, Epoch, Raw};
+use crate::alerts::{self, AlertControl, AlertMetrics, AlertStage, RuleWatch};
+use crate::graph::{self, AlertParts, AlertProjects, Epoch, Raw};
 use crate::rollups::{RollupStep, StepMetrics};
 use crate::writer::{self, AfterCommit, Progress, WriteJob, WriterStats};
 
@@ -120,7 +121,9 @@ pub enum PipelineError {
 }
 
 enum Feed {
-    Batch { epoch: Epoch, raws: Vec<Raw>, fed_at: Instant },
+    /// The epoch's bus messages for this worker, and (worker 0 only) rule changes and
+    /// the clock for alert evaluation.
+    Batch { epoch: Epoch, raws: Vec<Raw>, controls: Vec<AlertControl>, fed_at: Instant },
 }
 
 /// How to stop.
@@ -185,6 +188,22 @@ impl Pipeline {
             )));
         }
         let worker_progress = progress_tx;
+        // Alert evaluation: a recorder per worker writes its transitions to history.
+        let alert_metrics = AlertMetrics::new(&health);
+        let recorded: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let mut record_txs = Vec::with_capacity(n);
+        let mut recorders = Vec::with_capacity(n);
+        for r in &recorded {
+            let (tx, rx) = mpsc::unbounded_channel();
+            record_txs.push(Some(tx));
+            recorders.push(tokio::spawn(alerts::record(rx, writer.clone(), r.clone(), alert_metrics.clone())));
+        }
+        let record_txs = Arc::new(Mutex::new(record_txs));
+        // Only the feeding process reads the rules; elsewhere every project's buckets go
+        // to evaluation.
+        let alert_projects: AlertProjects = Arc::new(std::sync::RwLock::new(feeder.then(HashSet::new)));
+        let worker_alert_projects = alert_projects.clone();
+        let alert_step = Duration::from_nanos(config.rollups.tiers.widths().first().copied().unwrap_or(60_000_000_000));
 
         let feed_rxs = Arc::new(Mutex::new(feed_rxs));
         let job_txs = Arc::new(Mutex::new(job_txs));
@@ -220,7 +239,9 @@ impl Pipeline {
         };
         let run_worker = move |worker: &mut timely::worker::Worker| {
             let index = worker.index() - first_worker;
-            let (Some(feed), Some(jobs)) = (take_slot(&feed_rxs, index), take_slot(&job_txs, index)) else {
+            let (Some(feed), Some(jobs), Some(record_jobs)) =
+                (take_slot(&feed_rxs, index), take_slot(&job_txs, index), take_slot(&record_txs, index))
+            else {
                 tracing::error!(index, "worker started without its channels");
                 return;
             };
@@ -237,7 +258,14 @@ impl Pipeline {
             );
             // When each epoch was fed, for the stage times the writer reports.
             let fed: graph::FedTimes = Default::default();
-            let (mut input, probe) = graph::build(worker, jobs, committed[index].clone(), skipped.clone(), mismatched.clone(), step, fed.clone());
+            let alert = AlertParts {
+                stage: AlertStage::new(alert_step, alert_metrics.clone()),
+                jobs: record_jobs,
+                recorded: recorded[index].clone(),
+                projects: worker_alert_projects.clone(),
+            };
+            let (mut input, probe) =
+                graph::build(worker, jobs, committed[index].clone(), skipped.clone(), mismatched.clone(), step, fed.clone(), alert);
             // Reports how far the probe says every process has committed.
             let progress = worker_progress.clone();
             let mut reported: Epoch = 0;
@@ -251,10 +279,13 @@ impl Pipeline {
             'feed: loop {
                 loop {
                     match feed.try_recv() {
-                        Ok(Feed::Batch { epoch, raws, fed_at }) => {
+                        Ok(Feed::Batch { epoch, raws, controls, fed_at }) => {
                             fed.borrow_mut().insert(epoch, fed_at);
                             for raw in raws {
-                                input.send(raw);
+                                input.raw.send(raw);
+                            }
+                            for c in controls {
+                                input.controls.send(c);
                             }
                             input.advance_to(epoch + 1);
                         }
@@ -318,6 +349,13 @@ impl Pipeline {
                 &[],
             ),
             lag: health.gauge("cloudgrid_pipeline_epochs_in_flight", "Epochs fed and not yet committed", &[]),
+            rules: feeder.then(|| Rules {
+                writer: writer.clone(),
+                watch: RuleWatch::default(),
+                projects: alert_projects.clone(),
+                failing: false,
+                count: health.gauge("cloudgrid_alert_rules", "Alert rules fed to evaluation (enabled or not)", &[]),
+            }),
             gate: config.check_projects.then(|| ProjectGate {
                 writer: writer.clone(),
                 known: HashSet::new(),
@@ -334,6 +372,9 @@ impl Pipeline {
             let result = host.run(stop_rx, progress_rx).await;
             for w in writers {
                 let _ = w.await;
+            }
+            for r in recorders {
+                let _ = r.await;
             }
             // Joining blocks on the worker threads; they exit once their input closed.
             let joined = tokio::task::spawn_blocking(move || guards.join()).await;
@@ -418,6 +459,55 @@ struct Host {
     lag: cloudgrid_proto::health::Gauge,
     /// Which projects may be stored, when checked.
     gate: Option<ProjectGate>,
+    /// The alert rules fed to evaluation (on the feeding process).
+    rules: Option<Rules>,
+}
+
+/// The alert rules as storage holds them, read every [`alerts::RULES_EVERY`]; what
+/// changed is fed to evaluation with the clock, as an epoch of its own.
+struct Rules {
+    writer: Arc<dyn TelemetryWriter>,
+    watch: RuleWatch,
+    projects: AlertProjects,
+    /// Reading failed last time (logged once until it works again).
+    failing: bool,
+    count: cloudgrid_proto::health::Gauge,
+}
+
+impl Rules {
+    /// What to feed now: the rule changes and, while rules exist, a tick.
+    async fn controls(&mut self) -> Vec<AlertControl> {
+        match self.writer.alert_rules().await {
+            Ok(Some(rules)) => {
+                self.failing = false;
+                let projects: HashSet<String> = rules.iter().map(|r| r.project.clone()).collect();
+                // Before the changes are fed: every epoch from theirs on hands over the
+                // buckets of their projects.
+                if let Ok(mut p) = self.projects.write() {
+                    p.get_or_insert_with(HashSet::new).extend(projects.iter().cloned());
+                }
+                let n = rules.len() as u64;
+                let mut out = self.watch.changes(rules);
+                if self.watch.any() {
+                    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                    out.push(AlertControl::Tick(now));
+                }
+                if let Ok(mut p) = self.projects.write() {
+                    *p = Some(projects);
+                }
+                self.count.set(n);
+                out
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                if !self.failing {
+                    tracing::warn!(error = %e, "reading the alert rules failed; evaluating the last known");
+                }
+                self.failing = true;
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// The projects telemetry may be stored for, as storage says; asked again every
@@ -480,6 +570,8 @@ impl Host {
         mut progress: mpsc::UnboundedReceiver<Progress>,
     ) -> Result<(), PipelineError> {
         let wait = Duration::from_millis(self.config.fetch_wait_ms);
+        let mut rules_every = tokio::time::interval(alerts::RULES_EVERY);
+        rules_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut drain: Option<Drain> = None;
         let mut fetch_error: Option<BusError> = None;
         loop {
@@ -510,6 +602,13 @@ impl Host {
                 },
                 mode = &mut stop, if drain.is_none() => {
                     drain = Some(mode.unwrap_or(Drain::InFlight));
+                }
+                _ = rules_every.tick(), if self.rules.is_some() && drain.is_none() && can_fetch => {
+                    let controls = match &mut self.rules {
+                        Some(rules) => rules.controls().await,
+                        None => Vec::new(),
+                    };
+                    self.feed_controls(controls);
                 }
                 batch = fetch(&mut self.consumer, self.config.fetch_max, wait), if can_fetch => match batch {
                     Ok(batch) => {
@@ -616,11 +715,28 @@ impl Host {
         self.seqs_by_epoch.insert(epoch, seqs);
         let fed_at = Instant::now();
         for (feed, raws) in self.feeds.iter().zip(per_worker) {
-            let _ = feed.send(Feed::Batch { epoch, raws, fed_at });
+            let _ = feed.send(Feed::Batch { epoch, raws, controls: Vec::new(), fed_at });
         }
         self.lag.set(self.in_flight.len() as u64);
         self.unpark();
         in_order
+    }
+
+    /// Feeds alert rule changes and the clock as an epoch of their own (no messages).
+    fn feed_controls(&mut self, controls: Vec<AlertControl>) {
+        if controls.is_empty() || self.feeds.is_empty() {
+            return;
+        }
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        self.in_flight.insert(epoch, Vec::new());
+        let fed_at = Instant::now();
+        let mut controls = Some(controls);
+        for feed in &self.feeds {
+            let _ = feed.send(Feed::Batch { epoch, raws: Vec::new(), controls: controls.take().unwrap_or_default(), fed_at });
+        }
+        self.lag.set(self.in_flight.len() as u64);
+        self.unpark();
     }
 
     /// Replaces the consumer: a new one starts from the oldest unacked message, and

@@ -8,6 +8,7 @@
 //! - `writer` runs the storage writes outside the timely workers (one async task per
 //!   worker), behind the resume guard.
 
+mod alerts;
 mod graph;
 mod host;
 mod rollups;

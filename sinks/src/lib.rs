@@ -4,6 +4,7 @@
 //! The boundary is [`TelemetryWriter`]: it names no backend. [`ResumeGuard`] sits in
 //! front of it and drops what a partition's lane already applied.
 
+pub mod alerting;
 pub mod live;
 pub mod surreal;
 
@@ -157,6 +158,23 @@ pub trait TelemetryWriter: Send + Sync + 'static {
     /// takes, where the writer keeps one.
     fn catalog_footprint(&self) -> Option<(u64, u64)> {
         None
+    }
+
+    /// Every alert rule of every project, where the writer keeps them (`None`: it does
+    /// not, and nothing is evaluated).
+    async fn alert_rules(&self) -> Result<Option<Vec<alerting::StoredRule>>, SinkError> {
+        Ok(None)
+    }
+
+    /// The silences of `projects` in force at `now_ms`.
+    async fn silences(&self, _projects: &[String], _now_ms: i64) -> Result<Vec<alerting::StoredSilence>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    /// Records alert transitions in history; an event already recorded (the same key) is
+    /// left as it is.
+    async fn record_alert_events(&self, _events: &[alerting::AlertEvent]) -> Result<(), SinkError> {
+        Ok(())
     }
 
     /// The same for histogram series.

@@ -203,7 +203,7 @@ impl RuleRow {
 const RULE_COLUMNS: &str = "record::id(id)[1] AS id, project_id, version, doc, created_by, updated_at_ms";
 
 impl ControlPlane {
-    async fn rows<T: SurrealValue>(&self, sql: &str, vars: &[(&'static str, serde_json::Value)]) -> Result<Vec<T>, ControlError> {
+    pub(crate) async fn rows<T: SurrealValue>(&self, sql: &str, vars: &[(&'static str, serde_json::Value)]) -> Result<Vec<T>, ControlError> {
         let mut query = self.store.handle().query(sql);
         for (name, value) in vars {
             query = query.bind((*name, value.clone()));

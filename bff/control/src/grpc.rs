@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 use cloudgrid_operators::alert::RuleSpec;
 
 use crate::access::{Principal, ProjectAccess, Role};
+use crate::alert_history::{AlertEventQuery, AlertEventView};
 use crate::alerts::{AlertRule, Channel as NotificationChannel, ChannelSpec, NewChannel, Silence, SilenceSpec};
 use crate::api::ControlApi;
 use crate::audit::{AuditEvent, AuditFilter};
@@ -347,6 +348,13 @@ impl pb::workspace_server::Workspace for ControlService {
         let r = r.into_inner();
         self.api.delete_alert_rule(&principal_from_pb(r.principal), &r.project, &r.id).await.map_err(status)?;
         ok(pb::AlertingDone {})
+    }
+
+    async fn list_alert_events(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertEvents> {
+        let r = r.into_inner();
+        let query: AlertEventQuery = if r.spec_json.is_empty() { AlertEventQuery::default() } else { document(&r.spec_json)? };
+        let events = self.api.alert_events(&principal_from_pb(r.principal), &r.project, &query).await.map_err(status)?;
+        ok(pb::AlertEvents { events_json: serde_json::to_string(&events).map_err(|e| Status::internal(e.to_string()))? })
     }
 
     async fn list_silences(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::Silences> {
@@ -1020,6 +1028,12 @@ impl ControlApi for GrpcControl {
         let req = pb::AlertingRequest { id: id.into(), ..alerting(who, project) };
         self.workspace().delete_alert_rule(req).await.map_err(control_error)?;
         Ok(())
+    }
+
+    async fn alert_events(&self, who: &Principal, project: &str, query: &AlertEventQuery) -> Result<Vec<AlertEventView>, ControlError> {
+        let req = pb::AlertingRequest { spec_json: to_document(query)?, ..alerting(who, project) };
+        let reply = self.workspace().list_alert_events(req).await.map_err(control_error)?;
+        from_document("alert event list", &reply.into_inner().events_json)
     }
 
     async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {

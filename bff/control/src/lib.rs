@@ -27,6 +27,7 @@ pub const INGEST_KEY_FILE: &str = "ingest-key";
 pub const SECRET_KEY_FILE: &str = "provider-secret-key";
 
 pub mod access;
+pub mod alert_history;
 pub mod alerts;
 pub mod api;
 pub mod audit;

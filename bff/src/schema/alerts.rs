@@ -3,7 +3,10 @@
 //! `INVALID` with the field at fault first in the message (`window: …`,
 //! `condition.upper: …`, `matchers[0].value: …`).
 
+use std::collections::BTreeMap;
+
 use async_graphql::{Context, Json, Object, Result, SimpleObject};
+use cloudgrid_control::alert_history::{AlertEventQuery, AlertEventView};
 use cloudgrid_control::alerts::{AlertRule as StoredRule, Channel as StoredChannel, ChannelSpec, ChannelTarget, Silence as StoredSilence, SilenceSpec};
 use cloudgrid_operators::alert::RuleSpec;
 use serde_json::Value as J;
@@ -83,6 +86,56 @@ fn silence(s: StoredSilence) -> Silence {
     }
 }
 
+/// One change of state of one alert (a rule's group), as evaluation recorded it.
+#[derive(SimpleObject)]
+pub struct AlertEvent {
+    pub id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    /// The version of the rule that was evaluated.
+    pub rule_version: i64,
+    /// The alert's identity within its rule.
+    pub group_key: String,
+    /// The group's labels (the rule's `groupBy` labels and their values).
+    pub group: Json<BTreeMap<String, String>>,
+    /// The group's labels, the rule's own, `alertname` and `severity`.
+    pub labels: Json<BTreeMap<String, String>>,
+    /// The rule's annotations, filled in.
+    pub annotations: Json<BTreeMap<String, String>>,
+    pub severity: String,
+    /// `inactive`, `pending` or `firing`.
+    pub from_state: String,
+    pub to_state: String,
+    /// When it happened (the end of its evaluation step), unix milliseconds.
+    pub at_ms: i64,
+    /// The group's value then; null without data.
+    pub value: Option<f64>,
+    /// A silence matched it: no notification.
+    pub silenced: bool,
+    /// The silences that matched.
+    pub silenced_by: Vec<String>,
+}
+
+fn event(e: AlertEventView) -> AlertEvent {
+    AlertEvent {
+        id: e.id,
+        rule_id: e.rule_id,
+        rule_name: e.rule_name,
+        rule_version: e.rule_version,
+        group_key: e.group_key,
+        group: Json(e.group),
+        labels: Json(e.labels),
+        annotations: Json(e.annotations),
+        severity: e.severity,
+        from_state: e.from_state,
+        to_state: e.to_state,
+        at_ms: e.at_unix_nano / 1_000_000,
+        value: e.value,
+        silenced: e.silenced,
+        silenced_by: e.silenced_by,
+    }
+}
+
 /// Where notifications go. `spec` is its document; a webhook's signing secret is never
 /// in it.
 #[derive(SimpleObject)]
@@ -141,6 +194,26 @@ impl AlertQuery {
 
     async fn alert_rule(&self, ctx: &Context<'_>, project: String, id: String) -> Result<AlertRule> {
         backends(ctx).control.alert_rule(&who(ctx), &project, &id).await.map(rule).map_err(from_control)
+    }
+
+    /// The project's alert transitions, newest first: of one rule, of alerts with all of
+    /// `labels`, to one state (`inactive`, `pending`, `firing`), from `fromMs` (inclusive)
+    /// to `toMs` (unix milliseconds); at most `limit` (default and most 1000).
+    #[allow(clippy::too_many_arguments)]
+    async fn alert_events(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        rule_id: Option<String>,
+        labels: Option<Json<BTreeMap<String, String>>>,
+        to_state: Option<String>,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AlertEvent>> {
+        let query = AlertEventQuery { rule_id, labels: labels.map(|l| l.0).unwrap_or_default(), to_state, from_ms, to_ms, limit };
+        let all = backends(ctx).control.alert_events(&who(ctx), &project, &query).await.map_err(from_control)?;
+        Ok(all.into_iter().map(event).collect())
     }
 
     /// The project's silences, latest end first; ended ones too with `includeEnded`.

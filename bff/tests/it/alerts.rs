@@ -177,4 +177,50 @@ async fn a_channel_test_reaches_an_allow_listed_receiver(shape: Shape) {
     assert_eq!(sent["kind"], "test");
 }
 
-crate::both_shapes!(alerting_objects_through_graphql, a_channel_test_reaches_an_allow_listed_receiver);
+async fn alert_history_through_graphql(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+    let event = |room: &str, at_ms: i64, to: &str| {
+        let group: std::collections::BTreeMap<String, String> = [("room".to_string(), room.to_string())].into();
+        let mut labels = group.clone();
+        labels.insert("alertname".into(), "Hot room".into());
+        cloudgrid_sinks::alerting::AlertEvent {
+            project_id: "default".into(),
+            rule_id: "r1".into(),
+            rule_name: "Hot room".into(),
+            rule_version: 2,
+            group_key: format!("g-{room}"),
+            group,
+            labels,
+            annotations: [("summary".to_string(), format!("{room} is hot"))].into(),
+            severity: "critical".into(),
+            from_state: "inactive".into(),
+            to_state: to.into(),
+            at_unix_nano: at_ms * 1_000_000,
+            value: Some(41.5),
+            silenced: room == "hall",
+            silenced_by: if room == "hall" { vec!["s1".into()] } else { vec![] },
+            channels: vec![],
+        }
+    };
+    bff.record_alert_events(&[event("kitchen", 1_000, "firing"), event("hall", 2_000, "pending")]).await;
+    let fields = "ruleId ruleName ruleVersion group labels annotations severity fromState toState atMs value silenced silencedBy";
+    let all = bff.query(&format!("{{ alertEvents(project: \"default\") {{ {fields} }} }}"), json!({})).await;
+    assert_eq!(
+        all["data"]["alertEvents"][1],
+        json!({"ruleId": "r1", "ruleName": "Hot room", "ruleVersion": 2, "group": {"room": "kitchen"},
+               "labels": {"alertname": "Hot room", "room": "kitchen"}, "annotations": {"summary": "kitchen is hot"},
+               "severity": "critical", "fromState": "inactive", "toState": "firing", "atMs": 1000, "value": 41.5,
+               "silenced": false, "silencedBy": []}),
+        "{all}"
+    );
+    assert_eq!(all["data"]["alertEvents"][0]["silencedBy"], json!(["s1"]), "newest first");
+    let filtered = bff
+        .query("query($l: JSON) { alertEvents(project: \"default\", labels: $l, toState: \"firing\") { atMs } }", json!({"l": {"room": "kitchen"}}))
+        .await;
+    assert_eq!(filtered["data"]["alertEvents"], json!([{"atMs": 1000}]), "{filtered}");
+    let bad = bff.query("{ alertEvents(project: \"default\", toState: \"burning\") { atMs } }", json!({})).await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT");
+    assert!(message(&bad).starts_with("toState: "), "{bad}");
+}
+
+crate::both_shapes!(alerting_objects_through_graphql, a_channel_test_reaches_an_allow_listed_receiver, alert_history_through_graphql);

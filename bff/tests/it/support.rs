@@ -167,6 +167,11 @@ impl Bff {
         }
     }
 
+    /// Records alert transitions as storage-write's evaluation does.
+    pub async fn record_alert_events(&self, events: &[cloudgrid_sinks::alerting::AlertEvent]) {
+        self.writer.record_alert_events(events).await.expect("record alert events");
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
     }

@@ -188,6 +188,7 @@ const ENTRIES: &[Entry] = &[
     project("exportDashboard", "query($g: String!, $d: String!) { exportDashboard(project: $g, id: $d) }"),
     project("alertRules", "query($g: String!) { alertRules(project: $g) { id name spec } }"),
     project("alertRule", "query($g: String!, $r: String!) { alertRule(project: $g, id: $r) { name spec } }"),
+    project("alertEvents", "query($g: String!) { alertEvents(project: $g) { id ruleName labels toState } }"),
     project("silences", "query($g: String!) { silences(project: $g, includeEnded: true) { id comment matchers { value } } }"),
     project("notificationChannels", "query($g: String!) { notificationChannels(project: $g) { id name spec } }"),
     project("createAlertRule", "mutation($g: String!) { createAlertRule(project: $g, spec: {name: \"x\", metric: \"m\", aggregation: \"avg\", window: \"1m\", condition: {op: \"gt\", threshold: 1}}) { id } }"),

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::alert::rule::{Aggregation, CheckedRule, NoData, all_match};
-use crate::rollup::Hist;
+use crate::rollup::{Agg, Hist, HistAgg};
 
 pub type Labels = BTreeMap<String, String>;
 
@@ -35,7 +35,7 @@ pub type Labels = BTreeMap<String, String>;
 pub const DEFAULT_MEMORY: Duration = Duration::from_secs(3600);
 
 /// What points bring to a step of one series: counted, summed, bounded; histograms merged.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     pub count: u64,
     pub sum: f64,
@@ -51,6 +51,16 @@ impl Cell {
 
     pub fn histogram(h: Hist) -> Self {
         Self { count: 1, sum: h.sum, min: h.min.unwrap_or(f64::NAN), max: h.max.unwrap_or(f64::NAN), hist: Some(h) }
+    }
+
+    /// A rollup bucket's aggregate (sums of counters are already increases).
+    pub fn of_agg(agg: &Agg) -> Self {
+        Self { count: agg.count, sum: agg.sum, min: agg.min, max: agg.max, hist: None }
+    }
+
+    /// A histogram bucket's aggregate: its points, and the distribution they add up to.
+    pub fn of_hist_agg(agg: &HistAgg) -> Self {
+        Self { count: agg.points, ..Self::histogram(agg.hist.clone()) }
     }
 
     pub fn merge(&mut self, other: &Cell) {
@@ -90,11 +100,22 @@ impl Cell {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AlertState {
     Inactive,
     Pending,
     Firing,
+}
+
+impl AlertState {
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
 }
 
 /// A group's change of state.
@@ -154,6 +175,8 @@ pub struct Evaluator {
     /// groups remembered).
     memory_ns: u64,
     rules: BTreeMap<String, RuleEval>,
+    /// The rules of each (project, metric): a point is looked at by its own rules only.
+    by_metric: HashMap<(String, String), std::collections::BTreeSet<String>>,
     series: HashMap<u64, SeriesInfo>,
     /// Per project, the newest event time seen (or ticked).
     clocks: HashMap<String, u64>,
@@ -168,6 +191,7 @@ impl Evaluator {
             step_ns: step.as_nanos().max(1) as u64,
             memory_ns: DEFAULT_MEMORY.as_nanos() as u64,
             rules: BTreeMap::new(),
+            by_metric: HashMap::new(),
             series: HashMap::new(),
             clocks: HashMap::new(),
             touched: Default::default(),
@@ -201,7 +225,7 @@ impl Evaluator {
     /// are returned).
     pub fn set_rule(&mut self, id: &str, project: &str, rule: CheckedRule) -> Vec<Transition> {
         let (n, f, k) = (self.steps(rule.window).max(1), self.steps(rule.for_), self.steps(rule.keep_firing_for));
-        let previous = self.rules.remove(id);
+        let previous = self.take_rule(id);
         let (cells, groups) = match previous {
             Some(p) if p.project == project && p.rule.spec.metric == rule.spec.metric => {
                 let same_grouping = p.rule.spec.group_by == rule.spec.group_by;
@@ -215,13 +239,33 @@ impl Evaluator {
         if let Some(&clock) = self.clocks.get(project) {
             self.advance(&mut eval, id, self.step_of(clock) + 1, &mut out);
         }
+        self.by_metric.entry((project.to_string(), eval.rule.spec.metric.clone())).or_default().insert(id.to_string());
         self.rules.insert(id.to_string(), eval);
         out
     }
 
     /// Removes a rule; its firing groups end without a transition (the rule is gone).
     pub fn remove_rule(&mut self, id: &str) {
-        self.rules.remove(id);
+        self.take_rule(id);
+    }
+
+    fn take_rule(&mut self, id: &str) -> Option<RuleEval> {
+        let eval = self.rules.remove(id)?;
+        let key = (eval.project.clone(), eval.rule.spec.metric.clone());
+        if let Some(ids) = self.by_metric.get_mut(&key) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_metric.remove(&key);
+            }
+        }
+        Some(eval)
+    }
+
+    /// The rules watching a series' metric.
+    fn rules_of(&self, info: &SeriesInfo) -> Vec<String> {
+        // Looked up by borrowed parts would need a second map; the clone is of two short
+        // strings, once per point or bucket.
+        self.by_metric.get(&(info.project.clone(), info.metric.clone())).map(|ids| ids.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Adds a point's contribution to series `series` at `t` (unix nanoseconds). Points
@@ -230,17 +274,53 @@ impl Evaluator {
     pub fn add(&mut self, series: u64, t: u64, cell: &Cell) {
         let Some(info) = self.series.get(&series) else { return };
         let step = self.step_of(t);
-        for (id, eval) in self.rules.iter_mut() {
-            if eval.project == info.project && eval.rule.spec.metric == info.metric {
+        for id in self.rules_of(info) {
+            if let Some(eval) = self.rules.get_mut(&id) {
                 eval.cells.entry(series).or_default().entry(step).or_default().merge(cell);
-                self.touched.insert(id.clone());
+                self.touched.insert(id);
             }
         }
+        self.move_clock(series, t);
+    }
+
+    /// Replaces what series `series` holds in the step of `t` with `cell` (`None`: nothing),
+    /// for a source that keeps whole steps itself and corrects them, such as rollup buckets
+    /// of the step's width, where a late point retracts a bucket's aggregate and brings a
+    /// new one. [`Evaluator::evaluate`] then tells what it changed.
+    pub fn set(&mut self, series: u64, t: u64, cell: Option<&Cell>) {
+        let Some(info) = self.series.get(&series) else { return };
+        let step = self.step_of(t);
+        for id in self.rules_of(info) {
+            if let Some(eval) = self.rules.get_mut(&id) {
+                let steps = eval.cells.entry(series).or_default();
+                match cell {
+                    Some(c) => {
+                        steps.insert(step, c.clone());
+                    }
+                    None => {
+                        steps.remove(&step);
+                    }
+                }
+                self.touched.insert(id);
+            }
+        }
+        if cell.is_some() {
+            self.move_clock(series, t);
+        }
+    }
+
+    fn move_clock(&mut self, series: u64, t: u64) {
+        let Some(info) = self.series.get(&series) else { return };
         let clock = self.clocks.entry(info.project.clone()).or_insert(0);
         if t > *clock {
             *clock = t;
             self.moved.insert(info.project.clone());
         }
+    }
+
+    /// Whether series `series` is described.
+    pub fn knows(&self, series: u64) -> bool {
+        self.series.contains_key(&series)
     }
 
     /// Moves `project`'s clock to `t`: when no points come, the host's clock says how far
@@ -250,6 +330,15 @@ impl Evaluator {
         if t > *clock {
             *clock = t;
             self.moved.insert(project.to_string());
+        }
+    }
+
+    /// Moves the clock of every project with rules to `t` (a wall clock's tick: `for`
+    /// completes and absence is noticed while no points come).
+    pub fn tick_all(&mut self, t: u64) {
+        let projects: std::collections::BTreeSet<String> = self.rules.values().map(|e| e.project.clone()).collect();
+        for p in projects {
+            self.tick(&p, t);
         }
     }
 

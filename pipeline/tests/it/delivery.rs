@@ -103,7 +103,7 @@ async fn publish_all(bus: &dyn Bus, subject: &str, range: std::ops::Range<u64>, 
     }
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = Duration::from_millis(10);
     while !cond().await {

@@ -1,4 +1,5 @@
 //! Integration tests of the pipeline: real buses (in-process and JetStream), real
 //! SurrealDB (embedded, in memory).
 
+mod alerting;
 mod delivery;

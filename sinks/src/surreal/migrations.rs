@@ -182,6 +182,17 @@ DEFINE TABLE IF NOT EXISTS notification_channel SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS notification_channel_project ON notification_channel FIELDS project_id;
 "#,
     },
+    Migration {
+        version: 17,
+        name: "alert history",
+        // Keyed [project, rule:group:at:state], so an epoch evaluated again records
+        // nothing new, and a project's history is one range of ids.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS alert_event SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS alert_event_time ON alert_event FIELDS project_id, at_unix_nano;
+DEFINE INDEX IF NOT EXISTS alert_event_rule ON alert_event FIELDS project_id, rule_id, at_unix_nano;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

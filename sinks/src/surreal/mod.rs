@@ -4,6 +4,7 @@
 //! Embedded SurrealKV (`surrealkv://DIR`) by default, `mem://` in tests, `ws://` /
 //! `wss://` with root credentials for a SurrealDB server.
 
+mod alerting;
 mod catalog;
 mod columns;
 mod compact;

@@ -14,6 +14,7 @@ use super::metrics::metric_blocks;
 use super::columns::Value;
 use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
 use super::{Store, check, classify};
+use crate::alerting::{AlertEvent, StoredRule, StoredSilence};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
@@ -237,6 +238,18 @@ impl TelemetryWriter for SurrealWriter {
             Value::Number(_) => None,
         })
         .await
+    }
+
+    async fn alert_rules(&self) -> Result<Option<Vec<StoredRule>>, SinkError> {
+        self.store.alert_rules().await.map(Some)
+    }
+
+    async fn silences(&self, projects: &[String], now_ms: i64) -> Result<Vec<StoredSilence>, SinkError> {
+        self.store.silences(projects, now_ms).await
+    }
+
+    async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
+        self.store.record_alert_events(events).await
     }
 
     async fn live_projects(&self) -> Result<Option<HashSet<String>>, SinkError> {

@@ -302,3 +302,34 @@ fn states_equal_a_recomputation_from_scratch_under_late_points_and_rule_edits() 
         }
     }
 }
+
+#[test]
+fn a_corrected_step_replaces_what_it_held() {
+    // Rollup buckets come whole, and a late point replaces a bucket's aggregate: the
+    // evaluator takes the new aggregate instead of adding it to the old one.
+    let mut e = evaluator();
+    e.set_rule("r", "p", rule(serde_json::json!({"aggregation": "sum"})));
+    e.set(1, T0, Some(&Cell { count: 2, sum: 8.0, min: 3.0, max: 5.0, hist: None }));
+    assert!(e.evaluate().is_empty(), "8 is not over 10");
+    e.set(1, T0, Some(&Cell { count: 3, sum: 14.0, min: 3.0, max: 6.0, hist: None }));
+    let ts = e.evaluate();
+    assert_eq!(moves(&ts), [("kitchen".into(), AlertState::Inactive, AlertState::Firing, 10)]);
+    assert_eq!(ts[0].value, Some(14.0), "the new aggregate, not 8 + 14");
+    // A retraction without a new aggregate empties the step: back under the threshold.
+    e.set(1, T0, None);
+    e.set(1, T0 + S, Some(&Cell::number(1.0)));
+    assert_eq!(moves(&e.evaluate()), [("kitchen".into(), AlertState::Firing, AlertState::Inactive, 10)]);
+    // Points of a series the evaluator was not told of are held by no rule.
+    e.set(99, T0, Some(&Cell::number(100.0)));
+    assert!(e.evaluate().is_empty());
+    assert!(!e.knows(99) && e.knows(1));
+}
+
+#[test]
+fn rollup_aggregates_become_cells() {
+    let agg = crate::rollup::Agg { count: 3, sum: 9.0, min: 1.0, max: 5.0, last: 5.0, last_time: 7 };
+    let c = Cell::of_agg(&agg);
+    assert_eq!((c.count, c.sum, c.min, c.max), (3, 9.0, 1.0, 5.0));
+    assert_eq!(c.value(Aggregation::Avg, None, 60.0), Some(3.0));
+    assert_eq!(c.value(Aggregation::Rate, None, 60.0), Some(9.0 / 60.0));
+}

@@ -1,0 +1,67 @@
+//! What alert evaluation reads from storage (the control plane's rules and silences)
+//! and what it writes there (the history of alert transitions).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// An alert rule as the control plane stored it: its document is checked again where
+/// it is evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRule {
+    pub project: String,
+    pub id: String,
+    pub version: i64,
+    /// The rule's JSON document.
+    pub doc: String,
+}
+
+/// A silence in force, its matchers as the control plane stored them (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSilence {
+    pub project: String,
+    pub id: String,
+    pub matchers: String,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+}
+
+/// One change of state of one alert (a rule's group), as history keeps it.
+///
+/// Its key is made of what the evaluation determines (project, rule, group, step, new
+/// state): an epoch evaluated again after a restart writes the same event, once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEvent {
+    pub project_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub rule_version: i64,
+    /// A digest of the group's labels: the alert's identity within its rule.
+    pub group_key: String,
+    /// The group's labels.
+    #[serde(rename = "group_labels")]
+    pub group: BTreeMap<String, String>,
+    /// The group's labels with the rule's (rendered) labels, `alertname` and `severity`.
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub severity: String,
+    /// `inactive`, `pending` or `firing`.
+    pub from_state: String,
+    pub to_state: String,
+    pub at_unix_nano: i64,
+    /// The group's value then; `None` without data.
+    #[serde(rename = "observed", skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// A silence in force when it was recorded matched its labels: no notification.
+    pub silenced: bool,
+    /// The silences that matched.
+    pub silenced_by: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+impl AlertEvent {
+    /// The event's record key.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}:{}", self.rule_id, self.group_key, self.at_unix_nano, self.to_state)
+    }
+}

@@ -1,0 +1,85 @@
+//! Alert rules and silences as evaluation reads them, and the history it writes.
+
+use surrealdb::types::SurrealValue;
+
+use super::{Store, check, classify};
+use crate::SinkError;
+use crate::alerting::{AlertEvent, StoredRule, StoredSilence};
+
+impl Store {
+    pub(crate) async fn alert_rules(&self) -> Result<Vec<StoredRule>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            project_id: String,
+            id: String,
+            version: i64,
+            doc: String,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query("SELECT project_id, record::id(id)[1] AS id, version, doc FROM alert_rule")
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(|r| StoredRule { project: r.project_id, id: r.id, version: r.version, doc: r.doc }).collect())
+    }
+
+    pub(crate) async fn silences(&self, projects: &[String], now_ms: i64) -> Result<Vec<StoredSilence>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            project_id: String,
+            id: String,
+            matchers: String,
+            starts_at_ms: i64,
+            ends_at_ms: i64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query(
+                "SELECT project_id, record::id(id)[1] AS id, matchers, starts_at_ms, ends_at_ms FROM silence \
+                 WHERE project_id IN $projects AND starts_at_ms <= $now AND ends_at_ms > $now",
+            )
+            .bind(("projects", projects.to_vec()))
+            .bind(("now", now_ms))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredSilence {
+                project: r.project_id,
+                id: r.id,
+                matchers: r.matchers,
+                starts_at_ms: r.starts_at_ms,
+                ends_at_ms: r.ends_at_ms,
+            })
+            .collect())
+    }
+
+    /// Creates the events not recorded yet, in one transaction.
+    pub(crate) async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| serde_json::json!({ "key": [e.project_id, e.key()], "row": e }))
+            .collect();
+        let response = self
+            .db
+            .query(
+                "BEGIN TRANSACTION; \
+                 FOR $e IN $events { \
+                    LET $r = type::record('alert_event', $e.key); \
+                    IF record::exists($r) = false { CREATE $r CONTENT $e.row RETURN NONE }; \
+                 }; \
+                 COMMIT TRANSACTION;",
+            )
+            .bind(("events", rows))
+            .await
+            .map_err(classify)?;
+        check(response).map(|_| ())
+    }
+}
