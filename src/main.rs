@@ -176,6 +176,10 @@ struct Common {
     /// partial_success; newer ones correct their rollups.
     #[arg(long, env = "CLOUDGRID_METRIC_LATENESS", default_value = "10m", global = true)]
     metric_lateness: String,
+    /// How long an alert notification waits for the rest of its rule's burst before it
+    /// is sent (one email or webhook call for the group).
+    #[arg(long, env = "CLOUDGRID_ALERT_GROUP_WAIT", default_value = "1s", global = true)]
+    alert_group_wait: String,
     /// Most active metric series per project (0: no limit); points of new series past
     /// it are rejected with partial_success.
     #[arg(long, env = "CLOUDGRID_MAX_ACTIVE_SERIES", default_value_t = 1_000_000, global = true)]
@@ -438,6 +442,14 @@ impl Common {
         }))
     }
 
+    /// How alert notifications are sent.
+    fn notifier(&self) -> Result<cloudgrid_control::notifier::NotifierConfig> {
+        let group_wait = parse_duration(&self.alert_group_wait)
+            .filter(|d| *d <= std::time::Duration::from_secs(3600))
+            .with_context(|| format!("CLOUDGRID_ALERT_GROUP_WAIT: `{}` is not a duration like 1s (at most 1h)", self.alert_group_wait))?;
+        Ok(cloudgrid_control::notifier::NotifierConfig { group_wait, ..Default::default() })
+    }
+
     /// How the control plane reaches people: checked before anything starts.
     fn control_settings(&self) -> Result<Settings> {
         let mailer = Mailer::new(&self.mail()?)?;
@@ -692,6 +704,8 @@ async fn main() -> Result<()> {
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::with_settings(store.clone(), settings));
             reseal(&control).await?;
+            // Alert notifications go out from the control plane, which holds the channels.
+            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?);
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 match &boot.created_key {
@@ -750,6 +764,8 @@ async fn main() -> Result<()> {
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::with_settings(store, settings));
             reseal(&control).await?;
+            // Alert notifications go out from the control plane, which holds the channels.
+            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?);
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 if let Some(key) = boot.created_key {

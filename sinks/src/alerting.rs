@@ -60,6 +60,12 @@ pub struct AlertEvent {
 }
 
 impl AlertEvent {
+    /// Whether its channels are told: an alert that starts or stops firing, and is not
+    /// silenced. (Moving in and out of pending is history only.)
+    pub fn notifies(&self) -> bool {
+        !self.silenced && !self.channels.is_empty() && (self.to_state == "firing" || self.from_state == "firing")
+    }
+
     /// The event's record key.
     pub fn key(&self) -> String {
         format!("{}:{}:{}:{}", self.rule_id, self.group_key, self.at_unix_nano, self.to_state)

@@ -38,6 +38,7 @@ pub mod grpc;
 pub mod invitations;
 pub mod keys;
 pub mod mail;
+pub mod notifier;
 pub mod notify;
 pub mod secrets;
 pub mod sessions;

@@ -120,8 +120,14 @@ impl Mailer {
 
     /// Sends a plain-text message to `to`.
     pub async fn send(&self, to: &str, subject: &str, body: &str) -> Delivery {
+        self.send_with_id(to, subject, body, None).await
+    }
+
+    /// The same with the given `Message-ID` (`<id@domain>`), so a message sent again is
+    /// known to be the same one.
+    pub async fn send_with_id(&self, to: &str, subject: &str, body: &str, message_id: Option<&str>) -> Delivery {
         let Some((transport, from)) = &self.transport else { return Delivery::Disabled };
-        let message = match compose(from.clone(), to, subject, body) {
+        let message = match compose(from.clone(), to, subject, body, message_id) {
             Ok(m) => m,
             Err(e) => return Delivery::Failed(e.to_string()),
         };
@@ -152,12 +158,13 @@ pub fn one_line(text: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-fn compose(from: Mailbox, to: &str, subject: &str, body: &str) -> Result<Message, MailError> {
+fn compose(from: Mailbox, to: &str, subject: &str, body: &str, message_id: Option<&str>) -> Result<Message, MailError> {
     let to: Mailbox = to
         .parse::<lettre::Address>()
         .map(|a| Mailbox::new(None, a))
         .map_err(|e| MailError::Recipient(format!("`{}`: {e}", to.escape_debug())))?;
     Message::builder()
+        .message_id(message_id.map(String::from))
         .from(from)
         .to(to)
         .subject(one_line(subject, 200))

@@ -58,14 +58,23 @@ impl Store {
             .collect())
     }
 
-    /// Creates the events not recorded yet, in one transaction.
+    /// Creates the events not recorded yet, in one transaction, and for each that
+    /// notifies an outbox entry per channel: what the control plane's notifier sends.
     pub(crate) async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
         if events.is_empty() {
             return Ok(());
         }
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let rows: Vec<serde_json::Value> = events
             .iter()
-            .map(|e| serde_json::json!({ "key": [e.project_id, e.key()], "row": e }))
+            .map(|e| {
+                let outbox: Vec<serde_json::Value> = if e.notifies() {
+                    e.channels.iter().map(|c| outbox_entry(e, c, now_ms)).collect()
+                } else {
+                    Vec::new()
+                };
+                serde_json::json!({ "key": [e.project_id, e.key()], "row": e, "outbox": outbox })
+            })
             .collect();
         let response = self
             .db
@@ -73,7 +82,10 @@ impl Store {
                 "BEGIN TRANSACTION; \
                  FOR $e IN $events { \
                     LET $r = type::record('alert_event', $e.key); \
-                    IF record::exists($r) = false { CREATE $r CONTENT $e.row RETURN NONE }; \
+                    IF record::exists($r) = false { \
+                        CREATE $r CONTENT $e.row RETURN NONE; \
+                        FOR $o IN $e.outbox { CREATE type::record('alert_outbox', $o.key) CONTENT $o.row RETURN NONE; }; \
+                    }; \
                  }; \
                  COMMIT TRANSACTION;",
             )
@@ -82,4 +94,33 @@ impl Store {
             .map_err(classify)?;
         check(response).map(|_| ())
     }
+}
+
+/// An outbox entry: one alert transition for one channel, waiting to be sent.
+fn outbox_entry(e: &AlertEvent, channel: &str, now_ms: i64) -> serde_json::Value {
+    serde_json::json!({
+        "key": [e.project_id, format!("{}:{channel}", e.key())],
+        "row": {
+            "project_id": e.project_id,
+            "rule_id": e.rule_id,
+            "channel_id": channel,
+            "event_key": e.key(),
+            "state": "pending",
+            "attempts": 0,
+            "created_at_ms": now_ms,
+            "next_at_ms": now_ms,
+            "alert": {
+                "rule_name": e.rule_name,
+                "rule_version": e.rule_version,
+                "group_key": e.group_key,
+                "labels": e.labels,
+                "annotations": e.annotations,
+                "severity": e.severity,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "at_unix_nano": e.at_unix_nano,
+                "value": e.value,
+            },
+        },
+    })
 }

@@ -184,13 +184,15 @@ DEFINE INDEX IF NOT EXISTS notification_channel_project ON notification_channel 
     },
     Migration {
         version: 17,
-        name: "alert history",
+        name: "alert history and the notification outbox",
         // Keyed [project, rule:group:at:state], so an epoch evaluated again records
         // nothing new, and a project's history is one range of ids.
         sql: r#"
 DEFINE TABLE IF NOT EXISTS alert_event SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS alert_event_time ON alert_event FIELDS project_id, at_unix_nano;
 DEFINE INDEX IF NOT EXISTS alert_event_rule ON alert_event FIELDS project_id, rule_id, at_unix_nano;
+DEFINE TABLE IF NOT EXISTS alert_outbox SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox FIELDS state, next_at_ms;
 "#,
     },
 ];

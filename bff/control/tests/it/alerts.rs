@@ -222,7 +222,9 @@ async fn webhook_channels_need_a_sealing_key() {
     w.control.create_channel(&w.owner, &w.a, &mail).await.expect("email channels keep no secret");
 }
 
-fn event(project: &str, rule: &str, room: &str, at_ms: i64, to: &str) -> cloudgrid_sinks::alerting::AlertEvent {
+/// A transition of rule `rule`'s alert for `room` at `at_ms`, as evaluation records it:
+/// the hall's is silenced, a firing one has a value.
+pub fn event(project: &str, rule: &str, room: &str, at_ms: i64, to: &str) -> cloudgrid_sinks::alerting::AlertEvent {
     let group: std::collections::BTreeMap<String, String> = [("room".to_string(), room.to_string())].into();
     let mut labels = group.clone();
     labels.insert("alertname".into(), format!("rule {rule}"));

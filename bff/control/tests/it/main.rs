@@ -1,6 +1,7 @@
 //! The control plane against real storage (embedded SurrealDB in memory) and a real SMTP
 //! server.
 
+mod alert_notifications;
 mod alerts;
 mod dashboards;
 mod invitations;
