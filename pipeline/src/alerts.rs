@@ -25,13 +25,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cloudgrid_operators::alert::eval::{Cell, Evaluator, Transition};
+use cloudgrid_operators::alert::eval::{AlertState, Cell, Evaluator, Transition};
 use cloudgrid_operators::alert::rule::{CheckedRule, RuleSpec, TemplateData, all_match, compile_matchers, render};
 use cloudgrid_operators::alert::Matcher;
 use cloudgrid_operators::catalog;
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Health};
-use cloudgrid_sinks::alerting::{AlertEvent, StoredRule};
+use cloudgrid_sinks::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule};
 use cloudgrid_sinks::{Sequenced, TelemetryWriter};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -50,10 +50,27 @@ pub(crate) const RULES_EVERY: Duration = Duration::from_secs(1);
 /// Rules and the clock, as the host feeds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum AlertControl {
-    /// Rule `id` of `project` as it now is; `doc: None` when it was deleted.
-    Rule { project: String, id: String, version: i64, doc: Option<String> },
+    /// Rule `id` of `project` as it now is; `doc: None` when it was deleted. `backfill`:
+    /// what storage held for it when it was fed (see [`Backfill`]).
+    Rule { project: String, id: String, version: i64, doc: Option<String>, backfill: Option<Box<Backfill>> },
     /// The host's wall clock, unix nanoseconds.
     Tick(u64),
+}
+
+/// What a rule starts from when it is set: its metric's recent finest-tier aggregates
+/// (so its window is whole at once, after a restart too) and, when this process had not
+/// evaluated it before, the state each of its alerts was last recorded in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Backfill {
+    pub data: AlertBackfill,
+    pub states: Vec<RecordedState>,
+}
+
+impl AlertControl {
+    /// A rule set (not deleted) without its backfill yet.
+    pub(crate) fn wants_backfill(&self) -> bool {
+        matches!(self, AlertControl::Rule { doc: Some(_), backfill: None, .. })
+    }
 }
 
 /// What a sink hands to evaluation from an epoch's metrics.
@@ -183,8 +200,8 @@ impl AlertStage {
         let mut ticks = Vec::new();
         for c in controls {
             match c {
-                AlertControl::Rule { project, id, version, doc } => {
-                    transitions.extend(self.set_rule(project, id, version, doc.as_deref()));
+                AlertControl::Rule { project, id, version, doc, backfill } => {
+                    transitions.extend(self.set_rule(project, id, version, doc.as_deref(), backfill.map(|b| *b)));
                 }
                 AlertControl::Tick(t) => ticks.push(t),
             }
@@ -210,13 +227,17 @@ impl AlertStage {
         transitions.iter().filter_map(|t| self.event(t)).collect()
     }
 
-    fn set_rule(&mut self, project: String, id: String, version: i64, doc: Option<&str>) -> Vec<Transition> {
+    fn set_rule(&mut self, project: String, id: String, version: i64, doc: Option<&str>, backfill: Option<Backfill>) -> Vec<Transition> {
         let key = format!("{project}/{id}");
-        let checked = doc.map(|doc| serde_json::from_str::<RuleSpec>(doc).map_err(|e| e.to_string()).and_then(|s| s.check().map_err(|e| e.to_string())));
+        let checked = doc.map(checked_rule);
         match checked {
             Some(Ok(rule)) if rule.spec.enabled => {
+                let metric = rule.spec.metric.clone();
                 let out = self.evaluator.set_rule(&key, &project, rule.clone());
-                self.rules.insert(key, HeldRule { project, id, version, rule });
+                self.rules.insert(key.clone(), HeldRule { project: project.clone(), id, version, rule });
+                if let Some(b) = backfill {
+                    self.backfill(&key, &project, &metric, b);
+                }
                 out
             }
             Some(Err(e)) => {
@@ -232,6 +253,30 @@ impl AlertStage {
                 self.rules.remove(&key);
                 Vec::new()
             }
+        }
+    }
+
+    /// Starts rule `key` from what storage held: the series and buckets (replacing what
+    /// is held of them: storage has every epoch before this one), and the recorded states
+    /// of alerts the evaluator does not hold.
+    fn backfill(&mut self, key: &str, project: &str, metric: &str, b: Backfill) {
+        for (series, labels) in b.data.series {
+            self.evaluator.describe(series, project, metric, labels);
+        }
+        for (series, bucket, agg) in &b.data.numbers {
+            self.evaluator.set(*series, *bucket, Some(&Cell::of_agg(agg)));
+            self.evaluator.tick(project, agg.last_time);
+        }
+        for (series, bucket, agg) in &b.data.histograms {
+            self.evaluator.set(*series, *bucket, Some(&Cell::of_hist_agg(agg)));
+        }
+        for r in b.states {
+            let state = match r.state.as_str() {
+                "firing" => AlertState::Firing,
+                "pending" => AlertState::Pending,
+                _ => continue,
+            };
+            self.evaluator.restore_group(key, r.group, state, u64::try_from(r.at_unix_nano).unwrap_or(0));
         }
     }
 
@@ -267,6 +312,11 @@ impl AlertStage {
             channels: spec.channels.clone(),
         })
     }
+}
+
+/// A stored rule's document, read and checked.
+pub(crate) fn checked_rule(doc: &str) -> Result<CheckedRule, String> {
+    serde_json::from_str::<RuleSpec>(doc).map_err(|e| e.to_string()).and_then(|s| s.check().map_err(|e| e.to_string()))
 }
 
 /// A digest of a group's labels, stable across processes and releases.
@@ -446,13 +496,13 @@ impl RuleWatch {
         for r in rules {
             let key = (r.project.clone(), r.id.clone());
             if self.known.get(&key) != Some(&r.version) {
-                out.push(AlertControl::Rule { project: r.project, id: r.id, version: r.version, doc: Some(r.doc) });
+                out.push(AlertControl::Rule { project: r.project, id: r.id, version: r.version, doc: Some(r.doc), backfill: None });
             }
             now.insert(key, r.version);
         }
         for ((project, id), version) in &self.known {
             if !now.contains_key(&(project.clone(), id.clone())) {
-                out.push(AlertControl::Rule { project: project.clone(), id: id.clone(), version: *version, doc: None });
+                out.push(AlertControl::Rule { project: project.clone(), id: id.clone(), version: *version, doc: None, backfill: None });
             }
         }
         self.known = now;

@@ -355,6 +355,8 @@ impl Pipeline {
                 projects: alert_projects.clone(),
                 failing: false,
                 count: health.gauge("cloudgrid_alert_rules", "Alert rules fed to evaluation (enabled or not)", &[]),
+                step: alert_step,
+                started: HashSet::new(),
             }),
             gate: config.check_projects.then(|| ProjectGate {
                 writer: writer.clone(),
@@ -472,9 +474,51 @@ struct Rules {
     /// Reading failed last time (logged once until it works again).
     failing: bool,
     count: cloudgrid_proto::health::Gauge,
+    /// The finest rollup tier's width: evaluation's step.
+    step: Duration,
+    /// Rules this process fed their recorded states to.
+    started: HashSet<(String, String)>,
 }
 
+/// Longest wait for the epochs in flight to commit before a rule reads its stored data.
+const BACKFILL_DRAIN: Duration = Duration::from_secs(10);
+
 impl Rules {
+    /// Gives each rule set its stored data: its metric's finest-tier aggregates over its
+    /// window, `for` and `keepFiringFor`, and for a rule not evaluated since this process
+    /// started the recorded state of its alerts. A rule whose data cannot be read starts
+    /// without it (logged).
+    async fn backfill(&mut self, controls: &mut [AlertControl]) {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        for c in controls.iter_mut() {
+            let AlertControl::Rule { project, id, doc: Some(doc), backfill, .. } = c else { continue };
+            let Ok(rule) = alerts::checked_rule(doc) else { continue };
+            let span = rule.window + rule.for_ + rule.keep_firing_for + 2 * self.step;
+            let from = now.saturating_sub(span.as_nanos() as u64);
+            let to = now + Duration::from_secs(3600).as_nanos() as u64;
+            let data = match self.writer.alert_backfill(project, &rule.spec.metric, from, to).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(project, rule = %id, error = %e, "reading an alert rule's stored data failed; it starts without it");
+                    continue;
+                }
+            };
+            let states = if self.started.contains(&(project.clone(), id.clone())) {
+                Vec::new()
+            } else {
+                match self.writer.alert_states(project, id).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(project, rule = %id, error = %e, "reading an alert rule's recorded states failed; its alerts start inactive");
+                        Vec::new()
+                    }
+                }
+            };
+            self.started.insert((project.clone(), id.clone()));
+            *backfill = Some(Box::new(alerts::Backfill { data, states }));
+        }
+    }
+
     /// What to feed now: the rule changes and, while rules exist, a tick.
     async fn controls(&mut self) -> Vec<AlertControl> {
         match self.writer.alert_rules().await {
@@ -604,10 +648,33 @@ impl Host {
                     drain = Some(mode.unwrap_or(Drain::InFlight));
                 }
                 _ = rules_every.tick(), if self.rules.is_some() && drain.is_none() && can_fetch => {
-                    let controls = match &mut self.rules {
-                        Some(rules) => rules.controls().await,
-                        None => Vec::new(),
-                    };
+                    let Some(mut rules) = self.rules.take() else { continue };
+                    let mut controls = rules.controls().await;
+                    if controls.iter().any(AlertControl::wants_backfill) {
+                        // Storage must hold every epoch fed so far before a rule starts
+                        // from it: nothing is fetched until they are committed.
+                        let drained = tokio::time::timeout(BACKFILL_DRAIN, async {
+                            while !self.in_flight.is_empty() {
+                                match progress.recv().await {
+                                    Some(Progress::Failed { worker }) => return Err(worker),
+                                    Some(p) => self.on_progress(p).await,
+                                    None => return Err(usize::MAX),
+                                }
+                            }
+                            Ok(())
+                        })
+                        .await;
+                        match drained {
+                            Ok(Ok(())) => rules.backfill(&mut controls).await,
+                            Ok(Err(worker)) => {
+                                return Err(PipelineError::Dataflow(format!(
+                                    "timely worker {worker} stopped before its input closed; unacked messages will be redelivered"
+                                )));
+                            }
+                            Err(_) => tracing::warn!("epochs in flight did not commit in time; alert rules start without their stored data"),
+                        }
+                    }
+                    self.rules = Some(rules);
                     self.feed_controls(controls);
                 }
                 batch = fetch(&mut self.consumer, self.config.fetch_max, wait), if can_fetch => match batch {

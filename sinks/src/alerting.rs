@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use cloudgrid_operators::rollup::{Agg, HistAgg};
+use serde::{Deserialize, Serialize};
 
 /// An alert rule as the control plane stored it: its document is checked again where
 /// it is evaluated.
@@ -70,4 +71,23 @@ impl AlertEvent {
     pub fn key(&self) -> String {
         format!("{}:{}:{}:{}", self.rule_id, self.group_key, self.at_unix_nano, self.to_state)
     }
+}
+
+/// What storage holds of one metric's recent data, for a rule to start from: its series
+/// (labels without the metric name) and their finest-tier aggregates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertBackfill {
+    pub series: Vec<(u64, BTreeMap<String, String>)>,
+    /// (series, bucket start, aggregate).
+    pub numbers: Vec<(u64, u64, Agg)>,
+    pub histograms: Vec<(u64, u64, HistAgg)>,
+}
+
+/// The last recorded state of one alert of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedState {
+    pub group: BTreeMap<String, String>,
+    /// `inactive`, `pending` or `firing`.
+    pub state: String,
+    pub at_unix_nano: i64,
 }

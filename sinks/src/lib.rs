@@ -171,6 +171,17 @@ pub trait TelemetryWriter: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The series of `metric` in `project` and their finest-tier aggregates for buckets
+    /// starting in `[from, to)` (unix ns): what a rule set or restarted starts from.
+    async fn alert_backfill(&self, _project: &str, _metric: &str, _from: u64, _to: u64) -> Result<alerting::AlertBackfill, SinkError> {
+        Ok(alerting::AlertBackfill::default())
+    }
+
+    /// The last recorded state of each alert of rule `rule` of `project`.
+    async fn alert_states(&self, _project: &str, _rule: &str) -> Result<Vec<alerting::RecordedState>, SinkError> {
+        Ok(Vec::new())
+    }
+
     /// Records alert transitions in history; an event already recorded (the same key) is
     /// left as it is.
     async fn record_alert_events(&self, _events: &[alerting::AlertEvent]) -> Result<(), SinkError> {

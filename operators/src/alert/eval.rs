@@ -244,6 +244,17 @@ impl Evaluator {
         out
     }
 
+    /// Tells rule `id` the state a group of it was last recorded in, at the end of the
+    /// step it changed at (`at` unix nanoseconds): after a restart, evaluation goes on
+    /// from there rather than from inactive. A group the rule already holds keeps its own.
+    pub fn restore_group(&mut self, id: &str, labels: Labels, state: AlertState, at: u64) {
+        let Some(eval) = self.rules.get_mut(id) else { return };
+        let key: Vec<String> = labels.values().cloned().collect();
+        let step = (at / self.step_ns) as i64;
+        eval.groups.entry(key).or_insert(GroupState { labels, evaluated: step - 1, state, held: state, last_point: step - 1 });
+        self.touched.insert(id.to_string());
+    }
+
     /// Removes a rule; its firing groups end without a transition (the rule is gone).
     pub fn remove_rule(&mut self, id: &str) {
         self.take_rule(id);

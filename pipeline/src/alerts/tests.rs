@@ -20,7 +20,7 @@ fn rule(version: i64, threshold: f64) -> AlertControl {
         "annotations": {"summary": "{{ $labels.room }} is at {{ $value }}"},
         "channels": ["ops"]
     });
-    AlertControl::Rule { project: "p".into(), id: "r1".into(), version, doc: Some(doc.to_string()) }
+    AlertControl::Rule { project: "p".into(), id: "r1".into(), version, doc: Some(doc.to_string()), backfill: None }
 }
 
 fn series(id: u64, room: &str) -> AlertInput {
@@ -66,21 +66,21 @@ fn a_rule_edit_applies_to_what_is_held_and_a_deleted_rule_stops() {
     // Lowering the threshold fires on the bucket already held, at once.
     let events = st.apply(vec![rule(2, 20.0)], vec![]);
     assert_eq!(events.iter().map(|e| (e.to_state.as_str(), e.rule_version)).collect::<Vec<_>>(), [("firing", 2)]);
-    let gone = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 2, doc: None };
+    let gone = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 2, doc: None, backfill: None };
     assert!(st.apply(vec![gone], vec![bucket(1, T0 + MIN, 99.0)]).is_empty(), "a deleted rule says nothing");
 }
 
 #[test]
 fn an_invalid_or_disabled_rule_is_not_evaluated() {
     let mut st = stage();
-    let bad = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 1, doc: Some(r#"{"name": "x"}"#.into()) };
+    let bad = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 1, doc: Some(r#"{"name": "x"}"#.into()), backfill: None };
     assert!(st.apply(vec![bad], vec![series(1, "kitchen"), bucket(1, T0, 99.0)]).is_empty());
     let mut doc: serde_json::Value = match rule(2, 30.0) {
         AlertControl::Rule { doc: Some(d), .. } => serde_json::from_str(&d).expect("json"),
         _ => unreachable!(),
     };
     doc["enabled"] = false.into();
-    let off = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 2, doc: Some(doc.to_string()) };
+    let off = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 2, doc: Some(doc.to_string()), backfill: None };
     assert!(st.apply(vec![off], vec![bucket(1, T0 + MIN, 99.0)]).is_empty());
 }
 

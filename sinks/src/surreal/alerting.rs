@@ -4,7 +4,7 @@ use surrealdb::types::SurrealValue;
 
 use super::{Store, check, classify};
 use crate::SinkError;
-use crate::alerting::{AlertEvent, StoredRule, StoredSilence};
+use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule, StoredSilence};
 
 impl Store {
     pub(crate) async fn alert_rules(&self) -> Result<Vec<StoredRule>, SinkError> {
@@ -58,6 +58,57 @@ impl Store {
             .collect())
     }
 
+    pub(crate) async fn alert_backfill(&self, project: &str, metric: &str, from: u64, to: u64) -> Result<AlertBackfill, SinkError> {
+        let catalog = self.catalog(project).await?;
+        let ids = catalog.select(Some(metric), &[]);
+        if ids.is_empty() {
+            return Ok(AlertBackfill::default());
+        }
+        let labels = self.series_labels(project, &ids).await?;
+        let series = labels
+            .into_iter()
+            .map(|(id, mut l)| {
+                l.remove(cloudgrid_operators::catalog::NAME_LABEL);
+                (id, l)
+            })
+            .collect();
+        Ok(AlertBackfill {
+            series,
+            numbers: flat(self.number_aggregates(project, &ids, 0, from, to).await?),
+            histograms: flat(self.histogram_aggregates(project, &ids, 0, from, to).await?),
+        })
+    }
+
+
+    pub(crate) async fn alert_states(&self, project: &str, rule: &str) -> Result<Vec<RecordedState>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            group_key: String,
+            group_labels: std::collections::BTreeMap<String, String>,
+            to_state: String,
+            at_unix_nano: i64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query(
+                "SELECT group_key, group_labels, to_state, at_unix_nano FROM alert_event \
+                 WHERE project_id = $p AND rule_id = $r ORDER BY at_unix_nano DESC LIMIT 100000",
+            )
+            .bind(("p", project.to_string()))
+            .bind(("r", rule.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        // Newest first: the first of each group is its state.
+        let mut seen = std::collections::HashSet::new();
+        Ok(rows
+            .into_iter()
+            .filter(|r| seen.insert(r.group_key.clone()))
+            .map(|r| RecordedState { group: r.group_labels, state: r.to_state, at_unix_nano: r.at_unix_nano })
+            .collect())
+    }
+
     /// Creates the events not recorded yet, in one transaction, and for each that
     /// notifies an outbox entry per channel: what the control plane's notifier sends.
     pub(crate) async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
@@ -94,6 +145,11 @@ impl Store {
             .map_err(classify)?;
         check(response).map(|_| ())
     }
+}
+
+/// Aggregates by series as (series, bucket, aggregate).
+fn flat<A>(by: std::collections::BTreeMap<u64, Vec<(u64, A)>>) -> Vec<(u64, u64, A)> {
+    by.into_iter().flat_map(|(s, buckets)| buckets.into_iter().map(move |(b, a)| (s, b, a))).collect()
 }
 
 /// An outbox entry: one alert transition for one channel, waiting to be sent.

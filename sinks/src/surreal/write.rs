@@ -14,7 +14,7 @@ use super::metrics::metric_blocks;
 use super::columns::Value;
 use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
 use super::{Store, check, classify};
-use crate::alerting::{AlertEvent, StoredRule, StoredSilence};
+use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule, StoredSilence};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
@@ -246,6 +246,14 @@ impl TelemetryWriter for SurrealWriter {
 
     async fn silences(&self, projects: &[String], now_ms: i64) -> Result<Vec<StoredSilence>, SinkError> {
         self.store.silences(projects, now_ms).await
+    }
+
+    async fn alert_backfill(&self, project: &str, metric: &str, from: u64, to: u64) -> Result<AlertBackfill, SinkError> {
+        self.store.alert_backfill(project, metric, from, to).await
+    }
+
+    async fn alert_states(&self, project: &str, rule: &str) -> Result<Vec<RecordedState>, SinkError> {
+        self.store.alert_states(project, rule).await
     }
 
     async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
