@@ -7,6 +7,7 @@ mod config;
 mod drain;
 mod otel_sdk;
 mod graphql;
+mod alerting;
 mod keys;
 mod nats_auth;
 mod services;
