@@ -183,13 +183,13 @@ mod tests {
         assert_eq!(one_line("a\n\n\tb", 200), "a b");
         assert_eq!(one_line(&"x".repeat(300), 10).chars().count(), 11);
         let from: Mailbox = "CloudGrid <noreply@example.com>".parse().expect("from");
-        let m = compose(from.clone(), "ann@example.com", "Join Acme\r\nBcc: eve@example.com", "hi").expect("message");
+        let m = compose(from.clone(), "ann@example.com", "Join Acme\r\nBcc: eve@example.com", "hi", None).expect("message");
         let text = String::from_utf8(m.formatted()).expect("utf-8");
         let headers = text.split("\r\n\r\n").next().expect("headers");
         assert!(!headers.to_ascii_lowercase().contains("\r\nbcc:"), "{headers}");
         assert_eq!(m.envelope().to().len(), 1);
         for to in ["ann@example.com\r\nBcc: eve@example.com", "ann@example.com, eve@example.com", "Ann <ann@example.com>"] {
-            assert!(compose(from.clone(), to, "s", "b").is_err(), "{to:?}");
+            assert!(compose(from.clone(), to, "s", "b", None).is_err(), "{to:?}");
         }
     }
 }
