@@ -385,6 +385,17 @@ impl ControlPlane {
         rows.into_iter().next().ok_or_else(|| ControlError::NotFound(format!("no silence {id}")))?.silence()
     }
 
+    /// The project's silences in force at `now_ms`, for whoever sends notifications.
+    pub(crate) async fn silences_in_force(&self, project_id: &str, now_ms: i64) -> Result<Vec<Silence>, ControlError> {
+        let rows: Vec<SilenceRow> = self
+            .rows(
+                &format!("SELECT {SILENCE_COLUMNS} FROM silence WHERE project_id = $p AND starts_at_ms <= $now AND ends_at_ms > $now"),
+                &[("p", json!(project_id)), ("now", json!(now_ms))],
+            )
+            .await?;
+        rows.into_iter().map(SilenceRow::silence).collect()
+    }
+
     /// The project's silences, latest end first; ended ones only with `include_ended`
     /// (viewers and up).
     pub async fn silences(&self, who: &Principal, project_id: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {

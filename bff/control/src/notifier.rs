@@ -14,13 +14,18 @@
 //! - **retried**: a receiver that cannot take it now (unreachable, timed out, 5xx, 408,
 //!   429) gets it again later with growing delays, up to [`NotifierConfig::max_attempts`];
 //!   a refused target or a receiver that rejects it fails it for good. A deleted channel
-//!   fails its entries.
+//!   fails its entries;
+//! - **muted**: a silence made after a transition was recorded still mutes it, if it is
+//!   in force when the notification would go.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use surrealdb::types::SurrealValue;
+
+use cloudgrid_operators::alert::CompiledMatcher;
+use cloudgrid_operators::alert::rule::{all_match, compile_matchers};
 
 use crate::alerts::ChannelTarget;
 use crate::deliver::{DeliveryError, Sender, Webhook, backoff};
@@ -65,6 +70,8 @@ pub struct Round {
     pub retrying: usize,
     /// Messages failed for good.
     pub failed: usize,
+    /// Entries a silence made after their transition muted.
+    pub silenced: usize,
 }
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -124,11 +131,24 @@ impl ControlPlane {
         }
         let wait = config.group_wait.as_millis() as i64;
         let mut round = Round::default();
+        let mut silences: BTreeMap<String, Vec<(String, Vec<CompiledMatcher>)>> = BTreeMap::new();
         for ((project, rule, channel, claim), entries) in groups {
             let oldest = entries.iter().map(|e| e.created_at_ms).min().unwrap_or(now_ms);
             // A new group waits for the rest of its burst; a retry goes when due.
             let retry = entries.iter().any(|e| e.attempts > 0) || !claim.is_empty();
             if !retry && oldest + wait > now_ms {
+                continue;
+            }
+            // A silence made since the transition was recorded mutes it too.
+            if !silences.contains_key(&project) {
+                silences.insert(project.clone(), self.compiled_silences(&project, now_ms).await?);
+            }
+            let (muted, entries) = split_silenced(entries, &silences[&project]);
+            if !muted.is_empty() {
+                round.silenced += muted.len();
+                self.mark_silenced(&project, &muted, now_ms).await?;
+            }
+            if entries.is_empty() {
                 continue;
             }
             let delivery_id = if claim.is_empty() { delivery_id(&entries) } else { claim };
@@ -177,6 +197,30 @@ impl ControlPlane {
                 .map_err(storage)?;
         }
         Ok(round)
+    }
+
+    async fn compiled_silences(&self, project: &str, now_ms: i64) -> Result<Vec<(String, Vec<CompiledMatcher>)>, ControlError> {
+        let all = self.silences_in_force(project, now_ms).await?;
+        // Silences were checked when saved; one that no longer compiles mutes nothing.
+        Ok(all.into_iter().filter_map(|s| compile_matchers(&s.matchers).ok().map(|m| (s.id, m))).collect())
+    }
+
+    async fn mark_silenced(&self, project: &str, muted: &[(String, Vec<String>)], now_ms: i64) -> Result<(), ControlError> {
+        let rows: Vec<serde_json::Value> = muted.iter().map(|(k, by)| json!({ "k": k, "by": by })).collect();
+        self.store
+            .handle()
+            .query(
+                "FOR $m IN $rows { UPDATE type::record('alert_outbox', [$p, $m.k]) SET state = 'silenced', silenced_by = $m.by, \
+                 done_at_ms = $now RETURN NONE; };",
+            )
+            .bind(("rows", rows))
+            .bind(("p", project.to_string()))
+            .bind(("now", now_ms))
+            .await
+            .map_err(storage)?
+            .check()
+            .map_err(storage)?;
+        Ok(())
     }
 
     /// Claims `entries` for delivery `id` until `lease_until` (one statement: atomic);
@@ -267,6 +311,21 @@ impl ControlPlane {
             }
         }
     }
+}
+
+/// The entries a silence mutes (with the silences' ids), and the rest.
+fn split_silenced(entries: Vec<EntryRow>, silences: &[(String, Vec<CompiledMatcher>)]) -> (Vec<(String, Vec<String>)>, Vec<EntryRow>) {
+    let mut muted = Vec::new();
+    let mut rest = Vec::new();
+    for e in entries {
+        let labels: BTreeMap<String, String> = e.alert["labels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default();
+        let by: Vec<String> = silences.iter().filter(|(_, m)| all_match(m, &labels)).map(|(id, _)| id.clone()).collect();
+        if by.is_empty() { rest.push(e) } else { muted.push((e.key, by)) }
+    }
+    (muted, rest)
 }
 
 enum Outcome {

@@ -23,6 +23,7 @@ use crate::webhooks::{Receiver, verifies_with};
 
 struct Setup {
     control: ControlPlane,
+    owner: cloudgrid_control::Principal,
     writer: SurrealWriter,
     store: Store,
     project: String,
@@ -53,6 +54,7 @@ async fn setup(receiver: &Receiver, sink: &SmtpSink) -> Setup {
         writer: SurrealWriter::new(store.clone()),
         store,
         control,
+        owner,
         project,
         webhook: made.channel.id,
         secret: made.signing_secret.expect("secret"),
@@ -213,4 +215,42 @@ async fn a_send_claimed_by_a_notifier_that_stopped_is_taken_over_with_its_delive
     s.writer.record_alert_events(&[other]).await.expect("record");
     assert_eq!(s.round(&config, now_ms() + 1).await.failed, 1);
     assert_eq!(receiver.got().len(), 1);
+}
+
+#[tokio::test]
+async fn a_silence_made_after_the_transition_still_mutes_its_notification() {
+    let receiver = Receiver::start(200, Duration::ZERO, None).await;
+    let sink = SmtpSink::start();
+    let s = setup(&receiver, &sink).await;
+    s.writer
+        .record_alert_events(&[
+            s.event("kitchen", 100, "inactive", "firing", &[&s.webhook]),
+            s.event("hall", 100, "inactive", "firing", &[&s.webhook]),
+        ])
+        .await
+        .expect("record");
+    let spec: cloudgrid_control::alerts::SilenceSpec = serde_json::from_value(serde_json::json!({
+        "matchers": [{"label": "room", "op": "eq", "value": "kitchen"}],
+        "endsAtMs": now_ms() + 3_600_000,
+        "comment": "fixing the oven"
+    }))
+    .expect("silence");
+    let silence = s.control.create_silence(&s.owner, &s.project, &spec).await.expect("silence");
+    let config = NotifierConfig { group_wait: Duration::ZERO, ..NotifierConfig::default() };
+    assert_eq!(s.round(&config, now_ms()).await, Round { sent: 1, silenced: 1, ..Round::default() });
+    let body: J = serde_json::from_slice(&receiver.got()[0].body).expect("json");
+    assert_eq!(body["alerts"].as_array().map(|a| a.iter().map(|x| x["labels"]["room"].clone()).collect::<Vec<_>>()), Some(vec![J::from("hall")]));
+    let mut states: Vec<String> = s.states().await.into_iter().map(|(state, _, _)| state).collect();
+    states.sort();
+    assert_eq!(states, ["sent", "silenced"]);
+    let by: Vec<Vec<String>> = s
+        .store
+        .handle()
+        .query("SELECT VALUE silenced_by FROM alert_outbox WHERE state = 'silenced'")
+        .await
+        .expect("query")
+        .take(0)
+        .expect("rows");
+    assert_eq!(by, [vec![silence.id]]);
+    assert_eq!(s.round(&config, now_ms() + 60_000).await, Round::default(), "a muted entry is not sent later");
 }
