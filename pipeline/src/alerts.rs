@@ -31,7 +31,7 @@ use cloudgrid_operators::alert::Matcher;
 use cloudgrid_operators::catalog;
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Health};
-use cloudgrid_sinks::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule};
+use cloudgrid_sinks::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule};
 use cloudgrid_sinks::{Sequenced, TelemetryWriter};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -489,23 +489,32 @@ pub(crate) struct RuleWatch {
 }
 
 impl RuleWatch {
-    /// The changes from what was fed to `rules`.
-    pub(crate) fn changes(&mut self, rules: Vec<StoredRule>) -> Vec<AlertControl> {
+    /// The rules whose stored version is not the one fed: their documents are read.
+    pub(crate) fn changed(&self, versions: &[RuleVersion]) -> Vec<(String, String)> {
+        versions
+            .iter()
+            .filter(|v| self.known.get(&(v.project.clone(), v.id.clone())) != Some(&v.version))
+            .map(|v| (v.project.clone(), v.id.clone()))
+            .collect()
+    }
+
+    /// What to feed, from the stored `versions` and the documents read of the changed
+    /// ones: those documents, and the deletion of rules no longer stored. A changed rule
+    /// whose document was not read (deleted meanwhile) is left for the next round.
+    pub(crate) fn changes(&mut self, versions: &[RuleVersion], docs: Vec<StoredRule>) -> Vec<AlertControl> {
+        let stored: std::collections::HashSet<(&str, &str)> = versions.iter().map(|v| (v.project.as_str(), v.id.as_str())).collect();
         let mut out = Vec::new();
-        let mut now: HashMap<(String, String), i64> = HashMap::with_capacity(rules.len());
-        for r in rules {
-            let key = (r.project.clone(), r.id.clone());
-            if self.known.get(&key) != Some(&r.version) {
-                out.push(AlertControl::Rule { project: r.project, id: r.id, version: r.version, doc: Some(r.doc), backfill: None });
-            }
-            now.insert(key, r.version);
-        }
-        for ((project, id), version) in &self.known {
-            if !now.contains_key(&(project.clone(), id.clone())) {
+        self.known.retain(|(project, id), version| {
+            let keep = stored.contains(&(project.as_str(), id.as_str()));
+            if !keep {
                 out.push(AlertControl::Rule { project: project.clone(), id: id.clone(), version: *version, doc: None, backfill: None });
             }
+            keep
+        });
+        for r in docs {
+            self.known.insert((r.project.clone(), r.id.clone()), r.version);
+            out.push(AlertControl::Rule { project: r.project, id: r.id, version: r.version, doc: Some(r.doc), backfill: None });
         }
-        self.known = now;
         out
     }
 

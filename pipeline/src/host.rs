@@ -521,8 +521,13 @@ impl Rules {
 
     /// What to feed now: the rule changes and, while rules exist, a tick.
     async fn controls(&mut self) -> Vec<AlertControl> {
-        match self.writer.alert_rules().await {
-            Ok(Some(rules)) => {
+        let read = async {
+            let Some(versions) = self.writer.alert_rule_versions().await? else { return Ok(None) };
+            let docs = self.writer.alert_rules(&self.watch.changed(&versions)).await?;
+            Ok::<_, SinkError>(Some((versions, docs)))
+        };
+        match read.await {
+            Ok(Some((rules, docs))) => {
                 self.failing = false;
                 let projects: HashSet<String> = rules.iter().map(|r| r.project.clone()).collect();
                 // Before the changes are fed: every epoch from theirs on hands over the
@@ -531,7 +536,7 @@ impl Rules {
                     p.get_or_insert_with(HashSet::new).extend(projects.iter().cloned());
                 }
                 let n = rules.len() as u64;
-                let mut out = self.watch.changes(rules);
+                let mut out = self.watch.changes(&rules, docs);
                 if self.watch.any() {
                     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
                     out.push(AlertControl::Tick(now));

@@ -17,6 +17,14 @@ pub struct StoredRule {
     pub doc: String,
 }
 
+/// Which version of rule `id` of `project` is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleVersion {
+    pub project: String,
+    pub id: String,
+    pub version: i64,
+}
+
 /// A silence in force, its matchers as the control plane stored them (JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSilence {

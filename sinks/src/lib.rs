@@ -160,10 +160,15 @@ pub trait TelemetryWriter: Send + Sync + 'static {
         None
     }
 
-    /// Every alert rule of every project, where the writer keeps them (`None`: it does
-    /// not, and nothing is evaluated).
-    async fn alert_rules(&self) -> Result<Option<Vec<alerting::StoredRule>>, SinkError> {
+    /// The version of every alert rule of every project, where the writer keeps them
+    /// (`None`: it does not, and nothing is evaluated): read often, so without documents.
+    async fn alert_rule_versions(&self) -> Result<Option<Vec<alerting::RuleVersion>>, SinkError> {
         Ok(None)
+    }
+
+    /// The rules `(project, id)` as stored now; one deleted meanwhile is left out.
+    async fn alert_rules(&self, _keys: &[(String, String)]) -> Result<Vec<alerting::StoredRule>, SinkError> {
+        Ok(Vec::new())
     }
 
     /// The silences of `projects` in force at `now_ms`.

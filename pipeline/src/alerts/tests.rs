@@ -117,8 +117,10 @@ fn a_retracted_bucket_and_its_new_aggregate_are_told_once() {
 }
 
 #[test]
-fn the_watch_feeds_what_changed() {
-    let stored = |id: &str, version: i64| StoredRule { project: "p".into(), id: id.into(), version, doc: "{}".into() };
+fn the_watch_reads_and_feeds_only_what_changed() {
+    let version = |id: &str, version: i64| RuleVersion { project: "p".into(), id: id.into(), version };
+    let doc = |id: &str, version: i64| StoredRule { project: "p".into(), id: id.into(), version, doc: "{}".into() };
+    let key = |id: &str| ("p".to_string(), id.to_string());
     let mut w = RuleWatch::default();
     assert!(!w.any());
     let ids = |cs: Vec<AlertControl>| -> Vec<(String, i64, bool)> {
@@ -132,10 +134,19 @@ fn the_watch_feeds_what_changed() {
         v.sort();
         v
     };
-    assert_eq!(ids(w.changes(vec![stored("a", 1), stored("b", 1)])), [("a".into(), 1, true), ("b".into(), 1, true)]);
-    assert!(w.changes(vec![stored("a", 1), stored("b", 1)]).is_empty(), "nothing changed");
-    assert_eq!(ids(w.changes(vec![stored("a", 2)])), [("a".into(), 2, true), ("b".into(), 1, false)], "edited, deleted");
+    let both = [version("a", 1), version("b", 1)];
+    assert_eq!(w.changed(&both), [key("a"), key("b")], "new rules: their documents are read");
+    assert_eq!(ids(w.changes(&both, vec![doc("a", 1), doc("b", 1)])), [("a".into(), 1, true), ("b".into(), 1, true)]);
+    assert!(w.changed(&both).is_empty(), "nothing changed: no document is read");
+    assert!(w.changes(&both, vec![]).is_empty());
+    let edited = [version("a", 2)];
+    assert_eq!(w.changed(&edited), [key("a")]);
+    assert_eq!(ids(w.changes(&edited, vec![doc("a", 2)])), [("a".into(), 2, true), ("b".into(), 1, false)], "edited, deleted");
+    // A rule edited again and deleted before its document was read: fed next round.
+    let again = [version("a", 3)];
+    assert!(w.changes(&again, vec![]).is_empty());
+    assert_eq!(w.changed(&again), [key("a")], "still to be read");
     assert!(w.any());
-    assert_eq!(ids(w.changes(vec![])), [("a".into(), 2, false)]);
+    assert_eq!(ids(w.changes(&[], vec![])), [("a".into(), 2, false)]);
     assert!(!w.any());
 }

@@ -4,10 +4,27 @@ use surrealdb::types::SurrealValue;
 
 use super::{Store, check, classify};
 use crate::SinkError;
-use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule, StoredSilence};
+use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule, StoredSilence};
 
 impl Store {
-    pub(crate) async fn alert_rules(&self) -> Result<Vec<StoredRule>, SinkError> {
+    pub(crate) async fn alert_rule_versions(&self) -> Result<Vec<RuleVersion>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            project_id: String,
+            id: String,
+            version: i64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query("SELECT project_id, record::id(id)[1] AS id, version FROM alert_rule")
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(|r| RuleVersion { project: r.project_id, id: r.id, version: r.version }).collect())
+    }
+
+    pub(crate) async fn alert_rules(&self, keys: &[(String, String)]) -> Result<Vec<StoredRule>, SinkError> {
         #[derive(Debug, SurrealValue)]
         struct Row {
             project_id: String,
@@ -15,9 +32,17 @@ impl Store {
             version: i64,
             doc: String,
         }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<[String; 2]> = keys.iter().map(|(p, id)| [p.clone(), id.clone()]).collect();
         let rows: Vec<Row> = self
             .db
-            .query("SELECT project_id, record::id(id)[1] AS id, version, doc FROM alert_rule")
+            .query(
+                "SELECT project_id, record::id(id)[1] AS id, version, doc \
+                 FROM $keys.map(|$k| type::record('alert_rule', $k)) WHERE doc != NONE",
+            )
+            .bind(("keys", keys))
             .await
             .map_err(classify)?
             .take(0)

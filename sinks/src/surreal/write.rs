@@ -14,7 +14,7 @@ use super::metrics::metric_blocks;
 use super::columns::Value;
 use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
 use super::{Store, check, classify};
-use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, StoredRule, StoredSilence};
+use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule, StoredSilence};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
 /// Writes normalized telemetry to SurrealDB.
@@ -240,8 +240,12 @@ impl TelemetryWriter for SurrealWriter {
         .await
     }
 
-    async fn alert_rules(&self) -> Result<Option<Vec<StoredRule>>, SinkError> {
-        self.store.alert_rules().await.map(Some)
+    async fn alert_rule_versions(&self) -> Result<Option<Vec<RuleVersion>>, SinkError> {
+        self.store.alert_rule_versions().await.map(Some)
+    }
+
+    async fn alert_rules(&self, keys: &[(String, String)]) -> Result<Vec<StoredRule>, SinkError> {
+        self.store.alert_rules(keys).await
     }
 
     async fn silences(&self, projects: &[String], now_ms: i64) -> Result<Vec<StoredSilence>, SinkError> {
