@@ -85,7 +85,7 @@ pub(crate) enum AlertInput {
 }
 
 impl AlertInput {
-    fn project(&self) -> &str {
+    pub(crate) fn project(&self) -> &str {
         match self {
             AlertInput::Series { project, .. } | AlertInput::Bucket { project, .. } => project,
         }
@@ -157,6 +157,9 @@ pub(crate) struct AlertStage {
     evaluator: Evaluator,
     /// By evaluator key (`project/id`).
     rules: HashMap<String, HeldRule>,
+    /// How many held rules watch each (project, metric): only their series are described
+    /// to the evaluator (a rule set later reads its metric's series from storage).
+    watched: HashMap<(String, String), usize>,
     metrics: AlertMetrics,
 }
 
@@ -190,7 +193,7 @@ impl AlertMetrics {
 
 impl AlertStage {
     pub(crate) fn new(step: Duration, metrics: AlertMetrics) -> Self {
-        Self { evaluator: Evaluator::new(step), rules: HashMap::new(), metrics }
+        Self { evaluator: Evaluator::new(step), rules: HashMap::new(), watched: HashMap::new(), metrics }
     }
 
     /// Applies one epoch: its rule changes, then its series and buckets, then its ticks;
@@ -207,7 +210,9 @@ impl AlertStage {
             }
         }
         for input in &inputs {
-            if let AlertInput::Series { project, series, metric, labels } = input {
+            if let AlertInput::Series { project, series, metric, labels } = input
+                && self.watched.contains_key(&(project.clone(), metric.clone()))
+            {
                 self.evaluator.describe(*series, project, metric, labels.iter().cloned().collect());
             }
         }
@@ -234,6 +239,8 @@ impl AlertStage {
             Some(Ok(rule)) if rule.spec.enabled => {
                 let metric = rule.spec.metric.clone();
                 let out = self.evaluator.set_rule(&key, &project, rule.clone());
+                self.release(&key);
+                *self.watched.entry((project.clone(), metric.clone())).or_default() += 1;
                 self.rules.insert(key.clone(), HeldRule { project: project.clone(), id, version, rule });
                 if let Some(b) = backfill {
                     self.backfill(&key, &project, &metric, b);
@@ -244,14 +251,26 @@ impl AlertStage {
                 self.metrics.invalid_rules.inc();
                 tracing::error!(project, rule = id, error = %e, "a stored alert rule fails its check; it is not evaluated");
                 self.evaluator.remove_rule(&key);
-                self.rules.remove(&key);
+                self.release(&key);
                 Vec::new()
             }
             // Disabled or deleted.
             _ => {
                 self.evaluator.remove_rule(&key);
-                self.rules.remove(&key);
+                self.release(&key);
                 Vec::new()
+            }
+        }
+    }
+
+    /// Forgets held rule `key` and what it watched.
+    fn release(&mut self, key: &str) {
+        let Some(held) = self.rules.remove(key) else { return };
+        let watched = (held.project, held.rule.spec.metric);
+        if let Some(n) = self.watched.get_mut(&watched) {
+            *n -= 1;
+            if *n == 0 {
+                self.watched.remove(&watched);
             }
         }
     }

@@ -249,17 +249,14 @@ pub(crate) fn build(
     (inputs, probe)
 }
 
-/// An epoch's evaluation inputs: every new series, and the bucket changes of projects
-/// with rules.
+/// An epoch's evaluation inputs: the new series and bucket changes of projects with
+/// rules (a rule set later reads what it needs from storage).
 fn evaluation_inputs(records: &[Vec<Sequenced>], rollups: &EpochRollups, projects: &AlertProjects, out: &mut Vec<AlertInput>) {
     alerts::epoch_inputs(records, rollups, out);
     if let Ok(projects) = projects.read()
         && let Some(projects) = projects.as_ref()
     {
-        out.retain(|i| match i {
-            AlertInput::Series { .. } => true,
-            AlertInput::Bucket { project, .. } => projects.contains(project),
-        });
+        out.retain(|i| projects.contains(i.project()));
     }
 }
 

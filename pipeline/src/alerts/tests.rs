@@ -150,3 +150,26 @@ fn the_watch_reads_and_feeds_only_what_changed() {
     assert_eq!(ids(w.changes(&[], vec![])), [("a".into(), 2, false)]);
     assert!(!w.any());
 }
+
+#[test]
+fn only_watched_metrics_are_described_and_a_later_rule_reads_its_series_from_storage() {
+    let mut st = stage();
+    // No rule watches `temp` yet: its series is not kept.
+    st.apply(vec![], vec![series(1, "kitchen")]);
+    assert!(!st.evaluator.knows(1));
+    // The rule comes with what storage holds of its metric: the series and its bucket.
+    let data = AlertBackfill {
+        series: vec![(1, [("room".to_string(), "kitchen".to_string())].into())],
+        numbers: vec![(1, T0, Agg { count: 1, sum: 40.0, min: 40.0, max: 40.0, last: 40.0, last_time: T0 + S })],
+        histograms: vec![],
+    };
+    let AlertControl::Rule { project, id, version, doc, .. } = rule(1, 30.0) else { unreachable!() };
+    let with_data = AlertControl::Rule { project, id, version, doc, backfill: Some(Box::new(Backfill { data, states: vec![] })) };
+    let events = st.apply(vec![with_data], vec![]);
+    assert_eq!(events.iter().map(|e| (e.group["room"].as_str(), e.to_state.as_str())).collect::<Vec<_>>(), [("kitchen", "firing")]);
+    assert!(st.evaluator.knows(1));
+    // Deleting the rule stops describing the metric's new series.
+    let gone = AlertControl::Rule { project: "p".into(), id: "r1".into(), version: 1, doc: None, backfill: None };
+    st.apply(vec![gone], vec![series(2, "hall")]);
+    assert!(!st.evaluator.knows(2));
+}
