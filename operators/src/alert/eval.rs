@@ -176,7 +176,8 @@ pub struct Evaluator {
     memory_ns: u64,
     rules: BTreeMap<String, RuleEval>,
     /// The rules of each (project, metric): a point is looked at by its own rules only.
-    by_metric: HashMap<(String, String), std::collections::BTreeSet<String>>,
+    /// By project, then metric (looked up by borrowed names on every point).
+    by_metric: HashMap<String, HashMap<String, std::collections::BTreeSet<String>>>,
     series: HashMap<u64, SeriesInfo>,
     /// Per project, the newest event time seen (or ticked).
     clocks: HashMap<String, u64>,
@@ -239,7 +240,12 @@ impl Evaluator {
         if let Some(&clock) = self.clocks.get(project) {
             self.advance(&mut eval, id, self.step_of(clock) + 1, &mut out);
         }
-        self.by_metric.entry((project.to_string(), eval.rule.spec.metric.clone())).or_default().insert(id.to_string());
+        self.by_metric
+            .entry(project.to_string())
+            .or_default()
+            .entry(eval.rule.spec.metric.clone())
+            .or_default()
+            .insert(id.to_string());
         self.rules.insert(id.to_string(), eval);
         out
     }
@@ -262,21 +268,26 @@ impl Evaluator {
 
     fn take_rule(&mut self, id: &str) -> Option<RuleEval> {
         let eval = self.rules.remove(id)?;
-        let key = (eval.project.clone(), eval.rule.spec.metric.clone());
-        if let Some(ids) = self.by_metric.get_mut(&key) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_metric.remove(&key);
+        if let Some(metrics) = self.by_metric.get_mut(&eval.project) {
+            if let Some(ids) = metrics.get_mut(&eval.rule.spec.metric) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    metrics.remove(&eval.rule.spec.metric);
+                }
+            }
+            if metrics.is_empty() {
+                self.by_metric.remove(&eval.project);
             }
         }
         Some(eval)
     }
 
-    /// The rules watching a series' metric.
+    /// The rules watching a series' metric (nothing allocated for a metric without one).
     fn rules_of(&self, info: &SeriesInfo) -> Vec<String> {
-        // Looked up by borrowed parts would need a second map; the clone is of two short
-        // strings, once per point or bucket.
-        self.by_metric.get(&(info.project.clone(), info.metric.clone())).map(|ids| ids.iter().cloned().collect()).unwrap_or_default()
+        match self.by_metric.get(&info.project).and_then(|m| m.get(&info.metric)) {
+            Some(ids) => ids.iter().cloned().collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Adds a point's contribution to series `series` at `t` (unix nanoseconds). Points
