@@ -705,7 +705,7 @@ async fn main() -> Result<()> {
             let control = Arc::new(ControlPlane::with_settings(store.clone(), settings));
             reseal(&control).await?;
             // Alert notifications go out from the control plane, which holds the channels.
-            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?);
+            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?, Some(bus.clone()));
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 match &boot.created_key {
@@ -764,8 +764,13 @@ async fn main() -> Result<()> {
             let store = common.store().await?;
             let control = Arc::new(ControlPlane::with_settings(store, settings));
             reseal(&control).await?;
-            // Alert notifications go out from the control plane, which holds the channels.
-            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?);
+            // Alert notifications go out from the control plane, which holds the channels;
+            // given the bus, as soon as storage-write tells it recorded transitions.
+            let wake = match common.nats_url {
+                Some(_) => Some(common.bus(true, &health).await?),
+                None => None,
+            };
+            let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?, wake);
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
                 if let Some(key) = boot.created_key {

@@ -1,6 +1,7 @@
 //! Benchmark probes for a running CloudGrid: a deterministic OTLP generator and a load
 //! driver that reports accepted/s, persisted/s and send→persisted latency.
 
+pub mod alert_latency;
 pub mod authorize;
 pub mod decode;
 pub mod drive;

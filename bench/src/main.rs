@@ -57,6 +57,33 @@ enum Probe {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Alert detection latency: a crossing point sent at once to CloudGrid and to
+    /// Prometheus (remote write) with Alertmanager; time from each send to its webhook.
+    AlertLatency {
+        /// The BFF's GraphQL endpoint.
+        #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL", default_value = "http://127.0.0.1:8080/graphql")]
+        graphql: String,
+        #[arg(long, env = "CLOUDGRID_BENCH_ENDPOINT", default_value = "http://127.0.0.1:4318")]
+        endpoint: String,
+        /// Ingest key (or the file holding it, with @path).
+        #[arg(long, env = "CLOUDGRID_BENCH_KEY")]
+        key: String,
+        #[arg(long, env = "CLOUDGRID_BENCH_ADMIN", default_value = "http://127.0.0.1:9464")]
+        admin: String,
+        /// Prometheus with its remote-write receiver, e.g. http://127.0.0.1:9090.
+        #[arg(long)]
+        prometheus: Option<String>,
+        /// Where the webhooks land: `/cloudgrid` and `/peer` (Alertmanager's receiver).
+        #[arg(long, default_value = "127.0.0.1:9099")]
+        receiver: std::net::SocketAddr,
+        #[arg(long, default_value_t = 60)]
+        rounds: usize,
+        /// Pause between a round's low point and its crossing point, ms (plus up to 1 s).
+        #[arg(long, default_value_t = 1_000)]
+        pause_ms: u64,
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
     /// The peer run: the same generated metric points sent to VictoriaMetrics through
     /// `/api/v1/import`, followed until its storage counted every row.
     Victoria {
@@ -273,6 +300,25 @@ async fn main() -> Result<()> {
         Probe::Decode { series, items_per_request, requests, rounds } => {
             let shape = Shape { series, items_per_request, start_unix_nano: 1_700_000_000_000_000_000 };
             let report = cloudgrid_bench::decode::run(shape, requests, rounds);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::AlertLatency { graphql, endpoint, key, admin, prometheus, receiver, rounds, pause_ms, timeout_s } => {
+            let key = match key.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
+                None => key,
+            };
+            let report = cloudgrid_bench::alert_latency::run(cloudgrid_bench::alert_latency::AlertLatencyConfig {
+                graphql,
+                otlp: endpoint,
+                key,
+                admin,
+                prometheus,
+                receiver,
+                rounds,
+                pause: Duration::from_millis(pause_ms),
+                timeout: Duration::from_secs(timeout_s),
+            })
+            .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Victoria { url, load, timeout_s } => {

@@ -32,6 +32,7 @@ use cloudgrid_operators::catalog;
 use cloudgrid_operators::records::Record;
 use cloudgrid_proto::health::{Counter, Health};
 use cloudgrid_sinks::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule};
+use cloudgrid_sinks::live::LiveNotifier;
 use cloudgrid_sinks::{Sequenced, TelemetryWriter};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -441,8 +442,15 @@ struct Pending {
 
 /// Writes each epoch's alert events to history, marking those a silence in force
 /// matches, and tells the worker how far it got. A failed write is retried (the epoch
-/// waits; nothing is acked past it).
-pub(crate) async fn record(mut jobs: mpsc::UnboundedReceiver<RecordJob>, writer: Arc<dyn TelemetryWriter>, recorded: Arc<AtomicU64>, metrics: AlertMetrics) {
+/// waits; nothing is acked past it). Once recorded, the events are told live (a
+/// replayed epoch's again, with the same ids).
+pub(crate) async fn record(
+    mut jobs: mpsc::UnboundedReceiver<RecordJob>,
+    writer: Arc<dyn TelemetryWriter>,
+    recorded: Arc<AtomicU64>,
+    metrics: AlertMetrics,
+    live: Option<LiveNotifier>,
+) {
     let mut wake: Option<SyncActivator> = None;
     while let Some(job) = jobs.recv().await {
         let (epoch, mut events) = match job {
@@ -470,6 +478,9 @@ pub(crate) async fn record(mut jobs: mpsc::UnboundedReceiver<RecordJob>, writer:
         }
         metrics.recorded.add(events.len() as u64);
         recorded.store(epoch + 1, Ordering::Release);
+        if let Some(live) = &live {
+            live.alerts_recorded(events);
+        }
         if let Some(a) = &wake {
             let _ = a.activate();
         }

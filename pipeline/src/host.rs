@@ -196,7 +196,7 @@ impl Pipeline {
         for r in &recorded {
             let (tx, rx) = mpsc::unbounded_channel();
             record_txs.push(Some(tx));
-            recorders.push(tokio::spawn(alerts::record(rx, writer.clone(), r.clone(), alert_metrics.clone())));
+            recorders.push(tokio::spawn(alerts::record(rx, writer.clone(), r.clone(), alert_metrics.clone(), notifier.clone())));
         }
         let record_txs = Arc::new(Mutex::new(record_txs));
         // Only the feeding process reads the rules; elsewhere every project's buckets go

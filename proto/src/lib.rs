@@ -47,6 +47,7 @@ impl LiveKind {
             LiveKind::Spans => "spans",
             LiveKind::Logs => "logs",
             LiveKind::Metrics => "metrics",
+            LiveKind::Alerts => "alerts",
         }
     }
 }

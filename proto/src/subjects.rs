@@ -27,6 +27,11 @@ pub fn live(project_id: &str, kind: LiveKind) -> String {
     format!("live.{project_id}.{}", kind.token())
 }
 
+/// One kind of live notification of every project.
+pub fn live_of_kind(kind: LiveKind) -> String {
+    format!("live.*.{}", kind.token())
+}
+
 /// Every live notification of one project: what one listener per project per process
 /// subscribes to.
 pub fn live_of_project(project_id: &str) -> String {

@@ -1,6 +1,7 @@
 //! Post-persist notifications. Once a storage transaction committed, what it stored is
-//! told on the bus, one notice per project and kind (`live.<project>.spans|logs|metrics`),
-//! so a live view only ever shows what a query would also return.
+//! told on the bus, one notice per project and kind
+//! (`live.<project>.spans|logs|metrics|alerts`), so a live view only ever shows what a
+//! query would also return. Alert transitions are told once their recording committed.
 //!
 //! The writer hands each committed batch to [`LiveNotifier`] without waiting: notices are
 //! built and published on a task of their own, and when that task falls behind, batches
@@ -23,6 +24,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 
 use crate::WriteBatch;
+use crate::alerting::AlertEvent;
 use crate::surreal::rows::{log_json, span_json};
 
 /// Committed batches waiting for their notices; past this, batches are dropped.
@@ -37,10 +39,17 @@ const NOTICE_OVERHEAD: usize = 1_024;
 /// Tells the bus what each committed batch stored.
 #[derive(Debug, Clone)]
 pub struct LiveNotifier {
-    queue: mpsc::Sender<(WriteBatch, Instant)>,
+    queue: mpsc::Sender<(Committed, Instant)>,
     dropped: Counter,
     /// Batches dropped since the publishing task last looked.
     missed: Arc<AtomicU64>,
+}
+
+/// What a transaction committed, to be told.
+#[derive(Debug)]
+enum Committed {
+    Batch(WriteBatch),
+    Alerts(Vec<AlertEvent>),
 }
 
 /// Numbers the notices of one publisher per project.
@@ -68,7 +77,7 @@ impl Sequencer {
 impl LiveNotifier {
     /// Starts the publishing task on the current runtime.
     pub fn start(bus: Arc<dyn Bus>, health: &Health) -> Self {
-        let (queue, mut rx) = mpsc::channel::<(WriteBatch, Instant)>(QUEUE);
+        let (queue, mut rx) = mpsc::channel::<(Committed, Instant)>(QUEUE);
         let missed = Arc::new(AtomicU64::new(0));
         let task_missed = missed.clone();
         let max_bytes = bus.max_payload_bytes().saturating_sub(NOTICE_OVERHEAD).max(NOTICE_OVERHEAD);
@@ -81,11 +90,15 @@ impl LiveNotifier {
         );
         let latency = crate::stage_histogram(health, "notify", None);
         tokio::spawn(async move {
-            while let Some((batch, committed)) = rx.recv().await {
+            while let Some((what, committed)) = rx.recv().await {
                 if task_missed.swap(0, Ordering::AcqRel) > 0 {
                     sequencer.skip_all();
                 }
-                for (subject, mut notice) in notices(&batch, max_bytes) {
+                let all = match &what {
+                    Committed::Batch(batch) => notices(batch, max_bytes),
+                    Committed::Alerts(events) => alert_notices(events, max_bytes),
+                };
+                for (subject, mut notice) in all {
                     sequencer.stamp(&mut notice);
                     match bus.notify(&subject, Bytes::from(notice.encode_to_vec())).await {
                         Ok(()) => published.inc(),
@@ -108,7 +121,18 @@ impl LiveNotifier {
 
     /// Hands over a committed batch. Never waits.
     pub fn committed(&self, batch: WriteBatch) {
-        if self.queue.try_send((batch, Instant::now())).is_err() {
+        self.hand_over(Committed::Batch(batch));
+    }
+
+    /// Hands over alert transitions whose recording committed. Never waits.
+    pub fn alerts_recorded(&self, events: Vec<AlertEvent>) {
+        if !events.is_empty() {
+            self.hand_over(Committed::Alerts(events));
+        }
+    }
+
+    fn hand_over(&self, what: Committed) {
+        if self.queue.try_send((what, Instant::now())).is_err() {
             self.dropped.inc();
             self.missed.fetch_add(1, Ordering::AcqRel);
         }
@@ -173,26 +197,8 @@ pub fn notices(batch: &WriteBatch, max_bytes: usize) -> Vec<(String, LiveNotice)
         }
     }
     let mut out = Vec::new();
-    let mut items = |kind: LiveKind, by_project: BTreeMap<&str, Vec<serde_json::Value>>| {
-        for (project, all) in by_project {
-            let (chunks, too_large) = chunks(&all, max_bytes);
-            if too_large > 0 {
-                tracing::debug!(project, too_large, "items too large for a live notice");
-            }
-            for (json, count) in chunks {
-                let notice = LiveNotice {
-                    project_id: project.to_string(),
-                    kind: kind as i32,
-                    items_json: json,
-                    count,
-                    ..Default::default()
-                };
-                out.push((subjects::live(project, kind), notice));
-            }
-        }
-    };
-    items(LiveKind::Spans, spans);
-    items(LiveKind::Logs, logs);
+    item_notices(LiveKind::Spans, spans, max_bytes, &mut out);
+    item_notices(LiveKind::Logs, logs, max_bytes, &mut out);
     for (project, mut m) in metrics {
         m.series.sort_unstable();
         m.series.dedup();
@@ -206,6 +212,34 @@ pub fn notices(batch: &WriteBatch, max_bytes: usize) -> Vec<(String, LiveNotice)
         };
         out.push((subjects::live(project, LiveKind::Metrics), notice));
     }
+    out
+}
+
+/// Notices of `kind` carrying items, per project, within `max_bytes` of items each.
+fn item_notices(kind: LiveKind, by_project: BTreeMap<&str, Vec<serde_json::Value>>, max_bytes: usize, out: &mut Vec<(String, LiveNotice)>) {
+    for (project, all) in by_project {
+        let (chunks, too_large) = chunks(&all, max_bytes);
+        if too_large > 0 {
+            tracing::debug!(project, too_large, kind = kind.token(), "items too large for a live notice");
+        }
+        for (json, count) in chunks {
+            let notice = LiveNotice { project_id: project.to_string(), kind: kind as i32, items_json: json, count, ..Default::default() };
+            out.push((subjects::live(project, kind), notice));
+        }
+    }
+}
+
+/// The notices of recorded alert transitions: per project, the events as history
+/// stores them, each with its `id`; none larger than `max_bytes` of items.
+pub fn alert_notices(events: &[AlertEvent], max_bytes: usize) -> Vec<(String, LiveNotice)> {
+    let mut by_project: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
+    for e in events {
+        let Ok(mut json) = serde_json::to_value(e) else { continue };
+        json["id"] = serde_json::Value::String(e.key());
+        by_project.entry(&e.project_id).or_default().push(json);
+    }
+    let mut out = Vec::new();
+    item_notices(LiveKind::Alerts, by_project, max_bytes, &mut out);
     out
 }
 

@@ -1,6 +1,7 @@
 //! Alerting through `cloudgrid all`: a rule and a webhook channel made over GraphQL, the
 //! OpenTelemetry Python SDK's gauge points crossing the rule's threshold, the alerts in
-//! history, and the rule's burst in one signed webhook call.
+//! history, told live to a subscriber, listed as active, and the rule's burst in one
+//! signed webhook call.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use axum::http::HeaderMap;
 use hmac::Mac;
 use serde_json::{Value as J, json};
 
-use crate::graphql::query;
+use crate::graphql::{Client, query};
 use crate::harness::{Spec, otel_send};
 
 type Calls = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
@@ -62,6 +63,11 @@ async fn a_rule_fires_on_sdk_points_is_kept_in_history_and_calls_its_webhook_onc
     // Storage-write reads rules every second; the points go once it has this one.
     proc.wait_metric("cloudgrid_alert_rules ", 1, Duration::from_secs(20)).await;
 
+    let mut live = Client::connect(gql).await;
+    live.subscribe("a", "subscription { liveAlertEvents(project: \"default\") { started events { group toState value } lagged } }").await;
+    let first = live.next(Duration::from_secs(10)).await.expect("started");
+    assert_eq!(first["payload"]["data"]["liveAlertEvents"]["started"], true, "{first}");
+
     let endpoint = format!("http://{http}");
     let sent = tokio::task::spawn_blocking(move || otel_send("http", &endpoint, &key, "alert-e2e")).await.expect("send");
     assert_eq!(sent["metrics"]["delta"]["failures"], 0, "{sent}");
@@ -89,6 +95,18 @@ async fn a_rule_fires_on_sdk_points_is_kept_in_history_and_calls_its_webhook_onc
         assert_eq!(e["labels"]["severity"], "critical");
         assert_eq!(e["annotations"]["summary"], format!("{} is at 21.5", e["group"]["route"].as_str().unwrap_or_default()));
     }
+
+    // The subscriber heard each route go firing, after history had it.
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        let m = live.next(Duration::from_secs(10)).await.unwrap_or_else(|| panic!("live alerts stopped at {heard:?}"));
+        let events = m["payload"]["data"]["liveAlertEvents"]["events"].as_array().cloned().unwrap_or_else(|| panic!("{m}"));
+        heard.extend(events.into_iter().filter(|e| e["toState"] == "firing").map(|e| e["group"]["route"].as_str().unwrap_or_default().to_string()));
+    }
+    heard.sort();
+    assert_eq!(heard, ["/a", "/b", "/c"], "each route's firing told live once");
+    let active = query(gql, "{ activeAlerts(project: \"default\") { group toState } }", json!({})).await;
+    assert_eq!(active["activeAlerts"].as_array().map(Vec::len), Some(3), "{active}");
 
     // The burst arrives as one call, signed with the channel's secret.
     let deadline = Instant::now() + Duration::from_secs(30);

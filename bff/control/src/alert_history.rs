@@ -1,5 +1,6 @@
 //! The history of alert transitions: written by evaluation in the storage-write
-//! pipeline, read here by project, rule, labels and time.
+//! pipeline, read here by project, rule, labels and time; and the alerts active now
+//! (each alert's newest transition, when it put it in `pending` or `firing`).
 
 use std::collections::BTreeMap;
 
@@ -65,6 +66,54 @@ pub struct AlertEventView {
 
 const STATES: [&str; 3] = ["inactive", "pending", "firing"];
 
+/// Which active alerts to list; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActiveAlertQuery {
+    /// One rule's alerts.
+    #[serde(default)]
+    pub rule_id: Option<String>,
+    /// Alerts with all of these labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Only firing alerts (pending ones are left out).
+    #[serde(default)]
+    pub firing_only: bool,
+}
+
+/// Most active alerts one query returns.
+pub const MAX_ACTIVE: u32 = 10_000;
+
+impl AlertEventView {
+    /// A transition as history stores it (what live notices carry), with its `id`.
+    pub fn from_stored(json: serde_json::Value) -> Option<Self> {
+        serde_json::from_value::<EventRow>(json).ok().map(Self::from)
+    }
+}
+
+impl From<EventRow> for AlertEventView {
+    fn from(r: EventRow) -> Self {
+        Self {
+            id: r.id,
+            project_id: r.project_id,
+            rule_id: r.rule_id,
+            rule_name: r.rule_name,
+            rule_version: r.rule_version,
+            group_key: r.group_key,
+            group: r.group_labels,
+            labels: r.labels,
+            annotations: r.annotations,
+            severity: r.severity,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            at_unix_nano: r.at_unix_nano,
+            value: r.observed,
+            silenced: r.silenced,
+            silenced_by: r.silenced_by,
+        }
+    }
+}
+
 impl AlertEventQuery {
     fn check(&self) -> Result<(), ControlError> {
         let invalid = |m: &str| Err(ControlError::Invalid(m.into()));
@@ -88,7 +137,7 @@ impl AlertEventQuery {
     }
 }
 
-#[derive(Debug, SurrealValue)]
+#[derive(Debug, SurrealValue, Deserialize)]
 struct EventRow {
     id: String,
     project_id: String,
@@ -103,10 +152,15 @@ struct EventRow {
     from_state: String,
     to_state: String,
     at_unix_nano: i64,
+    #[serde(default)]
     observed: Option<f64>,
     silenced: bool,
     silenced_by: Vec<String>,
 }
+
+/// The columns of an event as [`EventRow`] reads them, its id from the record's.
+const EVENT_COLUMNS: &str = "project_id, rule_id, rule_name, rule_version, group_key, group_labels, labels, \
+    annotations, severity, from_state, to_state, at_unix_nano, observed, silenced, silenced_by";
 
 impl ControlPlane {
     /// The project's alert transitions, newest first (viewers and up).
@@ -137,31 +191,37 @@ impl ControlPlane {
         }
         let limit = query.limit.unwrap_or(MAX_EVENTS);
         let sql = format!(
-            "SELECT record::id(id)[1] AS id, project_id, rule_id, rule_name, rule_version, group_key, group_labels, labels, \
-             annotations, severity, from_state, to_state, at_unix_nano, observed, silenced, silenced_by \
-             FROM alert_event WHERE {filter} ORDER BY at_unix_nano DESC LIMIT {limit}"
+            "SELECT record::id(id)[1] AS id, {EVENT_COLUMNS} FROM alert_event WHERE {filter} ORDER BY at_unix_nano DESC LIMIT {limit}"
         );
         let rows: Vec<EventRow> = self.rows(&sql, &vars).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AlertEventView {
-                id: r.id,
-                project_id: r.project_id,
-                rule_id: r.rule_id,
-                rule_name: r.rule_name,
-                rule_version: r.rule_version,
-                group_key: r.group_key,
-                group: r.group_labels,
-                labels: r.labels,
-                annotations: r.annotations,
-                severity: r.severity,
-                from_state: r.from_state,
-                to_state: r.to_state,
-                at_unix_nano: r.at_unix_nano,
-                value: r.observed,
-                silenced: r.silenced,
-                silenced_by: r.silenced_by,
-            })
-            .collect())
+        Ok(rows.into_iter().map(AlertEventView::from).collect())
+    }
+
+    /// The project's alerts pending or firing now, of rules that exist and are enabled:
+    /// each the transition that put it in its state. Firing first, then newest first
+    /// (viewers and up).
+    pub async fn active_alerts(&self, who: &Principal, project_id: &str, query: &ActiveAlertQuery) -> Result<Vec<AlertEventView>, ControlError> {
+        if query.labels.len() > 20 {
+            return Err(ControlError::Invalid("labels: at most 20".into()));
+        }
+        self.authorize_project(who, project_id, Role::Viewer).await?;
+        let enabled: std::collections::HashSet<String> =
+            self.project_rules(project_id).await?.into_iter().filter(|r| r.spec.enabled).map(|r| r.id).collect();
+        let mut filter = String::from("project_id = $p AND to_state IN $states");
+        let states = if query.firing_only { vec!["firing"] } else { vec!["pending", "firing"] };
+        let mut vars = vec![("p", json!(project_id)), ("states", json!(states))];
+        if let Some(rule) = &query.rule_id {
+            filter.push_str(" AND rule_id = $rule");
+            vars.push(("rule", json!(rule)));
+        }
+        if !query.labels.is_empty() {
+            filter.push_str(" AND object::entries($labels).all(|$kv| labels[$kv[0]] = $kv[1])");
+            vars.push(("labels", json!(query.labels)));
+        }
+        let sql = format!("SELECT event_id AS id, {EVENT_COLUMNS} FROM alert_current WHERE {filter} LIMIT {MAX_ACTIVE}");
+        let rows: Vec<EventRow> = self.rows(&sql, &vars).await?;
+        let mut active: Vec<AlertEventView> = rows.into_iter().filter(|r| enabled.contains(&r.rule_id)).map(AlertEventView::from).collect();
+        active.sort_by_key(|a| std::cmp::Reverse((a.to_state == "firing", a.at_unix_nano)));
+        Ok(active)
     }
 }

@@ -280,7 +280,7 @@ impl ControlPlane {
     }
 
     /// The project's rules, by name, for callers already authorized.
-    async fn project_rules(&self, project_id: &str) -> Result<Vec<AlertRule>, ControlError> {
+    pub(crate) async fn project_rules(&self, project_id: &str) -> Result<Vec<AlertRule>, ControlError> {
         let rows: Vec<RuleRow> = self
             .rows(&format!("SELECT {RULE_COLUMNS}, name FROM alert_rule WHERE project_id = $p ORDER BY name"), &[("p", json!(project_id))])
             .await?;

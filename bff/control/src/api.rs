@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use cloudgrid_operators::alert::RuleSpec;
 
 use crate::access::{Principal, ProjectAccess, Role};
-use crate::alert_history::{AlertEventQuery, AlertEventView};
+use crate::alert_history::{ActiveAlertQuery, AlertEventQuery, AlertEventView};
 use crate::alerts::{AlertRule, Channel, ChannelSpec, NewChannel, Silence, SilenceSpec};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
@@ -72,6 +72,7 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn update_alert_rule(&self, who: &Principal, project: &str, id: &str, version: u64, spec: &RuleSpec) -> Result<AlertRule, ControlError>;
     async fn delete_alert_rule(&self, who: &Principal, project: &str, id: &str) -> Result<(), ControlError>;
     async fn alert_events(&self, who: &Principal, project: &str, query: &AlertEventQuery) -> Result<Vec<AlertEventView>, ControlError>;
+    async fn active_alerts(&self, who: &Principal, project: &str, query: &ActiveAlertQuery) -> Result<Vec<AlertEventView>, ControlError>;
     async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError>;
     async fn create_silence(&self, who: &Principal, project: &str, spec: &SilenceSpec) -> Result<Silence, ControlError>;
     async fn expire_silence(&self, who: &Principal, project: &str, id: &str) -> Result<Silence, ControlError>;
@@ -214,6 +215,9 @@ impl ControlApi for ControlPlane {
     }
     async fn alert_events(&self, who: &Principal, project: &str, query: &AlertEventQuery) -> Result<Vec<AlertEventView>, ControlError> {
         ControlPlane::alert_events(self, who, project, query).await
+    }
+    async fn active_alerts(&self, who: &Principal, project: &str, query: &ActiveAlertQuery) -> Result<Vec<AlertEventView>, ControlError> {
+        ControlPlane::active_alerts(self, who, project, query).await
     }
     async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {
         ControlPlane::silences(self, who, project, include_ended).await

@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use cloudgrid_operators::alert::RuleSpec;
 
 use crate::access::{Principal, ProjectAccess, Role};
-use crate::alert_history::{AlertEventQuery, AlertEventView};
+use crate::alert_history::{ActiveAlertQuery, AlertEventQuery, AlertEventView};
 use crate::alerts::{AlertRule, Channel as NotificationChannel, ChannelSpec, NewChannel, Silence, SilenceSpec};
 use crate::api::ControlApi;
 use crate::audit::{AuditEvent, AuditFilter};
@@ -354,6 +354,13 @@ impl pb::workspace_server::Workspace for ControlService {
         let r = r.into_inner();
         let query: AlertEventQuery = if r.spec_json.is_empty() { AlertEventQuery::default() } else { document(&r.spec_json)? };
         let events = self.api.alert_events(&principal_from_pb(r.principal), &r.project, &query).await.map_err(status)?;
+        ok(pb::AlertEvents { events_json: serde_json::to_string(&events).map_err(|e| Status::internal(e.to_string()))? })
+    }
+
+    async fn list_active_alerts(&self, r: Request<pb::AlertingRequest>) -> Reply<pb::AlertEvents> {
+        let r = r.into_inner();
+        let query: ActiveAlertQuery = if r.spec_json.is_empty() { ActiveAlertQuery::default() } else { document(&r.spec_json)? };
+        let events = self.api.active_alerts(&principal_from_pb(r.principal), &r.project, &query).await.map_err(status)?;
         ok(pb::AlertEvents { events_json: serde_json::to_string(&events).map_err(|e| Status::internal(e.to_string()))? })
     }
 
@@ -1034,6 +1041,12 @@ impl ControlApi for GrpcControl {
         let req = pb::AlertingRequest { spec_json: to_document(query)?, ..alerting(who, project) };
         let reply = self.workspace().list_alert_events(req).await.map_err(control_error)?;
         from_document("alert event list", &reply.into_inner().events_json)
+    }
+
+    async fn active_alerts(&self, who: &Principal, project: &str, query: &ActiveAlertQuery) -> Result<Vec<AlertEventView>, ControlError> {
+        let req = pb::AlertingRequest { spec_json: to_document(query)?, ..alerting(who, project) };
+        let reply = self.workspace().list_active_alerts(req).await.map_err(control_error)?;
+        from_document("active alert list", &reply.into_inner().events_json)
     }
 
     async fn silences(&self, who: &Principal, project: &str, include_ended: bool) -> Result<Vec<Silence>, ControlError> {

@@ -19,12 +19,16 @@
 //!   in force when the notification would go.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use surrealdb::types::SurrealValue;
 
 use cloudgrid_operators::alert::CompiledMatcher;
+use cloudgrid_proto::bus::Bus;
+use cloudgrid_proto::{LiveKind, subjects};
+use futures::{FutureExt, StreamExt};
 use cloudgrid_operators::alert::rule::{all_match, compile_matchers};
 
 use crate::alerts::ChannelTarget;
@@ -72,6 +76,8 @@ pub struct Round {
     pub failed: usize,
     /// Entries a silence made after their transition muted.
     pub silenced: usize,
+    /// When the first group still waiting for the rest of its burst is due (unix ms).
+    pub waiting_until_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -91,14 +97,34 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Runs the notifier until the runtime stops.
-pub fn spawn(control: ControlPlane, config: NotifierConfig) -> tokio::task::JoinHandle<()> {
+/// Runs the notifier until the runtime stops. The outbox is read every `config.poll`,
+/// when a waiting group is due, and, given the bus, as soon as storage-write tells it
+/// recorded alert transitions (`live.*.alerts`): a notification does not wait for the
+/// next poll. Polling stays, for a notice lost and for retries.
+pub fn spawn(control: ControlPlane, config: NotifierConfig, bus: Option<Arc<dyn Bus>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let sender = Sender::new(WEBHOOK_TIMEOUT);
+        let mut wake = match &bus {
+            Some(bus) => match bus.listen(&subjects::live_of_kind(LiveKind::Alerts)).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert notifications will go at the next poll: the bus cannot be listened to");
+                    None
+                }
+            },
+            None => None,
+        };
         let mut failing = false;
         loop {
+            let mut due = tokio::time::Instant::now() + config.poll;
             match control.notify_round(&config, &sender, now_ms()).await {
-                Ok(_) => failing = false,
+                Ok(round) => {
+                    failing = false;
+                    if let Some(at) = round.waiting_until_ms {
+                        let wait = Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64);
+                        due = due.min(tokio::time::Instant::now() + wait);
+                    }
+                }
                 Err(e) => {
                     if !failing {
                         tracing::warn!(error = %e, "sending alert notifications failed; retrying");
@@ -106,7 +132,21 @@ pub fn spawn(control: ControlPlane, config: NotifierConfig) -> tokio::task::Join
                     failing = true;
                 }
             }
-            tokio::time::sleep(config.poll).await;
+            match wake.as_mut() {
+                Some(listener) if !failing => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due) => {}
+                        heard = listener.next() => {
+                            if heard.is_none() {
+                                wake = None;
+                            }
+                            // One round answers every notice already here.
+                            while let Some(Some(_)) = wake.as_mut().and_then(|l| l.next().now_or_never()) {}
+                        }
+                    }
+                }
+                _ => tokio::time::sleep_until(due).await,
+            }
         }
     })
 }
@@ -137,6 +177,7 @@ impl ControlPlane {
             // A new group waits for the rest of its burst; a retry goes when due.
             let retry = entries.iter().any(|e| e.attempts > 0) || !claim.is_empty();
             if !retry && oldest + wait > now_ms {
+                round.waiting_until_ms = Some(round.waiting_until_ms.map_or(oldest + wait, |w| w.min(oldest + wait)));
                 continue;
             }
             // A silence made since the transition was recorded mutes it too.

@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 
 use crate::StorageRead;
 use crate::explorer::{MetricSummary, SeriesPage};
-use crate::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{LogPage, LogQuery};
 use crate::metrics::{MetricQuery, MetricResult, QueryError};
 use crate::traces::{TraceQuery, TraceSummary, TreeSpan};
@@ -48,6 +48,8 @@ pub trait ReadApi: Send + Sync + 'static {
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError>;
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError>;
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError>;
+    /// Alert transitions as history stores them (JSON, each with its `id`).
+    async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<LiveItemStream, QueryError>;
 }
 
 #[async_trait]
@@ -100,5 +102,9 @@ impl ReadApi for StorageRead {
 
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError> {
         StorageRead::live_metric(self, project, view).await
+    }
+
+    async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<LiveItemStream, QueryError> {
+        Ok(StorageRead::live_alerts(self, project, filter).await?.map(Ok).boxed())
     }
 }

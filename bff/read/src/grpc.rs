@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::{LiveItemStream, LiveMetricStream, ReadApi};
 use crate::explorer::{MetricSummary, SeriesPage};
-use crate::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{Cursor, LogPage, LogQuery};
 use crate::metrics::{Across, AcrossOp, MetricQuery, MetricResult, OverTime, QueryError, ResultSeries};
 use crate::traces::{Status as SpanStatus, TraceQuery, TraceSummary, TreeSpan};
@@ -408,6 +408,7 @@ impl pb::storage_read_server::StorageRead for ReadService {
 
     type LiveSpansStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
     type LiveLogsStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
+    type LiveAlertsStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
     type LiveMetricStream = BoxStream<'static, Result<pb::LiveMetricEvent, Status>>;
 
     async fn live_spans(&self, r: Request<pb::LiveSpansRequest>) -> Reply<Self::LiveSpansStream> {
@@ -421,6 +422,13 @@ impl pb::storage_read_server::StorageRead for ReadService {
         let r = self.allowed(r, |m| &m.project).await?;
         let q = log_query_from_pb(r.filter, 0, u64::MAX, 0, None)?;
         let stream = self.api.live_logs(&r.project, q).await.map_err(status)?;
+        Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
+    }
+
+    async fn live_alerts(&self, r: Request<pb::LiveAlertsRequest>) -> Reply<Self::LiveAlertsStream> {
+        let r = self.allowed(r, |m| &m.project).await?;
+        let filter = LiveAlertFilter { rule_id: r.rule_id, labels: r.labels.into_iter().collect() };
+        let stream = self.api.live_alerts(&r.project, filter).await.map_err(status)?;
         Ok(Response::new(stream.map(|e| e.map(items_event).map_err(status)).boxed()))
     }
 
@@ -728,6 +736,12 @@ impl ReadApi for GrpcRead {
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError> {
         let req = pb::LiveLogsRequest { project: project.into(), filter: Some(log_filter_to_pb(&filter)) };
         let stream = self.live.clone().live_logs(req).await.map_err(query_error)?.into_inner();
+        Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Recovery { report: LiveItems::Lagged(n), resync: None }))
+    }
+
+    async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<LiveItemStream, QueryError> {
+        let req = pb::LiveAlertsRequest { project: project.into(), rule_id: filter.rule_id, labels: filter.labels.into_iter().collect() };
+        let stream = self.live.clone().live_alerts(req).await.map_err(query_error)?.into_inner();
         Ok(drained(stream, |e| Ok(items_from_event(e)), |n| Recovery { report: LiveItems::Lagged(n), resync: None }))
     }
 

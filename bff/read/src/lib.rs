@@ -34,7 +34,7 @@ use futures::stream::BoxStream;
 
 use crate::catalogs::Catalogs;
 use crate::explorer::Explorer;
-use crate::live::{LiveHub, LiveItems, LiveMetric, LiveMetricQuery};
+use crate::live::{LiveAlertFilter, LiveHub, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{LogQuery, Logs};
 use crate::metrics::{MetricReader, QueryError};
 use crate::traces::{TraceQuery, Traces};
@@ -93,6 +93,12 @@ impl StorageRead {
     pub async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<BoxStream<'static, LiveItems>, QueryError> {
         let session = self.hub.session(project).await?;
         Ok(live::item_view(session, LiveKind::Logs, move |l| logs::log_matches(&filter, l)))
+    }
+
+    /// Alert transitions of `project` passing `filter`, as they are recorded.
+    pub async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<BoxStream<'static, LiveItems>, QueryError> {
+        let session = self.hub.session(project).await?;
+        Ok(live::item_view(session, LiveKind::Alerts, move |e| filter.matches(e)))
     }
 
     /// A metric query over a sliding range, kept current as its rollups change.

@@ -195,6 +195,23 @@ impl LiveHub {
     }
 }
 
+/// Which alert transitions a live alert view shows; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveAlertFilter {
+    /// One rule's.
+    pub rule_id: Option<String>,
+    /// Alerts with all of these labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl LiveAlertFilter {
+    /// Whether a transition, as history stores it, passes.
+    pub fn matches(&self, event: &serde_json::Value) -> bool {
+        self.rule_id.as_ref().is_none_or(|r| event["rule_id"].as_str() == Some(r.as_str()))
+            && self.labels.iter().all(|(k, v)| event["labels"][k].as_str() == Some(v.as_str()))
+    }
+}
+
 /// A live span or log view's output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveItems {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Json, Object, Result, SimpleObject};
-use cloudgrid_control::alert_history::{AlertEventQuery, AlertEventView};
+use cloudgrid_control::alert_history::{ActiveAlertQuery, AlertEventQuery, AlertEventView};
 use cloudgrid_control::alerts::{AlertRule as StoredRule, Channel as StoredChannel, ChannelSpec, ChannelTarget, Silence as StoredSilence, SilenceSpec};
 use cloudgrid_operators::alert::RuleSpec;
 use serde_json::Value as J;
@@ -87,7 +87,7 @@ fn silence(s: StoredSilence) -> Silence {
 }
 
 /// One change of state of one alert (a rule's group), as evaluation recorded it.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone, Debug)]
 pub struct AlertEvent {
     pub id: String,
     pub rule_id: String,
@@ -116,7 +116,7 @@ pub struct AlertEvent {
     pub silenced_by: Vec<String>,
 }
 
-fn event(e: AlertEventView) -> AlertEvent {
+pub(crate) fn event(e: AlertEventView) -> AlertEvent {
     AlertEvent {
         id: e.id,
         rule_id: e.rule_id,
@@ -213,6 +213,23 @@ impl AlertQuery {
     ) -> Result<Vec<AlertEvent>> {
         let query = AlertEventQuery { rule_id, labels: labels.map(|l| l.0).unwrap_or_default(), to_state, from_ms, to_ms, limit };
         let all = backends(ctx).control.alert_events(&who(ctx), &project, &query).await.map_err(from_control)?;
+        Ok(all.into_iter().map(event).collect())
+    }
+
+    /// The project's alerts pending or firing now (of rules that exist and are
+    /// enabled), each as the transition that put it in its state: firing first, then
+    /// newest first. Of one rule, of alerts with all of `labels`, firing ones only with
+    /// `firingOnly`. What an alert list shows; `liveAlertEvents` keeps it current.
+    async fn active_alerts(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        rule_id: Option<String>,
+        labels: Option<Json<BTreeMap<String, String>>>,
+        firing_only: Option<bool>,
+    ) -> Result<Vec<AlertEvent>> {
+        let query = ActiveAlertQuery { rule_id, labels: labels.map(|l| l.0).unwrap_or_default(), firing_only: firing_only.unwrap_or(false) };
+        let all = backends(ctx).control.active_alerts(&who(ctx), &project, &query).await.map_err(from_control)?;
         Ok(all.into_iter().map(event).collect())
     }
 

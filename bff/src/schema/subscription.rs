@@ -5,9 +5,11 @@
 
 use async_graphql::{Context, Result, SimpleObject, Subscription};
 use cloudgrid_control::{ControlError, Role};
-use cloudgrid_read::live::{LiveItems, LiveMetric, LiveMetricQuery};
+use cloudgrid_control::alert_history::AlertEventView;
+use cloudgrid_read::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use futures::{Stream, StreamExt};
 
+use super::alerts::{AlertEvent, event};
 use super::query::{Log, LogFilter, MetricQueryInput, MetricResult, Span, SpanFilter, log, metric_result, span};
 use super::scalars::Duration;
 use super::{backends, from_control, from_query, invalid, limits, read, take_slot, who};
@@ -74,6 +76,18 @@ pub struct LiveLogs {
     pub lagged: Option<u64>,
 }
 
+/// Alert transitions as they are recorded.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct LiveAlertEvents {
+    /// As for `LiveSpans`: query `activeAlerts` (or `alertEvents`) up to this point.
+    pub started: bool,
+    /// In the order recorded. After a restart of evaluation a transition may come again,
+    /// with the same `id`.
+    pub events: Vec<AlertEvent>,
+    /// As for `LiveSpans`: query `activeAlerts` again.
+    pub lagged: Option<u64>,
+}
+
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum LiveMetricKind {
     /// The whole range: replace what is shown.
@@ -132,6 +146,36 @@ impl SubscriptionRoot {
             Ok(match e.map_err(from_query)? {
                 LiveItems::Items(items) => LiveLogs { logs: items.into_iter().map(log).collect(), ..LiveLogs::default() },
                 LiveItems::Lagged(n) => LiveLogs { lagged: Some(n), ..LiveLogs::default() },
+            })
+        }));
+        Ok(while_allowed(ctx, &project, events))
+    }
+
+    /// The project's alert transitions as they are recorded: of one rule, of alerts
+    /// with all of `labels`. With `activeAlerts`, what keeps an alert list current.
+    async fn live_alert_events(
+        &self,
+        ctx: &Context<'_>,
+        project: String,
+        rule_id: Option<String>,
+        labels: Option<async_graphql::Json<std::collections::BTreeMap<String, String>>>,
+    ) -> Result<impl Stream<Item = Result<LiveAlertEvents>> + use<>> {
+        let slot = take_slot(ctx)?;
+        let project = super::project(ctx, &project).await?;
+        let filter = LiveAlertFilter { rule_id, labels: labels.map(|l| l.0).unwrap_or_default() };
+        if filter.labels.len() > 20 {
+            return Err(invalid("labels: at most 20"));
+        }
+        let stream = read(ctx).live_alerts(&project, filter).await.map_err(from_query)?;
+        let started = futures::stream::once(async { Ok(LiveAlertEvents { started: true, ..LiveAlertEvents::default() }) });
+        let events = started.chain(stream.map(move |e| {
+            let _held = &slot;
+            Ok(match e.map_err(from_query)? {
+                LiveItems::Items(items) => LiveAlertEvents {
+                    events: items.into_iter().filter_map(AlertEventView::from_stored).map(event).collect(),
+                    ..LiveAlertEvents::default()
+                },
+                LiveItems::Lagged(n) => LiveAlertEvents { lagged: Some(n), ..LiveAlertEvents::default() },
             })
         }));
         Ok(while_allowed(ctx, &project, events))

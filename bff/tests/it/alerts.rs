@@ -177,31 +177,35 @@ async fn a_channel_test_reaches_an_allow_listed_receiver(shape: Shape) {
     assert_eq!(sent["kind"], "test");
 }
 
+/// A transition of rule `rule`'s alert for `room`, as evaluation records it (the hall's
+/// is silenced).
+fn recorded(rule: &str, room: &str, at_ms: i64, to: &str) -> cloudgrid_sinks::alerting::AlertEvent {
+    let group: std::collections::BTreeMap<String, String> = [("room".to_string(), room.to_string())].into();
+    let mut labels = group.clone();
+    labels.insert("alertname".into(), "Hot room".into());
+    cloudgrid_sinks::alerting::AlertEvent {
+        project_id: "default".into(),
+        rule_id: rule.into(),
+        rule_name: "Hot room".into(),
+        rule_version: 2,
+        group_key: format!("g-{room}"),
+        group,
+        labels,
+        annotations: [("summary".to_string(), format!("{room} is hot"))].into(),
+        severity: "critical".into(),
+        from_state: "inactive".into(),
+        to_state: to.into(),
+        at_unix_nano: at_ms * 1_000_000,
+        value: Some(41.5),
+        silenced: room == "hall",
+        silenced_by: if room == "hall" { vec!["s1".into()] } else { vec![] },
+        channels: vec![],
+    }
+}
+
 async fn alert_history_through_graphql(shape: Shape) {
     let bff = Bff::start(Options::shape(shape)).await;
-    let event = |room: &str, at_ms: i64, to: &str| {
-        let group: std::collections::BTreeMap<String, String> = [("room".to_string(), room.to_string())].into();
-        let mut labels = group.clone();
-        labels.insert("alertname".into(), "Hot room".into());
-        cloudgrid_sinks::alerting::AlertEvent {
-            project_id: "default".into(),
-            rule_id: "r1".into(),
-            rule_name: "Hot room".into(),
-            rule_version: 2,
-            group_key: format!("g-{room}"),
-            group,
-            labels,
-            annotations: [("summary".to_string(), format!("{room} is hot"))].into(),
-            severity: "critical".into(),
-            from_state: "inactive".into(),
-            to_state: to.into(),
-            at_unix_nano: at_ms * 1_000_000,
-            value: Some(41.5),
-            silenced: room == "hall",
-            silenced_by: if room == "hall" { vec!["s1".into()] } else { vec![] },
-            channels: vec![],
-        }
-    };
+    let event = |room: &str, at_ms: i64, to: &str| recorded("r1", room, at_ms, to);
     bff.record_alert_events(&[event("kitchen", 1_000, "firing"), event("hall", 2_000, "pending")]).await;
     let fields = "ruleId ruleName ruleVersion group labels annotations severity fromState toState atMs value silenced silencedBy";
     let all = bff.query(&format!("{{ alertEvents(project: \"default\") {{ {fields} }} }}"), json!({})).await;
@@ -223,4 +227,76 @@ async fn alert_history_through_graphql(shape: Shape) {
     assert!(message(&bad).starts_with("toState: "), "{bad}");
 }
 
-crate::both_shapes!(alerting_objects_through_graphql, a_channel_test_reaches_an_allow_listed_receiver, alert_history_through_graphql);
+/// An alert list: the active alerts, then the transitions as they are recorded.
+async fn the_alert_list_is_read_and_kept_current_live(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+    let rule = |name: &str, enabled: bool| {
+        let mut spec = rule_spec("unused");
+        spec["name"] = json!(name);
+        spec["channels"] = json!([]);
+        spec["enabled"] = json!(enabled);
+        json!({"spec": spec})
+    };
+    let made = bff.query(RULE, rule("Hot room", true)).await;
+    let on = made["data"]["createAlertRule"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let made = bff.query(RULE, rule("Paused", false)).await;
+    let off = made["data"]["createAlertRule"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+
+    let mut ws = bff.ws().await;
+    ws.subscribe(
+        "a",
+        "subscription($r: String) { liveAlertEvents(project: \"default\", ruleId: $r) { started events { id ruleId group toState atMs silenced } lagged } }",
+        json!({"r": on}),
+    )
+    .await;
+    let m = ws.next().await;
+    assert_eq!(m["payload"]["data"]["liveAlertEvents"]["started"], true, "{m}");
+
+    bff.record_alert_events(&[recorded(&on, "kitchen", 1_000, "pending"), recorded(&off, "attic", 1_500, "firing"), recorded(&on, "hall", 2_000, "firing")])
+        .await;
+    let m = ws.next().await;
+    assert_eq!(
+        m["payload"]["data"]["liveAlertEvents"],
+        json!({"started": false, "lagged": null, "events": [
+            {"id": format!("{on}:g-kitchen:1000000000:pending"), "ruleId": on, "group": {"room": "kitchen"}, "toState": "pending", "atMs": 1000, "silenced": false},
+            {"id": format!("{on}:g-hall:2000000000:firing"), "ruleId": on, "group": {"room": "hall"}, "toState": "firing", "atMs": 2000, "silenced": true}]}),
+        "the rule's transitions, in the order recorded; the other rule's are filtered out"
+    );
+    // A later transition replaces an alert's state; an older one arriving late does not.
+    bff.record_alert_events(&[recorded(&on, "kitchen", 3_000, "firing"), recorded(&on, "cellar", 4_000, "pending")]).await;
+    bff.record_alert_events(&[recorded(&on, "kitchen", 500, "pending")]).await;
+    for _ in 0..2 {
+        let m = ws.next().await;
+        assert!(m["payload"]["data"]["liveAlertEvents"]["events"].as_array().is_some_and(|e| !e.is_empty()), "{m}");
+    }
+
+    let active = "query($l: JSON, $f: Boolean) { activeAlerts(project: \"default\", labels: $l, firingOnly: $f) { ruleId group toState atMs } }";
+    let all = bff.query(active, json!({})).await;
+    assert_eq!(
+        all["data"]["activeAlerts"],
+        json!([
+            {"ruleId": on, "group": {"room": "kitchen"}, "toState": "firing", "atMs": 3000},
+            {"ruleId": on, "group": {"room": "hall"}, "toState": "firing", "atMs": 2000},
+            {"ruleId": on, "group": {"room": "cellar"}, "toState": "pending", "atMs": 4000}]),
+        "firing first, then newest; a disabled rule's alerts are not listed: {all}"
+    );
+    let firing = bff.query(active, json!({"f": true, "l": {"room": "hall"}})).await;
+    assert_eq!(firing["data"]["activeAlerts"], json!([{"ruleId": on, "group": {"room": "hall"}, "toState": "firing", "atMs": 2000}]), "{firing}");
+
+    bff.record_alert_events(&[recorded(&on, "hall", 5_000, "inactive")]).await;
+    let resolved = bff.query(active, json!({"f": true})).await;
+    assert_eq!(resolved["data"]["activeAlerts"], json!([{"ruleId": on, "group": {"room": "kitchen"}, "toState": "firing", "atMs": 3000}]), "{resolved}");
+    let m = ws.next().await;
+    assert_eq!(m["payload"]["data"]["liveAlertEvents"]["events"][0]["toState"], "inactive", "{m}");
+
+    let deleted = bff.query("mutation($id: String!) { deleteAlertRule(project: \"default\", id: $id) }", json!({"id": on})).await;
+    assert!(deleted["errors"].is_null(), "{deleted}");
+    assert_eq!(bff.query(active, json!({})).await["data"]["activeAlerts"], json!([]), "a deleted rule's alerts are not active");
+}
+
+crate::both_shapes!(
+    alerting_objects_through_graphql,
+    a_channel_test_reaches_an_allow_listed_receiver,
+    alert_history_through_graphql,
+    the_alert_list_is_read_and_kept_current_live
+);

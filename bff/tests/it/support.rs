@@ -167,9 +167,12 @@ impl Bff {
         }
     }
 
-    /// Records alert transitions as storage-write's evaluation does.
+    /// Records alert transitions as storage-write's evaluation does, then tells them live.
     pub async fn record_alert_events(&self, events: &[cloudgrid_sinks::alerting::AlertEvent]) {
         self.writer.record_alert_events(events).await.expect("record alert events");
+        for (subject, notice) in cloudgrid_sinks::live::alert_notices(events, usize::MAX) {
+            self.bus.notify(&subject, Bytes::from(notice.encode_to_vec())).await.expect("notify");
+        }
     }
 
     pub fn url(&self) -> String {

@@ -189,6 +189,7 @@ const ENTRIES: &[Entry] = &[
     project("alertRules", "query($g: String!) { alertRules(project: $g) { id name spec } }"),
     project("alertRule", "query($g: String!, $r: String!) { alertRule(project: $g, id: $r) { name spec } }"),
     project("alertEvents", "query($g: String!) { alertEvents(project: $g) { id ruleName labels toState } }"),
+    project("activeAlerts", "query($g: String!) { activeAlerts(project: $g) { id ruleName labels toState } }"),
     project("silences", "query($g: String!) { silences(project: $g, includeEnded: true) { id comment matchers { value } } }"),
     project("notificationChannels", "query($g: String!) { notificationChannels(project: $g) { id name spec } }"),
     project("createAlertRule", "mutation($g: String!) { createAlertRule(project: $g, spec: {name: \"x\", metric: \"m\", aggregation: \"avg\", window: \"1m\", condition: {op: \"gt\", threshold: 1}}) { id } }"),
@@ -231,6 +232,7 @@ const ENTRIES: &[Entry] = &[
     project("deleteProviderSecret", "mutation($g: String!) { deleteProviderSecret(project: $g, name: \"globex-openai\") }"),
     project("liveSpans", "subscription($g: String!) { liveSpans(project: $g) { started } }"),
     project("liveLogs", "subscription($g: String!) { liveLogs(project: $g) { started } }"),
+    project("liveAlertEvents", "subscription($g: String!) { liveAlertEvents(project: $g) { started } }"),
     project("liveMetric", "subscription($g: String!) { liveMetric(project: $g, query: {metric: \"m\", aggregation: AVG}, range: \"5m\") { kind } }"),
 ];
 
@@ -455,6 +457,8 @@ async fn storage_read_checks_the_end_user_each_call_names() {
         assert!(matches!(refused, Err(QueryError::NotFound(_))), "{name}: {refused:?}");
         let live = storage_read.as_caller(who).live_spans("default", TraceQuery::default()).await;
         assert!(matches!(live, Err(QueryError::NotFound(_))), "{name} live: {:?}", live.err());
+        let alerts = storage_read.as_caller(who).live_alerts("default", Default::default()).await;
+        assert!(matches!(alerts, Err(QueryError::NotFound(_))), "{name} live alerts: {:?}", alerts.err());
     }
     // A call that names nobody is refused too.
     assert!(matches!(storage_read.metrics("default").await, Err(QueryError::Forbidden(_))));

@@ -116,8 +116,8 @@ impl Store {
         let rows: Vec<Row> = self
             .db
             .query(
-                "SELECT group_key, group_labels, to_state, at_unix_nano FROM alert_event \
-                 WHERE project_id = $p AND rule_id = $r ORDER BY at_unix_nano DESC LIMIT 100000",
+                "SELECT group_key, group_labels, to_state, at_unix_nano FROM alert_current \
+                 WHERE project_id = $p AND rule_id = $r",
             )
             .bind(("p", project.to_string()))
             .bind(("r", rule.to_string()))
@@ -125,17 +125,16 @@ impl Store {
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        // Newest first: the first of each group is its state.
-        let mut seen = std::collections::HashSet::new();
         Ok(rows
             .into_iter()
-            .filter(|r| seen.insert(r.group_key.clone()))
             .map(|r| RecordedState { group: r.group_labels, state: r.to_state, at_unix_nano: r.at_unix_nano })
             .collect())
     }
 
     /// Creates the events not recorded yet, in one transaction, and for each that
     /// notifies an outbox entry per channel: what the control plane's notifier sends.
+    /// Each alert's current state (`alert_current`, keyed by project, rule and group)
+    /// follows its newest event.
     pub(crate) async fn record_alert_events(&self, events: &[AlertEvent]) -> Result<(), SinkError> {
         if events.is_empty() {
             return Ok(());
@@ -149,7 +148,15 @@ impl Store {
                 } else {
                     Vec::new()
                 };
-                serde_json::json!({ "key": [e.project_id, e.key()], "row": e, "outbox": outbox })
+                let mut current = serde_json::to_value(e).unwrap_or_default();
+                current["event_id"] = serde_json::Value::String(e.key());
+                serde_json::json!({
+                    "key": [e.project_id, e.key()],
+                    "row": e,
+                    "outbox": outbox,
+                    "current_key": [e.project_id, e.rule_id, e.group_key],
+                    "current": current,
+                })
             })
             .collect();
         let response = self
@@ -161,6 +168,8 @@ impl Store {
                     IF record::exists($r) = false { \
                         CREATE $r CONTENT $e.row RETURN NONE; \
                         FOR $o IN $e.outbox { CREATE type::record('alert_outbox', $o.key) CONTENT $o.row RETURN NONE; }; \
+                        LET $c = type::record('alert_current', $e.current_key); \
+                        IF ($c.at_unix_nano ?? -1) <= $e.row.at_unix_nano { UPSERT $c CONTENT $e.current RETURN NONE; }; \
                     }; \
                  }; \
                  COMMIT TRANSACTION;",

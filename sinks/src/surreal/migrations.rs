@@ -195,6 +195,22 @@ DEFINE TABLE IF NOT EXISTS alert_outbox SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox FIELDS state, next_at_ms;
 "#,
     },
+    Migration {
+        version: 18,
+        name: "each alert's current state",
+        // Keyed [project, rule, group]: the newest event of each alert, what the active
+        // alerts list and a restarted evaluation read. Filled from the history kept so far.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS alert_current SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS alert_current_rule ON alert_current FIELDS project_id, rule_id;
+FOR $e IN (SELECT * FROM alert_event ORDER BY at_unix_nano ASC) {
+    LET $c = type::record('alert_current', [$e.project_id, $e.rule_id, $e.group_key]);
+    UPSERT $c CONTENT $e.{project_id, rule_id, rule_name, rule_version, group_key, group_labels, labels, annotations,
+        severity, from_state, to_state, at_unix_nano, observed, silenced, silenced_by, channels} RETURN NONE;
+    UPDATE $c SET event_id = record::id($e.id)[1] RETURN NONE;
+};
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {
@@ -266,5 +282,35 @@ mod tests {
         points.sort_unstable();
         // The events lane keeps the partition's point; the metrics lane starts from a copy.
         assert_eq!(points, vec![(3, 7), (63, 9), (67, 7), (127, 9)]);
+    }
+
+    #[tokio::test]
+    async fn each_alerts_current_state_is_filled_from_the_history_kept() {
+        let db = super::super::handle::open_embedded(&SurrealConfig::mem()).await.expect("open");
+        db.use_database("t", "t").await.expect("use");
+        apply_through(&db, 17).await.expect("migrations before current states");
+        db.query(
+            "CREATE alert_event:['p', 'r:g1:1:pending'] SET project_id = 'p', rule_id = 'r', group_key = 'g1', to_state = 'pending', at_unix_nano = 1; \
+             CREATE alert_event:['p', 'r:g1:2:firing'] SET project_id = 'p', rule_id = 'r', group_key = 'g1', to_state = 'firing', at_unix_nano = 2, observed = 3.5; \
+             CREATE alert_event:['p', 'r:g2:1:firing'] SET project_id = 'p', rule_id = 'r', group_key = 'g2', to_state = 'firing', at_unix_nano = 1;",
+        )
+        .await
+        .expect("history");
+        apply(&db).await.expect("the rest");
+        let mut current: Vec<(String, String, String, Option<f64>)> = db
+            .query("SELECT VALUE [group_key, to_state, event_id, observed] FROM alert_current")
+            .await
+            .expect("read")
+            .take(0)
+            .expect("take");
+        current.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            current,
+            vec![
+                ("g1".into(), "firing".into(), "r:g1:2:firing".into(), Some(3.5)),
+                ("g2".into(), "firing".into(), "r:g2:1:firing".into(), None),
+            ],
+            "the newest event of each alert"
+        );
     }
 }

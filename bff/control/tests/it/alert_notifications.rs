@@ -124,7 +124,10 @@ async fn a_rules_transitions_go_out_grouped_signed_and_once() {
     s.writer.record_alert_events(&events).await.expect("record");
     let config = NotifierConfig { group_wait: Duration::from_secs(2), ..NotifierConfig::default() };
     let t = now_ms();
-    assert_eq!(s.round(&config, t).await, Round::default(), "the group waits for the rest of its burst");
+    let waiting = s.round(&config, t).await;
+    assert_eq!(Round { waiting_until_ms: None, ..waiting.clone() }, Round::default(), "the group waits for the rest of its burst");
+    let due = waiting.waiting_until_ms.expect("the round tells when the waiting group is due");
+    assert!((t + 1_000..=t + 2_000).contains(&due), "due the group wait after its first transition was recorded: {due} vs {t}");
     assert_eq!(s.round(&config, t + 3_000).await, Round { sent: 2, ..Round::default() }, "one webhook call and one email");
 
     let got = receiver.got();
@@ -253,4 +256,37 @@ async fn a_silence_made_after_the_transition_still_mutes_its_notification() {
         .expect("rows");
     assert_eq!(by, [vec![silence.id]]);
     assert_eq!(s.round(&config, now_ms() + 60_000).await, Round::default(), "a muted entry is not sent later");
+}
+
+/// Storage-write tells recorded transitions on the bus: a notifier listening there sends
+/// them at once, without waiting for its next poll (an hour away here).
+#[tokio::test]
+async fn a_notifier_listening_on_the_bus_sends_as_soon_as_transitions_are_told() {
+    use cloudgrid_proto::bus::Bus;
+    use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
+    use prost::Message as _;
+    let receiver = Receiver::start(200, Duration::ZERO, None).await;
+    let sink = SmtpSink::start();
+    let s = setup(&receiver, &sink).await;
+    let bus: std::sync::Arc<dyn Bus> = std::sync::Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let config = NotifierConfig { group_wait: Duration::ZERO, poll: Duration::from_secs(3600), ..NotifierConfig::default() };
+    let notifier = cloudgrid_control::notifier::spawn(s.control.clone(), config, Some(bus.clone()));
+    // Two transitions recorded one after the other: the second is recorded after the
+    // first was delivered, so after the notifier's first round read the outbox; only
+    // a wake sends it.
+    for (n, room) in ["kitchen", "hall"].into_iter().enumerate() {
+        let event = s.event(room, 100 + n as i64, "inactive", "firing", &[s.webhook.as_str()]);
+        s.writer.record_alert_events(std::slice::from_ref(&event)).await.expect("record");
+        for (subject, notice) in cloudgrid_sinks::live::alert_notices(&[event], usize::MAX) {
+            bus.notify(&subject, notice.encode_to_vec().into()).await.expect("notify");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while receiver.got().len() <= n {
+            assert!(std::time::Instant::now() < deadline, "transition {n} was not sent on the bus's word");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let rooms: Vec<J> = receiver.got().iter().map(|g| serde_json::from_slice::<J>(&g.body).expect("json")["alerts"][0]["labels"]["room"].clone()).collect();
+    assert_eq!(rooms, ["kitchen", "hall"]);
+    notifier.abort();
 }
