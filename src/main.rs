@@ -180,6 +180,10 @@ struct Common {
     /// is sent (one email or webhook call for the group).
     #[arg(long, env = "CLOUDGRID_ALERT_GROUP_WAIT", default_value = "1s", global = true)]
     alert_group_wait: String,
+    /// How long a notifier's claim on a notification holds: one that stopped mid-send
+    /// has it sent again (with the same delivery id) after this.
+    #[arg(long, env = "CLOUDGRID_ALERT_SEND_LEASE", default_value = "60s", global = true)]
+    alert_send_lease: String,
     /// Most active metric series per project (0: no limit); points of new series past
     /// it are rejected with partial_success.
     #[arg(long, env = "CLOUDGRID_MAX_ACTIVE_SERIES", default_value_t = 1_000_000, global = true)]
@@ -447,7 +451,11 @@ impl Common {
         let group_wait = parse_duration(&self.alert_group_wait)
             .filter(|d| *d <= std::time::Duration::from_secs(3600))
             .with_context(|| format!("CLOUDGRID_ALERT_GROUP_WAIT: `{}` is not a duration like 1s (at most 1h)", self.alert_group_wait))?;
-        Ok(cloudgrid_control::notifier::NotifierConfig { group_wait, ..Default::default() })
+        // A claim must outlast a send (a webhook times out after 5 s, mail after 15 s).
+        let lease = parse_duration(&self.alert_send_lease)
+            .filter(|d| (std::time::Duration::from_secs(20)..=std::time::Duration::from_secs(3600)).contains(d))
+            .with_context(|| format!("CLOUDGRID_ALERT_SEND_LEASE: `{}` is not a duration from 20s to 1h", self.alert_send_lease))?;
+        Ok(cloudgrid_control::notifier::NotifierConfig { group_wait, lease, ..Default::default() })
     }
 
     /// How the control plane reaches people: checked before anything starts.

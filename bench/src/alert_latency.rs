@@ -141,29 +141,38 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn otlp_gauge(round: &str, value: f64) -> Vec<u8> {
+/// An OTLP/HTTP metrics request body: a gauge point of `metric` per `(label value,
+/// value)`, with `label` set to it, all at `time_unix_nano`.
+pub fn gauge_request(metric: &str, label: &str, points: &[(String, f64)], time_unix_nano: u64) -> Vec<u8> {
     let attr = |k: &str, v: &str| KeyValue {
         key: k.into(),
         value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
         ..Default::default()
     };
-    let point = NumberDataPoint {
-        attributes: vec![attr("round", round)],
-        time_unix_nano: unix_ms() * 1_000_000,
-        value: Some(number_data_point::Value::AsDouble(value)),
-        ..Default::default()
-    };
+    let data_points = points
+        .iter()
+        .map(|(l, v)| NumberDataPoint {
+            attributes: vec![attr(label, l)],
+            time_unix_nano,
+            value: Some(number_data_point::Value::AsDouble(*v)),
+            ..Default::default()
+        })
+        .collect();
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource { attributes: vec![attr("service.name", "alert-bench")], ..Default::default() }),
             scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric { name: METRIC.into(), data: Some(metric::Data::Gauge(Gauge { data_points: vec![point] })), ..Default::default() }],
+                metrics: vec![Metric { name: metric.into(), data: Some(metric::Data::Gauge(Gauge { data_points })), ..Default::default() }],
                 ..Default::default()
             }],
             ..Default::default()
         }],
     }
     .encode_to_vec()
+}
+
+fn otlp_gauge(round: &str, value: f64) -> Vec<u8> {
+    gauge_request(METRIC, "round", &[(round.to_string(), value)], unix_ms() * 1_000_000)
 }
 
 /// Prometheus' remote-write messages (`prometheus.WriteRequest`, the fields used here).

@@ -294,9 +294,10 @@ impl AlertStage {
             let state = match r.state.as_str() {
                 "firing" => AlertState::Firing,
                 "pending" => AlertState::Pending,
+                "inactive" => AlertState::Inactive,
                 _ => continue,
             };
-            self.evaluator.restore_group(key, r.group, state, u64::try_from(r.at_unix_nano).unwrap_or(0));
+            self.evaluator.restore_group(key, r.group, state, u64::try_from(r.at_unix_nano).unwrap_or(0), r.seq);
         }
     }
 
@@ -330,6 +331,7 @@ impl AlertStage {
             silenced: false,
             silenced_by: Vec::new(),
             channels: spec.channels.clone(),
+            seq: t.seq,
         })
     }
 }

@@ -507,7 +507,12 @@ impl Rules {
                 Vec::new()
             } else {
                 match self.writer.alert_states(project, id).await {
-                    Ok(s) => s,
+                    // Pending and firing alerts go on; an inactive one only matters while
+                    // its last transitions may be evaluated again (their numbers go on).
+                    Ok(mut s) => {
+                        s.retain(|s| s.state != "inactive" || s.at_unix_nano >= i64::try_from(from).unwrap_or(i64::MAX));
+                        s
+                    }
                     Err(e) => {
                         tracing::warn!(project, rule = %id, error = %e, "reading an alert rule's recorded states failed; its alerts start inactive");
                         Vec::new()

@@ -37,8 +37,9 @@ pub struct StoredSilence {
 
 /// One change of state of one alert (a rule's group), as history keeps it.
 ///
-/// Its key is made of what the evaluation determines (project, rule, group, step, new
-/// state): an epoch evaluated again after a restart writes the same event, once.
+/// Its key is made of what the evaluation determines (project, rule, group, step, the
+/// alert's transition number, new state): an epoch evaluated again after a restart
+/// writes the same event, once, and an alert that flaps within one step keeps each move.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertEvent {
     pub project_id: String,
@@ -66,6 +67,8 @@ pub struct AlertEvent {
     /// The silences that matched.
     pub silenced_by: Vec<String>,
     pub channels: Vec<String>,
+    /// Its place among the alert's transitions: several in one step stay apart.
+    pub seq: u64,
 }
 
 impl AlertEvent {
@@ -77,7 +80,7 @@ impl AlertEvent {
 
     /// The event's record key.
     pub fn key(&self) -> String {
-        format!("{}:{}:{}:{}", self.rule_id, self.group_key, self.at_unix_nano, self.to_state)
+        format!("{}:{}:{}:{}:{}", self.rule_id, self.group_key, self.at_unix_nano, self.seq, self.to_state)
     }
 }
 
@@ -98,4 +101,6 @@ pub struct RecordedState {
     /// `inactive`, `pending` or `firing`.
     pub state: String,
     pub at_unix_nano: i64,
+    /// The alert's transitions so far.
+    pub seq: u64,
 }

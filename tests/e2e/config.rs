@@ -26,6 +26,7 @@ fn bad_settings_stop_the_start_with_a_message_naming_them() {
         ("storage-write", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_SURREAL_URL"),
         ("all", &[("CLOUDGRID_TIMELY_ADDRESSES", "127.0.0.1:7001,127.0.0.1:7002")], "CLOUDGRID_TIMELY_ADDRESSES"),
         ("all", &[("CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT", "0")], "CLOUDGRID_PIPELINE_MAX_BYTES_IN_FLIGHT"),
+        ("all", &[("CLOUDGRID_ALERT_SEND_LEASE", "1s")], "CLOUDGRID_ALERT_SEND_LEASE"),
         // Email: said or not at all, and complete when said.
         ("all", &[("CLOUDGRID_SMTP_DELIVERY", "pigeon")], "CLOUDGRID_SMTP_DELIVERY"),
         ("all", &[("CLOUDGRID_SMTP_DELIVERY", "smtp")], "CLOUDGRID_SMTP_HOST"),

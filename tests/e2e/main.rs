@@ -8,6 +8,7 @@ mod drain;
 mod otel_sdk;
 mod graphql;
 mod alerting;
+mod alert_crash;
 mod keys;
 mod nats_auth;
 mod services;

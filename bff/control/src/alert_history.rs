@@ -58,6 +58,8 @@ pub struct AlertEventView {
     pub to_state: String,
     /// When it happened: the end of the evaluation step, unix nanoseconds.
     pub at_unix_nano: i64,
+    /// Its place among the alert's transitions: orders several in one step.
+    pub seq: i64,
     pub value: Option<f64>,
     /// A silence matched it when it was recorded: no notification was sent.
     pub silenced: bool,
@@ -107,6 +109,7 @@ impl From<EventRow> for AlertEventView {
             from_state: r.from_state,
             to_state: r.to_state,
             at_unix_nano: r.at_unix_nano,
+            seq: r.seq,
             value: r.observed,
             silenced: r.silenced,
             silenced_by: r.silenced_by,
@@ -153,6 +156,8 @@ struct EventRow {
     to_state: String,
     at_unix_nano: i64,
     #[serde(default)]
+    seq: i64,
+    #[serde(default)]
     observed: Option<f64>,
     silenced: bool,
     silenced_by: Vec<String>,
@@ -160,7 +165,7 @@ struct EventRow {
 
 /// The columns of an event as [`EventRow`] reads them, its id from the record's.
 const EVENT_COLUMNS: &str = "project_id, rule_id, rule_name, rule_version, group_key, group_labels, labels, \
-    annotations, severity, from_state, to_state, at_unix_nano, observed, silenced, silenced_by";
+    annotations, severity, from_state, to_state, at_unix_nano, seq ?? 0 AS seq, observed, silenced, silenced_by";
 
 impl ControlPlane {
     /// The project's alert transitions, newest first (viewers and up).
@@ -191,7 +196,7 @@ impl ControlPlane {
         }
         let limit = query.limit.unwrap_or(MAX_EVENTS);
         let sql = format!(
-            "SELECT record::id(id)[1] AS id, {EVENT_COLUMNS} FROM alert_event WHERE {filter} ORDER BY at_unix_nano DESC LIMIT {limit}"
+            "SELECT record::id(id)[1] AS id, {EVENT_COLUMNS} FROM alert_event WHERE {filter} ORDER BY at_unix_nano DESC, seq DESC LIMIT {limit}"
         );
         let rows: Vec<EventRow> = self.rows(&sql, &vars).await?;
         Ok(rows.into_iter().map(AlertEventView::from).collect())
@@ -221,7 +226,7 @@ impl ControlPlane {
         let sql = format!("SELECT event_id AS id, {EVENT_COLUMNS} FROM alert_current WHERE {filter} LIMIT {MAX_ACTIVE}");
         let rows: Vec<EventRow> = self.rows(&sql, &vars).await?;
         let mut active: Vec<AlertEventView> = rows.into_iter().filter(|r| enabled.contains(&r.rule_id)).map(AlertEventView::from).collect();
-        active.sort_by_key(|a| std::cmp::Reverse((a.to_state == "firing", a.at_unix_nano)));
+        active.sort_by_key(|a| std::cmp::Reverse((a.to_state == "firing", a.at_unix_nano, a.seq)));
         Ok(active)
     }
 }

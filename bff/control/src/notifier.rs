@@ -398,6 +398,7 @@ fn webhook_alert(a: &serde_json::Value) -> serde_json::Value {
         "severity": a["severity"],
         "value": a["value"],
         "atMs": a["at_unix_nano"].as_i64().unwrap_or(0) / 1_000_000,
+        "seq": a["seq"],
         "groupKey": a["group_key"],
         "ruleVersion": a["rule_version"],
     })

@@ -108,6 +108,8 @@ pub struct AlertEvent {
     pub to_state: String,
     /// When it happened (the end of its evaluation step), unix milliseconds.
     pub at_ms: i64,
+    /// Its place among the alert's transitions: orders several in one step.
+    pub seq: i64,
     /// The group's value then; null without data.
     pub value: Option<f64>,
     /// A silence matched it: no notification.
@@ -130,6 +132,7 @@ pub(crate) fn event(e: AlertEventView) -> AlertEvent {
         from_state: e.from_state,
         to_state: e.to_state,
         at_ms: e.at_unix_nano / 1_000_000,
+        seq: e.seq,
         value: e.value,
         silenced: e.silenced,
         silenced_by: e.silenced_by,

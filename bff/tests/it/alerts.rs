@@ -200,6 +200,7 @@ fn recorded(rule: &str, room: &str, at_ms: i64, to: &str) -> cloudgrid_sinks::al
         silenced: room == "hall",
         silenced_by: if room == "hall" { vec!["s1".into()] } else { vec![] },
         channels: vec![],
+        seq: 1,
     }
 }
 
@@ -258,8 +259,8 @@ async fn the_alert_list_is_read_and_kept_current_live(shape: Shape) {
     assert_eq!(
         m["payload"]["data"]["liveAlertEvents"],
         json!({"started": false, "lagged": null, "events": [
-            {"id": format!("{on}:g-kitchen:1000000000:pending"), "ruleId": on, "group": {"room": "kitchen"}, "toState": "pending", "atMs": 1000, "silenced": false},
-            {"id": format!("{on}:g-hall:2000000000:firing"), "ruleId": on, "group": {"room": "hall"}, "toState": "firing", "atMs": 2000, "silenced": true}]}),
+            {"id": format!("{on}:g-kitchen:1000000000:1:pending"), "ruleId": on, "group": {"room": "kitchen"}, "toState": "pending", "atMs": 1000, "silenced": false},
+            {"id": format!("{on}:g-hall:2000000000:1:firing"), "ruleId": on, "group": {"room": "hall"}, "toState": "firing", "atMs": 2000, "silenced": true}]}),
         "the rule's transitions, in the order recorded; the other rule's are filtered out"
     );
     // A later transition replaces an alert's state; an older one arriving late does not.

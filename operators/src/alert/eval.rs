@@ -131,6 +131,9 @@ pub struct Transition {
     pub at_unix_nano: u64,
     /// The group's value then; `None` without data.
     pub value: Option<f64>,
+    /// Its place among the group's transitions (1 for the first): several in one step
+    /// stay apart.
+    pub seq: u64,
 }
 
 /// A rule as evaluated: on its project's series of its metric.
@@ -158,6 +161,8 @@ struct GroupState {
     held: AlertState,
     /// The newest step with a point of the group.
     last_point: i64,
+    /// Transitions so far.
+    seq: u64,
 }
 
 /// A series as the catalog describes it.
@@ -252,12 +257,13 @@ impl Evaluator {
 
     /// Tells rule `id` the state a group of it was last recorded in, at the end of the
     /// step it changed at (`at` unix nanoseconds): after a restart, evaluation goes on
-    /// from there rather than from inactive. A group the rule already holds keeps its own.
-    pub fn restore_group(&mut self, id: &str, labels: Labels, state: AlertState, at: u64) {
+    /// from there rather than from inactive, its transitions numbered on from `seq`. A
+    /// group the rule already holds keeps its own.
+    pub fn restore_group(&mut self, id: &str, labels: Labels, state: AlertState, at: u64, seq: u64) {
         let Some(eval) = self.rules.get_mut(id) else { return };
         let key: Vec<String> = labels.values().cloned().collect();
         let step = (at / self.step_ns) as i64;
-        eval.groups.entry(key).or_insert(GroupState { labels, evaluated: step - 1, state, held: state, last_point: step - 1 });
+        eval.groups.entry(key).or_insert(GroupState { labels, evaluated: step - 1, state, held: state, last_point: step - 1, seq });
         self.touched.insert(id.to_string());
     }
 
@@ -424,6 +430,7 @@ impl Evaluator {
                 state: AlertState::Inactive,
                 held: AlertState::Inactive,
                 last_point: i64::MIN,
+                seq: 0,
             });
             if let Some((last, _)) = cells.last_key_value() {
                 g.last_point = g.last_point.max(*last);
@@ -473,6 +480,7 @@ impl Evaluator {
                     }
                 };
                 if state != g.state {
+                    g.seq += 1;
                     out.push(Transition {
                         rule: id.to_string(),
                         project: eval.project.clone(),
@@ -481,6 +489,7 @@ impl Evaluator {
                         to: state,
                         at_unix_nano: (j.max(0) as u64).saturating_mul(self.step_ns),
                         value: value_at(j),
+                        seq: g.seq,
                     });
                     g.state = state;
                 }

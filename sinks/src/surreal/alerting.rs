@@ -112,11 +112,12 @@ impl Store {
             group_labels: std::collections::BTreeMap<String, String>,
             to_state: String,
             at_unix_nano: i64,
+            seq: i64,
         }
         let rows: Vec<Row> = self
             .db
             .query(
-                "SELECT group_key, group_labels, to_state, at_unix_nano FROM alert_current \
+                "SELECT group_key, group_labels, to_state, at_unix_nano, seq ?? 0 AS seq FROM alert_current \
                  WHERE project_id = $p AND rule_id = $r",
             )
             .bind(("p", project.to_string()))
@@ -127,7 +128,7 @@ impl Store {
             .map_err(classify)?;
         Ok(rows
             .into_iter()
-            .map(|r| RecordedState { group: r.group_labels, state: r.to_state, at_unix_nano: r.at_unix_nano })
+            .map(|r| RecordedState { group: r.group_labels, state: r.to_state, at_unix_nano: r.at_unix_nano, seq: u64::try_from(r.seq).unwrap_or(0) })
             .collect())
     }
 
@@ -209,6 +210,7 @@ fn outbox_entry(e: &AlertEvent, channel: &str, now_ms: i64) -> serde_json::Value
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "at_unix_nano": e.at_unix_nano,
+                "seq": e.seq,
                 "value": e.value,
             },
         },

@@ -245,6 +245,7 @@ pub fn event(project: &str, rule: &str, room: &str, at_ms: i64, to: &str) -> clo
         silenced: room == "hall",
         silenced_by: if room == "hall" { vec!["s1".into()] } else { vec![] },
         channels: vec![],
+        seq: 1,
     }
 }
 

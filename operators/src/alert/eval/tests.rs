@@ -326,6 +326,28 @@ fn a_corrected_step_replaces_what_it_held() {
 }
 
 #[test]
+fn transitions_within_one_step_are_numbered_apart_and_go_on_from_a_restored_number() {
+    // The step's aggregate is replaced three times: firing, inactive, firing again, all
+    // at the end of the same step.
+    let mut e = evaluator();
+    e.set_rule("r", "p", rule(serde_json::json!({"aggregation": "max"})));
+    let mut seqs = Vec::new();
+    for v in [20.0, 5.0, 30.0] {
+        e.set(1, T0, Some(&Cell::number(v)));
+        seqs.extend(e.evaluate().iter().map(|t| (t.to, t.at_unix_nano, t.seq)));
+    }
+    let at = seqs[0].1;
+    assert_eq!(seqs, [(AlertState::Firing, at, 1), (AlertState::Inactive, at, 2), (AlertState::Firing, at, 3)]);
+    // A restarted evaluator told the group's last state and number goes on from them.
+    let mut again = evaluator();
+    again.set_rule("r", "p", rule(serde_json::json!({"aggregation": "max"})));
+    again.restore_group("r", group("kitchen"), AlertState::Firing, at, 3);
+    again.set(1, T0, Some(&Cell::number(1.0)));
+    let ts = again.evaluate();
+    assert_eq!(ts.iter().map(|t| (t.from, t.to, t.seq)).collect::<Vec<_>>(), [(AlertState::Firing, AlertState::Inactive, 4)]);
+}
+
+#[test]
 fn rollup_aggregates_become_cells() {
     let agg = crate::rollup::Agg { count: 3, sum: 9.0, min: 1.0, max: 5.0, last: 5.0, last_time: 7 };
     let c = Cell::of_agg(&agg);
