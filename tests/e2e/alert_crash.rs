@@ -5,7 +5,6 @@
 //! the same `Idempotency-Key` and the same alerts).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -19,29 +18,6 @@ const ROOMS: [&str; 4] = ["kitchen", "hall", "cellar", "attic"];
 const ROUNDS: usize = 16;
 const THRESHOLD: f64 = 10.0;
 const METRIC: &str = "crash.temp";
-
-/// Each delivery as the receiver got it: its Idempotency-Key and body.
-type Deliveries = Arc<Mutex<Vec<(String, J)>>>;
-
-async fn receiver() -> (std::net::SocketAddr, Deliveries) {
-    let got: Deliveries = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                seen.lock().expect("lock").push((key, serde_json::from_slice(&body).unwrap_or(J::Null)));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, got)
-}
 
 fn nats_url() -> String {
     std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
@@ -86,7 +62,19 @@ async fn kill_9_while_alerting_loses_no_transition_and_notifies_each_once() {
             .env("CLOUDGRID_ALERT_SEND_LEASE", "20s")
             .start()
     };
-    let (hook, deliveries) = receiver().await;
+    let (hook, calls) = crate::alerting::receiver().await;
+    // Each delivery as the receiver got it: its Idempotency-Key and body.
+    let deliveries = || -> Vec<(String, J)> {
+        calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(headers, body)| {
+                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                (key, serde_json::from_slice(body).unwrap_or(J::Null))
+            })
+            .collect()
+    };
     let mut proc: Process = start();
     let gql = |p: &Process| p.addr("GraphQL (BFF)");
     let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file").trim().to_string();
@@ -181,13 +169,13 @@ async fn kill_9_while_alerting_loses_no_transition_and_notifies_each_once() {
         by_transition
     };
     let deadline = Instant::now() + Duration::from_secs(90);
-    while notified(&deliveries.lock().expect("lock")).len() < count(&expected) {
+    while notified(&deliveries()).len() < count(&expected) {
         assert!(Instant::now() < deadline, "seed {seed}: not every transition was notified:\n{}", proc.log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     proc.stop();
 
-    let got = deliveries.lock().expect("lock").clone();
+    let got = deliveries();
     let by_transition = notified(&got);
     let mut sent: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (room, _, _, to) in by_transition.keys() {

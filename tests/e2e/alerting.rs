@@ -13,10 +13,10 @@ use serde_json::{Value as J, json};
 use crate::graphql::{Client, query};
 use crate::harness::{Spec, otel_send};
 
-type Calls = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+pub type Calls = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
 /// A webhook receiver on this machine: records each call, answers 200.
-async fn receiver() -> (std::net::SocketAddr, Calls) {
+pub async fn receiver() -> (std::net::SocketAddr, Calls) {
     let calls: Calls = Arc::default();
     let seen = calls.clone();
     let app = axum::Router::new().route(
