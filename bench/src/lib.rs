@@ -2,6 +2,7 @@
 //! driver that reports accepted/s, persisted/s and send→persisted latency.
 
 pub mod alert_latency;
+pub mod alert_rules;
 pub mod authorize;
 pub mod decode;
 pub mod drive;

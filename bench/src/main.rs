@@ -84,6 +84,25 @@ enum Probe {
         #[arg(long, default_value_t = 30)]
         timeout_s: u64,
     },
+    /// Alert evaluation alone (no server needed): N rules over M series fed a point per
+    /// series per step in epochs; time per step on one core and memory held.
+    AlertRules {
+        #[arg(long, default_value_t = 100_000)]
+        series: u64,
+        #[arg(long, default_value_t = 1_000)]
+        metrics: u64,
+        #[arg(long, default_value_t = 10_000)]
+        rules: u64,
+        #[arg(long, default_value_t = 10)]
+        steps: u64,
+        /// Steps fed first (not measured), to fill the rules' windows.
+        #[arg(long, default_value_t = 15)]
+        warmup_steps: u64,
+        #[arg(long, default_value_t = 10_000)]
+        epoch_points: u64,
+        #[arg(long, default_value_t = 60)]
+        step_s: u64,
+    },
     /// The peer run: the same generated metric points sent to VictoriaMetrics through
     /// `/api/v1/import`, followed until its storage counted every row.
     Victoria {
@@ -319,6 +338,18 @@ async fn main() -> Result<()> {
                 timeout: Duration::from_secs(timeout_s),
             })
             .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Probe::AlertRules { series, metrics, rules, steps, warmup_steps, epoch_points, step_s } => {
+            let report = cloudgrid_bench::alert_rules::run(&cloudgrid_bench::alert_rules::AlertRulesConfig {
+                series,
+                metrics,
+                rules,
+                steps,
+                warmup_steps,
+                epoch_points,
+                step: Duration::from_secs(step_s),
+            })?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Victoria { url, load, timeout_s } => {
