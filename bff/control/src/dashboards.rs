@@ -86,9 +86,16 @@ impl DashboardSpec {
             return invalid(format!("at most {MAX_WIDGETS} widgets per dashboard, got {}", self.widgets.len()));
         }
         let mut ids = std::collections::HashSet::new();
-        for w in &self.widgets {
+        for (i, w) in self.widgets.iter().enumerate() {
             if w.id.is_empty() || !ids.insert(w.id.as_str()) {
                 return invalid(format!("widget ids must be present and unique: `{}`", w.id));
+            }
+            // An alert list's query is what `activeAlerts` takes: `{ruleId, labels,
+            // firingOnly}`, each optional.
+            if w.kind == WidgetKind::AlertList && !w.query.is_null() {
+                if let Err(e) = serde_json::from_value::<crate::alert_history::ActiveAlertQuery>(w.query.clone()) {
+                    return invalid(format!("widgets[{i}].query: an alert list takes ruleId, labels and firingOnly: {e}"));
+                }
             }
         }
         let mut names = std::collections::HashSet::new();

@@ -109,6 +109,15 @@ async fn bad_dashboards_are_refused_with_the_reason_and_nothing_is_stored() {
     let mut many = spec("x");
     many.widgets = (0..101).map(|i| Widget { id: format!("w{i}"), ..spec("x").widgets[1].clone() }).collect();
     assert!(invalid(control.create_dashboard(&me, p, &many).await).contains("100"));
+    // An alert list takes what the active alerts query takes.
+    let mut alerts = spec("x");
+    alerts.widgets[1].kind = WidgetKind::AlertList;
+    let m = invalid(control.create_dashboard(&me, p, &alerts).await);
+    assert!(m.starts_with("widgets[1].query: "), "{m}");
+    alerts.widgets[1].query = serde_json::json!({"labels": {"host": "$host"}, "firingOnly": true});
+    control.create_dashboard(&me, p, &alerts).await.expect("an alert list of the host's firing alerts");
+    let made = control.dashboards(&me, p).await.expect("list");
+    control.delete_dashboard(&me, p, &made[0].0).await.expect("delete");
     assert!(invalid(control.import_dashboard(&me, p, "{\"widgets\": 3}").await).contains("not a dashboard export"));
     assert!(control.dashboards(&me, p).await.expect("list").is_empty());
 }
