@@ -273,7 +273,9 @@ pub async fn run(config: AlertLatencyConfig) -> Result<AlertLatencyReport> {
     let run = format!("{:x}", unix_ms());
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut our_missed, mut their_missed) = (0, 0);
-    for r in 0..config.rounds {
+    // Round 0 warms both up (Prometheus finds its Alertmanager some seconds after it
+    // starts) and is not counted.
+    for r in 0..=config.rounds {
         let round = format!("{run}-{r}");
         send_otlp(&http, &config, &round, 1.0).await?;
         if let Some(url) = &config.prometheus {
@@ -295,7 +297,7 @@ pub async fn run(config: AlertLatencyConfig) -> Result<AlertLatencyReport> {
         let (ours_sent, peer_sent) = tokio::join!(send_otlp(&http, &config, &round, 150.0), peer);
         ours_sent?;
         let peer_sent = peer_sent?;
-        let deadline = Instant::now() + config.timeout;
+        let deadline = Instant::now() + if r == 0 { config.timeout.max(Duration::from_secs(60)) } else { config.timeout };
         let (mut cg, mut pe) = (None, None);
         loop {
             {
@@ -307,6 +309,10 @@ pub async fn run(config: AlertLatencyConfig) -> Result<AlertLatencyReport> {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if r == 0 {
+            eprintln!("warm-up: cloudgrid {cg:?}, peer {pe:?}");
+            continue;
         }
         match cg {
             Some(at) => ours.push(at.duration_since(cg_sent).as_secs_f64() * 1e3),
