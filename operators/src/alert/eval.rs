@@ -148,6 +148,13 @@ struct RuleEval {
     cells: HashMap<u64, BTreeMap<i64, Cell>>,
     /// Groups by their key (the `groupBy` values), with what was last told of them.
     groups: BTreeMap<Vec<String>, GroupState>,
+    /// The group key of each series seen (`None`: the matchers leave it out).
+    members: HashMap<u64, Option<Vec<String>>>,
+    /// Series whose cells changed since the last evaluation.
+    dirty: std::collections::HashSet<u64>,
+    /// The step the last evaluation ran up to: while it stays, only the groups of
+    /// changed series can change.
+    evaluated_to: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -239,7 +246,18 @@ impl Evaluator {
             }
             _ => (HashMap::new(), BTreeMap::new()),
         };
-        let mut eval = RuleEval { project: project.into(), rule, n, f, k, cells, groups };
+        let mut eval = RuleEval {
+            project: project.into(),
+            rule,
+            n,
+            f,
+            k,
+            cells,
+            groups,
+            members: HashMap::new(),
+            dirty: Default::default(),
+            evaluated_to: None,
+        };
         // States are worked out afresh from the points held, and changes told.
         let mut out = Vec::new();
         if let Some(&clock) = self.clocks.get(project) {
@@ -264,6 +282,7 @@ impl Evaluator {
         let key: Vec<String> = labels.values().cloned().collect();
         let step = (at / self.step_ns) as i64;
         eval.groups.entry(key).or_insert(GroupState { labels, evaluated: step - 1, state, held: state, last_point: step - 1, seq });
+        eval.evaluated_to = None;
         self.touched.insert(id.to_string());
     }
 
@@ -305,6 +324,7 @@ impl Evaluator {
         for id in self.rules_of(info) {
             if let Some(eval) = self.rules.get_mut(&id) {
                 eval.cells.entry(series).or_default().entry(step).or_default().merge(cell);
+                eval.dirty.insert(series);
                 self.touched.insert(id);
             }
         }
@@ -329,6 +349,7 @@ impl Evaluator {
                         steps.remove(&step);
                     }
                 }
+                eval.dirty.insert(series);
                 self.touched.insert(id);
             }
         }
@@ -408,21 +429,44 @@ impl Evaluator {
     /// changes of state at the steps they happen. Points in steps already passed count
     /// from now on: the state now is exact, and history keeps what was seen when it was
     /// seen. Points no step from here on needs are dropped.
+    ///
+    /// While the step evaluated up to stays the same, a group none of whose series
+    /// changed would come out as it did: only the groups of changed series are evaluated.
     fn advance(&self, eval: &mut RuleEval, id: &str, now: i64, out: &mut Vec<Transition>) {
         let (n, f, k) = (eval.n, eval.f, eval.k);
         let first = eval.groups.values().map(|g| g.evaluated + 1).min().unwrap_or(now).min(now);
         let oldest = first - f - k - n;
         let mut by_group: BTreeMap<Vec<String>, (Labels, BTreeMap<i64, Cell>)> = BTreeMap::new();
-        let (rule, all_cells) = (&eval.rule, &mut eval.cells);
+        let (rule, all_cells, members) = (&eval.rule, &mut eval.cells, &mut eval.members);
+        let mut key_of = |series: u64| -> Option<Vec<String>> {
+            members.entry(series).or_insert_with(|| self.group_of(rule, series).map(|(key, _)| key)).clone()
+        };
+        let only: Option<std::collections::HashSet<Vec<String>>> =
+            (eval.evaluated_to == Some(now)).then(|| eval.dirty.iter().filter_map(|s| key_of(*s)).collect());
+        eval.dirty.clear();
+        eval.evaluated_to = Some(now);
+        let wanted = |key: &Vec<String>| only.as_ref().is_none_or(|o| o.contains(key));
         for (series, steps) in all_cells.iter_mut() {
+            let Some(key) = key_of(*series) else { continue };
+            if !wanted(&key) {
+                continue;
+            }
             steps.retain(|s, _| *s >= oldest);
-            let Some((key, labels)) = self.group_of(rule, *series) else { continue };
-            let entry = by_group.entry(key).or_insert_with(|| (labels, BTreeMap::new()));
+            let entry = match by_group.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let Some((_, labels)) = self.group_of(rule, *series) else { continue };
+                    e.insert((labels, BTreeMap::new()))
+                }
+            };
             for (s, c) in steps.iter() {
                 entry.1.entry(*s).or_default().merge(c);
             }
         }
-        all_cells.retain(|_, steps| !steps.is_empty());
+        if only.is_none() {
+            all_cells.retain(|_, steps| !steps.is_empty());
+            members.retain(|s, _| all_cells.contains_key(s));
+        }
         for (key, (labels, cells)) in &by_group {
             let g = eval.groups.entry(key.clone()).or_insert_with(|| GroupState {
                 labels: labels.clone(),
@@ -441,6 +485,9 @@ impl Evaluator {
         let empty = BTreeMap::new();
         let mut forget = Vec::new();
         for (key, g) in eval.groups.iter_mut() {
+            if !wanted(key) {
+                continue;
+            }
             let cells = by_group.get(key).map_or(&empty, |(_, c)| c);
             let value_at = |j: i64| -> Option<f64> {
                 let mut c = Cell::default();
