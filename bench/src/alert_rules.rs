@@ -66,7 +66,7 @@ fn rule(i: u64, metrics: u64) -> Result<RuleSpec> {
     let doc = serde_json::json!({
         "name": format!("rule {i}"), "metric": format!("m{}", i % metrics), "aggregation": aggregation,
         "window": window, "groupBy": group_by,
-        "condition": {"op": "gt", "threshold": threshold}, "for": if i % 2 == 0 { "0s" } else { "2m" },
+        "condition": {"op": "gt", "threshold": threshold}, "for": if i.is_multiple_of(2) { "0s" } else { "2m" },
     });
     Ok(serde_json::from_value(doc)?)
 }

@@ -92,10 +92,11 @@ impl DashboardSpec {
             }
             // An alert list's query is what `activeAlerts` takes: `{ruleId, labels,
             // firingOnly}`, each optional.
-            if w.kind == WidgetKind::AlertList && !w.query.is_null() {
-                if let Err(e) = serde_json::from_value::<crate::alert_history::ActiveAlertQuery>(w.query.clone()) {
-                    return invalid(format!("widgets[{i}].query: an alert list takes ruleId, labels and firingOnly: {e}"));
-                }
+            if w.kind == WidgetKind::AlertList
+                && !w.query.is_null()
+                && let Err(e) = serde_json::from_value::<crate::alert_history::ActiveAlertQuery>(w.query.clone())
+            {
+                return invalid(format!("widgets[{i}].query: an alert list takes ruleId, labels and firingOnly: {e}"));
             }
         }
         let mut names = std::collections::HashSet::new();

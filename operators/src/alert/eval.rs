@@ -144,8 +144,6 @@ struct RuleEval {
     n: i64,
     f: i64,
     k: i64,
-    /// The cells of each series of the metric, by step.
-    cells: HashMap<u64, BTreeMap<i64, Cell>>,
     /// Groups by their key (the `groupBy` values), with what was last told of them.
     groups: BTreeMap<Vec<String>, GroupState>,
     /// The group key of each series seen (`None`: the matchers leave it out).
@@ -155,7 +153,13 @@ struct RuleEval {
     /// The step the last evaluation ran up to: while it stays, only the groups of
     /// changed series can change.
     evaluated_to: Option<i64>,
+    /// The oldest step the last full evaluation needed: older cells of its metric can go
+    /// once no rule of it needs them.
+    oldest: Option<i64>,
 }
+
+/// Cells by series, then step.
+type SeriesCells = HashMap<u64, BTreeMap<i64, Cell>>;
 
 #[derive(Debug, Clone)]
 struct GroupState {
@@ -191,6 +195,9 @@ pub struct Evaluator {
     /// By project, then metric (looked up by borrowed names on every point).
     by_metric: HashMap<String, HashMap<String, std::collections::BTreeSet<String>>>,
     series: HashMap<u64, SeriesInfo>,
+    /// The cells of the series of each (project, metric) some rule watches, held once
+    /// for all the rules of the metric.
+    cells: HashMap<String, HashMap<String, SeriesCells>>,
     /// Per project, the newest event time seen (or ticked).
     clocks: HashMap<String, u64>,
     /// Rules with points added since the last evaluation, and projects whose clock moved.
@@ -206,6 +213,7 @@ impl Evaluator {
             rules: BTreeMap::new(),
             by_metric: HashMap::new(),
             series: HashMap::new(),
+            cells: HashMap::new(),
             clocks: HashMap::new(),
             touched: Default::default(),
             moved: Default::default(),
@@ -231,32 +239,33 @@ impl Evaluator {
         self.series.insert(series, SeriesInfo { project: project.into(), metric: metric.into(), labels });
     }
 
-    /// Adds or replaces rule `id` of `project`. A rule that keeps its metric keeps the
-    /// points it holds, so a changed condition, matcher or grouping applies to them at
-    /// once; one that moves to another metric starts from the points that come next.
+    /// Adds or replaces rule `id` of `project`. The points of a metric are held once for
+    /// all the rules watching it: a rule that keeps its metric keeps them, so a changed
+    /// condition, matcher or grouping applies to them at once; a rule that moves to
+    /// another metric starts from what is held of it (when another rule watches it) and
+    /// the points that come next.
     /// Groups are evaluated again with the rule's new terms (the transitions that follow
     /// are returned).
     pub fn set_rule(&mut self, id: &str, project: &str, rule: CheckedRule) -> Vec<Transition> {
         let (n, f, k) = (self.steps(rule.window).max(1), self.steps(rule.for_), self.steps(rule.keep_firing_for));
         let previous = self.take_rule(id);
-        let (cells, groups) = match previous {
-            Some(p) if p.project == project && p.rule.spec.metric == rule.spec.metric => {
-                let same_grouping = p.rule.spec.group_by == rule.spec.group_by;
-                (p.cells, if same_grouping { p.groups } else { BTreeMap::new() })
-            }
-            _ => (HashMap::new(), BTreeMap::new()),
+        let before = previous.as_ref().map(|p| (p.project.clone(), p.rule.spec.metric.clone()));
+        let groups = match previous {
+            Some(p) if p.project == project && p.rule.spec.metric == rule.spec.metric && p.rule.spec.group_by == rule.spec.group_by => p.groups,
+            _ => BTreeMap::new(),
         };
+        self.cells.entry(project.to_string()).or_default().entry(rule.spec.metric.clone()).or_default();
         let mut eval = RuleEval {
             project: project.into(),
             rule,
             n,
             f,
             k,
-            cells,
             groups,
             members: HashMap::new(),
             dirty: Default::default(),
             evaluated_to: None,
+            oldest: None,
         };
         // States are worked out afresh from the points held, and changes told.
         let mut out = Vec::new();
@@ -270,6 +279,9 @@ impl Evaluator {
             .or_default()
             .insert(id.to_string());
         self.rules.insert(id.to_string(), eval);
+        if let Some((project, metric)) = before {
+            self.drop_unwatched(&project, &metric);
+        }
         out
     }
 
@@ -288,7 +300,22 @@ impl Evaluator {
 
     /// Removes a rule; its firing groups end without a transition (the rule is gone).
     pub fn remove_rule(&mut self, id: &str) {
-        self.take_rule(id);
+        if let Some(gone) = self.take_rule(id) {
+            self.drop_unwatched(&gone.project, &gone.rule.spec.metric);
+        }
+    }
+
+    /// Drops the cells of a metric no rule watches any more.
+    fn drop_unwatched(&mut self, project: &str, metric: &str) {
+        if self.by_metric.get(project).is_some_and(|m| m.contains_key(metric)) {
+            return;
+        }
+        if let Some(held) = self.cells.get_mut(project) {
+            held.remove(metric);
+            if held.is_empty() {
+                self.cells.remove(project);
+            }
+        }
     }
 
     fn take_rule(&mut self, id: &str) -> Option<RuleEval> {
@@ -321,13 +348,9 @@ impl Evaluator {
     pub fn add(&mut self, series: u64, t: u64, cell: &Cell) {
         let Some(info) = self.series.get(&series) else { return };
         let step = self.step_of(t);
-        for id in self.rules_of(info) {
-            if let Some(eval) = self.rules.get_mut(&id) {
-                eval.cells.entry(series).or_default().entry(step).or_default().merge(cell);
-                eval.dirty.insert(series);
-                self.touched.insert(id);
-            }
-        }
+        let Some(held) = self.cells.get_mut(&info.project).and_then(|m| m.get_mut(&info.metric)) else { return };
+        held.entry(series).or_default().entry(step).or_default().merge(cell);
+        self.mark(series);
         self.move_clock(series, t);
     }
 
@@ -338,23 +361,31 @@ impl Evaluator {
     pub fn set(&mut self, series: u64, t: u64, cell: Option<&Cell>) {
         let Some(info) = self.series.get(&series) else { return };
         let step = self.step_of(t);
+        let Some(held) = self.cells.get_mut(&info.project).and_then(|m| m.get_mut(&info.metric)) else { return };
+        match cell {
+            Some(c) => {
+                held.entry(series).or_default().insert(step, c.clone());
+            }
+            None => {
+                if let Some(steps) = held.get_mut(&series) {
+                    steps.remove(&step);
+                }
+            }
+        }
+        self.mark(series);
+        if cell.is_some() {
+            self.move_clock(series, t);
+        }
+    }
+
+    /// Tells the rules watching series `series` that its cells changed.
+    fn mark(&mut self, series: u64) {
+        let Some(info) = self.series.get(&series) else { return };
         for id in self.rules_of(info) {
             if let Some(eval) = self.rules.get_mut(&id) {
-                let steps = eval.cells.entry(series).or_default();
-                match cell {
-                    Some(c) => {
-                        steps.insert(step, c.clone());
-                    }
-                    None => {
-                        steps.remove(&step);
-                    }
-                }
                 eval.dirty.insert(series);
                 self.touched.insert(id);
             }
-        }
-        if cell.is_some() {
-            self.move_clock(series, t);
         }
     }
 
@@ -398,14 +429,40 @@ impl Evaluator {
         let moved = std::mem::take(&mut self.moved);
         ids.extend(self.rules.iter().filter(|(_, e)| moved.contains(&e.project)).map(|(id, _)| id.clone()));
         let mut out = Vec::new();
+        let mut full: std::collections::BTreeSet<(String, String)> = Default::default();
         for id in ids {
             let Some(mut eval) = self.rules.remove(&id) else { continue };
             if let Some(&clock) = self.clocks.get(&eval.project) {
-                self.advance(&mut eval, &id, self.step_of(clock) + 1, &mut out);
+                let now = self.step_of(clock) + 1;
+                if eval.evaluated_to != Some(now) {
+                    full.insert((eval.project.clone(), eval.rule.spec.metric.clone()));
+                }
+                self.advance(&mut eval, &id, now, &mut out);
             }
             self.rules.insert(id, eval);
         }
+        for (project, metric) in full {
+            self.forget_old_cells(&project, &metric);
+        }
         out
+    }
+
+    /// Drops the cells of `metric` that no rule watching it needs any more.
+    fn forget_old_cells(&mut self, project: &str, metric: &str) {
+        let Some(ids) = self.by_metric.get(project).and_then(|m| m.get(metric)) else { return };
+        let mut oldest = i64::MAX;
+        for id in ids {
+            match self.rules.get(id).and_then(|e| e.oldest) {
+                Some(o) => oldest = oldest.min(o),
+                // A rule not evaluated yet may need them all.
+                None => return,
+            }
+        }
+        let Some(held) = self.cells.get_mut(project).and_then(|m| m.get_mut(metric)) else { return };
+        held.retain(|_, steps| {
+            steps.retain(|s, _| *s >= oldest);
+            !steps.is_empty()
+        });
     }
 
     /// The state of every group of rule `id` now.
@@ -437,7 +494,9 @@ impl Evaluator {
         let first = eval.groups.values().map(|g| g.evaluated + 1).min().unwrap_or(now).min(now);
         let oldest = first - f - k - n;
         let mut by_group: BTreeMap<Vec<String>, (Labels, BTreeMap<i64, Cell>)> = BTreeMap::new();
-        let (rule, all_cells, members) = (&eval.rule, &mut eval.cells, &mut eval.members);
+        let no_cells = SeriesCells::new();
+        let all_cells = self.cells.get(&eval.project).and_then(|m| m.get(&eval.rule.spec.metric)).unwrap_or(&no_cells);
+        let (rule, members) = (&eval.rule, &mut eval.members);
         let mut key_of = |series: u64| -> Option<Vec<String>> {
             members.entry(series).or_insert_with(|| self.group_of(rule, series).map(|(key, _)| key)).clone()
         };
@@ -446,12 +505,11 @@ impl Evaluator {
         eval.dirty.clear();
         eval.evaluated_to = Some(now);
         let wanted = |key: &Vec<String>| only.as_ref().is_none_or(|o| o.contains(key));
-        for (series, steps) in all_cells.iter_mut() {
+        for (series, steps) in all_cells {
             let Some(key) = key_of(*series) else { continue };
             if !wanted(&key) {
                 continue;
             }
-            steps.retain(|s, _| *s >= oldest);
             let entry = match by_group.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -459,13 +517,13 @@ impl Evaluator {
                     e.insert((labels, BTreeMap::new()))
                 }
             };
-            for (s, c) in steps.iter() {
+            for (s, c) in steps.range(oldest..) {
                 entry.1.entry(*s).or_default().merge(c);
             }
         }
         if only.is_none() {
-            all_cells.retain(|_, steps| !steps.is_empty());
             members.retain(|s, _| all_cells.contains_key(s));
+            eval.oldest = Some(oldest);
         }
         for (key, (labels, cells)) in &by_group {
             let g = eval.groups.entry(key.clone()).or_insert_with(|| GroupState {
