@@ -249,15 +249,20 @@ impl Load {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// An ingest key as given: the key itself, or `@path` of the file holding it.
+fn ingest_key(given: String) -> Result<String> {
+    Ok(match given.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
+        None => given,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.probe {
         Probe::Live(a) => {
-            let key = match a.key.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
-                None => a.key,
-            };
+            let key = ingest_key(a.key)?;
             let seconds = (a.warmup_s + a.duration_s) as f64;
             let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * seconds / 1_000.0) as u64 + 1, concurrency: 4 };
             let load = DriveConfig {
@@ -292,10 +297,7 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
-            let key = match key.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
-                None => key,
-            };
+            let key = ingest_key(key)?;
             let shape = load.recent_shape()?;
             let Load { items_per_request, requests, concurrency, .. } = load;
             eprintln!("sending {requests} {signal:?} requests of {items_per_request} items over {protocol:?} to {endpoint}");
@@ -322,10 +324,7 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Probe::AlertLatency { graphql, endpoint, key, admin, prometheus, receiver, rounds, pause_ms, timeout_s } => {
-            let key = match key.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path)?.trim().to_string(),
-                None => key,
-            };
+            let key = ingest_key(key)?;
             let report = cloudgrid_bench::alert_latency::run(cloudgrid_bench::alert_latency::AlertLatencyConfig {
                 graphql,
                 otlp: endpoint,
