@@ -470,7 +470,7 @@ impl Common {
         } else {
             println!("invitation emails: disabled (links are handed to the inviter)");
         }
-        Ok(Settings { mailer, public_url, invitation_ttl, secret_keys: self.secret_keys()? })
+        Ok(Settings { mailer, public_url, invitation_ttl, secret_keys: self.secret_keys()?, tiers: self.rollups()?.tiers })
     }
 
     /// Where users open CloudGrid, without a trailing slash. Deployed mode needs it, and

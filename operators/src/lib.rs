@@ -6,4 +6,5 @@ pub mod alert;
 pub mod catalog;
 pub mod normalize;
 pub mod records;
+pub mod retention;
 pub mod rollup;

@@ -17,6 +17,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use timely::worker::Worker;
 
 use crate::alerts::{self, AlertControl, AlertInput, AlertStage, RecordJob};
+use crate::retention::{self, RetentionControl};
 use crate::rollups::{Admitted, RollupStep, Snapshots};
 use crate::rollups::EpochRollups;
 use crate::writer::{EpochTimes, WriteJob};
@@ -43,16 +44,24 @@ pub(crate) struct AlertParts {
     pub projects: AlertProjects,
 }
 
+/// What retention of a worker needs: the rollup tiers and where its tombstones go.
+pub(crate) struct RetentionParts {
+    pub tiers: cloudgrid_operators::rollup::Tiers,
+    pub tombstones: tokio::sync::mpsc::UnboundedSender<Vec<cloudgrid_operators::retention::Tombstone>>,
+}
+
 /// The inputs a worker feeds.
 pub(crate) struct Inputs {
     pub raw: InputHandleVec<Epoch, Raw>,
     pub controls: InputHandleVec<Epoch, AlertControl>,
+    pub retention: InputHandleVec<Epoch, RetentionControl>,
 }
 
 impl Inputs {
     pub(crate) fn advance_to(&mut self, epoch: Epoch) {
         self.raw.advance_to(epoch);
         self.controls.advance_to(epoch);
+        self.retention.advance_to(epoch);
     }
 }
 
@@ -85,6 +94,10 @@ pub(crate) struct Raw {
 /// The sink hands each epoch's new series and finest-tier bucket changes to alert
 /// evaluation (see [`alerts`]), whose output the probe also watches: an epoch is
 /// durable once its transitions are recorded too.
+///
+/// Retention policies and the clock go to their own operator (see [`retention`]); its
+/// tombstones are written on their own, outside the probe (they are emitted again at a
+/// restart, so no epoch waits for them).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     worker: &mut Worker,
@@ -95,12 +108,15 @@ pub(crate) fn build(
     mut rollups: RollupStep,
     fed: FedTimes,
     alert: AlertParts,
+    retain: RetentionParts,
 ) -> (Inputs, ProbeHandle<Epoch>) {
     let probe = ProbeHandle::new();
     let AlertParts { stage, jobs: record_jobs, recorded, projects: alert_projects } = alert;
     let inputs = worker.dataflow::<Epoch, _, _>(|scope| {
         let (input, raw) = scope.new_input::<Raw>();
         let (control_input, controls) = scope.new_input::<AlertControl>();
+        let (retention_input, retention_controls) = scope.new_input::<RetentionControl>();
+        retention::tombstones(retention_controls, retain.tiers, retain.tombstones);
         // Each worker describes a series once (the writer of its partition stores the
         // description), not with every point.
         let mut described = normalize::Described::new(DESCRIBED_SERIES);
@@ -244,7 +260,7 @@ pub(crate) fn build(
         let evaluated = alerts::evaluate(sunk.clone(), controls, stage, record_jobs, recorded);
         sunk.probe_with(&probe);
         evaluated.probe_with(&probe);
-        Inputs { raw: input, controls: control_input }
+        Inputs { raw: input, controls: control_input, retention: retention_input }
     });
     (inputs, probe)
 }

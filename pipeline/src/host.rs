@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use cloudgrid_operators::rollup::{IdSet, RollupConfig};
 
 use crate::alerts::{self, AlertControl, AlertMetrics, AlertStage, RuleWatch};
+use crate::retention::{self, PolicyWatch, RetentionControl};
 use crate::graph::{self, AlertParts, AlertProjects, Epoch, Raw};
 use crate::rollups::{RollupStep, StepMetrics};
 use crate::writer::{self, AfterCommit, Progress, WriteJob, WriterStats};
@@ -123,7 +124,7 @@ pub enum PipelineError {
 enum Feed {
     /// The epoch's bus messages for this worker, and (worker 0 only) rule changes and
     /// the clock for alert evaluation.
-    Batch { epoch: Epoch, raws: Vec<Raw>, controls: Vec<AlertControl>, fed_at: Instant },
+    Batch { epoch: Epoch, raws: Vec<Raw>, controls: Vec<AlertControl>, retention: Vec<RetentionControl>, fed_at: Instant },
 }
 
 /// How to stop.
@@ -199,6 +200,13 @@ impl Pipeline {
             recorders.push(tokio::spawn(alerts::record(rx, writer.clone(), r.clone(), alert_metrics.clone(), notifier.clone())));
         }
         let record_txs = Arc::new(Mutex::new(record_txs));
+        // Retention: the workers' tombstones, written by one recorder.
+        let (tombstone_tx, tombstone_rx) = mpsc::unbounded_channel();
+        recorders.push(tokio::spawn(retention::record(tombstone_rx, writer.clone(), health.clone())));
+        // Each worker holds its sender (none is left here): the recorder ends with them.
+        let tombstone_txs = Arc::new(Mutex::new((0..n).map(|_| Some(tombstone_tx.clone())).collect::<Vec<_>>()));
+        drop(tombstone_tx);
+        let retention_tiers = config.rollups.tiers.clone();
         // Only the feeding process reads the rules; elsewhere every project's buckets go
         // to evaluation.
         let alert_projects: AlertProjects = Arc::new(std::sync::RwLock::new(feeder.then(HashSet::new)));
@@ -239,8 +247,12 @@ impl Pipeline {
         };
         let run_worker = move |worker: &mut timely::worker::Worker| {
             let index = worker.index() - first_worker;
-            let (Some(feed), Some(jobs), Some(record_jobs)) =
-                (take_slot(&feed_rxs, index), take_slot(&job_txs, index), take_slot(&record_txs, index))
+            let (Some(feed), Some(jobs), Some(record_jobs), Some(tombstones)) = (
+                take_slot(&feed_rxs, index),
+                take_slot(&job_txs, index),
+                take_slot(&record_txs, index),
+                take_slot(&tombstone_txs, index),
+            )
             else {
                 tracing::error!(index, "worker started without its channels");
                 return;
@@ -264,8 +276,18 @@ impl Pipeline {
                 recorded: recorded[index].clone(),
                 projects: worker_alert_projects.clone(),
             };
-            let (mut input, probe) =
-                graph::build(worker, jobs, committed[index].clone(), skipped.clone(), mismatched.clone(), step, fed.clone(), alert);
+            let retain = graph::RetentionParts { tiers: retention_tiers.clone(), tombstones };
+            let (mut input, probe) = graph::build(
+                worker,
+                jobs,
+                committed[index].clone(),
+                skipped.clone(),
+                mismatched.clone(),
+                step,
+                fed.clone(),
+                alert,
+                retain,
+            );
             // Reports how far the probe says every process has committed.
             let progress = worker_progress.clone();
             let mut reported: Epoch = 0;
@@ -279,13 +301,16 @@ impl Pipeline {
             'feed: loop {
                 loop {
                     match feed.try_recv() {
-                        Ok(Feed::Batch { epoch, raws, controls, fed_at }) => {
+                        Ok(Feed::Batch { epoch, raws, controls, retention, fed_at }) => {
                             fed.borrow_mut().insert(epoch, fed_at);
                             for raw in raws {
                                 input.raw.send(raw);
                             }
                             for c in controls {
                                 input.controls.send(c);
+                            }
+                            for c in retention {
+                                input.retention.send(c);
                             }
                             input.advance_to(epoch + 1);
                         }
@@ -358,6 +383,7 @@ impl Pipeline {
                 step: alert_step,
                 started: HashSet::new(),
             }),
+            policies: feeder.then(|| PolicyWatch::new(writer.clone(), config.rollups.tiers.clone())),
             gate: config.check_projects.then(|| ProjectGate {
                 writer: writer.clone(),
                 known: HashSet::new(),
@@ -463,6 +489,8 @@ struct Host {
     gate: Option<ProjectGate>,
     /// The alert rules fed to evaluation (on the feeding process).
     rules: Option<Rules>,
+    /// The retention policies fed to the dataflow (on the feeding process).
+    policies: Option<PolicyWatch>,
 }
 
 /// The alert rules as storage holds them, read every [`alerts::RULES_EVERY`]; what
@@ -626,6 +654,8 @@ impl Host {
         let wait = Duration::from_millis(self.config.fetch_wait_ms);
         let mut rules_every = tokio::time::interval(alerts::RULES_EVERY);
         rules_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut policies_every = tokio::time::interval(retention::POLICIES_EVERY);
+        policies_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut drain: Option<Drain> = None;
         let mut fetch_error: Option<BusError> = None;
         loop {
@@ -685,7 +715,13 @@ impl Host {
                         }
                     }
                     self.rules = Some(rules);
-                    self.feed_controls(controls);
+                    self.feed_controls(controls, Vec::new());
+                }
+                _ = policies_every.tick(), if self.policies.is_some() && drain.is_none() && can_fetch => {
+                    let Some(mut watch) = self.policies.take() else { continue };
+                    let controls = watch.controls().await;
+                    self.policies = Some(watch);
+                    self.feed_controls(Vec::new(), controls);
                 }
                 batch = fetch(&mut self.consumer, self.config.fetch_max, wait), if can_fetch => match batch {
                     Ok(batch) => {
@@ -792,25 +828,27 @@ impl Host {
         self.seqs_by_epoch.insert(epoch, seqs);
         let fed_at = Instant::now();
         for (feed, raws) in self.feeds.iter().zip(per_worker) {
-            let _ = feed.send(Feed::Batch { epoch, raws, controls: Vec::new(), fed_at });
+            let _ = feed.send(Feed::Batch { epoch, raws, controls: Vec::new(), retention: Vec::new(), fed_at });
         }
         self.lag.set(self.in_flight.len() as u64);
         self.unpark();
         in_order
     }
 
-    /// Feeds alert rule changes and the clock as an epoch of their own (no messages).
-    fn feed_controls(&mut self, controls: Vec<AlertControl>) {
-        if controls.is_empty() || self.feeds.is_empty() {
+    /// Feeds alert rule changes, retention policy changes and the clock as an epoch of
+    /// their own (no messages), to the first worker.
+    fn feed_controls(&mut self, controls: Vec<AlertControl>, retention: Vec<RetentionControl>) {
+        if (controls.is_empty() && retention.is_empty()) || self.feeds.is_empty() {
             return;
         }
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         self.in_flight.insert(epoch, Vec::new());
         let fed_at = Instant::now();
-        let mut controls = Some(controls);
+        let mut controls = Some((controls, retention));
         for feed in &self.feeds {
-            let _ = feed.send(Feed::Batch { epoch, raws: Vec::new(), controls: controls.take().unwrap_or_default(), fed_at });
+            let (controls, retention) = controls.take().unwrap_or_default();
+            let _ = feed.send(Feed::Batch { epoch, raws: Vec::new(), controls, retention, fed_at });
         }
         self.lag.set(self.in_flight.len() as u64);
         self.unpark();

@@ -5,12 +5,14 @@
 //!   epoch is committed in storage.
 //! - `graph` assembles the dataflow: normalize → exchange by partition → sink, where
 //!   `rollups` updates the worker's metric rollups from each finished epoch.
+//! - `retention` turns each project's retention policy and the clock into tombstones.
 //! - `writer` runs the storage writes outside the timely workers (one async task per
 //!   worker), behind the resume guard.
 
 mod alerts;
 mod graph;
 mod host;
+mod retention;
 mod rollups;
 mod writer;
 

@@ -6,6 +6,7 @@
 
 pub mod alerting;
 pub mod live;
+pub mod retention;
 pub mod surreal;
 
 use std::collections::HashMap;
@@ -190,6 +191,17 @@ pub trait TelemetryWriter: Send + Sync + 'static {
     /// Records alert transitions in history; an event already recorded (the same key) is
     /// left as it is.
     async fn record_alert_events(&self, _events: &[alerting::AlertEvent]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Every project and its retention policy document where one is set, where the
+    /// writer keeps them (`None`: it does not, and no tombstone is made).
+    async fn retention_policies(&self) -> Result<Option<Vec<retention::StoredPolicy>>, SinkError> {
+        Ok(None)
+    }
+
+    /// Records tombstones; a stored cutoff later than one given stays.
+    async fn record_tombstones(&self, _tombstones: &[cloudgrid_operators::retention::Tombstone]) -> Result<(), SinkError> {
         Ok(())
     }
 

@@ -14,6 +14,8 @@ use crate::audit::{AuditEvent, AuditFilter};
 use crate::dashboards::{Dashboard, DashboardSpec};
 use crate::invitations::{Invitation, InvitationSpec, Sent};
 use crate::notify::ChannelTest;
+use crate::retention::RetentionView;
+use cloudgrid_operators::retention::PolicyDoc;
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::secrets::ProviderSecret;
 use crate::sessions::{SignedIn, SsoIdentity};
@@ -82,6 +84,9 @@ pub trait ControlApi: Send + Sync + 'static {
     async fn test_channel(&self, who: &Principal, project: &str, id: &str) -> Result<ChannelTest, ControlError>;
     async fn webhook_allow_list(&self, who: &Principal, company: &str) -> Result<Vec<String>, ControlError>;
     async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError>;
+    async fn retention_policy(&self, who: &Principal, project: &str) -> Result<RetentionView, ControlError>;
+    async fn set_retention_policy(&self, who: &Principal, project: &str, doc: &PolicyDoc, version: Option<i64>) -> Result<RetentionView, ControlError>;
+    async fn reset_retention_policy(&self, who: &Principal, project: &str, version: Option<i64>) -> Result<RetentionView, ControlError>;
 }
 
 #[async_trait]
@@ -245,5 +250,14 @@ impl ControlApi for ControlPlane {
     }
     async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError> {
         ControlPlane::set_webhook_allow_list(self, who, company, entries).await
+    }
+    async fn retention_policy(&self, who: &Principal, project: &str) -> Result<RetentionView, ControlError> {
+        ControlPlane::retention_policy(self, who, project).await
+    }
+    async fn set_retention_policy(&self, who: &Principal, project: &str, doc: &PolicyDoc, version: Option<i64>) -> Result<RetentionView, ControlError> {
+        ControlPlane::set_retention_policy(self, who, project, doc, version).await
+    }
+    async fn reset_retention_policy(&self, who: &Principal, project: &str, version: Option<i64>) -> Result<RetentionView, ControlError> {
+        ControlPlane::reset_retention_policy(self, who, project, version).await
     }
 }

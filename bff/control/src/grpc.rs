@@ -18,6 +18,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use cloudgrid_operators::alert::RuleSpec;
+use cloudgrid_operators::retention::PolicyDoc;
 
 use crate::access::{Principal, ProjectAccess, Role};
 use crate::alert_history::{ActiveAlertQuery, AlertEventQuery, AlertEventView};
@@ -29,6 +30,7 @@ use crate::invitations::{Invitation, InvitationSpec, InvitationState, Sent};
 use crate::keys::{ApiKey, KeyScope, NewKey};
 use crate::mail::Delivery;
 use crate::notify::ChannelTest;
+use crate::retention::RetentionView;
 use crate::secrets::ProviderSecret;
 use crate::sessions::{SignedIn, SsoIdentity};
 use crate::tenancy::{Company, Member, Project, ProjectLimits, ProjectSettings, User};
@@ -416,6 +418,25 @@ impl pb::workspace_server::Workspace for ControlService {
         let entries = self.api.set_webhook_allow_list(&principal_from_pb(r.principal), &r.company, &r.entries).await.map_err(status)?;
         ok(pb::AllowListReply { entries })
     }
+
+    async fn get_retention_policy(&self, r: Request<pb::RetentionRequest>) -> Reply<pb::RetentionReply> {
+        let r = r.into_inner();
+        retention_reply(self.api.retention_policy(&principal_from_pb(r.principal), &r.project).await)
+    }
+
+    async fn set_retention_policy(&self, r: Request<pb::RetentionRequest>) -> Reply<pb::RetentionReply> {
+        let r = r.into_inner();
+        let doc: PolicyDoc =
+            serde_json::from_str(&r.doc_json).map_err(|e| Status::invalid_argument(format!("not a valid retention policy: {e}")))?;
+        let version = r.has_version.then_some(r.version);
+        retention_reply(self.api.set_retention_policy(&principal_from_pb(r.principal), &r.project, &doc, version).await)
+    }
+
+    async fn reset_retention_policy(&self, r: Request<pb::RetentionRequest>) -> Reply<pb::RetentionReply> {
+        let r = r.into_inner();
+        let version = r.has_version.then_some(r.version);
+        retention_reply(self.api.reset_retention_policy(&principal_from_pb(r.principal), &r.project, version).await)
+    }
 }
 
 /// A document sent as JSON, read on the serving side.
@@ -769,6 +790,26 @@ fn company_request(who: &Principal, company: &str) -> pb::CompanyRequest {
     pb::CompanyRequest { principal: principal_to_pb(who), company_id: company.into() }
 }
 
+fn retention_request(who: &Principal, project: &str, version: Option<i64>) -> pb::RetentionRequest {
+    pb::RetentionRequest {
+        project: project.into(),
+        doc_json: String::new(),
+        has_version: version.is_some(),
+        version: version.unwrap_or(0),
+        principal: principal_to_pb(who),
+    }
+}
+
+fn retention_reply(view: Result<RetentionView, ControlError>) -> Reply<pb::RetentionReply> {
+    let view = view.map_err(status)?;
+    let view_json = serde_json::to_string(&view).map_err(|e| Status::internal(e.to_string()))?;
+    ok(pb::RetentionReply { view_json })
+}
+
+fn retention_view(reply: pb::RetentionReply) -> Result<RetentionView, ControlError> {
+    serde_json::from_str(&reply.view_json).map_err(|e| ControlError::Storage(format!("a retention policy as the control plane sent it: {e}")))
+}
+
 fn alerting(who: &Principal, project: &str) -> pb::AlertingRequest {
     pb::AlertingRequest { project: project.into(), principal: principal_to_pb(who), ..Default::default() }
 }
@@ -1097,6 +1138,22 @@ impl ControlApi for GrpcControl {
     async fn set_webhook_allow_list(&self, who: &Principal, company: &str, entries: &[String]) -> Result<Vec<String>, ControlError> {
         let req = pb::AllowListRequest { company: company.into(), entries: entries.to_vec(), principal: principal_to_pb(who) };
         Ok(self.workspace().set_webhook_allow_list(req).await.map_err(control_error)?.into_inner().entries)
+    }
+
+    async fn retention_policy(&self, who: &Principal, project: &str) -> Result<RetentionView, ControlError> {
+        let req = retention_request(who, project, None);
+        retention_view(self.workspace().get_retention_policy(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn set_retention_policy(&self, who: &Principal, project: &str, doc: &PolicyDoc, version: Option<i64>) -> Result<RetentionView, ControlError> {
+        let doc_json = serde_json::to_string(doc).map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let req = pb::RetentionRequest { doc_json, ..retention_request(who, project, version) };
+        retention_view(self.workspace().set_retention_policy(req).await.map_err(control_error)?.into_inner())
+    }
+
+    async fn reset_retention_policy(&self, who: &Principal, project: &str, version: Option<i64>) -> Result<RetentionView, ControlError> {
+        let req = retention_request(who, project, version);
+        retention_view(self.workspace().reset_retention_policy(req).await.map_err(control_error)?.into_inner())
     }
 }
 

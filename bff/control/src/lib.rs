@@ -40,6 +40,7 @@ pub mod keys;
 pub mod mail;
 pub mod notifier;
 pub mod notify;
+pub mod retention;
 pub mod secrets;
 pub mod sessions;
 pub mod tenancy;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// What provider secrets are sealed with; none configured, they are refused.
     pub secret_keys: secrets::SecretKeys,
+    /// The rollup tiers stored (the pipeline's): retention policies name them.
+    pub tiers: cloudgrid_operators::rollup::Tiers,
 }
 
 impl Default for Settings {
@@ -108,6 +111,7 @@ impl Default for Settings {
             public_url: "http://127.0.0.1:8080".into(),
             invitation_ttl: invitations::DEFAULT_TTL,
             secret_keys: secrets::SecretKeys::default(),
+            tiers: cloudgrid_operators::rollup::Tiers::default(),
         }
     }
 }

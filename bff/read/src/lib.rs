@@ -25,6 +25,7 @@ pub use cloudgrid_sinks::SinkError;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudgrid_operators::retention;
 use cloudgrid_operators::rollup::Tiers;
 use cloudgrid_proto::LiveKind;
 use cloudgrid_proto::bus::Bus;
@@ -65,6 +66,8 @@ pub struct StorageRead {
     pub logs: Logs,
     catalogs: Arc<Catalogs>,
     hub: Arc<LiveHub>,
+    /// Read for the tombstones live item views honour.
+    store: Store,
 }
 
 impl StorageRead {
@@ -76,7 +79,8 @@ impl StorageRead {
             explorer: Explorer::new(catalogs.clone()),
             metrics: MetricReader::new(store.clone(), tiers, catalogs.clone()),
             traces: Traces::new(store.clone()),
-            logs: Logs::new(store),
+            logs: Logs::new(store.clone()),
+            store,
             catalogs,
             hub: Arc::new(LiveHub::new(bus, config.live_buffer, health)),
         }
@@ -85,20 +89,26 @@ impl StorageRead {
     /// Spans of `project` passing `filter` (its time range aside), as they are persisted.
     pub async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<BoxStream<'static, LiveItems>, QueryError> {
         let session = self.hub.session(project).await?;
-        Ok(live::item_view(session, LiveKind::Spans, move |s| traces::span_matches(&filter, s)))
+        let retained = self.retained(project, retention::TRACES, traces::span_time);
+        Ok(live::item_view(session, LiveKind::Spans, move |s| traces::span_matches(&filter, s), Some(retained)))
     }
 
     /// Log records of `project` passing `filter` (its time range and cursor aside), as
     /// they are persisted.
     pub async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<BoxStream<'static, LiveItems>, QueryError> {
         let session = self.hub.session(project).await?;
-        Ok(live::item_view(session, LiveKind::Logs, move |l| logs::log_matches(&filter, l)))
+        let retained = self.retained(project, retention::LOGS, logs::log_time);
+        Ok(live::item_view(session, LiveKind::Logs, move |l| logs::log_matches(&filter, l), Some(retained)))
     }
 
     /// Alert transitions of `project` passing `filter`, as they are recorded.
     pub async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<BoxStream<'static, LiveItems>, QueryError> {
         let session = self.hub.session(project).await?;
-        Ok(live::item_view(session, LiveKind::Alerts, move |e| filter.matches(e)))
+        Ok(live::item_view(session, LiveKind::Alerts, move |e| filter.matches(e), None))
+    }
+
+    fn retained(&self, project: &str, signal: &'static str, time: fn(&serde_json::Value) -> u64) -> live::Retained {
+        live::Retained { store: self.store.clone(), project: project.to_string(), signal, time }
     }
 
     /// A metric query over a sliding range, kept current as its rollups change.

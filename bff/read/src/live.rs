@@ -277,6 +277,7 @@ pub(crate) fn item_view(
     mut session: Session,
     kind: LiveKind,
     keep: impl Fn(&serde_json::Value) -> bool + Send + 'static,
+    retained: Option<Retained>,
 ) -> BoxStream<'static, LiveItems> {
     let (tx, rx) = mpsc::channel(VIEW_BUFFER);
     tokio::spawn(async move {
@@ -289,7 +290,19 @@ pub(crate) fn item_view(
                 None => return,
                 Some(Event::Lagged(n)) => LiveItems::Lagged(n),
                 Some(Event::Notice(n)) => {
-                    let items: Vec<_> = items_of(&n, kind).iter().filter(|i| keep(i)).cloned().collect();
+                    let mut items: Vec<_> = items_of(&n, kind).iter().filter(|i| keep(i)).cloned().collect();
+                    if let Some(r) = retained.as_ref().filter(|_| !items.is_empty()) {
+                        match r.store.retention_cutoffs(&r.project).await {
+                            Ok(cutoffs) => items.retain(|i| !cutoffs.covers(r.signal, (r.time)(i))),
+                            // Not knowing what is gone, nothing is shown; the view is told
+                            // it missed these (it resyncs by query).
+                            Err(e) => {
+                                tracing::warn!(project = %r.project, error = %e, "reading the retention tombstones failed");
+                                let _ = tx.send(LiveItems::Lagged(1)).await;
+                                continue;
+                            }
+                        }
+                    }
                     if items.is_empty() {
                         continue;
                     }
@@ -302,6 +315,15 @@ pub(crate) fn item_view(
         }
     });
     ReceiverStream::new(rx).boxed()
+}
+
+/// What a live item view leaves out: items its project's tombstone of `signal` covers,
+/// by their time as `time` reads it (checked as each notice arrives).
+pub(crate) struct Retained {
+    pub store: cloudgrid_sinks::surreal::Store,
+    pub project: String,
+    pub signal: &'static str,
+    pub time: fn(&serde_json::Value) -> u64,
 }
 
 /// Whether two sorted id lists share one.

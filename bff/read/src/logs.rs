@@ -1,6 +1,7 @@
 //! Log search: severity, body text, attributes, trace id and time; newest first, in
 //! pages with a cursor.
 
+use cloudgrid_operators::retention;
 use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
 use serde_json::Value as J;
@@ -54,6 +55,11 @@ pub struct LogPage {
     pub next: Option<Cursor>,
 }
 
+/// A log record's time (unix ns): what its retention is reckoned from.
+pub fn log_time(log: &J) -> u64 {
+    key(log).0
+}
+
 fn key(log: &J) -> (u64, String) {
     (log["time_unix_nano"].as_u64().unwrap_or(0), text(&log["id"]))
 }
@@ -83,14 +89,19 @@ impl Logs {
         (q.from..q.to).contains(&key(log).0) && log_matches(q, log)
     }
 
+    /// Records older than the project's logs tombstone are gone.
     pub async fn search(&self, project: &str, q: &LogQuery) -> Result<LogPage, SinkError> {
         let to = q.after.as_ref().map_or(q.to, |c| q.to.min(c.time_unix_nano.saturating_add(1)));
+        let from = q.from.max(self.store.retention_cutoffs(project).await?.of(retention::LOGS));
+        if from >= to {
+            return Ok(LogPage { logs: Vec::new(), next: None });
+        }
         let mut logs: Vec<J> = self
             .store
-            .logs_between(project, q.from, to)
+            .logs_between(project, from, to)
             .await?
             .into_iter()
-            .filter(|l| Self::matches(q, l))
+            .filter(|l| Self::matches(q, l) && key(l).0 >= from)
             .filter(|l| q.after.as_ref().is_none_or(|c| key(l) < (c.time_unix_nano, c.id.clone())))
             .collect();
         logs.sort_by_key(|l| std::cmp::Reverse(key(l)));

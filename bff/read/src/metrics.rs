@@ -163,8 +163,12 @@ impl MetricReader {
         // The series' labels (read once, then held) are read beside their aggregates.
         let labels = self.catalogs.series_labels(project, &ids);
         if histogram {
-            let (labels, aggregates) =
-                tokio::try_join!(labels, self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to))?;
+            let (labels, aggregates, cutoffs) = tokio::try_join!(
+                labels,
+                self.store.histogram_aggregates(project, &ids, tier as u8, start, q.to),
+                self.store.retention_cutoffs(project)
+            )?;
+            let aggregates = retained(aggregates, cutoffs.of(&self.tiers.label(tier)));
             let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
             if let (OverTime::Quantile(x), Some(across)) = (q.over_time, &q.across) {
                 // Quantiles do not add up: a group's quantile is that of its series'
@@ -205,7 +209,12 @@ impl MetricReader {
                 Some(across) => across_series(per_series, across),
             });
         }
-        let (labels, aggregates) = tokio::try_join!(labels, self.store.number_aggregates(project, &ids, tier as u8, start, q.to))?;
+        let (labels, aggregates, cutoffs) = tokio::try_join!(
+            labels,
+            self.store.number_aggregates(project, &ids, tier as u8, start, q.to),
+            self.store.retention_cutoffs(project)
+        )?;
+        let aggregates = retained(aggregates, cutoffs.of(&self.tiers.label(tier)));
         let labels_of = |id: &u64| labels.get(id).map(|l| l.as_ref().clone()).unwrap_or_default();
         let per_series: Vec<ResultSeries> = ids
             .iter()
@@ -220,6 +229,16 @@ impl MetricReader {
             Some(across) => across_series(per_series, across),
         })
     }
+}
+
+/// The buckets a tier's tombstone leaves: those starting at its cutoff or later.
+fn retained<A>(mut aggregates: BTreeMap<u64, Vec<(u64, A)>>, cutoff: u64) -> BTreeMap<u64, Vec<(u64, A)>> {
+    if cutoff > 0 {
+        for buckets in aggregates.values_mut() {
+            buckets.retain(|(bucket, _)| *bucket >= cutoff);
+        }
+    }
+    aggregates
 }
 
 /// The `by` labels of a series (a missing one as empty): its group's key.

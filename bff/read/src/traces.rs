@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use cloudgrid_operators::retention;
 use cloudgrid_sinks::SinkError;
 use cloudgrid_sinks::surreal::Store;
 use serde_json::Value as J;
@@ -54,6 +55,11 @@ pub struct TreeSpan {
     pub span: J,
 }
 
+/// When a span started (unix ns): what its retention is reckoned from.
+pub fn span_time(span: &J) -> u64 {
+    num(span, "start_unix_nano")
+}
+
 #[derive(Debug, Clone)]
 pub struct Traces {
     store: Store,
@@ -85,10 +91,15 @@ impl Traces {
 
     /// Traces with a span that matches, newest first. The summary covers the trace's
     /// spans in the searched range.
+    /// Spans older than the project's traces tombstone are gone.
     pub async fn search(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, SinkError> {
-        let spans = self.store.spans_between(project, q.from, q.to).await?;
+        let from = q.from.max(self.store.retention_cutoffs(project).await?.of(retention::TRACES));
+        if from >= q.to {
+            return Ok(Vec::new());
+        }
+        let spans = self.store.spans_between(project, from, q.to).await?;
         let mut by_trace: HashMap<String, Vec<J>> = HashMap::new();
-        for span in spans.into_iter().filter(|s| (q.from..q.to).contains(&num(s, "start_unix_nano"))) {
+        for span in spans.into_iter().filter(|s| (from..q.to).contains(&num(s, "start_unix_nano"))) {
             by_trace.entry(text(&span["trace_id"])).or_default().push(span);
         }
         let mut found: Vec<TraceSummary> = by_trace
@@ -121,8 +132,10 @@ impl Traces {
 
     /// The spans of one trace in tree order: each parent before its children, siblings
     /// by start time.
+    /// Spans older than the project's traces tombstone are left out.
     pub async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, SinkError> {
-        let spans = self.store.trace(project, trace_id).await?;
+        let (cutoffs, spans) = tokio::try_join!(self.store.retention_cutoffs(project), self.store.trace(project, trace_id))?;
+        let spans: Vec<J> = spans.into_iter().filter(|s| !cutoffs.covers(retention::TRACES, num(s, "start_unix_nano"))).collect();
         let ids: std::collections::HashSet<String> = spans.iter().map(|s| text(&s["span_id"])).collect();
         let mut children: BTreeMap<String, Vec<&J>> = BTreeMap::new();
         let mut roots = Vec::new();

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod mutation;
 pub mod query;
+pub mod retention;
 pub mod scalars;
 pub mod subscription;
 pub mod tenancy;
@@ -19,17 +20,17 @@ use cloudgrid_read::metrics::QueryError;
 
 pub use subscription::SubscriptionRoot;
 
-/// Every query: telemetry and dashboards, alerting, then companies, projects, members
+/// Every query: telemetry and dashboards, alerting, retention, then companies, projects, members
 /// and keys.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::TelemetryQuery, alerts::AlertQuery, tenancy::TenancyQuery);
+pub struct QueryRoot(query::TelemetryQuery, alerts::AlertQuery, retention::RetentionQuery, tenancy::TenancyQuery);
 
-/// Every mutation: dashboards, alerting, then companies, projects, members, invitations
+/// Every mutation: dashboards, alerting, retention, then companies, projects, members, invitations
 /// and keys.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::DashboardMutation, alerts::AlertMutation, tenancy::TenancyMutation);
+pub struct MutationRoot(mutation::DashboardMutation, alerts::AlertMutation, retention::RetentionMutation, tenancy::TenancyMutation);
 
 pub type CloudGridSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

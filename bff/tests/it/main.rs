@@ -6,6 +6,7 @@
 mod alerts;
 mod graphql;
 mod live;
+mod retention;
 mod schema_file;
 mod shell;
 mod sso;

@@ -200,6 +200,9 @@ const ENTRIES: &[Entry] = &[
     project("createNotificationChannel", "mutation($g: String!) { createNotificationChannel(project: $g, spec: {name: \"x\", target: {kind: \"email\", to: [\"a@example.test\"]}}) { signingSecret } }"),
     project("deleteNotificationChannel", "mutation($g: String!, $ch: String!) { deleteNotificationChannel(project: $g, id: $ch) }"),
     project("testNotificationChannel", "mutation($g: String!, $ch: String!) { testNotificationChannel(project: $g, id: $ch) { delivered detail } }"),
+    project("retentionPolicy", "query($g: String!) { retentionPolicy(project: $g) { traces spec tombstones { signal } } }"),
+    project("setRetentionPolicy", "mutation($g: String!) { setRetentionPolicy(project: $g, spec: {traces: \"2d\"}) { traces } }"),
+    project("resetRetentionPolicy", "mutation($g: String!) { resetRetentionPolicy(project: $g) { traces } }"),
     company("webhookAllowList", "query($gc: String!) { webhookAllowList(company: $gc) }"),
     company("setWebhookAllowList", "mutation($gc: String!) { setWebhookAllowList(company: $gc, entries: [\"10.0.0.1\"]) }"),
     own("me", "{ me { user { email } companies { id name } } }"),
@@ -292,6 +295,8 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
         comment: "Globex maintenance".into(),
     };
     let s = control.create_silence(&boss, &g, &hush).await.expect("silence").id;
+    let keeps: cloudgrid_operators::retention::PolicyDoc = serde_json::from_value(json!({"traces": "1234d"})).expect("policy");
+    control.set_retention_policy(&boss, &g, &keeps, None).await.expect("retention policy");
     let invite = |email: &str, role| InvitationSpec { email: email.into(), role, projects: vec![] };
     let spy = signed_in(&control, "spy@globex.test").await;
     let link = control.create_invitation(&boss, &globex, &invite("spy@globex.test", Role::Member)).await.expect("invite").link.expect("link");
@@ -350,6 +355,8 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
         "globex.example",
         "globex-plant",
         "reactor",
+        // Globex's retention of traces.
+        "1234d",
     ];
     for entry in ENTRIES {
         for (name, who) in &callers {
@@ -387,6 +394,8 @@ async fn another_tenants_objects_are_refused_to_every_caller_and_never_shown(sha
     assert_eq!(control.alert_rule(&boss, &g, &r).await.expect("rule").version, 1);
     assert!(control.silences(&boss, &g, false).await.expect("silences").iter().any(|x| x.id == s), "the silence still stands");
     assert_eq!(control.channels(&boss, &g).await.expect("channels").len(), 1);
+    let kept = control.retention_policy(&boss, &g).await.expect("retention");
+    assert_eq!((kept.version, kept.policy.traces), (1, 1234 * 86_400), "Globex's retention is as it set it");
     assert_eq!(control.keys(&boss, &g).await.expect("keys").iter().filter(|k| !k.revoked).count(), 1);
     let members: Vec<String> = control.members(&boss, &globex).await.expect("members").into_iter().map(|m| m.user.email).collect();
     assert_eq!(members, vec!["boss@globex.test", "spy@globex.test"]);

@@ -3,3 +3,4 @@
 
 mod alerting;
 mod delivery;
+mod retention;

@@ -211,6 +211,18 @@ FOR $e IN (SELECT * FROM alert_event ORDER BY at_unix_nano ASC) {
 };
 "#,
     },
+    Migration {
+        version: 19,
+        name: "retention policies and tombstones",
+        // A policy per project (`retention_policy:⟨project⟩`, set by the control plane);
+        // a tombstone per project and signal (`retention_tombstone:[project, signal]`,
+        // written by the pipeline), whose cutoff only moves forward.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS retention_policy SCHEMALESS;
+DEFINE TABLE IF NOT EXISTS retention_tombstone SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS retention_tombstone_project ON retention_tombstone FIELDS project_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

@@ -12,6 +12,7 @@ mod handle;
 mod layout;
 mod metrics;
 mod migrations;
+mod retention;
 mod span_cache;
 pub(crate) mod rows;
 mod write;

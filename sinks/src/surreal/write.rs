@@ -264,6 +264,14 @@ impl TelemetryWriter for SurrealWriter {
         self.store.record_alert_events(events).await
     }
 
+    async fn retention_policies(&self) -> Result<Option<Vec<crate::retention::StoredPolicy>>, SinkError> {
+        self.store.retention_policies().await.map(Some)
+    }
+
+    async fn record_tombstones(&self, tombstones: &[cloudgrid_operators::retention::Tombstone]) -> Result<(), SinkError> {
+        self.store.record_tombstones(tombstones).await
+    }
+
     async fn live_projects(&self) -> Result<Option<HashSet<String>>, SinkError> {
         let ids: Vec<String> = self
             .store

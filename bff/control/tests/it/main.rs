@@ -6,6 +6,7 @@ mod alerts;
 mod dashboards;
 mod invitations;
 mod notify;
+mod retention;
 mod sessions;
 mod tenancy;
 mod webhooks;

@@ -9,7 +9,7 @@ use cloudgrid_sinks::{Sequenced, TelemetryWriter, WriteBatch, partition_of};
 const MS: u64 = 1_000_000;
 const T0: u64 = 1_700_000_000_000 * MS;
 
-fn log(id: u64, ms: u64, severity: i32, body: &str, user: &str, trace: Option<u8>) -> Record {
+pub(crate) fn log(id: u64, ms: u64, severity: i32, body: &str, user: &str, trace: Option<u8>) -> Record {
     Record::Log(Box::new(LogRecord {
         project_id: "p".into(),
         id,

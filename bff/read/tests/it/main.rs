@@ -5,4 +5,5 @@ mod explorer;
 mod live;
 mod logs;
 mod metric_query;
+mod retention;
 mod traces;

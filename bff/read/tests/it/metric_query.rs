@@ -13,11 +13,11 @@ use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{Lane, PARTITIONS, Sequenced, TelemetryWriter, WriteBatch};
 
 const SEC: u64 = 1_000_000_000;
-const MIN: u64 = 60 * SEC;
+pub(crate) const MIN: u64 = 60 * SEC;
 /// A day boundary, so every tier's buckets start here.
-const T0: u64 = 1_036_800 * SEC;
+pub(crate) const T0: u64 = 1_036_800 * SEC;
 
-struct Series {
+pub(crate) struct Series {
     id: u64,
     name: &'static str,
     host: String,
@@ -46,7 +46,7 @@ fn meta(s: &Series) -> Record {
 /// (series, time, value): a point every 20 s for 3 hours; small integers, so sums are
 /// exact whatever the order of additions.
 /// A cumulative series sends the running total of the same increments.
-fn raw_points(series: &[Series]) -> Vec<(u64, u64, f64)> {
+pub(crate) fn raw_points(series: &[Series]) -> Vec<(u64, u64, f64)> {
     let mut out = Vec::new();
     for (k, s) in series.iter().enumerate() {
         let mut total = 0.0;
@@ -82,7 +82,7 @@ fn rollup_points(series: &[Series], raw: &[(u64, u64, f64)]) -> Vec<RollupPoint>
 /// The rollups of `points`, written the way storage-write writes them: first the
 /// aggregates of `before`, compacted into rows, then the changes the rest made, left
 /// in an open block.
-async fn store_rollups(series: &[Series], raw: &[(u64, u64, f64)], before: u64) -> Store {
+pub(crate) async fn store_rollups(series: &[Series], raw: &[(u64, u64, f64)], before: u64) -> Store {
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
     let writer = SurrealWriter::new(store.clone());
     let cfg = RollupConfig::default();
@@ -114,7 +114,7 @@ async fn store_rollups(series: &[Series], raw: &[(u64, u64, f64)], before: u64) 
 
 /// The expected answer, straight from raw points: per series, per window of `step`
 /// from `from`, `f` of the values whose time falls in it.
-fn expected(
+pub(crate) fn expected(
     raw: &[(u64, u64, f64)],
     ids: &[u64],
     from: u64,
@@ -133,7 +133,7 @@ fn expected(
     out
 }
 
-fn fixture() -> Vec<Series> {
+pub(crate) fn fixture() -> Vec<Series> {
     let mut series: Vec<Series> = (0..6u64)
         .map(|h| Series {
             id: 1_000 + h,
@@ -163,11 +163,11 @@ fn fixture() -> Vec<Series> {
     series
 }
 
-fn query(metric: &str, matchers: Vec<Matcher>, over_time: OverTime, step: u64) -> MetricQuery {
+pub(crate) fn query(metric: &str, matchers: Vec<Matcher>, over_time: OverTime, step: u64) -> MetricQuery {
     MetricQuery { metric: metric.into(), matchers, over_time, across: None, from: T0, to: T0 + 3 * 60 * MIN, step }
 }
 
-fn by_host(result: &cloudgrid_read::metrics::MetricResult, series: &[Series]) -> BTreeMap<u64, Vec<(u64, f64)>> {
+pub(crate) fn by_host(result: &cloudgrid_read::metrics::MetricResult, series: &[Series]) -> BTreeMap<u64, Vec<(u64, f64)>> {
     result
         .series
         .iter()

@@ -6,10 +6,10 @@ use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
 use cloudgrid_sinks::{Sequenced, TelemetryWriter, partition_of};
 
 const MS: u64 = 1_000_000;
-const T0: u64 = 1_700_000_000_000 * MS;
+pub(crate) const T0: u64 = 1_700_000_000_000 * MS;
 
 #[allow(clippy::too_many_arguments)]
-fn span(trace: u8, id: u8, parent: Option<u8>, service: &str, name: &str, start_ms: u64, duration_ms: u64, status: i32, route: Option<&str>) -> Record {
+pub(crate) fn span(trace: u8, id: u8, parent: Option<u8>, service: &str, name: &str, start_ms: u64, duration_ms: u64, status: i32, route: Option<&str>) -> Record {
     Record::Span(Box::new(SpanRecord {
         project_id: "p".into(),
         trace_id: [trace; 16],
@@ -35,7 +35,7 @@ fn span(trace: u8, id: u8, parent: Option<u8>, service: &str, name: &str, start_
     }))
 }
 
-fn hex(b: u8, n: usize) -> String {
+pub(crate) fn hex(b: u8, n: usize) -> String {
     std::iter::repeat_n(format!("{b:02x}"), n).collect()
 }
 

@@ -1,0 +1,82 @@
+//! Retention policies as the pipeline reads them, and tombstones.
+
+use std::collections::HashMap;
+
+use cloudgrid_operators::retention::Tombstone;
+use surrealdb::types::SurrealValue;
+
+use super::{Store, check, classify};
+use crate::SinkError;
+use crate::retention::{Cutoffs, StoredPolicy};
+
+impl Store {
+    /// Every project, with its policy document where one is set.
+    pub async fn retention_policies(&self) -> Result<Vec<StoredPolicy>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            project: String,
+            version: i64,
+            doc: String,
+        }
+        let mut res = self
+            .db
+            .query(
+                "SELECT VALUE record::id(id) FROM project; \
+                 SELECT record::id(id) AS project, version, doc FROM retention_policy WHERE doc != NONE;",
+            )
+            .await
+            .map_err(classify)?;
+        let projects: Vec<String> = res.take(0).map_err(classify)?;
+        let rows: Vec<Row> = res.take(1).map_err(classify)?;
+        let mut docs: HashMap<String, (i64, String)> = rows.into_iter().map(|r| (r.project, (r.version, r.doc))).collect();
+        Ok(projects
+            .into_iter()
+            .map(|project| {
+                let (version, doc) = docs.remove(&project).map_or((0, None), |(v, d)| (v, Some(d)));
+                StoredPolicy { project, version, doc }
+            })
+            .collect())
+    }
+
+    /// Records tombstones; a later cutoff already stored stays.
+    pub async fn record_tombstones(&self, tombstones: &[Tombstone]) -> Result<(), SinkError> {
+        if tombstones.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, i64)> = tombstones
+            .iter()
+            .map(|t| (t.project.clone(), t.signal.clone(), i64::try_from(t.cutoff).unwrap_or(i64::MAX)))
+            .collect();
+        self.db
+            .query(
+                "FOR $t IN $rows { \
+                    UPSERT type::record('retention_tombstone', [$t[0], $t[1]]) \
+                    SET project_id = $t[0], signal = $t[1], cutoff = math::max([cutoff ?? 0, $t[2]]), \
+                        updated_at = time::now() RETURN NONE; \
+                 };",
+            )
+            .bind(("rows", rows))
+            .await
+            .map_err(classify)
+            .and_then(check)?;
+        Ok(())
+    }
+
+    /// `project`'s tombstones as they stand: what queries and live views leave out.
+    pub async fn retention_cutoffs(&self, project: &str) -> Result<Cutoffs, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            signal: String,
+            cutoff: i64,
+        }
+        let rows: Vec<Row> = self
+            .db
+            .query("SELECT signal, cutoff FROM retention_tombstone WHERE project_id = $p")
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(Cutoffs(rows.into_iter().map(|r| (r.signal, u64::try_from(r.cutoff).unwrap_or(0))).collect()))
+    }
+}
