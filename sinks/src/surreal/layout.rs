@@ -60,6 +60,11 @@ impl SpanLayout {
         Self { tiers: widths.iter().map(|w| (*w, span_length(*w))).collect() }
     }
 
+    /// The bucket widths of the tiers, finest first.
+    pub(crate) fn widths(&self) -> Vec<u64> {
+        self.tiers.iter().map(|t| t.0).collect()
+    }
+
     /// The span of `tier`'s records (6 h for a tier this layout does not have).
     pub(crate) fn length(&self, tier: u8) -> u64 {
         self.tiers.get(usize::from(tier)).map_or(LEGACY_SPAN_NS, |t| t.1)

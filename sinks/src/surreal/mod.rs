@@ -10,6 +10,7 @@ mod columns;
 mod compact;
 mod handle;
 mod layout;
+mod maintenance;
 mod metrics;
 mod migrations;
 mod retention;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub use compact::CompactionConfig;
 pub use handle::{EngineMemory, Handle, Query};
+pub use maintenance::{MaintenanceConfig, PendingTombstone, RunReport, SignalRun};
 pub use write::SurrealWriter;
 
 /// A stored histogram point (as [`inspect`] returns it) as a [`Hist`](cloudgrid_operators::rollup::Hist).

@@ -1,0 +1,623 @@
+//! Storage maintenance: deleting what retention tombstones cover.
+//!
+//! A run reads every tombstone (project, signal, cutoff) whose cutoff is past what an
+//! earlier run finished (`retention_run:[project, signal]`) and deletes, in transactions
+//! of at most `batch` records with a pause between them:
+//!
+//! - `traces`: span blocks whose every span started before the cutoff, with their trace
+//!   references; `logs`: log blocks whose every record is before it (a block straddling
+//!   the cutoff stays until it is wholly past; queries already leave its old items out);
+//! - `points`: metric chunks whose every point is before it (per series, by record-id
+//!   range);
+//! - a rollup tier: span records wholly before it, and the one holding it rewritten
+//!   without the buckets before it (only if compaction did not rewrite it meanwhile:
+//!   then the next run takes it); rows of the older one-row-per-bucket layout too.
+//!
+//! Nothing at or after a cutoff is deleted. Each transaction counts what it deleted in
+//! the same commit, so the totals stay exact across a crash; a run that stopped part way
+//! is taken up by the next, which finds the deleted ranges empty. Once every record of a
+//! signal is done, the cutoff is recorded as finished, and a later run with no newer
+//! tombstone does nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cloudgrid_operators::retention::{LOGS, POINTS, TRACES};
+use cloudgrid_operators::rollup::{Agg, HistAgg, Tiers};
+use serde::Serialize;
+use surrealdb::types::SurrealValue;
+
+use super::layout::LEGACY_SPAN_NS;
+use super::metrics::{SpanId, SpanRow, StoredAgg, upsert_spans};
+use super::{Store, check, classify};
+use crate::SinkError;
+
+/// How a run paces itself.
+#[derive(Debug, Clone)]
+pub struct MaintenanceConfig {
+    /// Records deleted per transaction at most.
+    pub batch: usize,
+    /// The pause after each transaction, so that ingest keeps its share of storage.
+    pub pause: Duration,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self { batch: 1_000, pause: Duration::from_millis(100) }
+    }
+}
+
+/// What a run did (or, dry, would do) for one project's signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SignalRun {
+    pub project: String,
+    pub signal: String,
+    /// The tombstone's cutoff (unix ns).
+    pub cutoff: u64,
+    /// The cutoff an earlier run finished (0: none).
+    pub finished_before: u64,
+    /// Records deleted: blocks, chunks, span records, rows.
+    pub records: u64,
+    /// Items in them: spans, log records, points, buckets.
+    pub items: u64,
+    /// Bytes of their payloads.
+    pub bytes: u64,
+    /// Whether everything the cutoff covers is gone (false: a record changed under the
+    /// run, or it was stopped; the next run goes on).
+    pub done: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunReport {
+    pub dry_run: bool,
+    pub signals: Vec<SignalRun>,
+    pub records: u64,
+    pub items: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// A tombstone and how far an earlier run got with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingTombstone {
+    pub project: String,
+    pub signal: String,
+    pub cutoff: u64,
+    /// The cutoff the last finished run reached (0: none).
+    pub finished: u64,
+    /// Totals deleted for it so far.
+    pub records: u64,
+    pub bytes: u64,
+    /// When a run last worked on it, unix ms.
+    pub last_run_ms: Option<i64>,
+}
+
+#[derive(Debug, SurrealValue)]
+struct TombstoneRow {
+    project_id: String,
+    signal: String,
+    cutoff: i64,
+    finished: Option<i64>,
+    records: Option<i64>,
+    bytes: Option<i64>,
+    last_run_ms: Option<i64>,
+}
+
+fn ns(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What a batch deletes, counted.
+#[derive(Debug, Default)]
+struct Batch {
+    /// Statements, and their variables.
+    sql: String,
+    vars: Vec<(String, serde_json::Value)>,
+    records: u64,
+    items: u64,
+    bytes: u64,
+}
+
+impl Batch {
+    fn delete(&mut self, table: &str, ids: Vec<serde_json::Value>, items: u64, bytes: u64) {
+        if ids.is_empty() {
+            return;
+        }
+        let var = format!("d{}", self.vars.len());
+        self.sql.push_str(&format!("FOR $id IN ${var} {{ DELETE type::record('{table}', $id) RETURN NONE; }};"));
+        self.records += ids.len() as u64;
+        self.vars.push((var, serde_json::Value::Array(ids)));
+        self.items += items;
+        self.bytes += bytes;
+    }
+
+    /// Deletes records that go with others already counted.
+    fn delete_with(&mut self, table: &str, ids: Vec<serde_json::Value>) {
+        let records = self.records;
+        self.delete(table, ids, 0, 0);
+        self.records = records;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sql.is_empty()
+    }
+}
+
+/// A run: its store, its pacing, and whether it only counts.
+struct Run<'a> {
+    store: &'a Store,
+    config: &'a MaintenanceConfig,
+    dry: bool,
+}
+
+impl Store {
+    /// Every tombstone with how far earlier runs got (for visibility and for runs).
+    pub async fn retention_tombstones(&self, project: Option<&str>) -> Result<Vec<PendingTombstone>, SinkError> {
+        let filter = if project.is_some() { "WHERE project_id = $p" } else { "" };
+        let rows: Vec<TombstoneRow> = self
+            .db
+            .query(format!(
+                "SELECT project_id, signal, cutoff, \
+                    type::record('retention_run', [project_id, signal]).finished AS finished, \
+                    type::record('retention_run', [project_id, signal]).records AS records, \
+                    type::record('retention_run', [project_id, signal]).bytes AS bytes, \
+                    type::record('retention_run', [project_id, signal]).last_run_ms AS last_run_ms \
+                 FROM retention_tombstone {filter}"
+            ))
+            .bind(("p", project.unwrap_or_default().to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut out: Vec<PendingTombstone> = rows
+            .into_iter()
+            .map(|r| PendingTombstone {
+                project: r.project_id,
+                signal: r.signal,
+                cutoff: u64::try_from(r.cutoff).unwrap_or(0),
+                finished: r.finished.and_then(|f| u64::try_from(f).ok()).unwrap_or(0),
+                records: r.records.and_then(|f| u64::try_from(f).ok()).unwrap_or(0),
+                bytes: r.bytes.and_then(|f| u64::try_from(f).ok()).unwrap_or(0),
+                last_run_ms: r.last_run_ms,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.project, &a.signal).cmp(&(&b.project, &b.signal)));
+        Ok(out)
+    }
+
+    /// Deletes what the tombstones cover and an earlier run did not finish (`dry_run`:
+    /// only counts it). `stop` ends the run between two transactions.
+    pub async fn retention_run(
+        &self,
+        config: &MaintenanceConfig,
+        dry_run: bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<RunReport, SinkError> {
+        let started = Instant::now();
+        let run = Run { store: self, config, dry: dry_run };
+        let mut report = RunReport { dry_run, ..RunReport::default() };
+        for t in self.retention_tombstones(None).await? {
+            if t.cutoff <= t.finished {
+                continue;
+            }
+            if stop() {
+                break;
+            }
+            let mut signal = SignalRun {
+                project: t.project.clone(),
+                signal: t.signal.clone(),
+                cutoff: t.cutoff,
+                finished_before: t.finished,
+                ..SignalRun::default()
+            };
+            signal.done = run.signal(&mut signal, &stop).await?;
+            if signal.done && !dry_run {
+                self.db
+                    .query(
+                        "UPSERT type::record('retention_run', [$p, $s]) SET project_id = $p, signal = $s, \
+                         finished = math::max([finished ?? 0, $c]), last_run_ms = $now RETURN NONE",
+                    )
+                    .bind(("p", t.project.clone()))
+                    .bind(("s", t.signal.clone()))
+                    .bind(("c", ns(t.cutoff)))
+                    .bind(("now", now_ms()))
+                    .await
+                    .map_err(classify)
+                    .and_then(check)?;
+            }
+            if signal.records > 0 {
+                tracing::info!(
+                    project = %signal.project, signal = %signal.signal, cutoff = signal.cutoff, records = signal.records,
+                    items = signal.items, bytes = signal.bytes, done = signal.done, dry_run, "retention"
+                );
+            }
+            report.records += signal.records;
+            report.items += signal.items;
+            report.bytes += signal.bytes;
+            report.signals.push(signal);
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The rollup tiers as this store cuts them (for tier labels).
+    fn tiers(&self) -> Option<Tiers> {
+        Tiers::new(self.layout.widths()).ok()
+    }
+}
+
+impl Run<'_> {
+    /// Deletes (or counts) one signal's records before its cutoff; whether all are gone.
+    async fn signal(&self, s: &mut SignalRun, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
+        match s.signal.as_str() {
+            TRACES => self.blocks(s, "span_block", ("start_min", "start_max"), "spans", stop).await,
+            LOGS => self.blocks(s, "log_block", ("time_min", "time_max"), "logs", stop).await,
+            POINTS => self.chunks(s, stop).await,
+            label => {
+                let tier = self.store.tiers().and_then(|t| (0..t.len()).find(|i| t.label(*i) == label));
+                let Some(tier) = tier.and_then(|t| u8::try_from(t).ok()) else {
+                    tracing::warn!(project = %s.project, signal = label, "a tombstone of a rollup tier this store does not have; left as it is");
+                    return Ok(false);
+                };
+                let numbers = self.tier::<Agg>(s, tier, stop).await?;
+                let histograms = self.tier::<HistAgg>(s, tier, stop).await?;
+                Ok(numbers && histograms)
+            }
+        }
+    }
+
+    /// Commits a batch (its counts with it), then pauses; adds its counts to `s`.
+    async fn commit(&self, s: &mut SignalRun, batch: Batch) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        s.records += batch.records;
+        s.items += batch.items;
+        s.bytes += batch.bytes;
+        if self.dry {
+            return Ok(());
+        }
+        let sql = format!(
+            "BEGIN; {} UPSERT type::record('retention_run', [$p, $s]) SET project_id = $p, signal = $s, \
+             records = (records ?? 0) + $records, items = (items ?? 0) + $items, bytes = (bytes ?? 0) + $bytes, \
+             last_run_ms = $now RETURN NONE; COMMIT;",
+            batch.sql
+        );
+        let mut q = self
+            .store
+            .db
+            .query(sql)
+            .bind(("p", s.project.clone()))
+            .bind(("s", s.signal.clone()))
+            .bind(("records", batch.records as i64))
+            .bind(("items", batch.items as i64))
+            .bind(("bytes", batch.bytes as i64))
+            .bind(("now", now_ms()));
+        for (name, value) in batch.vars {
+            q = q.bind((name, value));
+        }
+        q.await.map_err(classify).and_then(check)?;
+        if !self.config.pause.is_zero() {
+            tokio::time::sleep(self.config.pause).await;
+        }
+        Ok(())
+    }
+
+    /// Span or log blocks wholly before the cutoff, `batch` at a time.
+    async fn blocks(
+        &self,
+        s: &mut SignalRun,
+        table: &str,
+        (min, max): (&str, &str),
+        items: &str,
+        stop: &impl Fn() -> bool,
+    ) -> Result<bool, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            id: (String, i64, i64, i64),
+            n: i64,
+            bytes: i64,
+            trace_ids: Option<Vec<String>>,
+        }
+        #[derive(Debug, SurrealValue)]
+        struct Count {
+            records: i64,
+            items: i64,
+            bytes: i64,
+        }
+        let covered = format!("FROM {table} WHERE project_id = $p AND {min} < $c AND {max} < $c");
+        let size = format!("string::len({items}) + string::len(resources)");
+        if self.dry {
+            let count: Option<Count> = self
+                .store
+                .db
+                .query(format!("SELECT count() AS records, math::sum(n) AS items, math::sum({size}) AS bytes {covered} GROUP ALL"))
+                .bind(("p", s.project.clone()))
+                .bind(("c", ns(s.cutoff)))
+                .await
+                .map_err(classify)?
+                .take(0)
+                .map_err(classify)?;
+            if let Some(c) = count {
+                s.records += c.records.max(0) as u64;
+                s.items += c.items.max(0) as u64;
+                s.bytes += c.bytes.max(0) as u64;
+            }
+            return Ok(true);
+        }
+        loop {
+            if stop() {
+                return Ok(false);
+            }
+            // What is deleted is gone: each page is the first of what is left.
+            let rows: Vec<Row> = self
+                .store
+                .db
+                .query(format!("SELECT record::id(id) AS id, n, {size} AS bytes, trace_ids {covered} LIMIT $limit"))
+                .bind(("p", s.project.clone()))
+                .bind(("c", ns(s.cutoff)))
+                .bind(("limit", self.config.batch.max(1) as i64))
+                .await
+                .map_err(classify)?
+                .take(0)
+                .map_err(classify)?;
+            if rows.is_empty() {
+                return Ok(true);
+            }
+            let full = rows.len() >= self.config.batch.max(1);
+            let (mut n, mut bytes) = (0, 0);
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut refs = Vec::new();
+            for r in &rows {
+                n += r.n.max(0) as u64;
+                bytes += r.bytes.max(0) as u64;
+                ids.push(serde_json::json!([r.id.0, r.id.1, r.id.2, r.id.3]));
+                for t in r.trace_ids.iter().flatten() {
+                    refs.push(serde_json::json!([r.id.0, t, r.id.1, r.id.2, r.id.3]));
+                }
+            }
+            let mut batch = Batch::default();
+            batch.delete(table, ids, n, bytes);
+            // A block's trace references go with it (counted as part of it).
+            batch.delete_with("trace_ref", refs);
+            self.commit(s, batch).await?;
+            if !full {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The series of the project in id order, and whether each is a histogram.
+    async fn series(&self, project: &str) -> Result<Vec<(i64, bool)>, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            series_id: i64,
+            kind: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .store
+            .db
+            .query("SELECT series_id, kind FROM metric_series WHERE project_id = $p")
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut out: Vec<(i64, bool)> =
+            rows.into_iter().map(|r| (r.series_id, r.kind.is_some_and(|k| k.ends_with("histogram")))).collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Metric chunks wholly before the cutoff, series by series.
+    async fn chunks(&self, s: &mut SignalRun, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Row {
+            id: (String, i64, i64, i64),
+            n: i64,
+            bytes: i64,
+        }
+        let cutoff_ms = ns(s.cutoff / 1_000_000);
+        let mut batch = Batch::default();
+        let mut pending: (Vec<serde_json::Value>, u64, u64) = (Vec::new(), 0, 0);
+        for (series, _) in self.series(&s.project).await? {
+            if stop() {
+                return Ok(false);
+            }
+            // A chunk starting at the cutoff or later holds nothing before it.
+            let rows: Vec<Row> = self
+                .store
+                .db
+                .query(format!(
+                    "SELECT record::id(id) AS id, n, IF encoding = '{}' {{ bytes::len(points) }} ELSE {{ 0 }} AS bytes \
+                     FROM metric_chunk:[$p, $s, {}, {}]..[$p, $s, $cut, {}] WHERE t_max < $c",
+                    super::columns::ENCODING,
+                    i64::MIN,
+                    i64::MIN,
+                    i64::MIN
+                ))
+                .bind(("p", s.project.clone()))
+                .bind(("s", series))
+                .bind(("cut", cutoff_ms))
+                .bind(("c", ns(s.cutoff)))
+                .await
+                .map_err(classify)?
+                .take(0)
+                .map_err(classify)?;
+            for r in rows {
+                pending.0.push(serde_json::json!([r.id.0, r.id.1, r.id.2, r.id.3]));
+                pending.1 += r.n.max(0) as u64;
+                pending.2 += r.bytes.max(0) as u64;
+                if pending.0.len() >= self.config.batch.max(1) {
+                    let (ids, n, b) = std::mem::take(&mut pending);
+                    batch.delete("metric_chunk", ids, n, b);
+                    self.commit(s, std::mem::take(&mut batch)).await?;
+                }
+            }
+        }
+        let (ids, n, b) = pending;
+        batch.delete("metric_chunk", ids, n, b);
+        self.commit(s, batch).await?;
+        Ok(true)
+    }
+
+    /// A rollup tier's span records and rows before the cutoff, series by series.
+    async fn tier<A: StoredAgg>(&self, s: &mut SignalRun, tier: u8, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Whole {
+            id: SpanId,
+            n: Option<i64>,
+            bytes: i64,
+        }
+        let layout = &self.store.layout;
+        let cutoff = s.cutoff;
+        // Span records start on multiples of their length: the one holding the cutoff
+        // may hold buckets after it; those starting before it hold none.
+        let holding = layout.start(tier, cutoff);
+        let mut all_done = true;
+        let mut pending: (Vec<serde_json::Value>, u64, u64) = (Vec::new(), 0, 0);
+        let mut rows_pending: Vec<serde_json::Value> = Vec::new();
+        let histograms = A::SPAN_TABLE == HistAgg::SPAN_TABLE;
+        for (series, histogram) in self.series(&s.project).await? {
+            if histogram != histograms {
+                continue;
+            }
+            if stop() {
+                return Ok(false);
+            }
+            let mut res = self
+                .store
+                .db
+                .query(format!(
+                    "SELECT record::id(id) AS id, n, bytes::len(aggs) AS bytes FROM {spans}:[$p, $s, $t, {min}]..[$p, $s, $t, $holding] \
+                        WHERE (span ?? 0) + (len ?? {legacy}) <= $c; \
+                     SELECT VALUE record::id(id) FROM {rows}:[$p, $s, $t, {min}]..[$p, $s, $t, $c];",
+                    spans = A::SPAN_TABLE,
+                    rows = A::TABLE,
+                    min = i64::MIN,
+                    legacy = LEGACY_SPAN_NS,
+                ))
+                .bind(("p", s.project.clone()))
+                .bind(("s", series))
+                .bind(("t", i64::from(tier)))
+                .bind(("holding", ns(holding)))
+                .bind(("c", ns(cutoff)))
+                .await
+                .map_err(classify)?;
+            let whole: Vec<Whole> = res.take(0).map_err(classify)?;
+            let rows: Vec<(String, i64, i64, i64)> = res.take(1).map_err(classify)?;
+            for w in whole {
+                pending.0.push(serde_json::json!([w.id.0, w.id.1, w.id.2, w.id.3]));
+                pending.1 += w.n.unwrap_or(0).max(0) as u64;
+                pending.2 += w.bytes.max(0) as u64;
+            }
+            rows_pending.extend(rows.into_iter().map(|r| serde_json::json!([r.0, r.1, r.2, r.3])));
+            if pending.0.len() + rows_pending.len() >= self.config.batch.max(1) {
+                let mut batch = Batch::default();
+                let (ids, n, b) = std::mem::take(&mut pending);
+                batch.delete(A::SPAN_TABLE, ids, n, b);
+                let rows = std::mem::take(&mut rows_pending);
+                let count = rows.len() as u64;
+                batch.delete(A::TABLE, rows, count, 0);
+                self.commit(s, batch).await?;
+            }
+            if holding < cutoff && !self.trim::<A>(s, (s.project.clone(), series, i64::from(tier), ns(holding)), cutoff).await? {
+                all_done = false;
+            }
+        }
+        let mut batch = Batch::default();
+        let (ids, n, b) = pending;
+        batch.delete(A::SPAN_TABLE, ids, n, b);
+        let count = rows_pending.len() as u64;
+        batch.delete(A::TABLE, rows_pending, count, 0);
+        self.commit(s, batch).await?;
+        Ok(all_done)
+    }
+
+    /// Rewrites span record `id` without its buckets before `cutoff` (deletes it when
+    /// none is left), unless it changed since it was read; whether it is done.
+    async fn trim<A: StoredAgg>(&self, s: &mut SignalRun, id: SpanId, cutoff: u64) -> Result<bool, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Held {
+            aggs: Bytes,
+        }
+        let held: Option<Held> = self
+            .store
+            .db
+            .query(format!("SELECT aggs FROM ONLY type::record('{}', $id)", A::SPAN_TABLE))
+            .bind(("id", id.clone()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let Some(held) = held else { return Ok(true) };
+        let read = self.store.read_spans::<A>(std::slice::from_ref(&id)).await?;
+        let Some(buckets) = read.get(&id) else { return Ok(true) };
+        let kept: BTreeMap<u64, A> = buckets.range(cutoff..).map(|(b, a)| (*b, a.clone())).collect();
+        let dropped = (buckets.len() - kept.len()) as u64;
+        if dropped == 0 {
+            return Ok(true);
+        }
+        let before = held.aggs.len() as u64;
+        let row = if kept.is_empty() { None } else { Some(SpanRow::new::<A>(id.clone(), self.store.layout.length(id.2 as u8), &kept)?) };
+        let after = row.as_ref().map_or(0, |r| r.aggs.len() as u64);
+        s.items += dropped;
+        s.bytes += before.saturating_sub(after);
+        if self.dry {
+            return Ok(true);
+        }
+        let write = match &row {
+            Some(_) => upsert_spans(A::SPAN_TABLE, "rows"),
+            None => format!("DELETE type::record('{}', $id) RETURN NONE;", A::SPAN_TABLE),
+        };
+        // Compaction may have rewritten the record since it was read: then nothing is
+        // written, and the next run trims what is there then.
+        let sql = format!(
+            "BEGIN; \
+             IF type::record('{table}', $id).aggs != $held {{ THROW 'cg:moved' }}; \
+             {write} \
+             UPSERT type::record('retention_run', [$p, $s]) SET project_id = $p, signal = $s, \
+                items = (items ?? 0) + $dropped, bytes = (bytes ?? 0) + $freed, records = (records ?? 0) + $gone, \
+                last_run_ms = $now RETURN NONE; \
+             COMMIT;",
+            table = A::SPAN_TABLE
+        );
+        let answer = self
+            .store
+            .db
+            .query(sql)
+            .bind(("id", id))
+            .bind(("held", held.aggs))
+            .bind(("rows", row.into_iter().collect::<Vec<_>>()))
+            .bind(("p", s.project.clone()))
+            .bind(("s", s.signal.clone()))
+            .bind(("dropped", dropped as i64))
+            .bind(("freed", before.saturating_sub(after) as i64))
+            .bind(("gone", i64::from(after == 0)))
+            .bind(("now", now_ms()))
+            .await
+            .map_err(classify)
+            .and_then(check);
+        match answer {
+            Ok(_) => {
+                if after == 0 {
+                    s.records += 1;
+                }
+                Ok(true)
+            }
+            Err(e) if e.to_string().contains("cg:moved") => {
+                s.items -= dropped;
+                s.bytes -= before.saturating_sub(after);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
