@@ -22,7 +22,9 @@ use cloudgrid_proto::health::Health;
 use cloudgrid_proto::service_auth::{MIN_TOKEN_LEN, ServiceToken};
 use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_read::{ReadApi, ReadConfig, StorageRead};
-use cloudgrid_sinks::surreal::{CompactionConfig, EngineMemory, Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{
+    CompactionConfig, EngineMemory, MaintenanceConfig, Scheduler, SchedulerConfig, Store, SurrealConfig, SurrealWriter,
+};
 use cloudgrid_sources::{Collector, CollectorConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +52,27 @@ enum Target {
     StorageRead,
     /// The public GraphQL app; calls storage-read and the control plane.
     Bff,
+    /// storage-maintenance: deletes what retention tombstones cover, on a schedule
+    /// (CLOUDGRID_RETENTION_SCHEDULER_ENABLED); `maintenance run` runs once and exits.
+    #[command(name = "maintenance", alias = "storage-maintenance")]
+    Maintenance(MaintenanceArgs),
+}
+
+#[derive(Args, Debug, Clone, Copy, PartialEq, Eq)]
+struct MaintenanceArgs {
+    #[command(subcommand)]
+    action: Option<MaintenanceAction>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+enum MaintenanceAction {
+    /// One retention run now (whatever the scheduler setting): deletes what the
+    /// tombstones cover, prints what it did as JSON, and exits.
+    Run {
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +265,19 @@ struct Common {
     /// per message.
     #[arg(long, env = "CLOUDGRID_PIPELINE_EPOCH_MESSAGES", default_value_t = 256, global = true)]
     pipeline_epoch_messages: usize,
+    /// Run the retention executor on a schedule (in `maintenance` and `all`). Off, data
+    /// past retention is hidden from every query but stays stored.
+    #[arg(long, env = "CLOUDGRID_RETENTION_SCHEDULER_ENABLED", default_value_t = false, global = true)]
+    retention_scheduler_enabled: bool,
+    /// From the start of one retention run to the next (e.g. 1h; 10s to 7d).
+    #[arg(long, env = "CLOUDGRID_RETENTION_INTERVAL", default_value = "1h", global = true)]
+    retention_interval: String,
+    /// Records the retention executor deletes per transaction at most (1 to 100000).
+    #[arg(long, env = "CLOUDGRID_RETENTION_BATCH_SIZE", default_value_t = 1_000, global = true)]
+    retention_batch_size: usize,
+    /// Pause after each retention transaction, milliseconds (ingest keeps its share of storage).
+    #[arg(long, env = "CLOUDGRID_RETENTION_BATCH_PAUSE_MS", default_value_t = 100, global = true)]
+    retention_batch_pause_ms: u64,
     /// Where users open CloudGrid (scheme://host[:port]); links in emails start with it.
     /// Default: the BFF's address.
     #[arg(long, env = "CLOUDGRID_PUBLIC_URL", global = true)]
@@ -307,6 +343,26 @@ impl Common {
         };
         c.validate().context("invalid storage configuration")?;
         Ok(c)
+    }
+
+    fn retention(&self) -> Result<SchedulerConfig> {
+        let interval = parse_duration(&self.retention_interval)
+            .filter(|d| (std::time::Duration::from_secs(10)..=std::time::Duration::from_secs(7 * 86_400)).contains(d))
+            .with_context(|| format!("CLOUDGRID_RETENTION_INTERVAL: `{}` is not a duration from 10s to 7d", self.retention_interval))?;
+        if !(1..=100_000).contains(&self.retention_batch_size) {
+            bail!("CLOUDGRID_RETENTION_BATCH_SIZE: {} is not from 1 to 100000", self.retention_batch_size);
+        }
+        if self.retention_batch_pause_ms > 60_000 {
+            bail!("CLOUDGRID_RETENTION_BATCH_PAUSE_MS: {} is more than a minute", self.retention_batch_pause_ms);
+        }
+        Ok(SchedulerConfig {
+            enabled: self.retention_scheduler_enabled,
+            interval,
+            run: MaintenanceConfig {
+                batch: self.retention_batch_size,
+                pause: std::time::Duration::from_millis(self.retention_batch_pause_ms),
+            },
+        })
     }
 
     fn compaction(&self) -> Result<CompactionConfig> {
@@ -633,14 +689,18 @@ impl Common {
     }
 
     async fn store(&self) -> Result<Store> {
+        let store = self.open_store().await?;
+        println!("storage: {}", self.surreal()?.url);
+        Ok(store)
+    }
+
+    async fn open_store(&self) -> Result<Store> {
         let config = self.surreal()?;
         if config.url.starts_with("surrealkv://") {
             std::fs::create_dir_all(&self.data_dir)
                 .with_context(|| format!("creating CLOUDGRID_DATA_DIR {}", self.data_dir.display()))?;
         }
-        let store = Store::open(&config).await.with_context(|| format!("opening storage at {}", config.url))?;
-        println!("storage: {}", config.url);
-        Ok(store)
+        Store::open(&config).await.with_context(|| format!("opening storage at {}", config.url))
     }
 }
 
@@ -693,6 +753,21 @@ async fn main() -> Result<()> {
             shutdown.cancel();
         });
     }
+    if let Target::Maintenance(MaintenanceArgs { action: Some(MaintenanceAction::Run { dry_run }) }) = target {
+        // One run, beside whatever else runs: no listener of its own, and only its report
+        // on stdout.
+        let config = common.retention()?;
+        let store = common.open_store().await?;
+        let stopping = shutdown.clone();
+        let report = store.retention_run(&config.run, dry_run, || stopping.is_cancelled()).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        // The embedded engine stops its maintenance tasks in the background once its
+        // last handle goes: a moment for them before the runtime ends (every deletion is
+        // committed already).
+        drop(store);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        return Ok(());
+    }
     common.warn_if_exposed();
     if matches!(target, Target::All | Target::Bff) {
         // Sign-in settings are checked before anything starts.
@@ -726,6 +801,7 @@ async fn main() -> Result<()> {
                 }
             }
             let read = common.storage_read(store.clone(), bus.clone(), &health)?;
+            let retention = Scheduler::start(store.clone(), common.retention()?, &health);
             let pipeline =
                 Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
@@ -739,7 +815,11 @@ async fn main() -> Result<()> {
                     collector.invalidate_keys();
                 }
             });
-            run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await
+            let stopped = run_until_stopped(servers, Some(pipeline), Drain::Bus, &shutdown, &readiness).await;
+            if let Some(r) = retention {
+                r.stop().await;
+            }
+            stopped
         }
         Target::Collector => {
             let bus = common.bus(true, &health).await?;
@@ -805,6 +885,16 @@ async fn main() -> Result<()> {
             let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), access, &token)).into_axum_router();
             serve(&mut servers, "storage-read gRPC", common.storage_read_addr, router, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
+        }
+        Target::Maintenance(_) => {
+            let config = common.retention()?;
+            let store = common.store().await?;
+            let retention = Scheduler::start(store, config, &health);
+            let stopped = run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await;
+            if let Some(r) = retention {
+                r.stop().await;
+            }
+            stopped
         }
         Target::Bff => {
             let token = common.service_token()?;

@@ -24,9 +24,28 @@ pub struct RetentionView {
     pub version: i64,
     pub updated_by: Option<String>,
     pub updated_at_ms: Option<i64>,
-    /// Per signal (`traces`, `logs`, `points`, a tier's label), the cutoff (unix ns)
-    /// before which data is gone: what queries no longer return.
-    pub tombstones: Vec<(String, u64)>,
+    /// Per signal (`traces`, `logs`, `points`, a tier's label), the cutoff before which
+    /// data is gone (queries no longer return it) and how far deletion got.
+    pub tombstones: Vec<TombstoneView>,
+    /// The oldest span and log record still stored (unix ns), if any.
+    pub oldest_span: Option<u64>,
+    pub oldest_log: Option<u64>,
+}
+
+/// A tombstone and what the maintenance executor did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TombstoneView {
+    pub signal: String,
+    /// Unix ns: data before it is gone.
+    pub cutoff: u64,
+    /// The cutoff deletion last finished (0: none yet); below `cutoff`, data the
+    /// tombstone covers is still stored.
+    pub deleted_through: u64,
+    /// Totals deleted for this signal so far.
+    pub records: u64,
+    pub bytes: u64,
+    /// When a deletion run last worked on it, unix ms.
+    pub last_run_ms: Option<i64>,
 }
 
 #[derive(Debug, SurrealValue)]
@@ -71,7 +90,8 @@ impl ControlPlane {
         };
         // A policy saved under other tiers keeps what still applies.
         let policy = Policy::resolve(&doc, tiers).unwrap_or_else(|_| Policy::defaults(tiers));
-        let cutoffs = self.store.retention_cutoffs(project_id).await.map_err(storage)?;
+        let tombstones = self.store.retention_tombstones(Some(project_id)).await.map_err(storage)?;
+        let (oldest_span, oldest_log) = self.store.oldest_stored(project_id).await.map_err(storage)?;
         Ok(RetentionView {
             project_id: project_id.to_string(),
             policy,
@@ -79,7 +99,19 @@ impl ControlPlane {
             version,
             updated_by,
             updated_at_ms,
-            tombstones: cutoffs.0.into_iter().collect(),
+            tombstones: tombstones
+                .into_iter()
+                .map(|t| TombstoneView {
+                    signal: t.signal,
+                    cutoff: t.cutoff,
+                    deleted_through: t.finished,
+                    records: t.records,
+                    bytes: t.bytes,
+                    last_run_ms: t.last_run_ms,
+                })
+                .collect(),
+            oldest_span,
+            oldest_log,
         })
     }
 

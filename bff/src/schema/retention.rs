@@ -32,6 +32,9 @@ pub struct RetentionPolicy {
     pub updated_at_ms: Option<i64>,
     /// What is gone: per signal, data before the cutoff is no longer returned.
     pub tombstones: Vec<RetentionTombstone>,
+    /// The oldest span and log record still stored (deletion may lag the tombstones).
+    pub oldest_span: Option<Nanos>,
+    pub oldest_log: Option<Nanos>,
 }
 
 #[derive(SimpleObject)]
@@ -47,6 +50,15 @@ pub struct RetentionTombstone {
     pub signal: String,
     /// Data of the signal before this instant is gone.
     pub cutoff: Nanos,
+    /// How far the maintenance executor deleted it (0 before its first run); between
+    /// this and `cutoff`, covered data is hidden but still stored.
+    pub deleted_through: Nanos,
+    /// What the executor deleted for this signal so far: records (blocks, chunks, span
+    /// records) and payload bytes.
+    pub deleted_records: u64,
+    pub deleted_bytes: u64,
+    /// When a deletion run last worked on it, unix milliseconds.
+    pub last_run_ms: Option<i64>,
 }
 
 fn policy(v: RetentionView) -> RetentionPolicy {
@@ -65,7 +77,20 @@ fn policy(v: RetentionView) -> RetentionPolicy {
         spec: Json(serde_json::to_value(&v.doc).unwrap_or_default()),
         updated_by: v.updated_by,
         updated_at_ms: v.updated_at_ms,
-        tombstones: v.tombstones.into_iter().map(|(signal, cutoff)| RetentionTombstone { signal, cutoff: Nanos(cutoff) }).collect(),
+        tombstones: v
+            .tombstones
+            .into_iter()
+            .map(|t| RetentionTombstone {
+                signal: t.signal,
+                cutoff: Nanos(t.cutoff),
+                deleted_through: Nanos(t.deleted_through),
+                deleted_records: t.records,
+                deleted_bytes: t.bytes,
+                last_run_ms: t.last_run_ms,
+            })
+            .collect(),
+        oldest_span: v.oldest_span.map(Nanos),
+        oldest_log: v.oldest_log.map(Nanos),
     }
 }
 

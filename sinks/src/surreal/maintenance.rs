@@ -303,6 +303,7 @@ impl Run<'_> {
             q = q.bind((name, value));
         }
         q.await.map_err(classify).and_then(check)?;
+        tracing::debug!(project = %s.project, signal = %s.signal, records = s.records, "retention batch committed");
         if !self.config.pause.is_zero() {
             tokio::time::sleep(self.config.pause).await;
         }
@@ -619,5 +620,138 @@ impl Run<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// When the executor runs on its own.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Off by default: an environment turns it on when it wants data deleted.
+    pub enabled: bool,
+    /// From the start of one run to the start of the next (a longer run is followed at
+    /// once by the next).
+    pub interval: Duration,
+    pub run: MaintenanceConfig,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { enabled: false, interval: Duration::from_secs(3_600), run: MaintenanceConfig::default() }
+    }
+}
+
+/// The executor running on a schedule; reports to the process's metrics.
+pub struct Scheduler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What the executor reports to the process's metrics.
+#[derive(Clone)]
+struct SchedulerMetrics {
+    records: cloudgrid_proto::health::Counter,
+    items: cloudgrid_proto::health::Counter,
+    bytes: cloudgrid_proto::health::Counter,
+    runs: cloudgrid_proto::health::Counter,
+    failures: cloudgrid_proto::health::Counter,
+    pending: cloudgrid_proto::health::Gauge,
+    lag: cloudgrid_proto::health::Gauge,
+    last_run: cloudgrid_proto::health::Gauge,
+}
+
+impl SchedulerMetrics {
+    fn new(health: &cloudgrid_proto::health::Health) -> Self {
+        Self {
+            records: health.counter("cloudgrid_retention_deleted_records_total", "Records (blocks, chunks, span records) retention deleted", &[]),
+            items: health.counter("cloudgrid_retention_deleted_items_total", "Spans, log records, points and buckets retention deleted", &[]),
+            bytes: health.counter("cloudgrid_retention_freed_bytes_total", "Payload bytes retention deleted", &[]),
+            runs: health.counter("cloudgrid_retention_runs_total", "Retention runs finished", &[]),
+            failures: health.counter("cloudgrid_retention_run_failures_total", "Retention runs that failed (tried again at the next interval)", &[]),
+            pending: health.gauge("cloudgrid_retention_pending_tombstones", "Tombstones whose data is not all deleted yet", &[]),
+            lag: health.gauge(
+                "cloudgrid_retention_lag_seconds",
+                "Largest span of event time a tombstone covers that is not deleted yet",
+                &[],
+            ),
+            last_run: health.gauge("cloudgrid_retention_last_run_timestamp_seconds", "When the last retention run finished, unix seconds", &[]),
+        }
+    }
+
+    async fn observe_pending(&self, store: &Store) {
+        match store.retention_tombstones(None).await {
+            Ok(all) => {
+                let pending: Vec<&PendingTombstone> = all.iter().filter(|t| t.cutoff > t.finished).collect();
+                self.pending.set(pending.len() as u64);
+                // A tombstone never run covers all data before it: its lag is unknown, and
+                // counted from the first data (0 here) would be meaningless; it shows as
+                // pending.
+                let lag = pending.iter().filter(|t| t.finished > 0).map(|t| (t.cutoff - t.finished) / 1_000_000_000).max().unwrap_or(0);
+                self.lag.set(lag);
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the retention tombstones failed"),
+        }
+    }
+}
+
+impl Scheduler {
+    /// Starts the executor on `config`'s schedule; `None` (logged) when it is disabled.
+    pub fn start(store: Store, config: SchedulerConfig, health: &cloudgrid_proto::health::Health) -> Option<Self> {
+        if !config.enabled {
+            tracing::info!("retention executor: scheduler disabled (CLOUDGRID_RETENTION_SCHEDULER_ENABLED); tombstoned data is hidden, not deleted");
+            return None;
+        }
+        tracing::info!(
+            interval_s = config.interval.as_secs(),
+            batch = config.run.batch,
+            pause_ms = config.run.pause.as_millis() as u64,
+            "retention executor: scheduled"
+        );
+        let metrics = SchedulerMetrics::new(health);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (flag, woken) = (stop.clone(), wake.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let started = Instant::now();
+                metrics.observe_pending(&store).await;
+                match store.retention_run(&config.run, false, || flag.load(std::sync::atomic::Ordering::Relaxed)).await {
+                    Ok(report) => {
+                        metrics.records.add(report.records);
+                        metrics.items.add(report.items);
+                        metrics.bytes.add(report.bytes);
+                        metrics.runs.inc();
+                        metrics.last_run.set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+                        if report.records > 0 || report.items > 0 {
+                            tracing::info!(records = report.records, items = report.items, bytes = report.bytes, seconds = report.seconds, "retention run");
+                        }
+                    }
+                    Err(e) => {
+                        metrics.failures.inc();
+                        tracing::warn!(error = %e, "retention run failed; trying again at the next interval");
+                    }
+                }
+                metrics.observe_pending(&store).await;
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let next = config.interval.saturating_sub(started.elapsed());
+                tokio::select! {
+                    _ = tokio::time::sleep(next) => {}
+                    _ = woken.notified() => {}
+                }
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+            }
+        });
+        Some(Self { stop, wake, task })
+    }
+
+    /// Stops between two transactions and waits for the run to end.
+    pub async fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
+        let _ = self.task.await;
     }
 }

@@ -62,6 +62,24 @@ impl Store {
         Ok(())
     }
 
+    /// The start of the oldest span and the time of the oldest log record `project` still
+    /// has stored (what a tombstone covers may not be deleted yet).
+    pub async fn oldest_stored(&self, project: &str) -> Result<(Option<u64>, Option<u64>), SinkError> {
+        let mut res = self
+            .db
+            .query(
+                "SELECT VALUE start_min FROM span_block WHERE project_id = $p ORDER BY start_min ASC LIMIT 1; \
+                 SELECT VALUE time_min FROM log_block WHERE project_id = $p ORDER BY time_min ASC LIMIT 1;",
+            )
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?;
+        let spans: Vec<i64> = res.take(0).map_err(classify)?;
+        let logs: Vec<i64> = res.take(1).map_err(classify)?;
+        let first = |v: Vec<i64>| v.first().and_then(|t| u64::try_from(*t).ok());
+        Ok((first(spans), first(logs)))
+    }
+
     /// `project`'s tombstones as they stand: what queries and live views leave out.
     pub async fn retention_cutoffs(&self, project: &str) -> Result<Cutoffs, SinkError> {
         #[derive(Debug, SurrealValue)]

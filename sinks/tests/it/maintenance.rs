@@ -2,6 +2,10 @@
 //! tombstones cover (whole blocks, chunks and span records before the cutoff, the span
 //! record holding it trimmed), keeps everything from the cutoff on unchanged, counts what
 //! it deleted, and a second run with no newer tombstone does nothing.
+//!
+//! With `CLOUDGRID_TEST_SURREAL_URL` (`ws://host:port`, root credentials in
+//! `CLOUDGRID_TEST_SURREAL_USER` / `_PASSWORD`, default root/root) the same checks run
+//! against that SurrealDB server, each test in a database of its own.
 
 use std::collections::BTreeMap;
 
@@ -94,12 +98,26 @@ fn series() -> Record {
     }))
 }
 
+/// An empty store: in memory, or a fresh database on the server the environment names.
+async fn test_store() -> Store {
+    let mut config = match std::env::var("CLOUDGRID_TEST_SURREAL_URL") {
+        Ok(url) => {
+            let mut c = SurrealConfig::new(url);
+            c.username = Some(std::env::var("CLOUDGRID_TEST_SURREAL_USER").unwrap_or_else(|_| "root".into()));
+            c.password = Some(std::env::var("CLOUDGRID_TEST_SURREAL_PASSWORD").unwrap_or_else(|_| "root".into()));
+            c.database = format!("test_{:016x}", rand::random::<u64>());
+            c
+        }
+        Err(_) => SurrealConfig::mem(),
+    };
+    config.chunk_span_ms = 60_000;
+    Store::open(&config).await.expect("store")
+}
+
 /// Three hours of telemetry: a span and a log record a minute (each message its own
 /// block), a point every 20 s, and the points' rollups at every tier, compacted.
 async fn filled() -> (Store, SurrealWriter) {
-    let mut config = SurrealConfig::mem();
-    config.chunk_span_ms = 60_000;
-    let store = Store::open(&config).await.expect("store");
+    let store = test_store().await;
     let writer = SurrealWriter::new(store.clone());
     let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
     let mut seq = 0;

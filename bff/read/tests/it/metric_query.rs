@@ -83,7 +83,7 @@ fn rollup_points(series: &[Series], raw: &[(u64, u64, f64)]) -> Vec<RollupPoint>
 /// aggregates of `before`, compacted into rows, then the changes the rest made, left
 /// in an open block.
 pub(crate) async fn store_rollups(series: &[Series], raw: &[(u64, u64, f64)], before: u64) -> Store {
-    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let store = Store::open(&crate::test_config()).await.expect("store");
     let writer = SurrealWriter::new(store.clone());
     let cfg = RollupConfig::default();
     let all = rollup_points(series, raw);

@@ -1,6 +1,7 @@
 //! Tombstones: from the moment one exists, queries and live views leave out the data it
 //! covers (before its cutoff), though it is still stored; everything from the cutoff on
-//! stays, down to the bucket boundary of a rollup tier.
+//! stays, down to the bucket boundary of a rollup tier. (On a SurrealDB server too: see
+//! `test_config`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use cloudgrid_read::logs::{LogQuery, Logs};
 use cloudgrid_read::metrics::{MetricReader, OverTime};
 use cloudgrid_read::traces::{TraceQuery, Traces};
 use cloudgrid_read::{ReadConfig, StorageRead};
-use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
+use cloudgrid_sinks::surreal::{Store, SurrealWriter};
 use cloudgrid_sinks::{Sequenced, TelemetryWriter, WriteBatch, partition_of};
 use futures::StreamExt;
 use prost::Message;
@@ -32,7 +33,7 @@ fn tombstone(signal: &str, cutoff: u64) -> Tombstone {
 }
 
 async fn store_records(records: Vec<cloudgrid_operators::records::Record>) -> Store {
-    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let store = Store::open(&crate::test_config()).await.expect("store");
     let records: Vec<Sequenced> = records.into_iter().map(|record| Sequenced { seq: 1, record }).collect();
     let mut resume: Vec<(u32, u64)> = records.iter().map(|r| (partition_of(&r.record), 1)).collect();
     resume.sort_unstable();
@@ -112,7 +113,7 @@ async fn a_tiers_buckets_before_its_cutoff_are_gone_and_the_rest_whole() {
 
 #[tokio::test]
 async fn live_views_leave_out_items_their_tombstone_covers() {
-    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let store = Store::open(&crate::test_config()).await.expect("store");
     let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
     let read = StorageRead::new(store.clone(), RollupConfig::default().tiers, bus.clone(), &Health::default(), &ReadConfig::default());
     let mut spans = read.live_spans("p", TraceQuery::default()).await.expect("view");
