@@ -227,18 +227,25 @@ struct Load {
     requests: u64,
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// How far before now the items are (e.g. 3d, for data past a retention policy;
+    /// the collector takes up to CLOUDGRID_INGEST_MAX_AGE_MS, metric points up to
+    /// CLOUDGRID_METRIC_LATENESS).
+    #[arg(long, default_value = "0s")]
+    age: String,
 }
 
 impl Load {
-    /// Points that end a minute before now, so every timestamp stays inside the
-    /// accepted window.
+    /// Points that end a minute (and `age`) before now, so every timestamp stays inside
+    /// the accepted window.
     fn recent_shape(&self) -> Result<Shape> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
         let span_ns = (self.requests * self.items_per_request / self.series.max(1) + 1) * 1_000_000;
+        let age = cloudgrid_operators::rollup::parse_duration(&self.age)
+            .ok_or_else(|| anyhow::anyhow!("--age: `{}` is not a duration such as 3d or 2h", self.age))?;
         Ok(Shape {
             series: self.series,
             items_per_request: self.items_per_request,
-            start_unix_nano: now - span_ns - 60_000_000_000,
+            start_unix_nano: now - span_ns - 60_000_000_000 - age.as_nanos() as u64,
         })
     }
 }
@@ -264,7 +271,7 @@ async fn main() -> Result<()> {
         Probe::Live(a) => {
             let key = ingest_key(a.key)?;
             let seconds = (a.warmup_s + a.duration_s) as f64;
-            let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * seconds / 1_000.0) as u64 + 1, concurrency: 4 };
+            let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * seconds / 1_000.0) as u64 + 1, concurrency: 4, age: "0s".into() };
             let load = DriveConfig {
                 endpoint: a.endpoint.clone(),
                 protocol: Protocol::Http,
