@@ -9,27 +9,27 @@
 //!   the cutoff stays until it is wholly past; queries already leave its old items out);
 //! - `points`: metric chunks whose every point is before it (per series, by record-id
 //!   range);
-//! - a rollup tier: span records wholly before it, and the one holding it rewritten
-//!   without the buckets before it (only if compaction did not rewrite it meanwhile:
-//!   then the next run takes it); rows of the older one-row-per-bucket layout too.
+//! - a rollup tier: span records wholly before it (the one holding the cutoff stays
+//!   whole until it is wholly past), and rows of the older one-row-per-bucket layout.
 //!
-//! Nothing at or after a cutoff is deleted. Each transaction counts what it deleted in
+//! Records are deleted whole, as Prometheus deletes whole blocks: a block, chunk or
+//! span record straddling a cutoff stays until it is wholly past (queries leave its
+//! older items out meanwhile), and compaction, which rewrites a series' newest span
+//! records, never races a deletion. Nothing at or after a cutoff is deleted. Each transaction counts what it deleted in
 //! the same commit, so the totals stay exact across a crash; a run that stopped part way
 //! is taken up by the next, which finds the deleted ranges empty. Once every record of a
 //! signal is done, the cutoff is recorded as finished, and a later run with no newer
 //! tombstone does nothing.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cloudgrid_operators::retention::{LOGS, POINTS, TRACES};
 use cloudgrid_operators::rollup::{Agg, HistAgg, Tiers};
 use serde::Serialize;
 use surrealdb::types::SurrealValue;
 
 use super::layout::LEGACY_SPAN_NS;
-use super::metrics::{SpanId, SpanRow, StoredAgg, upsert_spans};
+use super::metrics::StoredAgg;
 use super::{Store, check, classify};
 use crate::SinkError;
 
@@ -63,8 +63,8 @@ pub struct SignalRun {
     pub items: u64,
     /// Bytes of their payloads.
     pub bytes: u64,
-    /// Whether everything the cutoff covers is gone (false: a record changed under the
-    /// run, or it was stopped; the next run goes on).
+    /// Whether every record wholly before the cutoff is gone (false: the run was
+    /// stopped; the next run goes on).
     pub done: bool,
 }
 
@@ -417,209 +417,143 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// Metric chunks wholly before the cutoff, series by series.
+    /// Metric chunks wholly before the cutoff, [`SERIES_PER_QUERY`] series at a time.
     async fn chunks(&self, s: &mut SignalRun, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
-        #[derive(Debug, SurrealValue)]
-        struct Row {
-            id: (String, i64, i64, i64),
-            n: i64,
-            bytes: i64,
-        }
-        let cutoff_ms = ns(s.cutoff / 1_000_000);
-        let mut batch = Batch::default();
-        let mut pending: (Vec<serde_json::Value>, u64, u64) = (Vec::new(), 0, 0);
-        for (series, _) in self.series(&s.project).await? {
+        // A chunk starting at the cutoff or later holds nothing before it.
+        let select = format!(
+            "SELECT record::id(id) AS id, n, IF encoding = '{}' {{ bytes::len(points) }} ELSE {{ 0 }} AS bytes \
+             FROM metric_chunk:[$p, $s{{i}}, {min}, {min}]..[$p, $s{{i}}, $cut, {min}] WHERE t_max < $c;",
+            super::columns::ENCODING,
+            min = i64::MIN
+        );
+        let series: Vec<i64> = self.series(&s.project).await?.into_iter().map(|(id, _)| id).collect();
+        let mut pending = Pending::default();
+        for group in series.chunks(SERIES_PER_QUERY) {
             if stop() {
                 return Ok(false);
             }
-            // A chunk starting at the cutoff or later holds nothing before it.
-            let rows: Vec<Row> = self
-                .store
-                .db
-                .query(format!(
-                    "SELECT record::id(id) AS id, n, IF encoding = '{}' {{ bytes::len(points) }} ELSE {{ 0 }} AS bytes \
-                     FROM metric_chunk:[$p, $s, {}, {}]..[$p, $s, $cut, {}] WHERE t_max < $c",
-                    super::columns::ENCODING,
-                    i64::MIN,
-                    i64::MIN,
-                    i64::MIN
-                ))
-                .bind(("p", s.project.clone()))
-                .bind(("s", series))
-                .bind(("cut", cutoff_ms))
-                .bind(("c", ns(s.cutoff)))
-                .await
-                .map_err(classify)?
-                .take(0)
-                .map_err(classify)?;
-            for r in rows {
-                pending.0.push(serde_json::json!([r.id.0, r.id.1, r.id.2, r.id.3]));
-                pending.1 += r.n.max(0) as u64;
-                pending.2 += r.bytes.max(0) as u64;
-                if pending.0.len() >= self.config.batch.max(1) {
-                    let (ids, n, b) = std::mem::take(&mut pending);
-                    batch.delete("metric_chunk", ids, n, b);
-                    self.commit(s, std::mem::take(&mut batch)).await?;
-                }
+            let vars = [("cut", ns(s.cutoff / 1_000_000)), ("c", ns(s.cutoff))];
+            for rows in self.per_series::<Found>(&s.project, group, &select, &vars).await? {
+                pending.add(rows);
+            }
+            if pending.ids.len() >= self.config.batch.max(1) {
+                self.commit(s, pending.take("metric_chunk")).await?;
             }
         }
-        let (ids, n, b) = pending;
-        batch.delete("metric_chunk", ids, n, b);
+        self.commit(s, pending.take("metric_chunk")).await?;
+        Ok(true)
+    }
+
+    /// A rollup tier's span records wholly before the cutoff (and rows of the older
+    /// per-bucket layout before it), [`SERIES_PER_QUERY`] series at a time. The record
+    /// holding the cutoff stays whole until it is wholly past: its older buckets are
+    /// hidden from queries meanwhile.
+    async fn tier<A: StoredAgg>(&self, s: &mut SignalRun, tier: u8, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
+        let spans = format!(
+            "SELECT record::id(id) AS id, n ?? 0 AS n, bytes::len(aggs) AS bytes FROM {table}:[$p, $s{{i}}, $t, {min}]..[$p, $s{{i}}, $t, $holding] \
+             WHERE (span ?? 0) + (len ?? {legacy}) <= $c;",
+            table = A::SPAN_TABLE,
+            min = i64::MIN,
+            legacy = LEGACY_SPAN_NS,
+        );
+        let rows = format!(
+            "SELECT record::id(id) AS id, 1 AS n, 0 AS bytes FROM {table}:[$p, $s{{i}}, $t, {min}]..[$p, $s{{i}}, $t, $c];",
+            table = A::TABLE,
+            min = i64::MIN,
+        );
+        // Span records start on multiples of their length: those starting before the one
+        // holding the cutoff end by it.
+        let holding = self.store.layout.start(tier, s.cutoff);
+        let vars = [("t", i64::from(tier)), ("holding", ns(holding)), ("c", ns(s.cutoff))];
+        let histograms = A::SPAN_TABLE == HistAgg::SPAN_TABLE;
+        let series: Vec<i64> =
+            self.series(&s.project).await?.into_iter().filter(|(_, h)| *h == histograms).map(|(id, _)| id).collect();
+        let (mut whole, mut old_rows) = (Pending::default(), Pending::default());
+        for group in series.chunks(SERIES_PER_QUERY) {
+            if stop() {
+                return Ok(false);
+            }
+            for found in self.per_series::<Found>(&s.project, group, &spans, &vars).await? {
+                whole.add(found);
+            }
+            for found in self.per_series::<Found>(&s.project, group, &rows, &vars).await? {
+                old_rows.add(found);
+            }
+            if whole.ids.len() + old_rows.ids.len() >= self.config.batch.max(1) {
+                let mut batch = whole.take(A::SPAN_TABLE);
+                old_rows.into_batch(&mut batch, A::TABLE);
+                self.commit(s, batch).await?;
+            }
+        }
+        let mut batch = whole.take(A::SPAN_TABLE);
+        old_rows.into_batch(&mut batch, A::TABLE);
         self.commit(s, batch).await?;
         Ok(true)
     }
 
-    /// A rollup tier's span records and rows before the cutoff, series by series.
-    async fn tier<A: StoredAgg>(&self, s: &mut SignalRun, tier: u8, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
-        #[derive(Debug, SurrealValue)]
-        struct Whole {
-            id: SpanId,
-            n: Option<i64>,
-            bytes: i64,
+    /// Runs `select` (one statement reading `$s{i}`) for each series of `group` in one
+    /// query, with `$p` and `vars` bound; the rows of each, in order.
+    async fn per_series<T: SurrealValue>(
+        &self,
+        project: &str,
+        group: &[i64],
+        select: &str,
+        vars: &[(&'static str, i64)],
+    ) -> Result<Vec<Vec<T>>, SinkError> {
+        let sql: String = (0..group.len()).map(|i| select.replace("{i}", &i.to_string())).collect();
+        let mut q = self.store.db.query(sql).bind(("p", project.to_string()));
+        for (i, series) in group.iter().enumerate() {
+            q = q.bind((format!("s{i}"), *series));
         }
-        let layout = &self.store.layout;
-        let cutoff = s.cutoff;
-        // Span records start on multiples of their length: the one holding the cutoff
-        // may hold buckets after it; those starting before it hold none.
-        let holding = layout.start(tier, cutoff);
-        let mut all_done = true;
-        let mut pending: (Vec<serde_json::Value>, u64, u64) = (Vec::new(), 0, 0);
-        let mut rows_pending: Vec<serde_json::Value> = Vec::new();
-        let histograms = A::SPAN_TABLE == HistAgg::SPAN_TABLE;
-        for (series, histogram) in self.series(&s.project).await? {
-            if histogram != histograms {
-                continue;
-            }
-            if stop() {
-                return Ok(false);
-            }
-            let mut res = self
-                .store
-                .db
-                .query(format!(
-                    "SELECT record::id(id) AS id, n, bytes::len(aggs) AS bytes FROM {spans}:[$p, $s, $t, {min}]..[$p, $s, $t, $holding] \
-                        WHERE (span ?? 0) + (len ?? {legacy}) <= $c; \
-                     SELECT VALUE record::id(id) FROM {rows}:[$p, $s, $t, {min}]..[$p, $s, $t, $c];",
-                    spans = A::SPAN_TABLE,
-                    rows = A::TABLE,
-                    min = i64::MIN,
-                    legacy = LEGACY_SPAN_NS,
-                ))
-                .bind(("p", s.project.clone()))
-                .bind(("s", series))
-                .bind(("t", i64::from(tier)))
-                .bind(("holding", ns(holding)))
-                .bind(("c", ns(cutoff)))
-                .await
-                .map_err(classify)?;
-            let whole: Vec<Whole> = res.take(0).map_err(classify)?;
-            let rows: Vec<(String, i64, i64, i64)> = res.take(1).map_err(classify)?;
-            for w in whole {
-                pending.0.push(serde_json::json!([w.id.0, w.id.1, w.id.2, w.id.3]));
-                pending.1 += w.n.unwrap_or(0).max(0) as u64;
-                pending.2 += w.bytes.max(0) as u64;
-            }
-            rows_pending.extend(rows.into_iter().map(|r| serde_json::json!([r.0, r.1, r.2, r.3])));
-            if pending.0.len() + rows_pending.len() >= self.config.batch.max(1) {
-                let mut batch = Batch::default();
-                let (ids, n, b) = std::mem::take(&mut pending);
-                batch.delete(A::SPAN_TABLE, ids, n, b);
-                let rows = std::mem::take(&mut rows_pending);
-                let count = rows.len() as u64;
-                batch.delete(A::TABLE, rows, count, 0);
-                self.commit(s, batch).await?;
-            }
-            if holding < cutoff && !self.trim::<A>(s, (s.project.clone(), series, i64::from(tier), ns(holding)), cutoff).await? {
-                all_done = false;
-            }
+        for (name, value) in vars {
+            q = q.bind((*name, *value));
         }
-        let mut batch = Batch::default();
-        let (ids, n, b) = pending;
-        batch.delete(A::SPAN_TABLE, ids, n, b);
-        let count = rows_pending.len() as u64;
-        batch.delete(A::TABLE, rows_pending, count, 0);
-        self.commit(s, batch).await?;
-        Ok(all_done)
+        let mut res = q.await.map_err(classify)?;
+        (0..group.len()).map(|i| res.take(i).map_err(classify)).collect()
+    }
+}
+
+/// Series a run reads per query when it walks a project's series.
+const SERIES_PER_QUERY: usize = 128;
+
+/// A record found to delete.
+#[derive(Debug, SurrealValue)]
+struct Found {
+    id: (String, i64, i64, i64),
+    /// Items it holds.
+    n: i64,
+    /// Bytes of its payload.
+    bytes: i64,
+}
+
+/// Records found and not deleted yet.
+#[derive(Debug, Default)]
+struct Pending {
+    ids: Vec<serde_json::Value>,
+    items: u64,
+    bytes: u64,
+}
+
+impl Pending {
+    fn add(&mut self, found: Vec<Found>) {
+        for f in found {
+            self.ids.push(serde_json::json!([f.id.0, f.id.1, f.id.2, f.id.3]));
+            self.items += f.n.max(0) as u64;
+            self.bytes += f.bytes.max(0) as u64;
+        }
     }
 
-    /// Rewrites span record `id` without its buckets before `cutoff` (deletes it when
-    /// none is left), unless it changed since it was read; whether it is done.
-    async fn trim<A: StoredAgg>(&self, s: &mut SignalRun, id: SpanId, cutoff: u64) -> Result<bool, SinkError> {
-        #[derive(Debug, SurrealValue)]
-        struct Held {
-            aggs: Bytes,
-        }
-        let held: Option<Held> = self
-            .store
-            .db
-            .query(format!("SELECT aggs FROM ONLY type::record('{}', $id)", A::SPAN_TABLE))
-            .bind(("id", id.clone()))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-        let Some(held) = held else { return Ok(true) };
-        let read = self.store.read_spans::<A>(std::slice::from_ref(&id)).await?;
-        let Some(buckets) = read.get(&id) else { return Ok(true) };
-        let kept: BTreeMap<u64, A> = buckets.range(cutoff..).map(|(b, a)| (*b, a.clone())).collect();
-        let dropped = (buckets.len() - kept.len()) as u64;
-        if dropped == 0 {
-            return Ok(true);
-        }
-        let before = held.aggs.len() as u64;
-        let row = if kept.is_empty() { None } else { Some(SpanRow::new::<A>(id.clone(), self.store.layout.length(id.2 as u8), &kept)?) };
-        let after = row.as_ref().map_or(0, |r| r.aggs.len() as u64);
-        s.items += dropped;
-        s.bytes += before.saturating_sub(after);
-        if self.dry {
-            return Ok(true);
-        }
-        let write = match &row {
-            Some(_) => upsert_spans(A::SPAN_TABLE, "rows"),
-            None => format!("DELETE type::record('{}', $id) RETURN NONE;", A::SPAN_TABLE),
-        };
-        // Compaction may have rewritten the record since it was read: then nothing is
-        // written, and the next run trims what is there then.
-        let sql = format!(
-            "BEGIN; \
-             IF type::record('{table}', $id).aggs != $held {{ THROW 'cg:moved' }}; \
-             {write} \
-             UPSERT type::record('retention_run', [$p, $s]) SET project_id = $p, signal = $s, \
-                items = (items ?? 0) + $dropped, bytes = (bytes ?? 0) + $freed, records = (records ?? 0) + $gone, \
-                last_run_ms = $now RETURN NONE; \
-             COMMIT;",
-            table = A::SPAN_TABLE
-        );
-        let answer = self
-            .store
-            .db
-            .query(sql)
-            .bind(("id", id))
-            .bind(("held", held.aggs))
-            .bind(("rows", row.into_iter().collect::<Vec<_>>()))
-            .bind(("p", s.project.clone()))
-            .bind(("s", s.signal.clone()))
-            .bind(("dropped", dropped as i64))
-            .bind(("freed", before.saturating_sub(after) as i64))
-            .bind(("gone", i64::from(after == 0)))
-            .bind(("now", now_ms()))
-            .await
-            .map_err(classify)
-            .and_then(check);
-        match answer {
-            Ok(_) => {
-                if after == 0 {
-                    s.records += 1;
-                }
-                Ok(true)
-            }
-            Err(e) if e.to_string().contains("cg:moved") => {
-                s.items -= dropped;
-                s.bytes -= before.saturating_sub(after);
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+    /// Moves them into `batch`, to be deleted from `table`.
+    fn into_batch(&mut self, batch: &mut Batch, table: &str) {
+        let Pending { ids, items, bytes } = std::mem::take(self);
+        batch.delete(table, ids, items, bytes);
+    }
+
+    /// A batch deleting them from `table`.
+    fn take(&mut self, table: &str) -> Batch {
+        let mut batch = Batch::default();
+        self.into_batch(&mut batch, table);
+        batch
     }
 }
 
