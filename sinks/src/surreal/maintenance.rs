@@ -481,12 +481,12 @@ impl Run<'_> {
             }
             if whole.ids.len() + old_rows.ids.len() >= self.config.batch.max(1) {
                 let mut batch = whole.take(A::SPAN_TABLE);
-                old_rows.into_batch(&mut batch, A::TABLE);
+                old_rows.move_into(&mut batch, A::TABLE);
                 self.commit(s, batch).await?;
             }
         }
         let mut batch = whole.take(A::SPAN_TABLE);
-        old_rows.into_batch(&mut batch, A::TABLE);
+        old_rows.move_into(&mut batch, A::TABLE);
         self.commit(s, batch).await?;
         Ok(true)
     }
@@ -544,7 +544,7 @@ impl Pending {
     }
 
     /// Moves them into `batch`, to be deleted from `table`.
-    fn into_batch(&mut self, batch: &mut Batch, table: &str) {
+    fn move_into(&mut self, batch: &mut Batch, table: &str) {
         let Pending { ids, items, bytes } = std::mem::take(self);
         batch.delete(table, ids, items, bytes);
     }
@@ -552,7 +552,7 @@ impl Pending {
     /// A batch deleting them from `table`.
     fn take(&mut self, table: &str) -> Batch {
         let mut batch = Batch::default();
-        self.into_batch(&mut batch, table);
+        self.move_into(&mut batch, table);
         batch
     }
 }

@@ -286,7 +286,7 @@ async fn a_stopped_run_is_finished_by_the_next() {
 async fn series_are_walked_in_groups_and_each_loses_only_its_old_chunks() {
     let store = test_store().await;
     let writer = SurrealWriter::new(store.clone());
-    let mut guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
     // More series than one query reads.
     let ids: Vec<u64> = (1_000..1_300).collect();
     let mut records = Vec::new();
