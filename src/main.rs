@@ -22,6 +22,7 @@ use cloudgrid_proto::health::Health;
 use cloudgrid_proto::service_auth::{MIN_TOKEN_LEN, ServiceToken};
 use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_read::{ReadApi, ReadConfig, StorageRead};
+use cloudgrid_sinks::TelemetryWriter;
 use cloudgrid_sinks::surreal::{
     CompactionConfig, EngineMemory, MaintenanceConfig, Scheduler, SchedulerConfig, Store, SurrealConfig, SurrealWriter,
 };
@@ -666,6 +667,11 @@ impl Common {
     }
 
     async fn bus(&self, required: bool, health: &Health) -> Result<Arc<dyn Bus>> {
+        self.bus_numbered_from(required, health, 1).await
+    }
+
+    /// The bus; an in-process one numbers its messages from `first_seq`.
+    async fn bus_numbered_from(&self, required: bool, health: &Health, first_seq: u64) -> Result<Arc<dyn Bus>> {
         match &self.nats_url {
             Some(url) => {
                 let mut config = JetStreamConfig::ingest(url.clone()).with_namespace(self.nats_namespace.clone());
@@ -681,6 +687,7 @@ impl Common {
                 let config = MemoryBusConfig {
                     max_bytes: self.memory_bus_max_bytes,
                     room_wait: std::time::Duration::from_millis(self.memory_bus_room_wait_ms),
+                    first_seq,
                     ..MemoryBusConfig::default()
                 };
                 Ok(Arc::new(MemoryBus::reporting(config, health)))
@@ -783,8 +790,10 @@ async fn main() -> Result<()> {
                 bail!("CLOUDGRID_TIMELY_ADDRESSES applies to storage-write; `all` runs one process");
             }
             let settings = common.control_settings()?;
-            let bus = common.bus(false, &health).await?;
             let store = common.store().await?;
+            // An in-process bus numbers on after what an earlier process applied.
+            let applied = SurrealWriter::new(store.clone()).resume_points().await?.into_values().max().unwrap_or(0);
+            let bus = common.bus_numbered_from(false, &health, applied + 1).await?;
             let control = Arc::new(ControlPlane::with_settings(store.clone(), settings));
             reseal(&control).await?;
             // Alert notifications go out from the control plane, which holds the channels.

@@ -4,8 +4,8 @@
 # and how much it slows ingest while it runs.
 #
 # A release `cloudgrid all` (embedded SurrealKV, in-process bus, 2 workers) is given a
-# backlog past retention — spans and log records three days old, one metric point two
-# hours old in each of --series series — and a policy that covers it (traces 1d, logs 1d,
+# backlog past retention — 200,000 spans and 200,000 log records three days old, one
+# metric point two hours old in each of --series series — and a policy that covers it (traces 1d, logs 1d,
 # raw points 1h). Ingest of recent metrics (10,000 series, 1,000 points a request) is
 # measured three times: before the policy (A), right after a restart with the scheduler
 # on, while its first run deletes the backlog (B), and after that run (C). Prints one
@@ -14,7 +14,7 @@
 #   bash bench/scripts/retention.sh [--series N] [--requests N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-series=100000
+series=20000
 requests=300
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,8 +58,9 @@ recent() { # $1: first request number
 
 start false backlog
 echo "backlog: spans, logs (3 days old), $series series' points (2 hours old)" >&2
-ingest --signal traces --age 3d --items-per-request 1000 --requests 300 --concurrency 4 >"$data/spans.json"
-ingest --signal logs --age 3d --items-per-request 1000 --requests 300 --concurrency 4 >"$data/logs.json"
+# 100 items a request: an epoch's events must fit one storage transaction.
+ingest --signal traces --age 3d --items-per-request 100 --requests 2000 --concurrency 4 >"$data/spans.json"
+ingest --signal logs --age 3d --items-per-request 100 --requests 2000 --concurrency 4 >"$data/logs.json"
 ingest --signal metrics --age 2h --series "$series" --items-per-request 1000 --requests $((series / 1000)) --concurrency 4 \
   --first-request 5000000 >"$data/old-points.json"
 echo "A: ingest before the policy" >&2

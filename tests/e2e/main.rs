@@ -9,6 +9,7 @@ mod otel_sdk;
 mod graphql;
 mod alerting;
 mod alert_crash;
+mod restart;
 mod retention;
 mod keys;
 mod nats_auth;

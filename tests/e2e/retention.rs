@@ -40,7 +40,7 @@ async fn post(http: &reqwest::Client, url: String, key: &str, body: J) {
 }
 
 /// Sends item `i` (at `t`): a span of its own trace and a log record.
-async fn send(http: &reqwest::Client, endpoint: &str, key: &str, i: u64, t: u64) {
+pub(crate) async fn send(http: &reqwest::Client, endpoint: &str, key: &str, i: u64, t: u64) {
     let resource = json!({"attributes": [{"key": "service.name", "value": {"stringValue": "retention-e2e"}}]});
     let span = json!({"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": {"name": "e2e"}, "spans": [{
         "traceId": format!("{:032x}", i + 1), "spanId": format!("{:016x}", i + 1), "name": format!("op {i}"), "kind": 2,

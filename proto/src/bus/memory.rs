@@ -33,6 +33,11 @@ pub struct MemoryBusConfig {
     pub duplicate_window: Duration,
     /// Largest payload of one message (unbounded by default; set it to mimic a server).
     pub max_payload_bytes: usize,
+    /// The stream sequence of the first message. The bus lives and dies with its
+    /// process, but what storage applied is recorded by sequence: a process that finds
+    /// sequences applied by an earlier one numbers on after them, or its new messages
+    /// would be taken for redeliveries of old ones.
+    pub first_seq: u64,
 }
 
 impl Default for MemoryBusConfig {
@@ -42,6 +47,7 @@ impl Default for MemoryBusConfig {
             room_wait: Duration::from_secs(5),
             duplicate_window: Duration::from_secs(120),
             max_payload_bytes: usize::MAX,
+            first_seq: 1,
         }
     }
 }
@@ -107,7 +113,8 @@ impl MemoryBus {
     }
 
     fn build(config: MemoryBusConfig, held: Option<(Gauge, Gauge)>) -> Self {
-        let state = State { first_seq: 1, next_seq: 1, ..State::default() };
+        let first = config.first_seq.max(1);
+        let state = State { first_seq: first, next_seq: first, ..State::default() };
         Self {
             shared: Arc::new(Shared {
                 config,
