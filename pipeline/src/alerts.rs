@@ -94,7 +94,7 @@ impl AlertInput {
 }
 
 /// Where a project's evaluation runs: its worker is this modulo the worker count.
-fn route(project: &str) -> u64 {
+pub(crate) fn route(project: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(project.as_bytes())
 }
 

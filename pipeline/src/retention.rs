@@ -25,6 +25,7 @@ use timely::dataflow::operators::Operator;
 use timely::dataflow::Stream;
 use tokio::sync::mpsc;
 
+use crate::alerts::route;
 use crate::graph::Epoch;
 
 /// How often the host reads the projects and their policies.
@@ -37,10 +38,6 @@ pub(crate) enum RetentionControl {
     Policy { project: String, policy: Option<Policy> },
     /// The host's wall clock, unix nanoseconds.
     Tick(u64),
-}
-
-fn route(project: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(project.as_bytes())
 }
 
 /// Emits the tombstones of the policies and clock fed on `controls` to `out`, epoch by

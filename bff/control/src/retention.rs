@@ -9,6 +9,7 @@ use serde_json::json;
 use surrealdb::types::SurrealValue;
 
 use crate::access::{Principal, Role};
+use crate::alerts::now_ms;
 use crate::audit::Entry;
 use crate::{ControlError, ControlPlane, storage};
 
@@ -54,10 +55,6 @@ struct Row {
     version: i64,
     updated_by: Option<String>,
     updated_at_ms: Option<i64>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl ControlPlane {
