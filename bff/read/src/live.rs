@@ -291,7 +291,7 @@ pub(crate) fn item_view(
                 Some(Event::Lagged(n)) => LiveItems::Lagged(n),
                 Some(Event::Notice(n)) => {
                     let mut items: Vec<_> = items_of(&n, kind).iter().filter(|i| keep(i)).cloned().collect();
-                    if let Some(r) = retained.as_ref().filter(|_| !items.is_empty()) {
+                    if let Some(r) = retained.as_ref().filter(|r| items.iter().any(|i| r.may_cover((r.time)(i)))) {
                         match r.store.retention_cutoffs(&r.project).await {
                             Ok(cutoffs) => items.retain(|i| !cutoffs.covers(r.signal, (r.time)(i))),
                             // Not knowing what is gone, nothing is shown; the view is told
@@ -318,12 +318,26 @@ pub(crate) fn item_view(
 }
 
 /// What a live item view leaves out: items its project's tombstone of `signal` covers,
-/// by their time as `time` reads it (checked as each notice arrives).
+/// by their time as `time` reads it (read as each notice with an item old enough for a
+/// tombstone to cover arrives).
 pub(crate) struct Retained {
     pub store: cloudgrid_sinks::surreal::Store,
     pub project: String,
     pub signal: &'static str,
     pub time: fn(&serde_json::Value) -> u64,
+}
+
+/// How far the clock of the process that made a tombstone may run ahead of this one's.
+const CLOCK_MARGIN_NS: u64 = 10 * 60 * 1_000_000_000;
+
+impl Retained {
+    /// Whether a tombstone could cover an item at `t` (unix ns): a cutoff is at least the
+    /// shortest keep period behind the clock, so fresh items (nearly all a live view
+    /// shows) need no look at the tombstones.
+    fn may_cover(&self, t: u64) -> bool {
+        let shortest = cloudgrid_operators::retention::MIN_KEEP.as_nanos() as u64;
+        t < now_ns().saturating_sub(shortest.saturating_sub(CLOCK_MARGIN_NS))
+    }
 }
 
 /// Whether two sorted id lists share one.
