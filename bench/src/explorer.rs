@@ -131,7 +131,7 @@ pub async fn load_from_storage(series: u64, loads: usize) -> anyhow::Result<serd
     ms.sort_by(f64::total_cmp);
     // As storage-read holds it: a first load shard by shard, then checks that find
     // nothing changed.
-    let catalogs = cloudgrid_read::catalogs::Catalogs::new(store.clone(), std::time::Duration::ZERO);
+    let catalogs = cloudgrid_read::catalogs::Catalogs::new(store.clone(), &cloudgrid_operators::rollup::RollupConfig::default().tiers, std::time::Duration::ZERO);
     let t = Instant::now();
     catalogs.get("p").await?;
     let first_ms = t.elapsed().as_secs_f64() * 1e3;

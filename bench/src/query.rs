@@ -128,7 +128,7 @@ pub async fn run(series: u64, hours: u64, step_s: u64, repeats: usize, engine: E
         to: t0 + hours * 3600 * SEC,
         step: step_s * SEC,
     };
-    let catalogs = Arc::new(Catalogs::new(store.clone(), DEFAULT_MAX_AGE));
+    let catalogs = Arc::new(Catalogs::new(store.clone(), &RollupConfig::default().tiers, DEFAULT_MAX_AGE));
     let cold = MetricReader::new(store.clone(), cfg.tiers.clone(), catalogs.clone());
     let mut times = Vec::new();
     let mut tier = String::new();

@@ -25,6 +25,15 @@ pub const NAME_LABEL: &str = "__name__";
 /// Bits of an ordinal below the partition: 2^26 series per shard.
 const LOCAL_BITS: u32 = 26;
 
+/// The grain at which a shard records when each series was last seen: an hour of event
+/// time.
+pub const SEEN_GRAIN_NS: u64 = 3_600 * 1_000_000_000;
+
+/// The hour (counted from the unix epoch) event time `t` (unix ns) falls in.
+pub fn seen_hour(t: u64) -> u32 {
+    u32::try_from(t / SEEN_GRAIN_NS).unwrap_or(u32::MAX)
+}
+
 /// The labels a series is found by: its metric name, its resource attributes and its
 /// point attributes (a point attribute wins over a resource attribute of the same name),
 /// values flattened to strings.
@@ -55,8 +64,18 @@ pub struct Shard {
     pub ordinals: HashMap<u64, u32>,
     /// `label = value` → ordinals.
     pub postings: HashMap<Pair, RoaringBitmap>,
+    /// Hour → the ordinals whose newest point falls in it; a series is in one hour's
+    /// list at most (none when it was stored before the shard recorded this).
+    pub seen: BTreeMap<u32, RoaringBitmap>,
     /// The counter part of the next ordinal.
     next: u32,
+}
+
+/// Hour lists that change because series were seen later than they were, worked out
+/// but not applied: each with its new content (an empty list goes).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SeenStaged {
+    pub lists: BTreeMap<u32, RoaringBitmap>,
 }
 
 /// Changes to a shard, worked out but not applied.
@@ -73,11 +92,60 @@ impl Shard {
     pub fn load(ordinals: impl IntoIterator<Item = (u64, u32)>, postings: impl IntoIterator<Item = (Pair, RoaringBitmap)>) -> Self {
         let ordinals: HashMap<u64, u32> = ordinals.into_iter().collect();
         let next = ordinals.values().map(|o| local(*o) + 1).max().unwrap_or(0);
-        let mut shard = Shard { ordinals, postings: HashMap::new(), next };
+        let mut shard = Shard { ordinals, postings: HashMap::new(), seen: BTreeMap::new(), next };
         for (pair, ids) in postings {
             *shard.postings.entry(pair).or_default() |= ids;
         }
         shard
+    }
+
+    /// The shard with the hour lists storage holds for it.
+    pub fn with_seen(mut self, seen: impl IntoIterator<Item = (u32, RoaringBitmap)>) -> Self {
+        for (hour, ids) in seen {
+            *self.seen.entry(hour).or_default() |= ids;
+        }
+        self
+    }
+
+    /// The hour `ordinal` was last seen in, if the shard records it. Looks from the
+    /// newest hour back: a series that keeps sending is found at the first or second.
+    pub fn last_seen(&self, ordinal: u32) -> Option<u32> {
+        self.seen.iter().rev().find(|(_, ids)| ids.contains(ordinal)).map(|(hour, _)| *hour)
+    }
+
+    /// Works out the hour lists that change when each `(ordinal, hour)` of `latest` (a
+    /// series and the hour of its newest point in a batch) moves its series to a later
+    /// hour than the one it is in. Points older than a series' hour change nothing.
+    pub fn stage_seen(&self, latest: impl IntoIterator<Item = (u32, u32)>) -> SeenStaged {
+        let mut newest: HashMap<u32, u32> = HashMap::new();
+        for (ordinal, hour) in latest {
+            let h = newest.entry(ordinal).or_insert(hour);
+            *h = (*h).max(hour);
+        }
+        let mut staged = SeenStaged::default();
+        for (ordinal, hour) in newest {
+            let from = self.last_seen(ordinal);
+            if from.is_some_and(|f| f >= hour) {
+                continue;
+            }
+            let current = |h: u32| self.seen.get(&h).cloned().unwrap_or_default();
+            if let Some(f) = from {
+                staged.lists.entry(f).or_insert_with(|| current(f)).remove(ordinal);
+            }
+            staged.lists.entry(hour).or_insert_with(|| current(hour)).insert(ordinal);
+        }
+        staged
+    }
+
+    /// Applies what [`Shard::stage_seen`] worked out, once it is stored.
+    pub fn commit_seen(&mut self, staged: SeenStaged) {
+        for (hour, ids) in staged.lists {
+            if ids.is_empty() {
+                self.seen.remove(&hour);
+            } else {
+                self.seen.insert(hour, ids);
+            }
+        }
     }
 
     /// The ordinal of `series`, if the shard has it (staged ones excluded).
@@ -231,6 +299,33 @@ impl Catalog {
             entry.1 += 1;
         }
         catalog
+    }
+
+    /// The catalog without the series of `gone` (ordinals): their posting lists shrink,
+    /// and lists and metrics left with no series go.
+    pub fn without(&self, gone: &RoaringBitmap) -> Catalog {
+        if gone.is_empty() {
+            return self.clone();
+        }
+        let postings: BTreeMap<Pair, RoaringBitmap> = self
+            .postings
+            .iter()
+            .filter_map(|(pair, ids)| {
+                let rest = ids - gone;
+                (!rest.is_empty()).then(|| (pair.clone(), rest))
+            })
+            .collect();
+        let metrics: Vec<MetricInfo> = self
+            .metrics
+            .values()
+            .filter(|m| {
+                let pair = (NAME_LABEL.to_string(), m.name.clone());
+                postings.contains_key(&pair) || !self.postings.contains_key(&pair)
+            })
+            .cloned()
+            .collect();
+        let ordinals: Vec<(u64, u32)> = self.series.iter().filter(|(o, _)| !gone.contains(**o)).map(|(o, s)| (*s, *o)).collect();
+        Catalog::new(metrics, postings, ordinals)
     }
 
     /// Every metric, by name, with its number of series.

@@ -26,4 +26,11 @@ impl Cutoffs {
     pub fn covers(&self, signal: &str, t: u64) -> bool {
         t < self.of(signal)
     }
+
+    /// The time before which a series has nothing left, neither raw points nor a bucket
+    /// of any of the rollup tiers labelled `tiers`: the earliest of their cutoffs (0
+    /// while any of them has no tombstone).
+    pub fn series_gone_before<'a>(&self, tiers: impl IntoIterator<Item = &'a str>) -> u64 {
+        std::iter::once(cloudgrid_operators::retention::POINTS).chain(tiers).map(|s| self.of(s)).min().unwrap_or(0)
+    }
 }

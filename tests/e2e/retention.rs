@@ -207,7 +207,12 @@ async fn data_past_retention_is_hidden_at_once_and_deleted_once_across_a_killed_
     proc.wait_metric_above("cloudgrid_retention_deleted_records_total ", deleted, Duration::from_secs(60)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let p = query(gql, "{ retentionPolicy(project: \"default\") { tombstones { signal cutoff deletedThrough deletedRecords } oldestSpan } }", json!({})).await;
+        let p = query(
+            gql,
+            "{ retentionPolicy(project: \"default\") { tombstones { signal cutoff deletedThrough deletedRecords } oldestSpan oldestKept { signal oldest } } }",
+            json!({}),
+        )
+        .await;
         let traces = p["retentionPolicy"]["tombstones"].as_array().expect("tombstones").iter().find(|t| t["signal"] == "traces").cloned().expect("traces");
         let cutoff: u64 = traces["cutoff"].as_str().expect("cutoff").parse().expect("ns");
         if cutoff >= now_ns() - DAY - 2 * MIN && traces["deletedThrough"] == traces["cutoff"] {
@@ -216,6 +221,10 @@ async fn data_past_retention_is_hidden_at_once_and_deleted_once_across_a_killed_
             // spans with its newer ones: the pipeline cuts blocks per batch of messages).
             let first_kept = times.iter().copied().filter(|t| *t >= cutoff).min().expect("newer spans");
             assert!(oldest <= first_kept && oldest > times[0] + DAY, "{p}");
+            // What queries return starts at the cutoff, to the block.
+            let kept = p["retentionPolicy"]["oldestKept"].as_array().expect("kept").iter().find(|k| k["signal"] == "traces").cloned().expect("traces");
+            let kept: u64 = kept["oldest"].as_str().expect("oldest kept").parse().expect("ns");
+            assert!(kept >= cutoff && kept <= first_kept, "{p}");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the scheduled run did not delete the day-old traces: {p}");

@@ -4,6 +4,7 @@
 //! the rest keeps the defaults, and resetting goes back to them all.
 
 use cloudgrid_operators::retention::{Policy, PolicyDoc};
+use cloudgrid_sinks::retention::Cutoffs;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use surrealdb::types::SurrealValue;
@@ -31,6 +32,18 @@ pub struct RetentionView {
     /// The oldest span and log record still stored (unix ns), if any.
     pub oldest_span: Option<u64>,
     pub oldest_log: Option<u64>,
+    /// Per signal (`traces`, `logs`, `points`, each tier), the oldest data queries
+    /// return (unix ns; see [`Store::oldest_retained`]), if any.
+    ///
+    /// [`Store::oldest_retained`]: cloudgrid_sinks::surreal::Store::oldest_retained
+    pub kept: Vec<KeptView>,
+}
+
+/// The oldest data of one signal queries return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptView {
+    pub signal: String,
+    pub oldest: Option<u64>,
 }
 
 /// A tombstone and what the maintenance executor did with it.
@@ -89,6 +102,8 @@ impl ControlPlane {
         let policy = Policy::resolve(&doc, tiers).unwrap_or_else(|_| Policy::defaults(tiers));
         let tombstones = self.store.retention_tombstones(Some(project_id)).await.map_err(storage)?;
         let (oldest_span, oldest_log) = self.store.oldest_stored(project_id).await.map_err(storage)?;
+        let cutoffs = Cutoffs(tombstones.iter().map(|t| (t.signal.clone(), t.cutoff)).collect());
+        let kept = self.store.oldest_retained(project_id, &cutoffs, tiers).await.map_err(storage)?;
         Ok(RetentionView {
             project_id: project_id.to_string(),
             policy,
@@ -109,6 +124,7 @@ impl ControlPlane {
                 .collect(),
             oldest_span,
             oldest_log,
+            kept: kept.into_iter().map(|(signal, oldest)| KeptView { signal, oldest }).collect(),
         })
     }
 

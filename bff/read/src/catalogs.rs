@@ -4,12 +4,18 @@
 //! A held catalog is checked against storage at most every `max_age`: each shard (a
 //! partition's postings) carries a change counter that storage-write bumps with every
 //! change, so a check reads 64 counters and reloads only the shards whose counter moved.
+//!
+//! Series whose every point and rollup bucket a retention tombstone covers are left out
+//! of the catalog (a roaring bitmap of their ordinals, read at each check from the hour
+//! each series was last seen), though storage keeps their catalog entries.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloudgrid_operators::catalog::{Catalog, Shard};
+use cloudgrid_operators::rollup::Tiers;
+use roaring::RoaringBitmap;
 use cloudgrid_sinks::surreal::Store;
 use cloudgrid_sinks::{PARTITIONS, SinkError};
 
@@ -23,6 +29,10 @@ struct Held {
     checked: Instant,
     versions: HashMap<u32, u64>,
     shards: HashMap<u32, Shard>,
+    /// Every series the shards have, and the series retention left without data.
+    all: Arc<Catalog>,
+    gone: RoaringBitmap,
+    /// `all` without `gone`: what look-ups see.
     catalog: Arc<Catalog>,
 }
 
@@ -45,6 +55,8 @@ impl quick_cache::Weighter<(String, u64), Labels> for LabelBytes {
 
 pub struct Catalogs {
     store: Store,
+    /// The labels of the rollup tiers, whose tombstones say when a series has nothing left.
+    tiers: Vec<String>,
     max_age: Duration,
     held: Mutex<HashMap<String, Held>>,
     /// One check at a time per project: queries that find the catalog stale together
@@ -63,9 +75,11 @@ impl std::fmt::Debug for Catalogs {
 }
 
 impl Catalogs {
-    pub fn new(store: Store, max_age: Duration) -> Self {
+    /// `tiers` must be the rollup tiers storage-write uses.
+    pub fn new(store: Store, tiers: &Tiers, max_age: Duration) -> Self {
         Self {
             store,
+            tiers: (0..tiers.len()).map(|t| tiers.label(t)).collect(),
             max_age,
             held: Mutex::default(),
             loading: Mutex::default(),
@@ -129,9 +143,9 @@ impl Catalogs {
         let checked = Instant::now();
         let versions = self.store.catalog_versions(project).await?;
         let previous = self.held.lock().ok().and_then(|mut h| h.remove(project));
-        let (mut shards, old_versions, old_catalog) = match previous {
-            Some(h) => (h.shards, h.versions, Some(h.catalog)),
-            None => (HashMap::new(), HashMap::new(), None),
+        let (mut shards, old_versions, old_catalog, old_gone) = match previous {
+            Some(h) => (h.shards, h.versions, Some((h.all, h.catalog)), h.gone),
+            None => (HashMap::new(), HashMap::new(), None, RoaringBitmap::new()),
         };
         // Versions are read before shards, so a shard read now is at least as new as its
         // counter; a later change moves the counter again.
@@ -139,16 +153,33 @@ impl Catalogs {
             .filter(|p| old_catalog.is_none() || versions.get(p).copied().unwrap_or(0) != old_versions.get(p).copied().unwrap_or(0))
             .collect();
         shards.extend(self.store.catalog_shards(project, &changed).await?);
-        let catalog = match old_catalog {
-            Some(c) if changed.is_empty() => c,
+        let gone = self.gone(project).await?;
+        let (all, catalog) = match old_catalog {
+            Some((all, catalog)) if changed.is_empty() && gone == old_gone => (all, catalog),
+            Some((all, _)) if changed.is_empty() => {
+                let catalog = Arc::new(all.without(&gone));
+                (all, catalog)
+            }
             _ => {
                 let infos = self.store.metric_infos(project).await?;
-                Arc::new(Catalog::of_shards(infos, shards.values()))
+                let all = Arc::new(Catalog::of_shards(infos, shards.values()));
+                let catalog = if gone.is_empty() { all.clone() } else { Arc::new(all.without(&gone)) };
+                (all, catalog)
             }
         };
         if let Ok(mut held) = self.held.lock() {
-            held.insert(project.to_string(), Held { checked, versions, shards, catalog: catalog.clone() });
+            held.insert(project.to_string(), Held { checked, versions, shards, all, gone, catalog: catalog.clone() });
         }
         Ok(catalog)
+    }
+
+    /// The series of `project` retention has left without data, by ordinal.
+    async fn gone(&self, project: &str) -> Result<RoaringBitmap, SinkError> {
+        let cutoffs = self.store.retention_cutoffs(project).await?;
+        let before = cutoffs.series_gone_before(self.tiers.iter().map(String::as_str));
+        if before == 0 {
+            return Ok(RoaringBitmap::new());
+        }
+        self.store.series_last_seen_before(project, before).await
     }
 }

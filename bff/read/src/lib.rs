@@ -74,7 +74,7 @@ impl StorageRead {
     /// `tiers` must be the rollup tiers storage-write uses; `bus` carries its
     /// post-persist notifications.
     pub fn new(store: Store, tiers: Tiers, bus: Arc<dyn Bus>, health: &Health, config: &ReadConfig) -> Self {
-        let catalogs = Arc::new(Catalogs::new(store.clone(), config.catalog_max_age));
+        let catalogs = Arc::new(Catalogs::new(store.clone(), &tiers, config.catalog_max_age));
         Self {
             explorer: Explorer::new(catalogs.clone()),
             metrics: MetricReader::new(store.clone(), tiers, catalogs.clone()),

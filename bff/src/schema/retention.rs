@@ -35,6 +35,19 @@ pub struct RetentionPolicy {
     /// The oldest span and log record still stored (deletion may lag the tombstones).
     pub oldest_span: Option<Nanos>,
     pub oldest_log: Option<Nanos>,
+    /// Per signal and rollup tier, the oldest data queries return.
+    pub oldest_kept: Vec<OldestKept>,
+}
+
+/// The oldest data of one signal queries return: spans and log records to the block
+/// they are stored in, metrics to the project's first point (at the start of a tier's
+/// bucket) or the tombstone's cutoff where later.
+#[derive(SimpleObject)]
+pub struct OldestKept {
+    /// `traces`, `logs`, `points` or a tier's label.
+    pub signal: String,
+    /// None when the signal has nothing left.
+    pub oldest: Option<Nanos>,
 }
 
 #[derive(SimpleObject)]
@@ -91,6 +104,7 @@ fn policy(v: RetentionView) -> RetentionPolicy {
             .collect(),
         oldest_span: v.oldest_span.map(Nanos),
         oldest_log: v.oldest_log.map(Nanos),
+        oldest_kept: v.kept.into_iter().map(|k| OldestKept { signal: k.signal, oldest: k.oldest.map(Nanos) }).collect(),
     }
 }
 

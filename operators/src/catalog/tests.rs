@@ -124,3 +124,45 @@ fn selectors_match_like_prometheus_including_absent_labels() {
     assert!(Matcher::new("route", "=~", "(").is_err());
     assert!(Matcher::new("route", "==", "x").is_err());
 }
+
+#[test]
+fn a_series_is_kept_in_the_hour_of_its_newest_point_only() {
+    let h = |hours: u64| seen_hour(hours * SEEN_GRAIN_NS + 17);
+    assert_eq!(h(490_000), 490_000);
+    let mut shard = Shard::default();
+    let staged = shard.stage_seen([(1, h(10)), (2, h(10)), (1, h(9))]);
+    assert_eq!(staged.lists.keys().copied().collect::<Vec<_>>(), vec![10], "the newest point of a batch counts");
+    assert_eq!(shard.stage_seen([(1, h(10)), (2, h(10))]), staged, "staged again from the same state: the same");
+    shard.commit_seen(staged);
+    assert_eq!(shard.last_seen(1), Some(10));
+    assert_eq!(shard.stage_seen([(1, h(10)), (2, h(3))]), SeenStaged::default(), "late or same-hour points move nothing");
+    // Series 1 moves on; its old hour keeps series 2 only.
+    let staged = shard.stage_seen([(1, h(12)), (3, h(11))]);
+    let lists: Vec<(u32, Vec<u32>)> = staged.lists.iter().map(|(h, ids)| (*h, ids.iter().collect())).collect();
+    assert_eq!(lists, vec![(10, vec![2]), (11, vec![3]), (12, vec![1])]);
+    shard.commit_seen(staged);
+    // The last series of an hour leaves it: the list goes.
+    let staged = shard.stage_seen([(2, h(12))]);
+    assert!(staged.lists[&10].is_empty());
+    shard.commit_seen(staged);
+    assert_eq!(shard.seen.keys().copied().collect::<Vec<_>>(), vec![11, 12]);
+    assert_eq!((shard.last_seen(2), shard.last_seen(3), shard.last_seen(4)), (Some(12), Some(11), None));
+    // What storage hands back rebuilds the same lists.
+    let reloaded = Shard::default().with_seen(shard.seen.iter().map(|(h, ids)| (*h, ids.clone())));
+    assert_eq!(reloaded.seen, shard.seen);
+}
+
+#[test]
+fn a_catalog_without_gone_series_lists_only_the_rest() {
+    let catalog = four_series();
+    let ordinal = |series: u64| catalog.series.iter().find(|(_, s)| **s == series).map(|(o, _)| *o);
+    let gone: RoaringBitmap = [ordinal(2).expect("series 2"), ordinal(4).expect("series 4")].into_iter().collect();
+    let rest = catalog.without(&gone);
+    let metrics: Vec<(&str, u64)> = rest.metrics().into_iter().map(|(m, n)| (m.name.as_str(), n)).collect();
+    assert_eq!(metrics, vec![("latency", 2)], "a metric whose series are all gone goes");
+    assert_eq!(rest.select(None, &[]), vec![1, 3]);
+    assert_eq!(rest.label_values("route", None), vec![("/a".into(), 2)], "a value only gone series had goes");
+    assert_eq!(rest.label_names(None), vec![("route".into(), 1), ("service.name".into(), 2)]);
+    assert!(!rest.contains(4) && rest.contains(1));
+    assert_eq!(catalog.select(None, &[]), vec![1, 2, 3, 4], "the catalog itself is unchanged");
+}

@@ -8,15 +8,18 @@
 //!
 //! - `catalog_shard:[project, partition]`: a counter bumped whenever the shard's lists
 //!   change, so readers reload only the shards that changed.
+//! - `series_seen:[project, hour, partition]`: the ordinals of the partition's series
+//!   whose newest point falls in the hour (each series in one hour at most), so the
+//!   series a retention cutoff leaves without any data are a range read.
 //!
 //! Writers keep the shards of the partitions they write, loaded from storage the first
 //! time a new series of the shard arrives, and change them in the same transaction as
 //! the series rows. Readers load a project's catalog whole, or shard by shard.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-use cloudgrid_operators::catalog::{Catalog, MetricInfo, Pair, Shard, Staged};
+use cloudgrid_operators::catalog::{Catalog, MetricInfo, Pair, SEEN_GRAIN_NS, SeenStaged, Shard, Staged, seen_hour};
 use cloudgrid_operators::records::{MetricKind, SeriesMeta, Temporality};
 use roaring::RoaringBitmap;
 use surrealdb::types::SurrealValue;
@@ -49,18 +52,44 @@ impl PostingRow {
     }
 
     fn new(project: &str, partition: u32, (label, value): &Pair, ids: &RoaringBitmap) -> Result<Self, SinkError> {
-        let mut bytes = Vec::with_capacity(ids.serialized_size());
-        ids.serialize_into(&mut bytes).map_err(|e| SinkError::Rejected(format!("encoding a posting list: {e}")))?;
+        let bytes = encode(ids)?;
         Ok(PostingRow {
             id: (project.to_string(), label.clone(), value.clone(), i64::from(partition)),
             project_id: project.to_string(),
             label: label.clone(),
             value: value.clone(),
             partition: i64::from(partition),
-            ids: bytes.into(),
+            ids: bytes,
             n: ids.len() as i64,
         })
     }
+}
+
+/// One hour's list of a shard: the series last seen in it.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct SeenRow {
+    id: (String, i64, i64),
+    project_id: String,
+    hour: i64,
+    partition: i64,
+    ids: bytes::Bytes,
+    n: i64,
+}
+
+fn encode(ids: &RoaringBitmap) -> Result<bytes::Bytes, SinkError> {
+    let mut bytes = Vec::with_capacity(ids.serialized_size());
+    ids.serialize_into(&mut bytes).map_err(|e| SinkError::Rejected(format!("encoding a series bitmap: {e}")))?;
+    Ok(bytes.into())
+}
+
+fn decode(ids: &[u8], what: impl std::fmt::Display) -> Result<RoaringBitmap, SinkError> {
+    RoaringBitmap::deserialize_from(ids).map_err(|e| SinkError::Rejected(format!("stored {what} is unreadable: {e}")))
+}
+
+#[derive(Debug, SurrealValue)]
+struct StoredSeen {
+    hour: i64,
+    ids: bytes::Bytes,
 }
 
 #[derive(Debug, SurrealValue)]
@@ -74,9 +103,7 @@ struct StoredPosting {
 
 impl StoredPosting {
     fn decode(self) -> Result<(Pair, RoaringBitmap), SinkError> {
-        let ids = RoaringBitmap::deserialize_from(&self.ids[..]).map_err(|e| {
-            SinkError::Rejected(format!("stored posting list {}={} is unreadable: {e}", self.label, self.value))
-        })?;
+        let ids = decode(&self.ids, format_args!("posting list {}={}", self.label, self.value))?;
         Ok(((self.label, self.value), ids))
     }
 }
@@ -121,6 +148,8 @@ impl From<&SeriesMeta> for MetricInfoRow {
 pub(crate) struct CatalogCache {
     shards: Mutex<HashMap<(String, u32), Shard>>,
     metrics: Mutex<HashSet<(String, String)>>,
+    /// Per project, the time of the earliest point storage holds (`metric_extent`).
+    firsts: Mutex<HashMap<String, Option<u64>>>,
     series: std::sync::atomic::AtomicU64,
     bytes: std::sync::atomic::AtomicI64,
 }
@@ -128,6 +157,11 @@ pub(crate) struct CatalogCache {
 /// Heap estimate of one posting list: its pair, its bitmap and the map entry.
 fn list_bytes((label, value): &Pair, ids: &RoaringBitmap) -> i64 {
     (label.len() + value.len() + 64 + ids.serialized_size()) as i64
+}
+
+/// Heap estimate of one hour's list of series last seen.
+fn seen_bytes(ids: &RoaringBitmap) -> i64 {
+    (48 + ids.serialized_size()) as i64
 }
 
 /// Heap estimate of one series' entry in a shard's ordinals.
@@ -144,6 +178,12 @@ pub(crate) struct CatalogChanges {
     pub(crate) metrics: Vec<MetricInfoRow>,
     /// The metrics described, by (project, name).
     described: Vec<(String, String)>,
+    seen: Vec<((String, u32), SeenStaged)>,
+    /// Hour lists to write, and the ids of those left empty.
+    pub(crate) seen_rows: Vec<SeenRow>,
+    pub(crate) unseen: Vec<(String, i64, i64)>,
+    /// Projects whose earliest point this batch moves back: (project, time).
+    pub(crate) firsts: Vec<(String, i64)>,
 }
 
 fn poisoned<T>(_: T) -> SinkError {
@@ -151,27 +191,51 @@ fn poisoned<T>(_: T) -> SinkError {
 }
 
 impl CatalogCache {
-    /// Works out what the series of a batch change in the catalog, loading the shards
-    /// they fall in from storage the first time.
-    pub(crate) async fn stage(&self, store: &Store, series: &[&SeriesMeta]) -> Result<CatalogChanges, SinkError> {
+    /// Works out what the series described by a batch and the points it carries
+    /// (`points`: project, series, event time) change in the catalog, loading the
+    /// shards they fall in from storage the first time.
+    pub(crate) async fn stage(
+        &self,
+        store: &Store,
+        series: &[&SeriesMeta],
+        points: impl IntoIterator<Item = (&str, u64, u64)>,
+    ) -> Result<CatalogChanges, SinkError> {
         let mut by_shard: BTreeMap<(String, u32), Vec<&SeriesMeta>> = BTreeMap::new();
         for s in series {
             by_shard.entry((s.project_id.clone(), partition(s.series_id))).or_default().push(s);
         }
+        // The newest hour each series has a point in, per shard; each project's
+        // earliest point.
+        let mut latest: HashMap<(&str, u32), HashMap<u64, u32>> = HashMap::new();
+        let mut earliest: HashMap<&str, u64> = HashMap::new();
+        for (project, series, t) in points {
+            let hour = latest.entry((project, partition(series))).or_default().entry(series).or_insert(0);
+            *hour = (*hour).max(seen_hour(t));
+            let first = earliest.entry(project).or_insert(t);
+            *first = (*first).min(t);
+        }
+        let mut changes = CatalogChanges::default();
+        for (project, t) in earliest {
+            if self.first(store, project).await?.is_none_or(|first| t < first) {
+                changes.firsts.push((project.to_string(), i64::try_from(t).unwrap_or(i64::MAX)));
+            }
+        }
         let missing: Vec<(String, u32)> = {
             let shards = self.shards.lock().map_err(poisoned)?;
-            by_shard.keys().filter(|k| !shards.contains_key(*k)).cloned().collect()
+            let mut missing: BTreeSet<(String, u32)> = by_shard.keys().filter(|k| !shards.contains_key(*k)).cloned().collect();
+            missing.extend(latest.keys().map(|(p, k)| (p.to_string(), *k)).filter(|k| !shards.contains_key(k)));
+            missing.into_iter().collect()
         };
         for key in missing {
             let shard = load_shard(store, &key.0, key.1).await?;
             let mut shards = self.shards.lock().map_err(poisoned)?;
             if let std::collections::hash_map::Entry::Vacant(slot) = shards.entry(key) {
-                let lists: i64 = shard.postings.iter().map(|(p, ids)| list_bytes(p, ids)).sum();
+                let lists: i64 = shard.postings.iter().map(|(p, ids)| list_bytes(p, ids)).sum::<i64>()
+                    + shard.seen.values().map(seen_bytes).sum::<i64>();
                 self.account(shard.ordinals.len() as i64, lists + shard.ordinals.len() as i64 * ORDINAL_BYTES);
                 slot.insert(shard);
             }
         }
-        let mut changes = CatalogChanges::default();
         let shards = self.shards.lock().map_err(poisoned)?;
         for (key, metas) in by_shard {
             let shard = &shards[&key];
@@ -188,6 +252,33 @@ impl CatalogCache {
             }
             changes.staged.push((key, staged));
         }
+        for ((project, part), newest) in latest {
+            let key = (project.to_string(), part);
+            let Some(shard) = shards.get(&key) else { continue };
+            let ordinals = newest.into_iter().filter_map(|(series, hour)| {
+                let ordinal = shard.ordinal(series).or_else(|| changes.ordinals.get(&series).copied())?;
+                Some((ordinal, hour))
+            });
+            let staged = shard.stage_seen(ordinals);
+            for (hour, ids) in &staged.lists {
+                let id = (project.to_string(), i64::from(*hour), i64::from(part));
+                if ids.is_empty() {
+                    changes.unseen.push(id);
+                } else {
+                    changes.seen_rows.push(SeenRow {
+                        project_id: id.0.clone(),
+                        hour: id.1,
+                        partition: id.2,
+                        ids: encode(ids)?,
+                        n: ids.len() as i64,
+                        id,
+                    });
+                }
+            }
+            if !staged.lists.is_empty() {
+                changes.seen.push((key, staged));
+            }
+        }
         drop(shards);
         let known = self.metrics.lock().map_err(poisoned)?;
         let mut described = HashSet::new();
@@ -199,6 +290,16 @@ impl CatalogCache {
             }
         }
         Ok(changes)
+    }
+
+    /// The time of `project`'s earliest point stored, read from storage the first time.
+    async fn first(&self, store: &Store, project: &str) -> Result<Option<u64>, SinkError> {
+        if let Some(first) = self.firsts.lock().map_err(poisoned)?.get(project) {
+            return Ok(*first);
+        }
+        let first = store.first_point(project).await?;
+        self.firsts.lock().map_err(poisoned)?.insert(project.to_string(), first);
+        Ok(first)
     }
 
     /// Series held, and an estimate of the heap the shards take, kept up to date as
@@ -228,7 +329,24 @@ impl CatalogCache {
                 shard.commit(staged);
             }
         }
+        for (key, staged) in changes.seen {
+            if let Some(shard) = shards.get_mut(&key) {
+                let mut bytes = 0;
+                for (hour, ids) in &staged.lists {
+                    bytes += seen_bytes(ids) - shard.seen.get(hour).map_or(0, seen_bytes);
+                }
+                self.account(0, bytes);
+                shard.commit_seen(staged);
+            }
+        }
         drop(shards);
+        let mut firsts = self.firsts.lock().map_err(poisoned)?;
+        for (project, t) in changes.firsts {
+            let t = u64::try_from(t).unwrap_or(0);
+            let first = firsts.entry(project).or_insert(Some(t));
+            *first = Some(first.map_or(t, |f| f.min(t)));
+        }
+        drop(firsts);
         self.metrics.lock().map_err(poisoned)?.extend(changes.described);
         Ok(())
     }
@@ -356,18 +474,73 @@ fn take_shard(response: &mut surrealdb::IndexedResults, at: usize) -> Result<Sha
     Ok(Shard::load(ordinals.into_iter().map(|o| (o.series_id as u64, o.ordinal as u32)), postings))
 }
 
+/// A shard as its writer keeps it: with the hour each series was last seen.
 async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shard, SinkError> {
-    let mut response = store
-        .db
-        .query(select_shard("$k"))
-        .bind(("p", project.to_string()))
-        .bind(("k", i64::from(partition)))
-        .await
-        .map_err(classify)?;
-    take_shard(&mut response, 0)
+    let sql = format!("{} SELECT hour, ids FROM series_seen WHERE project_id = $p AND partition = $k;", select_shard("$k"));
+    let mut response =
+        store.db.query(sql).bind(("p", project.to_string())).bind(("k", i64::from(partition))).await.map_err(classify)?;
+    let shard = take_shard(&mut response, 0)?;
+    let seen: Vec<StoredSeen> = response.take(2).map_err(classify)?;
+    let seen = seen
+        .into_iter()
+        .map(|s| Ok((u32::try_from(s.hour).unwrap_or(0), decode(&s.ids, format_args!("list of series last seen in hour {}", s.hour))?)))
+        .collect::<Result<Vec<_>, SinkError>>()?;
+    Ok(shard.with_seen(seen))
 }
 
 impl Store {
+    /// The time of `project`'s earliest metric point stored (unix ns), if it has any.
+    pub async fn first_point(&self, project: &str) -> Result<Option<u64>, SinkError> {
+        let first: Option<i64> = self
+            .db
+            .query("SELECT VALUE first FROM ONLY type::record('metric_extent', $p)")
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(first.and_then(|t| u64::try_from(t).ok()))
+    }
+
+    /// The hour after the newest point of any of `project`'s series (unix ns), if the
+    /// catalog records one.
+    pub async fn last_seen(&self, project: &str) -> Result<Option<u64>, SinkError> {
+        let hours: Vec<i64> = self
+            .db
+            .query(format!("SELECT VALUE hour FROM series_seen:[$p, 0, 0]..[$p, {}, 0]", i64::MAX))
+            .bind(("p", project.to_string()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        Ok(hours.into_iter().max().and_then(|h| u64::try_from(h + 1).ok()).map(|h| h.saturating_mul(SEEN_GRAIN_NS)))
+    }
+
+    /// The series of `project` whose newest point is older than the hour `before` (unix
+    /// ns) falls in: those a retention cutoff at `before` leaves without data, as
+    /// ordinals. Series stored before their shard recorded when they were last seen are
+    /// never among them.
+    pub async fn series_last_seen_before(&self, project: &str, before: u64) -> Result<RoaringBitmap, SinkError> {
+        let hour = before / SEEN_GRAIN_NS;
+        if hour == 0 {
+            return Ok(RoaringBitmap::new());
+        }
+        let rows: Vec<StoredSeen> = self
+            .db
+            .query("SELECT hour, ids FROM series_seen:[$p, 0, 0]..[$p, $h, 0]")
+            .bind(("p", project.to_string()))
+            .bind(("h", i64::try_from(hour).unwrap_or(i64::MAX)))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        let mut gone = RoaringBitmap::new();
+        for row in rows {
+            gone |= decode(&row.ids, format_args!("list of series last seen in hour {}", row.hour))?;
+        }
+        Ok(gone)
+    }
+
     /// A project's series catalog: metrics, labels, values and postings.
     pub async fn catalog(&self, project_id: &str) -> Result<Catalog, SinkError> {
         let infos = self.metric_infos(project_id).await?;

@@ -12,6 +12,8 @@
 //! - a rollup tier: span records wholly before it (the one holding the cutoff stays
 //!   whole until it is wholly past), and rows of the older one-row-per-bucket layout.
 //!
+//! Metric signals are skipped while the project's first point is at or after the cutoff.
+//!
 //! Records are deleted whole, as Prometheus deletes whole blocks: a block, chunk or
 //! span record straddling a cutoff stays until it is wholly past (queries leave its
 //! older items out meanwhile), and compaction, which rewrites a series' newest span
@@ -258,6 +260,9 @@ impl Run<'_> {
         match s.signal.as_str() {
             TRACES => self.blocks(s, "span_block", ("start_min", "start_max"), "spans", stop).await,
             LOGS => self.blocks(s, "log_block", ("time_min", "time_max"), "logs", stop).await,
+            // Nothing of a project's metrics is older than its first point: while that is
+            // at or after the cutoff, there is nothing to walk the series for.
+            _ if self.store.first_point(&s.project).await?.is_some_and(|first| first >= s.cutoff) => Ok(true),
             POINTS => self.chunks(s, stop).await,
             label => {
                 let tier = self.store.tiers().and_then(|t| (0..t.len()).find(|i| t.label(*i) == label));

@@ -223,6 +223,30 @@ DEFINE TABLE IF NOT EXISTS retention_tombstone SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS retention_tombstone_project ON retention_tombstone FIELDS project_id;
 "#,
     },
+    Migration {
+        version: 20,
+        name: "when each series was last seen and a project's first metric point",
+        // `series_seen:[project, hour, partition]`: the ordinals of the partition's series
+        // whose newest point falls in the hour, as a roaring bitmap. Keyed hour first so
+        // the series a retention cutoff leaves without data are one range read.
+        // `metric_extent:⟨project⟩`: the time of the project's earliest point stored,
+        // filled here from what is stored.
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS series_seen SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS series_seen_shard ON series_seen FIELDS project_id, partition;
+DEFINE TABLE IF NOT EXISTS metric_extent SCHEMALESS;
+FOR $p IN array::distinct(array::concat(
+    (SELECT VALUE project_id FROM metric_block WHERE n > 0),
+    (SELECT VALUE project_id FROM metric_chunk)
+)) {
+    LET $firsts = array::concat(
+        (SELECT VALUE t_min FROM metric_block WHERE project_id = $p AND n > 0),
+        (SELECT VALUE t_min FROM metric_chunk WHERE project_id = $p)
+    );
+    UPSERT type::record('metric_extent', $p) SET project_id = $p, first = math::min($firsts) RETURN NONE;
+};
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {
@@ -324,5 +348,31 @@ mod tests {
             ],
             "the newest event of each alert"
         );
+    }
+
+    #[tokio::test]
+    async fn each_projects_first_metric_point_is_filled_from_what_is_stored() {
+        let db = super::super::handle::open_embedded(&SurrealConfig::mem()).await.expect("open");
+        db.use_database("t", "t").await.expect("use");
+        apply_through(&db, 19).await.expect("migrations before extents");
+        db.query(
+            "CREATE metric_block:['p', 1, 1, 0] SET project_id = 'p', n = 2, t_min = 500; \
+             CREATE metric_block:['p', 2, 1, 0] SET project_id = 'p', n = 0, t_min = 0; \
+             CREATE metric_chunk:['p', 5, 0, 0] SET project_id = 'p', n = 9, t_min = 300; \
+             CREATE metric_block:['q', 1, 1, 0] SET project_id = 'q', n = 1, t_min = 900; \
+             CREATE metric_block:['r', 1, 1, 0] SET project_id = 'r', n = 0, t_min = 0;",
+        )
+        .await
+        .expect("metric data");
+        apply(&db).await.expect("the rest");
+        let mut firsts: Vec<(String, i64)> = db
+            .query("SELECT VALUE [record::id(id), first] FROM metric_extent")
+            .await
+            .expect("read")
+            .take(0)
+            .expect("take");
+        firsts.sort();
+        // A block of rollups only (no points) says nothing of the first point.
+        assert_eq!(firsts, vec![("p".into(), 300), ("q".into(), 900)]);
     }
 }

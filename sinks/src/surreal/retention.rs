@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use cloudgrid_operators::retention::Tombstone;
+use cloudgrid_operators::retention::{LOGS, POINTS, TRACES, Tombstone};
+use cloudgrid_operators::rollup::Tiers;
 use surrealdb::types::SurrealValue;
 
 use super::{Store, check, classify};
@@ -78,6 +79,41 @@ impl Store {
         let logs: Vec<i64> = res.take(1).map_err(classify)?;
         let first = |v: Vec<i64>| v.first().and_then(|t| u64::try_from(*t).ok());
         Ok((first(spans), first(logs)))
+    }
+
+    /// The oldest data of `project` queries still return, per signal (`traces`, `logs`,
+    /// `points` and each of `tiers`): for spans and log records, the start of the
+    /// oldest stored block holding any at or after its signal's cutoff; for metrics,
+    /// the project's earliest point (at the start of a tier's bucket) or the cutoff
+    /// where later. `None` where nothing is left.
+    pub async fn oldest_retained(&self, project: &str, cutoffs: &Cutoffs, tiers: &Tiers) -> Result<Vec<(String, Option<u64>)>, SinkError> {
+        let mut res = self
+            .db
+            .query(
+                "SELECT VALUE start_min FROM span_block WHERE project_id = $p AND start_max >= $ct ORDER BY start_min ASC LIMIT 1; \
+                 SELECT VALUE time_min FROM log_block WHERE project_id = $p AND time_max >= $cl ORDER BY time_min ASC LIMIT 1;",
+            )
+            .bind(("p", project.to_string()))
+            .bind(("ct", i64::try_from(cutoffs.of(TRACES)).unwrap_or(i64::MAX)))
+            .bind(("cl", i64::try_from(cutoffs.of(LOGS)).unwrap_or(i64::MAX)))
+            .await
+            .map_err(classify)?;
+        let spans: Vec<i64> = res.take(0).map_err(classify)?;
+        let logs: Vec<i64> = res.take(1).map_err(classify)?;
+        let (first, last) = tokio::try_join!(self.first_point(project), self.last_seen(project))?;
+        let kept = |signal: &str, oldest: Option<u64>| (signal.to_string(), oldest.map(|t| t.max(cutoffs.of(signal))));
+        let stored = |v: Vec<i64>| v.first().and_then(|t| u64::try_from(*t).ok());
+        let mut out = vec![kept(TRACES, stored(spans)), kept(LOGS, stored(logs))];
+        // A series' points are all before the hour after it was last seen.
+        let metric = |signal: &str, width: u64| {
+            let left = last.is_none_or(|l| l > cutoffs.of(signal));
+            kept(signal, first.filter(|_| left).map(|t| t - t % width.max(1)))
+        };
+        out.push(metric(POINTS, 1));
+        for tier in 0..tiers.len() {
+            out.push(metric(&tiers.label(tier), tiers.widths()[tier]));
+        }
+        Ok(out)
     }
 
     /// `project`'s tombstones as they stand: what queries and live views leave out.

@@ -115,7 +115,10 @@ impl TelemetryWriter for SurrealWriter {
         // duplicate row would make `INSERT IGNORE` roll back to a savepoint.
         let mut described = HashSet::new();
         metas.retain(|s| described.insert(s.series_id));
-        let mut catalog = self.catalog.stage(&self.store, &metas).await?;
+        let mut catalog = self
+            .catalog
+            .stage(&self.store, &metas, points.iter().map(|(_, p)| (&*p.project_id, p.series_id, p.time_unix_nano)))
+            .await?;
         let series: Vec<SeriesRow> = metas
             .iter()
             .map(|s| {
@@ -171,6 +174,18 @@ impl TelemetryWriter for SurrealWriter {
                 "FOR $s IN $shards { UPSERT type::record('catalog_shard', $s) SET version = (version ?? 0) + 1 RETURN NONE; };",
             );
         }
+        if !catalog.seen_rows.is_empty() {
+            sql.push_str("INSERT INTO series_seen $seen ON DUPLICATE KEY UPDATE ids = $input.ids, n = $input.n RETURN NONE;");
+        }
+        if !catalog.unseen.is_empty() {
+            sql.push_str("FOR $k IN $unseen { DELETE type::record('series_seen', $k) RETURN NONE; };");
+        }
+        if !catalog.firsts.is_empty() {
+            sql.push_str(
+                "FOR $f IN $firsts { UPSERT type::record('metric_extent', $f[0]) \
+                 SET project_id = $f[0], first = math::min([first ?? $f[1], $f[1]]) RETURN NONE; };",
+            );
+        }
         if !blocks.is_empty() {
             sql.push_str("INSERT INTO metric_block $blocks RETURN NONE;");
         }
@@ -192,6 +207,9 @@ impl TelemetryWriter for SurrealWriter {
             .bind(("shards", shards))
             .bind(("new_postings", std::mem::take(&mut catalog.new_postings)))
             .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
+            .bind(("seen", std::mem::take(&mut catalog.seen_rows)))
+            .bind(("unseen", std::mem::take(&mut catalog.unseen)))
+            .bind(("firsts", std::mem::take(&mut catalog.firsts)))
             .bind(("resume", resume))
             .bind(("resume_updates", resume_updates))
             .await

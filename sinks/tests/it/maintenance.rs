@@ -315,3 +315,39 @@ async fn series_are_walked_in_groups_and_each_loses_only_its_old_chunks() {
         assert_eq!(points, [(T0 + 120 * MIN) as i64], "series {id}");
     }
 }
+
+#[tokio::test]
+async fn the_oldest_data_kept_is_reported_per_signal_and_tier() {
+    let (store, _writer) = filled().await;
+    let tiers = RollupConfig::default().tiers;
+    let oldest = async |cutoffs: &[(&str, u64)]| {
+        let cutoffs = cloudgrid_sinks::retention::Cutoffs(cutoffs.iter().map(|(s, c)| (s.to_string(), *c)).collect());
+        store.oldest_retained("p", &cutoffs, &tiers).await.expect("oldest").into_iter().collect::<BTreeMap<String, Option<u64>>>()
+    };
+    let all = |t: Option<u64>| -> BTreeMap<String, Option<u64>> { ["traces", "logs", "points", "1m", "5m", "1h", "1d"].map(|s| (s.to_string(), t)).into() };
+    assert_eq!(oldest(&[]).await, all(Some(T0)), "no tombstone: everything from the first item");
+    assert_eq!(store.oldest_retained("other", &Default::default(), &tiers).await.expect("oldest").iter().filter(|(_, t)| t.is_some()).count(), 0);
+
+    // Cutoffs inside the data: the oldest kept is the block or bucket at the cutoff.
+    let cuts = [("traces", T0 + 60 * MIN), ("logs", T0 + 90 * MIN + 1), ("points", T0 + 30 * MIN), ("1m", T0 + 45 * MIN), ("1h", T0 + 120 * MIN)];
+    let mut expect: BTreeMap<String, Option<u64>> = all(Some(T0));
+    expect.extend([
+        ("traces".to_string(), Some(T0 + 60 * MIN)),
+        // To the block: the oldest holding a record at or after the cutoff.
+        ("logs".into(), Some(T0 + 91 * MIN)),
+        ("points".into(), Some(T0 + 30 * MIN)),
+        ("1m".into(), Some(T0 + 45 * MIN)),
+        ("1h".into(), Some(T0 + 120 * MIN)),
+    ]);
+    assert_eq!(oldest(&cuts).await, expect);
+    store.record_tombstones(&cuts.map(|(s, c)| tombstone(s, c))).await.expect("tombstones");
+    store.retention_run(&MaintenanceConfig::default(), false, || false).await.expect("run");
+    assert_eq!(oldest(&cuts).await, expect, "the same once deleted");
+
+    // Past the newest item of a signal, nothing of it is left. The last point is in the
+    // third hour: a cutoff at its end leaves no points, one just before it does.
+    let past = [("traces", T0 + 180 * MIN), ("logs", T0 + 500 * MIN), ("points", T0 + 180 * MIN), ("1d", T0 + 180 * MIN - 1)];
+    let got = oldest(&past).await;
+    assert_eq!((got["traces"], got["logs"], got["points"]), (None, None, None), "{got:?}");
+    assert_eq!(got["1d"], Some(T0 + 180 * MIN - 1));
+}

@@ -36,6 +36,8 @@ async fn retention_policies_are_read_by_the_project_changed_by_admins_and_audite
     let fresh = c.retention_policy(&w.viewer, &w.a).await.expect("viewers read");
     assert_eq!(fresh.policy, Policy::defaults(&Tiers::default()));
     assert_eq!((fresh.version, fresh.doc.clone(), fresh.tombstones.len()), (0, PolicyDoc::default(), 0));
+    let kept: Vec<(&str, Option<u64>)> = fresh.kept.iter().map(|k| (k.signal.as_str(), k.oldest)).collect();
+    assert_eq!(kept, ["traces", "logs", "points", "1m", "5m", "1h", "1d"].map(|s| (s, None)), "nothing stored, nothing kept");
 
     // Members and viewers may not change it; strangers and anonymous callers see nothing.
     let short = doc(json!({"traces": "2d", "tiers": {"1h": "800d"}}));

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudgrid_operators::catalog::Matcher;
-use cloudgrid_operators::records::{AttrValue, MetricKind, Record, SeriesMeta, Temporality};
+use cloudgrid_operators::rollup::RollupConfig;
+use cloudgrid_operators::records::{AttrValue, MetricKind, MetricPoint, PointValue, Record, SeriesMeta, Temporality};
+use cloudgrid_operators::retention::Tombstone;
 use cloudgrid_read::catalogs::Catalogs;
 use cloudgrid_read::explorer::Explorer;
 use cloudgrid_sinks::surreal::{Store, SurrealConfig, SurrealWriter};
@@ -56,7 +58,7 @@ async fn the_explorer_lists_metrics_labels_values_and_series() {
         ],
     )
     .await;
-    let catalogs = Arc::new(Catalogs::new(store.clone(), Duration::from_millis(200)));
+    let catalogs = Arc::new(Catalogs::new(store.clone(), &RollupConfig::default().tiers, Duration::from_millis(200)));
     let explorer = Explorer::new(catalogs);
 
     let metrics = explorer.metrics("p").await.expect("metrics");
@@ -97,7 +99,7 @@ async fn queries_that_find_the_catalog_stale_together_share_one_load() {
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
     let writer = SurrealWriter::new(store.clone());
     write(&writer, 1, vec![meta(1, "latency", MetricKind::Histogram, "h1", None)]).await;
-    let catalogs = Arc::new(Catalogs::new(store, Duration::from_secs(60)));
+    let catalogs = Arc::new(Catalogs::new(store, &RollupConfig::default().tiers, Duration::from_secs(60)));
     let loads: Vec<_> = (0..8)
         .map(|_| {
             let catalogs = catalogs.clone();
@@ -117,7 +119,7 @@ async fn a_held_catalog_is_rebuilt_only_when_a_shard_changed() {
     let store = Store::open(&SurrealConfig::mem()).await.expect("store");
     let writer = SurrealWriter::new(store.clone());
     write(&writer, 1, vec![meta(1, "latency", MetricKind::Histogram, "h1", None)]).await;
-    let catalogs = Catalogs::new(store, Duration::ZERO);
+    let catalogs = Catalogs::new(store, &RollupConfig::default().tiers, Duration::ZERO);
     let first = catalogs.get("p").await.expect("catalog");
     let again = catalogs.get("p").await.expect("catalog");
     assert!(Arc::ptr_eq(&first, &again), "checked, nothing changed: the same catalog");
@@ -130,4 +132,82 @@ async fn a_held_catalog_is_rebuilt_only_when_a_shard_changed() {
     // A series described again changes nothing.
     write(&writer, 3, vec![meta(66, "latency", MetricKind::Histogram, "h9", None)]).await;
     assert!(Arc::ptr_eq(&rebuilt, &catalogs.get("p").await.expect("catalog")));
+}
+
+fn point(series: u64, t: u64) -> Record {
+    Record::Point(MetricPoint {
+        project_id: "p".into(),
+        series_id: series,
+        time_unix_nano: t,
+        start_unix_nano: 0,
+        received_unix_nano: t,
+        kind: MetricKind::Sum,
+        temporality: Temporality::Delta,
+        monotonic: true,
+        value: PointValue::Number(1.0),
+    })
+}
+
+#[tokio::test]
+async fn series_retention_left_without_any_data_leave_the_lists_until_they_send_again() {
+    const HOUR: u64 = 3_600 * 1_000_000_000;
+    let t0 = 490_000 * HOUR;
+    let store = Store::open(&crate::test_config()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    // Series 1 last sent in hour t0, series 2 an hour later, series 3 (another metric)
+    // in hour t0 too; series 4 has its newest point late in the batch order.
+    write(
+        &writer,
+        1,
+        vec![
+            meta(1, "requests", MetricKind::Sum, "h1", None),
+            meta(2, "requests", MetricKind::Sum, "h2", None),
+            meta(3, "errors", MetricKind::Sum, "h1", None),
+            meta(4, "errors", MetricKind::Sum, "h4", None),
+            point(1, t0 + 5),
+            point(2, t0 + 10),
+            point(3, t0 + HOUR - 1),
+            point(4, t0 + 2 * HOUR),
+            point(4, t0 + 7),
+        ],
+    )
+    .await;
+    write(&writer, 2, vec![point(2, t0 + HOUR + 3)]).await;
+    let catalogs = Arc::new(Catalogs::new(store.clone(), &RollupConfig::default().tiers, Duration::ZERO));
+    let explorer = Explorer::new(catalogs);
+    let lists = || async {
+        let metrics: Vec<(String, u64)> = explorer.metrics("p").await.expect("metrics").into_iter().map(|m| (m.name, m.series)).collect();
+        let hosts: Vec<String> = explorer.label_values("p", "host", None, &[]).await.expect("values").into_iter().map(|(v, _)| v).collect();
+        let series = explorer.series("p", None, &[], 10).await.expect("series");
+        (metrics, hosts, series.series.into_iter().map(|(id, _)| id).collect::<Vec<u64>>())
+    };
+    let everything = (vec![("errors".to_string(), 2), ("requests".to_string(), 2)], vec!["h1".to_string(), "h2".into(), "h4".into()], vec![1, 2, 3, 4]);
+    assert_eq!(lists().await, everything);
+
+    let cut = |signals: &[&str], cutoff: u64| {
+        let tombstones: Vec<Tombstone> = signals.iter().map(|s| Tombstone { project: "p".into(), signal: s.to_string(), cutoff }).collect();
+        let store = store.clone();
+        async move { store.record_tombstones(&tombstones).await.expect("tombstones") }
+    };
+    let every = ["points", "1m", "5m", "1h", "1d"];
+    // Raw points and every tier cut at the end of hour t0: series 1 and 3 have nothing
+    // left. While one tier keeps more, nothing goes.
+    let end = t0 + HOUR;
+    cut(&every[..4], end).await;
+    assert_eq!(lists().await, everything, "the 1d tier still holds them");
+    cut(&every[4..], end).await;
+    assert_eq!(
+        lists().await,
+        (vec![("errors".to_string(), 1), ("requests".to_string(), 1)], vec!["h2".to_string(), "h4".into()], vec![2, 4]),
+        "series whose newest point is before every cutoff are gone"
+    );
+    // A cutoff inside an hour leaves the series last seen in that hour.
+    cut(&every, end + HOUR - 1).await;
+    assert_eq!(lists().await.2, vec![2, 4]);
+
+    // A gone series that sends again is back, with its new data.
+    write(&writer, 3, vec![point(1, t0 + 3 * HOUR)]).await;
+    assert_eq!(lists().await.2, vec![1, 2, 4]);
+    cut(&every, t0 + 3 * HOUR).await;
+    assert_eq!(lists().await, (vec![("requests".to_string(), 1)], vec!["h1".to_string()], vec![1]), "a metric with no series left goes");
 }

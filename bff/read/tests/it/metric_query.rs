@@ -188,7 +188,7 @@ async fn queries_at_every_tier_equal_a_computation_from_raw_points() {
     // Storage-read's store holds span records between queries: every answer below must
     // be the same whether its spans were read or held.
     let store = store.with_span_cache(8 << 20);
-    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, &RollupConfig::default().tiers, DEFAULT_MAX_AGE)));
     let region = |r: &str| vec![Matcher::new("region", "=", r).expect("matcher")];
     let r0 = [1_000, 1_002, 1_004];
     let (from, to) = (T0, T0 + 180 * MIN);
@@ -254,7 +254,7 @@ async fn bad_queries_are_refused_with_the_reason() {
     let series = fixture();
     let raw = raw_points(&series);
     let store = store_rollups(&series, &raw, T0).await;
-    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, &RollupConfig::default().tiers, DEFAULT_MAX_AGE)));
     let err = |r: Result<_, QueryError>| match r {
         Err(QueryError::Invalid(m)) => m,
         other => panic!("expected an invalid-query error, got {other:?}"),
@@ -324,7 +324,7 @@ async fn histogram_quantiles_come_from_the_merged_buckets_of_each_window() {
         ..WriteBatch::default()
     };
     writer.apply(&batch).await.expect("apply");
-    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, &RollupConfig::default().tiers, DEFAULT_MAX_AGE)));
 
     // Expected: per 10-minute window, the raw histograms' counts added, then the quantile.
     let expect = |q: f64| -> Vec<(u64, f64)> {
@@ -415,7 +415,7 @@ async fn a_quantile_across_series_is_that_of_their_merged_histograms() {
         ..WriteBatch::default()
     };
     writer.apply(&batch).await.expect("apply");
-    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, DEFAULT_MAX_AGE)));
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store, &RollupConfig::default().tiers, DEFAULT_MAX_AGE)));
 
     let mut q = query("latency", vec![], OverTime::Quantile(0.95), 5 * MIN);
     q.to = T0 + 5 * MIN;

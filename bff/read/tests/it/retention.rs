@@ -94,7 +94,7 @@ async fn a_tiers_buckets_before_its_cutoff_are_gone_and_the_rest_whole() {
     let series = fixture();
     let raw = raw_points(&series);
     let store = store_rollups(&series, &raw, M0 + 100 * MIN).await;
-    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store.clone(), DEFAULT_MAX_AGE)));
+    let reader = MetricReader::new(store.clone(), RollupConfig::default().tiers, Arc::new(Catalogs::new(store.clone(), &RollupConfig::default().tiers, DEFAULT_MAX_AGE)));
     let (to, load) = (M0 + 180 * MIN, [1_000, 1_001, 1_002, 1_003, 1_004, 1_005]);
     let max = |vs: &[f64]| vs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
 
