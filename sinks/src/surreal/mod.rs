@@ -15,6 +15,7 @@ mod metrics;
 mod migrations;
 mod retention;
 mod span_cache;
+mod split;
 pub(crate) mod rows;
 mod write;
 pub mod inspect;

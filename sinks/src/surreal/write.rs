@@ -1,4 +1,5 @@
-//! The telemetry writer: one transaction per batch, data and resume points together.
+//! The telemetry writer: one transaction per batch, data and resume points together (a
+//! batch too large for one is cut into several, see `split`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use super::compact::{Compaction, CompactionConfig};
 use super::metrics::metric_blocks;
 use super::columns::Value;
 use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
-use super::{Store, check, classify};
+use super::{Store, check, classify, split};
 use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule, StoredSilence};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
 
@@ -93,10 +94,11 @@ struct ResumeRow {
     seq: i64,
 }
 
-#[async_trait]
-impl TelemetryWriter for SurrealWriter {
-    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
-        if batch.resume.is_empty() && !batch.has_rollups() {
+impl SurrealWriter {
+    /// Writes `batch` in one transaction: its records, rollup changes and resume points.
+    async fn apply_one(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        // (A part of series descriptions cut from a large batch carries no resume point.)
+        if batch.resume.is_empty() && !batch.has_rollups() && batch.records.is_empty() {
             return Ok(());
         }
         let mut spans = Vec::new();
@@ -221,6 +223,22 @@ impl TelemetryWriter for SurrealWriter {
         }
         self.compaction.written(block_points);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl TelemetryWriter for SurrealWriter {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        match split::split(batch, split::BYTES_PER_TRANSACTION) {
+            None => self.apply_one(batch).await,
+            Some(parts) => {
+                tracing::debug!(parts = parts.len(), records = batch.records.len(), "a batch too large for one transaction, written in parts");
+                for part in &parts {
+                    self.apply_one(part).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn stored_series(&self) -> Result<Vec<u64>, SinkError> {

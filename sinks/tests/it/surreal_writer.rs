@@ -646,6 +646,95 @@ async fn an_embedded_store_runs_with_the_engine_memory_it_is_given_and_keeps_dat
     assert_eq!(spans.len(), 1);
 }
 
+/// An epoch of many large log requests holds more than the embedded engine's write
+/// buffer takes in one transaction: it is written in parts, every record once, with the
+/// resume points of the whole batch in the end.
+#[tokio::test]
+async fn a_batch_larger_than_the_engines_write_buffer_is_written_in_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display()))).await.expect("open");
+    let writer = SurrealWriter::new(store.clone());
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    // 96 messages of 100 records with 8 KB bodies: some 80 MB, past the 64 MiB buffer.
+    let body = "b".repeat(8 << 10);
+    let records: Vec<Sequenced> = (1..=96u64)
+        .flat_map(|seq| {
+            let body = body.clone();
+            (0..100u64).map(move |i| Sequenced {
+                seq,
+                record: Record::Log(Box::new(LogRecord {
+                    project_id: "p".into(),
+                    id: seq * 1_000 + i,
+                    time_unix_nano: 1_700_000_000_000_000_000 + seq,
+                    observed_unix_nano: 0,
+                    severity_number: 9,
+                    severity_text: String::new(),
+                    body: AttrValue::Str(body.clone()),
+                    attributes: vec![],
+                    resource: vec![],
+                    scope_name: String::new(),
+                    scope_version: String::new(),
+                    trace_id: None,
+                    span_id: None,
+                    flags: 0,
+                    event_name: String::new(),
+                })),
+            })
+        })
+        .collect();
+    let batch = guard.admit(records);
+    writer.apply(&batch).await.expect("written in parts that fit");
+    assert_eq!(store.counts("p").await.expect("counts").logs, 9_600);
+    let stored = writer.resume_points().await.expect("resume");
+    assert!(batch.resume.iter().all(|(k, s)| stored.get(k) == Some(s)), "every partition's resume point is the batch's");
+    // Delivered again (a lost acknowledgement), nothing is written twice.
+    let again = ResumeGuard::new(stored).admit(batch.records.clone());
+    assert!(again.records.is_empty());
+}
+
+/// An epoch that brings very many new series at once (a deploy relabelling every
+/// series) describes more than one transaction takes: the descriptions go in parts
+/// before the points, and every series and point is stored once.
+#[tokio::test]
+async fn an_epoch_of_more_new_series_than_one_transaction_takes_is_written_in_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display()))).await.expect("open");
+    let writer = SurrealWriter::new(store.clone());
+    let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
+    let labels: Vec<(String, AttrValue)> = (0..8).map(|j| (format!("label.{j}"), AttrValue::Str(format!("{j}-{}", "v".repeat(2_000))))).collect();
+    const SERIES: u64 = 3_000;
+    let records: Vec<Sequenced> = (0..SERIES)
+        .flat_map(|i| {
+            let mut attributes = labels.clone();
+            attributes.push(("id".into(), AttrValue::Int(i as i64)));
+            let meta = Record::Series(Box::new(SeriesMeta {
+                project_id: "p".into(),
+                series_id: 1_000_000 + i,
+                name: "requests".into(),
+                description: "requests served".into(),
+                unit: "1".into(),
+                kind: MetricKind::Gauge,
+                temporality: Temporality::Unspecified,
+                monotonic: false,
+                resource: vec![("service.name".into(), AttrValue::Str("api".into()))],
+                scope_name: String::new(),
+                scope_version: String::new(),
+                attributes,
+            }));
+            let seq = 1 + i / 100;
+            [Sequenced { seq, record: meta }, Sequenced { seq, record: point(1_000_000 + i, 1_700_000_000_000 + i, i as f64) }]
+        })
+        .collect();
+    let batch = guard.admit(records);
+    writer.apply(&batch).await.expect("written in parts that fit");
+    let counts = store.counts("p").await.expect("counts");
+    assert_eq!((counts.series, counts.points), (SERIES, SERIES));
+    let catalog = store.catalog("p").await.expect("catalog");
+    assert_eq!(catalog.select(Some("requests"), &[("label.3", &format!("3-{}", "v".repeat(2_000)))]).len(), SERIES as usize, "every series in the postings");
+    let stored = writer.resume_points().await.expect("resume");
+    assert!(batch.resume.iter().all(|(k, s)| stored.get(k) == Some(s)));
+}
+
 #[test]
 fn an_embedded_engine_too_small_for_a_transaction_is_refused_at_start() {
     let mut config = SurrealConfig::new("surrealkv://data/db");
