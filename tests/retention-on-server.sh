@@ -29,4 +29,4 @@ echo "retention checks against $CLOUDGRID_TEST_SURREAL_URL"
 # The workspace's integration binaries (built as the full suite builds them), filtered
 # to these modules; those that open their stores in memory whatever the environment
 # (control plane, BFF, pipeline) run again as they are.
-cargo test --workspace --locked --test it -- maintenance:: retention:: metric_query::
+cargo test --workspace --locked --test it -- maintenance:: retention:: metric_query:: explorer::series_retention
