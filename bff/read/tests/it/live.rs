@@ -120,3 +120,33 @@ async fn a_view_that_lost_notices_resyncs_with_the_series_they_named() {
     hosts.sort_unstable();
     assert_eq!(hosts, ["h0", "h1"], "the resync shows the series only the lost notice named");
 }
+
+#[tokio::test]
+async fn a_live_metric_view_leaves_out_the_buckets_a_tombstone_covers() {
+    let store = Store::open(&SurrealConfig::mem()).await.expect("store");
+    let writer = SurrealWriter::new(store.clone());
+    let at = now_ns() / MIN * MIN - MIN;
+    // Points at the minutes at − 2m, at − 1m and at.
+    store_series(&writer, 1_000, "h0", at, 1).await;
+    let bus = Arc::new(MemoryBus::new(MemoryBusConfig::default()));
+    let read = StorageRead::new(store.clone(), RollupConfig::default().tiers, bus.clone(), &Health::default(), &ReadConfig::default());
+    let query = MetricQuery { metric: "load".into(), matchers: vec![], over_time: OverTime::Count, across: None, from: 0, to: 0, step: MIN };
+    let minutes = |r: &cloudgrid_read::metrics::MetricResult| r.series.iter().flat_map(|s| s.points.iter().map(|(t, _)| *t)).collect::<Vec<u64>>();
+    let mut view = read.live_metric("p", LiveMetricQuery { query: query.clone(), range: 15 * MIN }).await.expect("view");
+    let LiveMetric::Snapshot(all) = next(&mut view).await else { panic!("a snapshot first") };
+    assert_eq!(minutes(&all), [at - 2 * MIN, at - MIN, at]);
+
+    // The minute tier's tombstone at at − 1m: a view opened now, and the updates of one
+    // already open, leave the older bucket out.
+    store
+        .record_tombstones(&[cloudgrid_operators::retention::Tombstone { project: "p".into(), signal: "1m".into(), cutoff: at - MIN }])
+        .await
+        .expect("tombstone");
+    let mut fresh = read.live_metric("p", LiveMetricQuery { query, range: 15 * MIN }).await.expect("view");
+    let LiveMetric::Snapshot(cut) = next(&mut fresh).await else { panic!("a snapshot first") };
+    assert_eq!(minutes(&cut), [at - MIN, at]);
+    notify(&bus, 1, vec![1_000], at - 2 * MIN, at + MIN).await;
+    let LiveMetric::Update(update) = next(&mut view).await else { panic!("an update") };
+    assert!(!minutes(&update).contains(&(at - 2 * MIN)), "{update:?}");
+    assert!(minutes(&update).contains(&at), "{update:?}");
+}
