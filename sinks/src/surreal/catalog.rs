@@ -148,8 +148,9 @@ impl From<&SeriesMeta> for MetricInfoRow {
 pub(crate) struct CatalogCache {
     shards: Mutex<HashMap<(String, u32), Shard>>,
     metrics: Mutex<HashSet<(String, String)>>,
-    /// Per project, the time of the earliest point storage holds (`metric_extent`).
-    firsts: Mutex<HashMap<String, Option<u64>>>,
+    /// Per (project, partition), the time of the earliest point storage holds
+    /// (`metric_extent`; a row per partition, as each is written by one writer).
+    firsts: Mutex<HashMap<(String, u32), Option<u64>>>,
     series: std::sync::atomic::AtomicU64,
     bytes: std::sync::atomic::AtomicI64,
 }
@@ -182,8 +183,8 @@ pub(crate) struct CatalogChanges {
     /// Hour lists to write, and the ids of those left empty.
     pub(crate) seen_rows: Vec<SeenRow>,
     pub(crate) unseen: Vec<(String, i64, i64)>,
-    /// Projects whose earliest point this batch moves back: (project, time).
-    pub(crate) firsts: Vec<(String, i64)>,
+    /// Partitions whose earliest point this batch moves back: ([project, partition], time).
+    pub(crate) firsts: Vec<((String, i64), i64)>,
 }
 
 fn poisoned<T>(_: T) -> SinkError {
@@ -204,20 +205,20 @@ impl CatalogCache {
         for s in series {
             by_shard.entry((s.project_id.clone(), partition(s.series_id))).or_default().push(s);
         }
-        // The newest hour each series has a point in, per shard; each project's
-        // earliest point.
+        // The newest hour each series has a point in, and the earliest point, per shard.
         let mut latest: HashMap<(&str, u32), HashMap<u64, u32>> = HashMap::new();
-        let mut earliest: HashMap<&str, u64> = HashMap::new();
+        let mut earliest: HashMap<(&str, u32), u64> = HashMap::new();
         for (project, series, t) in points {
-            let hour = latest.entry((project, partition(series))).or_default().entry(series).or_insert(0);
+            let shard = (project, partition(series));
+            let hour = latest.entry(shard).or_default().entry(series).or_insert(0);
             *hour = (*hour).max(seen_hour(t));
-            let first = earliest.entry(project).or_insert(t);
+            let first = earliest.entry(shard).or_insert(t);
             *first = (*first).min(t);
         }
         let mut changes = CatalogChanges::default();
-        for (project, t) in earliest {
-            if self.first(store, project).await?.is_none_or(|first| t < first) {
-                changes.firsts.push((project.to_string(), i64::try_from(t).unwrap_or(i64::MAX)));
+        for ((project, part), t) in earliest {
+            if self.first(store, project, part).await?.is_none_or(|first| t < first) {
+                changes.firsts.push(((project.to_string(), i64::from(part)), i64::try_from(t).unwrap_or(i64::MAX)));
             }
         }
         let missing: Vec<(String, u32)> = {
@@ -292,14 +293,19 @@ impl CatalogCache {
         Ok(changes)
     }
 
-    /// The time of `project`'s earliest point stored, read from storage the first time.
-    async fn first(&self, store: &Store, project: &str) -> Result<Option<u64>, SinkError> {
-        if let Some(first) = self.firsts.lock().map_err(poisoned)?.get(project) {
+    /// The time of the earliest point stored in a partition of `project`, read from
+    /// storage (every partition of the project at once) the first time.
+    async fn first(&self, store: &Store, project: &str, part: u32) -> Result<Option<u64>, SinkError> {
+        let key = (project.to_string(), part);
+        if let Some(first) = self.firsts.lock().map_err(poisoned)?.get(&key) {
             return Ok(*first);
         }
-        let first = store.first_point(project).await?;
-        self.firsts.lock().map_err(poisoned)?.insert(project.to_string(), first);
-        Ok(first)
+        let stored = store.first_points(project).await?;
+        let mut firsts = self.firsts.lock().map_err(poisoned)?;
+        for p in 0..PARTITIONS {
+            firsts.entry((project.to_string(), p)).or_insert(stored.get(&p).copied());
+        }
+        Ok(firsts.get(&key).copied().flatten())
     }
 
     /// Series held, and an estimate of the heap the shards take, kept up to date as
@@ -341,9 +347,9 @@ impl CatalogCache {
         }
         drop(shards);
         let mut firsts = self.firsts.lock().map_err(poisoned)?;
-        for (project, t) in changes.firsts {
+        for ((project, part), t) in changes.firsts {
             let t = u64::try_from(t).unwrap_or(0);
-            let first = firsts.entry(project).or_insert(Some(t));
+            let first = firsts.entry((project, u32::try_from(part).unwrap_or(0))).or_insert(Some(t));
             *first = Some(first.map_or(t, |f| f.min(t)));
         }
         drop(firsts);
@@ -491,15 +497,21 @@ async fn load_shard(store: &Store, project: &str, partition: u32) -> Result<Shar
 impl Store {
     /// The time of `project`'s earliest metric point stored (unix ns), if it has any.
     pub async fn first_point(&self, project: &str) -> Result<Option<u64>, SinkError> {
-        let first: Option<i64> = self
+        Ok(self.first_points(project).await?.into_values().min())
+    }
+
+    /// The time of the earliest metric point stored in each partition of `project` that
+    /// has one.
+    async fn first_points(&self, project: &str) -> Result<HashMap<u32, u64>, SinkError> {
+        let rows: Vec<(i64, i64)> = self
             .db
-            .query("SELECT VALUE first FROM ONLY type::record('metric_extent', $p)")
+            .query(format!("SELECT VALUE [record::id(id)[1], first] FROM metric_extent:[$p, 0]..=[$p, {}]", PARTITIONS - 1))
             .bind(("p", project.to_string()))
             .await
             .map_err(classify)?
             .take(0)
             .map_err(classify)?;
-        Ok(first.and_then(|t| u64::try_from(t).ok()))
+        Ok(rows.into_iter().filter_map(|(p, t)| Some((u32::try_from(p).ok()?, u64::try_from(t).ok()?))).collect())
     }
 
     /// The hour after the newest point of any of `project`'s series (unix ns), if the

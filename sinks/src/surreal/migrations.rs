@@ -229,8 +229,9 @@ DEFINE INDEX IF NOT EXISTS retention_tombstone_project ON retention_tombstone FI
         // `series_seen:[project, hour, partition]`: the ordinals of the partition's series
         // whose newest point falls in the hour, as a roaring bitmap. Keyed hour first so
         // the series a retention cutoff leaves without data are one range read.
-        // `metric_extent:⟨project⟩`: the time of the project's earliest point stored,
-        // filled here from what is stored.
+        // `metric_extent:[project, partition]`: the time of the earliest point stored
+        // in the partition (each is written by one writer); filled here from what is
+        // stored, as partition 0's.
         sql: r#"
 DEFINE TABLE IF NOT EXISTS series_seen SCHEMALESS;
 DEFINE INDEX IF NOT EXISTS series_seen_shard ON series_seen FIELDS project_id, partition;
@@ -243,7 +244,7 @@ FOR $p IN array::distinct(array::concat(
         (SELECT VALUE t_min FROM metric_block WHERE project_id = $p AND n > 0),
         (SELECT VALUE t_min FROM metric_chunk WHERE project_id = $p)
     );
-    UPSERT type::record('metric_extent', $p) SET project_id = $p, first = math::min($firsts) RETURN NONE;
+    UPSERT type::record('metric_extent', [$p, 0]) SET project_id = $p, partition = 0, first = math::min($firsts) RETURN NONE;
 };
 "#,
     },
@@ -366,7 +367,7 @@ mod tests {
         .expect("metric data");
         apply(&db).await.expect("the rest");
         let mut firsts: Vec<(String, i64)> = db
-            .query("SELECT VALUE [record::id(id), first] FROM metric_extent")
+            .query("SELECT VALUE [record::id(id)[0], first] FROM metric_extent")
             .await
             .expect("read")
             .take(0)

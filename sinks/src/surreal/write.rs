@@ -185,7 +185,7 @@ impl SurrealWriter {
         if !catalog.firsts.is_empty() {
             sql.push_str(
                 "FOR $f IN $firsts { UPSERT type::record('metric_extent', $f[0]) \
-                 SET project_id = $f[0], first = math::min([first ?? $f[1], $f[1]]) RETURN NONE; };",
+                 SET project_id = $f[0][0], partition = $f[0][1], first = math::min([first ?? $f[1], $f[1]]) RETURN NONE; };",
             );
         }
         if !blocks.is_empty() {
