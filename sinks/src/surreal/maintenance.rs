@@ -151,11 +151,21 @@ impl Batch {
     }
 }
 
-/// A run: its store, its pacing, and whether it only counts.
+/// A run: its store, its pacing, whether it only counts, and who hears of each
+/// committed transaction.
 struct Run<'a> {
     store: &'a Store,
     config: &'a MaintenanceConfig,
     dry: bool,
+    progress: &'a (dyn Fn(&Deleted) + Send + Sync),
+}
+
+/// What one committed transaction deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub records: u64,
+    pub items: u64,
+    pub bytes: u64,
 }
 
 impl Store {
@@ -201,8 +211,20 @@ impl Store {
         dry_run: bool,
         stop: impl Fn() -> bool,
     ) -> Result<RunReport, SinkError> {
+        self.retention_run_reporting(config, dry_run, stop, &|_| {}).await
+    }
+
+    /// [`Store::retention_run`], telling `progress` what each transaction deleted as it
+    /// commits (a long run shows its progress as it goes).
+    pub async fn retention_run_reporting(
+        &self,
+        config: &MaintenanceConfig,
+        dry_run: bool,
+        stop: impl Fn() -> bool,
+        progress: &(dyn Fn(&Deleted) + Send + Sync),
+    ) -> Result<RunReport, SinkError> {
         let started = Instant::now();
-        let run = Run { store: self, config, dry: dry_run };
+        let run = Run { store: self, config, dry: dry_run, progress };
         let mut report = RunReport { dry_run, ..RunReport::default() };
         for t in self.retention_tombstones(None).await? {
             if t.cutoff <= t.finished {
@@ -308,6 +330,7 @@ impl Run<'_> {
             q = q.bind((name, value));
         }
         q.await.map_err(classify).and_then(check)?;
+        (self.progress)(&Deleted { records: batch.records, items: batch.items, bytes: batch.bytes });
         tracing::debug!(project = %s.project, signal = %s.signal, records = s.records, "retention batch committed");
         if !self.config.pause.is_zero() {
             tokio::time::sleep(self.config.pause).await;
@@ -441,11 +464,9 @@ impl Run<'_> {
             for rows in self.per_series::<Found>(&s.project, group, &select, &vars).await? {
                 pending.add(rows);
             }
-            if pending.ids.len() >= self.config.batch.max(1) {
-                self.commit(s, pending.take("metric_chunk")).await?;
-            }
+            self.flush(s, &mut [(&mut pending, "metric_chunk")], false).await?;
         }
-        self.commit(s, pending.take("metric_chunk")).await?;
+        self.flush(s, &mut [(&mut pending, "metric_chunk")], true).await?;
         Ok(true)
     }
 
@@ -484,16 +505,31 @@ impl Run<'_> {
             for found in self.per_series::<Found>(&s.project, group, &rows, &vars).await? {
                 old_rows.add(found);
             }
-            if whole.ids.len() + old_rows.ids.len() >= self.config.batch.max(1) {
-                let mut batch = whole.take(A::SPAN_TABLE);
-                old_rows.move_into(&mut batch, A::TABLE);
-                self.commit(s, batch).await?;
-            }
+            self.flush(s, &mut [(&mut whole, A::SPAN_TABLE), (&mut old_rows, A::TABLE)], false).await?;
         }
-        let mut batch = whole.take(A::SPAN_TABLE);
-        old_rows.move_into(&mut batch, A::TABLE);
-        self.commit(s, batch).await?;
+        self.flush(s, &mut [(&mut whole, A::SPAN_TABLE), (&mut old_rows, A::TABLE)], true).await?;
         Ok(true)
+    }
+
+    /// Deletes what `pending` holds (each from its table) in transactions of at most
+    /// the configured batch of records: all of it with `all`, else only full ones. A
+    /// walk finds records many series at a time; a transaction still takes no more.
+    async fn flush(&self, s: &mut SignalRun, pending: &mut [(&mut Pending, &str)], all: bool) -> Result<(), SinkError> {
+        let limit = self.config.batch.max(1);
+        loop {
+            let held: usize = pending.iter().map(|(p, _)| p.found.len()).sum();
+            if held == 0 || (!all && held < limit) {
+                return Ok(());
+            }
+            let mut batch = Batch::default();
+            let mut room = limit;
+            for (p, table) in pending.iter_mut() {
+                let n = room.min(p.found.len());
+                p.move_into(&mut batch, table, n);
+                room -= n;
+            }
+            self.commit(s, batch).await?;
+        }
     }
 
     /// Runs `select` (one statement reading `$s{i}`) for each series of `group` in one
@@ -531,34 +567,28 @@ struct Found {
     bytes: i64,
 }
 
-/// Records found and not deleted yet.
+/// Records found and not deleted yet: each id with its items and bytes.
 #[derive(Debug, Default)]
 struct Pending {
-    ids: Vec<serde_json::Value>,
-    items: u64,
-    bytes: u64,
+    found: Vec<(serde_json::Value, u64, u64)>,
 }
 
 impl Pending {
     fn add(&mut self, found: Vec<Found>) {
         for f in found {
-            self.ids.push(serde_json::json!([f.id.0, f.id.1, f.id.2, f.id.3]));
-            self.items += f.n.max(0) as u64;
-            self.bytes += f.bytes.max(0) as u64;
+            self.found.push((serde_json::json!([f.id.0, f.id.1, f.id.2, f.id.3]), f.n.max(0) as u64, f.bytes.max(0) as u64));
         }
     }
 
-    /// Moves them into `batch`, to be deleted from `table`.
-    fn move_into(&mut self, batch: &mut Batch, table: &str) {
-        let Pending { ids, items, bytes } = std::mem::take(self);
+    /// Moves the first `n` into `batch`, to be deleted from `table`.
+    fn move_into(&mut self, batch: &mut Batch, table: &str, n: usize) {
+        let (mut ids, mut items, mut bytes) = (Vec::with_capacity(n), 0, 0);
+        for (id, i, b) in self.found.drain(..n.min(self.found.len())) {
+            ids.push(id);
+            items += i;
+            bytes += b;
+        }
         batch.delete(table, ids, items, bytes);
-    }
-
-    /// A batch deleting them from `table`.
-    fn take(&mut self, table: &str) -> Batch {
-        let mut batch = Batch::default();
-        self.move_into(&mut batch, table);
-        batch
     }
 }
 
@@ -597,6 +627,7 @@ struct SchedulerMetrics {
     pending: cloudgrid_proto::health::Gauge,
     lag: cloudgrid_proto::health::Gauge,
     last_run: cloudgrid_proto::health::Gauge,
+    running: cloudgrid_proto::health::Gauge,
 }
 
 impl SchedulerMetrics {
@@ -614,6 +645,7 @@ impl SchedulerMetrics {
                 &[],
             ),
             last_run: health.gauge("cloudgrid_retention_last_run_timestamp_seconds", "When the last retention run finished, unix seconds", &[]),
+            running: health.gauge("cloudgrid_retention_running", "1 while a retention run is going on", &[]),
         }
     }
 
@@ -654,11 +686,18 @@ impl Scheduler {
             loop {
                 let started = Instant::now();
                 metrics.observe_pending(&store).await;
-                match store.retention_run(&config.run, false, || flag.load(std::sync::atomic::Ordering::Relaxed)).await {
+                metrics.running.set(1);
+                let counters = (metrics.records.clone(), metrics.items.clone(), metrics.bytes.clone());
+                let progress = move |d: &Deleted| {
+                    counters.0.add(d.records);
+                    counters.1.add(d.items);
+                    counters.2.add(d.bytes);
+                };
+                let stop = || flag.load(std::sync::atomic::Ordering::Relaxed);
+                let outcome = store.retention_run_reporting(&config.run, false, stop, &progress).await;
+                metrics.running.set(0);
+                match outcome {
                     Ok(report) => {
-                        metrics.records.add(report.records);
-                        metrics.items.add(report.items);
-                        metrics.bytes.add(report.bytes);
                         metrics.runs.inc();
                         metrics.last_run.set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
                         if report.records > 0 || report.items > 0 {

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use compact::CompactionConfig;
 pub use handle::{EngineMemory, Handle, Query};
-pub use maintenance::{MaintenanceConfig, PendingTombstone, RunReport, Scheduler, SchedulerConfig, SignalRun};
+pub use maintenance::{Deleted, MaintenanceConfig, PendingTombstone, RunReport, Scheduler, SchedulerConfig, SignalRun};
 pub use write::SurrealWriter;
 
 /// A stored histogram point (as [`inspect`] returns it) as a [`Hist`](cloudgrid_operators::rollup::Hist).

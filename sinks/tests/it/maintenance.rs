@@ -219,8 +219,17 @@ async fn a_run_deletes_what_tombstones_cover_and_nothing_from_the_cutoff_on() {
         .into();
     assert_eq!(by_signal(&dry), expect, "items that would go: {dry:?}");
 
-    let run = store.retention_run(&config, false, || false).await.expect("run");
+    // Each transaction is reported as it commits.
+    let heard = std::sync::Mutex::new(Vec::new());
+    let run = store
+        .retention_run_reporting(&config, false, || false, &|d| heard.lock().expect("lock").push(*d))
+        .await
+        .expect("run");
     assert_eq!(by_signal(&run), expect, "{run:?}");
+    let heard = heard.into_inner().expect("lock");
+    assert!(heard.len() > 6 && heard.iter().all(|d| d.records > 0 && d.records <= 7), "transactions of at most 7 records: {heard:?}");
+    let sum = heard.iter().fold((0, 0, 0), |a, d| (a.0 + d.records, a.1 + d.items, a.2 + d.bytes));
+    assert_eq!(sum, (run.records, run.items, run.bytes));
     assert!(run.signals.iter().all(|s| s.done), "{run:?}");
     // Records: 60 span blocks, 90 log blocks, 30 one-minute chunks.
     assert_eq!(run.records, 60 + 90 + 30, "{run:?}");
