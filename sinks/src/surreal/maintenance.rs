@@ -7,10 +7,11 @@
 //! - `traces`: span blocks whose every span started before the cutoff, with their trace
 //!   references; `logs`: log blocks whose every record is before it (a block straddling
 //!   the cutoff stays until it is wholly past; queries already leave its old items out);
-//! - `points`: metric chunks whose every point is before it (per series, by record-id
-//!   range);
+//! - `points`: metric chunks whose every point is before it (through an index on their
+//!   project and newest point);
 //! - a rollup tier: span records wholly before it (the one holding the cutoff stays
-//!   whole until it is wholly past), and rows of the older one-row-per-bucket layout.
+//!   whole until it is wholly past; through an index on project, tier and start), and
+//!   rows of the older one-row-per-bucket layout (walking the series, where any are left).
 //!
 //! Metric signals are skipped while the project's first point is at or after the cutoff.
 //!
@@ -399,23 +400,28 @@ impl Run<'_> {
             if rows.is_empty() {
                 return Ok(true);
             }
-            let full = rows.len() >= self.config.batch.max(1);
+            let limit = self.config.batch.max(1);
+            let full = rows.len() >= limit;
+            // A block's trace references go with it (counted as part of it), in the same
+            // transaction; a transaction takes blocks until it holds `limit` records of
+            // either kind.
             let (mut n, mut bytes) = (0, 0);
-            let mut ids = Vec::with_capacity(rows.len());
-            let mut refs = Vec::new();
-            for r in &rows {
+            let (mut ids, mut refs) = (Vec::new(), Vec::new());
+            let mut rows = rows.into_iter().peekable();
+            while let Some(r) = rows.next() {
                 n += r.n.max(0) as u64;
                 bytes += r.bytes.max(0) as u64;
                 ids.push(serde_json::json!([r.id.0, r.id.1, r.id.2, r.id.3]));
                 for t in r.trace_ids.iter().flatten() {
                     refs.push(serde_json::json!([r.id.0, t, r.id.1, r.id.2, r.id.3]));
                 }
+                if ids.len() + refs.len() >= limit || rows.peek().is_none() {
+                    let mut batch = Batch::default();
+                    batch.delete(table, std::mem::take(&mut ids), std::mem::take(&mut n), std::mem::take(&mut bytes));
+                    batch.delete_with("trace_ref", std::mem::take(&mut refs));
+                    self.commit(s, batch).await?;
+                }
             }
-            let mut batch = Batch::default();
-            batch.delete(table, ids, n, bytes);
-            // A block's trace references go with it (counted as part of it).
-            batch.delete_with("trace_ref", refs);
-            self.commit(s, batch).await?;
             if !full {
                 return Ok(true);
             }
@@ -445,70 +451,126 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// Metric chunks wholly before the cutoff, [`SERIES_PER_QUERY`] series at a time.
+    /// Metric chunks wholly before the cutoff, found through their project and newest
+    /// point (index `metric_chunk_end`): a run reads only what it deletes, however many
+    /// series the project has.
     async fn chunks(&self, s: &mut SignalRun, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
-        // A chunk starting at the cutoff or later holds nothing before it.
-        let select = format!(
-            "SELECT record::id(id) AS id, n, IF encoding = '{}' {{ bytes::len(points) }} ELSE {{ 0 }} AS bytes \
-             FROM metric_chunk:[$p, $s{{i}}, {min}, {min}]..[$p, $s{{i}}, $cut, {min}] WHERE t_max < $c;",
-            super::columns::ENCODING,
-            min = i64::MIN
-        );
-        let series: Vec<i64> = self.series(&s.project).await?.into_iter().map(|(id, _)| id).collect();
-        let mut pending = Pending::default();
-        for group in series.chunks(SERIES_PER_QUERY) {
-            if stop() {
-                return Ok(false);
-            }
-            let vars = [("cut", ns(s.cutoff / 1_000_000)), ("c", ns(s.cutoff))];
-            for rows in self.per_series::<Found>(&s.project, group, &select, &vars).await? {
-                pending.add(rows);
-            }
-            self.flush(s, &mut [(&mut pending, "metric_chunk")], false).await?;
-        }
-        self.flush(s, &mut [(&mut pending, "metric_chunk")], true).await?;
-        Ok(true)
+        let bytes = format!("IF encoding = '{}' {{ bytes::len(points) }} ELSE {{ 0 }}", super::columns::ENCODING);
+        self.indexed(s, "metric_chunk", "project_id = $p AND t_max < $c", ("n", &bytes), &[], stop).await
     }
 
-    /// A rollup tier's span records wholly before the cutoff (and rows of the older
-    /// per-bucket layout before it), [`SERIES_PER_QUERY`] series at a time. The record
+    /// A rollup tier's span records wholly before the cutoff, found through their
+    /// project, tier and start (index `…_span_start`), and rows of the older per-bucket
+    /// layout before it (walking the project's series, where it has any). The record
     /// holding the cutoff stays whole until it is wholly past: its older buckets are
     /// hidden from queries meanwhile.
     async fn tier<A: StoredAgg>(&self, s: &mut SignalRun, tier: u8, stop: &impl Fn() -> bool) -> Result<bool, SinkError> {
-        let spans = format!(
-            "SELECT record::id(id) AS id, n ?? 0 AS n, bytes::len(aggs) AS bytes FROM {table}:[$p, $s{{i}}, $t, {min}]..[$p, $s{{i}}, $t, $holding] \
-             WHERE (span ?? 0) + (len ?? {legacy}) <= $c;",
-            table = A::SPAN_TABLE,
-            min = i64::MIN,
-            legacy = LEGACY_SPAN_NS,
-        );
+        // Span records start on multiples of their length: those starting before the one
+        // holding the cutoff end by it (records of an older layout are checked by their
+        // own length).
+        let holding = self.store.layout.start(tier, s.cutoff);
+        let vars = [("t", i64::from(tier)), ("holding", ns(holding))];
+        let filter =
+            format!("project_id = $p AND tier = $t AND span < $holding AND record::id(id)[3] + (len ?? {LEGACY_SPAN_NS}) <= $c");
+        if !self.indexed(s, A::SPAN_TABLE, &filter, ("n ?? 0", "bytes::len(aggs)"), &vars, stop).await? {
+            return Ok(false);
+        }
+        let legacy: Vec<serde_json::Value> = self
+            .store
+            .db
+            .query(format!("SELECT VALUE id FROM {} WHERE project_id = $p LIMIT 1", A::TABLE))
+            .bind(("p", s.project.clone()))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+        if legacy.is_empty() {
+            return Ok(true);
+        }
         let rows = format!(
             "SELECT record::id(id) AS id, 1 AS n, 0 AS bytes FROM {table}:[$p, $s{{i}}, $t, {min}]..[$p, $s{{i}}, $t, $c];",
             table = A::TABLE,
             min = i64::MIN,
         );
-        // Span records start on multiples of their length: those starting before the one
-        // holding the cutoff end by it.
-        let holding = self.store.layout.start(tier, s.cutoff);
-        let vars = [("t", i64::from(tier)), ("holding", ns(holding)), ("c", ns(s.cutoff))];
+        let vars = [("t", i64::from(tier)), ("c", ns(s.cutoff))];
         let histograms = A::SPAN_TABLE == HistAgg::SPAN_TABLE;
         let series: Vec<i64> =
             self.series(&s.project).await?.into_iter().filter(|(_, h)| *h == histograms).map(|(id, _)| id).collect();
-        let (mut whole, mut old_rows) = (Pending::default(), Pending::default());
+        let mut old_rows = Pending::default();
         for group in series.chunks(SERIES_PER_QUERY) {
             if stop() {
                 return Ok(false);
             }
-            for found in self.per_series::<Found>(&s.project, group, &spans, &vars).await? {
-                whole.add(found);
-            }
             for found in self.per_series::<Found>(&s.project, group, &rows, &vars).await? {
                 old_rows.add(found);
             }
-            self.flush(s, &mut [(&mut whole, A::SPAN_TABLE), (&mut old_rows, A::TABLE)], false).await?;
+            self.flush(s, &mut [(&mut old_rows, A::TABLE)], false).await?;
         }
-        self.flush(s, &mut [(&mut whole, A::SPAN_TABLE), (&mut old_rows, A::TABLE)], true).await?;
+        self.flush(s, &mut [(&mut old_rows, A::TABLE)], true).await?;
         Ok(true)
+    }
+
+    /// Deletes (dry: counts) the records of `table` that `filter` (a condition over `$p`,
+    /// `$c` and `vars`, answered through an index) selects, a batch at a time; `n` and
+    /// `bytes` say how many items and payload bytes a record holds. Whether all are gone.
+    async fn indexed(
+        &self,
+        s: &mut SignalRun,
+        table: &str,
+        filter: &str,
+        (n, bytes): (&str, &str),
+        vars: &[(&'static str, i64)],
+        stop: &impl Fn() -> bool,
+    ) -> Result<bool, SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Count {
+            records: i64,
+            items: i64,
+            bytes: i64,
+        }
+        let (project, cutoff) = (s.project.clone(), ns(s.cutoff));
+        let bind = |sql: String| {
+            let mut q = self.store.db.query(sql).bind(("p", project.clone())).bind(("c", cutoff));
+            for (name, value) in vars {
+                q = q.bind((*name, *value));
+            }
+            q
+        };
+        if self.dry {
+            let count: Option<Count> = bind(format!(
+                "SELECT count() AS records, math::sum({n}) AS items, math::sum({bytes}) AS bytes FROM {table} WHERE {filter} GROUP ALL"
+            ))
+            .await
+            .map_err(classify)?
+            .take(0)
+            .map_err(classify)?;
+            if let Some(c) = count {
+                s.records += c.records.max(0) as u64;
+                s.items += c.items.max(0) as u64;
+                s.bytes += c.bytes.max(0) as u64;
+            }
+            return Ok(true);
+        }
+        let limit = self.config.batch.max(1);
+        loop {
+            if stop() {
+                return Ok(false);
+            }
+            // What is deleted is gone: each page is the first of what is left.
+            let rows: Vec<Found> =
+                bind(format!("SELECT record::id(id) AS id, {n} AS n, {bytes} AS bytes FROM {table} WHERE {filter} LIMIT {limit}"))
+                    .await
+                    .map_err(classify)?
+                    .take(0)
+                    .map_err(classify)?;
+            let full = rows.len() >= limit;
+            let mut pending = Pending::default();
+            pending.add(rows);
+            self.flush(s, &mut [(&mut pending, table)], true).await?;
+            if !full {
+                return Ok(true);
+            }
+        }
     }
 
     /// Deletes what `pending` holds (each from its table) in transactions of at most

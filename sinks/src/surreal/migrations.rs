@@ -248,6 +248,17 @@ FOR $p IN array::distinct(array::concat(
 };
 "#,
     },
+    Migration {
+        version: 21,
+        name: "metric chunks and rollup span records by time",
+        // Retention finds the chunks and span records a cutoff covers through these, not
+        // by walking every series of the project.
+        sql: r#"
+DEFINE INDEX IF NOT EXISTS metric_chunk_end ON metric_chunk FIELDS project_id, t_max;
+DEFINE INDEX IF NOT EXISTS metric_rollup_span_start ON metric_rollup_span FIELDS project_id, tier, span;
+DEFINE INDEX IF NOT EXISTS metric_hist_rollup_span_start ON metric_hist_rollup_span FIELDS project_id, tier, span;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

@@ -292,11 +292,11 @@ async fn a_stopped_run_is_finished_by_the_next() {
 }
 
 #[tokio::test]
-async fn series_are_walked_in_groups_and_each_loses_only_its_old_chunks() {
+async fn of_many_series_each_loses_only_its_old_chunks() {
     let store = test_store().await;
     let writer = SurrealWriter::new(store.clone());
     let guard = ResumeGuard::new(writer.resume_points().await.expect("resume"));
-    // More series than one query reads.
+    // More series than one page of a run deletes (the batch is 100 below).
     let ids: Vec<u64> = (1_000..1_300).collect();
     let mut records = Vec::new();
     for id in &ids {
