@@ -1,0 +1,95 @@
+// The bar on every page: the project (grouped by company), the pages, the time range
+// and the theme.
+
+import type { Company, Project } from '../api/types';
+import { groupProjects } from './projects';
+import { isPlainClick, type SetAppState } from '../state/useAppState';
+import { PAGES, serialiseState, type AppState, type Page } from '../state/url';
+import type { TimeRange } from '../time/range';
+import type { Theme } from './theme';
+import { TimeRangePicker } from './TimeRangePicker';
+
+export const PAGE_TITLES: Record<Page, string> = {
+  explore: 'Explore',
+  dashboards: 'Dashboards',
+  traces: 'Traces',
+  logs: 'Logs',
+  alerts: 'Alerts',
+  settings: 'Settings',
+};
+
+interface Props {
+  state: AppState;
+  setState: SetAppState;
+  projects: Project[];
+  companies: Company[];
+  theme: Theme;
+  onToggleTheme(): void;
+  /** Where the explorer link goes: the explorer's last query, kept while on other pages. */
+  explorerState: AppState;
+}
+
+export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, explorerState }: Props) {
+  const groups = groupProjects(projects, companies);
+  const go = (page: Page) => (e: MouseEvent) => {
+    if (!isPlainClick(e)) return;
+    e.preventDefault();
+    setState(page === 'explore' ? explorerState : { ...state, page });
+  };
+  const hrefFor = (page: Page) => serialiseState(page === 'explore' ? explorerState : { ...state, page });
+
+  return (
+    <header class="topbar">
+      <a class="brand" href={hrefFor('explore')} onClick={go('explore')} aria-label="CloudGrid home">
+        <img src="/favicon.svg" alt="" width={20} height={20} />
+        <span>CloudGrid</span>
+      </a>
+      <label class="project-switcher">
+        <span class="visually-hidden">Project</span>
+        <select
+          value={state.project ?? ''}
+          onChange={(e) => setState((s) => ({ ...s, project: (e.target as HTMLSelectElement).value }))}
+          data-testid="project-switcher"
+          title="Company / project"
+        >
+          {groups.map((g) => (
+            <optgroup key={g.company} label={g.company}>
+              {g.projects.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </optgroup>
+          ))}
+        </select>
+      </label>
+      <nav class="nav" aria-label="Pages">
+        {PAGES.map((page) => (
+          <a
+            key={page}
+            href={hrefFor(page)}
+            onClick={go(page)}
+            class={state.page === page ? 'active' : ''}
+            aria-current={state.page === page ? 'page' : undefined}
+            data-testid={`nav-${page}`}
+          >
+            {PAGE_TITLES[page]}
+          </a>
+        ))}
+      </nav>
+      <span class="spacer" />
+      <TimeRangePicker range={state.range} onChange={(range: TimeRange) => setState((s) => ({ ...s, range }))} />
+      <button
+        type="button"
+        class="button icon"
+        onClick={onToggleTheme}
+        title={theme === 'dark' ? 'Switch to the light theme' : 'Switch to the dark theme'}
+        aria-label={theme === 'dark' ? 'Switch to the light theme' : 'Switch to the dark theme'}
+        data-testid="theme-toggle"
+        data-theme={theme}
+      >
+        {theme === 'dark' ? '☀' : '☾'}
+      </button>
+    </header>
+  );
+}
