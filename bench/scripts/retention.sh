@@ -8,9 +8,9 @@
 # spans and 200,000 log records three days old, one metric point two hours old in each of
 # --series series — then a policy that covers it (traces 1d, logs 1d, raw points 1h).
 # Ingest of recent metrics (10,000 series, 1,000 points a request) is measured --rounds
-# times each: before the policy (A), while the scheduler's next run deletes the backlog
-# (B: rounds go on until the run ends; only those that ended before it count), and after
-# that run (C). The process is warm throughout: no restart between A, B and C. Prints
+# times each (the same data added in each phase): before the policy (A), while the
+# scheduler's next run deletes the backlog (B: only rounds that ended before the run did
+# count; the run then goes on alone), and after that run (C). The process is warm throughout: no restart between A, B and C. Prints
 # one JSON object: the ingest reports of each phase and the run (records, items, bytes,
 # seconds).
 #
@@ -88,12 +88,14 @@ for _ in $(seq 1 1500); do
 done
 echo "B: ingest while the run deletes" >&2
 i=0
-while [ "$(runs_logged)" = 0 ]; do
+while [ "$i" -lt "$rounds" ] && [ "$(runs_logged)" = 0 ]; do
   i=$((i + 1))
   recent $((first += 10000)) >"$data/b$i.json"
   # A round that ended after the run did is not counted.
   [ "$(runs_logged)" = 0 ] || rm "$data/b$i.json"
 done
+echo "waiting for the run to end" >&2
+for _ in $(seq 1 36000); do [ "$(runs_logged)" != 0 ] && break; sleep 0.1; done
 echo "C: ingest after the run" >&2
 for i in $(seq 1 "$rounds"); do recent $((first += 10000)) >"$data/c$i.json"; done
 stop
