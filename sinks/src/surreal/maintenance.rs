@@ -355,30 +355,11 @@ impl Run<'_> {
             bytes: i64,
             trace_ids: Option<Vec<String>>,
         }
-        #[derive(Debug, SurrealValue)]
-        struct Count {
-            records: i64,
-            items: i64,
-            bytes: i64,
-        }
-        let covered = format!("FROM {table} WHERE project_id = $p AND {min} < $c AND {max} < $c");
+        let filter = format!("project_id = $p AND {min} < $c AND {max} < $c");
+        let covered = format!("FROM {table} WHERE {filter}");
         let size = format!("string::len({items}) + string::len(resources)");
         if self.dry {
-            let count: Option<Count> = self
-                .store
-                .db
-                .query(format!("SELECT count() AS records, math::sum(n) AS items, math::sum({size}) AS bytes {covered} GROUP ALL"))
-                .bind(("p", s.project.clone()))
-                .bind(("c", ns(s.cutoff)))
-                .await
-                .map_err(classify)?
-                .take(0)
-                .map_err(classify)?;
-            if let Some(c) = count {
-                s.records += c.records.max(0) as u64;
-                s.items += c.items.max(0) as u64;
-                s.bytes += c.bytes.max(0) as u64;
-            }
+            self.count(s, table, &filter, ("n", &size), &[]).await?;
             return Ok(true);
         }
         loop {
@@ -510,6 +491,36 @@ impl Run<'_> {
         Ok(true)
     }
 
+    /// Adds to `s` what a dry run would delete: the records of `table` that `filter` (a
+    /// condition over `$p`, `$c` and `vars`) selects, with their items `n` and `bytes`.
+    async fn count(
+        &self,
+        s: &mut SignalRun,
+        table: &str,
+        filter: &str,
+        (n, bytes): (&str, &str),
+        vars: &[(&'static str, i64)],
+    ) -> Result<(), SinkError> {
+        #[derive(Debug, SurrealValue)]
+        struct Count {
+            records: i64,
+            items: i64,
+            bytes: i64,
+        }
+        let sql = format!("SELECT count() AS records, math::sum({n}) AS items, math::sum({bytes}) AS bytes FROM {table} WHERE {filter} GROUP ALL");
+        let mut q = self.store.db.query(sql).bind(("p", s.project.clone())).bind(("c", ns(s.cutoff)));
+        for (name, value) in vars {
+            q = q.bind((*name, *value));
+        }
+        let count: Option<Count> = q.await.map_err(classify)?.take(0).map_err(classify)?;
+        if let Some(c) = count {
+            s.records += c.records.max(0) as u64;
+            s.items += c.items.max(0) as u64;
+            s.bytes += c.bytes.max(0) as u64;
+        }
+        Ok(())
+    }
+
     /// Deletes (dry: counts) the records of `table` that `filter` (a condition over `$p`,
     /// `$c` and `vars`, answered through an index) selects, a batch at a time; `n` and
     /// `bytes` say how many items and payload bytes a record holds. Whether all are gone.
@@ -522,11 +533,9 @@ impl Run<'_> {
         vars: &[(&'static str, i64)],
         stop: &impl Fn() -> bool,
     ) -> Result<bool, SinkError> {
-        #[derive(Debug, SurrealValue)]
-        struct Count {
-            records: i64,
-            items: i64,
-            bytes: i64,
+        if self.dry {
+            self.count(s, table, filter, (n, bytes), vars).await?;
+            return Ok(true);
         }
         let (project, cutoff) = (s.project.clone(), ns(s.cutoff));
         let bind = |sql: String| {
@@ -536,21 +545,6 @@ impl Run<'_> {
             }
             q
         };
-        if self.dry {
-            let count: Option<Count> = bind(format!(
-                "SELECT count() AS records, math::sum({n}) AS items, math::sum({bytes}) AS bytes FROM {table} WHERE {filter} GROUP ALL"
-            ))
-            .await
-            .map_err(classify)?
-            .take(0)
-            .map_err(classify)?;
-            if let Some(c) = count {
-                s.records += c.records.max(0) as u64;
-                s.items += c.items.max(0) as u64;
-                s.bytes += c.bytes.max(0) as u64;
-            }
-            return Ok(true);
-        }
         let limit = self.config.batch.max(1);
         loop {
             if stop() {
