@@ -32,7 +32,7 @@ pub enum OverTime {
     Last,
     /// Increase per second of a sum (counter), whatever its temporality.
     Rate,
-    /// Increase of a sum (counter) over the window.
+    /// Increase of a sum (counter), or of a histogram's count, over the window.
     Increase,
 }
 
@@ -148,8 +148,8 @@ impl MetricReader {
                 return Err(QueryError::Invalid(format!("a quantile is between 0 and 1, got {x}")));
             }
             OverTime::Quantile(_) if !histogram => return refuse("quantiles apply to histograms"),
-            OverTime::Last | OverTime::Increase if histogram => {
-                return refuse("a histogram answers quantile, count, sum, avg, min, max and rate");
+            OverTime::Last if histogram => {
+                return refuse("a histogram answers quantile, count, sum, avg, min, max, rate and increase");
             }
             OverTime::Rate | OverTime::Increase if !histogram && info.kind != MetricKind::Sum => {
                 return refuse("rate and increase apply to sums (counters) and histograms");
@@ -294,7 +294,9 @@ pub fn histogram_over_time(buckets: &[(u64, HistAgg)], start: u64, step: u64, f:
                 OverTime::Min => h.min?,
                 OverTime::Max => h.max?,
                 OverTime::Rate => h.count as f64 / seconds,
-                OverTime::Last | OverTime::Increase => return None,
+                // Observations in the window: what the count grew by.
+                OverTime::Increase => h.count as f64,
+                OverTime::Last => return None,
             };
             Some((w, v))
         })

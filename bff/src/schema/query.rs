@@ -120,9 +120,9 @@ pub enum Aggregation {
     Max,
     Count,
     Last,
-    /// Increase per second of a counter.
+    /// Increase per second of a counter (of a histogram: observations per second).
     Rate,
-    /// Increase of a counter over the step.
+    /// Increase of a counter over the step (of a histogram: the observations in it).
     Increase,
     /// Histogram quantiles.
     P50,

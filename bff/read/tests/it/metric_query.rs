@@ -364,6 +364,10 @@ async fn histogram_quantiles_come_from_the_merged_buckets_of_each_window() {
     let total: u64 = raw.iter().map(|(_, h)| h.count).sum();
     let got = reader.query("p", &q).await.expect("query");
     assert_eq!(got.series[0].points, vec![(T0, total as f64 / 3600.0)]);
+    // Their increase over the window: the observations in it.
+    q.over_time = OverTime::Increase;
+    let got = reader.query("p", &q).await.expect("query");
+    assert_eq!(got.series[0].points, vec![(T0, total as f64)]);
     // Quantiles of numbers, and quantiles out of range, are refused.
     assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Quantile(1.5), MIN)).await, Err(QueryError::Invalid(_))));
     assert!(matches!(reader.query("p", &query("latency", vec![], OverTime::Last, MIN)).await, Err(QueryError::Invalid(_))));

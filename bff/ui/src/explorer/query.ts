@@ -29,7 +29,7 @@ const OVER_TIME: Aggregation[] = ['AVG', 'SUM', 'MIN', 'MAX', 'COUNT', 'LAST'];
 
 /**
  * The aggregations the API answers for a kind (as the BFF checks them): rate and
- * increase for counters; quantiles, rate and the summary statistics for histograms.
+ * increase for counters; quantiles, rate, increase and the summary statistics for histograms.
  */
 export function aggregationsFor(kind: MetricKind | null | undefined): Aggregation[] {
   switch (kind) {
@@ -39,7 +39,7 @@ export function aggregationsFor(kind: MetricKind | null | undefined): Aggregatio
       return [...OVER_TIME, 'RATE', 'INCREASE'];
     case 'histogram':
     case 'exponential_histogram':
-      return ['P50', 'P90', 'P95', 'P99', 'AVG', 'SUM', 'MIN', 'MAX', 'COUNT', 'RATE'];
+      return ['P50', 'P90', 'P95', 'P99', 'AVG', 'SUM', 'MIN', 'MAX', 'COUNT', 'RATE', 'INCREASE'];
     default:
       // Unknown kinds (and summaries): offer everything, the server says what fits.
       return ['AVG', 'SUM', 'MIN', 'MAX', 'COUNT', 'LAST', 'RATE', 'INCREASE', 'P50', 'P90', 'P95', 'P99'];

@@ -25,7 +25,7 @@ describe('aggregations by kind', () => {
     expect(aggregationsFor('sum')).not.toContain('P99');
     expect(aggregationsFor('histogram')).toContain('P99');
     expect(aggregationsFor('histogram')).not.toContain('LAST');
-    expect(aggregationsFor('histogram')).not.toContain('INCREASE');
+    expect(aggregationsFor('histogram')).toContain('INCREASE');
     expect(aggregationsFor('exponential_histogram')).toEqual(aggregationsFor('histogram'));
     expect(aggregationsFor('summary')).toHaveLength(12);
   });
