@@ -180,8 +180,10 @@ pub(crate) struct CatalogChanges {
     /// The metrics described, by (project, name).
     described: Vec<(String, String)>,
     seen: Vec<((String, u32), SeenStaged)>,
-    /// Hour lists to write, and the ids of those left empty.
+    /// Hour lists to write: new ones, ones the shard holds (changed in place, as storage
+    /// has them), and the ids of those left empty.
     pub(crate) seen_rows: Vec<SeenRow>,
+    pub(crate) seen_changed: Vec<SeenRow>,
     pub(crate) unseen: Vec<(String, i64, i64)>,
     /// Partitions whose earliest point this batch moves back: ([project, partition], time).
     pub(crate) firsts: Vec<((String, i64), i64)>,
@@ -266,14 +268,8 @@ impl CatalogCache {
                 if ids.is_empty() {
                     changes.unseen.push(id);
                 } else {
-                    changes.seen_rows.push(SeenRow {
-                        project_id: id.0.clone(),
-                        hour: id.1,
-                        partition: id.2,
-                        ids: encode(ids)?,
-                        n: ids.len() as i64,
-                        id,
-                    });
+                    let row = SeenRow { project_id: id.0.clone(), hour: id.1, partition: id.2, ids: encode(ids)?, n: ids.len() as i64, id };
+                    if shard.seen.contains_key(hour) { changes.seen_changed.push(row) } else { changes.seen_rows.push(row) }
                 }
             }
             if !staged.lists.is_empty() {

@@ -179,6 +179,9 @@ impl SurrealWriter {
         if !catalog.seen_rows.is_empty() {
             sql.push_str("INSERT INTO series_seen $seen ON DUPLICATE KEY UPDATE ids = $input.ids, n = $input.n RETURN NONE;");
         }
+        if !catalog.seen_changed.is_empty() {
+            sql.push_str("FOR $r IN $seen_changed { UPDATE type::record('series_seen', $r.id) SET ids = $r.ids, n = $r.n RETURN NONE; };");
+        }
         if !catalog.unseen.is_empty() {
             sql.push_str("FOR $k IN $unseen { DELETE type::record('series_seen', $k) RETURN NONE; };");
         }
@@ -210,6 +213,7 @@ impl SurrealWriter {
             .bind(("new_postings", std::mem::take(&mut catalog.new_postings)))
             .bind(("changed_postings", std::mem::take(&mut catalog.changed_postings)))
             .bind(("seen", std::mem::take(&mut catalog.seen_rows)))
+            .bind(("seen_changed", std::mem::take(&mut catalog.seen_changed)))
             .bind(("unseen", std::mem::take(&mut catalog.unseen)))
             .bind(("firsts", std::mem::take(&mut catalog.firsts)))
             .bind(("resume", resume))
