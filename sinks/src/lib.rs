@@ -270,6 +270,11 @@ mod tests {
     use cloudgrid_operators::records::{LogRecord, AttrValue};
 
     fn log(id: u64) -> Record {
+        log_with(id, AttrValue::Empty)
+    }
+
+    /// A log record of project `p` with `body` (other modules' tests build theirs here).
+    pub(crate) fn log_with(id: u64, body: AttrValue) -> Record {
         Record::Log(Box::new(LogRecord {
             project_id: "p".into(),
             id,
@@ -277,7 +282,7 @@ mod tests {
             observed_unix_nano: 1,
             severity_number: 0,
             severity_text: String::new(),
-            body: AttrValue::Empty,
+            body,
             attributes: vec![],
             resource: vec![],
             scope_name: String::new(),

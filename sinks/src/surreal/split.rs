@@ -146,32 +146,13 @@ pub(crate) fn split(batch: &WriteBatch, limit: usize) -> Option<Vec<WriteBatch>>
 
 #[cfg(test)]
 mod tests {
-    use cloudgrid_operators::records::{LogRecord, MetricKind, MetricPoint, PointValue, SeriesMeta, Temporality};
+    use cloudgrid_operators::records::{MetricKind, MetricPoint, PointValue, SeriesMeta, Temporality};
 
     use super::*;
     use crate::{Sequenced, partition_of};
 
     fn log(seq: u64, id: u64, body: usize) -> Sequenced {
-        Sequenced {
-            seq,
-            record: Record::Log(Box::new(LogRecord {
-                project_id: "p".into(),
-                id,
-                time_unix_nano: 1,
-                observed_unix_nano: 1,
-                severity_number: 9,
-                severity_text: String::new(),
-                body: AttrValue::Str("x".repeat(body)),
-                attributes: vec![],
-                resource: vec![],
-                scope_name: String::new(),
-                scope_version: String::new(),
-                trace_id: None,
-                span_id: None,
-                flags: 0,
-                event_name: String::new(),
-            })),
-        }
+        Sequenced { seq, record: crate::tests::log_with(id, AttrValue::Str("x".repeat(body))) }
     }
 
     fn point(seq: u64) -> Sequenced {

@@ -1,5 +1,5 @@
 // Dark and light themes: CSS variables switched by `data-theme` on <html>. Without a
-// choice the system's preference applies (see the media query in app.css); a choice is
+// choice the system's preference applies; a choice is
 // remembered in localStorage. public/theme-init.js applies it before the first paint.
 
 import { useEffect, useState } from 'preact/hooks';
