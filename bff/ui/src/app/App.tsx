@@ -3,10 +3,16 @@
 
 import { useEffect, useRef } from 'preact/hooks';
 import { PROJECTS, type ProjectsData } from '../api/operations';
+import { AlertsPage } from '../alerts/AlertsPage';
+import { DashboardsPage } from '../dashboards/DashboardsPage';
 import { Explorer } from '../explorer/Explorer';
-import { NotFound, Placeholder } from '../pages/Placeholder';
+import { LogsPage } from '../logs/LogsPage';
+import { NotFound } from '../pages/Placeholder';
+import type { PageProps } from '../pages/props';
+import { SettingsPage } from '../settings/SettingsPage';
 import { useAppState } from '../state/useAppState';
-import { DEFAULT_STATE, type AppState } from '../state/url';
+import { DEFAULT_STATE, type AppState, type Page } from '../state/url';
+import { TracesPage } from '../traces/TracesPage';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { useServices } from './context';
 import { chooseProject } from './projects';
@@ -20,10 +26,10 @@ export function App() {
   const [theme, toggleTheme] = useTheme();
   const projects = useAsync((signal) => api.request<ProjectsData>(PROJECTS, {}, { signal }), []);
 
-  // The explorer's view is remembered while another page is open, so the Explore link
-  // goes back to it.
-  const explorerState = useRef<AppState>(DEFAULT_STATE);
-  if (state.page === 'explore') explorerState.current = state;
+  // Each page's view (the explorer's query, the traces' filters…) is remembered while
+  // another page is open, so its navigation link goes back to it.
+  const lastViews = useRef<Partial<Record<Page, AppState>>>({});
+  if (state.page) lastViews.current[state.page] = state;
 
   const list = projects.data?.projects ?? [];
   const projectId = projects.data ? chooseProject(state.project, list) : null;
@@ -64,7 +70,12 @@ export function App() {
   }
 
   const shown: AppState = { ...state, project: projectId };
-  const explorerLink: AppState = { ...explorerState.current, project: projectId, range: state.range, page: 'explore' };
+  /** Where a page's link goes: its last view, in this project and time range. */
+  const linkTo = (page: Page): AppState => {
+    const last = lastViews.current[page];
+    const base = last && last.project === projectId ? last : { ...DEFAULT_STATE, live: false };
+    return { ...base, page, project: projectId, range: state.range, refresh: state.refresh, live: base.live && !state.refresh };
+  };
 
   return (
     <div class="app">
@@ -75,7 +86,7 @@ export function App() {
         companies={projects.data.me.companies}
         theme={theme}
         onToggleTheme={toggleTheme}
-        explorerState={explorerLink}
+        linkTo={linkTo}
       />
       <main class="page">
         {!project ? (
@@ -83,14 +94,29 @@ export function App() {
             <h1>No projects</h1>
             <p>You do not reach any project yet. Ask an admin of your company to give you access, or create one with the createProject mutation.</p>
           </div>
-        ) : state.page === 'explore' ? (
-          <Explorer state={shown} setState={setState} project={project} theme={theme} />
         ) : state.page === null ? (
-          <NotFound onHome={() => setState({ ...explorerLink })} />
+          <NotFound onHome={() => setState(linkTo('explore'))} />
         ) : (
-          <Placeholder page={state.page} project={project} />
+          <CurrentPage page={state.page} props={{ state: shown, setState, project, projects: list, companies: projects.data.me.companies, theme }} />
         )}
       </main>
     </div>
   );
+}
+
+function CurrentPage({ page, props }: { page: Page; props: PageProps }) {
+  switch (page) {
+    case 'explore':
+      return <Explorer state={props.state} setState={props.setState} project={props.project} theme={props.theme} />;
+    case 'dashboards':
+      return <DashboardsPage {...props} />;
+    case 'traces':
+      return <TracesPage {...props} />;
+    case 'logs':
+      return <LogsPage {...props} />;
+    case 'alerts':
+      return <AlertsPage {...props} />;
+    case 'settings':
+      return <SettingsPage {...props} />;
+  }
 }

@@ -25,18 +25,18 @@ interface Props {
   companies: Company[];
   theme: Theme;
   onToggleTheme(): void;
-  /** Where the explorer link goes: the explorer's last query, kept while on other pages. */
-  explorerState: AppState;
+  /** Where a page's link goes: its last view, kept while on other pages. */
+  linkTo(page: Page): AppState;
 }
 
-export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, explorerState }: Props) {
+export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, linkTo }: Props) {
   const groups = groupProjects(projects, companies);
   const go = (page: Page) => (e: MouseEvent) => {
     if (!isPlainClick(e)) return;
     e.preventDefault();
-    setState(page === 'explore' ? explorerState : { ...state, page });
+    setState(linkTo(page));
   };
-  const hrefFor = (page: Page) => serialiseState(page === 'explore' ? explorerState : { ...state, page });
+  const hrefFor = (page: Page) => serialiseState(linkTo(page));
 
   return (
     <header class="topbar">
@@ -48,7 +48,8 @@ export function TopBar({ state, setState, projects, companies, theme, onToggleTh
         <span class="visually-hidden">Project</span>
         <select
           value={state.project ?? ''}
-          onChange={(e) => setState((s) => ({ ...s, project: (e.target as HTMLSelectElement).value }))}
+          // Another project's page starts afresh: ids in the path and filters belong to the old one.
+          onChange={(e) => setState((s) => ({ ...s, project: (e.target as HTMLSelectElement).value, sub: [], params: [] }))}
           data-testid="project-switcher"
           title="Company / project"
         >

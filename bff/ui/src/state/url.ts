@@ -4,6 +4,13 @@
 //
 //   /explore?project=default&range=1h&metric=http.server.duration&agg=P99
 //           &m=route%3D~%2Fapi%2F.*&across=SUM&by=route&step=5m
+//   /traces/4bf92f3577b34da6a3ce929d0e0e4736?project=default&range=1h&service=checkout
+//
+// Shared by every page: the project, the time range, auto-refresh and `live`. The
+// explorer's query is parsed here; every other page owns the rest of its URL — the path
+// segments after the page name (`sub`) and its own query parameters (`params`) — and
+// reads them with its own parser, so a page's links round-trip without this file
+// knowing them.
 //
 // - `range=1h` (relative) or `from=…&to=…` (absolute, RFC 3339 in UTC);
 // - `refresh=30s`: auto-refresh; `live=1`: the live view instead of a query;
@@ -31,7 +38,14 @@ export interface AppState {
   refresh: string | null;
   live: boolean;
   query: ExplorerQuery;
+  /** Path segments after the page name (`/dashboards/abc` → `['abc']`), decoded. */
+  sub: string[];
+  /** Query parameters of pages other than the explorer, in order, shared ones excluded. */
+  params: [string, string][];
 }
+
+/** Query parameters every page shares; a page's own parameters must use other names. */
+export const SHARED_PARAMS = ['project', 'range', 'from', 'to', 'refresh', 'live'] as const;
 
 export const DEFAULT_STATE: AppState = {
   page: 'explore',
@@ -40,7 +54,28 @@ export const DEFAULT_STATE: AppState = {
   refresh: null,
   live: false,
   query: EMPTY_QUERY,
+  sub: [],
+  params: [],
 };
+
+/** The first value of a page parameter, or null. */
+export function param(state: Pick<AppState, 'params'>, name: string): string | null {
+  return state.params.find(([k]) => k === name)?.[1] ?? null;
+}
+
+/** Every value of a repeated page parameter. */
+export function paramAll(state: Pick<AppState, 'params'>, name: string): string[] {
+  return state.params.filter(([k]) => k === name).map(([, v]) => v);
+}
+
+/**
+ * The page parameters with `name` replaced by `values` (none: removed). Empty strings
+ * are dropped, so a cleared input removes its parameter.
+ */
+export function withParam(params: [string, string][], name: string, values: string | null | readonly string[]): [string, string][] {
+  const list = values === null ? [] : typeof values === 'string' ? [values] : [...values];
+  return [...params.filter(([k]) => k !== name), ...list.filter((v) => v !== '').map((v): [string, string] => [name, v])];
+}
 
 /** Auto-refresh intervals offered. */
 export const REFRESH_INTERVALS = ['10s', '30s', '1m', '5m'] as const;
@@ -61,8 +96,21 @@ export function serialiseMatcher(m: Matcher): string {
   return `${m.label}${SYMBOLS[m.op]}${m.value}`;
 }
 
+function segments(pathname: string): string[] {
+  return pathname
+    .split('/')
+    .filter(Boolean)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+}
+
 function pageOf(pathname: string): Page | null {
-  const first = pathname.split('/').filter(Boolean)[0] ?? 'explore';
+  const first = segments(pathname)[0] ?? 'explore';
   return (PAGES as readonly string[]).includes(first) ? (first as Page) : null;
 }
 
@@ -91,14 +139,19 @@ export function parseLocation(pathname: string, search: string): AppState {
     step: step && (STEPS as readonly string[]).includes(step) ? step : null,
   };
   const live = p.get('live') === '1' || p.get('live') === 'true';
+  const page = pageOf(pathname);
+  const shared = new Set<string>(SHARED_PARAMS);
   return {
-    page: pageOf(pathname),
+    page,
     project: nonEmpty(p.get('project')),
     range: parseTimeRange({ range: p.get('range'), from: p.get('from'), to: p.get('to') }) ?? DEFAULT_RANGE,
     // Live views and auto-refresh exclude each other; live wins.
     refresh: !live && refresh && (parseDuration(refresh) ?? 0) >= 5_000 ? refresh : null,
     live,
-    query,
+    // The explorer's query parameters belong to it alone.
+    query: page === 'explore' ? query : EMPTY_QUERY,
+    sub: page ? segments(pathname).slice(1) : [],
+    params: page && page !== 'explore' ? [...p.entries()].filter(([k]) => !shared.has(k)) : [],
   };
 }
 
@@ -119,8 +172,12 @@ export function serialiseState(state: AppState): string {
     if (q.across) p.set('across', q.across);
     for (const b of q.by) p.append('by', b);
     if (q.step) p.set('step', q.step);
-    if (state.live) p.set('live', '1');
+  } else {
+    const shared = new Set<string>(SHARED_PARAMS);
+    for (const [k, v] of state.params) if (!shared.has(k)) p.append(k, v);
   }
+  if (state.live) p.set('live', '1');
   const search = p.toString();
-  return `/${state.page ?? 'explore'}${search ? `?${search}` : ''}`;
+  const path = [state.page ?? 'explore', ...state.sub].map(encodeURIComponent).join('/');
+  return `/${path}${search ? `?${search}` : ''}`;
 }

@@ -1,23 +1,40 @@
 // The web UI in a real browser against a real CloudGrid.
 //
-//   npm run build && npm run test:browser
+//   npm run build && npm run test:browser [-- area…]
 //
 // Starts `cloudgrid all` ($CLOUDGRID_BIN, else `cloudgrid` on PATH) on free ports with a
-// temporary data directory, serving the built UI from dist/, and drives Chromium
-// ($CHROMIUM_PATH, else /usr/bin/chromium) through the explorer: the empty state of a
-// fresh install, then a gauge sent over OTLP/HTTP with known values, searched, picked,
-// filtered, zoomed and followed live. Screenshots of every page visited go to
-// test-artifacts/. With CLOUDGRID_UI_TIMINGS=1 it also times the explorer's first load and a chart of 100 series ×
-// 1,000 points, and prints the figures. The server is killed at the end, pass or fail.
+// temporary data directory, serving the built UI from dist/, opens Chromium
+// ($CHROMIUM_PATH, else /usr/bin/chromium) and runs each area's steps (areas/*.mjs) in
+// the order of AREAS, as a new user would click through them; names on the command line
+// run only those areas. Areas share the server and one browser page, so an area starts
+// by opening its own URL. Screenshots go to test-artifacts/. With CLOUDGRID_UI_TIMINGS=1
+// the timing steps run too and print their figures. The server is killed at the end,
+// pass or fail.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { eventually, runSteps, step } from './harness.mjs';
-import { gaugePayload, graphql, sendMetrics } from './otlp.mjs';
+import { runSteps, step } from './harness.mjs';
 import { startCloudgrid } from './server.mjs';
+
+/** In run order: the explorer first, as it starts from an install that holds no data. */
+const AREAS = ['explore', 'traces', 'logs', 'dashboards', 'alerts', 'settings', 'shell'];
+
+/**
+ * What an area's default export receives.
+ * @typedef {object} Area
+ * @property {(name: string, fn: () => Promise<void>) => void} step
+ * @property {(name: string, fn: () => Promise<void>) => void} timing a step run only with CLOUDGRID_UI_TIMINGS=1
+ * @property {{ baseUrl: string, otlpUrl: string, ingestKey: string, log(): string }} server
+ * @property {import('playwright-core').Browser} browser
+ * @property {import('playwright-core').BrowserContext} context
+ * @property {import('playwright-core').Page} page the shared page
+ * @property {(ctx: import('playwright-core').BrowserContext) => Promise<import('playwright-core').Page>} newPage a page whose script errors fail the run
+ * @property {(page: import('playwright-core').Page, name: string) => Promise<string>} screenshot
+ * @property {string[]} figures lines printed at the end (timings)
+ */
 
 const uiDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const distDir = join(uiDir, 'dist');
@@ -25,6 +42,12 @@ const artifacts = join(uiDir, 'test-artifacts');
 const binary = process.env.CLOUDGRID_BIN || 'cloudgrid';
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !AREAS.includes(a));
+if (unknown.length) {
+  console.error(`unknown area(s): ${unknown.join(', ')}; the areas are ${AREAS.join(', ')}`);
+  process.exit(2);
+}
 if (!existsSync(join(distDir, 'index.html'))) {
   console.error('dist/index.html is missing: run `npm run build` first.');
   process.exit(1);
@@ -32,36 +55,6 @@ if (!existsSync(join(distDir, 'index.html'))) {
 // Screenshots of this run only.
 rmSync(artifacts, { recursive: true, force: true });
 mkdirSync(artifacts, { recursive: true });
-
-// ---- The data the test sends, and what the chart must then show -------------------
-
-const MINUTE = 60_000;
-const METRIC = 'shop.queue.depth';
-const OTHER_METRIC = 'shop.checkout.latency';
-/** Window starts: the three whole minutes before the current one. */
-const base = Math.floor(Date.now() / MINUTE) * MINUTE;
-const windows = [base - 3 * MINUTE, base - 2 * MINUTE, base - MINUTE];
-const SENT = {
-  a: [10, 11, 12],
-  b: [20.5, 21.5, 22.5],
-  c: [30.25, 31.25, 32.25],
-};
-const LIVE_VALUE = 99.5;
-/** The point the live step adds to queue b, once sent: [window start in s, value]. */
-let livePoint = null;
-
-/**
- * What `data-values` must hold for these queues (per 1m window, one point in each).
- * Series are named by the labels that tell them apart; a single series by all of its own.
- */
-function expectedSeries(queues) {
-  return queues.map((q) => ({
-    label: queues.length === 1 ? `{queue="${q}", service.name="ui-test"}` : `{queue="${q}"}`,
-    points: [...windows.map((w, i) => [w / 1_000, SENT[q][i]]), ...(q === 'b' && livePoint ? [livePoint] : [])],
-  }));
-}
-
-// ---- Helpers ----------------------------------------------------------------------
 
 let shot = 0;
 async function screenshot(page, name) {
@@ -71,42 +64,8 @@ async function screenshot(page, name) {
   return file;
 }
 
-async function chartValues(page) {
-  const raw = await page.getAttribute('[data-testid="chart"]', 'data-values');
-  return raw ? JSON.parse(raw) : null;
-}
-
-async function waitForChart(page, expected, what) {
-  await eventually(
-    async () => {
-      const values = await chartValues(page);
-      try {
-        assert.deepEqual(values, expected);
-        return true;
-      } catch (e) {
-        throw new Error(`chart shows ${JSON.stringify(values)}`);
-      }
-    },
-    { timeoutMs: 15_000, what },
-  );
-}
-
-async function legendValues(page) {
-  return page.$$eval('[data-testid="legend"] li', (rows) =>
-    rows.map((r) => [r.querySelector('.legend-label')?.textContent ?? '', r.querySelector('.legend-value')?.textContent ?? '']),
-  );
-}
-
 const figures = [];
 const pageErrors = [];
-
-// ---- The run ------------------------------------------------------------------------
-
-let server;
-let browser;
-let context;
-let page;
-
 async function newPage(ctx) {
   const p = await ctx.newPage();
   p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`));
@@ -122,331 +81,37 @@ const timing = (name, fn) => {
   if (process.env.CLOUDGRID_UI_TIMINGS === '1') step(`timing: ${name}`, fn);
 };
 
-step('cloudgrid starts and the browser opens', async () => {
+let server;
+let browser;
+let page;
+let outcome = { passed: 0, failed: 1 };
+try {
+  const started = Date.now();
   server = await startCloudgrid({ binary, uiDir: distDir });
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
   // A zone other than the machine's, to see that times are shown in the browser's zone.
-  context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark', timezoneId: 'Europe/Paris' });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark', timezoneId: 'Europe/Paris' });
   page = await newPage(context);
-});
+  console.log(`  ok   cloudgrid starts and the browser opens (${Date.now() - started} ms)`);
 
-step('a fresh install shows how to send data', async () => {
-  await page.goto(`${server.baseUrl}/`);
-  await page.waitForSelector('[data-testid="empty-state"]');
-  assert.match(page.url(), /\/explore\?project=default&range=1h$/, 'the URL names the page, project and range');
-  assert.equal(await page.textContent('[data-testid="otlp-endpoint"]'), 'http://127.0.0.1:4318');
-  const snippet = await page.textContent('[data-testid="python-snippet"]');
-  assert.match(snippet, /OTLPMetricExporter\(endpoint="http:\/\/127\.0\.0\.1:4318\/v1\/metrics"/);
-  assert.match(snippet, /"authorization": "Bearer " \+ key/);
-  await screenshot(page, 'explore-empty-state');
-});
-
-step('sent metrics appear by themselves and the search finds them', async () => {
-  await sendMetrics(
-    server,
-    gaugePayload({
-      name: METRIC,
-      unit: '{item}',
-      description: 'Items waiting in a queue',
-      series: Object.entries(SENT).map(([queue, values]) => ({
-        attributes: { queue },
-        points: values.map((value, i) => ({ timeMs: windows[i] + 5_000, value })),
-      })),
-    }),
-  );
-  await sendMetrics(
-    server,
-    gaugePayload({ name: OTHER_METRIC, unit: 'ms', series: [{ attributes: { route: '/pay' }, points: [{ timeMs: windows[2] + 1_000, value: 42 }] }] }),
-  );
-  await eventually(async () => (await graphql(server, '{ metrics(project: "default") { name } }')).metrics.length === 2, {
-    what: 'the metrics to be queryable',
-  });
-  // The empty state polls: the list replaces it without a reload.
-  await page.waitForSelector('[data-testid="metric-row"]', { timeout: 15_000 });
-  assert.equal(await page.locator('[data-testid="metric-row"]').count(), 2);
-  await page.fill('[data-testid="metric-search"]', 'queue');
-  await eventually(async () => (await page.locator('[data-testid="metric-row"]').count()) === 1, { what: 'the search to narrow the list' });
-  const row = page.locator(`[data-testid="metric-row"][data-metric="${METRIC}"]`);
-  const rowText = await row.textContent();
-  assert.match(rowText, /gauge/);
-  assert.match(rowText, /item/);
-  assert.match(rowText, /3 series/);
-  assert.match(rowText, /Items waiting in a queue/);
-  await screenshot(page, 'explore-search');
-});
-
-step('picking the metric and running the query draws the sent values', async () => {
-  await page.click(`[data-testid="metric-row"][data-metric="${METRIC}"]`);
-  await page.waitForSelector('[data-testid="chart"][data-draws]');
-  await page.click('[data-testid="run-query"]');
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the chart to show the sent values');
-  assert.equal(await page.textContent('[data-testid="result-tier"]'), '1m');
-  assert.equal(await page.textContent('[data-testid="result-step"]'), '1m');
-  const url = new URL(page.url());
-  assert.equal(url.searchParams.get('metric'), METRIC);
-
-  // Without hovering the legend shows each series' latest value…
-  assert.deepEqual(await legendValues(page), [
-    ['{queue="a"}', '12 item'],
-    ['{queue="b"}', '22.5 item'],
-    ['{queue="c"}', '32.25 item'],
-  ]);
-  // …and hovering the chart shows the values of the window under the cursor.
-  const over = await page.locator('.u-over').boundingBox();
-  const first = await eventually(
-    async () => {
-      for (let x = over.x + over.width - 2; x > over.x; x -= 4) {
-        await page.mouse.move(x, over.y + over.height / 2);
-        const values = await legendValues(page);
-        if (values[0][1] === '10 item') return values;
-      }
-      return null;
-    },
-    { what: 'hovering to reach the first window', timeoutMs: 20_000 },
-  );
-  assert.deepEqual(first, [
-    ['{queue="a"}', '10 item'],
-    ['{queue="b"}', '20.5 item'],
-    ['{queue="c"}', '30.25 item'],
-  ]);
-  await screenshot(page, 'explore-chart-hover');
-  await page.mouse.move(over.x - 50, over.y - 50);
-});
-
-step('a label filter drills down with the other filters applied, and the URL reproduces the view', async () => {
-  await page.click('[data-testid="add-filter"]');
-  await page.click('[data-testid="label-option"][data-label="queue"]');
-  await page.waitForSelector('[data-testid="value-option"][data-value="b"]');
-  const options = await page.$$eval('[data-testid="value-option"]', (els) => els.map((e) => e.textContent));
-  assert.deepEqual(options, ['a1 series', 'b1 series', 'c1 series']);
-  await page.click('[data-testid="value-option"][data-value="b"]');
-  await waitForChart(page, expectedSeries(['b']), 'the filtered chart');
-  assert.deepEqual(new URL(page.url()).searchParams.getAll('m'), ['queue=b']);
-
-  // The next filter's values are those left by the first: one series, not three.
-  await page.click('[data-testid="add-filter"]');
-  await page.click('[data-testid="label-option"][data-label="service.name"]');
-  await page.waitForSelector('[data-testid="value-option"][data-value="ui-test"]');
-  assert.equal(await page.textContent('[data-testid="value-option"][data-value="ui-test"]'), 'ui-test1 series');
-  await page.keyboard.press('Escape');
-  await screenshot(page, 'explore-filter');
-
-  await page.reload();
-  await waitForChart(page, expectedSeries(['b']), 'the same chart after a reload');
-  assert.equal(await page.locator('[data-testid="filter-chip"]').count(), 1);
-});
-
-step('across-series aggregation sums the series', async () => {
-  await page.click('[data-testid="filter-chip"] .chip-remove');
-  await page.selectOption('[data-testid="across"]', 'SUM');
-  const sums = windows.map((w, i) => [w / 1_000, SENT.a[i] + SENT.b[i] + SENT.c[i]]);
-  // One series with no labels is named after the metric.
-  await waitForChart(page, [{ label: METRIC, points: sums }], 'the summed series');
-  assert.equal(new URL(page.url()).searchParams.get('across'), 'SUM');
-  await page.selectOption('[data-testid="across"]', '');
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the series again');
-});
-
-step('dragging across the chart zooms the time range, and Back undoes it', async () => {
-  const before = await page.textContent('[data-testid="time-range-label"]');
-  const over = await page.locator('.u-over').boundingBox();
-  const y = over.y + over.height / 2;
-  await page.mouse.move(over.x + over.width * 0.5, y);
-  await page.mouse.down();
-  await page.mouse.move(over.x + over.width * 0.75, y, { steps: 8 });
-  await page.mouse.move(over.x + over.width - 1, y, { steps: 8 });
-  await page.mouse.up();
-  await eventually(async () => new URL(page.url()).searchParams.has('from'), { what: 'an absolute range in the URL' });
-  const url = new URL(page.url());
-  const from = Date.parse(url.searchParams.get('from'));
-  const to = Date.parse(url.searchParams.get('to'));
-  assert.ok(to - from < 35 * MINUTE && to - from > 20 * MINUTE, `about half of the hour is selected (${(to - from) / MINUTE} min)`);
-  assert.notEqual(await page.textContent('[data-testid="time-range-label"]'), before);
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the zoomed chart (the data is in the zoomed half)');
-  await screenshot(page, 'explore-zoomed');
-  await page.goBack();
-  await eventually(async () => new URL(page.url()).searchParams.get('range') === '1h', { what: 'Back to restore the range' });
-  assert.equal(await page.textContent('[data-testid="time-range-label"]'), before);
-});
-
-step('the time picker sets relative and absolute ranges, in the browser’s zone', async () => {
-  assert.match(await page.textContent('[data-testid="time-range"]'), /Europe\/Paris \(GMT\+[12]\)/);
-  await page.click('[data-testid="time-range"]');
-  await screenshot(page, 'time-picker');
-  await page.click('[data-range="15m"]');
-  await eventually(async () => new URL(page.url()).searchParams.get('range') === '15m', { what: 'range=15m in the URL' });
-  assert.equal(await page.textContent('[data-testid="time-range-label"]'), 'Last 15 minutes');
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the chart over 15 minutes');
-
-  // An absolute range typed as wall time in Paris.
-  const from = base - 20 * MINUTE;
-  const to = base + MINUTE;
-  const wall = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'medium' });
-  const paris = (ms) => wall.format(ms).replace(' ', 'T');
-  await page.click('[data-testid="time-range"]');
-  await page.fill('[data-testid="range-from"]', paris(from));
-  await page.fill('[data-testid="range-to"]', paris(to));
-  await page.click('text=Apply range');
-  await eventually(async () => new URL(page.url()).searchParams.has('from'), { what: 'an absolute range in the URL' });
-  const url = new URL(page.url());
-  assert.equal(url.searchParams.get('from'), new Date(from).toISOString().replace('.000Z', 'Z'));
-  assert.equal(url.searchParams.get('to'), new Date(to).toISOString().replace('.000Z', 'Z'));
-  assert.match(await page.textContent('[data-testid="time-range-label"]'), new RegExp(`${paris(from).slice(11, 16)} → .*${paris(to).slice(11, 16)}`));
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the chart over the absolute range');
-
-  await page.click('[data-testid="time-range"]');
-  await page.click('[data-range="1h"]');
-  await eventually(async () => new URL(page.url()).searchParams.get('range') === '1h', { what: 'range=1h again' });
-});
-
-step('Live follows new points in place and turns auto-refresh off', async () => {
-  await page.selectOption('[data-testid="refresh"]', '30s');
-  await eventually(async () => new URL(page.url()).searchParams.get('refresh') === '30s', { what: 'refresh in the URL' });
-  await page.click('.switch');
-  await page.waitForSelector('[data-testid="result"][data-live="on"]');
-  await eventually(async () => (await page.textContent('[data-testid="live-status"]')).startsWith('Live'), { what: 'the live snapshot' });
-  const url = new URL(page.url());
-  assert.equal(url.searchParams.get('live'), '1');
-  assert.equal(url.searchParams.get('refresh'), null, 'auto-refresh is off while live');
-  assert.equal(await page.isDisabled('[data-testid="refresh"]'), true);
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the live snapshot');
-  const draws = Number(await page.getAttribute('[data-testid="chart"]', 'data-draws'));
-
-  const now = Date.now();
-  const liveWindow = Math.floor(now / MINUTE) * MINUTE;
-  await sendMetrics(
-    server,
-    gaugePayload({ name: METRIC, unit: '{item}', series: [{ attributes: { queue: 'b' }, points: [{ timeMs: now, value: LIVE_VALUE }] }] }),
-  );
-  livePoint = [liveWindow / 1_000, LIVE_VALUE];
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the live update');
-  // Updated in place: the same plot drew again (it was not rebuilt from scratch).
-  assert.ok(Number(await page.getAttribute('[data-testid="chart"]', 'data-draws')) > draws);
-  const legend = await legendValues(page);
-  assert.deepEqual(legend[1], ['{queue="b"}', `${LIVE_VALUE} item`]);
-  await screenshot(page, 'explore-live');
-  await page.click('.switch');
-  await page.waitForSelector('[data-testid="result"][data-live="off"]');
-});
-
-step('an API error is shown with its message and code', async () => {
-  // 30 days in 1-minute windows is more than one answer may hold.
-  await page.goto(`${server.baseUrl}/explore?project=default&range=30d&metric=${METRIC}&step=1m`);
-  await page.waitForSelector('[data-testid="error"]');
-  assert.equal(await page.getAttribute('[data-testid="error"]', 'data-code'), 'BAD_USER_INPUT');
-  assert.match(await page.textContent('[data-testid="error"] .error-message'), /steps per query; use a larger step/);
-  await screenshot(page, 'explore-error');
-});
-
-step('every page opens from the navigation, and the theme is remembered', async () => {
-  await page.goto(`${server.baseUrl}/explore?project=default&range=1h&metric=${METRIC}`);
-  await page.waitForSelector('[data-testid="chart"][data-draws]');
-  for (const name of ['dashboards', 'traces', 'logs', 'alerts', 'settings']) {
-    await page.click(`[data-testid="nav-${name}"]`);
-    await page.waitForSelector(`[data-testid="page-${name}"]`);
-    assert.equal(new URL(page.url()).pathname, `/${name}`);
-    await screenshot(page, `page-${name}`);
+  const area = { step, timing, server, browser, context, page, newPage, screenshot, figures };
+  for (const name of AREAS) {
+    if (asked.length && !asked.includes(name)) continue;
+    const { default: register } = await import(`./areas/${name}.mjs`);
+    register(area);
   }
-  // Back to the explorer: the query is still there.
-  await page.click('[data-testid="nav-explore"]');
-  await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the explorer as it was left');
-
-  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
-  await page.click('[data-testid="theme-toggle"]');
-  assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
-  await page.reload();
-  await page.waitForSelector('[data-testid="chart"][data-draws]');
-  assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
-  await screenshot(page, 'explore-light');
-  await page.click('[data-testid="theme-toggle"]');
-
-  await page.goto(`${server.baseUrl}/no-such-page`);
-  await page.waitForSelector('[data-testid="page-not-found"]');
-});
-
-timing('the explorer’s first load, navigation to first chart drawn', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const runs = [];
-  for (let i = 0; i < 3; i++) {
-    const p = await newPage(ctx);
-    await p.goto(`${server.baseUrl}/explore?project=default&range=1h&metric=${METRIC}`);
-    await p.waitForSelector('[data-testid="chart"][data-draws]');
-    runs.push(await p.evaluate(() => performance.getEntriesByName('cloudgrid:first-chart')[0].startTime));
-    await p.close();
-  }
-  await ctx.close();
-  figures.push(`explorer first load, navigation → first chart drawn: ${runs.map((r) => `${r.toFixed(0)} ms`).join(', ')} (first run has a cold cache)`);
-});
-
-timing('a chart of 100 series × 1,000 points', async () => {
-  const SERIES = 100;
-  const POINTS = 1_000;
-  const to = Math.floor(Date.now() / MINUTE) * MINUTE;
-  const from = to - POINTS * MINUTE;
-  const result = {
-    tier: '1m',
-    step: '1m',
-    series: Array.from({ length: SERIES }, (_, s) => ({
-      labels: { __name__: 'bench.latency', host: `host-${String(s).padStart(3, '0')}` },
-      points: Array.from({ length: POINTS }, (_, i) => ({
-        time: `${BigInt(from + i * MINUTE) * 1_000_000n}`,
-        value: 100 + s + 20 * Math.sin((i + s * 7) / 30),
-      })),
-    })),
-  };
-  const body = JSON.stringify({ data: { metricQuery: result } });
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  // The BFF cannot hold 1,000 recent one-minute windows yet (points older than ten
-  // minutes are refused), so the answers are stood in for; the UI's path is the real one.
-  await ctx.route('**/graphql', async (route) => {
-    const query = JSON.parse(route.request().postData() ?? '{}').query ?? '';
-    const json = (data) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ data }) });
-    if (query.includes('metricQuery(')) return route.fulfill({ status: 200, contentType: 'application/json', body });
-    if (query.includes('metrics(')) {
-      return json({ metrics: [{ name: 'bench.latency', kind: 'gauge', temporality: 'unspecified', unit: 'ms', description: 'synthetic', series: SERIES }] });
-    }
-    if (query.includes('labelNames(')) return json({ labelNames: [{ name: 'host', values: SERIES }] });
-    return route.continue();
+  step('no script errors on any page', async () => {
+    assert.deepEqual(pageErrors, []);
   });
-  const p = await newPage(ctx);
-  const url = `${server.baseUrl}/explore?project=default&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&metric=bench.latency`;
-  await p.goto(url);
-  await p.waitForSelector(`[data-testid="chart"][data-point-count="${SERIES * POINTS}"][data-draws]`, { timeout: 30_000 });
-  const first = await p.evaluate(() => {
-    const el = document.querySelector('[data-testid="chart"]');
-    return { sinceAnswer: Number(el.dataset.msSinceAnswer), render: Number(el.dataset.renderMs) };
-  });
-  assert.equal(Number(await p.getAttribute('[data-testid="chart"]', 'data-series-count')), SERIES);
-  await screenshot(p, 'bench-100x1000');
 
-  // Running it again draws the same series in place.
-  const reruns = [];
-  for (let i = 0; i < 3; i++) {
-    const draws = Number(await p.getAttribute('[data-testid="chart"]', 'data-draws'));
-    await p.click('[data-testid="run-query"]');
-    await eventually(async () => Number(await p.getAttribute('[data-testid="chart"]', 'data-draws')) > draws, { what: 'a redraw', intervalMs: 20 });
-    reruns.push(Number(await p.getAttribute('[data-testid="chart"]', 'data-ms-since-answer')));
-  }
-  await ctx.close();
-  figures.push(
-    `100 series × 1,000 points, first render: ${first.sinceAnswer.toFixed(0)} ms from the parsed answer to pixels ` +
-      `(uPlot build and draw ${first.render.toFixed(0)} ms of it)`,
-  );
-  figures.push(`100 series × 1,000 points, re-run drawn in place: ${reruns.map((r) => `${r.toFixed(0)} ms`).join(', ')} from the parsed answer`);
-});
-
-step('no script errors on any page', async () => {
-  assert.deepEqual(pageErrors, []);
-});
-
-let outcome = { passed: 0, failed: 1 };
-try {
   outcome = await runSteps({
     onFailure: async (name) => {
       if (page && !page.isClosed()) await screenshot(page, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {});
       if (server) console.log(`       server log (tail):\n${server.log().slice(-2000)}`);
     },
   });
+} catch (e) {
+  console.log(`  FAIL the browser test could not start: ${String(e?.stack ?? e)}`);
 } finally {
   await browser?.close().catch(() => {});
   await server?.stop();

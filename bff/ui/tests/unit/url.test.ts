@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EMPTY_QUERY } from '../../src/explorer/query';
-import { DEFAULT_STATE, parseLocation, parseMatcher, serialiseMatcher, serialiseState, type AppState } from '../../src/state/url';
+import { DEFAULT_STATE, param, paramAll, parseLocation, parseMatcher, serialiseMatcher, serialiseState, withParam, type AppState } from '../../src/state/url';
 
 const FULL: AppState = {
   page: 'explore',
@@ -21,6 +21,8 @@ const FULL: AppState = {
     by: ['route', 'service.name'],
     step: '5m',
   },
+  sub: [],
+  params: [],
 };
 
 function roundTrip(state: AppState): AppState {
@@ -50,8 +52,52 @@ describe('URL state', () => {
 
   it('keeps the explorer’s parameters off other pages', () => {
     expect(serialiseState({ ...FULL, page: 'logs', live: true })).toBe(
-      '/logs?project=shop-eu&from=2026-11-29T11%3A00%3A00Z&to=2026-11-29T12%3A00%3A00Z',
+      '/logs?project=shop-eu&from=2026-11-29T11%3A00%3A00Z&to=2026-11-29T12%3A00%3A00Z&live=1',
     );
+    expect(parseLocation('/logs', '?metric=x&agg=P99').query).toEqual(EMPTY_QUERY);
+  });
+
+  it('round-trips another page’s sub-path and own parameters', () => {
+    const traces: AppState = {
+      ...DEFAULT_STATE,
+      page: 'traces',
+      project: 'default',
+      sub: ['4bf92f3577b34da6a3ce929d0e0e4736'],
+      params: [
+        ['service', 'checkout'],
+        ['attr', 'http.route=/pay'],
+        ['attr', 'a b&c'],
+      ],
+    };
+    expect(serialiseState(traces)).toBe(
+      '/traces/4bf92f3577b34da6a3ce929d0e0e4736?project=default&range=1h&service=checkout&attr=http.route%3D%2Fpay&attr=a+b%26c',
+    );
+    expect(roundTrip(traces)).toEqual(traces);
+    // A path segment with a slash or a space survives.
+    const dash: AppState = { ...DEFAULT_STATE, page: 'dashboards', sub: ['team/a b'] };
+    expect(roundTrip(dash)).toEqual(dash);
+    // The shared parameters are not a page's own.
+    const s = parseLocation('/alerts', '?project=p&range=15m&refresh=30s&state=firing');
+    expect(s.params).toEqual([['state', 'firing']]);
+    expect(serialiseState({ ...s, params: [...s.params, ['range', '2d']] })).toBe('/alerts?project=p&range=15m&refresh=30s&state=firing');
+  });
+
+  it('reads and edits page parameters', () => {
+    const params: [string, string][] = [
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+    ];
+    expect(param({ params }, 'a')).toBe('1');
+    expect(param({ params }, 'z')).toBeNull();
+    expect(paramAll({ params }, 'a')).toEqual(['1', '3']);
+    expect(withParam(params, 'a', 'x')).toEqual([
+      ['b', '2'],
+      ['a', 'x'],
+    ]);
+    expect(withParam(params, 'a', null)).toEqual([['b', '2']]);
+    expect(withParam(params, 'a', '')).toEqual([['b', '2']]);
+    expect(withParam(params, 'c', ['p', '', 'q'])).toEqual([...params, ['c', 'p'], ['c', 'q']]);
   });
 
   it('opens on the explorer with defaults for an empty URL', () => {
