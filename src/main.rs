@@ -283,6 +283,14 @@ struct Common {
     /// Default: the BFF's address.
     #[arg(long, env = "CLOUDGRID_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// Where applications send OTLP/HTTP, as they reach it (shown in the web UI's
+    /// instructions). Default in `all`: the collector's own address.
+    #[arg(long, env = "CLOUDGRID_OTLP_PUBLIC_URL", global = true)]
+    otlp_public_url: Option<String>,
+    /// Where applications send OTLP/gRPC, as they reach it. Default in `all`: the
+    /// collector's own address.
+    #[arg(long, env = "CLOUDGRID_OTLP_GRPC_PUBLIC_URL", global = true)]
+    otlp_grpc_public_url: Option<String>,
     /// How long an invitation link stays valid (e.g. 7d).
     #[arg(long, env = "CLOUDGRID_INVITATION_TTL", default_value = "7d", global = true)]
     invitation_ttl: String,
@@ -620,8 +628,37 @@ impl Common {
         Ok(SecretKeys { current, old })
     }
 
-    /// The BFF's GraphQL app over `read` and `control`.
-    fn bff(&self, read: Arc<dyn ReadApi>, control: Arc<dyn ControlApi>) -> Result<axum::Router> {
+    /// Where users send telemetry: as configured, else (when the collector's address is
+    /// known here: it runs in this process, or on this machine in local mode) its listen
+    /// addresses, else unknown.
+    fn ingest_endpoints(&self, with_collector: bool) -> Result<cloudgrid_bff::IngestEndpoints> {
+        let check = |name: &str, value: &Option<String>, schemes: &[&str]| -> Result<Option<String>> {
+            let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+            let parsed = url::Url::parse(v).with_context(|| format!("{name} `{v}` is not a URL"))?;
+            if !schemes.contains(&parsed.scheme()) {
+                bail!("{name} must be an http(s) URL, got `{v}`");
+            }
+            Ok(Some(v.trim_end_matches('/').to_string()))
+        };
+        let mut endpoints = cloudgrid_bff::IngestEndpoints {
+            otlp_http: check("CLOUDGRID_OTLP_PUBLIC_URL", &self.otlp_public_url, &["http", "https"])?,
+            otlp_grpc: check("CLOUDGRID_OTLP_GRPC_PUBLIC_URL", &self.otlp_grpc_public_url, &["http", "https"])?,
+        };
+        if with_collector {
+            let shown = |addr: SocketAddr| {
+                // An unspecified address is reached through loopback from this machine.
+                let ip = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+                format!("http://{}", SocketAddr::new(ip, addr.port()))
+            };
+            endpoints.otlp_http.get_or_insert_with(|| shown(self.addr(self.otlp_http_addr, 4318)));
+            endpoints.otlp_grpc.get_or_insert_with(|| shown(self.addr(self.otlp_grpc_addr, 4317)));
+        }
+        Ok(endpoints)
+    }
+
+    /// The BFF's GraphQL app over `read` and `control`; `with_collector`: the collector's
+    /// listen addresses are where users reach it.
+    fn bff(&self, read: Arc<dyn ReadApi>, control: Arc<dyn ControlApi>, with_collector: bool) -> Result<axum::Router> {
         if self.bff_max_subscriptions == 0 {
             bail!("CLOUDGRID_BFF_MAX_SUBSCRIPTIONS must be positive");
         }
@@ -652,7 +689,7 @@ impl Common {
             Some(ui) => println!("web UI: not built at {} (npm ci && npm run build in bff/ui); the API answers meanwhile", ui.dir.display()),
             None => println!("web UI: off"),
         }
-        let schema = cloudgrid_bff::build(Backends { read, control: control.clone() }, &limits);
+        let schema = cloudgrid_bff::build_with(Backends { read, control: control.clone() }, &limits, self.ingest_endpoints(with_collector)?);
         let config = AppConfig { local: self.local(), allowed_origins, sso, ui, ..AppConfig::default() };
         Ok(cloudgrid_bff::router(schema, control, config))
     }
@@ -814,7 +851,7 @@ async fn main() -> Result<()> {
             let pipeline =
                 Pipeline::start(bus.clone(), common.writer(store, &health)?, common.pipeline()?, health.clone())
                     .await?;
-            let bff = common.bff(Arc::new(read), control.clone())?;
+            let bff = common.bff(Arc::new(read), control.clone(), true)?;
             serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             let mut revocations = control.key_revocations();
             let collector = start_collector(&common, &mut servers, bus, control, &health, &shutdown).await?;
@@ -912,7 +949,8 @@ async fn main() -> Result<()> {
             let read = GrpcRead::new(&read_url, &token).map_err(anyhow::Error::msg)?;
             let control = GrpcControl::new(&control_url, &token).map_err(anyhow::Error::msg)?;
             println!("storage-read: {read_url}; control plane: {control_url}");
-            let bff = common.bff(Arc::new(read), Arc::new(control))?;
+            // On one machine (local mode) the collector listens where its settings say.
+            let bff = common.bff(Arc::new(read), Arc::new(control), common.local())?;
             serve(&mut servers, "GraphQL (BFF)", common.addr(common.bff_addr, 8080), bff, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }

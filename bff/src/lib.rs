@@ -17,4 +17,4 @@ pub use app::{AppConfig, router};
 pub use auth::{SessionSecret, SsoAuth};
 pub use shell::UiConfig;
 pub use sso::{Sso, SsoConfig};
-pub use schema::{Backends, CloudGridSchema, Limits, build, sdl};
+pub use schema::{Backends, CloudGridSchema, IngestEndpoints, Limits, build, build_with, sdl};

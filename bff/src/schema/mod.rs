@@ -71,11 +71,28 @@ impl Default for Limits {
     }
 }
 
-/// Builds the schema over `backends`.
+/// Where applications send telemetry, as users reach it: shown by the UI with a
+/// project's ingest instructions. `None`: not known to this BFF (it is not told where
+/// the deployment's collectors are published).
+#[derive(Debug, Clone, Default)]
+pub struct IngestEndpoints {
+    /// OTLP/HTTP base URL (`https://otlp.example.com`; exporters add `/v1/traces`...).
+    pub otlp_http: Option<String>,
+    /// OTLP/gRPC endpoint (`https://otlp-grpc.example.com:4317`).
+    pub otlp_grpc: Option<String>,
+}
+
+/// Builds the schema over `backends`, not knowing the ingest endpoints.
 pub fn build(backends: Backends, limits: &Limits) -> CloudGridSchema {
+    build_with(backends, limits, IngestEndpoints::default())
+}
+
+/// Builds the schema over `backends`, with the ingest endpoints it tells users about.
+pub fn build_with(backends: Backends, limits: &Limits, ingest: IngestEndpoints) -> CloudGridSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(backends)
         .data(limits.clone())
+        .data(ingest)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if !limits.introspection {

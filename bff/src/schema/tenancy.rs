@@ -1,7 +1,7 @@
 //! Companies, projects, members, invitations, API keys and the audit log. The control
 //! plane authorizes every one of these for the caller; resolvers only shape.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Object, Result, SimpleObject};
 use cloudgrid_control::audit::AuditFilter;
 use cloudgrid_control::invitations::{InvitationSpec, InvitationState, Sent};
 use cloudgrid_control::keys::KeyScope as Scope;
@@ -74,6 +74,7 @@ pub struct Limits {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Project {
     pub id: String,
     pub company_id: String,
@@ -84,6 +85,25 @@ pub struct Project {
     pub limits: Limits,
     /// The caller's role on it.
     pub role: Role,
+}
+
+/// Where to send a project's telemetry (with one of its ingest keys as a bearer token).
+#[derive(SimpleObject)]
+pub struct Ingest {
+    /// OTLP/HTTP base URL: exporters post to `/v1/traces`, `/v1/metrics` and `/v1/logs`
+    /// under it. Absent when this deployment does not say where its collectors are.
+    pub otlp_http: Option<String>,
+    /// OTLP/gRPC endpoint, when known.
+    pub otlp_grpc: Option<String>,
+}
+
+#[ComplexObject]
+impl Project {
+    /// Where applications send this project's telemetry.
+    async fn ingest(&self, ctx: &Context<'_>) -> Ingest {
+        let known = ctx.data_opt::<super::IngestEndpoints>().cloned().unwrap_or_default();
+        Ingest { otlp_http: known.otlp_http, otlp_grpc: known.otlp_grpc }
+    }
 }
 
 fn project((p, r): (cloudgrid_control::Project, ControlRole)) -> Project {

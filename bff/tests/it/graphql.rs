@@ -122,6 +122,26 @@ async fn bad_input_gets_a_clear_error_without_internals(shape: Shape) {
 }
 
 #[tokio::test]
+async fn a_project_says_where_to_send_its_telemetry_when_the_deployment_knows() {
+    let q = "{ project(id: \"default\") { ingest { otlpHttp otlpGrpc } } }";
+    let unknown = Bff::start(Options::default()).await;
+    let answer = unknown.query(q, json!({})).await;
+    assert_eq!(answer["data"]["project"]["ingest"], json!({"otlpHttp": null, "otlpGrpc": null}), "{answer}");
+
+    let ingest = cloudgrid_bff::IngestEndpoints {
+        otlp_http: Some("https://otlp.example.com".into()),
+        otlp_grpc: Some("https://otlp-grpc.example.com:4317".into()),
+    };
+    let known = Bff::start(Options { ingest, ..Options::default() }).await;
+    let answer = known.query(q, json!({})).await;
+    assert_eq!(
+        answer["data"]["project"]["ingest"],
+        json!({"otlpHttp": "https://otlp.example.com", "otlpGrpc": "https://otlp-grpc.example.com:4317"}),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn deep_or_costly_queries_and_oversized_bodies_are_refused() {
     let limits = Limits { max_depth: 3, max_complexity: 50, ..Limits::default() };
     let app = AppConfig { max_body_bytes: 16 << 10, ..AppConfig::default() };

@@ -71,6 +71,7 @@ pub struct Options {
     pub app: AppConfig,
     pub live_buffer: usize,
     pub shape: Shape,
+    pub ingest: cloudgrid_bff::IngestEndpoints,
 }
 
 impl Options {
@@ -81,7 +82,13 @@ impl Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { limits: Limits::default(), app: AppConfig::default(), live_buffer: 1024, shape: Shape::InProcess }
+        Self {
+            limits: Limits::default(),
+            app: AppConfig::default(),
+            live_buffer: 1024,
+            shape: Shape::InProcess,
+            ingest: cloudgrid_bff::IngestEndpoints::default(),
+        }
     }
 }
 
@@ -147,7 +154,7 @@ impl Bff {
             Shape::Grpc => over_grpc(read, control).await.0,
         };
         let control = backends.control.clone();
-        let schema = cloudgrid_bff::build(backends, &options.limits);
+        let schema = cloudgrid_bff::build_with(backends, &options.limits, options.ingest.clone());
         let app = cloudgrid_bff::router(schema, control, options.app);
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -7,7 +7,7 @@ import type { LabelName, LabelValue, LiveMetricEvent, Me, Metric, MetricResult, 
 export const PROJECTS = /* GraphQL */ `
   query Projects {
     me { user { email name } companies { id name role } }
-    projects { id companyId name slug timeZone role }
+    projects { id companyId name slug timeZone role ingest { otlpHttp otlpGrpc } }
   }
 `;
 export interface ProjectsData {

@@ -14,6 +14,7 @@ export type Session =
 
 export const SESSION_URL = '/auth/session';
 export const LOGIN_URL = '/auth/login';
+export const LOGOUT_URL = '/auth/logout';
 
 /** The session an answer of `GET /auth/session` describes. Pure, for tests. */
 export function interpretSession(status: number, contentType: string | null, body: unknown): Session {

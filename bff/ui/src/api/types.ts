@@ -21,6 +21,8 @@ export interface Project {
   slug: string;
   timeZone: string;
   role: Role;
+  /** Where to send the project's telemetry, when the deployment says (absent in older answers). */
+  ingest?: { otlpHttp: string | null; otlpGrpc: string | null };
 }
 
 export interface Me {

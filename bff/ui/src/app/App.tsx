@@ -1,12 +1,14 @@
 // The app shell: loads who the caller is and which projects it reaches, settles which
 // project is shown, and renders the top bar and the page the URL names.
 
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { PROJECTS, type ProjectsData } from '../api/operations';
 import { AlertsPage } from '../alerts/AlertsPage';
 import { DashboardsPage } from '../dashboards/DashboardsPage';
 import { Explorer } from '../explorer/Explorer';
 import { LogsPage } from '../logs/LogsPage';
+import { AcceptInvitation } from '../onboarding/AcceptInvitation';
+import { Onboarding } from '../onboarding/Onboarding';
 import { NotFound } from '../pages/Placeholder';
 import type { PageProps } from '../pages/props';
 import { SettingsPage } from '../settings/SettingsPage';
@@ -19,11 +21,13 @@ import { chooseProject } from './projects';
 import { useTheme } from './theme';
 import { PAGE_TITLES, TopBar } from './TopBar';
 import { useAsync } from './useAsync';
+import { SignedOut } from './UserMenu';
 
 export function App() {
-  const { api } = useServices();
+  const { api, live } = useServices();
   const [state, setState] = useAppState();
   const [theme, toggleTheme] = useTheme();
+  const [signedOut, setSignedOut] = useState(false);
   const projects = useAsync((signal) => api.request<ProjectsData>(PROJECTS, {}, { signal }), []);
 
   // Each page's view (the explorer's query, the traces' filters…) is remembered while
@@ -46,6 +50,8 @@ export function App() {
     const what = state.page === 'explore' && state.query.metric ? ` · ${state.query.metric}` : '';
     document.title = `${page}${what} · ${project?.name ?? 'CloudGrid'} · CloudGrid`;
   }, [state.page, state.query.metric, project?.name]);
+
+  if (signedOut) return <SignedOut />;
 
   if (!projects.data) {
     return (
@@ -87,13 +93,23 @@ export function App() {
         theme={theme}
         onToggleTheme={toggleTheme}
         linkTo={linkTo}
+        onSignedOut={() => {
+          // The live socket belongs to the ended session.
+          live.dispose();
+          setSignedOut(true);
+        }}
       />
       <main class="page">
-        {!project ? (
-          <div class="page-pad" data-testid="no-projects">
-            <h1>No projects</h1>
-            <p>You do not reach any project yet. Ask an admin of your company to give you access, or create one with the createProject mutation.</p>
-          </div>
+        {state.page === 'invitations' ? (
+          <AcceptInvitation state={state} me={projects.data.me} />
+        ) : !project ? (
+          <Onboarding
+            me={projects.data.me}
+            onCreated={(id) => {
+              setState((s) => ({ ...s, project: id, sub: [], params: [] }));
+              projects.reload();
+            }}
+          />
         ) : state.page === null ? (
           <NotFound onHome={() => setState(linkTo('explore'))} />
         ) : (
@@ -118,5 +134,7 @@ function CurrentPage({ page, props }: { page: Page; props: PageProps }) {
       return <AlertsPage {...props} />;
     case 'settings':
       return <SettingsPage {...props} />;
+    case 'invitations':
+      return null;
   }
 }

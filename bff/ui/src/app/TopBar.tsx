@@ -4,10 +4,11 @@
 import type { Company, Project } from '../api/types';
 import { groupProjects } from './projects';
 import { isPlainClick, type SetAppState } from '../state/useAppState';
-import { PAGES, serialiseState, type AppState, type Page } from '../state/url';
+import { NAV_PAGES, serialiseState, type AppState, type Page } from '../state/url';
 import type { TimeRange } from '../time/range';
 import type { Theme } from './theme';
 import { TimeRangePicker } from './TimeRangePicker';
+import { UserMenu } from './UserMenu';
 
 export const PAGE_TITLES: Record<Page, string> = {
   explore: 'Explore',
@@ -16,6 +17,7 @@ export const PAGE_TITLES: Record<Page, string> = {
   logs: 'Logs',
   alerts: 'Alerts',
   settings: 'Settings',
+  invitations: 'Invitation',
 };
 
 interface Props {
@@ -27,9 +29,10 @@ interface Props {
   onToggleTheme(): void;
   /** Where a page's link goes: its last view, kept while on other pages. */
   linkTo(page: Page): AppState;
+  onSignedOut(): void;
 }
 
-export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, linkTo }: Props) {
+export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, linkTo, onSignedOut }: Props) {
   const groups = groupProjects(projects, companies);
   const go = (page: Page) => (e: MouseEvent) => {
     if (!isPlainClick(e)) return;
@@ -65,7 +68,7 @@ export function TopBar({ state, setState, projects, companies, theme, onToggleTh
         </select>
       </label>
       <nav class="nav" aria-label="Pages">
-        {PAGES.map((page) => (
+        {NAV_PAGES.map((page) => (
           <a
             key={page}
             href={hrefFor(page)}
@@ -91,6 +94,7 @@ export function TopBar({ state, setState, projects, companies, theme, onToggleTh
       >
         {theme === 'dark' ? '☀' : '☾'}
       </button>
+      <UserMenu onSignedOut={onSignedOut} />
     </header>
   );
 }

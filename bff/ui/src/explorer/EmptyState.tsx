@@ -1,10 +1,15 @@
 // A project without metrics: instead of an empty search box, how to send some. The
 // explorer keeps checking, so the list appears by itself once data arrives.
 
+import type { Project } from '../api/types';
 import { CopyButton } from '../ui/CopyButton';
 
-/** The OTLP/HTTP endpoint on this host (CloudGrid's collector listens on 4318). */
-export function otlpEndpoint(hostname: string): string {
+/**
+ * Where to send OTLP/HTTP: the project's endpoint as the server knows it (`known`, from
+ * `Project.ingest`), else a guess: this host on the collector's default port, 4318.
+ */
+export function otlpEndpoint(hostname: string, known?: string | null): string {
+  if (known) return known;
   const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
   return `http://${host}:4318`;
 }
@@ -36,15 +41,17 @@ export function envSnippet(endpoint: string): string {
   return `OTEL_EXPORTER_OTLP_ENDPOINT=${endpoint} OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer <ingest key>"`;
 }
 
-export function EmptyState({ projectName, checking }: { projectName: string; checking: boolean }) {
-  const endpoint = otlpEndpoint(window.location.hostname);
+export function EmptyState({ project, checking }: { project: Project; checking: boolean }) {
+  const projectName = project.name;
+  const endpoint = otlpEndpoint(window.location.hostname, project.ingest?.otlpHttp);
+  const grpc = project.ingest?.otlpGrpc;
   const python = pythonSnippet(endpoint);
   const env = envSnippet(endpoint);
   return (
     <div class="empty-state" data-testid="empty-state">
       <h2>No metrics in {projectName} yet</h2>
       <p>
-        Send OpenTelemetry data to <code data-testid="otlp-endpoint">{endpoint}</code> (OTLP over HTTP; gRPC on port 4317) with your project's
+        Send OpenTelemetry data to <code data-testid="otlp-endpoint">{endpoint}</code> (OTLP over HTTP{grpc ? <>; gRPC at <code data-testid="otlp-grpc-endpoint">{grpc}</code></> : '; gRPC on port 4317'}) with your project's
         ingest key as <code>Authorization: Bearer &lt;key&gt;</code>. CloudGrid printed the key at its first start and wrote it to{' '}
         <code>data/ingest-key</code>; an admin can create more with the <code>createApiKey</code> mutation.
       </p>

@@ -16,6 +16,7 @@ import { ErrorNotice } from '../ui/ErrorNotice';
 import { EmptyState } from './EmptyState';
 import { MetricList } from './MetricList';
 import { buildMetricQuery, describeQuery, EMPTY_QUERY, type ExplorerQuery } from './query';
+import { SaveToDashboard } from '../dashboards/SaveToDashboard';
 import { QueryEditor } from './QueryEditor';
 import { ResultView } from './ResultView';
 
@@ -84,7 +85,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
       </div>
     );
   }
-  if (empty) return <EmptyState projectName={project.name} checking={metrics.loading} />;
+  if (empty) return <EmptyState project={project} checking={metrics.loading} />;
 
   return (
     <div class="explorer">
@@ -129,6 +130,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
               onRun={() => setRunNonce((n) => n + 1)}
               onLive={onLive}
               onRefresh={onRefresh}
+              actions={<SaveToDashboard project={project} query={query} range={state.range} />}
             />
             <ResultView
               project={project.id}

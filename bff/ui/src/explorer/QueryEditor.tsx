@@ -2,6 +2,7 @@
 // which series (filters), what per window (aggregation, step), then how to combine
 // series (across, by). Every change re-runs the query; "Run" runs it again as is.
 
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { ACROSS_AGGREGATIONS, type AcrossAggregation, type Aggregation, type LabelName, type Matcher, type Metric } from '../api/types';
 import { REFRESH_INTERVALS } from '../state/url';
@@ -20,6 +21,8 @@ interface Props {
   onRun(): void;
   onLive(on: boolean): void;
   onRefresh(interval: string | null): void;
+  /** More actions on the query (saving it to a dashboard), before "Run query". */
+  actions?: ComponentChildren;
 }
 
 export function QueryEditor(props: Props) {
@@ -184,6 +187,7 @@ export function QueryEditor(props: Props) {
           <span class="switch-track" aria-hidden="true" />
           Live
         </label>
+        {props.actions}
         <button type="button" class="button primary" onClick={props.onRun} disabled={live} data-testid="run-query">
           Run query
         </button>

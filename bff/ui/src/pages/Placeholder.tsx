@@ -4,7 +4,7 @@
 import type { Project } from '../api/types';
 import type { Page } from '../state/url';
 
-const PLANS: Record<Exclude<Page, 'explore'>, { title: string; what: string; api: string }> = {
+const PLANS: Record<Exclude<Page, 'explore' | 'invitations'>, { title: string; what: string; api: string }> = {
   dashboards: {
     title: 'Dashboards',
     what: 'The project’s dashboards: time series, stat, table, bar, heatmap and alert-list widgets over variables, with import and export as JSON.',
@@ -32,7 +32,7 @@ const PLANS: Record<Exclude<Page, 'explore'>, { title: string; what: string; api
   },
 };
 
-export function Placeholder({ page, project }: { page: Exclude<Page, 'explore'>; project: Project }) {
+export function Placeholder({ page, project }: { page: Exclude<Page, 'explore' | 'invitations'>; project: Project }) {
   const plan = PLANS[page];
   return (
     <div class="page-pad placeholder" data-testid={`page-${page}`}>

@@ -25,7 +25,10 @@ import { ACROSS_AGGREGATIONS, AGGREGATIONS, type AcrossAggregation, type Aggrega
 import { EMPTY_QUERY, STEPS, type ExplorerQuery } from '../explorer/query';
 import { DEFAULT_RANGE, parseDuration, parseTimeRange, serialiseTimeRange, type TimeRange } from '../time/range';
 
-export const PAGES = ['explore', 'dashboards', 'traces', 'logs', 'alerts', 'settings'] as const;
+/** The pages in the navigation, in its order. */
+export const NAV_PAGES = ['explore', 'dashboards', 'traces', 'logs', 'alerts', 'settings'] as const;
+/** Every page: the navigation's, and `/invitations/accept?token=…` (an emailed link). */
+export const PAGES = [...NAV_PAGES, 'invitations'] as const;
 export type Page = (typeof PAGES)[number];
 
 export interface AppState {

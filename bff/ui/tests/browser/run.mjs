@@ -20,7 +20,7 @@ import { runSteps, step } from './harness.mjs';
 import { startCloudgrid } from './server.mjs';
 
 /** In run order: the explorer first, as it starts from an install that holds no data. */
-const AREAS = ['explore', 'traces', 'logs', 'dashboards', 'alerts', 'settings', 'shell'];
+const AREAS = ['explore', 'traces', 'logs', 'dashboards', 'alerts', 'settings', 'shell', 'sso'];
 
 /**
  * What an area's default export receives.
@@ -34,6 +34,9 @@ const AREAS = ['explore', 'traces', 'logs', 'dashboards', 'alerts', 'settings', 
  * @property {(ctx: import('playwright-core').BrowserContext) => Promise<import('playwright-core').Page>} newPage a page whose script errors fail the run
  * @property {(page: import('playwright-core').Page, name: string) => Promise<string>} screenshot
  * @property {string[]} figures lines printed at the end (timings)
+ * @property {string} binary the cloudgrid binary, for an area that starts its own server
+ * @property {string} distDir the built UI
+ * @property {Set<string>} appOrigins CloudGrid origins whose pages' script errors fail the run (an area's own server adds its own)
  */
 
 const uiDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -66,11 +69,14 @@ async function screenshot(page, name) {
 
 const figures = [];
 const pageErrors = [];
+/** CloudGrid's own origins: errors on other sites' pages (the sign-in provider's) are theirs. */
+const appOrigins = new Set();
+const ours = (url) => [...appOrigins].some((o) => url.startsWith(`${o}/`) || url === o);
 async function newPage(ctx) {
   const p = await ctx.newPage();
-  p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`));
+  p.on('pageerror', (e) => ours(p.url()) && pageErrors.push(`${p.url()}: ${e.message}`));
   p.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`${p.url()}: console error: ${m.text()}`);
+    if (m.type() === 'error' && ours(p.url())) pageErrors.push(`${p.url()}: console error: ${m.text()}`);
   });
   return p;
 }
@@ -88,13 +94,14 @@ let outcome = { passed: 0, failed: 1 };
 try {
   const started = Date.now();
   server = await startCloudgrid({ binary, uiDir: distDir });
+  appOrigins.add(server.baseUrl);
   browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
   // A zone other than the machine's, to see that times are shown in the browser's zone.
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark', timezoneId: 'Europe/Paris' });
   page = await newPage(context);
   console.log(`  ok   cloudgrid starts and the browser opens (${Date.now() - started} ms)`);
 
-  const area = { step, timing, server, browser, context, page, newPage, screenshot, figures };
+  const area = { step, timing, server, browser, context, page, newPage, screenshot, figures, binary, distDir, appOrigins };
   for (const name of AREAS) {
     if (asked.length && !asked.includes(name)) continue;
     const { default: register } = await import(`./areas/${name}.mjs`);

@@ -40,9 +40,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 /**
- * @param {{ binary: string, uiDir: string, readyTimeoutMs?: number }} options
+ * @param {{ binary: string, uiDir: string, env?: Record<string, string>, readyTimeoutMs?: number }} options
+ *   `env` is added last: it may replace the addresses chosen here (a test that must know
+ *   the BFF's address before the server starts picks it with `freePort`).
  */
-export async function startCloudgrid({ binary, uiDir, readyTimeoutMs = 90_000 }) {
+export async function startCloudgrid({ binary, uiDir, env: extra = {}, readyTimeoutMs = 90_000 }) {
   const dataDir = mkdtempSync(join(tmpdir(), 'cloudgrid-ui-test-'));
   const [bff, otlpHttp, otlpGrpc, admin, control, storageRead] = await Promise.all(Array.from({ length: 6 }, freePort));
   const env = {
@@ -55,6 +57,7 @@ export async function startCloudgrid({ binary, uiDir, readyTimeoutMs = 90_000 })
     CLOUDGRID_ADMIN_ADDR: `127.0.0.1:${admin}`,
     CLOUDGRID_CONTROL_PLANE_ADDR: `127.0.0.1:${control}`,
     CLOUDGRID_STORAGE_READ_ADDR: `127.0.0.1:${storageRead}`,
+    ...extra,
   };
   const logPath = join(dataDir, 'server.log');
   let log = '';
@@ -110,7 +113,7 @@ export async function startCloudgrid({ binary, uiDir, readyTimeoutMs = 90_000 })
   }
 
   return {
-    baseUrl: `http://127.0.0.1:${bff}`,
+    baseUrl: `http://${env.CLOUDGRID_BFF_ADDR}`,
     otlpUrl: `http://127.0.0.1:${otlpHttp}`,
     ingestKey: readFileSync(join(dataDir, 'ingest-key'), 'utf8').trim(),
     log: () => log,

@@ -53,6 +53,9 @@ describe('the empty state', () => {
     expect(otlpEndpoint('127.0.0.1')).toBe('http://127.0.0.1:4318');
     expect(otlpEndpoint('grid.example.com')).toBe('http://grid.example.com:4318');
     expect(otlpEndpoint('::1')).toBe('http://[::1]:4318');
+    // The deployment's own answer wins over the guess.
+    expect(otlpEndpoint('grid.example.com', 'https://otlp.example.com')).toBe('https://otlp.example.com');
+    expect(otlpEndpoint('grid.example.com', null)).toBe('http://grid.example.com:4318');
   });
 
   it('gives a Python program that exports metrics with the ingest key', () => {

@@ -71,9 +71,10 @@ export default function explore({ step, timing, server, browser, page, newPage, 
     await page.goto(`${server.baseUrl}/`);
     await page.waitForSelector('[data-testid="empty-state"]');
     assert.match(page.url(), /\/explore\?project=default&range=1h$/, 'the URL names the page, project and range');
-    assert.equal(await page.textContent('[data-testid="otlp-endpoint"]'), 'http://127.0.0.1:4318');
+    // The server's own OTLP address (the test's is a random port), not a guess.
+    assert.equal(await page.textContent('[data-testid="otlp-endpoint"]'), server.otlpUrl);
     const snippet = await page.textContent('[data-testid="python-snippet"]');
-    assert.match(snippet, /OTLPMetricExporter\(endpoint="http:\/\/127\.0\.0\.1:4318\/v1\/metrics"/);
+    assert.ok(snippet.includes(`OTLPMetricExporter(endpoint="${server.otlpUrl}/v1/metrics"`), snippet);
     assert.match(snippet, /"authorization": "Bearer " \+ key/);
     await screenshot(page, 'explore-empty-state');
   });
@@ -264,6 +265,24 @@ export default function explore({ step, timing, server, browser, page, newPage, 
     await screenshot(page, 'explore-live');
     await page.click('.switch');
     await page.waitForSelector('[data-testid="result"][data-live="off"]');
+  });
+
+  step('the query is saved as a dashboard widget, which draws the same series', async () => {
+    await page.goto(`${server.baseUrl}/explore?project=default&range=1h&metric=${METRIC}`);
+    await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the explorer chart');
+    await page.click('[data-testid="save-to-dashboard"]');
+    await page.waitForSelector('[data-testid="save-target"]:not([disabled])');
+    await page.selectOption('[data-testid="save-target"]', '__new__');
+    await page.fill('[data-testid="save-new-title"]', 'Queues');
+    await page.fill('[data-testid="save-widget-title"]', 'Queue depth');
+    await screenshot(page, 'explore-save-to-dashboard');
+    await page.click('[data-testid="save-widget"]');
+    await page.waitForSelector('[data-testid="save-done"]');
+    await page.click('[data-testid="open-saved-dashboard"]');
+    await eventually(async () => new URL(page.url()).pathname.startsWith('/dashboards/'), { what: 'the dashboard page' });
+    await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the widget’s chart');
+    assert.match(await page.textContent('[data-testid="page-dashboards"]'), /Queues[\s\S]*Queue depth/);
+    await screenshot(page, 'dashboard-from-explorer');
   });
 
   step('an API error is shown with its message and code', async () => {

@@ -10,7 +10,7 @@ const METRIC = 'shell.test.metric';
 export default function shell({ step, server, page, screenshot }) {
   step('every page opens from the navigation, and the theme is remembered', async () => {
     await page.goto(`${server.baseUrl}/explore?project=default&range=1h&metric=${METRIC}&agg=MAX`);
-    await page.waitForSelector('[data-testid="metric-search"]');
+    await page.waitForSelector('[data-testid="metric-search"], [data-testid="empty-state"]');
     for (const name of ['dashboards', 'traces', 'logs', 'alerts', 'settings']) {
       await page.click(`[data-testid="nav-${name}"]`);
       await page.waitForSelector(`[data-testid="page-${name}"]`);
@@ -28,7 +28,7 @@ export default function shell({ step, server, page, screenshot }) {
     await page.click('[data-testid="theme-toggle"]');
     assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
     await page.reload();
-    await page.waitForSelector('[data-testid="metric-search"]');
+    await page.waitForSelector('[data-testid="metric-search"], [data-testid="empty-state"]');
     assert.equal(await page.getAttribute('html', 'data-theme'), 'light');
     await screenshot(page, 'explore-light');
     await page.click('[data-testid="theme-toggle"]');

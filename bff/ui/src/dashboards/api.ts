@@ -1,0 +1,121 @@
+// The GraphQL documents of the dashboards page and the shapes of their answers. The
+// shared ones (metrics, label values, metric queries) are in api/operations.ts.
+
+export interface DashboardEntry {
+  id: string;
+  title: string;
+  version: number;
+}
+
+export interface StoredDashboard {
+  id: string;
+  version: number;
+  title: string;
+  /** The document (see model.ts `parseSpec`). */
+  spec: unknown;
+}
+
+const DASHBOARD_FIELDS = 'id version title spec';
+
+export const DASHBOARDS = /* GraphQL */ `
+  query Dashboards($project: String!) {
+    dashboards(project: $project) { id title version }
+  }
+`;
+export interface DashboardsData {
+  dashboards: DashboardEntry[];
+}
+
+export const DASHBOARD = /* GraphQL */ `
+  query Dashboard($project: String!, $id: String!) {
+    dashboard(project: $project, id: $id) { ${DASHBOARD_FIELDS} }
+  }
+`;
+export interface DashboardData {
+  dashboard: StoredDashboard;
+}
+
+export const CREATE_DASHBOARD = /* GraphQL */ `
+  mutation CreateDashboard($project: String!, $spec: JSON!) {
+    createDashboard(project: $project, spec: $spec) { ${DASHBOARD_FIELDS} }
+  }
+`;
+export interface CreateDashboardData {
+  createDashboard: StoredDashboard;
+}
+
+export const UPDATE_DASHBOARD = /* GraphQL */ `
+  mutation UpdateDashboard($project: String!, $id: String!, $version: Int!, $spec: JSON!) {
+    updateDashboard(project: $project, id: $id, version: $version, spec: $spec) { ${DASHBOARD_FIELDS} }
+  }
+`;
+export interface UpdateDashboardData {
+  updateDashboard: StoredDashboard;
+}
+
+export const DELETE_DASHBOARD = /* GraphQL */ `
+  mutation DeleteDashboard($project: String!, $id: String!) {
+    deleteDashboard(project: $project, id: $id)
+  }
+`;
+
+export const EXPORT_DASHBOARD = /* GraphQL */ `
+  query ExportDashboard($project: String!, $id: String!) {
+    exportDashboard(project: $project, id: $id)
+  }
+`;
+export interface ExportDashboardData {
+  exportDashboard: string;
+}
+
+export const IMPORT_DASHBOARD = /* GraphQL */ `
+  mutation ImportDashboard($project: String!, $document: String!) {
+    importDashboard(project: $project, document: $document) { ${DASHBOARD_FIELDS} }
+  }
+`;
+export interface ImportDashboardData {
+  importDashboard: StoredDashboard;
+}
+
+export interface AlertEvent {
+  id: string;
+  ruleId: string;
+  ruleName: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  severity: string;
+  fromState: string;
+  toState: string;
+  atMs: number;
+  value: number | null;
+  silenced: boolean;
+}
+
+const ALERT_EVENT_FIELDS = 'id ruleId ruleName labels annotations severity fromState toState atMs value silenced';
+
+export const ACTIVE_ALERTS = /* GraphQL */ `
+  query ActiveAlerts($project: String!, $ruleId: String, $labels: JSON, $firingOnly: Boolean) {
+    activeAlerts(project: $project, ruleId: $ruleId, labels: $labels, firingOnly: $firingOnly) { ${ALERT_EVENT_FIELDS} }
+  }
+`;
+export interface ActiveAlertsData {
+  activeAlerts: AlertEvent[];
+}
+
+export const LIVE_ALERT_EVENTS = /* GraphQL */ `
+  subscription LiveAlertEvents($project: String!, $ruleId: String, $labels: JSON) {
+    liveAlertEvents(project: $project, ruleId: $ruleId, labels: $labels) { started lagged events { id } }
+  }
+`;
+export interface LiveAlertEventsData {
+  liveAlertEvents: { started: boolean; lagged: number | null; events: { id: string }[] };
+}
+
+export const ALERT_RULES = /* GraphQL */ `
+  query AlertRules($project: String!) {
+    alertRules(project: $project) { id name enabled severity }
+  }
+`;
+export interface AlertRulesData {
+  alertRules: { id: string; name: string; enabled: boolean; severity: string }[];
+}

@@ -1,0 +1,66 @@
+// The page an invitation email links to: `/invitations/accept?token=cgi_…`. With single
+// sign-on the server has already had the person sign in (the page is for people signed
+// in); accepting joins them to the company and opens its project.
+
+import { useState } from 'preact/hooks';
+import { toApiError, type ApiError } from '../api/errors';
+import { PROJECTS, type ProjectsData } from '../api/operations';
+import type { Me } from '../api/types';
+import { useServices } from '../app/context';
+import { DEFAULT_STATE, param, serialiseState, type AppState } from '../state/url';
+import { ErrorNotice } from '../ui/ErrorNotice';
+import { ACCEPT_INVITATION, projectToOpen, type AcceptInvitationData } from './api';
+
+export function AcceptInvitation({ state, me }: { state: AppState; me: Me }) {
+  const { api } = useServices();
+  const token = param(state, 'token');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [joined, setJoined] = useState<string | null>(null);
+
+  const accept = async () => {
+    if (!token) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const { acceptInvitation: company } = await api.request<AcceptInvitationData>(ACCEPT_INVITATION, { token });
+      setJoined(company.name);
+      const { projects } = await api.request<ProjectsData>(PROJECTS);
+      const project = projectToOpen(company.id, projects);
+      // A full load: the project list and the switcher start afresh with the new company.
+      window.location.assign(serialiseState({ ...DEFAULT_STATE, project }));
+    } catch (e) {
+      setError(toApiError(e));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="page-pad onboarding" data-testid="page-invitations">
+      <h1>Invitation</h1>
+      {!token || state.sub[0] !== 'accept' ? (
+        <p>
+          This link holds no invitation. Open the link from the invitation email as it is (it ends with <code>?token=…</code>).
+        </p>
+      ) : joined ? (
+        <p data-testid="invitation-joined">You joined {joined}. Opening its project…</p>
+      ) : (
+        <div class="card">
+          <p>
+            You were invited to a company on CloudGrid.
+            {me.user ? (
+              <>
+                {' '}
+                Accepting adds <strong>{me.user.email}</strong> to it with the role the invitation gives.
+              </>
+            ) : null}
+          </p>
+          <button type="button" class="button primary" disabled={busy} onClick={() => void accept()} data-testid="accept-invitation">
+            {busy ? 'Accepting…' : 'Accept the invitation'}
+          </button>
+        </div>
+      )}
+      {error && <ErrorNotice error={error} title="Could not accept the invitation" />}
+    </div>
+  );
+}

@@ -1,0 +1,357 @@
+// The trace search: filters above (kept in the URL, so a link reproduces the search),
+// then the traces found in the time range, newest first, or the live tail of new spans.
+
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Project } from '../api/types';
+import { useServices } from '../app/context';
+import { useAsync } from '../app/useAsync';
+import type { SetAppState } from '../state/useAppState';
+import { REFRESH_INTERVALS, type AppState } from '../state/url';
+import { formatDateTime } from '../time/format';
+import { msToNanos } from '../time/nanos';
+import { formatDuration, parseDuration, rangeLength, resolveRange } from '../time/range';
+import { ErrorNotice } from '../ui/ErrorNotice';
+import { TRACES, type SpanStatus, type TracesData } from './api';
+import { LiveSpans } from './LiveSpans';
+import {
+  filterProblems,
+  formatNs,
+  hasFilters,
+  nanosToMsExact,
+  normaliseTraceId,
+  parseApiDuration,
+  parseAttributeFilter,
+  parseTraceFilters,
+  serialiseAttributeFilter,
+  serviceColour,
+  toSpanFilter,
+  withTraceFilters,
+  type TraceFilters,
+} from './model';
+import { AppLink, LiveSwitch, SendDataHelp, traceState, useDataPresence } from './shared';
+
+const LIMIT = 100;
+
+interface Props {
+  state: AppState;
+  setState: SetAppState;
+  project: Project;
+}
+
+export function TraceSearch({ state, setState, project }: Props) {
+  const { api } = useServices();
+  const filters = parseTraceFilters(state);
+  const filtersKey = JSON.stringify(filters);
+  const presence = useDataPresence(project.id, 'spans');
+  const problems = filterProblems(filters);
+  const valid = Object.keys(problems).length === 0;
+  const spanFilter = useMemo(() => toSpanFilter(filters), [filtersKey]);
+
+  const results = useAsync(
+    (signal) => {
+      if (state.live || !valid) return null;
+      const window = resolveRange(state.range, Date.now());
+      return api
+        .request<TracesData>(
+          TRACES,
+          { project: project.id, filter: spanFilter, from: msToNanos(window.from), to: msToNanos(window.to), limit: LIMIT },
+          { signal },
+        )
+        .then((d) => ({ traces: d.traces, window }));
+    },
+    [project.id, filtersKey, JSON.stringify(state.range), state.live],
+  );
+
+  // Auto-refresh, skipped while the tab is hidden.
+  const refreshMs = state.refresh ? parseDuration(state.refresh) : null;
+  useEffect(() => {
+    if (!refreshMs || state.live) return;
+    const timer = window.setInterval(() => {
+      if (document.visibilityState !== 'hidden') results.reload();
+    }, refreshMs);
+    return () => window.clearInterval(timer);
+  }, [refreshMs, state.live, results.reload]);
+
+  // Services seen so far, offered as suggestions (the API has no list of services).
+  const seen = useRef(new Set<string>());
+  for (const t of results.data?.traces ?? []) if (t.rootService) seen.current.add(t.rootService);
+
+  const apply = (next: TraceFilters) => setState((s) => ({ ...s, params: withTraceFilters(s.params, next) }));
+  const onLive = (on: boolean) =>
+    setState((s) => ({
+      ...s,
+      live: on,
+      range: on && s.range.kind === 'absolute' ? { kind: 'relative', duration: formatDuration(rangeLength(s.range)) } : s.range,
+      refresh: on ? null : s.refresh,
+    }));
+
+  const traces = results.data?.traces ?? [];
+  const longest = Math.max(1, ...traces.map((t) => parseApiDuration(t.duration)));
+
+  return (
+    <div class="tl-search">
+      <TraceFilterBar
+        filters={filters}
+        problems={problems}
+        services={[...seen.current].sort()}
+        onApply={apply}
+        onRun={results.reload}
+        onOpenTrace={(id) => setState((s) => traceState(s, id))}
+        live={state.live}
+        refresh={state.refresh}
+        onLive={onLive}
+        onRefresh={(refresh) => setState((s) => ({ ...s, refresh }), { replace: true })}
+      />
+      {presence.empty && !hasFilters(filters) ? (
+        <SendDataHelp signal="traces" project={project} checking={presence.checking} />
+      ) : state.live ? (
+        <LiveSpans state={state} setState={setState} project={project.id} filter={spanFilter} />
+      ) : (
+        <section class="tl-results" aria-busy={results.loading} data-testid="trace-results">
+          <div class="result-status">
+            <span class="muted" data-testid="trace-count">
+              {results.data
+                ? `${traces.length}${traces.length === LIMIT ? '+' : ''} trace${traces.length === 1 ? '' : 's'}${hasFilters(filters) ? ' matching the filters' : ''}`
+                : !valid
+                  ? 'Fix the filters to search'
+                  : 'Searching…'}
+              {results.data && results.tookMs !== null && ` · ${results.tookMs} ms`}
+            </span>
+          </div>
+          {results.loading && <div class="progress" aria-hidden="true" />}
+          {results.error && <ErrorNotice error={results.error} onRetry={results.reload} title="The trace search failed" />}
+          {results.data && traces.length === 0 && !results.error && (
+            <div class="chart-placeholder" data-testid="no-traces">
+              <div>
+                <strong>No traces {hasFilters(filters) ? 'match these filters ' : ''}in this range.</strong>
+                <p class="muted">
+                  Between {formatDateTime(results.data.window.from, { seconds: false })} and{' '}
+                  {formatDateTime(results.data.window.to, { seconds: false })}. Try a longer range{hasFilters(filters) ? ' or fewer filters' : ''}, or
+                  turn on Live to watch spans arrive.
+                </p>
+              </div>
+            </div>
+          )}
+          {traces.length > 0 && (
+            <table class="tl-table" data-testid="trace-table">
+              <thead>
+                <tr>
+                  <th>Start</th>
+                  <th>Root service</th>
+                  <th>Root operation</th>
+                  <th class="num">Duration</th>
+                  <th class="num">Spans</th>
+                  <th>Trace ID</th>
+                </tr>
+              </thead>
+              <tbody>
+                {traces.map((t) => {
+                  const ns = parseApiDuration(t.duration);
+                  const to = traceState(state, t.traceId);
+                  return (
+                    <tr
+                      key={t.traceId}
+                      class={t.errors ? 'tl-row-error' : ''}
+                      data-testid="trace-row"
+                      data-trace-id={t.traceId}
+                      onClick={(e) => {
+                        if ((e.target as HTMLElement).closest('a')) return;
+                        setState(to);
+                      }}
+                    >
+                      <td class="tl-time">{formatDateTime(nanosToMsExact(t.start))}</td>
+                      <td>
+                        <span class="tl-service">
+                          <span class="tl-dot" style={{ background: serviceColour(t.rootService) }} aria-hidden="true" />
+                          {t.rootService || <em class="muted">unknown</em>}
+                        </span>
+                      </td>
+                      <td class="tl-op">
+                        <AppLink to={to} setState={setState} data-testid="trace-link">
+                          {t.rootOperation || '(no name)'}
+                        </AppLink>
+                        {t.errors > 0 && (
+                          <span class="tl-error-badge" data-testid="trace-errors" title={`${t.errors} span${t.errors === 1 ? '' : 's'} with status error`}>
+                            {t.errors} error{t.errors === 1 ? '' : 's'}
+                          </span>
+                        )}
+                      </td>
+                      <td class="num tl-duration-cell">
+                        <span class="tl-duration-bar" style={{ width: `${Math.max(2, (ns / longest) * 100)}%` }} aria-hidden="true" />
+                        <span data-testid="trace-duration">{formatNs(ns)}</span>
+                      </td>
+                      <td class="num" data-testid="trace-spans">
+                        {t.spans}
+                      </td>
+                      <td>
+                        <code class="tl-id">{t.traceId}</code>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )}
+          {traces.length === LIMIT && <p class="muted small">Showing the newest {LIMIT}; narrow the range or the filters to see others.</p>}
+        </section>
+      )}
+    </div>
+  );
+}
+
+interface BarProps {
+  filters: TraceFilters;
+  problems: ReturnType<typeof filterProblems>;
+  services: string[];
+  onApply(filters: TraceFilters): void;
+  onRun(): void;
+  onOpenTrace(traceId: string): void;
+  live: boolean;
+  refresh: string | null;
+  onLive(on: boolean): void;
+  onRefresh(refresh: string | null): void;
+}
+
+/** The filters as a form: typed freely, applied (written to the URL) on Enter or Search. */
+function TraceFilterBar({ filters, problems, services, onApply, onRun, onOpenTrace, live, refresh, onLive, onRefresh }: BarProps) {
+  const [draft, setDraft] = useState(filters);
+  const [attrText, setAttrText] = useState('');
+  const [traceId, setTraceId] = useState('');
+  const key = JSON.stringify(filters);
+  useEffect(() => setDraft(filters), [key]);
+
+  const set = (patch: Partial<TraceFilters>) => setDraft((d) => ({ ...d, ...patch }));
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const extra = parseAttributeFilter(attrText);
+    const next = extra ? { ...draft, attributes: [...draft.attributes, extra] } : draft;
+    if (extra) setAttrText('');
+    if (JSON.stringify(next) === key) onRun();
+    else onApply(next);
+  };
+  const draftProblems = filterProblems(draft);
+  const idValid = normaliseTraceId(traceId);
+
+  return (
+    <form class="tl-filters" onSubmit={submit} aria-label="Trace search" data-testid="trace-filters">
+      <div class="tl-filter-row">
+        <label class="tl-field">
+          <span>Service</span>
+          <input type="text" list="tl-services" value={draft.service} onInput={(e) => set({ service: (e.target as HTMLInputElement).value })} placeholder="any" spellcheck={false} data-testid="filter-service" />
+          <datalist id="tl-services">
+            {services.map((s) => (
+              <option key={s} value={s} />
+            ))}
+          </datalist>
+        </label>
+        <label class="tl-field">
+          <span>Span name</span>
+          <input type="text" value={draft.operation} onInput={(e) => set({ operation: (e.target as HTMLInputElement).value })} placeholder="any (exact)" spellcheck={false} data-testid="filter-operation" />
+        </label>
+        <label class="tl-field">
+          <span>Status</span>
+          <select value={draft.status ?? ''} onChange={(e) => set({ status: ((e.target as HTMLSelectElement).value || null) as SpanStatus | null })} data-testid="filter-status">
+            <option value="">any</option>
+            <option value="ERROR">error</option>
+            <option value="OK">ok</option>
+            <option value="UNSET">unset</option>
+          </select>
+        </label>
+        <label class="tl-field tl-narrow">
+          <span>Min duration</span>
+          <input
+            type="text"
+            value={draft.minDuration}
+            onInput={(e) => set({ minDuration: (e.target as HTMLInputElement).value })}
+            placeholder="e.g. 250ms"
+            aria-invalid={!!draftProblems.minDuration}
+            title={draftProblems.minDuration ?? 'Spans at least this long (ns, us, ms, s, m, h; a bare number is ms)'}
+            data-testid="filter-min"
+          />
+        </label>
+        <label class="tl-field tl-narrow">
+          <span>Max duration</span>
+          <input
+            type="text"
+            value={draft.maxDuration}
+            onInput={(e) => set({ maxDuration: (e.target as HTMLInputElement).value })}
+            placeholder="e.g. 2s"
+            aria-invalid={!!draftProblems.maxDuration}
+            title={draftProblems.maxDuration ?? 'Spans at most this long'}
+            data-testid="filter-max"
+          />
+        </label>
+        <label class="tl-field tl-wide">
+          <span>Attribute</span>
+          <input type="text" value={attrText} onInput={(e) => setAttrText((e.target as HTMLInputElement).value)} placeholder="key=value, then Enter" spellcheck={false} data-testid="filter-attr" />
+        </label>
+        <button type="submit" class="button primary" data-testid="trace-search">
+          {live ? 'Apply' : 'Search'}
+        </button>
+        <span class="spacer" />
+        <label class="field" title={live ? 'Auto-refresh is off while the view is live' : 'Search again every…'}>
+          <span class="row-label">Refresh</span>
+          <select value={refresh ?? ''} disabled={live} onChange={(e) => onRefresh((e.target as HTMLSelectElement).value || null)} data-testid="refresh">
+            <option value="">off</option>
+            {REFRESH_INTERVALS.map((r) => (
+              <option key={r} value={r}>
+                every {r}
+              </option>
+            ))}
+          </select>
+        </label>
+        <LiveSwitch live={live} onChange={onLive} />
+      </div>
+      <div class="tl-filter-row">
+        {draft.attributes.map((a, i) => (
+          <span class="chip" key={`${a.key}=${a.value}`} data-testid="attr-chip">
+            <span class="chip-body" title="Span attribute equals (as text)">
+              <span class="chip-label">{a.key}</span>
+              <span class="chip-op">=</span>
+              <span class="chip-value">{a.value === '' ? '(empty)' : a.value}</span>
+            </span>
+            <button
+              type="button"
+              class="chip-remove"
+              aria-label={`Remove filter ${serialiseAttributeFilter(a)}`}
+              onClick={() => onApply({ ...draft, attributes: draft.attributes.filter((_, j) => j !== i) })}
+            >
+              ×
+            </button>
+          </span>
+        ))}
+        {(problems.minDuration || problems.maxDuration || draftProblems.minDuration || draftProblems.maxDuration) && (
+          <span class="field-problem" role="alert">
+            {draftProblems.minDuration ?? problems.minDuration ?? draftProblems.maxDuration ?? problems.maxDuration}
+          </span>
+        )}
+        {hasFilters(filters) && (
+          <button type="button" class="button small" onClick={() => onApply({ service: '', operation: '', status: null, minDuration: '', maxDuration: '', attributes: [] })}>
+            Clear filters
+          </button>
+        )}
+        <span class="spacer" />
+        <span class="tl-open-id">
+          <input
+            type="text"
+            value={traceId}
+            onInput={(e) => setTraceId((e.target as HTMLInputElement).value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') {
+                e.preventDefault();
+                if (idValid) onOpenTrace(idValid);
+              }
+            }}
+            placeholder="Trace ID (32 hex digits)"
+            aria-label="Open a trace by its ID"
+            spellcheck={false}
+            data-testid="open-trace-id"
+          />
+          <button type="button" class="button small" disabled={!idValid} onClick={() => idValid && onOpenTrace(idValid)}>
+            Open
+          </button>
+        </span>
+      </div>
+    </form>
+  );
+}
