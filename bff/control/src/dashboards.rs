@@ -26,8 +26,12 @@ pub enum WidgetKind {
     AlertList,
 }
 
+// Every part of a dashboard document refuses fields it does not know: an import with a
+// misspelt `"widget": [...]` is told so, rather than stored as an empty dashboard.
+
 /// Where a widget sits on the dashboard's grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Layout {
     pub x: u32,
     pub y: u32,
@@ -36,6 +40,7 @@ pub struct Layout {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Widget {
     /// Unique within the dashboard.
     pub id: String,
@@ -45,20 +50,29 @@ pub struct Widget {
     pub query: serde_json::Value,
     #[serde(default)]
     pub layout: Layout,
+    /// How the UI shows the widget (unit, decimals, thresholds, colours...), kept as
+    /// given; absent when the widget has none.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub options: serde_json::Value,
 }
 
 /// A dashboard variable: the values of `label` (of `metric`, when given) to pick from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Variable {
     /// Referred to as `$name` in widget queries.
     pub name: String,
     pub label: String,
     #[serde(default)]
     pub metric: Option<String>,
+    /// The value picked when the dashboard opens; absent: every value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// What a dashboard holds: what is created, updated, exported and imported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DashboardSpec {
     pub title: String,
     #[serde(default)]

@@ -698,6 +698,7 @@ fn key_to_pb(k: ApiKey) -> pb::ApiKey {
         revoked: k.revoked,
         created_at: k.created_at,
         last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
     }
 }
 
@@ -710,6 +711,7 @@ fn key_from_pb(k: pb::ApiKey) -> Result<ApiKey, ControlError> {
         revoked: k.revoked,
         created_at: k.created_at,
         last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
     })
 }
 

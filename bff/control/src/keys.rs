@@ -19,7 +19,7 @@ use crate::{ControlError, ControlPlane, random_hex, same, sha256_hex, storage};
 /// be taken by a collector that checked it just before).
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 
-/// Most keys one project holds (revoked ones included).
+/// Most keys a project holds in use at once (revoked ones are listed, and not counted).
 pub const MAX_KEYS_PER_PROJECT: usize = 200;
 
 /// What a key may do.
@@ -61,6 +61,8 @@ pub struct ApiKey {
     /// RFC 3339.
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// RFC 3339, when revoked.
+    pub revoked_at: Option<String>,
 }
 
 #[derive(Debug, SurrealValue)]
@@ -107,8 +109,8 @@ impl ControlPlane {
         self.audited(
             "IF (UPDATE type::record('project', $project) SET keys_changed_at = time::now() RETURN id)[0] = NONE \
                 { THROW 'cg:not_found:project `' + $project + '` not found' }; \
-             IF count(SELECT VALUE id FROM api_key WHERE project_id = $project) >= $max \
-                { THROW 'cg:conflict:a project holds at most ' + <string> $max + ' keys; delete revoked ones first' }; \
+             IF count(SELECT VALUE id FROM api_key WHERE project_id = $project AND revoked = false) >= $max \
+                { THROW 'cg:conflict:a project holds at most ' + <string> $max + ' keys in use; revoke one first' }; \
              CREATE type::record('api_key', $prefix) SET prefix = $prefix, project_id = $project, \
                 name = $name, scope = $scope, secret_sha256 = $hash, revoked = false, created_at = time::now() RETURN NONE;",
             || entry(&prefix).project(project_id).detail(json!({ "name": name, "scope": scope.name() })),
@@ -137,13 +139,15 @@ impl ControlPlane {
             revoked: bool,
             created_at: String,
             last_used_at: Option<String>,
+            revoked_at: Option<String>,
         }
         let rows: Vec<Row> = self
             .store
             .handle()
             .query(
                 "SELECT record::id(id) AS id, project_id, name, scope, revoked, <string> created_at AS created_at, \
-                 IF last_used_at != NONE {<string> last_used_at} AS last_used_at \
+                 IF last_used_at != NONE {<string> last_used_at} AS last_used_at, \
+                 IF revoked_at != NONE {<string> revoked_at} AS revoked_at \
                  FROM api_key WHERE project_id = $project ORDER BY created_at DESC",
             )
             .bind(("project", project_id.to_string()))
@@ -162,6 +166,7 @@ impl ControlPlane {
                     revoked: r.revoked,
                     created_at: r.created_at,
                     last_used_at: r.last_used_at,
+                    revoked_at: r.revoked_at,
                 })
             })
             .collect())

@@ -20,6 +20,9 @@ pub struct RetentionView {
     pub project_id: String,
     /// What is kept: the document set over the defaults.
     pub policy: Policy,
+    /// What is kept where the document says nothing (the installation's defaults for
+    /// its tiers).
+    pub defaults: Policy,
     /// What was set (empty: the defaults).
     pub doc: PolicyDoc,
     /// Changes name the version they were made on; 0 before the first.
@@ -107,6 +110,7 @@ impl ControlPlane {
         Ok(RetentionView {
             project_id: project_id.to_string(),
             policy,
+            defaults: Policy::defaults(tiers),
             doc,
             version,
             updated_by,

@@ -25,6 +25,8 @@ pub struct RetentionPolicy {
     pub points: String,
     /// Each rollup tier, finest first.
     pub tiers: Vec<TierRetention>,
+    /// What each keeps when the policy does not say: the installation's defaults.
+    pub defaults: RetentionDefaults,
     /// The document set (what differs from the defaults).
     pub spec: Json<J>,
     pub updated_by: Option<String>,
@@ -48,6 +50,16 @@ pub struct OldestKept {
     pub signal: String,
     /// None when the signal has nothing left.
     pub oldest: Option<Nanos>,
+}
+
+/// The keep periods a project has without a policy.
+#[derive(SimpleObject)]
+pub struct RetentionDefaults {
+    pub traces: String,
+    pub logs: String,
+    pub points: String,
+    /// Each rollup tier, finest first.
+    pub tiers: Vec<TierRetention>,
 }
 
 #[derive(SimpleObject)]
@@ -74,11 +86,15 @@ pub struct RetentionTombstone {
     pub last_run_ms: Option<i64>,
 }
 
-fn policy(v: RetentionView) -> RetentionPolicy {
-    // Tiers finest first: by their keep period's ladder is not their order, their
-    // widths are (labels parse as durations).
-    let mut tiers: Vec<(String, u64)> = v.policy.tiers.into_iter().collect();
+/// Tiers finest first: their keep periods' ladder is not their order, their widths are
+/// (labels parse as durations).
+fn tiers_finest_first(tiers: std::collections::BTreeMap<String, u64>) -> Vec<TierRetention> {
+    let mut tiers: Vec<(String, u64)> = tiers.into_iter().collect();
     tiers.sort_by_key(|(label, _)| cloudgrid_operators::rollup::parse_duration(label).unwrap_or_default());
+    tiers.into_iter().map(|(tier, keep)| TierRetention { tier, keep: format_keep(keep) }).collect()
+}
+
+fn policy(v: RetentionView) -> RetentionPolicy {
     RetentionPolicy {
         custom: v.doc != PolicyDoc::default(),
         project: v.project_id,
@@ -86,7 +102,13 @@ fn policy(v: RetentionView) -> RetentionPolicy {
         traces: format_keep(v.policy.traces),
         logs: format_keep(v.policy.logs),
         points: format_keep(v.policy.points),
-        tiers: tiers.into_iter().map(|(tier, keep)| TierRetention { tier, keep: format_keep(keep) }).collect(),
+        tiers: tiers_finest_first(v.policy.tiers),
+        defaults: RetentionDefaults {
+            traces: format_keep(v.defaults.traces),
+            logs: format_keep(v.defaults.logs),
+            points: format_keep(v.defaults.points),
+            tiers: tiers_finest_first(v.defaults.tiers),
+        },
         spec: Json(serde_json::to_value(&v.doc).unwrap_or_default()),
         updated_by: v.updated_by,
         updated_at_ms: v.updated_at_ms,

@@ -251,6 +251,8 @@ pub struct ApiKey {
     pub created_at: String,
     /// To the minute.
     pub last_used_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -365,6 +367,7 @@ impl TenancyQuery {
                 revoked: k.revoked,
                 created_at: k.created_at,
                 last_used_at: k.last_used_at,
+                revoked_at: k.revoked_at,
             })
             .collect())
     }

@@ -6,7 +6,7 @@ use serde_json::{Value as J, json};
 
 use crate::support::{Bff, Options, Shape};
 
-const FIELDS: &str = "project version custom traces logs points tiers { tier keep } spec tombstones { signal cutoff }";
+const FIELDS: &str = "project version custom traces logs points tiers { tier keep } defaults { traces logs points tiers { tier keep } } spec tombstones { signal cutoff }";
 
 fn code(v: &J) -> &str {
     v["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
@@ -34,6 +34,13 @@ async fn retention_policies_through_graphql(shape: Shape) {
     let p = &made["data"]["setRetentionPolicy"];
     assert_eq!((p["version"].as_i64(), p["custom"].as_bool(), p["traces"].as_str(), p["logs"].as_str()), (Some(1), Some(true), Some("36h"), Some("15d")), "{made}");
     assert_eq!(p["tiers"][2], json!({"tier": "1h", "keep": "730d"}));
+    // The defaults stay what they were, to show next to what was set.
+    assert_eq!(
+        p["defaults"],
+        json!({"traces": "15d", "logs": "15d", "points": "15d",
+               "tiers": [{"tier": "1m", "keep": "15d"}, {"tier": "5m", "keep": "60d"}, {"tier": "1h", "keep": "400d"}, {"tier": "1d", "keep": "1826d"}]}),
+        "{made}"
+    );
     assert_eq!(p["spec"], json!({"traces": "36h", "tiers": {"1h": "730d"}}), "the document as set");
     assert_eq!(bff.query(&read, json!({})).await["data"]["retentionPolicy"], *p, "read back the same");
 

@@ -15,7 +15,7 @@ async fn setup() -> (ControlPlane, Principal, String, String, crate::tenancy::Wo
 fn spec(title: &str) -> DashboardSpec {
     DashboardSpec {
         title: title.into(),
-        variables: vec![Variable { name: "host".into(), label: "host".into(), metric: Some("latency".into()) }],
+        variables: vec![Variable { name: "host".into(), label: "host".into(), metric: Some("latency".into()), default: Some("web-1".into()) }],
         widgets: vec![
             Widget {
                 id: "w1".into(),
@@ -23,6 +23,7 @@ fn spec(title: &str) -> DashboardSpec {
                 kind: WidgetKind::TimeSeries,
                 query: serde_json::json!({"metric": "latency", "over_time": "p99", "matchers": [["host", "=", "$host"]]}),
                 layout: Layout { x: 0, y: 0, w: 6, h: 4 },
+                options: serde_json::json!({"unit": "ms", "thresholds": [{"value": 250, "colour": "red"}]}),
             },
             Widget {
                 id: "w2".into(),
@@ -30,6 +31,7 @@ fn spec(title: &str) -> DashboardSpec {
                 kind: WidgetKind::Stat,
                 query: serde_json::json!({"metric": "errors", "over_time": "sum"}),
                 layout: Layout::default(),
+                options: serde_json::Value::Null,
             },
         ],
     }
@@ -119,6 +121,11 @@ async fn bad_dashboards_are_refused_with_the_reason_and_nothing_is_stored() {
     let made = control.dashboards(&me, p).await.expect("list");
     control.delete_dashboard(&me, p, &made[0].0).await.expect("delete");
     assert!(invalid(control.import_dashboard(&me, p, "{\"widgets\": 3}").await).contains("not a dashboard export"));
+    // A misspelt field is named, not dropped (which would store an empty dashboard).
+    let m = invalid(control.import_dashboard(&me, p, "{\"title\": \"x\", \"widget\": []}").await);
+    assert!(m.contains("unknown field `widget`"), "{m}");
+    let m = invalid(control.import_dashboard(&me, p, "{\"title\": \"x\", \"widgets\": [{\"id\": \"a\", \"title\": \"t\", \"kind\": \"stat\", \"query\": {}, \"colour\": \"red\"}]}").await);
+    assert!(m.contains("unknown field `colour`"), "{m}");
     assert!(control.dashboards(&me, p).await.expect("list").is_empty());
 }
 
@@ -135,6 +142,7 @@ fn variables_are_substituted_into_widget_queries() {
             "by": ["$host_label"]
         }),
         layout: Layout::default(),
+        options: serde_json::Value::Null,
     };
     let values = std::collections::HashMap::from([
         ("host".to_string(), "h1".to_string()),

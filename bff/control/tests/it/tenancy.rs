@@ -238,7 +238,26 @@ async fn keys_are_listed_without_secrets_and_each_scope_does_only_its_own() {
     assert!(matches!(c.revoke_key(&w.admin, &w.b, &read.key_id).await, Err(ControlError::NotFound(_))));
     c.revoke_key(&w.admin, &w.a, &read.key_id).await.expect("revoke");
     assert!(matches!(c.read_key_principal(&read.key).await, Err(ControlError::Unauthenticated)));
-    assert!(c.keys(&w.admin, &w.a).await.expect("list").iter().any(|k| k.id == read.key_id && k.revoked));
+    let listed = c.keys(&w.admin, &w.a).await.expect("list");
+    let revoked = listed.iter().find(|k| k.id == read.key_id).expect("the revoked key is still listed");
+    assert!(revoked.revoked && revoked.revoked_at.is_some(), "{revoked:?}");
+    assert!(listed.iter().any(|k| k.id == ingest.key_id && k.revoked_at.is_none()));
+}
+
+#[tokio::test]
+async fn a_project_holds_a_bounded_number_of_keys_in_use_and_revoking_one_makes_room() {
+    let w = world().await;
+    let c = &w.control;
+    let mut made = Vec::new();
+    for i in 0..cloudgrid_control::keys::MAX_KEYS_PER_PROJECT {
+        made.push(c.create_key(&w.admin, &w.a, &format!("k{i}"), KeyScope::Ingest).await.expect("key"));
+    }
+    match c.create_key(&w.admin, &w.a, "one too many", KeyScope::Ingest).await {
+        Err(ControlError::Conflict(m)) => assert!(m.contains("keys in use; revoke one first"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    c.revoke_key(&w.admin, &w.a, &made[0].key_id).await.expect("revoke");
+    c.create_key(&w.admin, &w.a, "in its place", KeyScope::Ingest).await.expect("room after a revocation");
 }
 
 #[tokio::test]

@@ -52,8 +52,9 @@ export default function traces({ step, server, page, screenshot }) {
     if (presence.retentionPolicy.oldestSpan !== null) return; // another area sent spans first
     await page.waitForSelector('[data-testid="empty-state"]');
     assert.match(await page.textContent('[data-testid="empty-state"] h2'), /No spans in .* yet/);
-    assert.match(await page.textContent('[data-testid="otlp-endpoint"]'), /^http:\/\/127\.0\.0\.1:4318$/);
-    assert.match(await page.textContent('[data-testid="python-snippet"]'), /OTLPSpanExporter\(endpoint="http:\/\/127\.0\.0\.1:4318\/v1\/traces"/);
+    // The server's own OTLP address, as the project tells it.
+    assert.equal(await page.textContent('[data-testid="otlp-endpoint"]'), server.otlpUrl);
+    assert.ok((await page.textContent('[data-testid="python-snippet"]')).includes(`OTLPSpanExporter(endpoint="${server.otlpUrl}/v1/traces"`));
     await screenshot(page, 'traces-empty');
   });
 
