@@ -11,6 +11,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::StorageRead;
+use cloudgrid_operators::alert::RuleSpec;
+use cloudgrid_operators::alert::preview::Preview;
 use crate::explorer::{MetricSummary, SeriesPage};
 use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{LogPage, LogQuery};
@@ -50,6 +52,8 @@ pub trait ReadApi: Send + Sync + 'static {
     async fn live_metric(&self, project: &str, view: LiveMetricQuery) -> Result<LiveMetricStream, QueryError>;
     /// Alert transitions as history stores them (JSON, each with its `id`).
     async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<LiveItemStream, QueryError>;
+    /// What alert rule `rule` would have done over `[from, to]` (unix ns).
+    async fn preview_alert(&self, project: &str, rule: &RuleSpec, from: u64, to: u64) -> Result<Preview, QueryError>;
 }
 
 #[async_trait]
@@ -106,5 +110,9 @@ impl ReadApi for StorageRead {
 
     async fn live_alerts(&self, project: &str, filter: LiveAlertFilter) -> Result<LiveItemStream, QueryError> {
         Ok(StorageRead::live_alerts(self, project, filter).await?.map(Ok).boxed())
+    }
+
+    async fn preview_alert(&self, project: &str, rule: &RuleSpec, from: u64, to: u64) -> Result<Preview, QueryError> {
+        StorageRead::preview_alert(self, project, rule, from, to).await
     }
 }

@@ -22,6 +22,8 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::api::{LiveItemStream, LiveMetricStream, ReadApi};
+use cloudgrid_operators::alert::RuleSpec;
+use cloudgrid_operators::alert::preview::Preview;
 use crate::explorer::{MetricSummary, SeriesPage};
 use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{Cursor, LogPage, LogQuery};
@@ -406,6 +408,14 @@ impl pb::storage_read_server::StorageRead for ReadService {
         Ok(Response::new(pb::LogSearchReply { logs_json: json_bytes(&page.logs), next: page.next.map(|c| c.encode()) }))
     }
 
+    async fn preview_alert_rule(&self, r: Request<pb::AlertPreviewRequest>) -> Reply<pb::AlertPreviewReply> {
+        let r = self.allowed(r, |m| &m.project).await?;
+        let rule: RuleSpec = serde_json::from_str(&r.rule_json).map_err(|e| Status::invalid_argument(format!("not an alert rule: {e}")))?;
+        let preview = self.api.preview_alert(&r.project, &rule, r.from_unix_nano, r.to_unix_nano).await.map_err(status)?;
+        let preview_json = serde_json::to_string(&preview).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::AlertPreviewReply { preview_json }))
+    }
+
     type LiveSpansStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
     type LiveLogsStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
     type LiveAlertsStream = BoxStream<'static, Result<pb::LiveItemsEvent, Status>>;
@@ -712,6 +722,13 @@ impl ReadApi for GrpcRead {
             .into_iter()
             .map(|s| Ok(TreeSpan { depth: s.depth as usize, span: from_json(&s.span_json)? }))
             .collect()
+    }
+
+    async fn preview_alert(&self, project: &str, rule: &RuleSpec, from: u64, to: u64) -> Result<Preview, QueryError> {
+        let rule_json = serde_json::to_string(rule).map_err(|e| QueryError::Invalid(e.to_string()))?;
+        let req = pb::AlertPreviewRequest { project: project.into(), rule_json, from_unix_nano: from, to_unix_nano: to };
+        let reply = self.client().preview_alert_rule(unary(req)).await.map_err(query_error)?.into_inner();
+        serde_json::from_str(&reply.preview_json).map_err(|e| QueryError::Unavailable(format!("storage-read sent an undecodable preview: {e}")))
     }
 
     async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError> {

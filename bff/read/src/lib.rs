@@ -10,6 +10,7 @@
 //! - `traces`: trace search and a trace's span tree.
 //! - `logs`: log search, newest first, in pages with a cursor.
 
+pub mod alert_preview;
 pub mod api;
 pub mod catalogs;
 pub mod explorer;
@@ -66,8 +67,10 @@ pub struct StorageRead {
     pub logs: Logs,
     catalogs: Arc<Catalogs>,
     hub: Arc<LiveHub>,
-    /// Read for the tombstones live item views honour.
+    /// Read for the tombstones live item views honour, and alert previews.
     store: Store,
+    /// Alert evaluation's step: the finest rollup tier's width.
+    alert_step: std::time::Duration,
 }
 
 impl StorageRead {
@@ -75,7 +78,9 @@ impl StorageRead {
     /// post-persist notifications.
     pub fn new(store: Store, tiers: Tiers, bus: Arc<dyn Bus>, health: &Health, config: &ReadConfig) -> Self {
         let catalogs = Arc::new(Catalogs::new(store.clone(), &tiers, config.catalog_max_age));
+        let alert_step = std::time::Duration::from_nanos(tiers.widths()[0]);
         Self {
+            alert_step,
             explorer: Explorer::new(catalogs.clone()),
             metrics: MetricReader::new(store.clone(), tiers, catalogs.clone()),
             traces: Traces::new(store.clone()),

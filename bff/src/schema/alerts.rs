@@ -11,7 +11,8 @@ use cloudgrid_control::alerts::{AlertRule as StoredRule, Channel as StoredChanne
 use cloudgrid_operators::alert::RuleSpec;
 use serde_json::Value as J;
 
-use super::{backends, from_control, invalid, who};
+use super::scalars::{Duration, Nanos};
+use super::{backends, from_control, from_query, invalid, read, who};
 
 /// An alert rule; `spec` is its document (see `createAlertRule`).
 #[derive(SimpleObject)]
@@ -184,11 +185,68 @@ fn document<T: serde::de::DeserializeOwned>(what: &str, doc: J) -> Result<T> {
     serde_json::from_value(doc).map_err(|e| invalid(format!("not a valid {what}: {e}")))
 }
 
+/// What a rule would have done over a past range: per group, its value and state at
+/// each evaluation step, as evaluation computes them from the stored data (from an
+/// inactive start: the range is preceded by the steps the rule looks back on).
+#[derive(SimpleObject)]
+pub struct AlertPreview {
+    /// The evaluation step (the finest rollup tier's width).
+    pub step: Duration,
+    /// By labels; at most 100.
+    pub groups: Vec<AlertPreviewGroup>,
+    /// Groups left out past the first 100.
+    pub more_groups: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct AlertPreviewGroup {
+    /// The group's `groupBy` labels and their values.
+    pub labels: Json<BTreeMap<String, String>>,
+    pub points: Vec<AlertPreviewPoint>,
+}
+
+#[derive(SimpleObject)]
+pub struct AlertPreviewPoint {
+    /// The step's end, as transitions are stamped.
+    pub time: Nanos,
+    /// The rule's aggregation over the window before it; absent without data.
+    pub value: Option<f64>,
+    /// `inactive`, `pending` or `firing`.
+    pub state: String,
+}
+
 #[derive(Default)]
 pub struct AlertQuery;
 
 #[Object]
 impl AlertQuery {
+    /// What rule document `spec` (saved or not) would have done over `[from, to]`
+    /// (default: the last hour; at most 7 days) on the data stored now: each group's
+    /// value and state per evaluation step. A mistake in the rule answers
+    /// `BAD_USER_INPUT` naming the field, as saving it would.
+    async fn alert_rule_preview(&self, ctx: &Context<'_>, project: String, spec: Json<J>, from: Option<Nanos>, to: Option<Nanos>) -> Result<AlertPreview> {
+        let project = super::project(ctx, &project).await?;
+        let spec: RuleSpec = document("alert rule", spec.0)?;
+        let (from, to) = super::query::range(from, to)?;
+        let p = read(ctx).preview_alert(&project, &spec, from, to).await.map_err(from_query)?;
+        Ok(AlertPreview {
+            step: Duration(p.step_ns),
+            more_groups: p.more_groups as u64,
+            groups: p
+                .groups
+                .into_iter()
+                .map(|g| AlertPreviewGroup {
+                    labels: Json(g.labels),
+                    points: g
+                        .points
+                        .into_iter()
+                        .map(|pt| AlertPreviewPoint { time: Nanos(pt.at_unix_nano), value: pt.value, state: pt.state.name().to_string() })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
     /// The project's alert rules, by name.
     async fn alert_rules(&self, ctx: &Context<'_>, project: String) -> Result<Vec<AlertRule>> {
         let all = backends(ctx).control.alert_rules(&who(ctx), &project).await.map_err(from_control)?;

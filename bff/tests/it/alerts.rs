@@ -295,7 +295,26 @@ async fn the_alert_list_is_read_and_kept_current_live(shape: Shape) {
     assert_eq!(bff.query(active, json!({})).await["data"]["activeAlerts"], json!([]), "a deleted rule's alerts are not active");
 }
 
+/// A rule previewed before it is saved: its mistakes named as saving names them, a
+/// range too long refused, and a metric without data previewed as nothing.
+async fn a_rule_is_previewed_before_it_is_saved(shape: Shape) {
+    let bff = Bff::start(Options::shape(shape)).await;
+    let q = "query($spec: JSON!, $from: Nanos, $to: Nanos) { alertRulePreview(project: \"default\", spec: $spec, from: $from, to: $to) { step moreGroups groups { labels points { time value state } } } }";
+    let spec = json!({"name": "hot", "metric": "temp", "aggregation": "max", "window": "5m", "condition": {"op": "gt", "threshold": 30}});
+    let empty = bff.query(q, json!({"spec": spec})).await;
+    assert_eq!(empty["data"]["alertRulePreview"], json!({"step": "1m", "moreGroups": 0, "groups": []}), "{empty}");
+
+    let mut bad = spec.clone();
+    bad["window"] = json!("five minutes");
+    let refused = bff.query(q, json!({"spec": bad})).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().is_some_and(|m| m.starts_with("window: ")), "{refused}");
+    let long = bff.query(q, json!({"spec": spec, "from": "1000000000000000000", "to": "1001000000000000000"})).await;
+    assert!(long["errors"][0]["message"].as_str().is_some_and(|m| m.contains("at most 7d")), "{long}");
+}
+
 crate::both_shapes!(
+    a_rule_is_previewed_before_it_is_saved,
     alerting_objects_through_graphql,
     a_channel_test_reaches_an_allow_listed_receiver,
     alert_history_through_graphql,

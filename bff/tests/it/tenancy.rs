@@ -187,6 +187,7 @@ const ENTRIES: &[Entry] = &[
     project("dashboard", "query($g: String!, $d: String!) { dashboard(project: $g, id: $d) { title } }"),
     project("exportDashboard", "query($g: String!, $d: String!) { exportDashboard(project: $g, id: $d) }"),
     project("alertRules", "query($g: String!) { alertRules(project: $g) { id name spec } }"),
+    project("alertRulePreview", "query($g: String!) { alertRulePreview(project: $g, spec: {name: \"x\", metric: \"m\", aggregation: \"avg\", window: \"1m\", condition: {op: \"gt\", threshold: 1}}) { step } }"),
     project("alertRule", "query($g: String!, $r: String!) { alertRule(project: $g, id: $r) { name spec } }"),
     project("alertEvents", "query($g: String!) { alertEvents(project: $g) { id ruleName labels toState } }"),
     project("activeAlerts", "query($g: String!) { activeAlerts(project: $g) { id ruleName labels toState } }"),

@@ -472,12 +472,7 @@ impl Evaluator {
 
     /// The group of each series of the rule's metric it selects: (key, labels).
     fn group_of(&self, rule: &CheckedRule, series: u64) -> Option<(Vec<String>, Labels)> {
-        let info = self.series.get(&series)?;
-        if !all_match(&rule.matchers, &info.labels) {
-            return None;
-        }
-        let labels: Labels =
-            rule.spec.group_by.iter().map(|l| (l.clone(), info.labels.get(l).cloned().unwrap_or_default())).collect();
+        let labels = group_labels(rule, &self.series.get(&series)?.labels)?;
         Some((labels.values().cloned().collect(), labels))
     }
 
@@ -547,13 +542,7 @@ impl Evaluator {
                 continue;
             }
             let cells = by_group.get(key).map_or(&empty, |(_, c)| c);
-            let value_at = |j: i64| -> Option<f64> {
-                let mut c = Cell::default();
-                for (_, cell) in cells.range(j - n..j) {
-                    c.merge(cell);
-                }
-                c.value(spec.aggregation, spec.quantile, window_secs)
-            };
+            let value_at = |j: i64| window_value(cells, j, n, &eval.rule, window_secs);
             let mut memo: HashMap<i64, Option<bool>> = HashMap::new();
             let mut holds_at = |j: i64| -> Option<bool> {
                 *memo.entry(j).or_insert_with(|| match value_at(j) {
@@ -610,6 +599,25 @@ impl Evaluator {
             eval.groups.remove(&key);
         }
     }
+}
+
+/// The group a series with `labels` belongs to under `rule` (its `groupBy` labels and
+/// their values), or `None` when the rule's matchers leave it out.
+pub fn group_labels(rule: &CheckedRule, labels: &Labels) -> Option<Labels> {
+    if !all_match(&rule.matchers, labels) {
+        return None;
+    }
+    Some(rule.spec.group_by.iter().map(|l| (l.clone(), labels.get(l).cloned().unwrap_or_default())).collect())
+}
+
+/// A group's value at step `j`: the rule's aggregation over its cells of the `n` steps
+/// before `j` (a window of `window_secs`); `None` without points.
+pub fn window_value(cells: &BTreeMap<i64, Cell>, j: i64, n: i64, rule: &CheckedRule, window_secs: f64) -> Option<f64> {
+    let mut c = Cell::default();
+    for (_, cell) in cells.range(j - n..j) {
+        c.merge(cell);
+    }
+    c.value(rule.spec.aggregation, rule.spec.quantile, window_secs)
 }
 
 /// The state at step `j` from whether the condition held at each step (see the module's

@@ -1,7 +1,9 @@
 //! Alerts: rules as people write them ([`rule`]), checked before they are saved, and
-//! their evaluation as points arrive ([`eval`]).
+//! their evaluation as points arrive ([`eval`]), and what a rule would have done over
+//! past data ([`preview`]).
 
 pub mod eval;
+pub mod preview;
 pub mod rule;
 
 pub use rule::{

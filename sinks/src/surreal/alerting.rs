@@ -83,7 +83,9 @@ impl Store {
             .collect())
     }
 
-    pub(crate) async fn alert_backfill(&self, project: &str, metric: &str, from: u64, to: u64) -> Result<AlertBackfill, SinkError> {
+    /// The series of `metric` and their finest-tier buckets in `[from, to)`: what alert
+    /// evaluation starts a rule from, and what a preview of one is computed over.
+    pub async fn alert_backfill(&self, project: &str, metric: &str, from: u64, to: u64) -> Result<AlertBackfill, SinkError> {
         let catalog = self.catalog(project).await?;
         let ids = catalog.select(Some(metric), &[]);
         if ids.is_empty() {

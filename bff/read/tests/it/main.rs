@@ -19,6 +19,7 @@ pub(crate) fn test_config() -> cloudgrid_sinks::surreal::SurrealConfig {
     }
 }
 
+mod alert_preview;
 mod explorer;
 mod live;
 mod logs;
