@@ -17,7 +17,7 @@ use crate::explorer::{MetricSummary, SeriesPage};
 use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{LogPage, LogQuery};
 use crate::metrics::{MetricQuery, MetricResult, QueryError};
-use crate::traces::{TraceQuery, TraceSummary, TreeSpan};
+use crate::traces::{ServiceSummary, TraceQuery, TraceSummary, TreeSpan};
 
 /// Ends with an error when the view cannot go on (storage-read went away); the client
 /// subscribes again.
@@ -46,6 +46,8 @@ pub trait ReadApi: Send + Sync + 'static {
     async fn query_metric(&self, project: &str, q: &MetricQuery) -> Result<MetricResult, QueryError>;
     async fn search_traces(&self, project: &str, q: &TraceQuery) -> Result<Vec<TraceSummary>, QueryError>;
     async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, QueryError>;
+    /// The services that sent spans starting in `[from, to)`, with their operations.
+    async fn trace_services(&self, project: &str, from: u64, to: u64) -> Result<Vec<ServiceSummary>, QueryError>;
     async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError>;
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError>;
     async fn live_logs(&self, project: &str, filter: LogQuery) -> Result<LiveItemStream, QueryError>;
@@ -94,6 +96,10 @@ impl ReadApi for StorageRead {
 
     async fn search_logs(&self, project: &str, q: &LogQuery) -> Result<LogPage, QueryError> {
         Ok(self.logs.search(project, q).await?)
+    }
+
+    async fn trace_services(&self, project: &str, from: u64, to: u64) -> Result<Vec<ServiceSummary>, QueryError> {
+        Ok(self.traces.services(project, from, to).await?)
     }
 
     async fn live_spans(&self, project: &str, filter: TraceQuery) -> Result<LiveItemStream, QueryError> {

@@ -28,7 +28,7 @@ use crate::explorer::{MetricSummary, SeriesPage};
 use crate::live::{LiveAlertFilter, LiveItems, LiveMetric, LiveMetricQuery};
 use crate::logs::{Cursor, LogPage, LogQuery};
 use crate::metrics::{Across, AcrossOp, MetricQuery, MetricResult, OverTime, QueryError, ResultSeries};
-use crate::traces::{Status as SpanStatus, TraceQuery, TraceSummary, TreeSpan};
+use crate::traces::{ServiceSummary, Status as SpanStatus, TraceQuery, TraceSummary, TreeSpan};
 
 fn json_bytes<T: serde::Serialize>(v: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
@@ -388,9 +388,17 @@ impl pb::storage_read_server::StorageRead for ReadService {
                     duration_nanos: t.duration_ns,
                     spans: t.spans as u64,
                     errors: t.errors as u64,
+                    services: t.services,
                 })
                 .collect(),
         }))
+    }
+
+    async fn trace_services(&self, r: Request<pb::TraceServicesRequest>) -> Reply<pb::TraceServicesReply> {
+        let r = self.allowed(r, |m| &m.project).await?;
+        let services = self.api.trace_services(&r.project, r.from_unix_nano, r.to_unix_nano).await.map_err(status)?;
+        let services_json = serde_json::to_string(&services).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::TraceServicesReply { services_json }))
     }
 
     async fn trace(&self, r: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {
@@ -709,8 +717,15 @@ impl ReadApi for GrpcRead {
                 duration_ns: t.duration_nanos,
                 spans: t.spans as usize,
                 errors: t.errors as usize,
+                services: t.services,
             })
             .collect())
+    }
+
+    async fn trace_services(&self, project: &str, from: u64, to: u64) -> Result<Vec<ServiceSummary>, QueryError> {
+        let req = pb::TraceServicesRequest { project: project.into(), from_unix_nano: from, to_unix_nano: to };
+        let reply = self.client().trace_services(unary(req)).await.map_err(query_error)?.into_inner();
+        serde_json::from_str(&reply.services_json).map_err(|e| QueryError::Unavailable(format!("storage-read sent undecodable services: {e}")))
     }
 
     async fn trace(&self, project: &str, trace_id: &str) -> Result<Vec<TreeSpan>, QueryError> {

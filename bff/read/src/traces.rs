@@ -45,6 +45,18 @@ pub struct TraceSummary {
     pub duration_ns: u64,
     pub spans: usize,
     pub errors: usize,
+    /// The services its spans (in the searched range) came from, by name.
+    pub services: Vec<String>,
+}
+
+/// A service that sent spans in a range: how many, how many failed, and its operations
+/// (span names) with their counts, by name — what trace search filters offer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceSummary {
+    pub service: String,
+    pub spans: u64,
+    pub errors: u64,
+    pub operations: Vec<(String, u64)>,
 }
 
 /// A span of a trace with its depth in the span tree (0 for roots, and for spans whose
@@ -122,12 +134,41 @@ impl Traces {
                     duration_ns: end.saturating_sub(start),
                     spans: spans.len(),
                     errors: spans.iter().filter(|s| num(s, "status_code") == Status::Error as u64).count(),
+                    services: spans
+                        .iter()
+                        .map(|s| text(&s["service_name"]))
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
                 }
             })
             .collect();
         found.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano).then(a.trace_id.cmp(&b.trace_id)));
         found.truncate(q.limit);
         Ok(found)
+    }
+
+    /// The services that sent spans starting in `[from, to)`, and their operations, by
+    /// name. Spans older than the project's traces tombstone are gone.
+    pub async fn services(&self, project: &str, from: u64, to: u64) -> Result<Vec<ServiceSummary>, SinkError> {
+        let from = from.max(self.store.retention_cutoffs(project).await?.of(retention::TRACES));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let mut by_service: BTreeMap<String, (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
+        for span in self.store.spans_between(project, from, to).await? {
+            if !(from..to).contains(&num(&span, "start_unix_nano")) {
+                continue;
+            }
+            let entry = by_service.entry(text(&span["service_name"])).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(num(&span, "status_code") == Status::Error as u64);
+            *entry.2.entry(text(&span["name"])).or_default() += 1;
+        }
+        Ok(by_service
+            .into_iter()
+            .map(|(service, (spans, errors, operations))| ServiceSummary { service, spans, errors, operations: operations.into_iter().collect() })
+            .collect())
     }
 
     /// The spans of one trace in tree order: each parent before its children, siblings

@@ -311,6 +311,25 @@ pub struct TraceSummary {
     pub duration: Duration,
     pub spans: u64,
     pub errors: u64,
+    /// The services its spans (in the searched range) came from, by name.
+    pub services: Vec<String>,
+}
+
+/// A service that sent spans in a range, and its operations (span names).
+#[derive(SimpleObject)]
+pub struct TraceService {
+    pub name: String,
+    pub spans: u64,
+    /// Spans with status error.
+    pub errors: u64,
+    /// By name.
+    pub operations: Vec<TraceOperation>,
+}
+
+#[derive(SimpleObject)]
+pub struct TraceOperation {
+    pub name: String,
+    pub spans: u64,
 }
 
 /// A span as stored.
@@ -576,6 +595,24 @@ impl TelemetryQuery {
                 duration: Duration(t.duration_ns),
                 spans: t.spans as u64,
                 errors: t.errors as u64,
+                services: t.services,
+            })
+            .collect())
+    }
+
+    /// The services that sent spans starting in `[from, to)` (default: the last hour), by
+    /// name, with their operations: what a trace search can filter on.
+    async fn trace_services(&self, ctx: &Context<'_>, project: String, from: Option<Nanos>, to: Option<Nanos>) -> Result<Vec<TraceService>> {
+        let project = super::project(ctx, &project).await?;
+        let (from, to) = range(from, to)?;
+        let found = read(ctx).trace_services(&project, from, to).await.map_err(from_query)?;
+        Ok(found
+            .into_iter()
+            .map(|s| TraceService {
+                name: s.service,
+                spans: s.spans,
+                errors: s.errors,
+                operations: s.operations.into_iter().map(|(name, spans)| TraceOperation { name, spans }).collect(),
             })
             .collect())
     }

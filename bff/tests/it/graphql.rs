@@ -31,6 +31,18 @@ async fn spans_and_logs_are_found_through_graphql_as_stored(shape: Shape) {
         json!([{"traceId": "01".repeat(16), "rootService": "api", "rootOperation": "checkout", "duration": "120ms", "spans": 1, "errors": 1}]),
         "{found}"
     );
+    // What the search can filter on: each service's spans, errors and operations.
+    let services = bff.query("{ traceServices(project: \"default\") { name spans errors operations { name spans } } }", json!({})).await;
+    assert_eq!(
+        services["data"]["traceServices"],
+        json!([
+            {"name": "api", "spans": 2, "errors": 1, "operations": [{"name": "browse", "spans": 1}, {"name": "checkout", "spans": 1}]},
+            {"name": "web", "spans": 1, "errors": 0, "operations": [{"name": "checkout", "spans": 1}]}
+        ]),
+        "{services}"
+    );
+    let with_services = bff.query("{ traces(project: \"default\", filter: {service: \"web\"}) { services } }", json!({})).await;
+    assert_eq!(with_services["data"]["traces"], json!([{"services": ["web"]}]), "{with_services}");
     let slow = bff
         .query("{ traces(project: \"default\", filter: {minDuration: \"10ms\"}) { traceId } }", json!({}))
         .await;

@@ -181,6 +181,7 @@ const ENTRIES: &[Entry] = &[
     project("series", "query($g: String!) { series(project: $g) { total } }"),
     project("metricQuery", "query($g: String!) { metricQuery(project: $g, query: {metric: \"m\", aggregation: AVG}) { tier } }"),
     project("traces", "query($g: String!) { traces(project: $g) { traceId } }"),
+    project("traceServices", "query($g: String!) { traceServices(project: $g) { name operations { name } } }"),
     project("trace", "query($g: String!) { trace(project: $g, traceId: \"0af7651916cd43dd8448eb211c80319c\") { spanId } }"),
     project("logs", "query($g: String!) { logs(project: $g) { nextCursor } }"),
     project("dashboards", "query($g: String!) { dashboards(project: $g) { id title } }"),
