@@ -1,3 +1,5 @@
+// The shared components' styles first: the pages' own and app.css may refine them.
+import './styles/components.css';
 import { render } from 'preact';
 import { createGraphQLClient } from './api/client';
 import { createLiveClient } from './api/live';

@@ -7,7 +7,7 @@
 import type { PageProps } from '../pages/props';
 import { serialiseState, type AppState } from '../state/url';
 import './alerts.css';
-import { Link } from './bits';
+import { AppLink } from '../ui/Link';
 import { NotificationChannels } from './channels/NotificationChannels';
 import { HistoryView } from './HistoryView';
 import { parseAlertsView, viewSub, viewTab, type AlertsView } from './model';
@@ -15,6 +15,7 @@ import { RuleEditor } from './RuleEditor';
 import { RulesView } from './RulesView';
 import { SilencesView } from './SilencesView';
 import { useActiveAlerts } from './useAlerts';
+import { LiveBadge } from '../ui/LiveBadge';
 
 export type Navigate = (view: AlertsView, params?: [string, string][]) => void;
 
@@ -38,20 +39,19 @@ export function AlertsPage(props: PageProps) {
     <div class="al-page" data-testid="page-alerts" data-view={view.kind}>
       <nav class="al-tabs" aria-label="Alerts">
         {TABS.map((t) => (
-          <Link key={t.tab} to={serialiseState(target(t.view))} onGo={() => navigate(t.view)} active={tab === t.tab} testId={`alerts-tab-${t.tab}`}>
+          <AppLink key={t.tab} to={target(t.view)} setState={setState} active={tab === t.tab} data-testid={`alerts-tab-${t.tab}`}>
             {t.title}
             {t.tab === 'rules' && firing > 0 && (
               <span class="al-count al-count-firing" title={`${firing} alert${firing === 1 ? '' : 's'} firing`}>
                 {firing}
               </span>
             )}
-          </Link>
+          </AppLink>
         ))}
         <span class="spacer" />
-        <span class={`live-badge${active.live === 'live' ? ' on' : ''}`} data-testid="alerts-live" title="Alert transitions are followed as they are recorded">
-          <span class="dot" aria-hidden="true" />
+        <LiveBadge on={active.live === 'live'} testid="alerts-live" title="Alert transitions are followed as they are recorded">
           {active.live === 'live' ? 'Live' : active.live === 'failed' ? 'Not live (reload to retry)' : 'Connecting…'}
-        </span>
+        </LiveBadge>
       </nav>
       <div class="al-body">
         {view.kind === 'rules' && <RulesView {...props} active={active} navigate={navigate} hrefFor={(v) => serialiseState(target(v))} />}
@@ -68,9 +68,9 @@ export function AlertsPage(props: PageProps) {
         {view.kind === 'unknown' && (
           <div class="notice" data-testid="alerts-unknown">
             This address is not a view of the alerts page.{' '}
-            <Link to={serialiseState(target({ kind: 'rules' }))} onGo={() => navigate({ kind: 'rules' })}>
+            <AppLink to={target({ kind: 'rules' })} setState={setState}>
               See the rules
-            </Link>
+            </AppLink>
             .
           </div>
         )}

@@ -17,6 +17,7 @@ import { LabelChips, StateBadge } from './bits';
 import { groupText, mergeEvents, timelineRows } from './model';
 import { formatNumber } from './RulesView';
 import type { ActiveAlerts } from './useAlerts';
+import { TableHead } from '../ui/TableHead';
 
 interface Props extends PageProps {
   active: ActiveAlerts;
@@ -150,16 +151,8 @@ export function HistoryView({ project, state, setState, active }: Props) {
         </div>
       )}
       {events.length > 0 && (
-        <table class="al-table" data-testid="transitions">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Alert</th>
-              <th>Change</th>
-              <th>Value</th>
-              <th>Silence</th>
-            </tr>
-          </thead>
+        <table class="data-table al-table" data-testid="transitions">
+          <TableHead columns={['When', 'Alert', 'Change', 'Value', 'Silence']} />
           <tbody>
             {events.map((e) => (
               <tr key={e.id} data-testid="transition" data-rule={e.ruleName} data-to={e.toState} data-from={e.fromState}>

@@ -29,7 +29,9 @@ import {
   type UpdateAlertRuleData,
 } from './api';
 import type { Navigate } from './AlertsPage';
-import { ConfirmButton, MatcherRows, PairRows, StateBadge } from './bits';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { Field } from '../ui/Field';
+import { MatcherRows, PairRows, StateBadge } from './bits';
 import { canEdit, NOTIFICATION_CHANNELS, type NotificationChannelsData } from './channels/api';
 import {
   CONDITION_LABELS,
@@ -46,6 +48,7 @@ import {
 } from './model';
 import { RulePreview } from './RulePreview';
 import type { ActiveAlerts } from './useAlerts';
+import { FormActions } from '../ui/FormActions';
 
 interface Props extends PageProps {
   ruleId: string | null;
@@ -243,10 +246,10 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
               ))}
             </select>
             {form.aggregation === 'quantile' && (
-              <input type="text" class="al-short" value={form.quantile} aria-label="Quantile" onInput={(e) => set({ quantile: (e.target as HTMLInputElement).value })} />
+              <input type="text" class="short" value={form.quantile} aria-label="Quantile" onInput={(e) => set({ quantile: (e.target as HTMLInputElement).value })} />
             )}
             <span class="row-label">over</span>
-            <input type="text" class="al-short" value={form.window} aria-label="Window" onInput={(e) => set({ window: (e.target as HTMLInputElement).value })} data-testid="rule-window" />
+            <input type="text" class="short" value={form.window} aria-label="Window" onInput={(e) => set({ window: (e.target as HTMLInputElement).value })} data-testid="rule-window" />
           </Field>
           <Field label="Group by" hint="one alert per value of these labels; none: one alert for all series" error={errors.groupBy}>
             <input
@@ -280,7 +283,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
             <input
               type="number"
               step="any"
-              class="al-short"
+              class="short"
               value={form.threshold}
               aria-label={isBand(form.op) ? 'Lower bound' : 'Threshold'}
               placeholder={isBand(form.op) ? 'from' : 'threshold'}
@@ -291,7 +294,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
               <input
                 type="number"
                 step="any"
-                class="al-short"
+                class="short"
                 value={form.upper}
                 aria-label="Upper bound"
                 placeholder="to"
@@ -301,10 +304,10 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
             )}
           </Field>
           <Field label="For" hint="how long it must hold before firing (pending until then)" error={errors.for}>
-            <input type="text" class="al-short" value={form.for} onInput={(e) => set({ for: (e.target as HTMLInputElement).value })} aria-label="For" data-testid="rule-for" />
+            <input type="text" class="short" value={form.for} onInput={(e) => set({ for: (e.target as HTMLInputElement).value })} aria-label="For" data-testid="rule-for" />
           </Field>
           <Field label="Keep firing for" hint="after the condition stops holding" error={errors.keepFiringFor}>
-            <input type="text" class="al-short" value={form.keepFiringFor} aria-label="Keep firing for" data-testid="rule-keep-firing" onInput={(e) => set({ keepFiringFor: (e.target as HTMLInputElement).value })} />
+            <input type="text" class="short" value={form.keepFiringFor} aria-label="Keep firing for" data-testid="rule-keep-firing" onInput={(e) => set({ keepFiringFor: (e.target as HTMLInputElement).value })} />
           </Field>
           <Field label="No data">
             <select aria-label="No data" value={form.noData} onChange={(e) => set({ noData: (e.target as HTMLSelectElement).value as NoData })}>
@@ -354,18 +357,12 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
         {saveError && <ErrorNotice error={saveError} title={saveError.code === 'CONFLICT' ? 'Someone changed this rule since you opened it' : 'The rule was not saved'} />}
         {Object.keys(errors).length > 0 && !saveError && <p class="field-problem" data-testid="form-problems">Some fields need a change (see above).</p>}
-        <div class="al-form-actions">
-          <button type="submit" class="button primary" disabled={!editable || saving} data-testid="save-rule">
-            {saving ? 'Saving…' : rule ? 'Save changes' : 'Create rule'}
-          </button>
-          <button type="button" class="button" onClick={() => navigate({ kind: 'rules' })}>
-            Cancel
-          </button>
+        <FormActions submit={rule ? 'Save changes' : 'Create rule'} busyLabel="Saving…" busy={saving} disabled={!editable} onCancel={() => navigate({ kind: 'rules' })} testid="save-rule" class="al-form-actions">
           <span class="spacer" />
           {rule && editable && (
-            <ConfirmButton label="Delete rule" question="Delete this rule? Its history stays." confirmLabel="Delete" busy={saving} onConfirm={() => void remove()} testId="editor-delete" />
+            <ConfirmButton label="Delete rule" question="Delete this rule? Its history stays." confirmLabel="Delete" busy={saving} onConfirm={() => void remove()} testid="editor-delete" />
           )}
-        </div>
+        </FormActions>
         {!editable && <p class="muted small">Your role ({project.role.toLowerCase()}) can read rules but not change them.</p>}
       </div>
 
@@ -373,20 +370,5 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
         <RulePreview project={project.id} form={form} metric={metric} range={state.range} theme={theme} threshold={threshold} upper={upper} />
       </aside>
     </form>
-  );
-}
-
-function Field({ label, hint, error, children }: { label: string; hint?: string; error?: string | undefined; children: preact.ComponentChildren }) {
-  return (
-    <div class={`al-field${error ? ' has-error' : ''}`}>
-      <span class="al-field-label">
-        {label}
-        {hint && <span class="al-field-hint">{hint}</span>}
-      </span>
-      <div class="al-field-body">
-        {children}
-        {error && <div class="field-problem small">{error}</div>}
-      </div>
-    </div>
   );
 }

@@ -2,8 +2,6 @@
 // its labels filled in), then every rule with its state, what it watches and its
 // condition; a rule opens in the editor, and can be deleted after a confirmation.
 
-import { useState } from 'preact/hooks';
-import type { ApiError } from '../api/errors';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { PageProps } from '../pages/props';
@@ -11,10 +9,15 @@ import { formatDateTime } from '../time/format';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { ALERT_RULES, DELETE_ALERT_RULE, SILENCES, type AlertEvent, type AlertRulesData, type SilencesData } from './api';
 import type { Navigate } from './AlertsPage';
-import { ConfirmButton, LabelChips, Link, StateBadge } from './bits';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { LabelChips, StateBadge } from './bits';
+import { Link } from '../ui/Link';
 import { canEdit } from './channels/api';
-import { describeAggregation, describeCondition, formatSpecMatcher, groupText, relativeTime, ruleStatuses, silenceMatchersFromLabels, silenceParams, silencesFor, type AlertsView } from './model';
+import { relativeTime } from '../time/relative';
+import { describeAggregation, describeCondition, formatSpecMatcher, groupText, ruleStatuses, silenceMatchersFromLabels, silenceParams, silencesFor, type AlertsView } from './model';
 import type { ActiveAlerts } from './useAlerts';
+import { TableHead } from '../ui/TableHead';
 
 interface Props extends PageProps {
   active: ActiveAlerts;
@@ -29,24 +32,15 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
     (signal) => api.request<SilencesData>(SILENCES, { project: project.id, includeEnded: false }, { signal }).then((d) => d.silences),
     [project.id],
   );
-  const [deleting, setDeleting] = useState<string | null>(null);
-  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
+  const deletion = useAction();
   const editable = canEdit(project.role);
   const statuses = ruleStatuses(rules.data ?? [], active.alerts ?? []);
   const now = Date.now();
 
   const remove = async (id: string) => {
-    setDeleting(id);
-    setDeleteError(null);
-    try {
-      await api.request(DELETE_ALERT_RULE, { project: project.id, id });
-      rules.reload();
-      active.reload();
-    } catch (e) {
-      setDeleteError(e as ApiError);
-    } finally {
-      setDeleting(null);
-    }
+    if ((await deletion.run(() => api.request(DELETE_ALERT_RULE, { project: project.id, id }), id)) === undefined) return;
+    rules.reload();
+    active.reload();
   };
 
   const silenceAlert = (a: AlertEvent) => navigate({ kind: 'silence-new' }, [...silenceParams(silenceMatchersFromLabels(a.labels)), ['comment', `Silenced from the alert ${a.ruleName}`]]);
@@ -71,18 +65,8 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
           </p>
         )}
         {active.alerts && active.alerts.length > 0 && (
-          <table class="al-table">
-            <thead>
-              <tr>
-                <th>State</th>
-                <th>Alert</th>
-                <th>Value</th>
-                <th>Since</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <table class="data-table al-table">
+            <TableHead columns={['State', 'Alert', 'Value', 'Since']} actions />
             <tbody>
               {active.alerts.map((a) => {
                 const muted = silencesFor(silences.data ?? [], a.labels, now);
@@ -101,7 +85,7 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
                     <td class="al-num" data-testid="alert-value">{a.value === null ? <span class="muted">no data</span> : formatNumber(a.value)}</td>
                     <td title={formatDateTime(a.atMs)}>
                       {/* Stamped with the end of its evaluation step, which may be ahead of the clock. */}
-                      {relativeTime(Math.min(a.atMs, now), now)}
+                      {relativeTime(Math.min(a.atMs, now), now, 'compact')}
                     </td>
                     <td class="al-actions">
                       {muted.length > 0 ? (
@@ -130,13 +114,13 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
           {rules.data && <span class="muted small">{rules.data.length}</span>}
           <span class="spacer" />
           {editable && (
-            <Link class="button primary small" to={hrefFor({ kind: 'rule-new' })} onGo={() => navigate({ kind: 'rule-new' })} testId="new-rule">
+            <Link class="button primary small" href={hrefFor({ kind: 'rule-new' })} onGo={() => navigate({ kind: 'rule-new' })} data-testid="new-rule">
               New rule
             </Link>
           )}
         </header>
         {rules.error && <ErrorNotice error={rules.error} onRetry={rules.reload} title="Could not list the alert rules" />}
-        {deleteError && <ErrorNotice error={deleteError} title="Could not delete the rule" />}
+        {deletion.error && <ErrorNotice error={deletion.error} title="Could not delete the rule" />}
         {!rules.data && !rules.error && (
           <p class="muted">
             <span class="spinner" aria-hidden="true" /> Loading rules…
@@ -152,20 +136,8 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
           </div>
         )}
         {rules.data && rules.data.length > 0 && (
-          <table class="al-table">
-            <thead>
-              <tr>
-                <th>State</th>
-                <th>Name</th>
-                <th>Watches</th>
-                <th>Condition</th>
-                <th>Severity</th>
-                <th>Updated</th>
-                <th>
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <table class="data-table al-table">
+            <TableHead columns={['State', 'Name', 'Watches', 'Condition', 'Severity', 'Updated']} actions />
             <tbody>
               {rules.data.map((r) => {
                 const status = statuses.get(r.id);
@@ -182,7 +154,7 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
                       )}
                     </td>
                     <td>
-                      <Link class="al-strong" to={hrefFor({ kind: 'rule', id: r.id })} onGo={() => navigate({ kind: 'rule', id: r.id })} testId="rule-link">
+                      <Link class="al-strong" href={hrefFor({ kind: 'rule', id: r.id })} onGo={() => navigate({ kind: 'rule', id: r.id })} data-testid="rule-link">
                         {r.name}
                       </Link>
                     </td>
@@ -210,7 +182,7 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
                       <span class={`al-sev al-sev-${r.severity}`}>{r.severity}</span>
                     </td>
                     <td class="muted small" title={formatDateTime(r.updatedAtMs)}>
-                      {relativeTime(r.updatedAtMs, now)}
+                      {relativeTime(r.updatedAtMs, now, 'compact')}
                       <div>v{r.version}</div>
                     </td>
                     <td class="al-actions">
@@ -219,9 +191,9 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
                           label="Delete"
                           question="Delete this rule? Its history stays."
                           confirmLabel="Delete rule"
-                          busy={deleting === r.id}
+                          busy={deletion.busyKey === r.id}
                           onConfirm={() => void remove(r.id)}
-                          testId="delete-rule"
+                          testid="delete-rule"
                         />
                       )}
                     </td>

@@ -4,7 +4,6 @@
 // Expiring one ends it at once.
 
 import { useMemo, useState } from 'preact/hooks';
-import type { ApiError } from '../api/errors';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { PageProps } from '../pages/props';
@@ -13,10 +12,16 @@ import { formatDateTime } from '../time/format';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { CREATE_SILENCE, EXPIRE_SILENCE, SILENCES, type CreateSilenceData, type Silence, type SilencesData, type SpecMatcher } from './api';
 import type { Navigate } from './AlertsPage';
-import { ConfirmButton, MatcherRows } from './bits';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { Field } from '../ui/Field';
+import { useAction } from '../ui/useAction';
+import { MatcherRows } from './bits';
 import { canEdit } from './channels/api';
-import { formatSpecMatcher, fromQueryMatcher, matchesAll, relativeTime, SILENCE_DURATIONS, silenceSpecFromForm } from './model';
+import { relativeTime } from '../time/relative';
+import { formatSpecMatcher, fromQueryMatcher, matchesAll, SILENCE_DURATIONS, silenceSpecFromForm } from './model';
 import type { ActiveAlerts } from './useAlerts';
+import { TableHead } from '../ui/TableHead';
+import { FormActions } from '../ui/FormActions';
 
 interface Props extends PageProps {
   creating: boolean;
@@ -30,8 +35,7 @@ export function SilencesView({ project, state, creating, active, navigate }: Pro
     (signal) => api.request<SilencesData>(SILENCES, { project: project.id, includeEnded: true }, { signal }).then((d) => d.silences),
     [project.id],
   );
-  const [expiring, setExpiring] = useState<string | null>(null);
-  const [expireError, setExpireError] = useState<ApiError | null>(null);
+  const expiry = useAction();
   const editable = canEdit(project.role);
   const now = Date.now();
 
@@ -39,16 +43,7 @@ export function SilencesView({ project, state, creating, active, navigate }: Pro
   const ended = (silences.data ?? []).filter((s) => s.endsAtMs <= now);
 
   const expire = async (id: string) => {
-    setExpiring(id);
-    setExpireError(null);
-    try {
-      await api.request(EXPIRE_SILENCE, { project: project.id, id });
-      silences.reload();
-    } catch (e) {
-      setExpireError(e as ApiError);
-    } finally {
-      setExpiring(null);
-    }
+    if ((await expiry.run(() => api.request(EXPIRE_SILENCE, { project: project.id, id }), id)) !== undefined) silences.reload();
   };
 
   return (
@@ -85,7 +80,7 @@ export function SilencesView({ project, state, creating, active, navigate }: Pro
           {silences.data && <span class="muted small">{inForce.length}</span>}
         </header>
         {silences.error && <ErrorNotice error={silences.error} onRetry={silences.reload} title="Could not list the silences" />}
-        {expireError && <ErrorNotice error={expireError} title="Could not expire the silence" />}
+        {expiry.error && <ErrorNotice error={expiry.error} title="Could not expire the silence" />}
         {!silences.data && !silences.error && (
           <p class="muted">
             <span class="spinner" aria-hidden="true" /> Loading…
@@ -103,7 +98,7 @@ export function SilencesView({ project, state, creating, active, navigate }: Pro
             mutes={(s) => (active.alerts ?? []).filter((a) => matchesAll(s.matchers, a.labels)).length}
             action={(s) =>
               editable && (
-                <ConfirmButton label="Expire" question="End this silence now?" confirmLabel="Expire" busy={expiring === s.id} onConfirm={() => void expire(s.id)} testId="expire-silence" />
+                <ConfirmButton label="Expire" question="End this silence now?" confirmLabel="Expire" busy={expiry.busyKey === s.id} onConfirm={() => void expire(s.id)} testid="expire-silence" />
               )
             }
             testId="silence-row"
@@ -137,22 +132,8 @@ function SilenceTable({
   testId: string;
 }) {
   return (
-    <table class="al-table">
-      <thead>
-        <tr>
-          <th>State</th>
-          <th>Matchers</th>
-          <th>Comment</th>
-          <th>From</th>
-          <th>Until</th>
-          {mutes && <th>Mutes now</th>}
-          {action && (
-            <th>
-              <span class="visually-hidden">Actions</span>
-            </th>
-          )}
-        </tr>
-      </thead>
+    <table class="data-table al-table">
+      <TableHead columns={['State', 'Matchers', 'Comment', 'From', 'Until', mutes && 'Mutes now']} actions={!!action} />
       <tbody>
         {list.map((s) => {
           const status = s.endsAtMs <= now ? 'expired' : s.startsAtMs > now ? 'scheduled' : 'active';
@@ -170,7 +151,7 @@ function SilenceTable({
               <td title={formatDateTime(s.startsAtMs)}>{formatDateTime(s.startsAtMs, { seconds: false })}</td>
               <td title={formatDateTime(s.endsAtMs)}>
                 {formatDateTime(s.endsAtMs, { seconds: false })}
-                <div class="muted small">{relativeTime(s.endsAtMs, now)}</div>
+                <div class="muted small">{relativeTime(s.endsAtMs, now, 'compact')}</div>
               </td>
               {mutes && <td class="al-num" data-testid="silence-mutes">{mutes(s)}</td>}
               {action && <td class="al-actions">{action(s)}</td>}
@@ -202,8 +183,7 @@ function NewSilence({
   const [duration, setDuration] = useState('2h');
   const [comment, setComment] = useState(initialComment);
   const [problem, setProblem] = useState<string | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [saving, setSaving] = useState(false);
+  const save = useAction();
 
   const labelOptions = useMemo(() => [...new Set(alerts.flatMap((a) => Object.keys(a.labels)))].sort(), [alerts]);
   const complete = matchers.filter((m) => m.label.trim());
@@ -217,70 +197,46 @@ function NewSilence({
       return;
     }
     setProblem(null);
-    setSaving(true);
-    setError(null);
-    try {
-      await api.request<CreateSilenceData>(CREATE_SILENCE, { project, spec });
-      onDone();
-    } catch (err) {
-      setError(err as ApiError);
-      setSaving(false);
-    }
+    if ((await save.run(() => api.request<CreateSilenceData>(CREATE_SILENCE, { project, spec }))) !== undefined) onDone();
   };
 
   return (
-    <form class="al-section al-card" onSubmit={submit} data-testid="silence-form">
+    <form class="al-section panel" onSubmit={submit} data-testid="silence-form">
       <header class="al-section-head">
         <h2>New silence</h2>
         <span class="muted small">mutes the notifications of alerts whose labels match every matcher; evaluation and history go on</span>
       </header>
-      <div class="al-field">
-        <span class="al-field-label">Matchers</span>
-        <div class="al-field-body">
-          <MatcherRows matchers={matchers} onChange={setMatchers} labelOptions={labelOptions} testId="silence-matchers" />
-          <div class="muted small" data-testid="silence-matches">
-            {complete.length === 0
-              ? 'Add a matcher.'
-              : `Matches ${matched.length} alert${matched.length === 1 ? '' : 's'} pending or firing now${matched.length ? `: ${[...new Set(matched.map((a) => a.ruleName))].join(', ')}` : ''}.`}
-          </div>
+      <Field label="Matchers">
+        <MatcherRows matchers={matchers} onChange={setMatchers} labelOptions={labelOptions} testId="silence-matchers" />
+        <div class="muted small" data-testid="silence-matches">
+          {complete.length === 0
+            ? 'Add a matcher.'
+            : `Matches ${matched.length} alert${matched.length === 1 ? '' : 's'} pending or firing now${matched.length ? `: ${[...new Set(matched.map((a) => a.ruleName))].join(', ')}` : ''}.`}
         </div>
-      </div>
-      <label class="al-field">
-        <span class="al-field-label">For</span>
-        <div class="al-field-body">
-          <input
-            type="text"
-            class="al-short"
-            value={duration}
-            list="al-silence-durations"
-            aria-label="Duration"
-            onInput={(e) => setDuration((e.target as HTMLInputElement).value)}
-            data-testid="silence-duration"
-          />
-          <datalist id="al-silence-durations">
-            {SILENCE_DURATIONS.map((d) => (
-              <option key={d} value={d} />
-            ))}
-          </datalist>
-          <span class="muted small">from now</span>
-        </div>
-      </label>
-      <label class="al-field">
-        <span class="al-field-label">Comment</span>
-        <div class="al-field-body">
-          <input type="text" class="al-wide" value={comment} placeholder="Why (a deploy, a known incident…)" onInput={(e) => setComment((e.target as HTMLInputElement).value)} data-testid="silence-comment" />
-        </div>
-      </label>
+      </Field>
+      <Field single label="For">
+        <input
+          type="text"
+          class="short"
+          value={duration}
+          list="al-silence-durations"
+          aria-label="Duration"
+          onInput={(e) => setDuration((e.target as HTMLInputElement).value)}
+          data-testid="silence-duration"
+        />
+        <datalist id="al-silence-durations">
+          {SILENCE_DURATIONS.map((d) => (
+            <option key={d} value={d} />
+          ))}
+        </datalist>
+        <span class="muted small">from now</span>
+      </Field>
+      <Field single label="Comment">
+        <input type="text" class="al-wide" value={comment} placeholder="Why (a deploy, a known incident…)" onInput={(e) => setComment((e.target as HTMLInputElement).value)} data-testid="silence-comment" />
+      </Field>
       {problem && <p class="field-problem">{problem}</p>}
-      {error && <ErrorNotice error={error} title="The silence was not created" />}
-      <div class="al-form-actions">
-        <button type="submit" class="button primary" disabled={saving} data-testid="create-silence">
-          {saving ? 'Creating…' : 'Create silence'}
-        </button>
-        <button type="button" class="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      {save.error && <ErrorNotice error={save.error} title="The silence was not created" />}
+      <FormActions submit="Create silence" busyLabel="Creating…" busy={save.busy} onCancel={onCancel} testid="create-silence" class="al-form-actions" />
     </form>
   );
 }

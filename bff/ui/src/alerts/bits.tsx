@@ -1,11 +1,7 @@
-// Small pieces the alerts views share: a state badge, a delete button that asks first
-// (in place, not a browser dialog), labels as chips, matcher and pair list editors, and
-// links that change the view in place.
+// Small pieces the alerts views share: a state badge, labels as chips, and matcher and
+// pair list editors. (Confirmations, links and the like are the shared ones in ui/.)
 
-import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
 import type { Labels } from '../api/types';
-import { isPlainClick } from '../state/useAppState';
 import type { SpecMatcher, SpecMatchOp } from './api';
 import { SPEC_OP_SYMBOLS } from './model';
 
@@ -13,57 +9,6 @@ export function StateBadge({ state, testId = 'state' }: { state: string; testId?
   return (
     <span class={`al-state al-state-${state}`} data-testid={testId} data-state={state}>
       {state}
-    </span>
-  );
-}
-
-/**
- * A button that asks "sure?" in place: the first click shows what will happen and the
- * real button; Cancel goes back.
- */
-export function ConfirmButton({
-  label,
-  question,
-  confirmLabel,
-  onConfirm,
-  disabled,
-  busy,
-  testId,
-}: {
-  label: string;
-  question: string;
-  confirmLabel: string;
-  onConfirm(): void;
-  disabled?: boolean;
-  busy?: boolean;
-  testId: string;
-}) {
-  const [asking, setAsking] = useState(false);
-  if (!asking) {
-    return (
-      <button type="button" class="button small al-danger-text" disabled={disabled || busy} onClick={() => setAsking(true)} data-testid={testId}>
-        {busy ? 'Working…' : label}
-      </button>
-    );
-  }
-  return (
-    <span class="al-confirm" role="group" aria-label={question}>
-      <span class="al-confirm-q">{question}</span>
-      <button
-        type="button"
-        class="button small al-danger"
-        autoFocus
-        onClick={() => {
-          setAsking(false);
-          onConfirm();
-        }}
-        data-testid={`${testId}-confirm`}
-      >
-        {confirmLabel}
-      </button>
-      <button type="button" class="button small" onClick={() => setAsking(false)}>
-        Cancel
-      </button>
     </span>
   );
 }
@@ -186,24 +131,5 @@ export function PairRows({
         {addLabel}
       </button>
     </div>
-  );
-}
-
-/** A link that changes the view in place on a plain click (and opens a tab otherwise). */
-export function Link({ to, onGo, children, active, testId, class: className }: { to: string; onGo(): void; children: ComponentChildren; active?: boolean; testId?: string; class?: string }) {
-  return (
-    <a
-      href={to}
-      class={`${className ?? ''}${active ? ' active' : ''}`}
-      aria-current={active ? 'page' : undefined}
-      data-testid={testId}
-      onClick={(e) => {
-        if (!isPlainClick(e)) return;
-        e.preventDefault();
-        onGo();
-      }}
-    >
-      {children}
-    </a>
   );
 }

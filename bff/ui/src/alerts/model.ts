@@ -591,19 +591,6 @@ export function silenceSpecFromForm(
   return { matchers, endsAtMs: nowMs + ms, comment: form.comment.trim() };
 }
 
-/** "in 1h 59m", "3m ago": how far an instant is from now, roughly. */
-export function relativeTime(ms: number, nowMs: number): string {
-  const d = Math.abs(ms - nowMs);
-  if (d < 5_000) return 'just now';
-  const s = Math.round(d / 1_000);
-  let text: string;
-  if (s < 60) text = `${s}s`;
-  else if (s < 3_600) text = `${Math.floor(s / 60)}m`;
-  else if (s < 86_400) text = `${Math.floor(s / 3_600)}h${Math.floor((s % 3_600) / 60) ? ` ${Math.floor((s % 3_600) / 60)}m` : ''}`;
-  else text = `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3_600) ? ` ${Math.floor((s % 86_400) / 3_600)}h` : ''}`;
-  return ms >= nowMs ? `in ${text}` : `${text} ago`;
-}
-
 /** Silence matchers as the URL carries them (`m=alertname=High temp`), reusing the explorer's syntax. */
 export function silenceParams(matchers: SpecMatcher[]): [string, string][] {
   return matchers.map((m) => ['m', `${m.label}${SPEC_OP_SYMBOLS[m.op]}${m.value}`]);

@@ -113,7 +113,7 @@ export function App() {
         ) : state.page === null ? (
           <NotFound onHome={() => setState(linkTo('explore'))} />
         ) : (
-          <CurrentPage page={state.page} props={{ state: shown, setState, project, projects: list, companies: projects.data.me.companies, theme }} />
+          <CurrentPage page={state.page} props={{ state: shown, setState, project, projects: list, companies: projects.data.me.companies, theme, reloadProjects: projects.reload }} />
         )}
       </main>
     </div>

@@ -3,12 +3,13 @@
 
 import type { Company, Project } from '../api/types';
 import { groupProjects } from './projects';
-import { isPlainClick, type SetAppState } from '../state/useAppState';
-import { NAV_PAGES, serialiseState, type AppState, type Page } from '../state/url';
+import type { SetAppState } from '../state/useAppState';
+import { NAV_PAGES, type AppState, type Page } from '../state/url';
 import type { TimeRange } from '../time/range';
 import type { Theme } from './theme';
 import { TimeRangePicker } from './TimeRangePicker';
 import { UserMenu } from './UserMenu';
+import { AppLink } from '../ui/Link';
 
 export const PAGE_TITLES: Record<Page, string> = {
   explore: 'Explore',
@@ -34,19 +35,13 @@ interface Props {
 
 export function TopBar({ state, setState, projects, companies, theme, onToggleTheme, linkTo, onSignedOut }: Props) {
   const groups = groupProjects(projects, companies);
-  const go = (page: Page) => (e: MouseEvent) => {
-    if (!isPlainClick(e)) return;
-    e.preventDefault();
-    setState(linkTo(page));
-  };
-  const hrefFor = (page: Page) => serialiseState(linkTo(page));
 
   return (
     <header class="topbar">
-      <a class="brand" href={hrefFor('explore')} onClick={go('explore')} aria-label="CloudGrid home">
+      <AppLink class="brand" to={linkTo('explore')} setState={setState} aria-label="CloudGrid home">
         <img src="/favicon.svg" alt="" width={20} height={20} />
         <span>CloudGrid</span>
-      </a>
+      </AppLink>
       <label class="project-switcher">
         <span class="visually-hidden">Project</span>
         <select
@@ -69,16 +64,9 @@ export function TopBar({ state, setState, projects, companies, theme, onToggleTh
       </label>
       <nav class="nav" aria-label="Pages">
         {NAV_PAGES.map((page) => (
-          <a
-            key={page}
-            href={hrefFor(page)}
-            onClick={go(page)}
-            class={state.page === page ? 'active' : ''}
-            aria-current={state.page === page ? 'page' : undefined}
-            data-testid={`nav-${page}`}
-          >
+          <AppLink key={page} to={linkTo(page)} setState={setState} active={state.page === page} data-testid={`nav-${page}`}>
             {PAGE_TITLES[page]}
-          </a>
+          </AppLink>
         ))}
       </nav>
       <span class="spacer" />

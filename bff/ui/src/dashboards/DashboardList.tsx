@@ -3,13 +3,13 @@
 // with the server's reasons shown as they are when it refuses a document.
 
 import { useMemo, useState } from 'preact/hooks';
-import type { ApiError } from '../api/errors';
 import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
-import { isPlainClick, type SetAppState } from '../state/useAppState';
+import type { SetAppState } from '../state/useAppState';
 import { serialiseState, type AppState } from '../state/url';
 import { ErrorNotice } from '../ui/ErrorNotice';
+import { Link } from '../ui/Link';
 import {
   CREATE_DASHBOARD,
   DASHBOARDS,
@@ -21,6 +21,9 @@ import {
   type ImportDashboardData,
 } from './api';
 import { documentTitle, retitle, serialiseSpec } from './model';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { FormActions } from '../ui/FormActions';
+import { useAction } from '../ui/useAction';
 
 interface Props {
   state: AppState;
@@ -35,9 +38,7 @@ export function DashboardList({ state, setState, project }: Props) {
   const list = useAsync((signal) => api.request<DashboardsData>(DASHBOARDS, { project: project.id }, { signal }).then((d) => d.dashboards), [project.id]);
   const [search, setSearch] = useState('');
   const [panel, setPanel] = useState<'create' | 'import' | null>(null);
-  const [confirming, setConfirming] = useState<string | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<{ what: string; error: ApiError } | null>(null);
+  const deletion = useAction();
 
   const stateFor = (id: string, edit = false): AppState => ({ ...state, sub: [id], params: edit ? [['edit', '1']] : [] });
   const open = (id: string, edit = false) => setState(stateFor(id, edit));
@@ -49,17 +50,7 @@ export function DashboardList({ state, setState, project }: Props) {
   }, [list.data, search]);
 
   const remove = async (d: DashboardEntry) => {
-    setBusy(d.id);
-    setError(null);
-    try {
-      await api.request(DELETE_DASHBOARD, { project: project.id, id: d.id });
-      setConfirming(null);
-      list.reload();
-    } catch (e) {
-      setError({ what: `Could not delete “${d.title}”`, error: e as ApiError });
-    } finally {
-      setBusy(null);
-    }
+    if ((await deletion.run(() => api.request(DELETE_DASHBOARD, { project: project.id, id: d.id }), d.id)) !== undefined) list.reload();
   };
 
   return (
@@ -91,7 +82,7 @@ export function DashboardList({ state, setState, project }: Props) {
 
       {panel === 'create' && <CreateForm project={project.id} onCreated={(id) => open(id, true)} onCancel={() => setPanel(null)} />}
       {panel === 'import' && <ImportForm project={project.id} onImported={(id) => open(id)} onCancel={() => setPanel(null)} />}
-      {error && <ErrorNotice error={error.error} title={error.what} />}
+      {deletion.error && <ErrorNotice error={deletion.error} title="Could not delete the dashboard" />}
       {list.error && <ErrorNotice error={list.error} onRetry={list.reload} title="Could not list the dashboards" />}
       {!list.data && !list.error && (
         <p class="muted">
@@ -111,36 +102,20 @@ export function DashboardList({ state, setState, project }: Props) {
         <ul class="dash-list" data-testid="dashboard-list">
           {shown.map((d) => (
             <li key={d.id} class="dash-list-row" data-testid="dashboard-row" data-id={d.id} data-title={d.title}>
-              <a
-                class="dash-list-title"
-                href={serialiseState(stateFor(d.id))}
-                onClick={(e) => {
-                  if (!isPlainClick(e)) return;
-                  e.preventDefault();
-                  open(d.id);
-                }}
-                data-testid="dashboard-link"
-              >
+              <Link class="dash-list-title" href={serialiseState(stateFor(d.id))} onGo={() => open(d.id)} data-testid="dashboard-link">
                 {d.title}
-              </a>
+              </Link>
               <span class="muted small">v{d.version}</span>
               <span class="spacer" />
-              {canEdit &&
-                (confirming === d.id ? (
-                  <span class="dash-confirm" role="alert" data-testid="delete-confirm">
-                    Delete “{d.title}” for everyone?
-                    <button type="button" class="button small danger-fill" disabled={busy === d.id} onClick={() => remove(d)} data-testid="delete-yes">
-                      {busy === d.id ? 'Deleting…' : 'Delete'}
-                    </button>
-                    <button type="button" class="button small" onClick={() => setConfirming(null)}>
-                      Keep
-                    </button>
-                  </span>
-                ) : (
-                  <button type="button" class="button small" onClick={() => setConfirming(d.id)} aria-label={`Delete ${d.title}`} data-testid="delete-dashboard">
-                    Delete
-                  </button>
-                ))}
+              {canEdit && (
+                <ConfirmButton
+                  label="Delete"
+                  question={`Delete “${d.title}” for everyone?`}
+                  busy={deletion.busyKey === d.id}
+                  onConfirm={() => void remove(d)}
+                  testid="delete-dashboard"
+                />
+              )}
             </li>
           ))}
           {shown.length === 0 && <li class="muted pad">No dashboard title contains “{search}”.</li>}
@@ -153,23 +128,13 @@ export function DashboardList({ state, setState, project }: Props) {
 function CreateForm({ project, onCreated, onCancel }: { project: string; onCreated(id: string): void; onCancel(): void }) {
   const { api } = useServices();
   const [title, setTitle] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const save = useAction();
   const submit = async (e: Event) => {
     e.preventDefault();
     if (!title.trim()) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const d = await api.request<CreateDashboardData>(CREATE_DASHBOARD, {
-        project,
-        spec: serialiseSpec({ title: title.trim(), variables: [], widgets: [] }),
-      });
-      onCreated(d.createDashboard.id);
-    } catch (err) {
-      setError(err as ApiError);
-      setBusy(false);
-    }
+    const spec = serialiseSpec({ title: title.trim(), variables: [], widgets: [] });
+    const d = await save.run(() => api.request<CreateDashboardData>(CREATE_DASHBOARD, { project, spec }));
+    if (d) onCreated(d.createDashboard.id);
   };
   return (
     <form class="dash-panel" onSubmit={submit} data-testid="create-form">
@@ -177,15 +142,8 @@ function CreateForm({ project, onCreated, onCancel }: { project: string; onCreat
         <span>Title</span>
         <input type="text" value={title} onInput={(e) => setTitle(value(e))} placeholder="e.g. Checkout" autoFocus data-testid="new-dashboard-title" />
       </label>
-      {error && <ErrorNotice error={error} title="Could not create the dashboard" />}
-      <div class="dash-panel-actions">
-        <button type="button" class="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" class="button primary" disabled={busy || !title.trim()} data-testid="create-dashboard">
-          {busy ? 'Creating…' : 'Create'}
-        </button>
-      </div>
+      {save.error && <ErrorNotice error={save.error} title="Could not create the dashboard" />}
+      <FormActions submit="Create" busyLabel="Creating…" busy={save.busy} disabled={!title.trim()} onCancel={onCancel} testid="create-dashboard" class="dash-panel-actions" />
     </form>
   );
 }
@@ -194,8 +152,7 @@ function ImportForm({ project, onImported, onCancel }: { project: string; onImpo
   const { api } = useServices();
   const [text, setText] = useState('');
   const [title, setTitle] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const save = useAction();
   const found = documentTitle(text);
 
   const onFile = async (e: Event) => {
@@ -204,15 +161,8 @@ function ImportForm({ project, onImported, onCancel }: { project: string; onImpo
   };
   const submit = async (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const d = await api.request<ImportDashboardData>(IMPORT_DASHBOARD, { project, document: retitle(text, title) });
-      onImported(d.importDashboard.id);
-    } catch (err) {
-      setError(err as ApiError);
-      setBusy(false);
-    }
+    const d = await save.run(() => api.request<ImportDashboardData>(IMPORT_DASHBOARD, { project, document: retitle(text, title) }));
+    if (d) onImported(d.importDashboard.id);
   };
   return (
     <form class="dash-panel" onSubmit={submit} data-testid="import-form">
@@ -237,15 +187,8 @@ function ImportForm({ project, onImported, onCancel }: { project: string; onImpo
         <span>Title of the new dashboard (to import a copy next to the original)</span>
         <input type="text" value={title} onInput={(e) => setTitle(value(e))} placeholder={found ?? 'as in the document'} data-testid="import-title" />
       </label>
-      {error && <ErrorNotice error={error} title="The dashboard was not imported" />}
-      <div class="dash-panel-actions">
-        <button type="button" class="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" class="button primary" disabled={busy || !text.trim()} data-testid="import-submit">
-          {busy ? 'Importing…' : 'Import'}
-        </button>
-      </div>
+      {save.error && <ErrorNotice error={save.error} title="The dashboard was not imported" />}
+      <FormActions submit="Import" busyLabel="Importing…" busy={save.busy} disabled={!text.trim()} onCancel={onCancel} testid="import-submit" class="dash-panel-actions" />
     </form>
   );
 }

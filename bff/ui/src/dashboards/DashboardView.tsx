@@ -11,9 +11,11 @@ import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import type { Theme } from '../app/theme';
 import { useAsync } from '../app/useAsync';
-import { isPlainClick, type SetAppState } from '../state/useAppState';
-import { param, REFRESH_INTERVALS, serialiseState, withParam, type AppState } from '../state/url';
-import { formatDuration, rangeLength } from '../time/range';
+import type { SetAppState } from '../state/useAppState';
+import { param, withParam, type AppState } from '../state/url';
+import { withLive } from '../state/live';
+import { AppLink } from '../ui/Link';
+import { LiveSwitch, RefreshSelect } from '../ui/LiveControls';
 import { CopyButton } from '../ui/CopyButton';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { DASHBOARD, UPDATE_DASHBOARD, type DashboardData, type StoredDashboard, type UpdateDashboardData } from './api';
@@ -107,20 +109,19 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
   };
 
   const listState: AppState = { ...state, sub: [], params: [] };
-  const toList = (e: MouseEvent) => {
-    if (!isPlainClick(e)) return;
-    e.preventDefault();
-    setState(listState);
-  };
 
-  const onLive = (on: boolean) =>
-    setState((s) => ({
-      ...s,
-      live: on,
-      range: on && s.range.kind === 'absolute' ? { kind: 'relative', duration: formatDuration(rangeLength(s.range)) } : s.range,
-      refresh: on ? null : s.refresh,
-    }));
-  const onPick = (name: string, value: string | null) => setState((s) => ({ ...s, params: withParam(s.params, variableParam(name), value) }), { replace: true });
+  const onLive = (on: boolean) => setState((s) => withLive(s, on));
+  // "All" on a variable with a default is kept as an empty `var-<name>=`, or the default would come back.
+  const onPick = (name: string, value: string | null) => {
+    const hasDefault = !!shown?.variables.find((v) => v.name === name)?.default;
+    setState(
+      (s) => ({
+        ...s,
+        params: value === null && hasDefault ? [...withParam(s.params, variableParam(name), null), [variableParam(name), '']] : withParam(s.params, variableParam(name), value),
+      }),
+      { replace: true },
+    );
+  };
 
   const startEdit = () => {
     if (spec) setDraft(spec);
@@ -163,9 +164,9 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
   if (!stored || !spec || !shown) {
     return (
       <div class="page-pad" data-testid="page-dashboards">
-        <a href={serialiseState(listState)} onClick={toList}>
+        <AppLink to={listState} setState={setState}>
           ← Dashboards
-        </a>
+        </AppLink>
         {loaded.error ? (
           <div class="dash-gap">
             <ErrorNotice error={loaded.error} onRetry={loaded.reload} title={loaded.error.code === 'NOT_FOUND' ? 'No such dashboard' : 'Could not load the dashboard'} />
@@ -182,7 +183,7 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
   const addWidget = () => {
     if (!draft) return;
     const layout = placeBelow(draft.widgets, DEFAULT_SIZE.time_series);
-    setEditing({ widget: { id: newWidgetId(draft.widgets), title: '', kind: 'time_series', query: null, layout }, isNew: true });
+    setEditing({ widget: { id: newWidgetId(draft.widgets), title: '', kind: 'time_series', query: null, layout, options: null }, isNew: true });
   };
   const applyWidget = (w: Widget) => {
     if (!draft) return;
@@ -195,9 +196,9 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
   return (
     <div class="dash-page" data-testid="page-dashboards" data-dashboard-id={id} data-version={stored.version}>
       <div class="dash-toolbar">
-        <a class="dash-back" href={serialiseState(listState)} onClick={toList} data-testid="back-to-list">
+        <AppLink class="dash-back" to={listState} setState={setState} data-testid="back-to-list">
           ← Dashboards
-        </a>
+        </AppLink>
         {draft ? (
           <input
             type="text"
@@ -239,27 +240,13 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
           </>
         ) : (
           <>
-            <label class="field" title={state.live ? 'Auto-refresh is off while the view is live' : 'Run the queries again every…'}>
-              <span class="row-label">Refresh</span>
-              <select
-                value={state.refresh ?? ''}
-                disabled={state.live}
-                onChange={(e) => setState((s) => ({ ...s, refresh: (e.target as HTMLSelectElement).value || null }), { replace: true })}
-                data-testid="refresh"
-              >
-                <option value="">off</option>
-                {REFRESH_INTERVALS.map((r) => (
-                  <option key={r} value={r}>
-                    every {r}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label class={`switch${state.live ? ' on' : ''}`} title="Follow the data as it is stored (live subscriptions)">
-              <input type="checkbox" checked={state.live} onChange={() => onLive(!state.live)} data-testid="live-toggle" />
-              <span class="switch-track" aria-hidden="true" />
-              Live
-            </label>
+            <RefreshSelect
+              value={state.refresh}
+              live={state.live}
+              onChange={(refresh) => setState((s) => ({ ...s, refresh }), { replace: true })}
+              what="Run the queries again every…"
+            />
+            <LiveSwitch live={state.live} onChange={onLive} />
             <button type="button" class="button" onClick={() => setNonce((n) => n + 1)} disabled={state.live} title="Run every widget's query again" data-testid="refresh-now">
               ↻
             </button>

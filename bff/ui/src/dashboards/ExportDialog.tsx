@@ -6,7 +6,7 @@ import { useAsync } from '../app/useAsync';
 import { CopyButton } from '../ui/CopyButton';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { EXPORT_DASHBOARD, type ExportDashboardData } from './api';
-import { Modal } from './Modal';
+import { Modal } from '../ui/Modal';
 
 /** A file name for a dashboard's export: `checkout-latency.dashboard.json`. */
 export function exportFileName(title: string): string {

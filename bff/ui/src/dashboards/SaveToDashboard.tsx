@@ -8,7 +8,7 @@
 
 import { useState } from 'preact/hooks';
 import type { GraphQLClient } from '../api/client';
-import { ApiError, isAbort } from '../api/errors';
+import { ApiError } from '../api/errors';
 import { METRICS, type MetricsData } from '../api/operations';
 import type { MetricKind, Project } from '../api/types';
 import { useServices } from '../app/context';
@@ -31,6 +31,7 @@ import {
 } from './api';
 import { appendWidget, DEFAULT_SIZE, parseSpec, serialiseSpec, titleForQuery, widgetFromExplorer } from './model';
 import './dashboards.css';
+import { useAction } from '../ui/useAction';
 
 export type SaveTarget = { kind: 'new'; title: string } | { kind: 'existing'; id: string };
 
@@ -83,8 +84,7 @@ export function SaveToDashboard({ project, query, range }: Props) {
   const [target, setTarget] = useState<string | null>(null);
   const [newTitle, setNewTitle] = useState('');
   const [title, setTitle] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const action = useAction();
   const [saved, setSaved] = useState<{ id: string; title: string } | null>(null);
 
   const dashboards = useAsync(
@@ -104,21 +104,14 @@ export function SaveToDashboard({ project, query, range }: Props) {
   const toggle = () => {
     setOpen(!open);
     setSaved(null);
-    setError(null);
+    action.clear();
     setTitle(null);
   };
 
   const save = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const target: SaveTarget = chosen === NEW ? { kind: 'new', title: newTitle } : { kind: 'existing', id: chosen };
-      setSaved(await saveQueryAsWidget(api, project.id, query, kind, target, widgetTitle));
-    } catch (e) {
-      if (!isAbort(e)) setError(e as ApiError);
-    } finally {
-      setBusy(false);
-    }
+    const target: SaveTarget = chosen === NEW ? { kind: 'new', title: newTitle } : { kind: 'existing', id: chosen };
+    const done = await action.run(() => saveQueryAsWidget(api, project.id, query, kind, target, widgetTitle));
+    if (done) setSaved(done);
   };
 
   const href = (id: string) =>
@@ -174,10 +167,10 @@ export function SaveToDashboard({ project, query, range }: Props) {
                 <input type="text" value={widgetTitle} onInput={(e) => setTitle(value(e))} data-testid="save-widget-title" />
               </label>
               {dashboards.error && <ErrorNotice error={dashboards.error} onRetry={dashboards.reload} title="Could not list the dashboards" />}
-              {error && <ErrorNotice error={error} title="The widget was not saved" />}
+              {action.error && <ErrorNotice error={action.error} title="The widget was not saved" />}
               <div class="popover-foot">
-                <button type="button" class="button primary" onClick={save} disabled={busy || !dashboards.data} data-testid="save-widget">
-                  {busy ? 'Saving…' : 'Save'}
+                <button type="button" class="button primary" onClick={save} disabled={action.busy || !dashboards.data} data-testid="save-widget">
+                  {action.busy ? 'Saving…' : 'Save'}
                 </button>
               </div>
             </div>

@@ -1,6 +1,7 @@
 // The dashboard's variables: in view mode, a picker per variable (the values of its
-// label, "All" by default) whose choice is kept in the URL (`var-<name>`), so a link
-// opens the same narrowed view; in edit mode, the list of variables to add or change.
+// label; its default, else "All", until one is picked) whose choice is kept in the URL
+// (`var-<name>`), so a link opens the same narrowed view; in edit mode, the list of
+// variables to add or change, each with the value picked when the dashboard opens.
 
 import { useState } from 'preact/hooks';
 import { LABEL_NAMES, LABEL_VALUES, type LabelNamesData, type LabelValuesData } from '../api/operations';
@@ -71,6 +72,7 @@ export function VariablesEditor({ project, metrics, variables, onChange }: { pro
   const [name, setName] = useState('');
   const [label, setLabel] = useState('');
   const [metric, setMetric] = useState('');
+  const [byDefault, setByDefault] = useState('');
   const labels = useAsync(
     (signal) =>
       open ? api.request<LabelNamesData>(LABEL_NAMES, { project, metric: metric || null }, { signal }).then((d) => d.labelNames) : null,
@@ -79,9 +81,10 @@ export function VariablesEditor({ project, metrics, variables, onChange }: { pro
   const problem = variableNameProblem(name.trim(), variables.map((v) => v.name)) ?? (label ? null : 'Choose the label whose values it offers.');
   const add = () => {
     if (problem) return;
-    onChange([...variables, { name: name.trim(), label, metric: metric || null }]);
+    onChange([...variables, { name: name.trim(), label, metric: metric || null, default: byDefault.trim() || null }]);
     setName('');
     setLabel('');
+    setByDefault('');
   };
   return (
     <PopoverAnchor open={open} onClose={() => setOpen(false)}>
@@ -104,6 +107,15 @@ export function VariablesEditor({ project, metrics, variables, onChange }: { pro
                     </>
                   )}
                   <span class="spacer" />
+                  <input
+                    type="text"
+                    class="dash-var-default"
+                    value={v.default ?? ''}
+                    placeholder="default: all"
+                    aria-label={`Default value of ${v.name}`}
+                    onInput={(e) => onChange(variables.map((x) => (x === v ? { ...x, default: value(e) || null } : x)))}
+                    data-testid={`variable-default-${v.name}`}
+                  />
                   <button type="button" class="button small" onClick={() => onChange(variables.filter((x) => x !== v))} aria-label={`Remove variable ${v.name}`}>
                     ×
                   </button>
@@ -129,6 +141,15 @@ export function VariablesEditor({ project, metrics, variables, onChange }: { pro
                 </option>
               ))}
             </select>
+            <input
+              type="text"
+              class="dash-var-default"
+              value={byDefault}
+              onInput={(e) => setByDefault(value(e))}
+              placeholder="default: all"
+              aria-label="Default value (picked when the dashboard opens)"
+              data-testid="variable-default"
+            />
             <button type="button" class="button primary small" disabled={!!problem} onClick={add} data-testid="variable-add">
               Add
             </button>

@@ -5,10 +5,10 @@
 
 import { useMemo, useState } from 'preact/hooks';
 import { LABEL_NAMES, LABEL_VALUES, type LabelNamesData, type LabelValuesData } from '../api/operations';
-import { ACROSS_AGGREGATIONS, type AcrossAggregation, type Aggregation, type Matcher, type MatchOp, type Metric } from '../api/types';
+import { type Aggregation, type Matcher, type MatchOp, type Metric } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
-import { aggregationsFor, defaultAggregation, OP_SYMBOLS, STEPS } from '../explorer/query';
+import { aggregationsFor, defaultAggregation, OP_SYMBOLS } from '../explorer/query';
 import { ALERT_RULES, type AlertRulesData } from './api';
 import {
   alertQueryOf,
@@ -18,6 +18,7 @@ import {
   REDUCERS,
   withAlertQuery,
   withMetricQuery,
+  withReduceOption,
   WIDGET_KINDS,
   type AlertListQuery,
   type MetricWidgetQuery,
@@ -26,7 +27,8 @@ import {
   type Widget,
   type WidgetKind,
 } from './model';
-import { Modal } from './Modal';
+import { AcrossSelect, StepSelect } from '../explorer/QuerySelects';
+import { Modal } from '../ui/Modal';
 import { WidgetBody, type WidgetContext } from './WidgetPanel';
 
 interface Props {
@@ -68,6 +70,8 @@ export function WidgetEditor({ widget, isNew, ctx, onApply, onClose }: Props) {
       title: title.trim(),
       kind,
       query: isMetric ? withMetricQuery(widget.query, { ...q, metric: q.metric.trim() }) : withAlertQuery(alert),
+      // The reducer is a display choice: it goes in `options`, not in the query the server runs.
+      options: withReduceOption(widget.options, kind === 'stat' || kind === 'bar' ? q.reduce : null),
       // A new widget takes the size of the kind it ends up as.
       layout: isNew ? { ...widget.layout, ...DEFAULT_SIZE[kind] } : widget.layout,
     }),
@@ -176,25 +180,11 @@ export function WidgetEditor({ widget, isNew, ctx, onApply, onClose }: Props) {
                 </label>
                 <label class="dash-field">
                   <span>per</span>
-                  <select value={q.step ?? ''} onChange={(e) => patch({ step: value(e) || null })} data-testid="widget-step">
-                    <option value="">auto</option>
-                    {STEPS.map((s) => (
-                      <option key={s} value={s}>
-                        {s}
-                      </option>
-                    ))}
-                  </select>
+                  <StepSelect value={q.step} onChange={(step) => patch({ step })} testid="widget-step" />
                 </label>
                 <label class="dash-field">
                   <span>then</span>
-                  <select value={q.across ?? ''} onChange={(e) => patch({ across: (value(e) || null) as AcrossAggregation | null })} data-testid="widget-across">
-                    <option value="">each series</option>
-                    {ACROSS_AGGREGATIONS.map((a) => (
-                      <option key={a} value={a}>
-                        {a.toLowerCase()} across series
-                      </option>
-                    ))}
-                  </select>
+                  <AcrossSelect value={q.across} onChange={(across) => patch({ across })} testid="widget-across" />
                 </label>
                 {(kind === 'stat' || kind === 'bar') && (
                   <label class="dash-field">

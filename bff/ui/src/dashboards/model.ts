@@ -1,10 +1,13 @@
 // The dashboard document as the server stores it (bff/control/src/dashboards.rs):
-// `{title, variables: [{name, label, metric?}], widgets: [{id, title, kind, query, layout}]}`.
-// A widget's `query` is free JSON the server keeps as it is; for metric widgets the UI
-// writes what `metricQuery` takes (metric, matchers, aggregation, across, by, step) plus
-// its display choices (`reduce` for a stat), and for an alert list what `activeAlerts`
-// takes (ruleId, labels, firingOnly). Parsing keeps every key it does not know, so a
-// document written by a newer UI or by hand survives an edit here.
+// `{title, variables: [{name, label, metric?, default?}], widgets: [{id, title, kind, query, layout, options?}]}`.
+// The server refuses fields it does not know at every level of the document (not inside
+// `query` and `options`, which are free JSON kept as given). For metric widgets the UI
+// writes in `query` what `metricQuery` takes (metric, matchers, aggregation, across, by,
+// step), and its display choices in `options` (`reduce` for a stat or bar; documents
+// written before kept it in `query.reduce`, still read); for an alert list, `query` is
+// what `activeAlerts` takes (ruleId, labels, firingOnly). Parsing keeps every key of
+// `query` and `options` it does not know, so a document written by a newer UI or by hand
+// survives an edit here.
 //
 // Variables are substituted here, in the browser, the way the server's
 // `Widget::query_with` does: `$name` in any string of the query becomes the picked value;
@@ -54,7 +57,7 @@ export interface MetricWidgetQuery {
   across: AcrossAggregation | null;
   by: string[];
   step: string | null;
-  /** Stat and bar widgets: how points become one value (default `last`). */
+  /** Stat and bar widgets: how points become one value (default `last`); stored in `options.reduce`. */
   reduce: Reducer | null;
 }
 
@@ -72,12 +75,16 @@ export interface Widget {
   /** The query exactly as stored; read it with `metricQueryOf` / `alertQueryOf`. */
   query: unknown;
   layout: Layout;
+  /** How the widget is shown (`reduce`…), exactly as stored; null when the document has none. */
+  options: unknown;
 }
 
 export interface Variable {
   name: string;
   label: string;
   metric: string | null;
+  /** The value picked when the dashboard opens with none in the URL; null: every value. */
+  default: string | null;
 }
 
 export interface DashboardSpec {
@@ -121,8 +128,29 @@ function parseMatchers(v: unknown): Matcher[] {
   });
 }
 
+const isReducer = (v: unknown): v is Reducer => typeof v === 'string' && (REDUCERS as readonly string[]).includes(v);
+
+/** A stat's or bar's reducer: `options.reduce`, else (documents written before) `query.reduce`; null: the default. */
+export function reduceOf(widget: { query: unknown; options?: unknown }): Reducer | null {
+  const fromOptions = isObject(widget.options) ? widget.options.reduce : undefined;
+  if (isReducer(fromOptions)) return fromOptions;
+  const fromQuery = isObject(widget.query) ? widget.query.reduce : undefined;
+  return isReducer(fromQuery) ? fromQuery : null;
+}
+
+/**
+ * The widget's stored options with the reducer written over them (removed when it is
+ * the default): other keys stay. Null when nothing is left, as the server leaves it out.
+ */
+export function withReduceOption(stored: unknown, reduce: Reducer | null): Record<string, unknown> | null {
+  const out: Record<string, unknown> = isObject(stored) ? { ...stored } : {};
+  if (reduce === null) delete out.reduce;
+  else out.reduce = reduce;
+  return Object.keys(out).length ? out : null;
+}
+
 /** The metric query a widget holds; null when it names no metric (an alert list, a fresh widget). */
-export function metricQueryOf(widget: Pick<Widget, 'query'>): MetricWidgetQuery | null {
+export function metricQueryOf(widget: { query: unknown; options?: unknown }): MetricWidgetQuery | null {
   const q = widget.query;
   if (!isObject(q)) return null;
   const metric = str(q.metric)?.trim();
@@ -135,17 +163,19 @@ export function metricQueryOf(widget: Pick<Widget, 'query'>): MetricWidgetQuery 
     across: oneOf<AcrossAggregation>(q.across, ACROSS_AGGREGATIONS),
     by: Array.isArray(q.by) ? q.by.filter((b): b is string => typeof b === 'string' && b !== '') : [],
     step: step && (STEPS as readonly string[]).includes(step) ? step : null,
-    reduce: (REDUCERS as readonly string[]).includes(str(q.reduce) ?? '') ? (q.reduce as Reducer) : null,
+    reduce: reduceOf(widget),
   };
 }
 
 /**
  * The widget's stored query with `next` written over it: keys this UI does not know
- * stay, empty optional ones are left out (as the docs' examples write them).
+ * stay, empty optional ones are left out (as the docs' examples write them). The
+ * reducer is not part of the query (see `withReduceOption`); an old `query.reduce` is
+ * dropped.
  */
 export function withMetricQuery(stored: unknown, next: MetricWidgetQuery): Record<string, unknown> {
   const out: Record<string, unknown> = isObject(stored) ? { ...stored } : {};
-  for (const k of ['ruleId', 'labels', 'firingOnly']) delete out[k];
+  for (const k of ['ruleId', 'labels', 'firingOnly', 'reduce']) delete out[k];
   out.metric = next.metric;
   out.matchers = next.matchers.map(({ label, op, value }) => ({ label, op, value }));
   const optional: [string, unknown][] = [
@@ -153,7 +183,6 @@ export function withMetricQuery(stored: unknown, next: MetricWidgetQuery): Recor
     ['across', next.across],
     ['by', next.across && next.by.length ? [...next.by] : null],
     ['step', next.step],
-    ['reduce', next.reduce],
   ];
   for (const [k, v] of optional) {
     if (v === null) delete out[k];
@@ -189,7 +218,7 @@ export function parseSpec(raw: unknown): DashboardSpec {
         if (!isObject(v)) return [];
         const name = str(v.name);
         const label = str(v.label);
-        return name && label ? [{ name, label, metric: str(v.metric) || null }] : [];
+        return name && label ? [{ name, label, metric: str(v.metric) || null, default: str(v.default) || null }] : [];
       })
     : [];
   const widgets: Widget[] = Array.isArray(d.widgets)
@@ -205,6 +234,7 @@ export function parseSpec(raw: unknown): DashboardSpec {
             kind,
             query: w.query ?? null,
             layout: { x: nat(l.x, 0), y: nat(l.y, 0), w: nat(l.w, 0) || size.w, h: nat(l.h, 0) || size.h },
+            options: w.options ?? null,
           },
         ];
       })
@@ -212,12 +242,22 @@ export function parseSpec(raw: unknown): DashboardSpec {
   return { title: str(d.title) ?? '', variables, widgets };
 }
 
-/** The document to send: exactly the server's shape. */
+/** The document to send: exactly the server's shape (it refuses any other field); empty optional parts are left out. */
 export function serialiseSpec(spec: DashboardSpec): Record<string, unknown> {
   return {
     title: spec.title,
-    variables: spec.variables.map((v) => (v.metric ? { name: v.name, label: v.label, metric: v.metric } : { name: v.name, label: v.label })),
-    widgets: spec.widgets.map((w) => ({ id: w.id, title: w.title, kind: w.kind, query: w.query ?? null, layout: { ...w.layout } })),
+    variables: spec.variables.map((v) => {
+      const out: Record<string, unknown> = { name: v.name, label: v.label };
+      if (v.metric) out.metric = v.metric;
+      const byDefault = v.default?.trim();
+      if (byDefault) out.default = byDefault;
+      return out;
+    }),
+    widgets: spec.widgets.map((w) => {
+      const out: Record<string, unknown> = { id: w.id, title: w.title, kind: w.kind, query: w.query ?? null, layout: { ...w.layout } };
+      if (w.options !== null && w.options !== undefined) out.options = w.options;
+      return out;
+    }),
   };
 }
 
@@ -241,10 +281,15 @@ export type VariableValues = Record<string, string>;
 /** The URL parameter that holds a variable's value: `var-service`. */
 export const variableParam = (name: string) => `var-${name}`;
 
-export function variableValues(variables: Variable[], params: [string, string][]): VariableValues {
+/**
+ * The picked values: each variable's `var-<name>` parameter; a variable the URL does not
+ * name takes its default (an empty parameter, `var-svc=`, is "all" picked on purpose).
+ */
+export function variableValues(variables: Pick<Variable, 'name' | 'default'>[], params: [string, string][]): VariableValues {
   const out: VariableValues = {};
   for (const v of variables) {
-    const value = params.find(([k]) => k === variableParam(v.name))?.[1];
+    const param = params.find(([k]) => k === variableParam(v.name));
+    const value = param ? param[1] : v.default;
     if (value) out[v.name] = value;
   }
   return out;
@@ -339,7 +384,7 @@ export function widgetFromExplorer(
     step: query.step,
     reduce: null,
   };
-  return { id: widget.id, title: widget.title, kind: 'time_series', query: withMetricQuery(null, stored), layout: widget.layout };
+  return { id: widget.id, title: widget.title, kind: 'time_series', query: withMetricQuery(null, stored), layout: widget.layout, options: null };
 }
 
 /** A widget title for an explorer query: `p95 http.server.duration by route`. */

@@ -11,6 +11,7 @@ import { formatValue } from '../chart/units';
 import { formatDateTime, formatTime } from '../time/format';
 import type { Reducer } from './model';
 import { heatmap, intensity, statValue, summarise } from './reduce';
+import { TableHead } from '../ui/TableHead';
 
 interface ViewProps {
   result: MetricResult;
@@ -65,16 +66,8 @@ export function TableView({ result, name, unit }: ViewProps) {
   const rows = useMemo(() => summarise(result, name), [result, name]);
   return (
     <div class="dash-table-wrap">
-      <table class="dash-table" data-testid="widget-table">
-        <thead>
-          <tr>
-            <th>Series</th>
-            <th>Latest</th>
-            <th>Min</th>
-            <th>Max</th>
-            <th>Avg</th>
-          </tr>
-        </thead>
+      <table class="data-table dash-table" data-testid="widget-table">
+        <TableHead columns={['Series', 'Latest', 'Min', 'Max', 'Avg']} />
         <tbody>
           {rows.map((r, i) => (
             <tr key={r.label}>

@@ -11,14 +11,15 @@ import { useAsync } from '../app/useAsync';
 import { unitSuffix } from '../chart/units';
 import type { SetAppState } from '../state/useAppState';
 import type { AppState } from '../state/url';
-import { formatDuration, rangeLength } from '../time/range';
+import { withLive } from '../state/live';
 import { ErrorNotice } from '../ui/ErrorNotice';
-import { EmptyState } from './EmptyState';
+import { SendDataHelp } from '../ui/SendDataHelp';
 import { MetricList } from './MetricList';
 import { buildMetricQuery, describeQuery, EMPTY_QUERY, type ExplorerQuery } from './query';
 import { SaveToDashboard } from '../dashboards/SaveToDashboard';
 import { QueryEditor } from './QueryEditor';
 import { ResultView } from './ResultView';
+import { Badge } from '../ui/Badge';
 
 /** How often a project without metrics is checked again. */
 const EMPTY_POLL_MS = 5_000;
@@ -64,14 +65,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
     // A new metric has other labels: filters and grouping start over; the step stays.
     setState((s) => ({ ...s, query: { ...EMPTY_QUERY, metric: m.name, step: s.query.step } }));
   const onZoom = (from: number, to: number) => setState((s) => ({ ...s, range: { kind: 'absolute', from, to }, live: false }));
-  const onLive = (on: boolean) =>
-    setState((s) => ({
-      ...s,
-      live: on,
-      // Live views follow "the last N"; an absolute range becomes one as long.
-      range: on && s.range.kind === 'absolute' ? { kind: 'relative', duration: formatDuration(rangeLength(s.range)) } : s.range,
-      refresh: on ? null : s.refresh,
-    }));
+  const onLive = (on: boolean) => setState((s) => withLive(s, on));
   const onRefresh = (refresh: string | null) => setState((s) => ({ ...s, refresh }), { replace: true });
 
   if (!metrics.data) {
@@ -85,7 +79,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
       </div>
     );
   }
-  if (empty) return <EmptyState project={project} checking={metrics.loading} />;
+  if (empty) return <SendDataHelp signal="metrics" project={project} checking={metrics.loading} />;
 
   return (
     <div class="explorer">
@@ -112,7 +106,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
           <>
             <header class="metric-header">
               <h2 data-testid="metric-title">{metric.name}</h2>
-              <span class={`kind kind-${metric.kind}`}>{metric.kind.replace('_', ' ')}</span>
+              <Badge class={`kind kind-${metric.kind}`}>{metric.kind.replace('_', ' ')}</Badge>
               {metric.temporality !== 'unspecified' && <span class="muted">{metric.temporality}</span>}
               {unitSuffix(metric.unit) && <span class="unit">{unitSuffix(metric.unit)}</span>}
               <span class="muted">{metric.series} series</span>

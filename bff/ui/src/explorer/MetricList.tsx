@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Metric } from '../api/types';
 import { unitSuffix } from '../chart/units';
+import { Badge } from '../ui/Badge';
 
 /** Rows rendered at most; typing narrows the rest. */
 const SHOWN = 300;
@@ -104,7 +105,7 @@ export function MetricList({ metrics, selected, onSelect }: Props) {
             >
               <span class="metric-name">{m.name}</span>
               <span class="metric-meta">
-                <span class={`kind kind-${m.kind}`}>{m.kind.replace('_', ' ')}</span>
+                <Badge class={`kind kind-${m.kind}`}>{m.kind.replace('_', ' ')}</Badge>
                 {unitSuffix(m.unit) && <span class="unit">{unitSuffix(m.unit)}</span>}
                 <span class="series-count">
                   {m.series} series

@@ -4,11 +4,13 @@
 
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { ACROSS_AGGREGATIONS, type AcrossAggregation, type Aggregation, type LabelName, type Matcher, type Metric } from '../api/types';
-import { REFRESH_INTERVALS } from '../state/url';
+import { type Aggregation, type LabelName, type Matcher, type Metric } from '../api/types';
+import { FilterChip } from '../ui/FilterChip';
+import { AcrossSelect, StepSelect } from './QuerySelects';
+import { LiveSwitch, RefreshSelect } from '../ui/LiveControls';
 import { PopoverAnchor, PopoverPanel } from '../ui/Popover';
 import { FilterEditor } from './FilterEditor';
-import { aggregationsFor, effectiveAggregation, OP_SYMBOLS, STEPS, upsertMatcher, type ExplorerQuery } from './query';
+import { aggregationsFor, effectiveAggregation, OP_SYMBOLS, upsertMatcher, type ExplorerQuery } from './query';
 
 interface Props {
   project: string;
@@ -44,6 +46,13 @@ export function QueryEditor(props: Props) {
 
   const aggregation = effectiveAggregation(query, metric.kind);
 
+  /** The popover that adds a filter, or changes `current`. */
+  const filterPanel = (label: string, current?: Matcher) => (
+    <PopoverPanel label={label}>
+      <FilterEditor project={project} metric={metric.name} labelNames={labelNames} matchers={query.matchers} editing={current} onApply={applyFilter} onClose={close} />
+    </PopoverPanel>
+  );
+
   return (
     <div class="query-editor">
       <div class="query-row" aria-label="Filters">
@@ -51,47 +60,24 @@ export function QueryEditor(props: Props) {
         {query.matchers.length === 0 && <span class="muted">all series</span>}
         {query.matchers.map((m, i) => (
           <PopoverAnchor key={`${m.label}${m.op}${m.value}`} open={editing === i} onClose={close}>
-            <span class="chip" data-testid="filter-chip">
-              <button type="button" class="chip-body" onClick={() => setEditing(i)} title="Change this filter">
-                <span class="chip-label">{m.label}</span>
-                <span class="chip-op">{OP_SYMBOLS[m.op]}</span>
-                <span class="chip-value">{m.value === '' ? '(empty)' : m.value}</span>
-              </button>
-              <button type="button" class="chip-remove" onClick={() => removeFilter(i)} aria-label={`Remove filter on ${m.label}`}>
-                ×
-              </button>
-            </span>
-            {editing === i && (
-              <PopoverPanel label="Change filter">
-                <FilterEditor
-                  project={project}
-                  metric={metric.name}
-                  labelNames={labelNames}
-                  matchers={query.matchers}
-                  editing={m}
-                  onApply={applyFilter}
-                  onClose={close}
-                />
-              </PopoverPanel>
-            )}
+            <FilterChip
+              label={m.label}
+              op={OP_SYMBOLS[m.op]}
+              value={m.value}
+              title="Change this filter"
+              onEdit={() => setEditing(i)}
+              removeLabel={`Remove filter on ${m.label}`}
+              onRemove={() => removeFilter(i)}
+              testid="filter-chip"
+            />
+            {editing === i && filterPanel('Change filter', m)}
           </PopoverAnchor>
         ))}
         <PopoverAnchor open={editing === 'new'} onClose={close}>
           <button type="button" class="button small" onClick={() => setEditing(editing === 'new' ? null : 'new')} data-testid="add-filter">
             + Filter
           </button>
-          {editing === 'new' && (
-            <PopoverPanel label="Add filter">
-              <FilterEditor
-                project={project}
-                metric={metric.name}
-                labelNames={labelNames}
-                matchers={query.matchers}
-                onApply={applyFilter}
-                onClose={close}
-              />
-            </PopoverPanel>
-          )}
+          {editing === 'new' && filterPanel('Add filter')}
         </PopoverAnchor>
       </div>
 
@@ -112,29 +98,11 @@ export function QueryEditor(props: Props) {
         </label>
         <label class="field">
           <span class="row-label">per</span>
-          <select value={query.step ?? ''} onChange={(e) => onChange({ step: (e.target as HTMLSelectElement).value || null })} data-testid="step">
-            <option value="">auto</option>
-            {STEPS.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
+          <StepSelect value={query.step} onChange={(step) => onChange({ step })} testid="step" />
         </label>
         <label class="field">
           <span class="row-label">then</span>
-          <select
-            value={query.across ?? ''}
-            onChange={(e) => onChange({ across: ((e.target as HTMLSelectElement).value || null) as AcrossAggregation | null })}
-            data-testid="across"
-          >
-            <option value="">each series</option>
-            {ACROSS_AGGREGATIONS.map((a) => (
-              <option key={a} value={a}>
-                {a.toLowerCase()} across series
-              </option>
-            ))}
-          </select>
+          <AcrossSelect value={query.across} onChange={(across) => onChange({ across })} testid="across" />
         </label>
         {query.across && (
           <PopoverAnchor open={groupOpen} onClose={() => setGroupOpen(false)}>
@@ -166,27 +134,8 @@ export function QueryEditor(props: Props) {
 
         <span class="spacer" />
 
-        <label class="field" title={live ? 'Auto-refresh is off while the view is live' : 'Run the query again every…'}>
-          <span class="row-label">Refresh</span>
-          <select
-            value={refresh ?? ''}
-            disabled={live}
-            onChange={(e) => props.onRefresh((e.target as HTMLSelectElement).value || null)}
-            data-testid="refresh"
-          >
-            <option value="">off</option>
-            {REFRESH_INTERVALS.map((r) => (
-              <option key={r} value={r}>
-                every {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class={`switch${live ? ' on' : ''}`} title="Follow the data as it is stored (a live subscription)">
-          <input type="checkbox" checked={live} onChange={() => props.onLive(!live)} data-testid="live-toggle" />
-          <span class="switch-track" aria-hidden="true" />
-          Live
-        </label>
+        <RefreshSelect value={refresh} live={live} onChange={props.onRefresh} />
+        <LiveSwitch live={live} onChange={props.onLive} />
         {props.actions}
         <button type="button" class="button primary" onClick={props.onRun} disabled={live} data-testid="run-query">
           Run query

@@ -12,6 +12,8 @@ import { formatTime } from '../time/format';
 import { rangeLength, formatDuration, type TimeRange } from '../time/range';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { useLiveMetric, useMetricQuery, type MetricData } from './useMetricData';
+import { LiveBadge } from '../ui/LiveBadge';
+import { liveStatus } from '../state/live';
 
 interface Props {
   project: string;
@@ -52,11 +54,10 @@ export function ResultView({ project, metric, input, description, range, live, r
           </span>
         )}
         {live && (
-          <span class={`live-badge${streamed.started && !streamed.reconnecting ? ' on' : ''}`} data-testid="live-status">
-            <span class="dot" aria-hidden="true" />
-            {streamed.error ? 'Disconnected' : streamed.reconnecting ? 'Reconnecting…' : streamed.started ? 'Live' : 'Connecting…'}
+          <LiveBadge on={liveStatus(streamed).on} testid="live-status">
+            {liveStatus(streamed).text}
             {streamed.lastEventAt && streamed.started && <span class="muted"> · updated {formatTime(streamed.lastEventAt)}</span>}
-          </span>
+          </LiveBadge>
         )}
       </div>
       {view.loading && <div class="progress" aria-hidden="true" />}

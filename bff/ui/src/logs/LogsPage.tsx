@@ -4,11 +4,13 @@
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { PageProps } from '../pages/props';
-import { REFRESH_INTERVALS } from '../state/url';
+import { withLive } from '../state/live';
 import { formatDateTime } from '../time/format';
-import { formatDuration, parseDuration, rangeLength } from '../time/range';
+import { parseDuration } from '../time/range';
 import { parseAttributeFilter, serialiseAttributeFilter } from '../traces/model';
-import { LiveBar, LiveNotices, LiveSwitch, SendDataHelp, useDataPresence } from '../traces/shared';
+import { LiveBar, LiveNotices, SearchTail, useDataPresence } from '../traces/shared';
+import { FilterChip } from '../ui/FilterChip';
+import { SendDataHelp } from '../ui/SendDataHelp';
 import { useLiveTail } from '../traces/useLiveTail';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { LIVE_LOGS, type LiveLogsData, type LogRecord } from './api';
@@ -38,13 +40,7 @@ export function LogsPage({ state, setState, project }: PageProps) {
   const presence = useDataPresence(project.id, 'logs');
 
   const apply = (next: LogFilters) => setState((s) => ({ ...s, params: withLogFilters(s.params, next) }));
-  const onLive = (on: boolean) =>
-    setState((s) => ({
-      ...s,
-      live: on,
-      range: on && s.range.kind === 'absolute' ? { kind: 'relative', duration: formatDuration(rangeLength(s.range)) } : s.range,
-      refresh: on ? null : s.refresh,
-    }));
+  const onLive = (on: boolean) => setState((s) => withLive(s, on));
 
   const showHelp = presence.empty && !hasLogFilters(filters);
   return (
@@ -59,7 +55,7 @@ export function LogsPage({ state, setState, project }: PageProps) {
         onRefresh={(refresh) => setState((s) => ({ ...s, refresh }), { replace: true })}
       />
       {showHelp ? (
-        <SendDataHelp signal="logs" project={project} checking={presence.checking} />
+        <SendDataHelp signal="logs" project={project} checking={presence.checking} class="tl-empty" />
       ) : state.live ? (
         <LiveLogs {...{ state, setState }} project={project.id} filters={filters} />
       ) : (
@@ -196,7 +192,7 @@ function LogFilterBar({ filters, problem, live, refresh, onApply, onLive, onRefr
   };
 
   return (
-    <form class="tl-filters" onSubmit={submit} aria-label="Log search" data-testid="log-filters">
+    <form class="panel tl-filters" onSubmit={submit} aria-label="Log search" data-testid="log-filters">
       <div class="tl-filter-row">
         <label class="tl-field">
           <span>Severity</span>
@@ -248,43 +244,29 @@ function LogFilterBar({ filters, problem, live, refresh, onApply, onLive, onRefr
             data-testid="filter-trace"
           />
         </label>
-        <label class="tl-field">
-          <span>Attribute</span>
-          <input type="text" value={attrText} onInput={(e) => setAttrText((e.target as HTMLInputElement).value)} placeholder="key=value" spellcheck={false} data-testid="filter-attr" />
-        </label>
-        <button type="submit" class="button primary" data-testid="log-search">
-          {live ? 'Apply' : 'Search'}
-        </button>
-        <label class="field" title={live ? 'Auto-refresh is off while the view is live' : 'Search again every…'}>
-          <span class="row-label">Refresh</span>
-          <select value={refresh ?? ''} disabled={live} onChange={(e) => onRefresh((e.target as HTMLSelectElement).value || null)} data-testid="refresh">
-            <option value="">off</option>
-            {REFRESH_INTERVALS.map((r) => (
-              <option key={r} value={r}>
-                every {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <LiveSwitch live={live} onChange={onLive} />
+        <SearchTail
+          attrText={attrText}
+          onAttrText={setAttrText}
+          attrPlaceholder="key=value"
+          live={live}
+          refresh={refresh}
+          onRefresh={onRefresh}
+          onLive={onLive}
+          searchTestid="log-search"
+        />
       </div>
       <div class="tl-filter-row">
         {draft.attributes.map((a, i) => (
-          <span class="chip" key={serialiseAttributeFilter(a)} data-testid="attr-chip">
-            <span class="chip-body" title="Record attribute equals (as text)">
-              <span class="chip-label">{a.key}</span>
-              <span class="chip-op">=</span>
-              <span class="chip-value">{a.value === '' ? '(empty)' : a.value}</span>
-            </span>
-            <button
-              type="button"
-              class="chip-remove"
-              aria-label={`Remove filter ${serialiseAttributeFilter(a)}`}
-              onClick={() => onApply({ ...draft, attributes: draft.attributes.filter((_, j) => j !== i) })}
-            >
-              ×
-            </button>
-          </span>
+          <FilterChip
+            key={serialiseAttributeFilter(a)}
+            label={a.key}
+            op="="
+            value={a.value}
+            title="Record attribute equals (as text)"
+            removeLabel={`Remove filter ${serialiseAttributeFilter(a)}`}
+            onRemove={() => onApply({ ...draft, attributes: draft.attributes.filter((_, j) => j !== i) })}
+            testid="attr-chip"
+          />
         ))}
         {problem && (
           <span class="field-problem" role="alert">

@@ -3,36 +3,30 @@
 // in); accepting joins them to the company and opens its project.
 
 import { useState } from 'preact/hooks';
-import { toApiError, type ApiError } from '../api/errors';
 import { PROJECTS, type ProjectsData } from '../api/operations';
 import type { Me } from '../api/types';
 import { useServices } from '../app/context';
 import { DEFAULT_STATE, param, serialiseState, type AppState } from '../state/url';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { ACCEPT_INVITATION, projectToOpen, type AcceptInvitationData } from './api';
+import { useAction } from '../ui/useAction';
 
 export function AcceptInvitation({ state, me }: { state: AppState; me: Me }) {
   const { api } = useServices();
   const token = param(state, 'token');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const action = useAction();
   const [joined, setJoined] = useState<string | null>(null);
 
   const accept = async () => {
     if (!token) return;
-    setBusy(true);
-    setError(null);
-    try {
+    const project = await action.run(async () => {
       const { acceptInvitation: company } = await api.request<AcceptInvitationData>(ACCEPT_INVITATION, { token });
       setJoined(company.name);
       const { projects } = await api.request<ProjectsData>(PROJECTS);
-      const project = projectToOpen(company.id, projects);
-      // A full load: the project list and the switcher start afresh with the new company.
-      window.location.assign(serialiseState({ ...DEFAULT_STATE, project }));
-    } catch (e) {
-      setError(toApiError(e));
-      setBusy(false);
-    }
+      return projectToOpen(company.id, projects);
+    });
+    // A full load: the project list and the switcher start afresh with the new company.
+    if (project !== undefined) window.location.assign(serialiseState({ ...DEFAULT_STATE, project }));
   };
 
   return (
@@ -55,12 +49,12 @@ export function AcceptInvitation({ state, me }: { state: AppState; me: Me }) {
               </>
             ) : null}
           </p>
-          <button type="button" class="button primary" disabled={busy} onClick={() => void accept()} data-testid="accept-invitation">
-            {busy ? 'Accepting…' : 'Accept the invitation'}
+          <button type="button" class="button primary" disabled={action.busy} onClick={() => void accept()} data-testid="accept-invitation">
+            {action.busy ? 'Accepting…' : 'Accept the invitation'}
           </button>
         </div>
       )}
-      {error && <ErrorNotice error={error} title="Could not accept the invitation" />}
+      {action.error && <ErrorNotice error={action.error} title="Could not accept the invitation" />}
     </div>
   );
 }

@@ -3,7 +3,6 @@
 // project in it; an invitation's link is the other way in.
 
 import { useState } from 'preact/hooks';
-import { toApiError, type ApiError } from '../api/errors';
 import type { Company, Me } from '../api/types';
 import { useServices } from '../app/context';
 import { ErrorNotice } from '../ui/ErrorNotice';
@@ -15,6 +14,8 @@ import {
   type CreateCompanyData,
   type CreateProjectData,
 } from './api';
+import { FormActions } from '../ui/FormActions';
+import { useAction } from '../ui/useAction';
 
 const NEW_COMPANY = '';
 
@@ -24,16 +25,13 @@ export function Onboarding({ me, onCreated }: { me: Me; onCreated(projectId: str
   const [company, setCompany] = useState<string>(mine[0]?.id ?? NEW_COMPANY);
   const [companyName, setCompanyName] = useState('');
   const [projectName, setProjectName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const action = useAction();
   // A company made by an attempt whose project then failed is not made again.
   const [made, setMade] = useState<Company | null>(null);
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    const projectId = await action.run(async () => {
       let companyId = company;
       if (company === NEW_COMPANY) {
         const created = made ?? (await api.request<CreateCompanyData>(CREATE_COMPANY, { name: companyName.trim() })).createCompany;
@@ -44,12 +42,9 @@ export function Onboarding({ me, onCreated }: { me: Me; onCreated(projectId: str
         company: companyId,
         input: { name: projectName.trim(), timeZone: browserTimeZone() },
       });
-      onCreated(createProject.id);
-    } catch (err) {
-      setError(toApiError(err));
-    } finally {
-      setBusy(false);
-    }
+      return createProject.id;
+    });
+    if (projectId) onCreated(projectId);
   };
 
   const needsCompany = company === NEW_COMPANY && !made;
@@ -106,13 +101,9 @@ export function Onboarding({ me, onCreated }: { me: Me; onCreated(projectId: str
             data-testid="onboarding-project-name"
           />
         </label>
-        <div class="form-actions">
-          <button type="submit" class="button primary" disabled={busy} data-testid="onboarding-create">
-            {busy ? 'Creating…' : needsCompany ? 'Create company and project' : 'Create project'}
-          </button>
-        </div>
+        <FormActions submit={needsCompany ? 'Create company and project' : 'Create project'} busyLabel="Creating…" busy={action.busy} testid="onboarding-create" />
       </form>
-      {error && <ErrorNotice error={error} title="Could not create it" />}
+      {action.error && <ErrorNotice error={action.error} title="Could not create it" />}
     </div>
   );
 }

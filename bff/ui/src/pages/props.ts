@@ -15,4 +15,6 @@ export interface PageProps {
   projects: Project[];
   companies: Company[];
   theme: Theme;
+  /** Loads the projects again (after a rename, so the top bar shows the new name). */
+  reloadProjects(): void;
 }

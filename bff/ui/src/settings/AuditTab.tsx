@@ -8,8 +8,12 @@ import { useAsync } from '../app/useAsync';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { AUDIT_LOG, type AuditEvent, type AuditLogData } from './api';
 import { actorLabel, atLeast, parseTime } from './logic';
-import { RoleNote, useAction, useNow, When } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { useAction } from '../ui/useAction';
+import { useNow } from '../time/useNow';
+import { When } from '../ui/When';
 import { useMemberNames } from './useMemberNames';
+import { TableHead } from '../ui/TableHead';
 
 const PAGE = 50;
 const FAMILIES = ['', 'project.', 'member.', 'invitation.', 'api_key.', 'provider_secret.', 'retention_policy.', 'dashboard.', 'alert_rule.', 'silence.', 'channel.'];
@@ -45,12 +49,9 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
 
   if (!allowed) {
     return (
-      <div class="settings-tab" data-testid="settings-audit">
-        <header class="tab-head">
-          <h2>Audit log</h2>
-        </header>
+      <SettingsTab title="Audit log" testid="settings-audit">
         <RoleNote what="Reading the audit log" needs="the admin role in the company" role={myRole} />
-      </div>
+      </SettingsTab>
     );
   }
 
@@ -66,12 +67,13 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
   };
 
   return (
-    <div class="settings-tab wide" data-testid="settings-audit">
-      <header class="tab-head">
-        <h2>Audit log</h2>
-        <span class="muted">of {company?.name ?? project.companyId}</span>
-      </header>
-      <div class="settings-form inline-form">
+    <SettingsTab
+      title="Audit log"
+      testid="settings-audit"
+      wide
+      head={<span class="muted">of {company?.name ?? project.companyId}</span>}
+    >
+      <div class="panel settings-form inline-form">
         <label class="switch-label">
           <input type="checkbox" checked={onlyProject} onChange={(e) => setOnlyProject(e.currentTarget.checked)} data-testid="audit-only-project" />
           <span>Only {project.name}</span>
@@ -95,16 +97,8 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
       )}
       {first.data && events.length === 0 && <p class="muted">Nothing recorded{family ? ` for ${family}*` : ''}.</p>}
       {events.length > 0 && (
-        <table class="settings-table audit-table" data-testid="audit-table">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Who</th>
-              <th>Action</th>
-              <th>Object</th>
-              <th>Detail</th>
-            </tr>
-          </thead>
+        <table class="data-table boxed settings-table audit-table" data-testid="audit-table">
+          <TableHead columns={['When', 'Who', 'Action', 'Object', 'Detail']} />
           <tbody>
             {events.map((e) => (
               <tr key={e.id} data-testid="audit-row" data-action={e.action}>
@@ -132,6 +126,6 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
           {more.busy ? 'Loading…' : 'Older'}
         </button>
       )}
-    </div>
+    </SettingsTab>
   );
 }

@@ -4,8 +4,8 @@
 import { NotificationChannels } from '../alerts/channels/NotificationChannels';
 import type { Project } from '../api/types';
 import type { SetAppState } from '../state/useAppState';
-import { isPlainClick } from '../state/useAppState';
-import { serialiseState, type AppState } from '../state/url';
+import type { AppState } from '../state/url';
+import { AppLink } from '../ui/Link';
 
 export function ChannelsTab({ project, state, setState }: { project: Project; state: AppState; setState: SetAppState }) {
   const target: AppState = { ...state, page: 'alerts', sub: ['channels'], params: [] };
@@ -14,17 +14,9 @@ export function ChannelsTab({ project, state, setState }: { project: Project; st
       <NotificationChannels project={project} />
       <p class="muted small">
         Alert rules name these channels; they are also on the{' '}
-        <a
-          href={serialiseState(target)}
-          onClick={(e) => {
-            if (!isPlainClick(e)) return;
-            e.preventDefault();
-            setState(target);
-          }}
-          data-testid="channels-link"
-        >
+        <AppLink to={target} setState={setState} data-testid="channels-link">
           Alerts page
-        </a>
+        </AppLink>
         .
       </p>
     </div>

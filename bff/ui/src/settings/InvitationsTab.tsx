@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import type { Company, Project, Role } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
-import { CopyButton } from '../ui/CopyButton';
+import { SecretField } from '../ui/SecretOnce';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import {
   CREATE_INVITATION,
@@ -21,8 +21,15 @@ import {
   type SentInvitation,
 } from './api';
 import { actorLabel, assignableRoles, atLeast, invitationOpen, invitationState, looksLikeEmail, needsProjectGrant, parseTime, PROJECT_ROLES, roleName } from './logic';
-import { Badge, ConfirmButton, RoleNote, useAction, useNow, When } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { Badge } from '../ui/Badge';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { useNow } from '../time/useNow';
+import { When } from '../ui/When';
 import { useMemberNames } from './useMemberNames';
+import { TableHead } from '../ui/TableHead';
+import { FormActions } from '../ui/FormActions';
 
 const STATE_TONE = { PENDING: 'accent', ACCEPTED: 'ok', REVOKED: 'muted', EXPIRED: 'warn' } as const;
 
@@ -42,12 +49,9 @@ export function InvitationsTab({ project, company }: { project: Project; company
 
   if (!allowed) {
     return (
-      <div class="settings-tab" data-testid="settings-invitations">
-        <header class="tab-head">
-          <h2>Invitations</h2>
-        </header>
+      <SettingsTab title="Invitations" testid="settings-invitations">
         <RoleNote what="Inviting people and seeing invitations" needs="the admin role in the company" role={myRole} />
-      </div>
+      </SettingsTab>
     );
   }
 
@@ -63,11 +67,11 @@ export function InvitationsTab({ project, company }: { project: Project; company
   };
 
   return (
-    <div class="settings-tab" data-testid="settings-invitations">
-      <header class="tab-head">
-        <h2>Invitations</h2>
-        <span class="muted">into {company?.name ?? companyId}</span>
-      </header>
+    <SettingsTab
+      title="Invitations"
+      testid="settings-invitations"
+      head={<span class="muted">into {company?.name ?? companyId}</span>}
+    >
       <InviteForm
         project={project}
         myRole={myRole}
@@ -98,17 +102,8 @@ export function InvitationsTab({ project, company }: { project: Project; company
         </p>
       )}
       {invitations.data && invitations.data.length > 0 && (
-        <table class="settings-table" data-testid="invitations-table">
-          <thead>
-            <tr>
-              <th>Email</th>
-              <th>Role</th>
-              <th>State</th>
-              <th>Invited</th>
-              <th>Expires</th>
-              <th class="actions-col" aria-label="Actions" />
-            </tr>
-          </thead>
+        <table class="data-table boxed settings-table" data-testid="invitations-table">
+          <TableHead columns={['Email', 'Role', 'State', 'Invited', 'Expires']} actions />
           <tbody>
             {invitations.data.map((inv) => {
               const state = invitationState(inv, now);
@@ -157,7 +152,7 @@ export function InvitationsTab({ project, company }: { project: Project; company
           </tbody>
         </table>
       )}
-    </div>
+    </SettingsTab>
   );
 }
 
@@ -193,7 +188,7 @@ function InviteForm({
   };
 
   return (
-    <form class="settings-form inline-form" onSubmit={onSubmit} data-testid="invite-form">
+    <form class="panel settings-form inline-form" onSubmit={onSubmit} data-testid="invite-form">
       <label class="grow">
         <span>Email</span>
         <input
@@ -231,11 +226,7 @@ function InviteForm({
           <span class="static-field muted">every project</span>
         )}
       </label>
-      <div class="form-actions">
-        <button type="submit" class="button primary" disabled={action.busy || email.trim() === ''} data-testid="invite-submit">
-          {action.busy ? 'Inviting…' : 'Invite'}
-        </button>
-      </div>
+      <FormActions submit="Invite" busyLabel="Inviting…" busy={action.busy} disabled={email.trim() === ''} testid="invite-submit" />
       {emailProblem && <p class="field-problem full">{emailProblem}</p>}
       {action.error && (
         <div class="full">
@@ -266,10 +257,7 @@ function SentPanel({ what, sent, onClose }: { what: 'created' | 'resent'; sent: 
         </p>
       )}
       {sent.link && (
-        <div class="secret-row">
-          <input type="text" readOnly value={sent.link} aria-label="Accept link" onFocus={(e) => e.currentTarget.select()} data-testid="invitation-link" />
-          <CopyButton text={sent.link} label="Copy link" />
-        </div>
+        <SecretField value={sent.link} label="Accept link" testid="invitation-link" copyLabel="Copy link" />
       )}
     </div>
   );

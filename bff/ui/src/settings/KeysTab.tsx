@@ -7,11 +7,21 @@ import { useState } from 'preact/hooks';
 import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
-import { CopyButton } from '../ui/CopyButton';
+import { SecretOnce } from '../ui/SecretOnce';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { API_KEYS, CREATE_API_KEY, REVOKE_API_KEY, type ApiKey, type ApiKeysData, type CreateApiKeyData, type KeyScope } from './api';
 import { atLeast, keyPreview, parseTime } from './logic';
-import { Badge, ConfirmButton, RoleNote, useAction, useNow, When } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { Badge } from '../ui/Badge';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { useNow } from '../time/useNow';
+import { When } from '../ui/When';
+import { TableHead } from '../ui/TableHead';
+import { FormActions } from '../ui/FormActions';
+
+/** The most keys in use a project holds (revoked ones do not count). */
+export const KEYS_IN_USE_LIMIT = 200;
 
 const SCOPES: { scope: KeyScope; label: string; what: string }[] = [
   { scope: 'INGEST', label: 'Ingest', what: 'sends telemetry over OTLP; reads nothing' },
@@ -32,12 +42,9 @@ export function KeysTab({ project }: { project: Project }) {
 
   if (!allowed) {
     return (
-      <div class="settings-tab" data-testid="settings-keys">
-        <header class="tab-head">
-          <h2>API keys</h2>
-        </header>
+      <SettingsTab title="API keys" testid="settings-keys">
         <RoleNote what="Creating, seeing and revoking API keys" needs="the admin role on the project" role={project.role} />
-      </div>
+      </SettingsTab>
     );
   }
 
@@ -49,20 +56,28 @@ export function KeysTab({ project }: { project: Project }) {
   const active = keys.data?.filter((k) => !k.revoked).length ?? 0;
 
   return (
-    <div class="settings-tab" data-testid="settings-keys">
-      <header class="tab-head">
-        <h2>API keys</h2>
-        {keys.data && (
-          <span class="muted">
-            {active} active, {keys.data.length - active} revoked
-          </span>
-        )}
-      </header>
+    <SettingsTab
+      title="API keys"
+      testid="settings-keys"
+      head={
+        <>
+          {keys.data && (
+            <span class="muted" data-testid="keys-count">
+              {active} in use (at most {KEYS_IN_USE_LIMIT}), {keys.data.length - active} revoked
+            </span>
+          )}
+        </>
+      }
+    >
       <p class="muted small">
         Emitters send <code>Authorization: Bearer &lt;key&gt;</code> to the OTLP endpoint; read keys go to <code>/graphql</code> the same way.
       </p>
       {created ? (
         <NewKeyPanel created={created} onClose={() => setCreated(null)} />
+      ) : active >= KEYS_IN_USE_LIMIT ? (
+        <p class="notice" data-testid="keys-full">
+          A project holds at most {KEYS_IN_USE_LIMIT} keys in use; revoke one first.
+        </p>
       ) : (
         <CreateKeyForm
           create={(name, scope) =>
@@ -87,18 +102,8 @@ export function KeysTab({ project }: { project: Project }) {
         </p>
       )}
       {keys.data && keys.data.length > 0 && (
-        <table class="settings-table" data-testid="keys-table">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Key</th>
-              <th>Scope</th>
-              <th>Created</th>
-              <th>Last used</th>
-              <th>State</th>
-              <th class="actions-col" aria-label="Actions" />
-            </tr>
-          </thead>
+        <table class="data-table boxed settings-table" data-testid="keys-table">
+          <TableHead columns={['Name', 'Key', 'Scope', 'Created', 'Last used', 'State']} actions />
           <tbody>
             {keys.data.map((k) => (
               <tr key={k.id} class={k.revoked ? 'revoked' : ''} data-testid="key-row" data-key-id={k.id} data-revoked={String(k.revoked)}>
@@ -113,7 +118,20 @@ export function KeysTab({ project }: { project: Project }) {
                   <When ms={parseTime(k.createdAt)} now={now} />
                 </td>
                 <td>{k.lastUsedAt ? <When ms={parseTime(k.lastUsedAt)} now={now} relative /> : <span class="muted">never</span>}</td>
-                <td>{k.revoked ? <Badge tone="muted">revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
+                <td data-testid="key-state">
+                  {k.revoked ? (
+                    <>
+                      <Badge tone="muted">revoked</Badge>{' '}
+                      {k.revokedAt && (
+                        <span class="muted small" data-testid="key-revoked-at">
+                          <When ms={parseTime(k.revokedAt)} now={now} relative />
+                        </span>
+                      )}
+                    </>
+                  ) : (
+                    <Badge tone="ok">in use</Badge>
+                  )}
+                </td>
                 <td class="actions-col">
                   {!k.revoked && (
                     <ConfirmButton
@@ -130,7 +148,7 @@ export function KeysTab({ project }: { project: Project }) {
           </tbody>
         </table>
       )}
-    </div>
+    </SettingsTab>
   );
 }
 
@@ -154,7 +172,7 @@ function CreateKeyForm({
     }
   };
   return (
-    <form class="settings-form inline-form" onSubmit={onSubmit} data-testid="key-form">
+    <form class="panel settings-form inline-form" onSubmit={onSubmit} data-testid="key-form">
       <label class="grow">
         <span>Name</span>
         <input type="text" value={name} placeholder="otel-collector" maxLength={200} onInput={(e) => setName(e.currentTarget.value)} data-testid="key-name" />
@@ -169,11 +187,7 @@ function CreateKeyForm({
           ))}
         </select>
       </label>
-      <div class="form-actions">
-        <button type="submit" class="button primary" disabled={action.busy || !name.trim()} data-testid="key-create">
-          {action.busy ? 'Creating…' : 'Create key'}
-        </button>
-      </div>
+      <FormActions submit="Create key" busyLabel="Creating…" busy={action.busy} disabled={!name.trim()} testid="key-create" />
       {action.error && (
         <div class="full">
           <ErrorNotice error={action.error} title="The key was not created" />
@@ -185,25 +199,8 @@ function CreateKeyForm({
 
 function NewKeyPanel({ created, onClose }: { created: { id: string; key: string; name: string; scope: KeyScope }; onClose(): void }) {
   return (
-    <div class="sent-panel warn" role="alert" data-testid="new-key">
-      <div class="sent-head">
-        <strong>
-          Key “{created.name}” created ({created.scope.toLowerCase()})
-        </strong>
-      </div>
-      <p>
-        <strong>Copy it now: this is the only time it is shown.</strong> CloudGrid keeps only a hash of it; if it is lost, revoke it and create
-        another.
-      </p>
-      <div class="secret-row">
-        <input type="text" readOnly value={created.key} aria-label="The new API key" onFocus={(e) => e.currentTarget.select()} data-testid="new-key-secret" />
-        <CopyButton text={created.key} label="Copy key" />
-      </div>
-      <div class="form-actions">
-        <button type="button" class="button primary" onClick={onClose} data-testid="new-key-close">
-          I have copied it — close
-        </button>
-      </div>
-    </div>
+    <SecretOnce title={`Key “${created.name}” created (${created.scope.toLowerCase()})`} secret={created.key} label="The new API key" onClose={onClose} testid="new-key">
+      CloudGrid keeps only a hash of it; if it is lost, revoke it and create another.
+    </SecretOnce>
   );
 }

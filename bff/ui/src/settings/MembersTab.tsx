@@ -8,7 +8,11 @@ import { useAsync } from '../app/useAsync';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { MEMBERS, REMOVE_MEMBER, SET_MEMBER_ROLE, SET_PROJECT_ACCESS, type Member, type MembersData } from './api';
 import { assignableRoles, atLeast, canManageMember, needsProjectGrant, PROJECT_ROLES, roleName } from './logic';
-import { Badge, ConfirmButton, RoleNote, useAction } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { Badge } from '../ui/Badge';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { TableHead } from '../ui/TableHead';
 
 export function MembersTab({ project, company }: { project: Project; company: Company | null }) {
   const { api } = useServices();
@@ -26,11 +30,11 @@ export function MembersTab({ project, company }: { project: Project; company: Co
   };
 
   return (
-    <div class="settings-tab" data-testid="settings-members">
-      <header class="tab-head">
-        <h2>Members</h2>
-        <span class="muted">of {company?.name ?? companyId}</span>
-      </header>
+    <SettingsTab
+      title="Members"
+      testid="settings-members"
+      head={<span class="muted">of {company?.name ?? companyId}</span>}
+    >
       <p class="muted small">
         Owners and admins of the company reach every project of it; members and viewers reach only the projects they are given.
       </p>
@@ -43,15 +47,8 @@ export function MembersTab({ project, company }: { project: Project; company: Co
       )}
       {members.data && members.data.members.length === 0 && <p class="muted">No members.</p>}
       {members.data && members.data.members.length > 0 && (
-        <table class="settings-table" data-testid="members-table">
-          <thead>
-            <tr>
-              <th>Member</th>
-              <th>Company role</th>
-              <th>Access to {project.name}</th>
-              <th class="actions-col" aria-label="Actions" />
-            </tr>
-          </thead>
+        <table class="data-table boxed settings-table" data-testid="members-table">
+          <TableHead columns={['Member', 'Company role', <>Access to {project.name}</>]} actions />
           <tbody>
             {members.data.members.map((m) => (
               <MemberRow
@@ -72,7 +69,7 @@ export function MembersTab({ project, company }: { project: Project; company: Co
         </table>
       )}
       {!atLeast(myRole, 'ADMIN') && <RoleNote what="Changing roles and removing members" needs="the admin role in the company" role={myRole} />}
-    </div>
+    </SettingsTab>
   );
 }
 

@@ -9,7 +9,9 @@ import { browserTimeZone } from '../time/format';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { PROJECT_DETAILS, UPDATE_PROJECT, type ProjectDetails, type ProjectDetailsData, type ProjectInput, type UpdateProjectData } from './api';
 import { atLeast, roleName } from './logic';
-import { RoleNote, useAction } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { useAction } from '../ui/useAction';
+import { FormActions } from '../ui/FormActions';
 
 function timeZones(): string[] {
   try {
@@ -32,7 +34,7 @@ export function projectChanges(p: ProjectDetails, form: { name: string; slug: st
   return Object.keys(input).length ? input : null;
 }
 
-export function ProjectTab({ project, company }: { project: Project; company: Company | null }) {
+export function ProjectTab({ project, company, reloadProjects }: { project: Project; company: Company | null; reloadProjects(): void }) {
   const { api } = useServices();
   const details = useAsync((signal) => api.request<ProjectDetailsData>(PROJECT_DETAILS, { project: project.id }, { signal }), [project.id]);
   const [saved, setSaved] = useState<ProjectDetails | null>(null);
@@ -42,15 +44,19 @@ export function ProjectTab({ project, company }: { project: Project; company: Co
   const p: ProjectDetails = saved ?? details.data?.project ?? { ...project, limits: { activeSeries: null } };
 
   return (
-    <div class="settings-tab" data-testid="settings-project">
-      <header class="tab-head">
-        <h2>Project</h2>
-        {canEdit && !editing && (
-          <button type="button" class="button small" onClick={() => setEditing(true)} data-testid="project-edit">
-            Edit
-          </button>
-        )}
-      </header>
+    <SettingsTab
+      title="Project"
+      testid="settings-project"
+      head={
+        <>
+          {canEdit && !editing && (
+            <button type="button" class="button small" onClick={() => setEditing(true)} data-testid="project-edit">
+              Edit
+            </button>
+          )}
+        </>
+      }
+    >
       {details.error && <ErrorNotice error={details.error} onRetry={details.reload} title="Could not load the project" />}
       {editing ? (
         <ProjectForm
@@ -59,6 +65,8 @@ export function ProjectTab({ project, company }: { project: Project; company: Co
           onSaved={(np) => {
             setSaved(np);
             setEditing(false);
+            // The top bar's project switcher reads the shell's list.
+            reloadProjects();
           }}
           save={(input) => api.request<UpdateProjectData>(UPDATE_PROJECT, { project: project.id, input }).then((d) => d.updateProject)}
         />
@@ -104,11 +112,11 @@ export function ProjectTab({ project, company }: { project: Project; company: Co
       )}
       {saved && !editing && (
         <p class="muted small" data-testid="project-saved">
-          Saved. The project switcher in the top bar shows a new name after the page is reloaded.
+          Saved.
         </p>
       )}
       {!canEdit && <RoleNote what="Changing the project" needs="the admin role on it" role={project.role} />}
-    </div>
+    </SettingsTab>
   );
 }
 
@@ -141,7 +149,7 @@ function ProjectForm({
   };
 
   return (
-    <form class="settings-form" onSubmit={onSubmit} data-testid="project-form">
+    <form class="panel settings-form" onSubmit={onSubmit} data-testid="project-form">
       <label>
         <span>Name</span>
         <input type="text" value={name} onInput={(e) => setName(e.currentTarget.value)} required data-testid="project-name-input" />
@@ -166,14 +174,7 @@ function ProjectForm({
         {seriesProblem && <span class="field-problem">{seriesProblem}</span>}
       </label>
       {action.error && <ErrorNotice error={action.error} title="The project was not saved" />}
-      <div class="form-actions">
-        <button type="submit" class="button primary" disabled={!changes || !!seriesProblem || !!nameProblem || action.busy} data-testid="project-save">
-          {action.busy ? 'Saving…' : 'Save'}
-        </button>
-        <button type="button" class="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormActions submit="Save" busyLabel="Saving…" busy={action.busy} disabled={!changes || !!seriesProblem || !!nameProblem} onCancel={onCancel} testid="project-save" />
     </form>
   );
 }

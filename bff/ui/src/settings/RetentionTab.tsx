@@ -18,9 +18,14 @@ import {
   type RetentionPolicyData,
   type SetRetentionPolicyData,
 } from './api';
-import { actorLabel, atLeast, buildRetentionSpec, formatBytes, formChanged, formFromPolicy, signalLabel, type FieldProblems, type RetentionForm } from './logic';
-import { ConfirmButton, RoleNote, useAction, useNow, When } from './parts';
+import { actorLabel, atLeast, buildRetentionSpec, defaultKeep, formatBytes, formChanged, formFromPolicy, signalLabel, type FieldProblems, type RetentionForm } from './logic';
+import { RoleNote, SettingsTab } from './parts';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { useNow } from '../time/useNow';
+import { When } from '../ui/When';
 import { useMemberNames } from './useMemberNames';
+import { TableHead } from '../ui/TableHead';
 
 export function RetentionTab({ project }: { project: Project }) {
   const { api } = useServices();
@@ -34,22 +39,27 @@ export function RetentionTab({ project }: { project: Project }) {
   const names = useMemberNames(project.companyId);
 
   return (
-    <div class="settings-tab wide" data-testid="settings-retention">
-      <header class="tab-head">
-        <h2>Retention</h2>
-        {policy && (
-          <span class="muted" data-testid="retention-summary">
-            {policy.custom ? `custom policy, version ${policy.version}` : 'the defaults'}
-            {policy.updatedAtMs !== null && (
-              <>
-                {' '}
-                · changed <When ms={policy.updatedAtMs} now={Date.now()} relative />
-                {policy.updatedBy ? ` by ${actorLabel(policy.updatedBy, names)}` : ''}
-              </>
-            )}
-          </span>
-        )}
-      </header>
+    <SettingsTab
+      title="Retention"
+      testid="settings-retention"
+      wide
+      head={
+        <>
+          {policy && (
+            <span class="muted" data-testid="retention-summary">
+              {policy.custom ? `custom policy, version ${policy.version}` : 'the defaults'}
+              {policy.updatedAtMs !== null && (
+                <>
+                  {' '}
+                  · changed <When ms={policy.updatedAtMs} now={Date.now()} relative />
+                  {policy.updatedBy ? ` by ${actorLabel(policy.updatedBy, names)}` : ''}
+                </>
+              )}
+            </span>
+          )}
+        </>
+      }
+    >
       <p class="muted small">
         Data older than its keep period stops being returned at once; the maintenance executor deletes it on its schedule. Lengthening a period does not
         bring back what was already cut.
@@ -76,7 +86,7 @@ export function RetentionTab({ project }: { project: Project }) {
         />
       )}
       {!canEdit && <RoleNote what="Changing retention" needs="the admin role on the project" role={project.role} />}
-    </div>
+    </SettingsTab>
   );
 }
 
@@ -151,23 +161,15 @@ function RetentionEditor({
 
   return (
     <form onSubmit={save} data-testid="retention-form">
-      <table class="settings-table retention-table" data-testid="retention-table">
-        <thead>
-          <tr>
-            <th>Signal</th>
-            <th>Keep</th>
-            <th>Oldest kept</th>
-            <th>Hidden before</th>
-            <th>Deleted</th>
-            <th>Last run</th>
-          </tr>
-        </thead>
+      <table class="data-table boxed settings-table retention-table" data-testid="retention-table">
+        <TableHead columns={['Signal', 'Keep', 'Oldest kept', 'Hidden before', 'Deleted', 'Last run']} />
         <tbody>
           {rows.map(({ signal, field, value }) => {
             const t = tombstones.get(signal);
             const oldest = kept.get(signal) ?? null;
             const problem = problems[field];
             const deletedThrough = t && t.deletedThrough !== '0' ? nanosToMs(t.deletedThrough) : null;
+            const byDefault = defaultKeep(policy, signal);
             return (
               <tr key={field} data-testid="retention-row" data-signal={signal}>
                 <td>{signalLabel(signal)}</td>
@@ -178,12 +180,13 @@ function RetentionEditor({
                         type="text"
                         class={`keep-input ${problem ? 'invalid' : ''}`}
                         value={value}
-                        placeholder="default"
+                        placeholder={byDefault ?? 'default'}
                         aria-label={`Keep ${signalLabel(signal)} for`}
                         aria-invalid={problem ? 'true' : undefined}
                         onInput={(e) => setField(field, e.currentTarget.value)}
                         data-testid={`keep-${signal}`}
                       />
+                      <KeepDefault signal={signal} keep={byDefault} />
                       {problem && (
                         <div class="field-problem small" data-testid="keep-problem">
                           {problem}
@@ -191,7 +194,10 @@ function RetentionEditor({
                       )}
                     </>
                   ) : (
-                    <span data-testid={`keep-${signal}`}>{value}</span>
+                    <>
+                      <span data-testid={`keep-${signal}`}>{value}</span>
+                      <KeepDefault signal={signal} keep={byDefault} />
+                    </>
                   )}
                 </td>
                 <td data-testid={`oldest-${signal}`}>{oldest ? <When ms={nanosToMs(oldest)} now={now} /> : <span class="muted">nothing kept</span>}</td>
@@ -256,5 +262,15 @@ function RetentionEditor({
         </p>
       )}
     </form>
+  );
+}
+
+/** "default: 15d" beside a keep period: what an emptied field goes back to. */
+function KeepDefault({ signal, keep }: { signal: string; keep: string | null }) {
+  if (keep === null) return null;
+  return (
+    <span class="muted small keep-default" data-testid={`keep-default-${signal}`}>
+      default: {keep}
+    </span>
   );
 }

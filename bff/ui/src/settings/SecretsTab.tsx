@@ -9,7 +9,13 @@ import { useAsync } from '../app/useAsync';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { DELETE_PROVIDER_SECRET, PROVIDER_SECRETS, SET_PROVIDER_SECRET, type ProviderSecretsData } from './api';
 import { atLeast, parseTime } from './logic';
-import { ConfirmButton, RoleNote, useAction, useNow, When } from './parts';
+import { RoleNote, SettingsTab } from './parts';
+import { ConfirmButton } from '../ui/ConfirmButton';
+import { useAction } from '../ui/useAction';
+import { useNow } from '../time/useNow';
+import { When } from '../ui/When';
+import { TableHead } from '../ui/TableHead';
+import { FormActions } from '../ui/FormActions';
 
 export function SecretsTab({ project }: { project: Project }) {
   const { api } = useServices();
@@ -27,12 +33,9 @@ export function SecretsTab({ project }: { project: Project }) {
 
   if (!allowed) {
     return (
-      <div class="settings-tab" data-testid="settings-secrets">
-        <header class="tab-head">
-          <h2>Provider secrets</h2>
-        </header>
+      <SettingsTab title="Provider secrets" testid="settings-secrets">
         <RoleNote what="Managing provider secrets" needs="the admin role on the project" role={project.role} />
-      </div>
+      </SettingsTab>
     );
   }
 
@@ -50,12 +53,9 @@ export function SecretsTab({ project }: { project: Project }) {
   };
 
   return (
-    <div class="settings-tab" data-testid="settings-secrets">
-      <header class="tab-head">
-        <h2>Provider secrets</h2>
-      </header>
+    <SettingsTab title="Provider secrets" testid="settings-secrets">
       <p class="muted small">API keys of third-party providers (OpenAI, Anthropic, …), stored encrypted; they are never shown again, only their last four characters.</p>
-      <form class="settings-form inline-form" onSubmit={onSubmit} autoComplete="off">
+      <form class="panel settings-form inline-form" onSubmit={onSubmit} autoComplete="off">
         <label>
           <span>Name</span>
           <input type="text" value={name} placeholder="openai" onInput={(e) => setName(e.currentTarget.value)} />
@@ -72,11 +72,7 @@ export function SecretsTab({ project }: { project: Project }) {
           <span>Secret</span>
           <input type="password" value={secret} autoComplete="new-password" onInput={(e) => setSecret(e.currentTarget.value)} />
         </label>
-        <div class="form-actions">
-          <button type="submit" class="button primary" disabled={save.busy || !name.trim() || !provider.trim() || !secret}>
-            {save.busy ? 'Saving…' : 'Save secret'}
-          </button>
-        </div>
+        <FormActions submit="Save secret" busyLabel="Saving…" busy={save.busy} disabled={!name.trim() || !provider.trim() || !secret} />
         {save.error && (
           <div class="full">
             <ErrorNotice error={save.error} title="The secret was not stored" />
@@ -87,16 +83,8 @@ export function SecretsTab({ project }: { project: Project }) {
       {secrets.error && <ErrorNotice error={secrets.error} onRetry={secrets.reload} title="Could not list the provider secrets" />}
       {secrets.data?.length === 0 && <p class="muted">No provider secrets.</p>}
       {secrets.data && secrets.data.length > 0 && (
-        <table class="settings-table">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Provider</th>
-              <th>Secret</th>
-              <th>Updated</th>
-              <th class="actions-col" aria-label="Actions" />
-            </tr>
-          </thead>
+        <table class="data-table boxed settings-table">
+          <TableHead columns={['Name', 'Provider', 'Secret', 'Updated']} actions />
           <tbody>
             {secrets.data.map((s) => (
               <tr key={s.name}>
@@ -124,6 +112,6 @@ export function SecretsTab({ project }: { project: Project }) {
           </tbody>
         </table>
       )}
-    </div>
+    </SettingsTab>
   );
 }

@@ -6,26 +6,20 @@
 import './settings.css';
 import type { Company } from '../api/types';
 import type { PageProps } from '../pages/props';
-import { isPlainClick } from '../state/useAppState';
-import { serialiseState } from '../state/url';
+import { AppLink } from '../ui/Link';
 import { AuditTab } from './AuditTab';
 import { ChannelsTab } from './ChannelsTab';
 import { InvitationsTab } from './InvitationsTab';
 import { KeysTab } from './KeysTab';
-import { roleName, SETTINGS_TABS, subOf, tabOf, type SettingsTab } from './logic';
+import { roleName, SETTINGS_TABS, subOf, tabOf } from './logic';
 import { MembersTab } from './MembersTab';
 import { ProjectTab } from './ProjectTab';
 import { RetentionTab } from './RetentionTab';
 import { SecretsTab } from './SecretsTab';
 
-export function SettingsPage({ state, setState, project, companies }: PageProps) {
+export function SettingsPage({ state, setState, project, companies, reloadProjects }: PageProps) {
   const tab = tabOf(state.sub);
   const company: Company | null = companies.find((c) => c.id === project.companyId) ?? null;
-  const go = (t: SettingsTab) => (e: MouseEvent) => {
-    if (!isPlainClick(e)) return;
-    e.preventDefault();
-    setState((s) => ({ ...s, sub: subOf(t), params: [] }));
-  };
 
   return (
     <div class="settings" data-testid="page-settings">
@@ -37,18 +31,11 @@ export function SettingsPage({ state, setState, project, companies }: PageProps)
             {company ? ` · ${company.name}` : ''}
           </p>
         </div>
-        <nav class="settings-nav" aria-label="Settings">
+        <nav class="nav settings-nav" aria-label="Settings">
           {SETTINGS_TABS.map((t) => (
-            <a
-              key={t.id}
-              href={serialiseState({ ...state, sub: subOf(t.id), params: [] })}
-              onClick={go(t.id)}
-              class={tab === t.id ? 'active' : ''}
-              aria-current={tab === t.id ? 'page' : undefined}
-              data-testid={`settings-tab-${t.id}`}
-            >
+            <AppLink key={t.id} to={{ ...state, sub: subOf(t.id), params: [] }} setState={setState} active={tab === t.id} data-testid={`settings-tab-${t.id}`}>
               {t.label}
-            </a>
+            </AppLink>
           ))}
         </nav>
         <p class="muted small settings-you" data-testid="settings-you">
@@ -56,7 +43,7 @@ export function SettingsPage({ state, setState, project, companies }: PageProps)
         </p>
       </aside>
       <section class="settings-main">
-        {tab === 'project' && <ProjectTab project={project} company={company} />}
+        {tab === 'project' && <ProjectTab project={project} company={company} reloadProjects={reloadProjects} />}
         {tab === 'members' && <MembersTab project={project} company={company} />}
         {tab === 'invitations' && <InvitationsTab project={project} company={company} />}
         {tab === 'keys' && <KeysTab project={project} />}

@@ -160,11 +160,13 @@ export interface ApiKey {
   createdAt: string;
   /** RFC 3339, to the minute. */
   lastUsedAt: string | null;
+  /** RFC 3339; null while the key is in use. */
+  revokedAt: string | null;
 }
 
 export const API_KEYS = /* GraphQL */ `
   query ApiKeys($project: String!) {
-    apiKeys(project: $project) { id projectId name scope revoked createdAt lastUsedAt }
+    apiKeys(project: $project) { id projectId name scope revoked createdAt lastUsedAt revokedAt }
   }
 `;
 export interface ApiKeysData {
@@ -194,6 +196,15 @@ export interface TierRetention {
   keep: string;
 }
 
+/** The keep periods a project has without a policy. */
+export interface RetentionDefaults {
+  traces: string;
+  logs: string;
+  points: string;
+  /** Finest first. */
+  tiers: TierRetention[];
+}
+
 export interface RetentionTombstone {
   signal: string;
   cutoff: Nanos;
@@ -216,6 +227,8 @@ export interface RetentionPolicy {
   logs: string;
   points: string;
   tiers: TierRetention[];
+  /** What each keeps when the policy does not say: the installation's defaults. */
+  defaults: RetentionDefaults;
   spec: RetentionSpec;
   updatedBy: string | null;
   updatedAtMs: number | null;
@@ -233,7 +246,8 @@ export interface RetentionSpec {
   tiers?: Record<string, string>;
 }
 
-const RETENTION_FIELDS = `project version custom traces logs points tiers { tier keep } spec updatedBy updatedAtMs
+const RETENTION_FIELDS = `project version custom traces logs points tiers { tier keep }
+  defaults { traces logs points tiers { tier keep } } spec updatedBy updatedAtMs
   tombstones { signal cutoff deletedThrough deletedRecords deletedBytes lastRunMs }
   oldestSpan oldestLog oldestKept { signal oldest }`;
 

@@ -124,11 +124,23 @@ export function buildRetentionSpec(policy: RetentionPolicy, form: RetentionForm)
 
   const tiers: Record<string, string> = {};
   const current = new Map(policy.tiers.map((t) => [t.tier, t.keep]));
-  let finer: [string, number] | null = null;
+  const defaults = new Map((policy.defaults?.tiers ?? []).map((t) => [t.tier, t.keep]));
+  // The finer tier's keep period as it will stand: typed, or its default when emptied.
+  let finer: { tier: string; keep: string; s: number; byDefault: boolean } | null = null;
   for (const [tier, typed] of form.tiers) {
     const v = typed.trim();
     if (!v) {
-      finer = null;
+      // An emptied tier keeps its default, which the order check still covers.
+      const d = defaults.get(tier);
+      const ds = d === undefined ? null : parseKeep(d);
+      if (d === undefined || ds === null) {
+        finer = null;
+        continue;
+      }
+      if (finer && !finer.byDefault && ds < finer.s) {
+        problems[`tiers.${tier}`] = `emptied, it keeps its default ${d} but the finer tier ${finer.tier} keeps ${finer.keep}; a coarser tier keeps at least as long`;
+      }
+      finer = { tier, keep: d, s: ds, byDefault: true };
       continue;
     }
     const problem = keepProblem(v);
@@ -138,13 +150,25 @@ export function buildRetentionSpec(policy: RetentionPolicy, form: RetentionForm)
       continue;
     }
     const s = parseKeep(v)!;
-    if (finer && s < finer[1]) problems[`tiers.${tier}`] = `keeps ${v} but the finer tier ${finer[0]} keeps longer; a coarser tier keeps at least as long`;
-    finer = [tier, s];
+    if (finer && s < finer.s) {
+      problems[`tiers.${tier}`] = finer.byDefault
+        ? `keeps ${v} but the finer tier ${finer.tier} keeps its default ${finer.keep}; a coarser tier keeps at least as long`
+        : `keeps ${v} but the finer tier ${finer.tier} keeps longer; a coarser tier keeps at least as long`;
+    }
+    finer = { tier, keep: v, s, byDefault: false };
     const was = current.get(tier);
     if (stored.tiers?.[tier] !== undefined || was === undefined || parseKeep(v) !== parseKeep(was)) tiers[tier] = v;
   }
   if (Object.keys(tiers).length) spec.tiers = tiers;
   return Object.keys(problems).length ? { problems } : { spec };
+}
+
+/** The default keep period of a retention field (`traces`, `logs`, `points` or a tier label), if the server named one. */
+export function defaultKeep(policy: RetentionPolicy, signal: string): string | null {
+  const d = policy.defaults;
+  if (!d) return null;
+  if (signal === 'traces' || signal === 'logs' || signal === 'points') return d[signal];
+  return d.tiers.find((t) => t.tier === signal)?.keep ?? null;
 }
 
 /** Whether the form differs from the policy stored. */
@@ -182,25 +206,6 @@ export function formatBytes(n: number): string {
 }
 
 /** "in 6 days", "3 hours ago", "just now". */
-export function relativeTime(ms: number, now: number): string {
-  const diff = ms - now;
-  const abs = Math.abs(diff);
-  if (abs < 45_000) return 'just now';
-  const steps: [number, string][] = [
-    [86_400_000, 'day'],
-    [3_600_000, 'hour'],
-    [60_000, 'minute'],
-  ];
-  for (const [size, unit] of steps) {
-    if (abs >= size || unit === 'minute') {
-      const n = Math.round(abs / size);
-      const text = `${n} ${unit}${n === 1 ? '' : 's'}`;
-      return diff > 0 ? `in ${text}` : `${text} ago`;
-    }
-  }
-  return 'just now';
-}
-
 /** An RFC 3339 time as unix ms; null when unreadable. */
 export function parseTime(text: string | null | undefined): number | null {
   if (!text) return null;

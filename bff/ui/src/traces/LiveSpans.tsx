@@ -4,9 +4,12 @@
 import type { SetAppState } from '../state/useAppState';
 import type { AppState } from '../state/url';
 import { LIVE_SPANS, type LiveSpansData, type Span, type SpanFilterInput } from './api';
-import { formatNs, nanosDiff, serviceColour, statusName } from './model';
-import { AppLink, formatNanosTime, LiveBar, LiveNotices, traceState } from './shared';
+import { formatNs, nanosDiff, serviceColour, statusName, statusTone } from './model';
+import { formatNanosTime, LiveBar, LiveNotices, traceState } from './shared';
+import { AppLink } from '../ui/Link';
 import { useLiveTail } from './useLiveTail';
+import { TableHead } from '../ui/TableHead';
+import { Badge } from '../ui/Badge';
 
 /** Spans kept on screen; older ones drop off the end. */
 const CAP = 500;
@@ -44,17 +47,8 @@ export function LiveSpans({ state, setState, project, filter }: Props) {
         </div>
       )}
       {tail.items.length > 0 && (
-        <table class="tl-table" data-testid="live-span-table">
-          <thead>
-            <tr>
-              <th>Start</th>
-              <th>Service</th>
-              <th>Span</th>
-              <th class="num">Duration</th>
-              <th>Status</th>
-              <th>Trace ID</th>
-            </tr>
-          </thead>
+        <table class="data-table sticky tl-table" data-testid="live-span-table">
+          <TableHead columns={['Start', 'Service', 'Span', { label: 'Duration', class: 'num' }, 'Status', 'Trace ID']} />
           <tbody>
             {tail.items.map((s) => (
               <tr key={`${s.traceId}/${s.spanId}`} class={s.statusCode === 2 ? 'tl-row-error' : ''} data-testid="live-span" data-span-name={s.name}>
@@ -67,11 +61,11 @@ export function LiveSpans({ state, setState, project, filter }: Props) {
                 </td>
                 <td class="tl-op">
                   {s.name}
-                  {!s.parentSpanId && <span class="tl-tag">root</span>}
+                  {!s.parentSpanId && <Badge class="tl-tag">root</Badge>}
                 </td>
                 <td class="num">{formatNs(nanosDiff(s.end, s.start))}</td>
                 <td>
-                  <span class={`tl-status tl-status-${statusName(s.statusCode)}`}>{statusName(s.statusCode)}</span>
+                  <Badge tone={statusTone(s.statusCode)}>{statusName(s.statusCode)}</Badge>
                 </td>
                 <td>
                   <AppLink to={traceState(state, s.traceId, s.spanId)} setState={setState} class="tl-id" data-trace-id={s.traceId}>

@@ -6,10 +6,11 @@ import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { SetAppState } from '../state/useAppState';
-import { REFRESH_INTERVALS, type AppState } from '../state/url';
+import type { AppState } from '../state/url';
+import { withLive } from '../state/live';
 import { formatDateTime } from '../time/format';
 import { msToNanos } from '../time/nanos';
-import { formatDuration, parseDuration, rangeLength, resolveRange } from '../time/range';
+import { parseDuration, resolveRange } from '../time/range';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { TRACES, type SpanStatus, type TracesData } from './api';
 import { LiveSpans } from './LiveSpans';
@@ -28,7 +29,18 @@ import {
   withTraceFilters,
   type TraceFilters,
 } from './model';
-import { AppLink, LiveSwitch, SendDataHelp, traceState, useDataPresence } from './shared';
+import { SearchTail, traceState, useDataPresence } from './shared';
+import { AppLink } from '../ui/Link';
+import { FilterChip } from '../ui/FilterChip';
+import { SendDataHelp } from '../ui/SendDataHelp';
+import { TableHead } from '../ui/TableHead';
+import { Badge } from '../ui/Badge';
+
+/** The duration bounds of the filter bar. */
+const DURATION_FIELDS = [
+  { key: 'minDuration', label: 'Min duration', placeholder: 'e.g. 250ms', title: 'Spans at least this long (ns, us, ms, s, m, h; a bare number is ms)', testid: 'filter-min' },
+  { key: 'maxDuration', label: 'Max duration', placeholder: 'e.g. 2s', title: 'Spans at most this long', testid: 'filter-max' },
+] as const;
 
 const LIMIT = 100;
 
@@ -77,13 +89,7 @@ export function TraceSearch({ state, setState, project }: Props) {
   for (const t of results.data?.traces ?? []) if (t.rootService) seen.current.add(t.rootService);
 
   const apply = (next: TraceFilters) => setState((s) => ({ ...s, params: withTraceFilters(s.params, next) }));
-  const onLive = (on: boolean) =>
-    setState((s) => ({
-      ...s,
-      live: on,
-      range: on && s.range.kind === 'absolute' ? { kind: 'relative', duration: formatDuration(rangeLength(s.range)) } : s.range,
-      refresh: on ? null : s.refresh,
-    }));
+  const onLive = (on: boolean) => setState((s) => withLive(s, on));
 
   const traces = results.data?.traces ?? [];
   const longest = Math.max(1, ...traces.map((t) => parseApiDuration(t.duration)));
@@ -103,7 +109,7 @@ export function TraceSearch({ state, setState, project }: Props) {
         onRefresh={(refresh) => setState((s) => ({ ...s, refresh }), { replace: true })}
       />
       {presence.empty && !hasFilters(filters) ? (
-        <SendDataHelp signal="traces" project={project} checking={presence.checking} />
+        <SendDataHelp signal="traces" project={project} checking={presence.checking} class="tl-empty" />
       ) : state.live ? (
         <LiveSpans state={state} setState={setState} project={project.id} filter={spanFilter} />
       ) : (
@@ -133,17 +139,8 @@ export function TraceSearch({ state, setState, project }: Props) {
             </div>
           )}
           {traces.length > 0 && (
-            <table class="tl-table" data-testid="trace-table">
-              <thead>
-                <tr>
-                  <th>Start</th>
-                  <th>Root service</th>
-                  <th>Root operation</th>
-                  <th class="num">Duration</th>
-                  <th class="num">Spans</th>
-                  <th>Trace ID</th>
-                </tr>
-              </thead>
+            <table class="data-table sticky tl-table" data-testid="trace-table">
+              <TableHead columns={['Start', 'Root service', 'Root operation', { label: 'Duration', class: 'num' }, { label: 'Spans', class: 'num' }, 'Trace ID']} />
               <tbody>
                 {traces.map((t) => {
                   const ns = parseApiDuration(t.duration);
@@ -171,9 +168,9 @@ export function TraceSearch({ state, setState, project }: Props) {
                           {t.rootOperation || '(no name)'}
                         </AppLink>
                         {t.errors > 0 && (
-                          <span class="tl-error-badge" data-testid="trace-errors" title={`${t.errors} span${t.errors === 1 ? '' : 's'} with status error`}>
+                          <Badge tone="danger" class="tl-error-badge" testid="trace-errors" title={`${t.errors} span${t.errors === 1 ? '' : 's'} with status error`}>
                             {t.errors} error{t.errors === 1 ? '' : 's'}
-                          </span>
+                          </Badge>
                         )}
                       </td>
                       <td class="num tl-duration-cell">
@@ -233,7 +230,7 @@ function TraceFilterBar({ filters, problems, services, onApply, onRun, onOpenTra
   const idValid = normaliseTraceId(traceId);
 
   return (
-    <form class="tl-filters" onSubmit={submit} aria-label="Trace search" data-testid="trace-filters">
+    <form class="panel tl-filters" onSubmit={submit} aria-label="Trace search" data-testid="trace-filters">
       <div class="tl-filter-row">
         <label class="tl-field">
           <span>Service</span>
@@ -257,68 +254,45 @@ function TraceFilterBar({ filters, problems, services, onApply, onRun, onOpenTra
             <option value="UNSET">unset</option>
           </select>
         </label>
-        <label class="tl-field tl-narrow">
-          <span>Min duration</span>
-          <input
-            type="text"
-            value={draft.minDuration}
-            onInput={(e) => set({ minDuration: (e.target as HTMLInputElement).value })}
-            placeholder="e.g. 250ms"
-            aria-invalid={!!draftProblems.minDuration}
-            title={draftProblems.minDuration ?? 'Spans at least this long (ns, us, ms, s, m, h; a bare number is ms)'}
-            data-testid="filter-min"
-          />
-        </label>
-        <label class="tl-field tl-narrow">
-          <span>Max duration</span>
-          <input
-            type="text"
-            value={draft.maxDuration}
-            onInput={(e) => set({ maxDuration: (e.target as HTMLInputElement).value })}
-            placeholder="e.g. 2s"
-            aria-invalid={!!draftProblems.maxDuration}
-            title={draftProblems.maxDuration ?? 'Spans at most this long'}
-            data-testid="filter-max"
-          />
-        </label>
-        <label class="tl-field tl-wide">
-          <span>Attribute</span>
-          <input type="text" value={attrText} onInput={(e) => setAttrText((e.target as HTMLInputElement).value)} placeholder="key=value, then Enter" spellcheck={false} data-testid="filter-attr" />
-        </label>
-        <button type="submit" class="button primary" data-testid="trace-search">
-          {live ? 'Apply' : 'Search'}
-        </button>
-        <span class="spacer" />
-        <label class="field" title={live ? 'Auto-refresh is off while the view is live' : 'Search again every…'}>
-          <span class="row-label">Refresh</span>
-          <select value={refresh ?? ''} disabled={live} onChange={(e) => onRefresh((e.target as HTMLSelectElement).value || null)} data-testid="refresh">
-            <option value="">off</option>
-            {REFRESH_INTERVALS.map((r) => (
-              <option key={r} value={r}>
-                every {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <LiveSwitch live={live} onChange={onLive} />
+        {DURATION_FIELDS.map((f) => (
+          <label key={f.key} class="tl-field tl-narrow">
+            <span>{f.label}</span>
+            <input
+              type="text"
+              value={draft[f.key]}
+              onInput={(e) => set({ [f.key]: (e.target as HTMLInputElement).value })}
+              placeholder={f.placeholder}
+              aria-invalid={!!draftProblems[f.key]}
+              title={draftProblems[f.key] ?? f.title}
+              data-testid={f.testid}
+            />
+          </label>
+        ))}
+        <SearchTail
+          attrText={attrText}
+          onAttrText={setAttrText}
+          attrPlaceholder="key=value, then Enter"
+          attrClass="tl-wide"
+          live={live}
+          refresh={refresh}
+          onRefresh={onRefresh}
+          onLive={onLive}
+          searchTestid="trace-search"
+          spacer
+        />
       </div>
       <div class="tl-filter-row">
         {draft.attributes.map((a, i) => (
-          <span class="chip" key={`${a.key}=${a.value}`} data-testid="attr-chip">
-            <span class="chip-body" title="Span attribute equals (as text)">
-              <span class="chip-label">{a.key}</span>
-              <span class="chip-op">=</span>
-              <span class="chip-value">{a.value === '' ? '(empty)' : a.value}</span>
-            </span>
-            <button
-              type="button"
-              class="chip-remove"
-              aria-label={`Remove filter ${serialiseAttributeFilter(a)}`}
-              onClick={() => onApply({ ...draft, attributes: draft.attributes.filter((_, j) => j !== i) })}
-            >
-              ×
-            </button>
-          </span>
+          <FilterChip
+            key={`${a.key}=${a.value}`}
+            label={a.key}
+            op="="
+            value={a.value}
+            title="Span attribute equals (as text)"
+            removeLabel={`Remove filter ${serialiseAttributeFilter(a)}`}
+            onRemove={() => onApply({ ...draft, attributes: draft.attributes.filter((_, j) => j !== i) })}
+            testid="attr-chip"
+          />
         ))}
         {(problems.minDuration || problems.maxDuration || draftProblems.minDuration || draftProblems.maxDuration) && (
           <span class="field-problem" role="alert">

@@ -23,11 +23,14 @@ import {
   spanEvents,
   spanLinks,
   statusName,
+  statusTone,
   visibleRows,
   type Waterfall,
   type WaterfallRow,
 } from './model';
-import { AppLink, AttributeTable, formatNanosTime, traceState } from './shared';
+import { AttributeTable, formatNanosTime, traceState } from './shared';
+import { AppLink } from '../ui/Link';
+import { Badge } from '../ui/Badge';
 
 interface Props {
   state: AppState;
@@ -121,9 +124,9 @@ function TraceHeader({ waterfall }: { waterfall: Waterfall }) {
           <b data-testid="trace-span-count">{waterfall.rows.length}</b> span{waterfall.rows.length === 1 ? '' : 's'}
         </span>
         {waterfall.errors > 0 && (
-          <span class="tl-error-badge" data-testid="trace-error-count">
+          <Badge tone="danger" class="tl-error-badge" testid="trace-error-count">
             {waterfall.errors} error{waterfall.errors === 1 ? '' : 's'}
-          </span>
+          </Badge>
         )}
       </span>
       <span class="tl-legend" aria-label="Services">
@@ -215,7 +218,7 @@ function WaterfallView({ waterfall, rows, collapsed, selected, onSelect, onToggl
                   !
                 </span>
               )}
-              {!isOpen && <span class="tl-tag">{r.children} hidden</span>}
+              {!isOpen && <Badge class="tl-tag">{r.children} hidden</Badge>}
             </div>
             <div class="tl-wf-track">
               {ticks.map((t) => (
@@ -256,9 +259,9 @@ function SpanDetail({ row, waterfall, state, setState }: { row: WaterfallRow; wa
         <dd>{s.service}</dd>
         <dt>Status</dt>
         <dd>
-          <span class={`tl-status tl-status-${statusName(s.statusCode)}`} data-testid="span-status">
+          <Badge tone={statusTone(s.statusCode)} testid="span-status">
             {statusName(s.statusCode)}
-          </span>
+          </Badge>
           {s.statusMessage && <span class="tl-status-msg"> {s.statusMessage}</span>}
         </dd>
         <dt>Kind</dt>

@@ -240,6 +240,11 @@ export function statusName(code: number): string {
   return code === 2 ? 'error' : code === 1 ? 'ok' : 'unset';
 }
 
+/** The badge tone of a span status: error in red, ok in green, unset plain. */
+export function statusTone(code: number): 'danger' | 'ok' | 'muted' {
+  return code === 2 ? 'danger' : code === 1 ? 'ok' : 'muted';
+}
+
 /** An attribute value as text: strings as they are, anything else as JSON. */
 export function formatValue(v: unknown): string {
   if (typeof v === 'string') return v;

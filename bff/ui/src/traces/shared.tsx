@@ -1,23 +1,21 @@
-// Pieces the traces and logs pages share: the attribute table, the live tail's status
-// bar (with pause and resume), the "how to send data" empty state, and whether the
-// project holds any span or log record at all.
+// Pieces the traces and logs pages share: the attribute table, the end of the filter
+// bar, the live tail's status bar (with pause and resume) and whether the project holds
+// any span or log record at all (the "how to send data" empty state is ui/SendDataHelp).
 
 import type { ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
-import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
-import { envSnippet, otlpEndpoint } from '../explorer/EmptyState';
 import { formatTime } from '../time/format';
-import { CopyButton } from '../ui/CopyButton';
 import { ErrorNotice } from '../ui/ErrorNotice';
+import { LiveSwitch, RefreshSelect } from '../ui/LiveControls';
 import { DATA_PRESENCE, type DataPresenceData } from './api';
-import { isPlainClick, type SetAppState } from '../state/useAppState';
-import { serialiseState, withParam, type AppState } from '../state/url';
+import { withParam, type AppState } from '../state/url';
 import { attributeEntries, formatValue, nanosToMsExact } from './model';
-import { pythonLogsSnippet, pythonTracesSnippet } from './snippets';
 import type { LiveTail } from './useLiveTail';
 import './traces.css';
+import { LiveBadge } from '../ui/LiveBadge';
+import { liveStatus } from '../state/live';
 
 /** How often a project without any data is checked again. */
 const EMPTY_POLL_MS = 5_000;
@@ -41,42 +39,6 @@ export function useDataPresence(project: string, signal: 'spans' | 'logs'): { em
   return { empty, checking: presence.loading };
 }
 
-export function SendDataHelp({ signal, project, checking }: { signal: 'traces' | 'logs'; project: Project; checking: boolean }) {
-  const projectName = project.name;
-  const endpoint = otlpEndpoint(window.location.hostname, project.ingest?.otlpHttp);
-  const python = signal === 'traces' ? pythonTracesSnippet(endpoint) : pythonLogsSnippet(endpoint);
-  const env = envSnippet(endpoint);
-  return (
-    <div class="empty-state tl-empty" data-testid="empty-state">
-      <h2>
-        No {signal === 'traces' ? 'spans' : 'log records'} in {projectName} yet
-      </h2>
-      <p>
-        Send OpenTelemetry {signal} to <code data-testid="otlp-endpoint">{endpoint}</code> (OTLP over HTTP, path <code>/v1/{signal}</code>; gRPC {project.ingest?.otlpGrpc ? <>at <code>{project.ingest.otlpGrpc}</code></> : 'on port 4317'}
-        ) with your project's ingest key as <code>Authorization: Bearer &lt;key&gt;</code>. CloudGrid printed the key at its first start
-        and wrote it to <code>data/ingest-key</code>.
-      </p>
-      <div class="snippet">
-        <div class="snippet-head">
-          <span>Python (OpenTelemetry SDK)</span>
-          <CopyButton text={python} />
-        </div>
-        <pre data-testid="python-snippet">{python}</pre>
-      </div>
-      <div class="snippet">
-        <div class="snippet-head">
-          <span>Any OpenTelemetry SDK or Collector, by environment</span>
-          <CopyButton text={env} />
-        </div>
-        <pre>{env}</pre>
-      </div>
-      <p class="muted" aria-live="polite">
-        {checking ? 'Checking for data…' : `This page checks every few seconds and shows the ${signal} as soon as they arrive.`}
-      </p>
-    </div>
-  );
-}
-
 /** A JSON object's attributes as a key/value table. */
 export function AttributeTable({ json, testid, empty = 'none' }: { json: unknown; testid?: string; empty?: string }) {
   const entries = attributeEntries(json);
@@ -97,13 +59,12 @@ export function AttributeTable({ json, testid, empty = 'none' }: { json: unknown
 
 /** The live tail's line: connection state, counts, pause/resume and clear. */
 export function LiveBar<T>({ tail, noun, children }: { tail: LiveTail<T>; noun: string; children?: ComponentChildren }) {
-  const state = tail.error ? 'Disconnected' : tail.paused ? 'Paused' : tail.reconnecting ? 'Reconnecting…' : tail.started ? 'Live' : 'Connecting…';
+  const status = liveStatus(tail);
   return (
     <div class="tl-livebar" data-testid="live-bar">
-      <span class={`live-badge${tail.started && !tail.paused && !tail.reconnecting && !tail.error ? ' on' : ''}`} data-testid="live-status">
-        <span class="dot" aria-hidden="true" />
-        {state}
-      </span>
+      <LiveBadge on={status.on} testid="live-status">
+        {status.text}
+      </LiveBadge>
       <span class="muted" data-testid="live-count">
         {tail.items.length} {noun}
         {tail.items.length === 1 ? '' : 's'} shown
@@ -146,14 +107,48 @@ export function LiveNotices<T>({ tail, noun }: { tail: LiveTail<T>; noun: string
   );
 }
 
-/** The Live switch, as the explorer draws it. */
-export function LiveSwitch({ live, onChange }: { live: boolean; onChange(on: boolean): void }) {
+/**
+ * The end of the traces' and logs' filter bar: the attribute filter being typed
+ * (`key=value`, added as a chip on Enter), Search (Apply while live), auto-refresh and
+ * the Live switch.
+ */
+export function SearchTail({
+  attrText,
+  onAttrText,
+  attrPlaceholder,
+  attrClass = '',
+  live,
+  refresh,
+  onRefresh,
+  onLive,
+  searchTestid,
+  spacer = false,
+}: {
+  attrText: string;
+  onAttrText(text: string): void;
+  attrPlaceholder: string;
+  attrClass?: string;
+  live: boolean;
+  refresh: string | null;
+  onRefresh(refresh: string | null): void;
+  onLive(on: boolean): void;
+  searchTestid: string;
+  /** Push auto-refresh and Live to the right. */
+  spacer?: boolean;
+}) {
   return (
-    <label class={`switch${live ? ' on' : ''}`} title="Follow new data as it is stored (a live subscription)">
-      <input type="checkbox" checked={live} onChange={() => onChange(!live)} data-testid="live-toggle" />
-      <span class="switch-track" aria-hidden="true" />
-      Live
-    </label>
+    <>
+      <label class={`tl-field ${attrClass}`}>
+        <span>Attribute</span>
+        <input type="text" value={attrText} onInput={(e) => onAttrText((e.target as HTMLInputElement).value)} placeholder={attrPlaceholder} spellcheck={false} data-testid="filter-attr" />
+      </label>
+      <button type="submit" class="button primary" data-testid={searchTestid}>
+        {live ? 'Apply' : 'Search'}
+      </button>
+      {spacer && <span class="spacer" />}
+      <RefreshSelect value={refresh} live={live} onChange={onRefresh} what="Search again every…" />
+      <LiveSwitch live={live} onChange={onLive} />
+    </>
   );
 }
 
@@ -161,36 +156,6 @@ export function LiveSwitch({ live, onChange }: { live: boolean; onChange(on: boo
 export function formatNanosTime(nanos: string): string {
   const ms = nanosToMsExact(nanos);
   return `${formatTime(ms)}.${String(((ms % 1_000) + 1_000) % 1_000).padStart(3, '0')}`;
-}
-
-/** A link inside the app: a real href (new tab works), an in-place navigation otherwise. */
-export function AppLink({
-  to,
-  setState,
-  children,
-  ...rest
-}: {
-  to: AppState;
-  setState: SetAppState;
-  children: ComponentChildren;
-  class?: string;
-  title?: string;
-  'data-testid'?: string;
-  'data-trace-id'?: string;
-}) {
-  return (
-    <a
-      {...rest}
-      href={serialiseState(to)}
-      onClick={(e) => {
-        if (!isPlainClick(e)) return;
-        e.preventDefault();
-        setState(to);
-      }}
-    >
-      {children}
-    </a>
-  );
 }
 
 /** The state of a trace's page, from any page (jump to trace), optionally on one span. */

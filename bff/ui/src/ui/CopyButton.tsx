@@ -1,3 +1,6 @@
+// A button that copies a text (a snippet, a key, a link) and says "Copied" for a moment;
+// it works on pages that are not a secure context too (plain-HTTP installations).
+
 import { useState } from 'preact/hooks';
 
 /** Copies text to the clipboard, with a fallback for pages that are not a secure context. */

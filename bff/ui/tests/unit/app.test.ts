@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Metric, Project } from '../../src/api/types';
 import { chooseProject, groupProjects } from '../../src/app/projects';
-import { envSnippet, otlpEndpoint, pythonSnippet } from '../../src/explorer/EmptyState';
+import { envSnippet, otlpEndpoint, pythonSnippet } from '../../src/ui/otlp';
 import { searchMetrics } from '../../src/explorer/MetricList';
 
 const metric = (name: string, description = ''): Metric => ({ name, description, kind: 'gauge', temporality: 'unspecified', unit: '', series: 1 });
@@ -49,6 +49,16 @@ describe('projects', () => {
 });
 
 describe('the empty state', () => {
+  it('gives Python programs that export spans and log records', () => {
+    const traces = pythonSnippet('traces', 'http://h:4318');
+    expect(traces).toContain('from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter');
+    expect(traces).toContain('exporter = OTLPSpanExporter(endpoint="http://h:4318/v1/traces",\n                            headers=');
+    const logs = pythonSnippet('logs', 'http://h:4318');
+    expect(logs).toContain('OTLPLogExporter(endpoint="http://h:4318/v1/logs"');
+    expect(logs).toContain('logging.getLogger("shop").warning');
+    expect(logs.trimEnd().endsWith('provider.shutdown()')).toBe(true);
+  });
+
   it('points at the OTLP endpoint on this host', () => {
     expect(otlpEndpoint('127.0.0.1')).toBe('http://127.0.0.1:4318');
     expect(otlpEndpoint('grid.example.com')).toBe('http://grid.example.com:4318');
@@ -59,10 +69,11 @@ describe('the empty state', () => {
   });
 
   it('gives a Python program that exports metrics with the ingest key', () => {
-    const py = pythonSnippet('http://grid.example.com:4318');
+    const py = pythonSnippet('metrics', 'http://grid.example.com:4318');
     expect(py).toContain('OTLPMetricExporter(endpoint="http://grid.example.com:4318/v1/metrics"');
     expect(py).toContain('{"authorization": "Bearer " + key}');
     expect(py).toContain('provider.shutdown()');
+    expect(py.split('\n')[0]).toBe('# pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http');
     expect(envSnippet('http://h:4318')).toBe('OTEL_EXPORTER_OTLP_ENDPOINT=http://h:4318 OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer <ingest key>"');
   });
 });

@@ -24,6 +24,8 @@ import {
   widgetInput,
   withAlertQuery,
   withMetricQuery,
+  withReduceOption,
+  reduceOf,
   type Variable,
 } from '../../src/dashboards/model';
 import { heatmap, intensity, statValue, summarise } from '../../src/dashboards/reduce';
@@ -82,10 +84,49 @@ describe('the dashboard document', () => {
       colour: 'red',
       across: 'SUM',
       by: ['route'],
-      reduce: 'max',
     });
     // Clearing an option removes its key; `by` without `across` is not written.
     expect(withMetricQuery(back, { ...q, aggregation: null, by: ['route'] })).toEqual({ metric: 'm', matchers: q.matchers, colour: 'red' });
+  });
+
+  it('keeps the stat reducer in options, reads an old query.reduce, and sends the query without it', () => {
+    // A document written before options: the reducer in the query.
+    const old = parseSpec({
+      title: 't',
+      widgets: [{ id: 's', title: 'S', kind: 'stat', query: { metric: 'm', matchers: [], reduce: 'max' }, layout: { x: 0, y: 0, w: 3, h: 4 } }],
+    }).widgets[0]!;
+    expect(old.options).toBeNull();
+    expect(reduceOf(old)).toBe('max');
+    const q = metricQueryOf(old)!;
+    expect(q.reduce).toBe('max');
+    // Written back: the query loses `reduce`, options gain it.
+    expect(withMetricQuery(old.query, q)).toEqual({ metric: 'm', matchers: [] });
+    expect(withReduceOption(old.options, q.reduce)).toEqual({ reduce: 'max' });
+    // Options win over an old query.reduce; other option keys stay; the default leaves none.
+    expect(reduceOf({ query: { metric: 'm', reduce: 'max' }, options: { reduce: 'min' } })).toBe('min');
+    expect(withReduceOption({ unit: 'ms', reduce: 'min' }, 'avg')).toEqual({ unit: 'ms', reduce: 'avg' });
+    expect(withReduceOption({ reduce: 'min' }, null)).toBeNull();
+    expect(withReduceOption({ unit: 'ms', reduce: 'min' }, null)).toEqual({ unit: 'ms' });
+    // What the server runs has none of it.
+    expect(widgetInput(q, 'gauge', [], {})).toEqual({ metric: 'm', matchers: [], aggregation: 'AVG', by: [] });
+  });
+
+  it('round-trips options and variable defaults, and leaves them out when absent', () => {
+    const doc = {
+      title: 't',
+      variables: [{ name: 'svc', label: 'service.name', default: 'checkout' }],
+      widgets: [{ id: 's', title: 'S', kind: 'stat', query: { metric: 'm', matchers: [] }, layout: { x: 0, y: 0, w: 3, h: 4 }, options: { reduce: 'sum', thresholds: [1, 2] } }],
+    };
+    const spec = parseSpec(doc);
+    expect(spec.variables[0]!.default).toBe('checkout');
+    expect(serialiseSpec(spec)).toEqual(doc);
+    expect(serialiseSpec(parseSpec(DOC))).toEqual(DOC);
+    // A default typed with spaces around is sent without them; a blank one not at all.
+    const typed = { ...spec, variables: [{ name: 'a', label: 'l', metric: null, default: ' x y ' }, { name: 'b', label: 'l', metric: null, default: '  ' }] };
+    expect(serialiseSpec(typed).variables).toEqual([
+      { name: 'a', label: 'l', default: 'x y' },
+      { name: 'b', label: 'l' },
+    ]);
   });
 
   it('has no metric query without a metric', () => {
@@ -106,7 +147,7 @@ describe('the dashboard document', () => {
     expect(newWidgetId([{ id: 'w3' }, { id: 'w1' }])).toBe('w4');
     expect(newWidgetId([{ id: 'w2' }])).toBe('w3');
     expect(placeBelow(spec.widgets, { w: 3, h: 4 })).toEqual({ x: 0, y: 7, w: 3, h: 4 });
-    const added = appendWidget(spec, { id: 'p99', title: 'again', kind: 'stat', query: { metric: 'm' } });
+    const added = appendWidget(spec, { id: 'p99', title: 'again', kind: 'stat', query: { metric: 'm' }, options: null });
     expect(added.widgets).toHaveLength(3);
     expect(added.widgets[2]).toMatchObject({ id: 'w3', layout: { x: 0, y: 7, w: 3, h: 4 } });
   });
@@ -129,13 +170,20 @@ describe('the dashboard document', () => {
 
 describe('variables', () => {
   const vars: Variable[] = [
-    { name: 'svc', label: 'service.name', metric: null },
-    { name: 'route', label: 'route', metric: null },
+    { name: 'svc', label: 'service.name', metric: null, default: null },
+    { name: 'route', label: 'route', metric: null, default: null },
   ];
 
   it('reads picked values from the page’s URL parameters', () => {
     expect(variableParam('svc')).toBe('var-svc');
     expect(variableValues(vars, [['var-svc', 'checkout'], ['var-route', ''], ['other', 'x']])).toEqual({ svc: 'checkout' });
+  });
+
+  it('takes a variable’s default when the URL does not name it, and "All" when it names it empty', () => {
+    const withDefault: Variable[] = [{ name: 'svc', label: 'service.name', metric: null, default: 'checkout' }];
+    expect(variableValues(withDefault, [])).toEqual({ svc: 'checkout' });
+    expect(variableValues(withDefault, [['var-svc', 'cart']])).toEqual({ svc: 'cart' });
+    expect(variableValues(withDefault, [['var-svc', '']])).toEqual({});
   });
 
   it('substitutes like the server: known names only, the rest left as written', () => {
@@ -207,29 +255,24 @@ describe('saving an explorer query as a widget', () => {
 
   it('writes the query as the time-series widget’s query, with the aggregation spelled out', () => {
     const w = widgetFromExplorer(Q, 'histogram', { id: 'w1', title: 'Latency', layout })!;
-    expect(w).toEqual({
-      id: 'w1',
-      title: 'Latency',
-      kind: 'time_series',
-      layout,
-      query: {
-        metric: 'http.server.duration',
-        matchers: [{ label: 'route', op: 'RE', value: '/api/.*' }],
-        aggregation: 'P95',
-        across: 'SUM',
-        by: ['route'],
-        step: '5m',
-      },
-    });
-    // What the dashboard then runs is what the explorer ran.
-    expect(widgetInput(metricQueryOf(w)!, 'histogram', [], {})).toEqual({
+    const ran = {
       metric: 'http.server.duration',
       matchers: [{ label: 'route', op: 'RE', value: '/api/.*' }],
       aggregation: 'P95',
       across: 'SUM',
       by: ['route'],
       step: '5m',
+    };
+    expect(w).toEqual({
+      id: 'w1',
+      title: 'Latency',
+      kind: 'time_series',
+      layout,
+      options: null,
+      query: ran,
     });
+    // What the dashboard then runs is what the explorer ran.
+    expect(widgetInput(metricQueryOf(w)!, 'histogram', [], {})).toEqual(ran);
   });
 
   it('keeps a chosen aggregation, drops `by` without `across`, and leaves the default to the kind when it is unknown', () => {

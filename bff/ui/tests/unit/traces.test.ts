@@ -24,7 +24,6 @@ import {
   formatValue,
 } from '../../src/traces/model';
 import { traceState } from '../../src/traces/shared';
-import { pythonLogsSnippet, pythonTracesSnippet } from '../../src/traces/snippets';
 
 const T0 = '1796000000000000000';
 const plus = (ns: number) => (BigInt(T0) + BigInt(ns)).toString();
@@ -226,10 +225,3 @@ describe('live lists', () => {
   });
 });
 
-describe('the empty state’s programs', () => {
-  it('send to the endpoint given, with the ingest key', () => {
-    expect(pythonTracesSnippet('http://h:4318')).toContain('endpoint="http://h:4318/v1/traces"');
-    expect(pythonLogsSnippet('http://h:4318')).toContain('endpoint="http://h:4318/v1/logs"');
-    expect(pythonTracesSnippet('http://h:4318')).toContain('"authorization": "Bearer " + key');
-  });
-});

@@ -9,9 +9,11 @@ import type { ApiError } from '../../api/errors';
 import type { Project } from '../../api/types';
 import { useServices } from '../../app/context';
 import { useAsync } from '../../app/useAsync';
-import { CopyButton } from '../../ui/CopyButton';
 import { ErrorNotice } from '../../ui/ErrorNotice';
-import { ConfirmButton } from '../bits';
+import { ConfirmButton } from '../../ui/ConfirmButton';
+import { Field } from '../../ui/Field';
+import { SecretOnce } from '../../ui/SecretOnce';
+import { useAction } from '../../ui/useAction';
 import '../alerts.css';
 import {
   canEdit,
@@ -27,6 +29,9 @@ import {
   type NotificationChannelsData,
   type TestNotificationChannelData,
 } from './api';
+import { TableHead } from '../../ui/TableHead';
+import { FormActions } from '../../ui/FormActions';
+import { Badge } from '../../ui/Badge';
 
 type TestState = { kind: 'running' } | { kind: 'done'; result: ChannelTestResult; atMs: number } | { kind: 'error'; error: ApiError };
 
@@ -39,8 +44,7 @@ export function NotificationChannels({ project }: { project: Project }) {
   const [adding, setAdding] = useState(false);
   const [secret, setSecret] = useState<{ name: string; secret: string } | null>(null);
   const [tests, setTests] = useState<Record<string, TestState>>({});
-  const [deleting, setDeleting] = useState<string | null>(null);
-  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
+  const deletion = useAction();
   const manage = canManageChannels(project.role);
   const test = canEdit(project.role);
 
@@ -55,16 +59,7 @@ export function NotificationChannels({ project }: { project: Project }) {
   };
 
   const remove = async (id: string) => {
-    setDeleting(id);
-    setDeleteError(null);
-    try {
-      await api.request(DELETE_NOTIFICATION_CHANNEL, { project: project.id, id });
-      channels.reload();
-    } catch (e) {
-      setDeleteError(e as ApiError);
-    } finally {
-      setDeleting(null);
-    }
+    if ((await deletion.run(() => api.request(DELETE_NOTIFICATION_CHANNEL, { project: project.id, id }), id)) !== undefined) channels.reload();
   };
 
   return (
@@ -94,21 +89,21 @@ export function NotificationChannels({ project }: { project: Project }) {
       )}
 
       {secret && (
-        <div class="notice al-secret" data-testid="channel-secret" role="status">
-          <strong>Signing secret of “{secret.name}”</strong> — shown this once. The receiver checks <code>X-CloudGrid-Signature</code> with it (HMAC-SHA256 over{' '}
-          <code>&lt;timestamp&gt;.&lt;body&gt;</code>).
-          <div class="al-secret-value">
-            <code data-testid="channel-secret-value">{secret.secret}</code>
-            <CopyButton text={secret.secret} />
-            <button type="button" class="button small" onClick={() => setSecret(null)}>
-              I saved it
-            </button>
-          </div>
-        </div>
+        <SecretOnce
+          title={<>Signing secret of “{secret.name}”</>}
+          secret={secret.secret}
+          label="The webhook's signing secret"
+          onClose={() => setSecret(null)}
+          closeLabel="I saved it — close"
+          testid="channel-secret"
+          fieldTestid="channel-secret-value"
+        >
+          The receiver checks <code>X-CloudGrid-Signature</code> with it (HMAC-SHA256 over <code>&lt;timestamp&gt;.&lt;body&gt;</code>).
+        </SecretOnce>
       )}
 
       {channels.error && <ErrorNotice error={channels.error} onRetry={channels.reload} title="Could not list the notification channels" />}
-      {deleteError && <ErrorNotice error={deleteError} title="Could not delete the channel" />}
+      {deletion.error && <ErrorNotice error={deletion.error} title="Could not delete the channel" />}
       {!channels.data && !channels.error && (
         <p class="muted">
           <span class="spinner" aria-hidden="true" /> Loading channels…
@@ -120,18 +115,8 @@ export function NotificationChannels({ project }: { project: Project }) {
         </p>
       )}
       {channels.data && channels.data.length > 0 && (
-        <table class="al-table">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Kind</th>
-              <th>Sends to</th>
-              <th>Test</th>
-              <th>
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+        <table class="data-table al-table">
+          <TableHead columns={['Name', 'Kind', 'Sends to', 'Test']} actions />
           <tbody>
             {channels.data.map((c) => {
               const t = tests[c.id];
@@ -139,7 +124,7 @@ export function NotificationChannels({ project }: { project: Project }) {
                 <tr key={c.id} data-testid="channel-row" data-channel={c.name}>
                   <td class="al-strong">{c.name}</td>
                   <td>
-                    <span class="kind">{c.kind}</span>
+                    <Badge>{c.kind}</Badge>
                   </td>
                   <td class="al-mono al-break">{describeTarget(c.spec)}</td>
                   <td class="al-test">
@@ -162,9 +147,9 @@ export function NotificationChannels({ project }: { project: Project }) {
                         label="Delete"
                         question="Delete this channel?"
                         confirmLabel="Delete channel"
-                        busy={deleting === c.id}
+                        busy={deletion.busyKey === c.id}
                         onConfirm={() => void remove(c.id)}
-                        testId="delete-channel"
+                        testid="delete-channel"
                       />
                     )}
                   </td>
@@ -182,8 +167,7 @@ function NewChannel({ project, onCancel, onCreated }: { project: string; onCance
   const { api } = useServices();
   const [form, setForm] = useState({ name: '', kind: 'webhook' as 'email' | 'webhook', to: '', url: '' });
   const [problem, setProblem] = useState<string | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [saving, setSaving] = useState(false);
+  const save = useAction();
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -193,80 +177,44 @@ function NewChannel({ project, onCancel, onCreated }: { project: string; onCance
       return;
     }
     setProblem(null);
-    setError(null);
-    setSaving(true);
-    try {
-      const d = await api.request<CreateNotificationChannelData>(CREATE_NOTIFICATION_CHANNEL, { project, spec });
-      onCreated(d.createNotificationChannel.channel.name, d.createNotificationChannel.signingSecret);
-    } catch (err) {
-      setError(err as ApiError);
-      setSaving(false);
-    }
+    const d = await save.run(() => api.request<CreateNotificationChannelData>(CREATE_NOTIFICATION_CHANNEL, { project, spec }));
+    if (d) onCreated(d.createNotificationChannel.channel.name, d.createNotificationChannel.signingSecret);
   };
 
+  // Where it sends: a webhook's URL or an email's addresses.
+  const target =
+    form.kind === 'webhook'
+      ? { key: 'url' as const, label: 'URL', hint: 'a signed JSON POST; public addresses, or those the company allow-lists', placeholder: 'https://hooks.example.com/cloudgrid', testid: 'channel-url' }
+      : { key: 'to' as const, label: 'Addresses', hint: '1 to 20, separated by commas', placeholder: 'ops@example.com, oncall@example.com', testid: 'channel-to' };
+
   return (
-    <form class="al-card" onSubmit={submit} data-testid="channel-form">
-      <label class="al-field">
-        <span class="al-field-label">Name</span>
-        <div class="al-field-body">
-          <input type="text" class="al-wide" value={form.name} placeholder="On-call" onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} data-testid="channel-name" />
-        </div>
-      </label>
-      <div class="al-field">
-        <span class="al-field-label">Kind</span>
-        <div class="al-field-body" role="radiogroup" aria-label="Kind">
+    <form class="panel" onSubmit={submit} data-testid="channel-form">
+      <Field single label="Name">
+        <input type="text" class="al-wide" value={form.name} placeholder="On-call" onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} data-testid="channel-name" />
+      </Field>
+      <Field label="Kind">
+        <span class="al-radios" role="radiogroup" aria-label="Kind">
           {(['webhook', 'email'] as const).map((k) => (
             <label key={k} class="al-check">
               <input type="radio" name="channel-kind" checked={form.kind === k} onChange={() => setForm({ ...form, kind: k })} data-testid={`channel-kind-${k}`} /> {k}
             </label>
           ))}
-        </div>
-      </div>
-      {form.kind === 'webhook' ? (
-        <label class="al-field">
-          <span class="al-field-label">
-            URL<span class="al-field-hint">a signed JSON POST; public addresses, or those the company allow-lists</span>
-          </span>
-          <div class="al-field-body">
-            <input
-              type="text"
-              class="al-wide"
-              value={form.url}
-              placeholder="https://hooks.example.com/cloudgrid"
-              spellcheck={false}
-              onInput={(e) => setForm({ ...form, url: (e.target as HTMLInputElement).value })}
-              data-testid="channel-url"
-            />
-          </div>
-        </label>
-      ) : (
-        <label class="al-field">
-          <span class="al-field-label">
-            Addresses<span class="al-field-hint">1 to 20, separated by commas</span>
-          </span>
-          <div class="al-field-body">
-            <input
-              type="text"
-              class="al-wide"
-              value={form.to}
-              placeholder="ops@example.com, oncall@example.com"
-              spellcheck={false}
-              onInput={(e) => setForm({ ...form, to: (e.target as HTMLInputElement).value })}
-              data-testid="channel-to"
-            />
-          </div>
-        </label>
-      )}
+        </span>
+      </Field>
+      <Field single label={target.label} hint={target.hint}>
+        <input
+          type="text"
+          class="al-wide"
+          value={form[target.key]}
+          placeholder={target.placeholder}
+          spellcheck={false}
+          onInput={(e) => setForm({ ...form, [target.key]: (e.target as HTMLInputElement).value })}
+          data-testid={target.testid}
+        />
+      </Field>
       {problem && <p class="field-problem">{problem}</p>}
-      {error && <ErrorNotice error={error} title="The channel was not created" />}
-      <div class="al-form-actions">
-        <button type="submit" class="button primary" disabled={saving} data-testid="create-channel">
-          {saving ? 'Creating…' : 'Create channel'}
-        </button>
-        <button type="button" class="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      {save.error && <ErrorNotice error={save.error} title="The channel was not created" />}
+      <FormActions submit="Create channel" busyLabel="Creating…" busy={save.busy} onCancel={onCancel} testid="create-channel" class="al-form-actions" />
     </form>
   );
 }

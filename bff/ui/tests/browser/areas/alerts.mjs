@@ -220,7 +220,7 @@ export default function alerts({ step, server, page, screenshot }) {
     await page.check('[data-testid="channel-kind-webhook"]');
     await page.fill('[data-testid="channel-url"]', hook);
     await page.click('[data-testid="create-channel"]');
-    const secret = (await page.textContent('[data-testid="channel-secret-value"]')).trim();
+    const secret = (await page.inputValue('[data-testid="channel-secret-value"]')).trim();
     assert.match(secret, /^whsec_/);
     const row = page.locator(`[data-testid="channel-row"][data-channel="${CHANNEL}"]`);
     await row.waitFor();

@@ -2,8 +2,10 @@
 // series and a stat over a gauge sent over OTLP, resize and move a widget and save (the
 // layout survives a reload), narrow the widgets with a variable kept in the URL, save on
 // a stale version (the conflict is said plainly), export the JSON and import it as a
-// copy (a refused document shows the server's reason), delete the copy, and follow
-// new points live. Runs on its own as well as after the other areas (its own metric).
+// copy (a refused document shows the server's reason), delete the copy, follow new
+// points live, and give the variable a default and the stat a reducer (kept in the
+// widget's options, not its query). Runs on its own as well as after the other areas
+// (its own metric).
 
 import assert from 'node:assert/strict';
 import { eventually } from '../harness.mjs';
@@ -290,10 +292,11 @@ export default function dashboards({ step, server, page, screenshot }) {
     await page.click('[data-testid="back-to-list"]');
     await page.waitForSelector(`[data-testid="dashboard-row"][data-title="${COPY}"]`);
     await page.click(`[data-testid="dashboard-row"][data-title="${COPY}"] [data-testid="delete-dashboard"]`);
-    await page.waitForSelector('[data-testid="delete-confirm"]');
-    assert.match(await page.textContent('[data-testid="delete-confirm"]'), /Delete “UI test dashboard \(copy\)”/);
+    const question = `[data-testid="dashboard-row"][data-title="${COPY}"] [data-testid="delete-dashboard-question"]`;
+    await page.waitForSelector(question);
+    assert.match(await page.textContent(question), /Delete “UI test dashboard \(copy\)”/);
     await screenshot(page, 'dashboards-delete-confirm');
-    await page.click('[data-testid="delete-yes"]');
+    await page.click(`[data-testid="dashboard-row"][data-title="${COPY}"] [data-testid="delete-dashboard-confirm"]`);
     await page.waitForSelector(`[data-testid="dashboard-row"][data-title="${COPY}"]`, { state: 'detached' });
     assert.equal(await page.locator(`[data-testid="dashboard-row"][data-title="${TITLE}"]`).count(), 1);
   });
@@ -313,5 +316,31 @@ export default function dashboards({ step, server, page, screenshot }) {
     await screenshot(page, 'dashboards-live');
     await page.click('.switch');
     await eventually(async () => new URL(page.url()).searchParams.get('live') === null, { what: 'live off' });
+  });
+
+  step('a variable’s default is picked when the dashboard opens; a stat’s reducer is kept in its options', async () => {
+    await page.click('[data-testid="edit-dashboard"]');
+    await page.click('[data-testid="edit-variables"]');
+    await page.fill('[data-testid="variable-default-host"]', 'beta');
+    await page.keyboard.press('Escape');
+    await page.click(`${widget('w2')} [data-testid="widget-edit"]`);
+    await page.selectOption('[data-testid="widget-reduce"]', 'min');
+    await page.click('[data-testid="widget-apply"]');
+    await save();
+    const { dashboard } = await graphql(server, 'query($id: String!) { dashboard(project: "default", id: $id) { spec } }', { id: dashboardId });
+    assert.deepEqual(dashboard.spec.variables, [{ name: 'host', label: 'host', metric: METRIC, default: 'beta' }]);
+    const stat = dashboard.spec.widgets.find((w) => w.id === 'w2');
+    assert.deepEqual(stat.options, { reduce: 'min' });
+    assert.equal(stat.query.reduce, undefined, 'the query the server runs holds no reducer');
+    // Opened with no var-host in the URL: the default narrows it to beta, whose least is 10.
+    await page.goto(`${server.baseUrl}/dashboards/${dashboardId}?project=default&range=1h`);
+    await waitForChart(`${widget('w1')} [data-testid="chart"]`, expectedSeries(['beta']), 'beta by default');
+    assert.equal(await page.inputValue('[data-testid="var-host"]'), 'beta');
+    await eventually(async () => (await page.textContent(`${widget('w2')} [data-testid="stat-value"]`)) === '10', { what: 'the least of beta' });
+    await screenshot(page, 'dashboards-variable-default');
+    // "All" stays picked over the default.
+    await page.selectOption('[data-testid="var-host"]', '');
+    await waitForChart(`${widget('w1')} [data-testid="chart"]`, expectedSeries(['alpha', 'beta']), 'both series with All');
+    assert.equal(new URL(page.url()).searchParams.get('var-host'), '');
   });
 }

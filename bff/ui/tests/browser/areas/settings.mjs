@@ -59,6 +59,11 @@ export default function settings({ step, server, browser, page, newPage, screens
       await page.fill('[data-testid="project-name-input"]', name);
       await page.click('[data-testid="project-save"]');
       await eventually(async () => (await page.textContent('[data-testid="project-name"]').catch(() => ''))?.trim() === name, { what: `the name ${name}` });
+      // The top bar's project switcher follows without a page reload.
+      await eventually(
+        async () => (await page.textContent('[data-testid="project-switcher"] option[value="default"]').catch(() => ''))?.trim() === name,
+        { what: `the switcher showing ${name}` },
+      );
     };
     await rename(`${before} (renamed)`);
     const { project } = await graphql(server, '{ project(id: "default") { name } }');
@@ -158,6 +163,8 @@ export default function settings({ step, server, browser, page, newPage, screens
     await row.locator('[data-testid="key-revoke-confirm"]').click();
     await eventually(async () => (await row.getAttribute('data-revoked')) === 'true', { what: 'the key to show as revoked' });
     assert.match(await row.textContent(), /revoked/);
+    // When it was revoked: just now.
+    assert.match(await row.locator('[data-testid="key-revoked-at"]').textContent(), /now|second|minute/);
     assert.equal(await row.locator('[data-testid="key-revoke"]').count(), 0);
     await screenshot(page, 'settings-key-revoked');
     const status = await eventually(async () => {
@@ -187,6 +194,16 @@ export default function settings({ step, server, browser, page, newPage, screens
     await page.waitForSelector('[data-testid="retention-table"]');
     assert.equal(await page.inputValue('[data-testid="keep-logs"]'), '3d');
     assert.equal(await page.inputValue('[data-testid="keep-traces"]'), '15d');
+    // Each field names its default, which an emptied tier is checked with.
+    assert.equal((await page.textContent('[data-testid="keep-default-logs"]')).trim(), 'default: 15d');
+    const tierDefault = (await page.textContent('[data-testid="keep-default-1m"]')).trim();
+    assert.match(tierDefault, /^default: \d+[hd]$/);
+    await page.fill('[data-testid="keep-1m"]', '');
+    await page.fill('[data-testid="keep-5m"]', '1h');
+    await page.click('[data-testid="retention-save"]');
+    assert.match(await page.textContent('[data-testid="keep-problem"]'), /finer tier 1m keeps its default/);
+    await page.reload();
+    await page.waitForSelector('[data-testid="retention-table"]');
     // Points were sent with the key above: the oldest kept shows as a date.
     await eventually(
       async () => {
