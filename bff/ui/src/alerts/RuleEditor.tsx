@@ -1,7 +1,8 @@
 // Creating or changing an alert rule: a form over the rule's document (docs/alerts.md)
-// beside a preview of what the rule compares — its metric query over the page's time
-// range, drawn with the threshold — so a threshold is picked against real data, not
-// guessed. Saving names the version the change was made on; someone else's save in
+// beside a preview of what the rule would have done — the document as it stands, run
+// by the server's evaluator over the page's time range, drawn with the threshold and
+// the steps it would have fired — so a threshold is picked against real data, not
+// guessed. A mistake the preview finds shows next to its field, as a save's does. Saving names the version the change was made on; someone else's save in
 // between answers CONFLICT, which is shown as it is.
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
@@ -37,7 +38,7 @@ import {
   CONDITION_LABELS,
   defaultRuleAggregation,
   EMPTY_RULE_FORM,
-  fieldOfMessage,
+  formFieldOfMessage,
   isBand,
   ruleAggregationsFor,
   ruleFormFromSpec,
@@ -95,6 +96,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
   const { api } = useServices();
   const [form, setForm] = useState<RuleForm>(() => (rule ? ruleFormFromSpec(rule.spec) : EMPTY_RULE_FORM));
   const [errors, setErrors] = useState<FormErrors>({});
+  const [previewErrors, setPreviewErrors] = useState<FormErrors>({});
   const [saveError, setSaveError] = useState<ApiError | null>(null);
   const [saving, setSaving] = useState(false);
   const editable = canEdit(project.role);
@@ -113,12 +115,17 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
   const set = (patch: Partial<RuleForm>) => {
     setForm((f) => ({ ...f, ...patch }));
-    setErrors((e) => {
+    // A changed field's complaint goes; a matcher row's goes with the matchers.
+    const clear = (e: FormErrors) => {
       const next = { ...e };
-      for (const k of Object.keys(patch)) delete next[k];
+      for (const key of Object.keys(next)) if (Object.keys(patch).some((k) => key === k || key.startsWith(`${k}.`))) delete next[key];
       return next;
-    });
+    };
+    setErrors(clear);
+    setPreviewErrors(clear);
   };
+  // Save's complaints first; the preview's for the fields save has not complained about.
+  const shown: FormErrors = { ...previewErrors, ...errors };
 
   const pickMetric = (name: string) => {
     const kind = metrics.data?.find((m) => m.name === name)?.kind;
@@ -148,8 +155,8 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
     } catch (err) {
       const apiError = err as ApiError;
       setSaveError(apiError);
-      const field = apiError.code === 'BAD_USER_INPUT' ? fieldOfMessage(apiError.message) : null;
-      if (field) setErrors({ [field.split(/[.[]/)[0]!]: apiError.message });
+      const field = apiError.code === 'BAD_USER_INPUT' ? formFieldOfMessage(apiError.message) : null;
+      if (field) setErrors({ [field]: apiError.message });
     } finally {
       setSaving(false);
     }
@@ -167,9 +174,6 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
       setSaving(false);
     }
   };
-
-  const threshold = form.threshold.trim() === '' ? null : Number(form.threshold);
-  const upper = form.upper.trim() === '' ? null : Number(form.upper);
 
   // A metric named by the rule but gone from the project is still offered, marked.
   const metricNames = metrics.data?.map((m) => m.name) ?? [];
@@ -200,7 +204,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
         <fieldset class="al-fields">
           <legend>Rule</legend>
-          <Field label="Name" error={errors.name}>
+          <Field label="Name" error={shown.name}>
             <input type="text" value={form.name} onInput={(e) => set({ name: (e.target as HTMLInputElement).value })} aria-label="Name" data-testid="rule-name" placeholder="Kitchen too hot" />
           </Field>
           <Field label="Severity">
@@ -219,7 +223,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
         <fieldset class="al-fields">
           <legend>What it watches</legend>
-          <Field label="Metric" error={errors.metric}>
+          <Field label="Metric" error={shown.metric}>
             {metrics.error ? (
               <ErrorNotice error={metrics.error} onRetry={metrics.reload} title="Could not list the metrics" />
             ) : (
@@ -234,10 +238,10 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
               </select>
             )}
           </Field>
-          <Field label="Series" hint="all must match; none: every series of the metric">
-            <MatcherRows matchers={form.matchers} onChange={(matchers) => set({ matchers })} labelOptions={labelOptions} testId="rule-matchers" errors={errors} />
+          <Field label="Series" hint="all must match; none: every series of the metric" error={shown.matchers}>
+            <MatcherRows matchers={form.matchers} onChange={(matchers) => set({ matchers })} labelOptions={labelOptions} testId="rule-matchers" errors={shown} />
           </Field>
-          <Field label="Aggregation" error={errors.aggregation ?? errors.quantile ?? errors.window}>
+          <Field label="Aggregation" error={shown.aggregation ?? shown.quantile ?? shown.window}>
             <select value={form.aggregation} onChange={(e) => set({ aggregation: (e.target as HTMLSelectElement).value as RuleAggregation })} aria-label="Aggregation" data-testid="rule-aggregation">
               {ruleAggregationsFor(metric?.kind).map((a) => (
                 <option key={a} value={a}>
@@ -251,7 +255,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
             <span class="row-label">over</span>
             <input type="text" class="short" value={form.window} aria-label="Window" onInput={(e) => set({ window: (e.target as HTMLInputElement).value })} data-testid="rule-window" />
           </Field>
-          <Field label="Group by" hint="one alert per value of these labels; none: one alert for all series" error={errors.groupBy}>
+          <Field label="Group by" hint="one alert per value of these labels; none: one alert for all series" error={shown.groupBy}>
             <input
               type="text"
               value={form.groupBy}
@@ -271,7 +275,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
         <fieldset class="al-fields">
           <legend>When it fires</legend>
-          <Field label="Condition" error={errors.threshold ?? errors.upper ?? errors.condition}>
+          <Field label="Condition" error={shown.threshold ?? shown.upper ?? shown.condition}>
             <span class="row-label">value</span>
             <select value={form.op} onChange={(e) => set({ op: (e.target as HTMLSelectElement).value as ConditionOp })} aria-label="Condition" data-testid="rule-op">
               {CONDITION_OPS.map((o) => (
@@ -303,10 +307,10 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
               />
             )}
           </Field>
-          <Field label="For" hint="how long it must hold before firing (pending until then)" error={errors.for}>
+          <Field label="For" hint="how long it must hold before firing (pending until then)" error={shown.for}>
             <input type="text" class="short" value={form.for} onInput={(e) => set({ for: (e.target as HTMLInputElement).value })} aria-label="For" data-testid="rule-for" />
           </Field>
-          <Field label="Keep firing for" hint="after the condition stops holding" error={errors.keepFiringFor}>
+          <Field label="Keep firing for" hint="after the condition stops holding" error={shown.keepFiringFor}>
             <input type="text" class="short" value={form.keepFiringFor} aria-label="Keep firing for" data-testid="rule-keep-firing" onInput={(e) => set({ keepFiringFor: (e.target as HTMLInputElement).value })} />
           </Field>
           <Field label="No data">
@@ -322,13 +326,13 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
 
         <fieldset class="al-fields">
           <legend>Labels, text and notifications</legend>
-          <Field label="Labels" hint="added to every alert; templates allowed" error={errors.labels}>
+          <Field label="Labels" hint="added to every alert; templates allowed" error={shown.labels}>
             <PairRows pairs={form.labels} onChange={(labels) => set({ labels })} testId="rule-labels" keyPlaceholder="label" valuePlaceholder="value" addLabel="+ Label" />
           </Field>
-          <Field label="Annotations" hint="{{ $value }}, {{ $labels.NAME }}, {{ $rule }}, {{ $severity }}" error={errors.annotations}>
+          <Field label="Annotations" hint="{{ $value }}, {{ $labels.NAME }}, {{ $rule }}, {{ $severity }}" error={shown.annotations}>
             <PairRows pairs={form.annotations} onChange={(annotations) => set({ annotations })} testId="rule-annotations" keyPlaceholder="name" valuePlaceholder="text" addLabel="+ Annotation" />
           </Field>
-          <Field label="Channels" hint="told when an alert starts or stops firing" error={errors.channels}>
+          <Field label="Channels" hint="told when an alert starts or stops firing" error={shown.channels}>
             {channels.error && <ErrorNotice error={channels.error} onRetry={channels.reload} title="Could not list the channels" />}
             {channels.data && channels.data.length === 0 && <span class="muted small">No notification channels yet (see the Channels tab).</span>}
             <div class="al-channel-picks">
@@ -367,7 +371,7 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
       </div>
 
       <aside class="al-editor-preview">
-        <RulePreview project={project.id} form={form} metric={metric} range={state.range} theme={theme} threshold={threshold} upper={upper} />
+        <RulePreview project={project.id} form={form} metric={metric} range={state.range} theme={theme} onErrors={setPreviewErrors} />
       </aside>
     </form>
   );

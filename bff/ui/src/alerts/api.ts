@@ -3,6 +3,8 @@
 // JSON documents whose field names and lowercase enums are those of docs/alerts.md, so
 // their types here follow the document, not the GraphQL enums the explorer uses.
 
+import type { Duration, Nanos } from '../api/types';
+
 /** `eq`, `ne`, `re`, `not_re`: the matcher operators of rule and silence documents. */
 export type SpecMatchOp = 'eq' | 'ne' | 're' | 'not_re';
 
@@ -190,3 +192,33 @@ export const EXPIRE_SILENCE = /* GraphQL */ `
     expireSilence(project: $project, id: $id) { ${SILENCE_FIELDS} }
   }
 `;
+
+/** One evaluation step of a previewed group: its end, the value compared, the state it left the alert in. */
+export interface PreviewPoint {
+  time: Nanos;
+  value: number | null;
+  state: AlertState;
+}
+
+export interface PreviewGroup {
+  labels: Record<string, string>;
+  points: PreviewPoint[];
+}
+
+/** What `alertRulePreview` answers: the evaluator's own run of a rule over a past range. */
+export interface AlertPreview {
+  step: Duration;
+  moreGroups: number;
+  groups: PreviewGroup[];
+}
+
+export const ALERT_RULE_PREVIEW = /* GraphQL */ `
+  query AlertRulePreview($project: String!, $spec: JSON!, $from: Nanos, $to: Nanos) {
+    alertRulePreview(project: $project, spec: $spec, from: $from, to: $to) {
+      step moreGroups groups { labels points { time value state } }
+    }
+  }
+`;
+export interface AlertRulePreviewData {
+  alertRulePreview: AlertPreview;
+}

@@ -1,13 +1,15 @@
 // The alerts page's logic, as pure functions (unit-tested in tests/unit/alerts.test.ts):
-// which sub-view a URL names, the rule form and the document it becomes, the metric
-// query that previews a rule, each rule's state from the alerts active now, the alert
-// list kept current by live transitions, silences matched against labels, and the
-// history as state segments over a time range.
+// which sub-view a URL names, the rule form and the document it becomes, the preview
+// of a rule (the document it sends, its answer as chart series, state runs and a
+// summary), each rule's state from the alerts active now, the alert list kept current
+// by live transitions, silences matched against labels, and the history as state
+// segments over a time range.
 
-import type { AcrossAggregation, Aggregation, Labels, Matcher, MatchOp, MetricKind, MetricQueryInput } from '../api/types';
-import type { ChartData } from '../chart/shape';
-import { formatDuration, parseDuration } from '../time/range';
-import type { AlertEvent, AlertRule, AlertState, ConditionOp, NoData, RuleAggregation, RuleSpec, Severity, Silence, SpecMatcher, SpecMatchOp } from './api';
+import type { Labels, Matcher, MatchOp, MetricKind } from '../api/types';
+import { seriesKey, type ChartData } from '../chart/shape';
+import { nanosToMs, nanosToSeconds } from '../time/nanos';
+import { parseDuration, resolveRange, type TimeRange } from '../time/range';
+import type { AlertEvent, AlertRule, AlertState, ConditionOp, NoData, PreviewGroup, PreviewPoint, RuleAggregation, RuleSpec, Severity, Silence, SpecMatcher, SpecMatchOp } from './api';
 
 // ---- Sub-views ---------------------------------------------------------------------
 
@@ -323,89 +325,230 @@ export function describeAggregation(spec: Pick<RuleSpec, 'aggregation' | 'quanti
   return `${agg} over ${spec.window}`;
 }
 
-// ---- The preview query -------------------------------------------------------------
+// ---- The preview ------------------------------------------------------------------
 
-const QUANTILES: [number, Aggregation][] = [
-  [0.5, 'P50'],
-  [0.9, 'P90'],
-  [0.95, 'P95'],
-  [0.99, 'P99'],
-];
+/** The longest range a preview covers (the API's own limit). */
+export const PREVIEW_MAX_MS = 7 * 86_400_000;
 
-/** The query quantile nearest to a rule's (the query API offers these four). */
-export function nearestQuantile(q: number): { aggregation: Aggregation; quantile: number } {
-  let best = QUANTILES[0]!;
-  for (const entry of QUANTILES) if (Math.abs(entry[0] - q) < Math.abs(best[0] - q)) best = entry;
-  return { aggregation: best[1], quantile: best[0] };
+/** The range a preview runs over: the page's, its last 7 days when it is longer. */
+export function previewWindow(range: TimeRange, nowMs: number): { from: number; to: number; capped: boolean } {
+  const w = resolveRange(range, nowMs);
+  if (w.to - w.from <= PREVIEW_MAX_MS) return { ...w, capped: false };
+  return { from: w.to - PREVIEW_MAX_MS, to: w.to, capped: true };
 }
 
 /**
- * How each series is aggregated per step, then how the series of a group combine, so
- * the preview shows what the rule compares: the server merges the points of a group's
- * series in the window, so sums and counts add up, extremes stay extremes, averages
- * average (exactly when the series have as many points) and quantiles are approximated
- * by the worst series.
+ * A stand-in threshold no value reaches: with it the evaluator still gives the values
+ * (which do not depend on the condition) while the form has no usable condition yet.
  */
-const PREVIEW_AGGREGATIONS: Record<Exclude<RuleAggregation, 'quantile'>, [Aggregation, AcrossAggregation]> = {
-  avg: ['AVG', 'AVG'],
-  sum: ['SUM', 'SUM'],
-  min: ['MIN', 'MIN'],
-  max: ['MAX', 'MAX'],
-  count: ['COUNT', 'SUM'],
-  rate: ['RATE', 'SUM'],
-  increase: ['INCREASE', 'SUM'],
-};
+const NO_THRESHOLD = Number.MAX_VALUE;
 
-export interface Preview {
-  /** The query without its range. */
-  input: MetricQueryInput;
-  /** What is approximate in it, said plainly. */
-  caveat: string;
+export interface PreviewRequest {
+  /** The document sent: the form's as it stands, judged by the server. */
+  spec: RuleSpec;
+  /** False when the form has no usable condition yet: the values mean something, the states do not. */
+  judged: boolean;
+  /** For each of the document's matchers, its row in the form (rows without a label are left out). */
+  matcherRows: number[];
 }
 
-/** The finest rollup tier: metric query steps are multiples of it. */
-const TIER_MS = 60_000;
-
 /**
- * The metric query that shows what the rule compares with its threshold: its metric and
- * matchers, its aggregation per window (one step per rule window, rounded up to whole
- * minutes), its groups as series. Null until the form names a metric and a window.
+ * The document a preview sends, from the form as it is being typed: what decides the
+ * values and states only (name, labels, annotations and channels change neither, so
+ * typing them does not run the preview again). Mistakes are left for the server to
+ * name, except those JSON cannot carry (a quantile that is not a number). Null until a
+ * metric is picked.
  */
-export function previewQuery(form: Pick<RuleForm, 'metric' | 'matchers' | 'aggregation' | 'quantile' | 'window' | 'groupBy'>): Preview | null {
+export function previewSpec(form: RuleForm): PreviewRequest | { errors: FormErrors } | null {
   const metric = form.metric.trim();
-  const windowMs = parseDuration(form.window.trim());
-  if (!metric || windowMs === null) return null;
-  const stepMs = Math.max(TIER_MS, Math.ceil(windowMs / TIER_MS) * TIER_MS);
-  const caveats: string[] = [];
-  let aggregation: Aggregation;
-  let across: AcrossAggregation;
-  if (form.aggregation === 'quantile') {
-    const q = Number(form.quantile);
-    const nearest = nearestQuantile(Number.isFinite(q) ? q : 0.5);
-    aggregation = nearest.aggregation;
-    across = 'MAX';
-    caveats.push(
-      `quantiles are previewed per series (the highest one shown)${Math.abs(nearest.quantile - q) > 1e-9 ? ` as p${nearest.quantile * 100}, the nearest the query API offers` : ''}`,
-    );
-  } else {
-    [aggregation, across] = PREVIEW_AGGREGATIONS[form.aggregation];
-    if (form.aggregation === 'avg') caveats.push('a group of several series is shown as the average of their averages');
-  }
-  if (stepMs !== windowMs) caveats.push(`the window is shown rounded up to ${formatDuration(stepMs)}, the finest stored step`);
-  const input: MetricQueryInput = {
+  if (!metric) return null;
+  const quantile = number(form.quantile);
+  if (form.aggregation === 'quantile' && quantile === null) return { errors: { quantile: 'A quantile between 0 and 1, such as 0.95.' } };
+  const matcherRows: number[] = [];
+  const matchers: SpecMatcher[] = [];
+  form.matchers.forEach((m, i) => {
+    if (!m.label.trim()) return;
+    matcherRows.push(i);
+    matchers.push({ label: m.label.trim(), op: m.op, value: m.value });
+  });
+  const threshold = number(form.threshold);
+  const upper = number(form.upper);
+  const judged = threshold !== null && (!isBand(form.op) || upper !== null);
+  const condition: RuleSpec['condition'] = judged ? { op: form.op, threshold: threshold! } : { op: 'gt', threshold: NO_THRESHOLD };
+  if (judged && isBand(form.op)) condition.upper = upper!;
+  const spec: RuleSpec = {
+    // The name changes nothing in an evaluation, and a rule without one is refused.
+    name: form.name.trim() || 'preview',
     metric,
-    matchers: form.matchers.filter((m) => m.label.trim()).map(toQueryMatcher),
-    aggregation,
-    across,
-    by: [...new Set(form.groupBy.split(',').map((s) => s.trim()).filter(Boolean))],
-    step: formatDuration(stepMs),
+    matchers,
+    aggregation: form.aggregation,
+    window: form.window.trim(),
+    groupBy: [...new Set(form.groupBy.split(',').map((s) => s.trim()).filter(Boolean))],
+    condition,
+    for: form.for.trim() || '0s',
+    keepFiringFor: form.keepFiringFor.trim() || '0s',
+    noData: form.noData,
   };
-  return {
-    input,
-    caveat:
-      `Each point is the value over one ${formatDuration(stepMs)} window; the rule slides its window every step, so it may cross a little earlier or later.` +
-      (caveats.length ? ` Also, ${caveats.join('; ')}.` : ''),
-  };
+  if (form.aggregation === 'quantile') spec.quantile = quantile!;
+  return { spec, judged, matcherRows };
+}
+
+/**
+ * The form field a server message is about (`window: …` → `window`,
+ * `condition.upper: …` → `upper`, `matchers[1].value: …` → `matchers.1`), for showing
+ * it next to that field; null when the message names none. `matcherRows` maps the
+ * document's matchers to the form's rows when some rows were left out.
+ */
+export function formFieldOfMessage(message: string, matcherRows?: number[]): string | null {
+  const field = fieldOfMessage(message);
+  if (!field) return null;
+  const matcher = /^matchers\[(\d+)\]/.exec(field);
+  if (matcher) return `matchers.${matcherRows?.[Number(matcher[1])] ?? Number(matcher[1])}`;
+  if (field === 'condition.threshold') return 'threshold';
+  if (field === 'condition.upper') return 'upper';
+  return field.split(/[.[]/)[0]!;
+}
+
+/** A preview's groups as chart series (legend: the group's labels, or the fallback for one group of everything), by legend text. */
+export function previewChartData(groups: PreviewGroup[], fallback: string): ChartData {
+  const named = groups
+    .map((g) => ({ g, label: groupText(g.labels) || fallback }))
+    .sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  const seconds = new Map<string, number>();
+  for (const { g } of named) for (const p of g.points) if (!seconds.has(p.time)) seconds.set(p.time, nanosToSeconds(p.time));
+  const times = [...new Set(seconds.values())].sort((a, b) => a - b);
+  const index = new Map(times.map((t, i) => [t, i]));
+  let pointCount = 0;
+  const values = named.map(({ g }) => {
+    const row = new Array<number | null>(times.length).fill(null);
+    for (const p of g.points) {
+      if (p.value === null || !Number.isFinite(p.value)) continue;
+      row[index.get(seconds.get(p.time)!)!] = p.value;
+      pointCount += 1;
+    }
+    return row;
+  });
+  return { times, series: named.map(({ g, label }) => ({ key: seriesKey(g.labels), label, labels: g.labels })), values, pointCount };
+}
+
+/** A run of evaluation steps in one state: `[fromMs, toMs]`, `steps` long. */
+export interface StateRun {
+  state: AlertState;
+  fromMs: number;
+  toMs: number;
+  steps: number;
+}
+
+/**
+ * A group's points as runs of one state. A point is stamped with its step's end and
+ * tells the state over that step, so a run starts one step before its first point.
+ */
+export function stateRuns(points: Pick<PreviewPoint, 'time' | 'state'>[], stepMs: number): StateRun[] {
+  const runs: StateRun[] = [];
+  for (const p of points) {
+    const at = nanosToMs(p.time);
+    const last = runs[runs.length - 1];
+    if (last && last.state === p.state && at - last.toMs <= stepMs * 1.5) {
+      last.toMs = at;
+      last.steps += 1;
+    } else {
+      runs.push({ state: p.state, fromMs: at - stepMs, toMs: at, steps: 1 });
+    }
+  }
+  return runs;
+}
+
+const STATE_RANK: Record<AlertState, number> = { inactive: 0, pending: 1, firing: 2 };
+
+/** Per step, the worst state of any group (what the chart shades), as runs. */
+export function worstRuns(groups: PreviewGroup[], stepMs: number): StateRun[] {
+  const worst = new Map<string, AlertState>();
+  for (const g of groups)
+    for (const p of g.points) {
+      const now = worst.get(p.time);
+      if (!now || STATE_RANK[p.state] > STATE_RANK[now]) worst.set(p.time, p.state);
+    }
+  const points = [...worst].map(([time, state]) => ({ time, state, ms: nanosToMs(time) })).sort((a, b) => a.ms - b.ms);
+  return stateRuns(points, stepMs);
+}
+
+export interface FiringSummary {
+  /** How many times it started firing. */
+  firings: number;
+  firingMs: number;
+  pendingMs: number;
+  /** Whether it was firing at the range's end. */
+  firingAtEnd: boolean;
+  /** Groups that fired at least once (1 or 0 for one group's summary). */
+  groupsFired: number;
+  groups: number;
+}
+
+/** How often and how long one group fired, from its runs. */
+export function summariseRuns(runs: StateRun[], stepMs: number): FiringSummary {
+  let firings = 0;
+  let firingMs = 0;
+  let pendingMs = 0;
+  for (const r of runs) {
+    if (r.state === 'firing') {
+      firings += 1;
+      firingMs += r.steps * stepMs;
+    } else if (r.state === 'pending') pendingMs += r.steps * stepMs;
+  }
+  return { firings, firingMs, pendingMs, firingAtEnd: runs[runs.length - 1]?.state === 'firing', groupsFired: firings ? 1 : 0, groups: 1 };
+}
+
+/** The groups' summaries added up. */
+export function addSummaries(list: FiringSummary[]): FiringSummary {
+  return list.reduce(
+    (a, s) => ({
+      firings: a.firings + s.firings,
+      firingMs: a.firingMs + s.firingMs,
+      pendingMs: a.pendingMs + s.pendingMs,
+      firingAtEnd: a.firingAtEnd || s.firingAtEnd,
+      groupsFired: a.groupsFired + s.groupsFired,
+      groups: a.groups + s.groups,
+    }),
+    { firings: 0, firingMs: 0, pendingMs: 0, firingAtEnd: false, groupsFired: 0, groups: 0 },
+  );
+}
+
+/** `42 min`, `1 h 5 min`, `2 d 3 h`, `30 s`: a length of time said plainly. */
+export function spokenDuration(ms: number): string {
+  const s = Math.round(ms / 1_000);
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
+function times(n: number): string {
+  return n === 1 ? 'once' : n === 2 ? 'twice' : `${n} times`;
+}
+
+/**
+ * The summary line: "would have fired 3 times in the last 6 hours, for 42 min in all",
+ * naming how many groups fired when there are several, and saying so when the range
+ * ends firing or when it only ever got to pending.
+ */
+export function describeSummary(s: FiringSummary, rangeText: string): string {
+  if (s.firings === 0) {
+    const pending = s.pendingMs ? `, though it was pending for ${spokenDuration(s.pendingMs)}${s.groups > 1 ? ' in all' : ''}` : '';
+    return `would not have fired ${rangeText}${pending}`;
+  }
+  const groups = s.groups > 1 ? ` (${s.groupsFired} of ${s.groups} groups)` : '';
+  const end = s.firingAtEnd ? ', and would be firing at the end' : '';
+  return `would have fired ${times(s.firings)}${groups} ${rangeText}, for ${spokenDuration(s.firingMs)}${s.firings > 1 || s.groups > 1 ? ' in all' : ''}${end}`;
+}
+
+/** The short version for a group's row: `fired twice · 12 min`, `pending 3 min`, `never fired`. */
+export function shortSummary(s: FiringSummary): string {
+  if (s.firings) return `fired ${times(s.firings)} · ${spokenDuration(s.firingMs)}`;
+  if (s.pendingMs) return `pending ${spokenDuration(s.pendingMs)}`;
+  return 'never fired';
 }
 
 /**

@@ -9,7 +9,7 @@ import { Explorer } from '../explorer/Explorer';
 import { LogsPage } from '../logs/LogsPage';
 import { AcceptInvitation } from '../onboarding/AcceptInvitation';
 import { Onboarding } from '../onboarding/Onboarding';
-import { NotFound } from '../pages/Placeholder';
+import { NotFound } from '../pages/NotFound';
 import type { PageProps } from '../pages/props';
 import { SettingsPage } from '../settings/SettingsPage';
 import { useAppState } from '../state/useAppState';

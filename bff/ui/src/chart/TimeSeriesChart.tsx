@@ -11,6 +11,8 @@
 // - For tests and timing, the plot's element says how often it drew and how long the
 //   last draw took after the data arrived (`data-draws`, `data-render-ms`), and for
 //   small charts the drawn values themselves (`data-values`).
+// - `shades` colour spans of time behind the lines (an alert rule's firing steps), drawn
+//   by the plot itself so they line up with the axis; changing them only redraws.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -33,6 +35,13 @@ const EXPOSED_POINTS = 2_000;
 
 export const FIRST_CHART_MARK = 'cloudgrid:first-chart';
 
+/** A span of time (unix seconds) coloured behind the lines. */
+export interface Shade {
+  from: number;
+  to: number;
+  color: string;
+}
+
 interface Props {
   data: ChartData;
   unit: string;
@@ -43,13 +52,14 @@ interface Props {
   /** `performance.now()` when the data arrived, to time answer → pixels. */
   answeredAt?: number | null;
   height?: number;
+  shades?: Shade[];
 }
 
 function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
-export function TimeSeriesChart({ data, unit, xRange, theme, onZoom, answeredAt = null, height = 320 }: Props) {
+export function TimeSeriesChart({ data, unit, xRange, theme, onZoom, answeredAt = null, height = 320, shades }: Props) {
   const plotEl = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const built = useRef<{ keys: string; theme: Theme; unit: string } | null>(null);
@@ -59,6 +69,8 @@ export function TimeSeriesChart({ data, unit, xRange, theme, onZoom, answeredAt 
   xRangeRef.current = xRange;
   const onZoomRef = useRef(onZoom);
   onZoomRef.current = onZoom;
+  const shadesRef = useRef(shades);
+  shadesRef.current = shades;
 
   const [hoverIdx, setHoverIdx] = useState<number | null>(null);
   const [hidden, setHidden] = useState<ReadonlySet<string>>(new Set());
@@ -122,6 +134,22 @@ export function TimeSeriesChart({ data, unit, xRange, theme, onZoom, answeredAt 
           },
         ],
         hooks: {
+          drawClear: [
+            (u) => {
+              const list = shadesRef.current;
+              if (!list?.length) return;
+              const { left, top, width, height: h } = u.bbox;
+              u.ctx.save();
+              for (const s of list) {
+                const x0 = Math.max(left, u.valToPos(s.from, 'x', true));
+                const x1 = Math.min(left + width, u.valToPos(s.to, 'x', true));
+                if (x1 <= x0) continue;
+                u.ctx.fillStyle = s.color;
+                u.ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
+              }
+              u.ctx.restore();
+            },
+          ],
           setCursor: [(u) => setHoverIdx(u.cursor.idx ?? null)],
           setSelect: [
             (u) => {
@@ -156,6 +184,12 @@ export function TimeSeriesChart({ data, unit, xRange, theme, onZoom, answeredAt 
   useEffect(() => {
     if (plot.current && xRange) plot.current.setScale('x', { min: xRange[0], max: xRange[1] });
   }, [xRange?.[0], xRange?.[1]]);
+
+  // New shades over the same data: draw again.
+  const shadesKey = JSON.stringify(shades ?? []);
+  useEffect(() => {
+    plot.current?.redraw(false);
+  }, [shadesKey]);
 
   // Follow the container's width.
   useEffect(() => {

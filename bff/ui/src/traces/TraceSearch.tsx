@@ -1,7 +1,10 @@
 // The trace search: filters above (kept in the URL, so a link reproduces the search),
-// then the traces found in the time range, newest first, or the live tail of new spans.
+// then the traces found in the time range, newest first, each with the services it
+// went through, or the live tail of new spans. The service and span-name filters offer
+// what was sent in the range (`traceServices`), read again with every search; without
+// that list they are typed freely.
 
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
@@ -12,7 +15,7 @@ import { formatDateTime } from '../time/format';
 import { msToNanos } from '../time/nanos';
 import { parseDuration, resolveRange } from '../time/range';
 import { ErrorNotice } from '../ui/ErrorNotice';
-import { TRACES, type SpanStatus, type TracesData } from './api';
+import { TRACE_SERVICES, TRACES, type SpanStatus, type TraceService, type TraceServicesData, type TracesData } from './api';
 import { LiveSpans } from './LiveSpans';
 import {
   filterProblems,
@@ -20,16 +23,19 @@ import {
   hasFilters,
   nanosToMsExact,
   normaliseTraceId,
+  operationOptionLabel,
+  operationOptions,
   parseApiDuration,
   parseAttributeFilter,
   parseTraceFilters,
   serialiseAttributeFilter,
-  serviceColour,
+  serviceOptionLabel,
   toSpanFilter,
+  traceServiceChips,
   withTraceFilters,
   type TraceFilters,
 } from './model';
-import { SearchTail, traceState, useDataPresence } from './shared';
+import { SearchTail, ServiceChip, traceState, useDataPresence } from './shared';
 import { AppLink } from '../ui/Link';
 import { FilterChip } from '../ui/FilterChip';
 import { SendDataHelp } from '../ui/SendDataHelp';
@@ -74,6 +80,18 @@ export function TraceSearch({ state, setState, project }: Props) {
     [project.id, filtersKey, JSON.stringify(state.range), state.live],
   );
 
+  // The services and operations in the range, read again whenever a search answers
+  // (auto-refresh included), so what the filters offer keeps up with what arrives.
+  const services = useAsync(
+    (signal) => {
+      const window = resolveRange(state.range, Date.now());
+      return api
+        .request<TraceServicesData>(TRACE_SERVICES, { project: project.id, from: msToNanos(window.from), to: msToNanos(window.to) }, { signal })
+        .then((d) => d.traceServices);
+    },
+    [project.id, JSON.stringify(state.range), results.receivedAt],
+  );
+
   // Auto-refresh, skipped while the tab is hidden.
   const refreshMs = state.refresh ? parseDuration(state.refresh) : null;
   useEffect(() => {
@@ -83,10 +101,6 @@ export function TraceSearch({ state, setState, project }: Props) {
     }, refreshMs);
     return () => window.clearInterval(timer);
   }, [refreshMs, state.live, results.reload]);
-
-  // Services seen so far, offered as suggestions (the API has no list of services).
-  const seen = useRef(new Set<string>());
-  for (const t of results.data?.traces ?? []) if (t.rootService) seen.current.add(t.rootService);
 
   const apply = (next: TraceFilters) => setState((s) => ({ ...s, params: withTraceFilters(s.params, next) }));
   const onLive = (on: boolean) => setState((s) => withLive(s, on));
@@ -99,9 +113,13 @@ export function TraceSearch({ state, setState, project }: Props) {
       <TraceFilterBar
         filters={filters}
         problems={problems}
-        services={[...seen.current].sort()}
+        services={services.data ?? null}
         onApply={apply}
-        onRun={results.reload}
+        onRun={() => {
+          results.reload();
+          // While live there is no search to follow: the list is read again here.
+          if (state.live) services.reload();
+        }}
         onOpenTrace={(id) => setState((s) => traceState(s, id))}
         live={state.live}
         refresh={state.refresh}
@@ -140,7 +158,7 @@ export function TraceSearch({ state, setState, project }: Props) {
           )}
           {traces.length > 0 && (
             <table class="data-table sticky tl-table" data-testid="trace-table">
-              <TableHead columns={['Start', 'Root service', 'Root operation', { label: 'Duration', class: 'num' }, { label: 'Spans', class: 'num' }, 'Trace ID']} />
+              <TableHead columns={['Start', 'Services', 'Root operation', { label: 'Duration', class: 'num' }, { label: 'Spans', class: 'num' }, 'Trace ID']} />
               <tbody>
                 {traces.map((t) => {
                   const ns = parseApiDuration(t.duration);
@@ -157,11 +175,11 @@ export function TraceSearch({ state, setState, project }: Props) {
                       }}
                     >
                       <td class="tl-time">{formatDateTime(nanosToMsExact(t.start))}</td>
-                      <td>
-                        <span class="tl-service">
-                          <span class="tl-dot" style={{ background: serviceColour(t.rootService) }} aria-hidden="true" />
-                          {t.rootService || <em class="muted">unknown</em>}
-                        </span>
+                      <td class="tl-services-cell" data-testid="trace-services">
+                        {!t.rootService && <em class="muted small">unknown root </em>}
+                        {traceServiceChips(t.services ?? [], t.rootService).map((name) => (
+                          <ServiceChip key={name} name={name} root={name === t.rootService} />
+                        ))}
                       </td>
                       <td class="tl-op">
                         <AppLink to={to} setState={setState} data-testid="trace-link">
@@ -199,7 +217,8 @@ export function TraceSearch({ state, setState, project }: Props) {
 interface BarProps {
   filters: TraceFilters;
   problems: ReturnType<typeof filterProblems>;
-  services: string[];
+  /** The services in the range, or null while unknown (then the filters are typed). */
+  services: TraceService[] | null;
   onApply(filters: TraceFilters): void;
   onRun(): void;
   onOpenTrace(traceId: string): void;
@@ -228,22 +247,49 @@ function TraceFilterBar({ filters, problems, services, onApply, onRun, onOpenTra
   };
   const draftProblems = filterProblems(draft);
   const idValid = normaliseTraceId(traceId);
+  // Lists when the API has something to offer, free text otherwise.
+  const serviceList = services && services.length ? services : null;
+  const operations = useMemo(() => (serviceList ? operationOptions(serviceList, draft.service) : []), [serviceList, draft.service]);
+  const pickService = (service: string) => {
+    const ops = serviceList ? operationOptions(serviceList, service) : [];
+    // An operation the new service does not have would find nothing.
+    set({ service, operation: draft.operation && ops.length && !ops.some((o) => o.name === draft.operation) ? '' : draft.operation });
+  };
 
   return (
     <form class="panel tl-filters" onSubmit={submit} aria-label="Trace search" data-testid="trace-filters">
       <div class="tl-filter-row">
         <label class="tl-field">
           <span>Service</span>
-          <input type="text" list="tl-services" value={draft.service} onInput={(e) => set({ service: (e.target as HTMLInputElement).value })} placeholder="any" spellcheck={false} data-testid="filter-service" />
-          <datalist id="tl-services">
-            {services.map((s) => (
-              <option key={s} value={s} />
-            ))}
-          </datalist>
+          {serviceList ? (
+            <select value={draft.service} onChange={(e) => pickService((e.target as HTMLSelectElement).value)} data-testid="filter-service" class="tl-list">
+              <option value="">any ({serviceList.length} in this range)</option>
+              {draft.service && !serviceList.some((s) => s.name === draft.service) && <option value={draft.service}>{draft.service} · nothing in this range</option>}
+              {serviceList.map((s) => (
+                <option key={s.name} value={s.name}>
+                  {serviceOptionLabel(s)}
+                </option>
+              ))}
+            </select>
+          ) : (
+            <input type="text" value={draft.service} onInput={(e) => set({ service: (e.target as HTMLInputElement).value })} placeholder="any" spellcheck={false} data-testid="filter-service" />
+          )}
         </label>
         <label class="tl-field">
           <span>Span name</span>
-          <input type="text" value={draft.operation} onInput={(e) => set({ operation: (e.target as HTMLInputElement).value })} placeholder="any (exact)" spellcheck={false} data-testid="filter-operation" />
+          {operations.length ? (
+            <select value={draft.operation} onChange={(e) => set({ operation: (e.target as HTMLSelectElement).value })} data-testid="filter-operation" class="tl-list">
+              <option value="">any{draft.service ? ` of ${draft.service}` : ''}</option>
+              {draft.operation && !operations.some((o) => o.name === draft.operation) && <option value={draft.operation}>{draft.operation} · nothing in this range</option>}
+              {operations.map((o) => (
+                <option key={o.name} value={o.name}>
+                  {operationOptionLabel(o)}
+                </option>
+              ))}
+            </select>
+          ) : (
+            <input type="text" value={draft.operation} onInput={(e) => set({ operation: (e.target as HTMLInputElement).value })} placeholder="any (exact)" spellcheck={false} data-testid="filter-operation" />
+          )}
         </label>
         <label class="tl-field">
           <span>Status</span>

@@ -1,4 +1,5 @@
-// The GraphQL documents of the traces page (search, one trace, live spans) and the
+// The GraphQL documents of the traces page (search, the services and operations the
+// filters offer, one trace, live spans) and the
 // shapes of their answers. Also `DATA_PRESENCE`, which the traces and logs pages use to
 // tell "nothing in this range" from "this project has never received any".
 
@@ -29,6 +30,16 @@ export interface TraceSummary {
   duration: Duration;
   spans: number;
   errors: number;
+  /** The services its spans came from, by name. */
+  services: string[];
+}
+
+/** A service that sent spans in a range, with its operations (span names): what the filters offer. */
+export interface TraceService {
+  name: string;
+  spans: number;
+  errors: number;
+  operations: { name: string; spans: number }[];
 }
 
 /** A span as the API sends it; `attributes`, `events`, `links`, `resource` are JSON as stored. */
@@ -56,12 +67,23 @@ export interface Span {
 export const TRACES = /* GraphQL */ `
   query Traces($project: String!, $filter: SpanFilter!, $from: Nanos, $to: Nanos, $limit: Int) {
     traces(project: $project, filter: $filter, from: $from, to: $to, limit: $limit) {
-      traceId rootService rootOperation start duration spans errors
+      traceId rootService rootOperation start duration spans errors services
     }
   }
 `;
 export interface TracesData {
   traces: TraceSummary[];
+}
+
+export const TRACE_SERVICES = /* GraphQL */ `
+  query TraceServices($project: String!, $from: Nanos, $to: Nanos) {
+    traceServices(project: $project, from: $from, to: $to) {
+      name spans errors operations { name spans }
+    }
+  }
+`;
+export interface TraceServicesData {
+  traceServices: TraceService[];
 }
 
 const SPAN_FIELDS = `traceId spanId parentSpanId name service kind start end duration statusCode statusMessage

@@ -1,5 +1,5 @@
 // The traces page's logic, as pure functions (unit-tested): the search filters and how
-// they are written in the URL, durations as the API writes them and as people read
+// they are written in the URL, the services and operations they offer, durations as the API writes them and as people read
 // them, and the waterfall's layout (which span sits where on the trace's time axis).
 //
 // URL parameters of the traces page (besides the shared ones, see state/url.ts):
@@ -7,7 +7,7 @@
 //   attr=http.route%3D/pay (repeated)  span=<span id> (the span shown in a trace)
 
 import { param, paramAll, withParam, type AppState } from '../state/url';
-import type { AttributeInput, Span, SpanFilterInput, SpanStatus } from './api';
+import type { AttributeInput, Span, SpanFilterInput, SpanStatus, TraceService } from './api';
 
 export interface TraceFilters {
   service: string;
@@ -57,6 +57,43 @@ export function withTraceFilters(params: [string, string][], f: TraceFilters): [
   p = withParam(p, 'min', f.minDuration.trim());
   p = withParam(p, 'max', f.maxDuration.trim());
   return withParam(p, 'attr', f.attributes.map(serialiseAttributeFilter));
+}
+
+// ---- What the filters offer ---------------------------------------------------------
+
+export interface OperationOption {
+  name: string;
+  spans: number;
+}
+
+/**
+ * The operations the span-name filter offers: the chosen service's, or every service's
+ * (spans of the same name added up) when none is chosen; by name. Empty when the chosen
+ * service sent nothing in the range.
+ */
+export function operationOptions(services: TraceService[], service: string): OperationOption[] {
+  const chosen = service.trim();
+  const from = chosen ? services.filter((s) => s.name === chosen) : services;
+  const byName = new Map<string, number>();
+  for (const s of from) for (const op of s.operations) byName.set(op.name, (byName.get(op.name) ?? 0) + op.spans);
+  return [...byName].map(([name, spans]) => ({ name, spans })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** `checkout · 1,204 spans · 3 errors`: a service as the service filter lists it. */
+export function serviceOptionLabel(s: Pick<TraceService, 'name' | 'spans' | 'errors'>): string {
+  const spans = `${s.spans.toLocaleString('en-US')} span${s.spans === 1 ? '' : 's'}`;
+  return `${s.name} · ${spans}${s.errors ? ` · ${s.errors.toLocaleString('en-US')} error${s.errors === 1 ? '' : 's'}` : ''}`;
+}
+
+/** `GET /cart · 52 spans`. */
+export function operationOptionLabel(op: OperationOption): string {
+  return `${op.name || '(no name)'} · ${op.spans.toLocaleString('en-US')} span${op.spans === 1 ? '' : 's'}`;
+}
+
+/** A trace's services for its row: the root's first, the others as the API lists them (by name). */
+export function traceServiceChips(services: string[], root: string): string[] {
+  const rest = services.filter((s) => s !== root);
+  return root ? [root, ...rest] : rest;
 }
 
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3_600e9, d: 86_400e9 };

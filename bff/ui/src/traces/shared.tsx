@@ -1,4 +1,4 @@
-// Pieces the traces and logs pages share: the attribute table, the end of the filter
+// Pieces the traces and logs pages share: a service's chip, the attribute table, the end of the filter
 // bar, the live tail's status bar (with pause and resume) and whether the project holds
 // any span or log record at all (the "how to send data" empty state is ui/SendDataHelp).
 
@@ -11,7 +11,7 @@ import { ErrorNotice } from '../ui/ErrorNotice';
 import { LiveSwitch, RefreshSelect } from '../ui/LiveControls';
 import { DATA_PRESENCE, type DataPresenceData } from './api';
 import { withParam, type AppState } from '../state/url';
-import { attributeEntries, formatValue, nanosToMsExact } from './model';
+import { attributeEntries, formatValue, nanosToMsExact, serviceColour } from './model';
 import type { LiveTail } from './useLiveTail';
 import './traces.css';
 import { LiveBadge } from '../ui/LiveBadge';
@@ -37,6 +37,16 @@ export function useDataPresence(project: string, signal: 'spans' | 'logs'): { em
     return () => window.clearInterval(timer);
   }, [empty, presence.reload]);
   return { empty, checking: presence.loading };
+}
+
+/** A service as a small chip in its colour (the waterfall's); the trace's root service in bold. */
+export function ServiceChip({ name, root = false }: { name: string; root?: boolean }) {
+  return (
+    <span class={`tl-chip${root ? ' tl-chip-root' : ''}`} data-testid="service-chip" data-service={name} title={root ? `${name} (root span)` : name}>
+      <span class="tl-dot" style={{ background: serviceColour(name) }} aria-hidden="true" />
+      {name || <em>unknown</em>}
+    </span>
+  );
 }
 
 /** A JSON object's attributes as a key/value table. */

@@ -2,8 +2,8 @@
 with the OpenTelemetry Python SDK and its OTLP/HTTP exporters.
 
 Reads one JSON document on stdin (see sdk.mjs for its shape), sends the traces it
-describes (span trees, with explicit times, attributes, events, links and statuses)
-and then the log records, and prints one JSON line on stdout: the ids the SDK gave to
+describes (span trees, with explicit times, attributes, events, links and statuses),
+the log records, then the gauge values (measured now, as a program's gauge is), and prints one JSON line on stdout: the ids the SDK gave to
 what it sent. Exits 1 when the collector refused anything.
 """
 
@@ -13,10 +13,13 @@ import time
 
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExportResult, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -45,13 +48,22 @@ class Checked:
         result = self.inner.export(batch, *args, **kwargs)
         self.batches += 1
         if result == self.success:
-            self.items += len(batch)
+            self.items += count(batch)
         else:
             self.failed += 1
         return result
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+
+def count(batch):
+    """Spans or log records in a batch; data points in a metrics export."""
+    if hasattr(batch, "resource_metrics"):
+        return sum(
+            len(m.data.data_points) for rm in batch.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        )
+    return len(batch)
 
 
 def ms_to_ns(ms):
@@ -156,6 +168,29 @@ class Sender:
             attributes=spec.get("attributes", {}),
         )
 
+    def send_gauges(self, specs):
+        """Records each gauge value with a synchronous gauge, one provider per service,
+        and exports them at once (a reader that never exports on its own, shut down)."""
+        by_service = {}
+        for spec in specs:
+            by_service.setdefault(spec.get("service", "ui-test"), []).append(spec)
+        for service, values in by_service.items():
+            exporter = Checked(OTLPMetricExporter(endpoint=f"{self.endpoint}/v1/metrics", headers=self.headers), MetricExportResult.SUCCESS)
+            reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+            # The resource as given (no SDK defaults) and the scope named by the spec, so a
+            # value can join a series sent before as OTLP/JSON with the same identity.
+            provider = MeterProvider(resource=Resource({"service.name": service}), metric_readers=[reader])
+            meter = provider.get_meter(values[0].get("scope", "cloudgrid.ui-test"))
+            gauges = {}
+            for v in values:
+                if v["name"] not in gauges:
+                    gauges[v["name"]] = meter.create_gauge(v["name"], unit=v.get("unit", ""), description=v.get("description", ""))
+                gauges[v["name"]].set(v["value"], v.get("attributes", {}))
+            # Shutting down collects and exports once (a flush before it would send the
+            # gauges' last values a second time).
+            provider.shutdown()
+            self.exporters.append(("point", exporter))
+
     def finish(self):
         for provider, _ in list(self.tracers.values()) + list(self.loggers.values()):
             provider.shutdown()
@@ -170,13 +205,18 @@ def main():
         traces.append(sender.send_trace(t, traces))
     for record in spec.get("logs", []):
         sender.send_log(record, traces)
+    if spec.get("gauges"):
+        sender.send_gauges(spec["gauges"])
     outcome = sender.finish()
     spans = sum(n for kind, n, _ in outcome if kind == "span")
     logs = sum(n for kind, n, _ in outcome if kind == "log")
+    points = sum(n for kind, n, _ in outcome if kind == "point")
     failed = sum(f for _, _, f in outcome)
-    print(json.dumps({"traces": traces, "spans": spans, "logs": logs, "failed": failed}))
+    print(json.dumps({"traces": traces, "spans": spans, "logs": logs, "points": points, "failed": failed}))
     wanted_spans = sum(len(t["spans"]) for t in traces)
-    if failed or spans != wanted_spans or logs != len(spec.get("logs", [])):
+    # A gauge keeps the last value per attribute set: one point each.
+    wanted_points = len({(g["name"], g.get("service", "ui-test"), json.dumps(g.get("attributes", {}), sort_keys=True)) for g in spec.get("gauges", [])})
+    if failed or spans != wanted_spans or logs != len(spec.get("logs", [])) or points != wanted_points:
         print(f"the collector did not take everything: {outcome}", file=sys.stderr)
         sys.exit(1)
 

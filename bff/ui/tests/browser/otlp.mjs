@@ -1,5 +1,8 @@
 // Sending test data the way any OpenTelemetry exporter does: OTLP/HTTP JSON.
 
+/** The instrumentation scope the test's metrics come from. */
+export const SCOPE = 'cloudgrid-ui-browser-test';
+
 /** Unix ms as OTLP's `timeUnixNano` string. */
 export function nanos(ms) {
   return `${BigInt(Math.round(ms)) * 1_000_000n}`;
@@ -17,7 +20,7 @@ export function gaugePayload({ name, unit = '', description = '', service = 'ui-
         resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
         scopeMetrics: [
           {
-            scope: { name: 'cloudgrid-ui-browser-test' },
+            scope: { name: SCOPE },
             metrics: [
               {
                 name,

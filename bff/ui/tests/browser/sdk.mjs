@@ -1,6 +1,7 @@
 // Sending spans and log records with the real OpenTelemetry Python SDK (otel_send.py),
-// so the traces and logs pages are tested on what an instrumented program sends, ids,
-// nesting and encodings included.
+// so the pages are tested on what an instrumented program sends, ids, nesting and
+// encodings included. Gauge values are measured when sent (an SDK cannot backdate
+// them): tests that need points in past minutes send those as OTLP/JSON (otlp.mjs).
 //
 //   const sent = await sendWithSdk(server, {
 //     traces: [{ agoMs: 60_000, root: { name: 'GET /cart', service: 'shop', durationMs: 120,
@@ -9,6 +10,7 @@
 //       children: [{ name: 'SELECT', service: 'db', startMs: 10, durationMs: 30 }] } }],
 //     logs: [{ body: 'payment failed', severityNumber: 17, severityText: 'ERROR', service: 'shop',
 //       attributes: { 'order.id': 'o-1' }, agoMs: 1_000, trace: 0, span: 'SELECT' }],
+//     gauges: [{ name: 'queue.depth', unit: '{item}', service: 'shop', attributes: { queue: 'b' }, value: 99.5 }],
 //   });
 //   sent.traces[0].traceId, sent.traces[0].spans → [{ name, spanId, traceId }]
 //
@@ -24,8 +26,8 @@ const python = process.env.PYTHON || 'python3';
 
 /**
  * @param {{ otlpUrl: string, ingestKey: string }} server
- * @param {{ traces?: object[], logs?: object[] }} data
- * @returns {Promise<{ traces: { traceId: string, rootSpanId: string, spans: { name: string, spanId: string, traceId: string }[] }[], spans: number, logs: number }>}
+ * @param {{ traces?: object[], logs?: object[], gauges?: object[] }} data
+ * @returns {Promise<{ traces: { traceId: string, rootSpanId: string, spans: { name: string, spanId: string, traceId: string }[] }[], spans: number, logs: number, points: number }>}
  */
 export function sendWithSdk(server, data, { timeoutMs = 30_000 } = {}) {
   const input = JSON.stringify({ endpoint: server.otlpUrl, key: server.ingestKey, ...data });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AlertEvent, AlertRule, RuleSpec, Silence } from '../../src/alerts/api';
+import type { AlertEvent, AlertRule, AlertState, RuleSpec, Silence } from '../../src/alerts/api';
 import { canManageChannels, channelSpecFromForm, describeTarget } from '../../src/alerts/channels/api';
 import {
   applyTransitions,
@@ -10,9 +10,7 @@ import {
   fromQueryMatcher,
   matchesAll,
   mergeEvents,
-  nearestQuantile,
   parseAlertsView,
-  previewQuery,
   ruleFormFromSpec,
   ruleStatuses,
   silenceMatchersFromLabels,
@@ -24,6 +22,17 @@ import {
   viewSub,
   viewTab,
   withThreshold,
+  addSummaries,
+  describeSummary,
+  formFieldOfMessage,
+  previewChartData,
+  previewSpec,
+  previewWindow,
+  shortSummary,
+  spokenDuration,
+  stateRuns,
+  summariseRuns,
+  worstRuns,
   type AlertsView,
   type RuleForm,
 } from '../../src/alerts/model';
@@ -150,41 +159,132 @@ describe('the rule form', () => {
   });
 });
 
-describe('the preview query', () => {
-  it('asks for the rule’s aggregation per window, its groups as series', () => {
-    const p = previewQuery(ruleFormFromSpec(SPEC))!;
-    expect(p.input).toEqual({
+describe('the preview', () => {
+  const MIN = 60_000;
+  const ns = (ms: number) => `${ms}000000`;
+  const points = (states: string, startMs = 10 * MIN) =>
+    [...states].map((c, i) => ({
+      time: ns(startMs + (i + 1) * MIN),
+      value: c === '.' ? null : 1,
+      state: (c === 'F' ? 'firing' : c === 'P' ? 'pending' : 'inactive') as AlertState,
+    }));
+
+  it('sends the form’s document as it stands, leaving its mistakes to the server', () => {
+    const form = { ...ruleFormFromSpec(SPEC), name: '', window: 'banana', matchers: [{ label: '', op: 'eq' as const, value: 'x' }, ...SPEC.matchers!] };
+    const req = previewSpec(form);
+    if (!req || !('spec' in req)) throw new Error('no request');
+    expect(req.judged).toBe(true);
+    expect(req.spec).toEqual({
+      name: 'preview',
       metric: 'home.temperature',
-      matchers: [{ label: 'room', op: 'EQ', value: 'kitchen' }],
-      aggregation: 'AVG',
-      across: 'AVG',
-      by: ['room'],
-      step: '5m',
+      matchers: [{ label: 'room', op: 'eq', value: 'kitchen' }],
+      aggregation: 'avg',
+      window: 'banana',
+      groupBy: ['room'],
+      condition: { op: 'gt', threshold: 30 },
+      for: SPEC.for,
+      keepFiringFor: SPEC.keepFiringFor ?? '0s',
+      noData: SPEC.noData ?? 'ok',
     });
+    // The server's matchers[0] is the form's second row.
+    expect(req.matcherRows).toEqual([1]);
+    expect(formFieldOfMessage('matchers[0].value: not a regular expression', req.matcherRows)).toBe('matchers.1');
   });
 
-  it('adds counts and rates of a group’s series, rounds windows up to whole minutes', () => {
-    const form = { ...ruleFormFromSpec(SPEC), aggregation: 'rate' as const, window: '90s', groupBy: '' };
-    const p = previewQuery(form)!;
-    expect(p.input.aggregation).toBe('RATE');
-    expect(p.input.across).toBe('SUM');
-    expect(p.input.step).toBe('2m');
-    expect(p.input.by).toEqual([]);
-    expect(p.caveat).toMatch(/rounded up to 2m/);
-    expect(previewQuery({ ...form, window: '30s' })!.input.step).toBe('1m');
+  it('previews the values without a condition, but says the states mean nothing', () => {
+    const req = previewSpec({ ...ruleFormFromSpec(SPEC), threshold: '' });
+    expect(req && 'spec' in req && req.judged).toBe(false);
+    const band = previewSpec({ ...ruleFormFromSpec(SPEC), op: 'outside', threshold: '10', upper: '' });
+    expect(band && 'spec' in band && band.judged).toBe(false);
+    const full = previewSpec({ ...ruleFormFromSpec(SPEC), op: 'outside', threshold: '10', upper: '20' });
+    expect(full && 'spec' in full && full.spec.condition).toEqual({ op: 'outside', threshold: 10, upper: 20 });
   });
 
-  it('previews quantiles with the nearest the query API has', () => {
-    expect(nearestQuantile(0.95)).toEqual({ aggregation: 'P95', quantile: 0.95 });
-    expect(nearestQuantile(0.75)).toEqual({ aggregation: 'P90', quantile: 0.9 });
-    const p = previewQuery({ ...ruleFormFromSpec(SPEC), aggregation: 'quantile', quantile: '0.999' })!;
-    expect(p.input.aggregation).toBe('P99');
-    expect(p.caveat).toMatch(/p99, the nearest/);
+  it('runs nothing without a metric, and refuses a quantile that is not a number', () => {
+    expect(previewSpec({ ...ruleFormFromSpec(SPEC), metric: ' ' })).toBeNull();
+    expect(previewSpec({ ...ruleFormFromSpec(SPEC), aggregation: 'quantile', quantile: 'x' })).toEqual({ errors: { quantile: expect.any(String) } });
+    const q = previewSpec({ ...ruleFormFromSpec(SPEC), aggregation: 'quantile', quantile: '0.99' });
+    expect(q && 'spec' in q && q.spec.quantile).toBe(0.99);
   });
 
-  it('runs nothing without a metric or a valid window', () => {
-    expect(previewQuery({ ...ruleFormFromSpec(SPEC), metric: '' })).toBeNull();
-    expect(previewQuery({ ...ruleFormFromSpec(SPEC), window: 'x' })).toBeNull();
+  it('names the form field of a server message', () => {
+    expect(formFieldOfMessage('window: `banana` is not a duration')).toBe('window');
+    expect(formFieldOfMessage('condition.upper: a band needs its upper bound')).toBe('upper');
+    expect(formFieldOfMessage('condition.threshold: not finite')).toBe('threshold');
+    expect(formFieldOfMessage('groupBy[0]: `` is not a label name')).toBe('groupBy');
+    expect(formFieldOfMessage('not a valid alert rule: invalid type')).toBeNull();
+  });
+
+  it('covers the page’s range, at most its last 7 days', () => {
+    expect(previewWindow({ kind: 'relative', duration: '6h' }, 100 * 86_400_000)).toEqual({ from: 100 * 86_400_000 - 6 * 3_600_000, to: 100 * 86_400_000, capped: false });
+    expect(previewWindow({ kind: 'absolute', from: 0, to: 30 * 86_400_000 }, 0)).toEqual({ from: 23 * 86_400_000, to: 30 * 86_400_000, capped: true });
+  });
+
+  it('draws each group as a series by its labels, values where there were some', () => {
+    const data = previewChartData(
+      [
+        { labels: { room: 'kitchen' }, points: points('..F') },
+        { labels: { room: 'garage' }, points: points('I.I') },
+      ],
+      'temp',
+    );
+    expect(data.series.map((s) => s.label)).toEqual(['{room="garage"}', '{room="kitchen"}']);
+    expect(data.times).toEqual([660, 720, 780]);
+    expect(data.values).toEqual([
+      [1, null, 1],
+      [null, null, 1],
+    ]);
+    expect(data.pointCount).toBe(3);
+    expect(previewChartData([{ labels: {}, points: points('I') }], 'temp').series[0]!.label).toBe('temp');
+  });
+
+  it('turns points into runs of one state, each step ending at its point', () => {
+    const runs = stateRuns(points('IIPFFI'), MIN);
+    expect(runs).toEqual([
+      { state: 'inactive', fromMs: 10 * MIN, toMs: 12 * MIN, steps: 2 },
+      { state: 'pending', fromMs: 12 * MIN, toMs: 13 * MIN, steps: 1 },
+      { state: 'firing', fromMs: 13 * MIN, toMs: 15 * MIN, steps: 2 },
+      { state: 'inactive', fromMs: 15 * MIN, toMs: 16 * MIN, steps: 1 },
+    ]);
+    expect(
+      worstRuns(
+        [
+          { labels: { a: '1' }, points: points('FII') },
+          { labels: { a: '2' }, points: points('IPI') },
+        ],
+        MIN,
+      ).map((r) => [r.state, r.steps]),
+    ).toEqual([
+      ['firing', 1],
+      ['pending', 1],
+      ['inactive', 1],
+    ]);
+  });
+
+  it('counts how often and how long each group fired, and says it in a line', () => {
+    const a = summariseRuns(stateRuns(points('IPFFFIIFF'), MIN), MIN);
+    expect(a).toEqual({ firings: 2, firingMs: 5 * MIN, pendingMs: MIN, firingAtEnd: true, groupsFired: 1, groups: 1 });
+    expect(describeSummary(a, 'in the last 6 hours')).toBe('would have fired twice in the last 6 hours, for 5 min in all, and would be firing at the end');
+    expect(shortSummary(a)).toBe('fired twice · 5 min');
+
+    const b = summariseRuns(stateRuns(points('IPPI'), MIN), MIN);
+    expect(describeSummary(b, 'in the last hour')).toBe('would not have fired in the last hour, though it was pending for 2 min');
+    expect(shortSummary(b)).toBe('pending 2 min');
+    const c = summariseRuns(stateRuns(points('FFI'), MIN), MIN);
+    expect(describeSummary(c, 'in the last hour')).toBe('would have fired once in the last hour, for 2 min');
+
+    const total = addSummaries([a, b, c, summariseRuns(stateRuns(points('III'), MIN), MIN)]);
+    expect(total).toEqual({ firings: 3, firingMs: 7 * MIN, pendingMs: 3 * MIN, firingAtEnd: true, groupsFired: 2, groups: 4 });
+    expect(describeSummary(total, 'in the last 6 hours')).toBe('would have fired 3 times (2 of 4 groups) in the last 6 hours, for 7 min in all, and would be firing at the end');
+    expect(shortSummary(summariseRuns([], MIN))).toBe('never fired');
+  });
+
+  it('says lengths of time plainly', () => {
+    expect(spokenDuration(30_000)).toBe('30 s');
+    expect(spokenDuration(42 * MIN)).toBe('42 min');
+    expect(spokenDuration(65 * MIN)).toBe('1 h 5 min');
+    expect(spokenDuration(120 * MIN)).toBe('2 h');
+    expect(spokenDuration(51 * 60 * MIN)).toBe('2 d 3 h');
   });
 
   it('draws the threshold as a flat series over the whole range', () => {

@@ -22,6 +22,10 @@ import {
   withTraceFilters,
   attributeEntries,
   formatValue,
+  operationOptionLabel,
+  operationOptions,
+  serviceOptionLabel,
+  traceServiceChips,
 } from '../../src/traces/model';
 import { traceState } from '../../src/traces/shared';
 
@@ -225,3 +229,32 @@ describe('live lists', () => {
   });
 });
 
+
+describe('what the filters offer', () => {
+  const services = [
+    { name: 'db', spans: 3, errors: 0, operations: [{ name: 'SELECT', spans: 3 }] },
+    { name: 'shop', spans: 10, errors: 2, operations: [{ name: 'GET /cart', spans: 7 }, { name: 'SELECT', spans: 3 }] },
+  ];
+
+  it('offers the chosen service’s operations, or every service’s added up', () => {
+    expect(operationOptions(services, 'db')).toEqual([{ name: 'SELECT', spans: 3 }]);
+    expect(operationOptions(services, '')).toEqual([
+      { name: 'GET /cart', spans: 7 },
+      { name: 'SELECT', spans: 6 },
+    ]);
+    expect(operationOptions(services, 'mailer')).toEqual([]);
+  });
+
+  it('labels services and operations with their counts', () => {
+    expect(serviceOptionLabel(services[1]!)).toBe('shop · 10 spans · 2 errors');
+    expect(serviceOptionLabel({ name: 'db', spans: 1, errors: 0 })).toBe('db · 1 span');
+    expect(serviceOptionLabel({ name: 'big', spans: 12_345, errors: 1 })).toBe('big · 12,345 spans · 1 error');
+    expect(operationOptionLabel({ name: '', spans: 2 })).toBe('(no name) · 2 spans');
+  });
+
+  it('lists a trace’s services with its root first', () => {
+    expect(traceServiceChips(['db', 'payments', 'shop'], 'shop')).toEqual(['shop', 'db', 'payments']);
+    expect(traceServiceChips(['db'], 'shop')).toEqual(['shop', 'db']);
+    expect(traceServiceChips(['db'], '')).toEqual(['db']);
+  });
+});

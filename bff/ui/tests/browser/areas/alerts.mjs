@@ -1,9 +1,11 @@
 // The alerts page: a gauge sent over OTLP/HTTP with a value above a threshold; a rule
-// made through the form, whose preview draws the sent values and the threshold; the
-// rule firing in the list; a silence made from the firing alert; the transition in the
-// history, and another rule's arriving live; the rule changed; a webhook channel (to a receiver in this process, let
-// through by the company's allow-list) created and test-fired, its request checked
-// against the signing secret; the silence expired; the rule and the channel deleted.
+// made through the form, whose preview (the server's evaluator over the stored data)
+// draws the sent values, the threshold and the step it fires, and names the field of a
+// mistake; the rule firing in the list; a silence made from the firing alert; the
+// transition in the history, and another rule's arriving live; the rule changed; a
+// webhook channel (to a receiver in this process, let through by the company's
+// allow-list) created and test-fired, its request checked against the signing secret;
+// the silence expired; the rule and the channel deleted.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -79,8 +81,10 @@ export default function alerts({ step, server, page, screenshot }) {
     // Firing stays on for the rest of the test, whatever minute it ends in.
     await page.fill('[data-testid="rule-keep-firing"]', '10m');
 
-    // The preview: the kitchen's values per minute (not the garage's), and the threshold.
-    const expected = windows.map((w, i) => [w / 1_000, KITCHEN[i]]);
+    // The preview, run by the server's evaluator: the kitchen's values (not the garage's),
+    // each stamped with the end of its one-minute step, the threshold, and the rule's
+    // state per step: firing exactly where the value is above 30.
+    const expected = windows.map((w, i) => [(w + MINUTE) / 1_000, KITCHEN[i]]);
     await eventually(
       async () => {
         const raw = await page.getAttribute('[data-testid="rule-preview"] [data-testid="chart"]', 'data-values');
@@ -89,11 +93,36 @@ export default function alerts({ step, server, page, screenshot }) {
         assert.deepEqual(series[0].points, expected);
         assert.equal(series[1].label, 'threshold > 30');
         assert.ok(series[1].points.length >= 2 && series[1].points.every(([, v]) => v === 30), 'the threshold is flat at 30');
+        const groups = page.locator('[data-testid="preview-group"]');
+        assert.equal(await groups.count(), 1, 'one group: the rule has no groupBy');
+        assert.equal(await groups.getAttribute('data-group'), METRIC);
+        const states = new Map(JSON.parse(await groups.getAttribute('data-states')));
+        assert.deepEqual(
+          expected.map(([t]) => states.get(t)),
+          KITCHEN.map((v) => (v > 30 ? 'firing' : 'inactive')),
+        );
+        // Before the data, nothing to compare: inactive.
+        assert.equal(states.get(windows[0] / 1_000), 'inactive');
         return true;
       },
-      { timeoutMs: 15_000, what: 'the preview to show the kitchen’s values and the threshold' },
+      { timeoutMs: 15_000, what: 'the preview to show the kitchen’s values, the threshold and the firing step' },
     );
+    assert.match(await page.textContent('[data-testid="preview-summary"]'), /would have fired once in the last hour/);
+    assert.equal(await page.locator('[data-testid="rule-preview"]', { hasText: 'approximat' }).count(), 0, 'no approximation notes');
     await screenshot(page, 'alerts-rule-form');
+
+    // A mistake in the document: the server's evaluator names the field, shown beside it.
+    await page.fill('[data-testid="rule-window"]', 'banana');
+    await page.waitForSelector('[data-testid="preview-error"]');
+    assert.match(await page.textContent('[data-testid="preview-error"]'), /window: `banana` is not a duration/);
+    const windowField = page.locator('.form-field.has-error', { has: page.locator('[data-testid="rule-window"]') });
+    await windowField.waitFor();
+    assert.match(await windowField.locator('.field-problem').textContent(), /window: `banana` is not a duration/);
+    await screenshot(page, 'alerts-rule-preview-error');
+    await page.fill('[data-testid="rule-window"]', '1m');
+    await page.waitForSelector('[data-testid="preview-error"]', { state: 'detached' });
+    await page.waitForSelector('[data-testid="rule-preview"] [data-testid="preview-group"]');
+    assert.equal(await page.locator('.form-field.has-error').count(), 0);
 
     await page.click('[data-testid="save-rule"]');
     await waitForView('rules');
@@ -108,9 +137,11 @@ export default function alerts({ step, server, page, screenshot }) {
     const alert = page.locator(`[data-testid="active-alert"][data-rule="${RULE}"]`);
     await alert.waitFor();
     assert.equal(await alert.getAttribute('data-state'), 'firing');
-    // The value the rule compared: the kitchen's, above the threshold.
-    const value = Number(await alert.locator('[data-testid="alert-value"]').textContent());
-    assert.ok(value > 30 && value <= 41.5, `the alert's value ${value}`);
+    // The value the rule compared: the kitchen's last minute, 41.5 — or, when that minute
+    // ended before the rule's first evaluation, none: the window is empty and the alert
+    // fires by keepFiringFor (10m) from the step where 41.5 held.
+    const value = (await alert.locator('[data-testid="alert-value"]').textContent()).trim();
+    assert.ok(value === '41.5' || value === 'no data', `the alert's value ${value}`);
     assert.match(await page.textContent('[data-testid="alerts-tab-rules"]'), /Rules\s*\d+/, 'the tab counts the alerts firing');
     await screenshot(page, 'alerts-firing');
   });
@@ -151,8 +182,8 @@ export default function alerts({ step, server, page, screenshot }) {
     assert.match(await row.getAttribute('data-states'), /firing$/);
     const transition = page.locator(`[data-testid="transition"][data-rule="${RULE}"][data-to="firing"]`);
     await transition.first().waitFor();
-    const value = Number(await transition.first().locator('[data-testid="transition-value"]').textContent());
-    assert.ok(value > 30 && value <= 41.5, `the transition's value ${value}`);
+    const value = (await transition.first().locator('[data-testid="transition-value"]').textContent()).trim();
+    assert.ok(value === '41.5' || value === 'no data', `the transition's value ${value} (see above)`);
 
     // A rule made elsewhere (here by the API) fires while the history is open: its
     // transition arrives by the live subscription, without a reload.

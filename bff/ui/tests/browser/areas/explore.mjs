@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { eventually } from '../harness.mjs';
-import { gaugePayload, graphql, sendMetrics } from '../otlp.mjs';
+import { gaugePayload, graphql, sendMetrics, SCOPE } from '../otlp.mjs';
+import { sendWithSdk } from '../sdk.mjs';
 
 export const METRIC = 'shop.queue.depth';
 
@@ -250,14 +251,31 @@ export default function explore({ step, timing, server, browser, page, newPage, 
     await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the live snapshot');
     const draws = Number(await page.getAttribute('[data-testid="chart"]', 'data-draws'));
 
-    const now = Date.now();
-    const liveWindow = Math.floor(now / MINUTE) * MINUTE;
-    await sendMetrics(
-      server,
-      gaugePayload({ name: METRIC, unit: '{item}', series: [{ attributes: { queue: 'b' }, points: [{ timeMs: now, value: LIVE_VALUE }] }] }),
+    // The new value comes from the OpenTelemetry SDK's gauge, measured now, into the
+    // series the earlier OTLP/JSON points made (same resource, scope and attributes).
+    const before = Date.now();
+    const sent = await sendWithSdk(server, {
+      gauges: [{ name: METRIC, unit: '{item}', service: 'ui-test', scope: SCOPE, attributes: { queue: 'b' }, value: LIVE_VALUE }],
+    });
+    assert.equal(sent.points, 1);
+    // The SDK stamps the value when it exports: in the minute the send began or ended.
+    const candidates = [...new Set([before, Date.now()].map((t) => (Math.floor(t / MINUTE) * MINUTE) / 1_000))];
+    await eventually(
+      async () => {
+        const values = await chartValues(page);
+        for (const w of candidates) {
+          livePoint = [w, LIVE_VALUE];
+          try {
+            assert.deepEqual(values, expectedSeries(['a', 'b', 'c']));
+            return true;
+          } catch {
+            // the other minute, if any
+          }
+        }
+        throw new Error(`chart shows ${JSON.stringify(values)}`);
+      },
+      { timeoutMs: 15_000, what: 'the live update' },
     );
-    livePoint = [liveWindow / 1_000, LIVE_VALUE];
-    await waitForChart(page, expectedSeries(['a', 'b', 'c']), 'the live update');
     // Updated in place: the same plot drew again (it was not rebuilt from scratch).
     assert.ok(Number(await page.getAttribute('[data-testid="chart"]', 'data-draws')) > draws);
     const legend = await legendValues(page);

@@ -1,5 +1,6 @@
 // The traces page, fed by the real OpenTelemetry Python SDK (sdk.mjs): the empty state
-// of a project without spans, a search narrowed by status and attribute, a trace's
+// of a project without spans, a trace's services as chips, a search narrowed by a
+// service and an operation picked from the lists of the range, by status and attribute, a trace's
 // waterfall (nesting, bar positions, a clicked span's attributes, events and status),
 // a span link to another trace, and the live view receiving a new span without a reload.
 
@@ -88,7 +89,36 @@ export default function traces({ step, server, page, screenshot }) {
     assert.equal(await row.locator('[data-testid="trace-errors"]').textContent(), '2 errors');
     // Start time in the browser's zone (Paris), to the second.
     assert.match(await row.locator('.tl-time').textContent(), /^\d{2} \w{3} \d{4}, \d{2}:\d{2}:\d{2}$/);
+    // Every service the trace went through, as chips in the waterfall's colours: the root's first, in bold.
+    const chips = row.locator('[data-testid="service-chip"]');
+    assert.deepEqual(await chips.evaluateAll((els) => els.map((e) => e.getAttribute('data-service'))), ['ui-shop', 'ui-db', 'ui-payments']);
+    assert.match(await chips.first().getAttribute('class'), /tl-chip-root/);
     await screenshot(page, 'traces-search');
+
+    // The service filter lists the services of the range with their counts; with none
+    // chosen, the span-name filter offers every service's operations.
+    const serviceOption = '[data-testid="filter-service"] option[value="ui-payments"]';
+    await page.waitForSelector(serviceOption, { state: 'attached' });
+    assert.equal((await page.textContent(serviceOption)).trim(), 'ui-payments · 1 span · 1 error');
+    assert.equal((await page.textContent('[data-testid="filter-service"] option[value="ui-shop"]')).trim(), 'ui-shop · 3 spans · 1 error');
+    const operations = () => page.$$eval('[data-testid="filter-operation"] option', (els) => els.map((e) => e.value));
+    const all = await operations();
+    for (const name of ['GET /checkout', 'authorize payment', 'SELECT cards', 'render receipt', 'GET /health', 'send receipt email']) {
+      assert.ok(all.includes(name), `${name} offered among ${all}`);
+    }
+    // A service chosen, its operations only; the search finds the traces through it.
+    await page.selectOption('[data-testid="filter-service"]', 'ui-payments');
+    assert.deepEqual(await operations(), ['', 'authorize payment']);
+    await page.selectOption('[data-testid="filter-operation"]', 'authorize payment');
+    await page.click('[data-testid="trace-search"]');
+    await eventually(async () => JSON.stringify(await rows()) === JSON.stringify([checkout]), { what: 'only the checkout, through ui-payments' });
+    assert.equal(new URL(page.url()).searchParams.get('service'), 'ui-payments');
+    assert.equal(new URL(page.url()).searchParams.get('op'), 'authorize payment');
+    await page.selectOption('[data-testid="filter-service"]', 'ui-shop');
+    assert.deepEqual(await operations(), ['', 'GET /checkout', 'GET /health', 'render receipt']);
+    assert.equal(await page.inputValue('[data-testid="filter-operation"]'), '', 'an operation ui-shop does not have is dropped');
+    await screenshot(page, 'traces-service-filter');
+    await page.selectOption('[data-testid="filter-service"]', '');
 
     // Status: only traces with an error span.
     await page.selectOption('[data-testid="filter-status"]', 'ERROR');
