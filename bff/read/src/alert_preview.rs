@@ -14,6 +14,9 @@ use crate::metrics::QueryError;
 /// The longest range a preview covers.
 pub const MAX_PREVIEW_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Most points (groups × steps) one preview answers.
+pub const MAX_PREVIEW_POINTS: usize = 200_000;
+
 impl StorageRead {
     /// Rule `spec` of `project` over `[from, to]` (unix ns): each group's value and state
     /// per evaluation step (the finest rollup tier's width), from an inactive start.
@@ -37,6 +40,45 @@ impl StorageRead {
             .map(|(s, b, agg)| (*s, *b, Cell::of_agg(agg)))
             .chain(data.histograms.iter().map(|(s, b, agg)| (*s, *b, Cell::of_hist_agg(agg))))
             .collect();
-        Ok(preview(&rule, step, &data.series, &cells, from, to))
+        // Feeding the evaluator step by step is CPU work: off the async workers.
+        let p = tokio::task::spawn_blocking(move || preview(&rule, step, &data.series, &cells, from, to))
+            .await
+            .map_err(|e| QueryError::Unavailable(format!("the preview stopped: {e}")))?;
+        bounded(p)
+    }
+}
+
+/// The preview, unless it holds more points than one answer may.
+fn bounded(p: Preview) -> Result<Preview, QueryError> {
+    let points: usize = p.groups.iter().map(|g| g.points.len()).sum();
+    if points > MAX_PREVIEW_POINTS {
+        return Err(QueryError::Invalid(format!(
+            "the preview would hold {points} points ({} groups), more than {MAX_PREVIEW_POINTS}; choose a shorter range or group by fewer labels",
+            p.groups.len() + p.more_groups
+        )));
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudgrid_operators::alert::eval::AlertState;
+    use cloudgrid_operators::alert::preview::{PreviewGroup, PreviewPoint};
+
+    use super::*;
+
+    fn preview_of(groups: usize, points: usize) -> Preview {
+        let point = PreviewPoint { at_unix_nano: 0, value: Some(1.0), state: AlertState::Inactive };
+        let group = PreviewGroup { labels: Default::default(), points: vec![point; points] };
+        Preview { step_ns: 60_000_000_000, groups: vec![group; groups], more_groups: 0 }
+    }
+
+    #[test]
+    fn an_answer_holds_a_bounded_number_of_points() {
+        assert!(bounded(preview_of(2, MAX_PREVIEW_POINTS / 2)).is_ok());
+        match bounded(preview_of(2, MAX_PREVIEW_POINTS / 2 + 1)) {
+            Err(QueryError::Invalid(m)) => assert!(m.starts_with("the preview would hold 200002 points (2 groups)"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }
