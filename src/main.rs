@@ -1,10 +1,13 @@
 //! `cloudgrid`: the one binary. Parses configuration and wires targets together; the
 //! logic lives in the crates.
 
+mod addr;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use addr::HostPort;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudgrid_bff::{AppConfig, Backends, Limits, UiConfig};
@@ -159,12 +162,13 @@ struct Common {
     /// Health and metrics (/healthz, /readyz, /metrics).
     #[arg(long, env = "CLOUDGRID_ADMIN_ADDR", global = true)]
     admin_addr: Option<SocketAddr>,
-    /// The control-plane's internal gRPC address (control-plane listens; collector dials).
+    /// The control-plane's internal gRPC address, host:port (control-plane listens;
+    /// collector and bff dial it, by name if it is one).
     #[arg(long, env = "CLOUDGRID_CONTROL_PLANE_ADDR", default_value = "127.0.0.1:4320", global = true)]
-    control_plane_addr: SocketAddr,
-    /// Where `storage-read` listens and `bff` dials (internal gRPC).
+    control_plane_addr: HostPort,
+    /// Where `storage-read` listens and `bff` dials (internal gRPC), host:port.
     #[arg(long, env = "CLOUDGRID_STORAGE_READ_ADDR", default_value = "127.0.0.1:4321", global = true)]
-    storage_read_addr: SocketAddr,
+    storage_read_addr: HostPort,
     /// Shared by the services of one deployment: internal gRPC servers refuse calls
     /// without it. Required (32+ characters) in deployed mode.
     #[arg(long, env = "CLOUDGRID_SERVICE_TOKEN", global = true, hide_env_values = true)]
@@ -869,7 +873,7 @@ async fn main() -> Result<()> {
         }
         Target::Collector => {
             let bus = common.bus(true, &health).await?;
-            let url = format!("http://{}", common.control_plane_addr);
+            let url = common.control_plane_addr.url();
             let keys = Arc::new(GrpcKeyVerifier::new(&url, &common.service_token()?)?);
             println!("control plane: {url}");
             start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
@@ -917,7 +921,7 @@ async fn main() -> Result<()> {
                 token.require(&["collector"]),
             );
             let router = ControlService::add_to(tonic::service::Routes::new(keys), control, &token).into_axum_router();
-            serve(&mut servers, "control-plane gRPC", common.control_plane_addr, router, &shutdown).await?;
+            serve(&mut servers, "control-plane gRPC", common.control_plane_addr.resolve().await?, router, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
         Target::StorageRead => {
@@ -929,7 +933,7 @@ async fn main() -> Result<()> {
             let access: Arc<dyn ControlApi> = Arc::new(ControlPlane::new(store.clone()));
             let read = common.storage_read(store, bus, &health)?;
             let router = tonic::service::Routes::new(ReadService::server(Arc::new(read), access, &token)).into_axum_router();
-            serve(&mut servers, "storage-read gRPC", common.storage_read_addr, router, &shutdown).await?;
+            serve(&mut servers, "storage-read gRPC", common.storage_read_addr.resolve().await?, router, &shutdown).await?;
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
         Target::Maintenance(_) => {
@@ -944,8 +948,8 @@ async fn main() -> Result<()> {
         }
         Target::Bff => {
             let token = common.service_token()?;
-            let read_url = format!("http://{}", common.storage_read_addr);
-            let control_url = format!("http://{}", common.control_plane_addr);
+            let read_url = common.storage_read_addr.url();
+            let control_url = common.control_plane_addr.url();
             let read = GrpcRead::new(&read_url, &token).map_err(anyhow::Error::msg)?;
             let control = GrpcControl::new(&control_url, &token).map_err(anyhow::Error::msg)?;
             println!("storage-read: {read_url}; control plane: {control_url}");

@@ -109,9 +109,10 @@ async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster()
         .env("CLOUDGRID_CONTROL_PLANE_ADDR", control.addr("control-plane gRPC"))
         .start();
     let read = bus(db.with(Spec::new("storage-read", &dir.path().join("read")))).env("CLOUDGRID_STORAGE_READ_ADDR", ANY_PORT).start();
+    // The BFF dials its peers by name, as it would a Kubernetes Service.
     let bff = Spec::new("bff", &dir.path().join("bff"))
-        .env("CLOUDGRID_STORAGE_READ_ADDR", read.addr("storage-read gRPC"))
-        .env("CLOUDGRID_CONTROL_PLANE_ADDR", control.addr("control-plane gRPC"))
+        .env("CLOUDGRID_STORAGE_READ_ADDR", format!("localhost:{}", read.addr("storage-read gRPC").port()))
+        .env("CLOUDGRID_CONTROL_PLANE_ADDR", format!("localhost:{}", control.addr("control-plane gRPC").port()))
         .env("CLOUDGRID_SERVICE_TOKEN", token)
         .start();
     let gql = bff.addr("GraphQL (BFF)");
