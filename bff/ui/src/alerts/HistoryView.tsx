@@ -3,7 +3,8 @@
 // `alertEvents`; transitions recorded while the page is open arrive by the page's live
 // subscription and are added in place.
 
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useMemo } from 'preact/hooks';
+import { useNow } from '../time/useNow';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { PageProps } from '../pages/props';
@@ -49,12 +50,7 @@ export function HistoryView({ project, state, setState, active }: Props) {
   );
 
   // A relative range follows the clock, so live transitions stay inside it.
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    if (state.range.kind !== 'relative') return;
-    const timer = window.setInterval(() => setNow(Date.now()), 5_000);
-    return () => window.clearInterval(timer);
-  }, [rangeKey]);
+  const now = useNow(state.range.kind === 'relative' ? 5_000 : null, [history.data, active.liveEvents]);
   const merged = useMemo(
     () => mergeEvents(history.data?.events ?? [], active.liveEvents.filter((e) => !ruleId || e.ruleId === ruleId)),
     [history.data, active.liveEvents, ruleId],

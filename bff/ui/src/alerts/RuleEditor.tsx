@@ -6,7 +6,8 @@
 // between answers CONFLICT, which is shown as it is.
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { ApiError } from '../api/errors';
+import { ApiError } from '../api/errors';
+import { useAction } from '../ui/useAction';
 import { LABEL_NAMES, METRICS, type LabelNamesData, type MetricsData } from '../api/operations';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
@@ -97,8 +98,10 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
   const [form, setForm] = useState<RuleForm>(() => (rule ? ruleFormFromSpec(rule.spec) : EMPTY_RULE_FORM));
   const [errors, setErrors] = useState<FormErrors>({});
   const [previewErrors, setPreviewErrors] = useState<FormErrors>({});
-  const [saveError, setSaveError] = useState<ApiError | null>(null);
-  const [saving, setSaving] = useState(false);
+  // Saving and deleting: one at a time, the refusal kept for display.
+  const action = useAction();
+  const saving = action.busy;
+  const saveError = action.error;
   const editable = canEdit(project.role);
 
   const metrics = useAsync((signal) => api.request<MetricsData>(METRICS, { project: project.id }, { signal }).then((d) => d.metrics), [project.id]);
@@ -143,36 +146,28 @@ function RuleForm_({ project, state, theme, navigate, active, rule }: Props & { 
       setErrors(checked.errors);
       return;
     }
-    setSaving(true);
-    setSaveError(null);
-    try {
-      if (rule) {
-        await api.request<UpdateAlertRuleData>(UPDATE_ALERT_RULE, { project: project.id, id: rule.id, version: rule.version, spec: checked.spec });
-      } else {
-        await api.request<CreateAlertRuleData>(CREATE_ALERT_RULE, { project: project.id, spec: checked.spec });
+    const spec = checked.spec;
+    const saved = await action.run(async () => {
+      try {
+        if (rule) await api.request<UpdateAlertRuleData>(UPDATE_ALERT_RULE, { project: project.id, id: rule.id, version: rule.version, spec });
+        else await api.request<CreateAlertRuleData>(CREATE_ALERT_RULE, { project: project.id, spec });
+        return true;
+      } catch (err) {
+        // A refusal naming a field is shown by that field too.
+        if (err instanceof ApiError && err.code === 'BAD_USER_INPUT') {
+          const field = formFieldOfMessage(err.message);
+          if (field) setErrors({ [field]: err.message });
+        }
+        throw err;
       }
-      navigate({ kind: 'rules' });
-    } catch (err) {
-      const apiError = err as ApiError;
-      setSaveError(apiError);
-      const field = apiError.code === 'BAD_USER_INPUT' ? formFieldOfMessage(apiError.message) : null;
-      if (field) setErrors({ [field]: apiError.message });
-    } finally {
-      setSaving(false);
-    }
+    });
+    if (saved) navigate({ kind: 'rules' });
   };
 
   const remove = async () => {
     if (!rule) return;
-    setSaving(true);
-    setSaveError(null);
-    try {
-      await api.request(DELETE_ALERT_RULE, { project: project.id, id: rule.id });
-      navigate({ kind: 'rules' });
-    } catch (err) {
-      setSaveError(err as ApiError);
-      setSaving(false);
-    }
+    const id = rule.id;
+    if (await action.run(() => api.request(DELETE_ALERT_RULE, { project: project.id, id }).then(() => true))) navigate({ kind: 'rules' });
   };
 
   // A metric named by the rule but gone from the project is still offered, marked.

@@ -96,6 +96,8 @@ export function RulePreview({ project, form, metric, range, theme, onErrors }: P
         .then((d) => ({ preview: d.alertRulePreview, window, request: runnable }));
     },
     [project, settledKey, JSON.stringify(range)],
+    // The rule being edited is one view: the preview redraws as it changes, never empty meanwhile.
+    { keep: project },
   );
 
   // The document's mistakes go next to their fields; a good answer clears them.

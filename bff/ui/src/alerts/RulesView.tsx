@@ -15,6 +15,7 @@ import { LabelChips, StateBadge } from './bits';
 import { Link } from '../ui/Link';
 import { canEdit } from './channels/api';
 import { relativeTime } from '../time/relative';
+import { useNow } from '../time/useNow';
 import { describeAggregation, describeCondition, formatSpecMatcher, groupText, ruleStatuses, silenceMatchersFromLabels, silenceParams, silencesFor, type AlertsView } from './model';
 import type { ActiveAlerts } from './useAlerts';
 import { TableHead } from '../ui/TableHead';
@@ -35,7 +36,8 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
   const deletion = useAction();
   const editable = canEdit(project.role);
   const statuses = ruleStatuses(rules.data ?? [], active.alerts ?? []);
-  const now = Date.now();
+  // "in 3 h", what is silenced now: moves with the clock.
+  const now = useNow(60_000, [rules.data, silences.data, active.alerts]);
 
   const remove = async (id: string) => {
     if ((await deletion.run(() => api.request(DELETE_ALERT_RULE, { project: project.id, id }), id)) === undefined) return;
@@ -53,7 +55,7 @@ export function RulesView({ project, active, navigate, hrefFor }: Props) {
           <span class="muted small">pending and firing, kept current live</span>
         </header>
         {active.error && <ErrorNotice error={active.error} onRetry={active.reload} title="Could not list the active alerts" />}
-        {active.liveError && <ErrorNotice error={active.liveError} title="The live view of alert transitions stopped" />}
+        {active.liveError && <ErrorNotice error={active.liveError} onRetry={active.retry} title="The live view of alert transitions stopped" />}
         {!active.alerts && !active.error && (
           <p class="muted">
             <span class="spinner" aria-hidden="true" /> Loading…

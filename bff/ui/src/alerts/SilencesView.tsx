@@ -4,6 +4,7 @@
 // Expiring one ends it at once.
 
 import { useMemo, useState } from 'preact/hooks';
+import { useNow } from '../time/useNow';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { PageProps } from '../pages/props';
@@ -37,7 +38,8 @@ export function SilencesView({ project, state, creating, active, navigate }: Pro
   );
   const expiry = useAction();
   const editable = canEdit(project.role);
-  const now = Date.now();
+  // What is in force, scheduled or expired moves with the clock.
+  const now = useNow(60_000, [silences.data]);
 
   const inForce = (silences.data ?? []).filter((s) => s.endsAtMs > now);
   const ended = (silences.data ?? []).filter((s) => s.endsAtMs <= now);
@@ -133,7 +135,7 @@ function SilenceTable({
 }) {
   return (
     <table class="data-table al-table">
-      <TableHead columns={['State', 'Matchers', 'Comment', 'From', 'Until', mutes && 'Mutes now']} actions={!!action} />
+      <TableHead columns={['State', 'Matchers', 'Comment', 'From', 'Until', mutes ? 'Mutes now' : false]} actions={!!action} />
       <tbody>
         {list.map((s) => {
           const status = s.endsAtMs <= now ? 'expired' : s.startsAtMs > now ? 'scheduled' : 'active';

@@ -142,9 +142,10 @@ export const DELETE_ALERT_RULE = /* GraphQL */ `
   }
 `;
 
+/** The alerts pending or firing now; optionally of one rule, with these labels, or firing only (the dashboards' alert list). */
 export const ACTIVE_ALERTS = /* GraphQL */ `
-  query ActiveAlerts($project: String!) {
-    activeAlerts(project: $project) { ${EVENT_FIELDS} }
+  query ActiveAlerts($project: String!, $ruleId: String, $labels: JSON, $firingOnly: Boolean) {
+    activeAlerts(project: $project, ruleId: $ruleId, labels: $labels, firingOnly: $firingOnly) { ${EVENT_FIELDS} }
   }
 `;
 export interface ActiveAlertsData {
@@ -160,9 +161,10 @@ export interface AlertEventsData {
   alertEvents: AlertEvent[];
 }
 
+/** Alert transitions as they happen; optionally of one rule or with these labels. */
 export const LIVE_ALERT_EVENTS = /* GraphQL */ `
-  subscription LiveAlertEvents($project: String!, $ruleId: String) {
-    liveAlertEvents(project: $project, ruleId: $ruleId) { started lagged events { ${EVENT_FIELDS} } }
+  subscription LiveAlertEvents($project: String!, $ruleId: String, $labels: JSON) {
+    liveAlertEvents(project: $project, ruleId: $ruleId, labels: $labels) { started lagged events { ${EVENT_FIELDS} } }
   }
 `;
 export interface LiveAlertEventsData {

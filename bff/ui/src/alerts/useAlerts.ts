@@ -23,16 +23,20 @@ export interface ActiveAlerts {
   liveEvents: AlertEvent[];
   live: 'connecting' | 'live' | 'failed';
   liveError: ApiError | null;
+  /** Opens the live subscription again after it failed. */
+  retry(): void;
 }
 
 export function useActiveAlerts(project: string): ActiveAlerts {
   const { api, live } = useServices();
   const [started, setStarted] = useState(0);
-  const answer = useAsync((signal) => api.request<ActiveAlertsData>(ACTIVE_ALERTS, { project }, { signal }).then((d) => d.activeAlerts), [project, started]);
+  const answer = useAsync((signal) => api.request<ActiveAlertsData>(ACTIVE_ALERTS, { project }, { signal }).then((d) => d.activeAlerts), [project, started], { keep: project });
   const [alerts, setAlerts] = useState<AlertEvent[] | undefined>(undefined);
   const [liveEvents, setLiveEvents] = useState<AlertEvent[]>([]);
   const [state, setState] = useState<ActiveAlerts['live']>('connecting');
   const [liveError, setLiveError] = useState<ApiError | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const subscribedTo = useRef<string | null>(null);
   // Transitions told since `activeAlerts` was last asked for: applied to its answer, which
   // may have been read before them. Emptied at each new request.
   const pending = useRef<AlertEvent[]>([]);
@@ -45,8 +49,12 @@ export function useActiveAlerts(project: string): ActiveAlerts {
   }, [answer.data]);
 
   useEffect(() => {
-    setAlerts(undefined);
-    setLiveEvents([]);
+    // A retry keeps what is shown; another project starts over.
+    if (subscribedTo.current !== project) {
+      subscribedTo.current = project;
+      setAlerts(undefined);
+      setLiveEvents([]);
+    }
     setState('connecting');
     setLiveError(null);
     return live.subscribe<LiveAlertEventsData>(
@@ -74,7 +82,7 @@ export function useActiveAlerts(project: string): ActiveAlerts {
         complete: () => setState('failed'),
       },
     );
-  }, [project]);
+  }, [project, attempt]);
 
   return {
     alerts: alerts ?? answer.data,
@@ -87,5 +95,6 @@ export function useActiveAlerts(project: string): ActiveAlerts {
     liveEvents,
     live: state,
     liveError,
+    retry: () => setAttempt((n) => n + 1),
   };
 }

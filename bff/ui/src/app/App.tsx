@@ -113,7 +113,9 @@ export function App() {
         ) : state.page === null ? (
           <NotFound onHome={() => setState(linkTo('explore'))} />
         ) : (
-          <CurrentPage page={state.page} props={{ state: shown, setState, project, projects: list, companies: projects.data.me.companies, theme, reloadProjects: projects.reload }} />
+          // Keyed by project: another project's page starts afresh (its one-time secrets,
+          // live tails and lists must not stay on screen under the new project's name).
+          <CurrentPage key={project.id} page={state.page} props={{ state: shown, setState, project, projects: list, companies: projects.data.me.companies, theme, reloadProjects: projects.reload }} />
         )}
       </main>
     </div>

@@ -2,8 +2,26 @@
 // nobody signs in, so there is nobody to show.
 
 import { useEffect, useState } from 'preact/hooks';
-import { LOGOUT_URL, type Session } from '../api/session';
+import { LOGOUT_URL, type Session, type SessionSource } from '../api/session';
 import { useServices } from './context';
+
+/**
+ * Signs out with the session's CSRF token as it is at the click (a sign-in in another
+ * tab may have replaced the one read when the menu appeared); a 403 means it was stale:
+ * the session is asked for again and the request retried once, as the API client does.
+ */
+export async function postSignOut(session: Pick<SessionSource, 'csrfToken' | 'refresh'>, fetchImpl: typeof fetch = (...a) => fetch(...a)): Promise<void> {
+  const send = (token: string | null) =>
+    fetchImpl(LOGOUT_URL, { method: 'POST', headers: token ? { 'x-csrf-token': token } : {}, credentials: 'same-origin' });
+  const token = await session.csrfToken();
+  let res = await send(token);
+  if (res.status === 403) {
+    const fresh = await session.refresh();
+    const freshToken = fresh.kind === 'signed-in' ? fresh.csrfToken : null;
+    if (freshToken && freshToken !== token) res = await send(freshToken);
+  }
+  if (!res.ok) throw new Error(`the server answered ${res.status}`);
+}
 
 /**
  * `onSignedOut`: the app shows that the person signed out. (Opening a page again would
@@ -26,8 +44,7 @@ export function UserMenu({ onSignedOut }: { onSignedOut(): void }) {
   const signOut = async () => {
     setError(null);
     try {
-      const res = await fetch(LOGOUT_URL, { method: 'POST', headers: { 'x-csrf-token': current.csrfToken }, credentials: 'same-origin' });
-      if (!res.ok) throw new Error(`the server answered ${res.status}`);
+      await postSignOut(session);
       onSignedOut();
     } catch (e) {
       setError(`Could not sign out: ${e instanceof Error ? e.message : String(e)}`);

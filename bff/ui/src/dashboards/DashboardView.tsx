@@ -11,7 +11,7 @@ import type { Project } from '../api/types';
 import { useServices } from '../app/context';
 import type { Theme } from '../app/theme';
 import { useAsync } from '../app/useAsync';
-import type { SetAppState } from '../state/useAppState';
+import { useLeaveGuard, type SetAppState } from '../state/useAppState';
 import { param, withParam, type AppState } from '../state/url';
 import { withLive } from '../state/live';
 import { AppLink } from '../ui/Link';
@@ -85,15 +85,8 @@ export function DashboardView({ id, state, setState, project, theme }: Props) {
   const values = useMemo(() => variableValues(shown?.variables ?? [], state.params), [shown?.variables, state.params]);
   const dirty = !!draft && !!spec && JSON.stringify(serialiseSpec(draft)) !== JSON.stringify(serialiseSpec(spec));
 
-  // Leaving with unsaved changes asks first.
-  useEffect(() => {
-    if (!dirty) return;
-    const onLeave = (e: BeforeUnloadEvent) => {
-      e.preventDefault();
-    };
-    window.addEventListener('beforeunload', onLeave);
-    return () => window.removeEventListener('beforeunload', onLeave);
-  }, [dirty]);
+  // Leaving with unsaved changes asks first: another view in the app, Back, or closing the tab.
+  useLeaveGuard(dirty ? 'This dashboard has unsaved changes. Leave and lose them?' : null);
 
   const ctx: WidgetContext = {
     project: project.id,

@@ -14,8 +14,9 @@ import type { MetricKind, Project } from '../api/types';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import type { ExplorerQuery } from '../explorer/query';
-import { DEFAULT_STATE, serialiseState } from '../state/url';
-import { isPlainClick } from '../state/useAppState';
+import { DEFAULT_STATE, type AppState } from '../state/url';
+import type { SetAppState } from '../state/useAppState';
+import { AppLink } from '../ui/Link';
 import type { TimeRange } from '../time/range';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { PopoverAnchor, PopoverPanel } from '../ui/Popover';
@@ -73,12 +74,13 @@ interface Props {
   project: Project;
   query: ExplorerQuery;
   range: TimeRange;
+  setState: SetAppState;
 }
 
 const NEW = '__new__';
 const value = (e: Event) => (e.target as HTMLInputElement | HTMLSelectElement).value;
 
-export function SaveToDashboard({ project, query, range }: Props) {
+export function SaveToDashboard({ project, query, range, setState }: Props) {
   const { api } = useServices();
   const [open, setOpen] = useState(false);
   const [target, setTarget] = useState<string | null>(null);
@@ -114,16 +116,8 @@ export function SaveToDashboard({ project, query, range }: Props) {
     if (done) setSaved(done);
   };
 
-  const href = (id: string) =>
-    serialiseState({ ...DEFAULT_STATE, live: false, page: 'dashboards', project: project.id, range, sub: [id], params: [] });
-  // The app follows the URL: a pushed entry and a popstate make it open the dashboard in place.
-  const follow = (id: string) => (e: MouseEvent) => {
-    if (!isPlainClick(e)) return;
-    e.preventDefault();
-    window.history.pushState(null, '', href(id));
-    window.dispatchEvent(new PopStateEvent('popstate'));
-    setOpen(false);
-  };
+  // The dashboard opens in place, through the app's own navigation.
+  const dashboardState = (id: string): AppState => ({ ...DEFAULT_STATE, live: false, page: 'dashboards', project: project.id, range, sub: [id], params: [] });
 
   if (!query.metric) return null;
   return (
@@ -139,9 +133,9 @@ export function SaveToDashboard({ project, query, range }: Props) {
               <p>
                 Added to <strong>{saved.title}</strong>.
               </p>
-              <a class="button primary" href={href(saved.id)} onClick={follow(saved.id)} data-testid="open-saved-dashboard">
+              <AppLink class="button primary" to={dashboardState(saved.id)} setState={setState} data-testid="open-saved-dashboard">
                 Open the dashboard
-              </a>
+              </AppLink>
             </div>
           ) : (
             <div class="dash-form">

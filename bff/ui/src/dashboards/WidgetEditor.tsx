@@ -9,7 +9,7 @@ import { type Aggregation, type Matcher, type MatchOp, type Metric } from '../ap
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import { aggregationsFor, defaultAggregation, OP_SYMBOLS } from '../explorer/query';
-import { ALERT_RULES, type AlertRulesData } from './api';
+import { ALERT_RULES, type AlertRulesData } from '../alerts/api';
 import {
   alertQueryOf,
   DEFAULT_SIZE,

@@ -77,45 +77,5 @@ export interface ImportDashboardData {
   importDashboard: StoredDashboard;
 }
 
-export interface AlertEvent {
-  id: string;
-  ruleId: string;
-  ruleName: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  severity: string;
-  fromState: string;
-  toState: string;
-  atMs: number;
-  value: number | null;
-  silenced: boolean;
-}
-
-const ALERT_EVENT_FIELDS = 'id ruleId ruleName labels annotations severity fromState toState atMs value silenced';
-
-export const ACTIVE_ALERTS = /* GraphQL */ `
-  query ActiveAlerts($project: String!, $ruleId: String, $labels: JSON, $firingOnly: Boolean) {
-    activeAlerts(project: $project, ruleId: $ruleId, labels: $labels, firingOnly: $firingOnly) { ${ALERT_EVENT_FIELDS} }
-  }
-`;
-export interface ActiveAlertsData {
-  activeAlerts: AlertEvent[];
-}
-
-export const LIVE_ALERT_EVENTS = /* GraphQL */ `
-  subscription LiveAlertEvents($project: String!, $ruleId: String, $labels: JSON) {
-    liveAlertEvents(project: $project, ruleId: $ruleId, labels: $labels) { started lagged events { id } }
-  }
-`;
-export interface LiveAlertEventsData {
-  liveAlertEvents: { started: boolean; lagged: number | null; events: { id: string }[] };
-}
-
-export const ALERT_RULES = /* GraphQL */ `
-  query AlertRules($project: String!) {
-    alertRules(project: $project) { id name enabled severity }
-  }
-`;
-export interface AlertRulesData {
-  alertRules: { id: string; name: string; enabled: boolean; severity: string }[];
-}
+// The alert documents (active alerts, their live transitions, the rules) are the alerts
+// page's: see ../alerts/api.ts.

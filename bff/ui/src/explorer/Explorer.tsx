@@ -124,7 +124,7 @@ export function Explorer({ state, setState, project, theme }: Props) {
               onRun={() => setRunNonce((n) => n + 1)}
               onLive={onLive}
               onRefresh={onRefresh}
-              actions={<SaveToDashboard project={project} query={query} range={state.range} />}
+              actions={<SaveToDashboard project={project} query={query} range={state.range} setState={setState} />}
             />
             <ResultView
               project={project.id}

@@ -11,6 +11,7 @@ import { useAsync } from '../app/useAsync';
 import { mergeLiveUpdate } from '../chart/shape';
 import { msToNanos } from '../time/nanos';
 import { parseDuration, resolveRange, type TimeRange } from '../time/range';
+import { useNow } from '../time/useNow';
 
 export interface MetricData {
   result: MetricResult | null;
@@ -50,6 +51,8 @@ export function useMetricQuery(
         .then((d) => ({ result: d.metricQuery, range: window }));
     },
     [project, inputKey, rangeKey, runNonce],
+    // The same query over another range, or run again, redraws the chart in place.
+    { keep: `${project}\n${inputKey}` },
   );
 
   // Auto-refresh, skipped while the tab is hidden (nobody is looking; the next visible
@@ -97,7 +100,8 @@ export function useLiveMetric(project: string, input: MetricQueryInput | null, d
   const [lagged, setLagged] = useState(0);
   const [lastEventAt, setLastEventAt] = useState<number | null>(null);
   const [receivedAt, setReceivedAt] = useState<number | null>(null);
-  const [now, setNow] = useState(Date.now());
+  // The visible window slides with the clock even when no data arrives.
+  const clock = useNow(input ? 5_000 : null);
   const [attempt, setAttempt] = useState(0);
   const [socket, setSocket] = useState<'connecting' | 'connected' | 'closed'>('connecting');
   const inputKey = input ? JSON.stringify(input) : null;
@@ -117,7 +121,6 @@ export function useLiveMetric(project: string, input: MetricQueryInput | null, d
         next: ({ liveMetric: event }) => {
           const at = Date.now();
           setLastEventAt(at);
-          setNow(at);
           setReceivedAt(performance.now());
           if (event.kind === 'LAGGED') {
             setLagged((n) => n + (event.lagged ?? 0));
@@ -144,12 +147,8 @@ export function useLiveMetric(project: string, input: MetricQueryInput | null, d
 
   useEffect(() => (input ? live.onState(setSocket) : undefined), [live, inputKey]);
 
-  // Slide the visible window with the clock even when no data arrives.
-  useEffect(() => {
-    if (!input) return;
-    const timer = window.setInterval(() => setNow(Date.now()), 5_000);
-    return () => window.clearInterval(timer);
-  }, [inputKey]);
+  // An event moves the window on at once, up to the time it arrived.
+  const now = Math.max(clock, lastEventAt ?? 0);
 
   return useMemo(
     () => ({

@@ -6,12 +6,14 @@ import { useState } from 'preact/hooks';
 import type { SetAppState } from '../state/useAppState';
 import type { AppState } from '../state/url';
 import { formatDateTime, zoneAbbreviation, zoneLabel } from '../time/format';
-import { nanosToMsExact, serviceColour } from '../traces/model';
+import { serviceColour } from '../traces/model';
 import { AttributeTable, formatNanosTime, traceState } from '../traces/shared';
 import { AppLink } from '../ui/Link';
 import { CopyButton } from '../ui/CopyButton';
 import type { LogRecord } from './api';
 import { bodyText, highlightParts, severityClass, severityLabel, severityOf } from './model';
+import { activatesRow } from '../ui/keys';
+import { nanosToWholeMs } from '../time/nanos';
 
 interface Props {
   records: LogRecord[];
@@ -31,8 +33,8 @@ export function LogList({ records, state, setState, highlight, testid = 'log-lis
       else next.add(id);
       return next;
     });
-  const zone = records[0] ? zoneLabel(nanosToMsExact(records[0].time)) : '';
-  const zoneShort = records[0] ? zoneAbbreviation(nanosToMsExact(records[0].time)) : '';
+  const zone = records[0] ? zoneLabel(nanosToWholeMs(records[0].time)) : '';
+  const zoneShort = records[0] ? zoneAbbreviation(nanosToWholeMs(records[0].time)) : '';
   return (
     <div class="lg-list" role="list" data-testid={testid} aria-label="Log records">
       <div class="lg-head" aria-hidden="true">
@@ -67,7 +69,7 @@ function LogRow({
 }) {
   const body = bodyText(r.body);
   const sev = severityOf(r.severityNumber);
-  const ms = nanosToMsExact(r.time);
+  const ms = nanosToWholeMs(r.time);
   const toTrace = r.traceId ? traceState(state, r.traceId, r.spanId || undefined) : null;
   return (
     <div class={`lg-row ${severityClass(r.severityNumber)}${open ? ' open' : ''}`} role="listitem" data-testid="log-row" data-log-id={r.id} data-severity={sev}>
@@ -81,7 +83,8 @@ function LogRow({
           onToggle();
         }}
         onKeyDown={(e) => {
-          if (e.key === 'Enter' || e.key === ' ') {
+          // A key pressed on a link or button inside the row is theirs.
+          if (activatesRow(e)) {
             e.preventDefault();
             onToggle();
           }

@@ -73,14 +73,17 @@ interface ViewProps extends Pick<PageProps, 'state' | 'setState'> {
 function LogSearch({ state, setState, project, filters, filter }: ViewProps & { filter: ReturnType<typeof toLogFilter> | null }) {
   const pages = useLogPages(project, state.live ? null : filter, state.range);
 
+  // Auto-refresh reads the first page again, which would drop the older pages someone
+  // is reading: it waits while they are shown (and says so).
   const refreshMs = state.refresh ? parseDuration(state.refresh) : null;
+  const paused = !!refreshMs && pages.hasOlder;
   useEffect(() => {
-    if (!refreshMs) return;
+    if (!refreshMs || paused) return;
     const timer = window.setInterval(() => {
       if (document.visibilityState !== 'hidden') pages.reload();
     }, refreshMs);
     return () => window.clearInterval(timer);
-  }, [refreshMs, pages.reload]);
+  }, [refreshMs, paused, pages.reload]);
 
   const n = pages.records.length;
   return (
@@ -95,6 +98,11 @@ function LogSearch({ state, setState, project, filters, filter }: ViewProps & { 
           {pages.window && pages.tookMs !== null && ` · ${pages.tookMs} ms`}
         </span>
         <span class="spacer" />
+        {paused && (
+          <span class="muted small" data-testid="log-refresh-paused">
+            Auto-refresh paused while older records are shown
+          </span>
+        )}
         <button type="button" class="button small" onClick={pages.reload} disabled={!filter} data-testid="log-rerun">
           Run again
         </button>

@@ -2,12 +2,12 @@
 // demand through the API's cursor. The range is resolved once per search, so "load
 // older" continues the same window instead of one that slid with the clock.
 
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, isAbort, toApiError } from '../api/errors';
+import type { ApiError } from '../api/errors';
 import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import { msToNanos } from '../time/nanos';
 import { resolveRange, type TimeRange } from '../time/range';
+import { useOlderPages } from '../ui/olderPages';
 import { LOGS, type LogFilterInput, type LogRecord, type LogsData } from './api';
 
 export const PAGE_SIZE = 100;
@@ -17,6 +17,8 @@ export interface LogPages {
   /** The window searched (unix ms). */
   window: { from: number; to: number } | null;
   hasMore: boolean;
+  /** Older pages are shown (an auto-refresh would drop them). */
+  hasOlder: boolean;
   loading: boolean;
   loadingMore: boolean;
   error: ApiError | null;
@@ -38,45 +40,28 @@ export function useLogPages(project: string, filter: LogFilterInput | null, rang
     },
     [project, filterKey, JSON.stringify(range)],
   );
-  const [older, setOlder] = useState<{ records: LogRecord[]; cursor: string | null } | null>(null);
-  const [loadingMore, setLoadingMore] = useState(false);
-  const [moreError, setMoreError] = useState<ApiError | null>(null);
-
-  // A new first page starts the list over.
-  useEffect(() => {
-    setOlder(null);
-    setMoreError(null);
-    setLoadingMore(false);
-  }, [first.data]);
-
-  const cursor = older ? older.cursor : (first.data?.nextCursor ?? null);
+  // Older pages continue this first page only: a new one (filters, range, a reload)
+  // drops them and any answer still on its way.
+  const older = useOlderPages<LogRecord>(first.data);
+  const cursor = older.pages ? older.pages.cursor : (first.data?.nextCursor ?? null);
   const loadOlder = () => {
-    if (!cursor || !filter || !first.data || loadingMore) return;
+    if (!cursor || !filter || !first.data) return;
     const window = first.data.window;
-    setLoadingMore(true);
-    setMoreError(null);
-    api
-      .request<LogsData>(LOGS, { project, filter, from: msToNanos(window.from), to: msToNanos(window.to), limit: PAGE_SIZE, after: cursor })
-      .then(
-        (d) => {
-          setOlder((o) => ({ records: [...(o?.records ?? []), ...d.logs.logs], cursor: d.logs.nextCursor }));
-          setLoadingMore(false);
-        },
-        (e: unknown) => {
-          if (isAbort(e)) return;
-          setMoreError(e instanceof ApiError ? e : toApiError(e));
-          setLoadingMore(false);
-        },
-      );
+    older.loadOlder((signal) =>
+      api
+        .request<LogsData>(LOGS, { project, filter, from: msToNanos(window.from), to: msToNanos(window.to), limit: PAGE_SIZE, after: cursor }, { signal })
+        .then((d) => ({ items: d.logs.logs, cursor: d.logs.nextCursor })),
+    );
   };
 
   return {
-    records: [...(first.data?.logs ?? []), ...(older?.records ?? [])],
+    records: [...(first.data?.logs ?? []), ...(older.pages?.items ?? [])],
     window: first.data?.window ?? null,
     hasMore: !!cursor,
+    hasOlder: !!older.pages?.items.length,
     loading: first.loading,
-    loadingMore,
-    error: first.error ?? moreError,
+    loadingMore: older.loading,
+    error: first.error ?? older.error,
     tookMs: first.tookMs,
     loadOlder,
     reload: first.reload,

@@ -26,7 +26,8 @@ export function AcceptInvitation({ state, me }: { state: AppState; me: Me }) {
       return projectToOpen(company.id, projects);
     });
     // A full load: the project list and the switcher start afresh with the new company.
-    if (project !== undefined) window.location.assign(serialiseState({ ...DEFAULT_STATE, project }));
+    // It replaces the invitation's URL, so its token does not stay in the history.
+    if (project !== undefined) window.location.replace(serialiseState({ ...DEFAULT_STATE, project }));
   };
 
   return (

@@ -6,8 +6,8 @@ import { useState } from 'preact/hooks';
 import type { Company, Me } from '../api/types';
 import { useServices } from '../app/context';
 import { ErrorNotice } from '../ui/ErrorNotice';
+import { browserTimeZone } from '../time/format';
 import {
-  browserTimeZone,
   companiesForNewProjects,
   CREATE_COMPANY,
   CREATE_PROJECT,

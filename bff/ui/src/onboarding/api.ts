@@ -40,12 +40,3 @@ export function projectToOpen(companyId: string, projects: Pick<Project, 'id' | 
   const own = projects.filter((p) => p.companyId === companyId);
   return (own.find((p) => p.slug === 'default') ?? own[0])?.id ?? null;
 }
-
-/** The browser's own time zone, the sensible default for a new project. */
-export function browserTimeZone(): string {
-  try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-  } catch {
-    return 'UTC';
-  }
-}

@@ -9,7 +9,7 @@ import { ErrorNotice } from '../ui/ErrorNotice';
 import { AUDIT_LOG, type AuditEvent, type AuditLogData } from './api';
 import { actorLabel, atLeast, parseTime } from './logic';
 import { RoleNote, SettingsTab } from './parts';
-import { useAction } from '../ui/useAction';
+import { useOlderPages } from '../ui/olderPages';
 import { useNow } from '../time/useNow';
 import { When } from '../ui/When';
 import { useMemberNames } from './useMemberNames';
@@ -32,20 +32,16 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
   const allowed = atLeast(myRole, 'ADMIN');
   const [onlyProject, setOnlyProject] = useState(true);
   const [family, setFamily] = useState('');
-  const [older, setOlder] = useState<AuditEvent[]>([]);
-  const [exhausted, setExhausted] = useState(false);
-  const more = useAction();
   const now = useNow();
   const names = useMemberNames(project.companyId);
   const vars = { company: project.companyId, project: onlyProject ? project.id : null, action: family || null, limit: PAGE };
   const first = useAsync(
-    (signal) => {
-      setOlder([]);
-      setExhausted(false);
-      return allowed ? api.request<AuditLogData>(AUDIT_LOG, { ...vars, before: null }, { signal }).then((d) => d.auditLog) : null;
-    },
+    (signal) => (allowed ? api.request<AuditLogData>(AUDIT_LOG, { ...vars, before: null }, { signal }).then((d) => d.auditLog) : null),
     [project.id, project.companyId, onlyProject, family, allowed],
   );
+  // Older entries continue this first page only: another filter drops them, and an
+  // answer for the previous one is not appended.
+  const more = useOlderPages<AuditEvent>(first.data);
 
   if (!allowed) {
     return (
@@ -55,15 +51,15 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
     );
   }
 
-  const events = [...(first.data ?? []), ...older];
-  const loadOlder = async () => {
+  const events = [...(first.data ?? []), ...(more.pages?.items ?? [])];
+  // The cursor is the last entry's id, and a short page is the end.
+  const exhausted = !!more.pages && more.pages.cursor === null;
+  const loadOlder = () => {
     const last = events[events.length - 1];
     if (!last) return;
-    const page = await more.run(() => api.request<AuditLogData>(AUDIT_LOG, { ...vars, before: last.id }).then((d) => d.auditLog));
-    if (page) {
-      setOlder((o) => [...o, ...page]);
-      if (page.length < PAGE) setExhausted(true);
-    }
+    more.loadOlder((signal) =>
+      api.request<AuditLogData>(AUDIT_LOG, { ...vars, before: last.id }, { signal }).then((d) => ({ items: d.auditLog, cursor: d.auditLog.length < PAGE ? null : 'more' })),
+    );
   };
 
   return (
@@ -122,8 +118,8 @@ export function AuditTab({ project, company }: { project: Project; company: Comp
       )}
       {more.error && <ErrorNotice error={more.error} title="Could not read older entries" />}
       {first.data && first.data.length === PAGE && !exhausted && (
-        <button type="button" class="button" onClick={loadOlder} disabled={more.busy}>
-          {more.busy ? 'Loading…' : 'Older'}
+        <button type="button" class="button" onClick={loadOlder} disabled={more.loading} data-testid="audit-older">
+          {more.loading ? 'Loading…' : 'Older'}
         </button>
       )}
     </SettingsTab>

@@ -7,14 +7,25 @@ import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { MEMBERS, REMOVE_MEMBER, SET_MEMBER_ROLE, SET_PROJECT_ACCESS, type Member, type MembersData } from './api';
-import { assignableRoles, atLeast, canManageMember, needsProjectGrant, PROJECT_ROLES, roleName } from './logic';
+import { assignableRoles, atLeast, canManageMember, needsProjectGrant, PROJECT_ROLES, projectAfterLeaving, roleName } from './logic';
+import type { SetAppState } from '../state/useAppState';
+import { DEFAULT_STATE } from '../state/url';
 import { RoleNote, SettingsTab } from './parts';
 import { Badge } from '../ui/Badge';
 import { ConfirmButton } from '../ui/ConfirmButton';
 import { useAction } from '../ui/useAction';
 import { TableHead } from '../ui/TableHead';
 
-export function MembersTab({ project, company }: { project: Project; company: Company | null }) {
+interface Props {
+  project: Project;
+  company: Company | null;
+  /** Every project the caller reaches: where to go after leaving the company. */
+  projects: Project[];
+  setState: SetAppState;
+  reloadProjects(): void;
+}
+
+export function MembersTab({ project, company, projects, setState, reloadProjects }: Props) {
   const { api } = useServices();
   const companyId = project.companyId;
   const members = useAsync((signal) => api.request<MembersData>(MEMBERS, { company: companyId }, { signal }), [companyId]);
@@ -27,6 +38,19 @@ export function MembersTab({ project, company }: { project: Project; company: Co
   const mutate = async (query: string, variables: Record<string, unknown>) => {
     await action.run(() => api.request(query, variables));
     members.reload();
+  };
+
+  // Leaving the company ends access to its projects, this one included: go on to a
+  // project still reached, or start over from the top if there is none.
+  const leave = async (user: string) => {
+    if ((await action.run(() => api.request(REMOVE_MEMBER, { company: companyId, user }))) === undefined) return;
+    const next = projectAfterLeaving(projects, companyId);
+    if (next === null) {
+      window.location.assign('/');
+      return;
+    }
+    setState({ ...DEFAULT_STATE, live: false, page: 'explore', project: next });
+    reloadProjects();
   };
 
   return (
@@ -62,7 +86,7 @@ export function MembersTab({ project, company }: { project: Project; company: Co
                 busy={action.busy}
                 onRole={(role) => mutate(SET_MEMBER_ROLE, { company: companyId, user: m.user.id, role })}
                 onAccess={(role) => mutate(SET_PROJECT_ACCESS, { project: project.id, user: m.user.id, role })}
-                onRemove={() => mutate(REMOVE_MEMBER, { company: companyId, user: m.user.id })}
+                onRemove={() => (me !== null && me.id === m.user.id ? leave(m.user.id) : mutate(REMOVE_MEMBER, { company: companyId, user: m.user.id }))}
               />
             ))}
           </tbody>

@@ -17,7 +17,7 @@ import { ProjectTab } from './ProjectTab';
 import { RetentionTab } from './RetentionTab';
 import { SecretsTab } from './SecretsTab';
 
-export function SettingsPage({ state, setState, project, companies, reloadProjects }: PageProps) {
+export function SettingsPage({ state, setState, project, projects, companies, reloadProjects }: PageProps) {
   const tab = tabOf(state.sub);
   const company: Company | null = companies.find((c) => c.id === project.companyId) ?? null;
 
@@ -44,7 +44,7 @@ export function SettingsPage({ state, setState, project, companies, reloadProjec
       </aside>
       <section class="settings-main">
         {tab === 'project' && <ProjectTab project={project} company={company} reloadProjects={reloadProjects} />}
-        {tab === 'members' && <MembersTab project={project} company={company} />}
+        {tab === 'members' && <MembersTab project={project} company={company} projects={projects} setState={setState} reloadProjects={reloadProjects} />}
         {tab === 'invitations' && <InvitationsTab project={project} company={company} />}
         {tab === 'keys' && <KeysTab project={project} />}
         {tab === 'secrets' && <SecretsTab project={project} />}

@@ -2,7 +2,7 @@
 // sub-view a URL names, what a role may do, keep periods and the retention document,
 // and how states, times and sizes read.
 
-import type { Role } from '../api/types';
+import type { Project, Role } from '../api/types';
 import type { Invitation, RetentionPolicy, RetentionSpec } from './api';
 
 // ---- Sub-views ----
@@ -242,4 +242,9 @@ export function actorLabel(actor: string, names: ReadonlyMap<string, string> = n
 /** Loose e-mail check for the form: one `@`, something either side, no spaces. */
 export function looksLikeEmail(text: string): boolean {
   return /^[^\s@]+@[^\s@]+$/.test(text.trim());
+}
+
+/** After leaving a company: a project the caller still reaches (of another company), or null. */
+export function projectAfterLeaving(projects: readonly Pick<Project, 'id' | 'companyId'>[], companyId: string): string | null {
+  return projects.find((p) => p.companyId !== companyId)?.id ?? null;
 }

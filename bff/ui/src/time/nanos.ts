@@ -20,3 +20,12 @@ export function nanosToSeconds(nanos: string): number {
 export function nanosToMs(nanos: string): number {
   return nanosToSeconds(nanos) * 1_000;
 }
+
+/** `Nanos` as whole unix milliseconds, exactly (truncated; 0 for a value that is not a number): for showing an instant. */
+export function nanosToWholeMs(nanos: string): number {
+  try {
+    return Number(BigInt(nanos.trim()) / 1_000_000n);
+  } catch {
+    return 0;
+  }
+}

@@ -12,7 +12,7 @@ import type { SetAppState } from '../state/useAppState';
 import type { AppState } from '../state/url';
 import { withLive } from '../state/live';
 import { formatDateTime } from '../time/format';
-import { msToNanos } from '../time/nanos';
+import { msToNanos, nanosToWholeMs } from '../time/nanos';
 import { parseDuration, resolveRange } from '../time/range';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { TRACE_SERVICES, TRACES, type SpanStatus, type TraceService, type TraceServicesData, type TracesData } from './api';
@@ -21,7 +21,6 @@ import {
   filterProblems,
   formatNs,
   hasFilters,
-  nanosToMsExact,
   normaliseTraceId,
   operationOptionLabel,
   operationOptions,
@@ -90,6 +89,8 @@ export function TraceSearch({ state, setState, project }: Props) {
         .then((d) => d.traceServices);
     },
     [project.id, JSON.stringify(state.range), results.receivedAt],
+    // Read again after each search: the filters keep offering the list meanwhile.
+    { keep: `${project.id}\n${JSON.stringify(state.range)}` },
   );
 
   // Auto-refresh, skipped while the tab is hidden.
@@ -174,7 +175,7 @@ export function TraceSearch({ state, setState, project }: Props) {
                         setState(to);
                       }}
                     >
-                      <td class="tl-time">{formatDateTime(nanosToMsExact(t.start))}</td>
+                      <td class="tl-time">{formatDateTime(nanosToWholeMs(t.start))}</td>
                       <td class="tl-services-cell" data-testid="trace-services">
                         {!t.rootService && <em class="muted small">unknown root </em>}
                         {traceServiceChips(t.services ?? [], t.rootService).map((name) => (

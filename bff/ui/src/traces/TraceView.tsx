@@ -18,7 +18,6 @@ import {
   kindName,
   layoutWaterfall,
   nanosDiff,
-  nanosToMsExact,
   serviceColour,
   spanEvents,
   spanLinks,
@@ -31,6 +30,8 @@ import {
 import { AttributeTable, formatNanosTime, traceState } from './shared';
 import { AppLink } from '../ui/Link';
 import { Badge } from '../ui/Badge';
+import { activatesRow } from '../ui/keys';
+import { nanosToWholeMs } from '../time/nanos';
 
 interface Props {
   state: AppState;
@@ -106,7 +107,7 @@ export function TraceView({ state, setState, project, traceId }: Props) {
 
 function TraceHeader({ waterfall }: { waterfall: Waterfall }) {
   const root = waterfall.rows[0]!.span;
-  const startMs = nanosToMsExact(waterfall.start);
+  const startMs = nanosToWholeMs(waterfall.start);
   return (
     <header class="tl-trace-head">
       <h2 data-testid="trace-title">
@@ -181,7 +182,8 @@ function WaterfallView({ waterfall, rows, collapsed, selected, onSelect, onToggl
             tabIndex={0}
             onClick={() => onSelect(s.spanId)}
             onKeyDown={(e) => {
-              if (e.key === 'Enter' || e.key === ' ') {
+              // A key pressed on a link or button inside the row is theirs.
+              if (activatesRow(e)) {
                 e.preventDefault();
                 onSelect(s.spanId);
               }

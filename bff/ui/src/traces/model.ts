@@ -349,11 +349,3 @@ export function normaliseTraceId(text: string): string | null {
   return /^[0-9a-f]{32}$/.test(t) ? t : null;
 }
 
-/** A `Nanos` instant as unix ms (to the ms) — see time/nanos.ts for the general case. */
-export function nanosToMsExact(nanos: string): number {
-  try {
-    return Number(BigInt(nanos) / 1_000_000n);
-  } catch {
-    return 0;
-  }
-}

@@ -11,11 +11,12 @@ import { ErrorNotice } from '../ui/ErrorNotice';
 import { LiveSwitch, RefreshSelect } from '../ui/LiveControls';
 import { DATA_PRESENCE, type DataPresenceData } from './api';
 import { withParam, type AppState } from '../state/url';
-import { attributeEntries, formatValue, nanosToMsExact, serviceColour } from './model';
+import { attributeEntries, formatValue, serviceColour } from './model';
 import type { LiveTail } from './useLiveTail';
 import './traces.css';
 import { LiveBadge } from '../ui/LiveBadge';
 import { liveStatus } from '../state/live';
+import { nanosToWholeMs } from '../time/nanos';
 
 /** How often a project without any data is checked again. */
 const EMPTY_POLL_MS = 5_000;
@@ -164,7 +165,7 @@ export function SearchTail({
 
 /** "13:04:05.123" in the browser's zone, for a `Nanos` instant. */
 export function formatNanosTime(nanos: string): string {
-  const ms = nanosToMsExact(nanos);
+  const ms = nanosToWholeMs(nanos);
   return `${formatTime(ms)}.${String(((ms % 1_000) + 1_000) % 1_000).padStart(3, '0')}`;
 }
 

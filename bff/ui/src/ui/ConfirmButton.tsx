@@ -2,7 +2,7 @@
 // "Revoke" → "Revoke key? [Revoke] [Cancel]". Used wherever something is deleted,
 // revoked or expired.
 
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 export function ConfirmButton({
   label,
@@ -25,6 +25,11 @@ export function ConfirmButton({
   testid?: string;
 }) {
   const [asking, setAsking] = useState(false);
+  // The question takes the focus, so Enter confirms and Tab reaches Cancel.
+  const confirm = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (asking) confirm.current?.focus();
+  }, [asking]);
   if (!asking) {
     return (
       <button type="button" class="button small danger-outline" disabled={disabled || busy} onClick={() => setAsking(true)} data-testid={testid}>
@@ -43,7 +48,7 @@ export function ConfirmButton({
           onConfirm();
         }}
         data-testid={testid ? `${testid}-confirm` : undefined}
-        autoFocus
+        ref={confirm}
       >
         {confirmLabel ?? label}
       </button>

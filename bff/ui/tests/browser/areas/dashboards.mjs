@@ -125,6 +125,11 @@ export default function dashboards({ step, server, page, screenshot }) {
 
   step('a stat widget shows the latest values summed', async () => {
     await page.click('[data-testid="add-widget"]');
+    // The dialog takes the focus on its first field.
+    await eventually(
+      async () => page.evaluate(() => !!document.activeElement?.closest('[data-testid="widget-editor"] .modal-body') && /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName)),
+      { what: 'the focus in the widget editor’s first field' },
+    );
     await page.selectOption('[data-testid="widget-kind"]', 'stat');
     await page.selectOption('[data-testid="widget-metric"]', METRIC);
     await page.fill('[data-testid="widget-title-input"]', 'Total load');
@@ -149,6 +154,23 @@ export default function dashboards({ step, server, page, screenshot }) {
     await eventually(async () => (await layoutOf('w2')) === '6,0,5,6', { what: `the stat to move (it is ${await layoutOf('w2')})` });
     assert.equal(await layoutOf('w1'), '0,0,6,7', 'the chart did not move');
     await screenshot(page, 'dashboards-edit-mode');
+    // Unsaved: leaving for another page asks first, and declining stays here, edits kept.
+    const here = page.url();
+    const asked = [];
+    const decline = (d) => {
+      asked.push(d.message());
+      void d.dismiss();
+    };
+    page.once('dialog', decline);
+    await page.click('[data-testid="nav-explore"]');
+    await eventually(async () => asked.length === 1, { what: 'the leave question', timeoutMs: 20_000 });
+    assert.match(asked[0], /unsaved changes/);
+    assert.equal(page.url(), here);
+    // Back (to the list) asks too, and declining puts the dashboard's address back.
+    page.once('dialog', decline);
+    await page.evaluate(() => history.back());
+    await eventually(async () => asked.length === 2 && page.url() === here, { what: 'the question on Back and the address restored', timeoutMs: 20_000 });
+    assert.equal(await layoutOf('w2'), '6,0,5,6', 'the edits are still there');
     await save();
     await page.reload();
     await page.waitForSelector(widget('w2'));

@@ -139,15 +139,18 @@ export default function logs({ step, server, page, screenshot }) {
     assert.equal(await page.inputValue('[data-testid="filter-severity"]'), '13');
   });
 
-  step('logs: older pages come through the cursor', async () => {
-    await page.goto(`${server.baseUrl}/logs?project=default&service=ui-bulk`);
+  step('logs: older pages come through the cursor, and auto-refresh waits while they are shown', async () => {
+    await page.goto(`${server.baseUrl}/logs?project=default&service=ui-bulk&refresh=10s`);
     await eventually(async () => (await count()) === 100, { what: 'the first page of 100' });
     assert.equal((await shown())[0][1], 'bulk record 0');
-    await page.click('[data-testid="log-older"]');
+    assert.equal(await page.locator('[data-testid="log-refresh-paused"]').count(), 0, 'auto-refresh runs over the first page alone');
+    // A double click asks for the older page once: it is not appended twice.
+    await page.dblclick('[data-testid="log-older"]');
     await eventually(async () => (await count()) === 105, { what: 'the older page appended' });
     const bodies = (await shown()).map(([, b]) => b);
     assert.deepEqual(bodies, BULK.map((r) => r.body));
     await page.waitForSelector('[data-testid="log-end"]');
+    assert.match(await page.textContent('[data-testid="log-refresh-paused"]'), /Auto-refresh paused/);
   });
 
   step('logs: the live tail receives new records, and pause holds them back', async () => {
