@@ -144,6 +144,8 @@ export default function dashboards({ step, server, page, screenshot }) {
 
   step('a widget resized and moved in edit mode keeps its layout after saving and reloading', async () => {
     await page.click('[data-testid="edit-dashboard"]');
+    // Measured once edit mode has laid the grid out (its handles are there).
+    await page.waitForSelector(`${widget('w2')} [data-testid="widget-resize"]`, { state: 'visible' });
     const gridBox = await page.locator(grid).boundingBox();
     const column = (gridBox.width + 8) / 12;
     const row = 48;
