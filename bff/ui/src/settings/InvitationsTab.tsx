@@ -20,8 +20,8 @@ import {
   type ResendInvitationData,
   type SentInvitation,
 } from './api';
-import { actorLabel, assignableRoles, atLeast, invitationOpen, invitationState, looksLikeEmail, needsProjectGrant, parseTime, PROJECT_ROLES, roleName } from './logic';
-import { RoleNote, SettingsTab } from './parts';
+import { actorLabel, assignableRoles, atLeast, invitationOpen, invitationState, looksLikeEmail, needsProjectGrant, parseTime, roleName } from './logic';
+import { ProjectRoleOptions, RoleNote, SettingsTab } from './parts';
 import { Badge } from '../ui/Badge';
 import { ConfirmButton } from '../ui/ConfirmButton';
 import { useAction } from '../ui/useAction';
@@ -215,12 +215,7 @@ function InviteForm({
         <span>Access to {project.name}</span>
         {needsProjectGrant(role) ? (
           <select value={projectRole} onChange={(e) => setProjectRole(e.currentTarget.value as Role | '')} data-testid="invite-project-role">
-            <option value="">no access</option>
-            {PROJECT_ROLES.map((r) => (
-              <option key={r} value={r}>
-                {roleName(r)}
-              </option>
-            ))}
+            <ProjectRoleOptions />
           </select>
         ) : (
           <span class="static-field muted">every project</span>

@@ -7,10 +7,10 @@ import { useServices } from '../app/context';
 import { useAsync } from '../app/useAsync';
 import { ErrorNotice } from '../ui/ErrorNotice';
 import { MEMBERS, REMOVE_MEMBER, SET_MEMBER_ROLE, SET_PROJECT_ACCESS, type Member, type MembersData } from './api';
-import { assignableRoles, atLeast, canManageMember, needsProjectGrant, PROJECT_ROLES, projectAfterLeaving, roleName } from './logic';
+import { assignableRoles, atLeast, canManageMember, needsProjectGrant, projectAfterLeaving, roleName } from './logic';
 import type { SetAppState } from '../state/useAppState';
 import { DEFAULT_STATE } from '../state/url';
-import { RoleNote, SettingsTab } from './parts';
+import { ProjectRoleOptions, RoleNote, SettingsTab } from './parts';
 import { Badge } from '../ui/Badge';
 import { ConfirmButton } from '../ui/ConfirmButton';
 import { useAction } from '../ui/useAction';
@@ -167,12 +167,7 @@ function MemberRow({
             onChange={(e) => onAccess((e.currentTarget.value || null) as Role | null)}
             data-testid="member-access"
           >
-            <option value="">no access</option>
-            {PROJECT_ROLES.map((r) => (
-              <option key={r} value={r}>
-                {roleName(r)}
-              </option>
-            ))}
+            <ProjectRoleOptions />
           </select>
         ) : (
           <span>{grant ? roleName(grant) : <span class="muted">no access</span>}</span>

@@ -4,7 +4,7 @@
 
 import type { ComponentChildren } from 'preact';
 import type { Role } from '../api/types';
-import { roleName } from './logic';
+import { PROJECT_ROLES, roleName } from './logic';
 
 /** Why an action is not offered: the role it needs and the caller's. */
 export function RoleNote({ needs, role, what }: { needs: string; role: Role | null; what: string }) {
@@ -25,5 +25,19 @@ export function SettingsTab({ title, head, wide, testid, children }: { title: st
       </header>
       {children}
     </div>
+  );
+}
+
+/** The choices of a role on one project, "no access" (the empty value) first. */
+export function ProjectRoleOptions() {
+  return (
+    <>
+      <option value="">no access</option>
+      {PROJECT_ROLES.map((r) => (
+        <option key={r} value={r}>
+          {roleName(r)}
+        </option>
+      ))}
+    </>
   );
 }
