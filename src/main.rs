@@ -23,13 +23,16 @@ use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
 use cloudgrid_proto::bus::memory::{MemoryBus, MemoryBusConfig};
 use cloudgrid_proto::health::Health;
 use cloudgrid_proto::service_auth::{MIN_TOKEN_LEN, ServiceToken};
+use cloudgrid_proto::subjects;
 use cloudgrid_read::grpc::{GrpcRead, ReadService};
 use cloudgrid_read::{ReadApi, ReadConfig, StorageRead};
 use cloudgrid_sinks::TelemetryWriter;
+use cloudgrid_sinks::telemetry::{SelfTelemetry, SelfTelemetryConfig};
 use cloudgrid_sinks::surreal::{
     CompactionConfig, EngineMemory, MaintenanceConfig, Scheduler, SchedulerConfig, Store, SurrealConfig, SurrealWriter,
 };
 use cloudgrid_sources::{Collector, CollectorConfig};
+use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +63,21 @@ enum Target {
     /// (CLOUDGRID_RETENTION_SCHEDULER_ENABLED); `maintenance run` runs once and exits.
     #[command(name = "maintenance", alias = "storage-maintenance")]
     Maintenance(MaintenanceArgs),
+}
+
+impl Target {
+    /// The service name, as the command line spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Target::All => "all",
+            Target::Collector => "collector",
+            Target::StorageWrite => "storage-write",
+            Target::ControlPlane => "control-plane",
+            Target::StorageRead => "storage-read",
+            Target::Bff => "bff",
+            Target::Maintenance(_) => "storage-maintenance",
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +143,19 @@ struct Common {
     /// How long a session lasts after sign-in (e.g. 7d).
     #[arg(long, env = "CLOUDGRID_SESSION_TTL", default_value = "7d", global = true)]
     session_ttl: String,
+    /// Self-observability: OTLP/HTTP base URL of a CloudGrid collector that receives
+    /// this process's own traces, logs and metrics (off when unset).
+    #[arg(long, env = "CLOUDGRID_SELF_OTLP_ENDPOINT", global = true)]
+    self_otlp_endpoint: Option<String>,
+    /// The ingest key of the project that receives this process's telemetry.
+    #[arg(long, env = "CLOUDGRID_SELF_OTLP_KEY", global = true, hide_env_values = true)]
+    self_otlp_key: Option<String>,
+    /// How often this process's metrics are exported.
+    #[arg(long, env = "CLOUDGRID_SELF_OTLP_INTERVAL_MS", default_value_t = 10_000, global = true)]
+    self_otlp_interval_ms: u64,
+    /// `service.name` of this process's telemetry. Default: cloudgrid-<target>.
+    #[arg(long, env = "CLOUDGRID_SELF_OTLP_SERVICE_NAME", global = true)]
+    self_otlp_service_name: Option<String>,
     /// Where embedded storage and the bootstrap key live.
     #[arg(long, env = "CLOUDGRID_DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
@@ -448,6 +479,27 @@ impl Common {
     fn shares_control_storage(&self) -> bool {
         let remote = self.surreal_url.as_deref().is_some_and(|u| u.starts_with("ws://") || u.starts_with("wss://"));
         remote || self.target_all
+    }
+
+    /// Self-observability settings; `None` when off (no endpoint set).
+    fn self_telemetry(&self, target: Target) -> Result<Option<SelfTelemetryConfig>> {
+        let Some(endpoint) = self.self_otlp_endpoint.clone().filter(|e| !e.trim().is_empty()) else {
+            if self.self_otlp_key.is_some() {
+                bail!("CLOUDGRID_SELF_OTLP_KEY is set but CLOUDGRID_SELF_OTLP_ENDPOINT is not: set both to export this process's telemetry");
+            }
+            return Ok(None);
+        };
+        let Some(key) = self.self_otlp_key.clone() else {
+            bail!("CLOUDGRID_SELF_OTLP_ENDPOINT needs CLOUDGRID_SELF_OTLP_KEY: an ingest key of the project that receives the telemetry");
+        };
+        let config = SelfTelemetryConfig {
+            endpoint,
+            key,
+            service_name: self.self_otlp_service_name.clone().unwrap_or_else(|| format!("cloudgrid-{}", target.name())),
+            interval: std::time::Duration::from_millis(self.self_otlp_interval_ms),
+        };
+        config.validate().map_err(|e| anyhow::anyhow!("CLOUDGRID_SELF_OTLP_ENDPOINT / _KEY / _INTERVAL_MS: {e}"))?;
+        Ok(Some(config))
     }
 
     fn service_token(&self) -> Result<ServiceToken> {
@@ -779,18 +831,12 @@ fn tune_allocator() {}
 #[tokio::main]
 async fn main() -> Result<()> {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLOUDGRID_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let target = cli.target.unwrap_or(Target::All);
     let mut common = cli.common;
     common.target_all = target == Target::All;
     let health = Health::default();
+    let self_telemetry = init_logging(&common, target, &health)?;
     // Not ready until every target of this process is up; not ready again while draining.
     let readiness = health.readiness("startup");
     let shutdown = CancellationToken::new();
@@ -825,6 +871,46 @@ async fn main() -> Result<()> {
     let admin = common.addr(common.admin_addr, 9464);
     serve(&mut servers, "health", admin, cloudgrid_sources::admin::router(health.clone()), &shutdown).await?;
 
+    let outcome = run(target, common, health, readiness, shutdown, servers).await;
+    if let Some(t) = self_telemetry {
+        t.shutdown().await;
+    }
+    outcome
+}
+
+/// Logs to stderr (`CLOUDGRID_LOG` filters) and, when configured, to CloudGrid itself.
+fn init_logging(common: &Common, target: Target, health: &Health) -> Result<Option<SelfTelemetry>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CLOUDGRID_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,surrealdb=warn,surrealkv=warn"))
+    };
+    let (telemetry, layer) = match common.self_telemetry(target)? {
+        Some(config) => {
+            let endpoint = config.endpoint.clone();
+            let (telemetry, layer) = SelfTelemetry::start(config, health.clone());
+            println!("self-observability: exporting traces, logs and metrics to {endpoint}");
+            (Some(telemetry), Some(layer))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(layer.map(|l| l.with_filter(filter())))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        .init();
+    Ok(telemetry)
+}
+
+async fn run(
+    target: Target,
+    common: Common,
+    health: Health,
+    readiness: cloudgrid_proto::health::Readiness,
+    shutdown: CancellationToken,
+    mut servers: tokio::task::JoinSet<Result<()>>,
+) -> Result<()> {
     match target {
         Target::All => {
             if common.timely_addresses.is_some() {
@@ -876,7 +962,16 @@ async fn main() -> Result<()> {
             let url = common.control_plane_addr.url();
             let keys = Arc::new(GrpcKeyVerifier::new(&url, &common.service_token()?)?);
             println!("control plane: {url}");
-            start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
+            let revocations = bus.listen(subjects::KEYS_REVOKED).await?;
+            let collector = start_collector(&common, &mut servers, bus, keys, &health, &shutdown).await?;
+            // A key revoked anywhere is refused here on its next request, not once the
+            // cached verdict expires.
+            tokio::spawn(async move {
+                let mut revocations = revocations;
+                while revocations.next().await.is_some() {
+                    collector.invalidate_keys();
+                }
+            });
             run_until_stopped(servers, None, Drain::InFlight, &shutdown, &readiness).await
         }
         Target::StorageWrite => {
@@ -908,6 +1003,9 @@ async fn main() -> Result<()> {
                 Some(_) => Some(common.bus(true, &health).await?),
                 None => None,
             };
+            if let Some(bus) = wake.clone() {
+                announce_revocations(control.key_revocations(), bus);
+            }
             let _notifier = cloudgrid_control::notifier::spawn((*control).clone(), common.notifier()?, wake);
             if common.local() {
                 let boot = control.bootstrap_local(&common.data_dir).await?;
@@ -961,6 +1059,17 @@ async fn main() -> Result<()> {
     }
 }
 
+/// Tells the collectors when the control plane revokes keys.
+fn announce_revocations(mut revocations: tokio::sync::watch::Receiver<u64>, bus: Arc<dyn Bus>) {
+    tokio::spawn(async move {
+        while revocations.changed().await.is_ok() {
+            if let Err(e) = bus.notify(subjects::KEYS_REVOKED, Default::default()).await {
+                tracing::warn!("could not announce a key revocation (collectors drop it when their cache expires): {e}");
+            }
+        }
+    });
+}
+
 /// Finishes a rotation of the provider-secret key: what old keys sealed is sealed again
 /// under the current one.
 async fn reseal(control: &ControlPlane) -> Result<()> {
@@ -997,6 +1106,8 @@ async fn serve(
     router: axum::Router,
     shutdown: &CancellationToken,
 ) -> Result<()> {
+    // A span per request (exported with self-observability), but not for the probes.
+    let router = if what == "health" { router } else { router.layer(request_spans(what)) };
     let listener = TcpListener::bind(addr).await.with_context(|| format!("{what}: cannot listen on {addr}"))?;
     println!("{what} listening on {}", listener.local_addr()?);
     let (stop, grace) = (shutdown.clone(), shutdown.clone());
@@ -1013,6 +1124,41 @@ async fn serve(
         }
     });
     Ok(())
+}
+
+/// One span per request: method and path (never the query string, which may carry a
+/// sign-in code), the listener, and the response status.
+fn request_spans(
+    what: &'static str,
+) -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+    (),
+    impl Fn(&axum::http::Response<axum::body::Body>, std::time::Duration, &tracing::Span) + Clone,
+    (),
+    (),
+    (),
+> {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(move |r: &axum::http::Request<axum::body::Body>| {
+            let (method, path) = (r.method().as_str(), r.uri().path());
+            tracing::info_span!(
+                "request",
+                otel.name = %format!("{method} {path}"),
+                otel.kind = "server",
+                http.request.method = %method,
+                url.path = %path,
+                server = what,
+                http.response.status_code = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(|r: &axum::http::Response<axum::body::Body>, _: std::time::Duration, span: &tracing::Span| {
+            span.record("http.response.status_code", i64::from(r.status().as_u16()));
+        })
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
 }
 
 async fn run_until_stopped(

@@ -98,6 +98,29 @@ impl Histogram {
     }
 }
 
+/// What [`Health::snapshot`] gives for one metric name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilySnapshot {
+    pub name: String,
+    pub help: String,
+    pub kind: Kind,
+    pub series: Vec<(Vec<(String, String)>, SampleValue)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValue {
+    Number(u64),
+    /// `counts` per bucket, not cumulative: one per bound, then the count above the last.
+    Histogram { bounds_seconds: &'static [f64], counts: Vec<u64>, sum_seconds: f64 },
+}
+
 /// One component's readiness flag.
 #[derive(Clone, Debug)]
 pub struct Readiness(Arc<AtomicBool>);
@@ -157,6 +180,38 @@ impl Health {
     pub fn not_ready(&self) -> Vec<String> {
         let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         ready.iter().filter(|(_, r)| !r.load(Ordering::Relaxed)).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Every family's current values, for exporters other than `/metrics`.
+    pub fn snapshot(&self) -> Vec<FamilySnapshot> {
+        let families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        families
+            .iter()
+            .map(|(name, f)| FamilySnapshot {
+                name: name.clone(),
+                help: f.help.clone(),
+                kind: match f.kind {
+                    "counter" => Kind::Counter,
+                    "gauge" => Kind::Gauge,
+                    _ => Kind::Histogram,
+                },
+                series: f
+                    .series
+                    .iter()
+                    .map(|(labels, cell)| {
+                        let value = match cell {
+                            Cell::Value(v) => SampleValue::Number(v.load(Ordering::Relaxed)),
+                            Cell::Histogram(h) => SampleValue::Histogram {
+                                bounds_seconds: &DURATION_BOUNDS,
+                                counts: h.buckets.iter().chain([&h.above]).map(|n| n.load(Ordering::Relaxed)).collect(),
+                                sum_seconds: h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                            },
+                        };
+                        (labels.clone(), value)
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition of every family.

@@ -22,6 +22,11 @@ pub fn ingest_project(subject: &str) -> Option<&str> {
     (rest == "ingest" || rest.ends_with(".ingest")).then_some(project).filter(|p| !p.is_empty())
 }
 
+/// The control plane revoked keys (or deleted a project, which takes its keys along):
+/// collectors drop the key verdicts they cached. A notification that is lost costs at
+/// most the cache's lifetime.
+pub const KEYS_REVOKED: &str = "control.keys.revoked";
+
 /// `live.<project>.<kind>`: post-persist notifications of one project.
 pub fn live(project_id: &str, kind: LiveKind) -> String {
     format!("live.{project_id}.{}", kind.token())

@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod live;
 pub mod retention;
 pub mod surreal;
+pub mod telemetry;
 
 use std::collections::HashMap;
 

@@ -11,7 +11,8 @@ use hmac::Mac;
 use serde_json::{Value as J, json};
 
 use crate::graphql::{Client, query};
-use crate::harness::{Spec, otel_send};
+use crate::deployment::Deployment;
+use crate::harness::otel_send;
 
 pub type Calls = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
 
@@ -39,10 +40,10 @@ pub async fn receiver() -> (std::net::SocketAddr, Calls) {
 async fn a_rule_fires_on_sdk_points_is_kept_in_history_and_calls_its_webhook_once_for_the_burst() {
     let (hook, calls) = receiver().await;
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Spec::new("all", dir.path()).start();
+    let proc = Deployment::new(dir.path()).start().await;
     let http = proc.addr("OTLP/HTTP");
     let gql = proc.addr("GraphQL (BFF)");
-    let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file").trim().to_string();
+    let key = proc.ingest_key();
 
     query(gql, "mutation { setWebhookAllowList(company: \"default\", entries: [\"127.0.0.1\"]) }", json!({})).await;
     let made = query(

@@ -12,7 +12,8 @@ use serde_json::{Value as J, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Spec, otel_send};
+use crate::deployment::Deployment;
+use crate::harness::otel_send;
 
 pub async fn query(addr: SocketAddr, query: &str, variables: J) -> J {
     let body = reqwest::Client::new()
@@ -88,10 +89,10 @@ fn sum_points(result: &J) -> BTreeMap<String, f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn what_the_python_sdk_sends_arrives_live_and_is_found_by_graphql() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Spec::new("all", dir.path()).start();
+    let proc = Deployment::new(dir.path()).start().await;
     let http = proc.addr("OTLP/HTTP");
     let gql = proc.addr("GraphQL (BFF)");
-    let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file");
+    let key = proc.ingest_key();
 
     let mut request = format!("ws://{gql}/graphql").into_client_request().expect("request");
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));

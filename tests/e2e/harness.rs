@@ -127,20 +127,7 @@ impl Process {
 
     /// Waits until `sample` reaches `want`; fails with the log after `timeout`.
     pub async fn wait_metric(&self, sample: &str, want: u64, timeout: Duration) {
-        let start = Instant::now();
-        let mut backoff = Duration::from_millis(20);
-        loop {
-            let got = self.metric(sample).await;
-            if got >= want {
-                assert_eq!(got, want, "{sample} overshot");
-                return;
-            }
-            if start.elapsed() > timeout {
-                panic!("{sample} is {got}, wanted {want}; log:\n{}", self.log_text());
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(500));
-        }
+        wait_for(sample, want, timeout, || self.metric(sample), || self.log_text()).await
     }
 
     /// Waits until `sample` exceeds `floor`.
@@ -189,6 +176,31 @@ impl Drop for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Waits until `read` gives `want` (more is a failure: something counted twice); fails
+/// with `log` after `timeout`.
+pub async fn wait_for<F: std::future::Future<Output = u64>>(
+    what: &str,
+    want: u64,
+    timeout: Duration,
+    read: impl Fn() -> F,
+    log: impl Fn() -> String,
+) {
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let got = read().await;
+        if got >= want {
+            assert_eq!(got, want, "{what} overshot");
+            return;
+        }
+        if start.elapsed() > timeout {
+            panic!("{what} is {got}, wanted {want}; log:\n{}", log());
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
     }
 }
 

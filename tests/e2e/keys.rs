@@ -5,7 +5,7 @@
 
 use serde_json::{Value as J, json};
 
-use crate::harness::Spec;
+use crate::deployment::Deployment;
 
 /// What the collector answers an empty OTLP/HTTP trace export sent with `key`.
 async fn export(http: std::net::SocketAddr, key: &str) -> u16 {
@@ -34,9 +34,9 @@ async fn graphql(bff: std::net::SocketAddr, key: Option<&str>, query: &str) -> (
 #[tokio::test]
 async fn a_key_revoked_through_graphql_is_refused_by_the_collector_at_once() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Spec::new("all", dir.path()).start();
+    let proc = Deployment::new(dir.path()).start().await;
     let (http, bff) = (proc.addr("OTLP/HTTP"), proc.addr("GraphQL (BFF)"));
-    let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key").trim().to_string();
+    let key = proc.ingest_key();
     assert_eq!(export(http, &key).await, 200, "the bootstrap key ingests");
     // The collector now holds the key's verdict; revoking must drop it.
     let (_, keys) = graphql(bff, None, "{ apiKeys(project: \"default\") { id scope revoked } }").await;
@@ -75,13 +75,14 @@ async fn an_invitation_made_through_graphql_arrives_by_smtp() {
     let mut line = String::new();
     BufReader::new(smtp.stdout.take().expect("stdout")).read_line(&mut line).expect("smtp sink");
     let port = line.strip_prefix("ready ").and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or_else(|| panic!("SMTP server: {line:?}"));
-    let proc = Spec::new("all", &dir.path().join("cg"))
+    let proc = Deployment::new(&dir.path().join("cg"))
         .env("CLOUDGRID_SMTP_HOST", "127.0.0.1")
         .env("CLOUDGRID_SMTP_PORT", port)
         .env("CLOUDGRID_SMTP_TLS", "none")
         .env("CLOUDGRID_SMTP_FROM", "CloudGrid <noreply@cloudgrid.test>")
         .env("CLOUDGRID_PUBLIC_URL", "https://cloudgrid.example.com")
-        .start();
+        .start()
+        .await;
     let (_, sent) = graphql(
         proc.addr("GraphQL (BFF)"),
         None,

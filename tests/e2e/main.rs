@@ -2,6 +2,7 @@
 //! checked after a graceful stop.
 
 mod harness;
+mod deployment;
 mod crash;
 mod config;
 mod drain;
@@ -14,3 +15,4 @@ mod retention;
 mod keys;
 mod nats_auth;
 mod services;
+mod self_telemetry;

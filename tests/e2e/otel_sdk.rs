@@ -1,14 +1,14 @@
-//! The OpenTelemetry Python SDK sends every signal over HTTP and gRPC to `cloudgrid all`;
+//! The OpenTelemetry Python SDK sends every signal over HTTP and gRPC to a deployment;
 //! every exported item is then found in storage with its attributes intact, and the
 //! rollups of the same measurements exported with delta and cumulative temporality agree.
 
 use std::time::Duration;
 
-use cloudgrid_sinks::surreal::{Store, SurrealConfig};
 use cloudgrid_operators::records::MetricKind;
 use serde_json::{Value, json};
 
-use crate::harness::{Spec, otel_send};
+use crate::deployment::Deployment;
+use crate::harness::otel_send;
 
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
@@ -17,10 +17,10 @@ fn n(v: &Value) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_items_are_all_stored_intact() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Spec::new("all", dir.path()).env("CLOUDGRID_WORKERS", 2).start();
+    let proc = Deployment::new(dir.path()).env("CLOUDGRID_WORKERS", 2).start().await;
     let (http, grpc) = (proc.addr("OTLP/HTTP"), proc.addr("OTLP/gRPC"));
-    let key = std::fs::read_to_string(dir.path().join("ingest-key")).expect("key file");
-    let key = key.trim();
+    let key = proc.ingest_key();
+    let key = key.as_str();
 
     let sent = [
         ("http", otel_send("http", &format!("http://{http}"), key, "http")),
@@ -48,11 +48,8 @@ async fn python_sdk_items_are_all_stored_intact() {
     // The catalog's memory is reported with the rest of the process's.
     assert!(proc.metric("cloudgrid_catalog_series").await > 0, "catalog series reported");
     assert!(proc.metric("cloudgrid_catalog_bytes").await > 0, "catalog memory reported");
-    proc.stop();
-
-    let store = Store::open(&SurrealConfig::new(format!("surrealkv://{}", dir.path().join("db").display())))
-        .await
-        .expect("open the stopped instance's storage");
+    let stopped = proc.stop();
+    let store = stopped.store().await;
     let counts = store.counts("default").await.expect("counts");
     assert_eq!((counts.spans, counts.logs, counts.points), (spans, logs, points));
 

@@ -5,83 +5,19 @@
 //! rollups equal a recomputation from the stored points, and the BFF answers queries and
 //! live subscriptions through storage-read.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cloudgrid_bench::drive::{self, DriveConfig, Protocol, SignalKind};
 use cloudgrid_bench::generate::Shape;
 use cloudgrid_proto::bus::Bus;
 use cloudgrid_proto::bus::jetstream::{JetStreamBus, JetStreamConfig};
-use cloudgrid_sinks::surreal::{Store, SurrealConfig};
+use cloudgrid_sinks::surreal::Store;
 
+use crate::deployment::{SurrealServer, free_port, nats_url};
 use crate::harness::{ANY_PORT, Spec};
 
 const POINTS: u64 = 40_000;
 const SERIES: u64 = 200;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-    l.local_addr().expect("addr").port()
-}
-
-/// A SurrealDB server in memory, stopped on drop.
-struct SurrealServer {
-    child: Child,
-    url: String,
-    log: std::path::PathBuf,
-}
-
-impl SurrealServer {
-    async fn start(dir: &std::path::Path) -> Self {
-        let bin = std::env::var("CLOUDGRID_TEST_SURREAL_SERVER")
-            .expect("CLOUDGRID_TEST_SURREAL_SERVER names the SurrealDB server binary (.ci/run builds it)");
-        let port = free_port();
-        let log = dir.join("surreal.log");
-        let out = std::fs::File::create(&log).expect("log");
-        let child = Command::new(&bin)
-            .args(["start", "--user", "root", "--pass", "root", "--bind", &format!("127.0.0.1:{port}"), "memory"])
-            .stdout(Stdio::from(out.try_clone().expect("log")))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {bin}: {e}"));
-        let server = Self { child, url: format!("ws://127.0.0.1:{port}"), log };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.map(|r| r.status().is_success()).ok() != Some(true) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "SurrealDB did not answer; log:\n{}",
-                std::fs::read_to_string(&server.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    /// How an in-process store reaches the server.
-    fn config(&self) -> SurrealConfig {
-        let mut config = SurrealConfig::new(self.url.clone());
-        config.username = Some("root".into());
-        config.password = Some("root".into());
-        config
-    }
-
-    fn with(&self, spec: Spec) -> Spec {
-        spec.env("CLOUDGRID_SURREAL_URL", &self.url)
-            .env("CLOUDGRID_SURREAL_USER", "root")
-            .env("CLOUDGRID_SURREAL_PASSWORD", "root")
-    }
-}
-
-impl Drop for SurrealServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nats_url() -> String {
-    std::env::var("CLOUDGRID_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_share_a_surrealdb_server_and_storage_write_runs_as_a_cluster() {
