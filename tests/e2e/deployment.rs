@@ -221,7 +221,7 @@ pub struct Stopped {
 }
 
 impl Stopped {
-    /// The deployment's database.
+    /// The deployment's database, open while `self` is (a SurrealDB server stops with it).
     pub async fn store(&self) -> Store {
         let config = match &self.backing {
             Backing::Embedded => SurrealConfig::new(format!("surrealkv://{}", self.dir.join("db").display())),

@@ -30,6 +30,8 @@ async fn what_is_sent_after_a_restart_is_stored_as_well() {
         proc.wait_metric(SAMPLE, 40, Duration::from_secs(60)).await;
         println!("round {round}: stored");
     }
-    let store = proc.stop().store().await;
+    // The database outlives the processes as long as `stopped` does.
+    let stopped = proc.stop();
+    let store = stopped.store().await;
     assert_eq!(store.counts("default").await.expect("counts").spans, 80);
 }

@@ -48,7 +48,8 @@ async fn a_process_reports_on_itself_to_a_project_through_otlp() {
         assert!(Instant::now() < deadline, "spans {spans}, logs {logs}, points {points}; log:\n{}", receiver.log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let store = receiver.stop().store().await;
+    let stopped = receiver.stop();
+    let store = stopped.store().await;
     let spans = store.spans("default").await.expect("spans");
     let request = spans
         .iter()
