@@ -32,6 +32,14 @@ pub enum SignalKind {
 }
 
 impl SignalKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalKind::Metrics => "metrics",
+            SignalKind::Traces => "traces",
+            SignalKind::Logs => "logs",
+        }
+    }
+
     /// The `kind` label of `cloudgrid_pipeline_persisted_total`.
     fn persisted_kind(self) -> &'static str {
         match self {
@@ -285,6 +293,9 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
             let scraper = scraper.clone();
             let expected = config.requests * config.shape.items_per_request;
             let deadline = config.persist_timeout;
+            // Rejected items are never persisted: the wait is for the rest.
+            let (rejected, failed) = (rejected.clone(), failed.clone());
+            let per_request = config.shape.items_per_request;
             Some(tokio::spawn(async move {
                 let mut curve: Vec<(Instant, u64)> = Vec::new();
                 loop {
@@ -293,7 +304,8 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
                     if curve.last().is_none_or(|(_, c)| *c != v) {
                         curve.push((now, v));
                     }
-                    if v >= expected || started.elapsed() > deadline {
+                    let lost = rejected.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) * per_request;
+                    if v >= expected.saturating_sub(lost) || started.elapsed() > deadline {
                         return curve;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -9,6 +9,7 @@ pub mod drive;
 pub mod explorer;
 pub mod generate;
 pub mod live;
+pub mod probe;
 pub mod query;
 pub mod rollup;
 pub mod victoria;

@@ -17,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Probe {
+    /// The deployment probe: sustained ingest per signal, ingest→queryable and
+    /// ingest→live latency, query latency and alert detection latency against one
+    /// deployment; writes a JSON record and a Markdown summary naming the deployment.
+    Probe(ProbeArgs),
     /// Drive OTLP load and report accepted/s, persisted/s and send→persisted latency.
     Ingest {
         /// OTLP receiver, e.g. http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:4317 (gRPC).
@@ -178,6 +182,64 @@ enum Probe {
     },
 }
 
+/// The deployment probe's settings.
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// `local` or `production-like`; production-like needs the environment and image named.
+    #[arg(long, env = "CLOUDGRID_BENCH_DEPLOYMENT_PROFILE", value_enum, default_value = "local")]
+    profile: cloudgrid_bench::probe::Profile,
+    /// The environment measured (e.g. `eu-prod-2`).
+    #[arg(long, env = "CLOUDGRID_BENCH_ENVIRONMENT_ID")]
+    environment_id: Option<String>,
+    /// The image the environment runs (tag or digest).
+    #[arg(long, env = "CLOUDGRID_BENCH_IMAGE_TAG")]
+    image_tag: Option<String>,
+    /// The collector's OTLP/HTTP.
+    #[arg(long, env = "CLOUDGRID_BENCH_ENDPOINT", default_value = "http://127.0.0.1:4318")]
+    endpoint: String,
+    /// The collector's OTLP/gRPC; when given, ingest is measured over it too.
+    #[arg(long, env = "CLOUDGRID_BENCH_GRPC_ENDPOINT")]
+    grpc_endpoint: Option<String>,
+    /// The BFF's GraphQL endpoint.
+    #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL", default_value = "http://127.0.0.1:8080/graphql")]
+    graphql: String,
+    /// Bearer credential for GraphQL (deployed mode: a read key of the project).
+    #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL_TOKEN", hide_env_values = true)]
+    graphql_token: Option<String>,
+    /// storage-write's health surface (process 0 of a cluster).
+    #[arg(long, env = "CLOUDGRID_BENCH_ADMIN", default_value = "http://127.0.0.1:9464")]
+    admin: String,
+    #[arg(long, env = "CLOUDGRID_BENCH_PROJECT", default_value = "default")]
+    project: String,
+    /// Ingest key of the project (or the file holding it, with @path).
+    #[arg(long, env = "CLOUDGRID_BENCH_KEY", hide_env_values = true)]
+    key: String,
+    /// Where alert webhooks reach this probe (the deployment's control plane calls it).
+    #[arg(long, default_value = "127.0.0.1:9099")]
+    receiver: std::net::SocketAddr,
+    /// Where the JSON record and the Markdown summary are written.
+    #[arg(long, default_value = "docs/benchmarks")]
+    out_dir: std::path::PathBuf,
+    /// Requests per signal in the sustained-ingest step.
+    #[arg(long, default_value_t = 200)]
+    requests: u64,
+    #[arg(long, default_value_t = 1_000)]
+    items_per_request: u64,
+    #[arg(long, default_value_t = 10_000)]
+    series: u64,
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Samples of the ingest→queryable and query latencies.
+    #[arg(long, default_value_t = 30)]
+    samples: usize,
+    #[arg(long, default_value_t = 20)]
+    live_subscriptions: usize,
+    #[arg(long, default_value_t = 15)]
+    live_seconds: u64,
+    #[arg(long, default_value_t = 10)]
+    alert_rounds: usize,
+}
+
 /// The live-view probe's settings.
 #[derive(clap::Args, Debug)]
 struct LiveArgs {
@@ -268,6 +330,43 @@ fn ingest_key(given: String) -> Result<String> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.probe {
+        Probe::Probe(a) => {
+            anyhow::ensure!(a.requests >= 1 && a.samples >= 1 && a.series >= 1, "--requests, --samples and --series at least 1");
+            let config = cloudgrid_bench::probe::ProbeConfig {
+                environment: cloudgrid_bench::probe::Environment {
+                    profile: a.profile,
+                    environment_id: a.environment_id,
+                    image_tag: a.image_tag,
+                },
+                otlp_http: a.endpoint,
+                otlp_grpc: a.grpc_endpoint,
+                graphql: a.graphql,
+                graphql_token: a.graphql_token,
+                admin: a.admin,
+                project: a.project,
+                key: ingest_key(a.key)?,
+                receiver: a.receiver,
+                scale: cloudgrid_bench::probe::Scale {
+                    requests: a.requests,
+                    items_per_request: a.items_per_request,
+                    series: a.series,
+                    concurrency: a.concurrency,
+                    samples: a.samples,
+                    live_subscriptions: a.live_subscriptions,
+                    live_seconds: a.live_seconds,
+                    alert_rounds: a.alert_rounds,
+                },
+                out_dir: a.out_dir,
+                progress: true,
+            };
+            config.environment.validate()?;
+            let (record, json_path, md_path) = cloudgrid_bench::probe::run(config).await?;
+            println!("{}", std::fs::read_to_string(&md_path)?);
+            eprintln!("wrote {} and {}", json_path.display(), md_path.display());
+            if !record.skipped.is_empty() {
+                eprintln!("{} step(s) skipped; see the summary", record.skipped.len());
+            }
+        }
         Probe::Live(a) => {
             let key = ingest_key(a.key)?;
             let seconds = (a.warmup_s + a.duration_s) as f64;

@@ -176,6 +176,15 @@ impl Deployment {
             .unwrap_or_else(|| panic!("no process of the deployment announced a {what} listener"))
     }
 
+    /// The health surface of the process that runs the pipeline (`all` or storage-write).
+    pub fn pipeline_admin(&self) -> SocketAddr {
+        self.processes
+            .iter()
+            .find(|p| p.name == "all" || p.name == "storage-write")
+            .map(|p| p.admin)
+            .expect("a pipeline process")
+    }
+
     /// The ingest key the local bootstrap made for project `default`.
     pub fn ingest_key(&self) -> String {
         let file = match self.stopped.backing {

@@ -16,3 +16,4 @@ mod keys;
 mod nats_auth;
 mod services;
 mod self_telemetry;
+mod probe;

