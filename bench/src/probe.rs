@@ -375,6 +375,15 @@ fn file_safe(s: &str) -> String {
 }
 
 async fn graphql(http: &reqwest::Client, config: &ProbeConfig, query: &str, variables: J) -> Result<J> {
+    let (status, body) = graphql_answer(http, config, query, variables).await?;
+    if !status.is_success() || !body["errors"].is_null() {
+        bail!("GraphQL answered {status}: {}", body["errors"]);
+    }
+    Ok(body["data"].clone())
+}
+
+/// The whole answer, errors included.
+async fn graphql_answer(http: &reqwest::Client, config: &ProbeConfig, query: &str, variables: J) -> Result<(reqwest::StatusCode, J)> {
     let mut request = http
         .post(&config.graphql)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -385,10 +394,7 @@ async fn graphql(http: &reqwest::Client, config: &ProbeConfig, query: &str, vari
     let response = request.send().await.with_context(|| format!("GraphQL at {}", config.graphql))?;
     let status = response.status();
     let body: J = serde_json::from_slice(&response.bytes().await?).with_context(|| format!("GraphQL answered {status} without JSON"))?;
-    if !status.is_success() || !body["errors"].is_null() {
-        bail!("GraphQL answered {status}: {}", body["errors"]);
-    }
-    Ok(body["data"].clone())
+    Ok((status, body))
 }
 
 /// One span at a time: from the collector's acceptance to the first GraphQL answer that
@@ -433,14 +439,19 @@ async fn ingest_to_queryable(http: &reqwest::Client, config: &ProbeConfig) -> Re
         let trace_id = hex(&trace_id);
         let deadline = accepted + Duration::from_secs(60);
         loop {
-            let found = graphql(
+            let (status, found) = graphql_answer(
                 http,
                 config,
                 "query($p: String!, $t: String!) { trace(project: $p, traceId: $t) { spanId } }",
                 json!({ "p": config.project, "t": trace_id }),
             )
             .await?;
-            if found["trace"].as_array().is_some_and(|a| !a.is_empty()) {
+            // Until it is stored, the trace is not found: an error of its own code.
+            let not_yet = found["errors"].as_array().is_some_and(|e| e.iter().all(|e| e["extensions"]["code"] == "NOT_FOUND"));
+            if !status.is_success() || (!found["errors"].is_null() && !not_yet) {
+                bail!("GraphQL answered {status}: {}", found["errors"]);
+            }
+            if found["data"]["trace"].as_array().is_some_and(|a| !a.is_empty()) {
                 samples.push(accepted.elapsed().as_secs_f64() * 1e3);
                 break;
             }
