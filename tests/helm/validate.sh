@@ -94,6 +94,7 @@ allowed = {
     "CLOUDGRID_SMTP_PASSWORD": {"control-plane"},
     "CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEY": {"control-plane"},
     "CLOUDGRID_PROVIDER_SECRET_ENCRYPTION_KEYS_OLD": {"control-plane"},
+    "CLOUDGRID_SELF_OTLP_KEY": {"bff", "collector", "control-plane", "storage-read", "storage-write", "maintenance"},
 }
 needed = {
     "storage-write": {"CLOUDGRID_SURREAL_PASSWORD", "CLOUDGRID_NATS_URL"},
@@ -171,6 +172,28 @@ for d in docs:
         svc = services.get(host)
         if not svc or component(svc) != target or not any(str(p_["port"]) == port for p_ in svc["spec"]["ports"]):
             problems.append(f"{comp}: {var}={env.get(var)} is not the {target} Service's name and port")
+# Self-observability, when on: every service exports to the collector Service (4318), as
+# cloudgrid-<service>, and its NetworkPolicy lets it reach the collector.
+workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+exporting = {component(d): {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])} for d in workloads}
+if any("CLOUDGRID_SELF_OTLP_KEY" in env for env in exporting.values()):
+    collector_svc = next((n for n, svc in services.items() if component(svc) == "collector"), None)
+    policies = {component(d): d for d in docs if d["kind"] == "NetworkPolicy"}
+    for comp, env in exporting.items():
+        endpoint = (env.get("CLOUDGRID_SELF_OTLP_ENDPOINT") or {}).get("value")
+        if endpoint != f"http://{collector_svc}:4318":
+            problems.append(f"{comp}: self-observability endpoint {endpoint!r} is not the collector Service")
+        if (env.get("CLOUDGRID_SELF_OTLP_SERVICE_NAME") or {}).get("value") != f"cloudgrid-{comp}":
+            problems.append(f"{comp}: self-observability service name is not cloudgrid-{comp}")
+        policy = policies.get(comp)
+        if comp != "collector" and policy is not None:
+            reaches = any(
+                any(p_.get("port") == 4318 for p_ in rule.get("ports", []))
+                and any((to.get("podSelector") or {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "collector" for to in rule.get("to", []))
+                for rule in policy["spec"].get("egress", [])
+            )
+            if not reaches:
+                problems.append(f"{comp}: its NetworkPolicy does not let it reach the collector for self-observability")
 missing = {"bff", "collector", "control-plane", "storage-read", "storage-write", "maintenance"} - seen
 if missing:
     problems.append(f"no workload for {sorted(missing)}")
@@ -179,7 +202,8 @@ if missing:
 groups = {"surreal": {"storage-write", "storage-read", "control-plane", "maintenance"},
           "nats": {"collector", "storage-write", "storage-read", "control-plane"},
           "oidc": {"bff"}, "smtp": {"control-plane"}, "provider": {"control-plane"},
-          "token": {"bff", "collector", "control-plane", "storage-read"}}
+          "token": {"bff", "collector", "control-plane", "storage-read"},
+          "self-telemetry": {"bff", "collector", "control-plane", "storage-read", "storage-write", "maintenance"}}
 for name, users in secret_users.items():
     group = next((g for g in groups if g in name), None)
     if group and not users <= groups[group]:
@@ -336,7 +360,11 @@ run_profile variants --set serviceToken.peerTokens.enabled=true --set storageWri
   --set bff.service.type=LoadBalancer --set collector.service.type=LoadBalancer --set collector.grpcLoadBalancer.enabled=true \
   --set controlPlane.service.clusterIP=10.96.0.40 --set storageRead.service.clusterIP=10.96.0.41 \
   --set smtp.delivery=smtp --set smtp.host=smtp.example.com --set smtp.from=noreply@example.com --set smtp.auth.enabled=true \
-  --set smtp.auth.username=cloudgrid --set smtp.auth.password=smtp-test-password
+  --set smtp.auth.username=cloudgrid --set smtp.auth.password=smtp-test-password \
+  --set selfObservability.enabled=true --set selfObservability.existingSecret=cg-self-telemetry
+
+# Self-observability on, with the network policies: every service reaches the collector.
+run_profile self-observability --set selfObservability.enabled=true --set selfObservability.existingSecret=cg-self-telemetry
 
 echo "== renderings that must fail"
 expect_failure "production-like without image digest" "image.digest is required" \
@@ -344,6 +372,8 @@ expect_failure "production-like without image digest" "image.digest is required"
 expect_failure "production-like without Secret names" "existingSecret is required" \
   -f "$CHART/values-production-like.yaml" --set image.digest="$TEST_DIGEST"
 expect_failure "malformed digest" "image.digest must look like sha256:" --set image.digest=sha256:abc
+expect_failure "self-observability without the key's Secret" "selfObservability.existingSecret is required" \
+  --set selfObservability.enabled=true
 expect_failure "two maintenance replicas" "maintenance.replicas must be 0 or 1" --set maintenance.replicas=2
 expect_failure "embedded storage URL" "surreal.url must be ws:// or wss://" --set surreal.url=surrealkv:///data
 

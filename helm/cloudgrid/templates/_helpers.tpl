@@ -150,6 +150,21 @@ already holds (upgrades), else a new random one.
       {{- end }}
 {{- end -}}
 
+{{/* Self-observability settings of one service: (dict "root" $ "component" "x"). */}}
+{{- define "cloudgrid.env.selfObservability" }}
+{{- $so := .root.Values.selfObservability }}
+{{- if $so.enabled }}
+{{- $secret := required "selfObservability.existingSecret is required when selfObservability.enabled: the Secret holding the receiving project's ingest key" $so.existingSecret }}
+- name: CLOUDGRID_SELF_OTLP_ENDPOINT
+  value: {{ $so.endpoint | default (printf "http://%s:4318" (include "cloudgrid.componentName" (dict "root" .root "component" "collector"))) | quote }}
+{{- include "cloudgrid.envFromSecret" (dict "name" "CLOUDGRID_SELF_OTLP_KEY" "secret" $secret "key" $so.secretKey) }}
+- name: CLOUDGRID_SELF_OTLP_INTERVAL_MS
+  value: {{ $so.intervalMs | int | toString | quote }}
+- name: CLOUDGRID_SELF_OTLP_SERVICE_NAME
+  value: {{ printf "cloudgrid-%s" .component | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* What every service gets: services mode, the log filter, the admin address. */}}
 {{- define "cloudgrid.env.common" }}
 - name: CLOUDGRID_DEPLOYMENT_MODE
@@ -284,6 +299,9 @@ spec:
         - {{ .component }}
       env:
         {{- include "cloudgrid.env.common" $root | trim | nindent 8 }}
+        {{- with (include "cloudgrid.env.selfObservability" (dict "root" $root "component" .component) | trim) }}
+        {{- . | nindent 8 }}
+        {{- end }}
         {{- with (.env | trim) }}
         {{- . | nindent 8 }}
         {{- end }}
@@ -489,6 +507,9 @@ spec:
   {{- end }}
   egress:
     {{- .egress | trim | nindent 4 }}
+    {{- if and .root.Values.selfObservability.enabled (not .root.Values.selfObservability.endpoint) (ne .component "collector") }}
+    {{- include "cloudgrid.egress.component" (dict "root" .root "component" "collector" "port" 4318) | trim | nindent 4 }}
+    {{- end }}
     {{- with .svc.networkPolicy.extraEgress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
