@@ -35,40 +35,48 @@ export function Grid({ widgets, ctx, edit }: Props) {
   const grid = useRef<HTMLDivElement>(null);
   const [drag, setDrag] = useState<Drag | null>(null);
   const [preview, setPreview] = useState<Widget[] | null>(null);
+  // The drag in progress and where it would put everything, as the pointer events see
+  // them: set at once, not at the next render, so a quick press, move and release (or
+  // one drag right after another) is seen whole and by the right drag.
+  const dragRef = useRef<Drag | null>(null);
   const previewRef = useRef<Widget[] | null>(null);
-  previewRef.current = preview;
   const editRef = useRef(edit);
   editRef.current = edit;
   const widgetsRef = useRef(widgets);
   widgetsRef.current = widgets;
 
+  // One set of listeners for the grid's life; they act on whatever drag is current.
   useEffect(() => {
-    if (!drag) return;
     const columnWidth = () => {
       const width = grid.current?.clientWidth ?? 0;
       return (width + GAP) / GRID_COLUMNS;
     };
     const onMove = (e: PointerEvent) => {
-      if (e.pointerId !== drag.pointerId) return;
+      const d = dragRef.current;
+      if (!d || e.pointerId !== d.pointerId) return;
       e.preventDefault();
-      const cells = cellsMoved(e.clientX - drag.startX, e.clientY - drag.startY, columnWidth(), ROW_HEIGHT + GAP);
-      const next = moveWidget(widgetsRef.current, drag.id, dragged(drag.start, drag.mode, cells));
-      setPreview((p) => (p && sameLayouts(p, next) ? p : next));
+      const cells = cellsMoved(e.clientX - d.startX, e.clientY - d.startY, columnWidth(), ROW_HEIGHT + GAP);
+      const next = moveWidget(widgetsRef.current, d.id, dragged(d.start, d.mode, cells));
+      if (previewRef.current && sameLayouts(previewRef.current, next)) return;
+      previewRef.current = next;
+      setPreview(next);
     };
     const finish = (commit: boolean) => {
       const next = previewRef.current;
+      dragRef.current = null;
+      previewRef.current = null;
       setDrag(null);
       setPreview(null);
       if (commit && next && !sameLayouts(next, widgetsRef.current)) editRef.current?.onChange(next);
     };
     const onUp = (e: PointerEvent) => {
-      if (e.pointerId === drag.pointerId) finish(true);
+      if (dragRef.current && e.pointerId === dragRef.current.pointerId) finish(true);
     };
     const onCancel = (e: PointerEvent) => {
-      if (e.pointerId === drag.pointerId) finish(false);
+      if (dragRef.current && e.pointerId === dragRef.current.pointerId) finish(false);
     };
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') finish(false);
+      if (e.key === 'Escape' && dragRef.current) finish(false);
     };
     window.addEventListener('pointermove', onMove);
     window.addEventListener('pointerup', onUp);
@@ -80,7 +88,7 @@ export function Grid({ widgets, ctx, edit }: Props) {
       window.removeEventListener('pointercancel', onCancel);
       window.removeEventListener('keydown', onKey);
     };
-  }, [drag]);
+  }, []);
 
   const shown = preview ?? widgets;
   const rows = Math.max(gridRows(shown), 1);
@@ -89,7 +97,10 @@ export function Grid({ widgets, ctx, edit }: Props) {
     if (e.button !== 0) return;
     e.preventDefault();
     e.stopPropagation();
-    setDrag({ id: w.id, mode, startX: e.clientX, startY: e.clientY, start: w.layout, pointerId: e.pointerId });
+    const d = { id: w.id, mode, startX: e.clientX, startY: e.clientY, start: w.layout, pointerId: e.pointerId };
+    dragRef.current = d;
+    previewRef.current = null;
+    setDrag(d);
   };
 
   // The keyboard's way: arrows move a focused widget by a cell, Shift+arrows resize it.
