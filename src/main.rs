@@ -1107,7 +1107,7 @@ async fn serve(
     shutdown: &CancellationToken,
 ) -> Result<()> {
     // A span per request (exported with self-observability), but not for the probes.
-    let router = if what == "health" { router } else { router.layer(request_spans(what)) };
+    let router = if what == "health" { router } else { with_request_spans(router, what) };
     let listener = TcpListener::bind(addr).await.with_context(|| format!("{what}: cannot listen on {addr}"))?;
     println!("{what} listening on {}", listener.local_addr()?);
     let (stop, grace) = (shutdown.clone(), shutdown.clone());
@@ -1128,37 +1128,29 @@ async fn serve(
 
 /// One span per request: method and path (never the query string, which may carry a
 /// sign-in code), the listener, and the response status.
-fn request_spans(
-    what: &'static str,
-) -> tower_http::trace::TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
-    (),
-    impl Fn(&axum::http::Response<axum::body::Body>, std::time::Duration, &tracing::Span) + Clone,
-    (),
-    (),
-    (),
-> {
-    tower_http::trace::TraceLayer::new_for_http()
-        .make_span_with(move |r: &axum::http::Request<axum::body::Body>| {
-            let (method, path) = (r.method().as_str(), r.uri().path());
-            tracing::info_span!(
-                "request",
-                otel.name = %format!("{method} {path}"),
-                otel.kind = "server",
-                http.request.method = %method,
-                url.path = %path,
-                server = what,
-                http.response.status_code = tracing::field::Empty,
-            )
-        })
-        .on_request(())
-        .on_response(|r: &axum::http::Response<axum::body::Body>, _: std::time::Duration, span: &tracing::Span| {
-            span.record("http.response.status_code", i64::from(r.status().as_u16()));
-        })
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(())
+fn with_request_spans(router: axum::Router, what: &'static str) -> axum::Router {
+    router.layer(
+        tower_http::trace::TraceLayer::new_for_http()
+            .make_span_with(move |r: &axum::http::Request<axum::body::Body>| {
+                let (method, path) = (r.method().as_str(), r.uri().path());
+                tracing::info_span!(
+                    "request",
+                    otel.name = %format!("{method} {path}"),
+                    otel.kind = "server",
+                    http.request.method = %method,
+                    url.path = %path,
+                    server = what,
+                    http.response.status_code = tracing::field::Empty,
+                )
+            })
+            .on_request(())
+            .on_response(|r: &axum::http::Response<axum::body::Body>, _: std::time::Duration, span: &tracing::Span| {
+                span.record("http.response.status_code", i64::from(r.status().as_u16()));
+            })
+            .on_body_chunk(())
+            .on_eos(())
+            .on_failure(()),
+    )
 }
 
 async fn run_until_stopped(

@@ -12,11 +12,11 @@ use cloudgrid_sinks::surreal::EngineMemory;
 #[command(name = "cloudgrid-bench", version, about = "Benchmark probes for a CloudGrid deployment")]
 struct Cli {
     #[command(subcommand)]
-    probe: Probe,
+    probe: Command,
 }
 
 #[derive(Subcommand)]
-enum Probe {
+enum Command {
     /// The deployment probe: sustained ingest per signal, ingest→queryable and
     /// ingest→live latency, query latency and alert detection latency against one
     /// deployment; writes a JSON record and a Markdown summary naming the deployment.
@@ -330,7 +330,7 @@ fn ingest_key(given: String) -> Result<String> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.probe {
-        Probe::Probe(a) => {
+        Command::Probe(a) => {
             anyhow::ensure!(a.requests >= 1 && a.samples >= 1 && a.series >= 1, "--requests, --samples and --series at least 1");
             let config = cloudgrid_bench::probe::ProbeConfig {
                 environment: cloudgrid_bench::probe::Environment {
@@ -367,7 +367,7 @@ async fn main() -> Result<()> {
                 eprintln!("{} step(s) skipped; see the summary", record.skipped.len());
             }
         }
-        Probe::Live(a) => {
+        Command::Live(a) => {
             let key = ingest_key(a.key)?;
             let seconds = (a.warmup_s + a.duration_s) as f64;
             let shape_args = Load { series: a.series, items_per_request: 1_000, requests: (a.points_per_s * seconds / 1_000.0) as u64 + 1, concurrency: 4, age: "0s".into() };
@@ -402,7 +402,7 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
+        Command::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
             let key = ingest_key(key)?;
             let shape = load.recent_shape()?;
             let Load { items_per_request, requests, concurrency, .. } = load;
@@ -424,12 +424,12 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Decode { series, items_per_request, requests, rounds } => {
+        Command::Decode { series, items_per_request, requests, rounds } => {
             let shape = Shape { series, items_per_request, start_unix_nano: 1_700_000_000_000_000_000 };
             let report = cloudgrid_bench::decode::run(shape, requests, rounds);
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::AlertLatency { graphql, endpoint, key, admin, prometheus, receiver, rounds, pause_ms, timeout_s } => {
+        Command::AlertLatency { graphql, endpoint, key, admin, prometheus, receiver, rounds, pause_ms, timeout_s } => {
             let key = ingest_key(key)?;
             let report = cloudgrid_bench::alert_latency::run(cloudgrid_bench::alert_latency::AlertLatencyConfig {
                 graphql,
@@ -445,7 +445,7 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::AlertRules { series, metrics, rules, steps, warmup_steps, epoch_points, step_s } => {
+        Command::AlertRules { series, metrics, rules, steps, warmup_steps, epoch_points, step_s } => {
             let report = cloudgrid_bench::alert_rules::run(&cloudgrid_bench::alert_rules::AlertRulesConfig {
                 series,
                 metrics,
@@ -457,7 +457,7 @@ async fn main() -> Result<()> {
             })?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Victoria { url, load, timeout_s } => {
+        Command::Victoria { url, load, timeout_s } => {
             let shape = load.recent_shape()?;
             let Load { requests, concurrency, .. } = load;
             let report = cloudgrid_bench::victoria::run(cloudgrid_bench::victoria::VmConfig {
@@ -471,18 +471,18 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Query { series, hours, step_s, repeats, memtable_bytes, block_cache_bytes } => {
+        Command::Query { series, hours, step_s, repeats, memtable_bytes, block_cache_bytes } => {
             anyhow::ensure!(repeats >= 1 && hours >= 1 && step_s >= 60, "--repeats and --hours at least 1, --step-s at least 60");
             let engine = EngineMemory { memtable_bytes, block_cache_bytes };
             let report = cloudgrid_bench::query::run(series, hours, step_s, repeats, engine).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Authorize { companies, projects_per_company, calls } => {
+        Command::Authorize { companies, projects_per_company, calls } => {
             anyhow::ensure!(companies >= 1 && projects_per_company >= 1 && calls >= 100, "--companies and --projects-per-company at least 1, --calls at least 100");
             let report = cloudgrid_bench::authorize::run(companies, projects_per_company, calls).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Probe::Explorer { series, repeats, storage_loads } => {
+        Command::Explorer { series, repeats, storage_loads } => {
             anyhow::ensure!(repeats >= 1, "--repeats must be at least 1");
             let report = tokio::task::spawn_blocking(move || cloudgrid_bench::explorer::run(series, repeats)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -491,7 +491,7 @@ async fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
         }
-        Probe::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {
+        Command::Rollup { series, rounds, workers, interval_s, late_share, epoch_points } => {
             anyhow::ensure!((0.0..=1.0).contains(&late_share), "--late-share must be between 0 and 1");
             anyhow::ensure!(workers >= 1, "--workers must be at least 1");
             let interval = Duration::from_secs(interval_s.max(1));

@@ -40,7 +40,7 @@ pub async fn receiver() -> (std::net::SocketAddr, Calls) {
 async fn a_rule_fires_on_sdk_points_is_kept_in_history_and_calls_its_webhook_once_for_the_burst() {
     let (hook, calls) = receiver().await;
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Deployment::new(dir.path()).start().await;
+    let proc = Deployment::configure(dir.path()).start().await;
     let http = proc.addr("OTLP/HTTP");
     let gql = proc.addr("GraphQL (BFF)");
     let key = proc.ingest_key();

@@ -164,7 +164,7 @@ pub struct Deployment {
 
 impl Deployment {
     /// A deployment whose processes keep their data under `dir`.
-    pub fn new(dir: &Path) -> Deploy {
+    pub fn configure(dir: &Path) -> Deploy {
         Deploy { dir: dir.to_path_buf(), env: Vec::new() }
     }
 

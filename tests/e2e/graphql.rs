@@ -89,7 +89,7 @@ fn sum_points(result: &J) -> BTreeMap<String, f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn what_the_python_sdk_sends_arrives_live_and_is_found_by_graphql() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Deployment::new(dir.path()).start().await;
+    let proc = Deployment::configure(dir.path()).start().await;
     let http = proc.addr("OTLP/HTTP");
     let gql = proc.addr("GraphQL (BFF)");
     let key = proc.ingest_key();

@@ -34,7 +34,7 @@ async fn graphql(bff: std::net::SocketAddr, key: Option<&str>, query: &str) -> (
 #[tokio::test]
 async fn a_key_revoked_through_graphql_is_refused_by_the_collector_at_once() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Deployment::new(dir.path()).start().await;
+    let proc = Deployment::configure(dir.path()).start().await;
     let (http, bff) = (proc.addr("OTLP/HTTP"), proc.addr("GraphQL (BFF)"));
     let key = proc.ingest_key();
     assert_eq!(export(http, &key).await, 200, "the bootstrap key ingests");
@@ -75,7 +75,7 @@ async fn an_invitation_made_through_graphql_arrives_by_smtp() {
     let mut line = String::new();
     BufReader::new(smtp.stdout.take().expect("stdout")).read_line(&mut line).expect("smtp sink");
     let port = line.strip_prefix("ready ").and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or_else(|| panic!("SMTP server: {line:?}"));
-    let proc = Deployment::new(&dir.path().join("cg"))
+    let proc = Deployment::configure(&dir.path().join("cg"))
         .env("CLOUDGRID_SMTP_HOST", "127.0.0.1")
         .env("CLOUDGRID_SMTP_PORT", port)
         .env("CLOUDGRID_SMTP_TLS", "none")

@@ -17,7 +17,7 @@ fn n(v: &Value) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_sdk_items_are_all_stored_intact() {
     let dir = tempfile::tempdir().expect("tmp");
-    let proc = Deployment::new(dir.path()).env("CLOUDGRID_WORKERS", 2).start().await;
+    let proc = Deployment::configure(dir.path()).env("CLOUDGRID_WORKERS", 2).start().await;
     let (http, grpc) = (proc.addr("OTLP/HTTP"), proc.addr("OTLP/gRPC"));
     let key = proc.ingest_key();
     let key = key.as_str();

@@ -8,7 +8,7 @@ use crate::deployment::{Deployment, free_port};
 #[tokio::test(flavor = "multi_thread")]
 async fn the_probe_measures_every_step_and_records_the_deployment() {
     let dir = tempfile::tempdir().expect("tmp");
-    let deployment = Deployment::new(&dir.path().join("deployment")).start().await;
+    let deployment = Deployment::configure(&dir.path().join("deployment")).start().await;
     let out = dir.path().join("records");
     let config = |environment: Environment| ProbeConfig {
         environment,

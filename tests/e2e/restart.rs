@@ -16,7 +16,7 @@ async fn what_is_sent_after_a_restart_is_stored_as_well() {
     let dir = tempfile::tempdir().expect("tmp");
     let http = reqwest::Client::new();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64;
-    let mut proc = Deployment::new(dir.path()).start().await;
+    let mut proc = Deployment::configure(dir.path()).start().await;
     for (round, first) in [(0u64, 0u64), (1, 40)] {
         if round > 0 {
             proc = proc.stop().start_again().await;

@@ -12,7 +12,7 @@ use crate::harness::Spec;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_process_reports_on_itself_to_a_project_through_otlp() {
     let dir = tempfile::tempdir().expect("tmp");
-    let receiver = Deployment::new(&dir.path().join("receiver")).start().await;
+    let receiver = Deployment::configure(&dir.path().join("receiver")).start().await;
     let key = receiver.ingest_key();
     let endpoint = format!("http://{}", receiver.addr("OTLP/HTTP"));
 
