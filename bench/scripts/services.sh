@@ -51,7 +51,7 @@ stop_all() {
 trap 'stop_all; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-addr() { sed -n "s/^$2 listening on //p" "$work/$1/out.log" | head -n 1; }
+addr() { sed -n "s|^$2 listening on ||p" "$work/$1/out.log" | head -n 1; }
 wait_ready() {
   for _ in $(seq 1 600); do grep -q '^ready' "$work/$1/out.log" && return 0; sleep 0.1; done
   echo "$1 did not start:" >&2; cat "$work/$1/out.log" >&2; exit 1
@@ -134,11 +134,11 @@ scale_run() {
       --items-per-request 1000 --requests "$per" --first-request $((i * per)) --concurrency 4 >"$work/send-$i.json" 2>/dev/null &
     senders+=($!)
   done
-  for p in "${senders[@]}"; do wait "$p"; done
+  for p in "${senders[@]}"; do wait "$p" || { echo "a sender failed:" >&2; cat "$work"/send-*.json >&2; exit 1; }; done
   local sent_s
   sent_s="$(date +%s.%N)"
   local done_n=0
-  for _ in $(seq 1 6000); do
+  for _ in $(seq 1 3000); do
     done_n="$(persisted "$writers")"
     [ "$done_n" -ge "$total" ] && break
     sleep 0.1

@@ -219,8 +219,11 @@ pub async fn run(config: ProbeConfig) -> Result<(ProbeRecord, PathBuf, PathBuf)>
     let mut transports = vec![(Protocol::Http, config.otlp_http.clone())];
     transports.extend(config.otlp_grpc.clone().map(|g| (Protocol::Grpc, g)));
     let runs = transports.len() as u64 * 3;
-    // The longest a run's items spread over: one millisecond per round of the series.
-    let span_ns = (config.scale.requests * config.scale.items_per_request + 1) * 1_000_000;
+    // The longest a run's items spread over: spans and logs a microsecond apart, metric
+    // points a millisecond per round of their series. All of it stays well inside the
+    // metric lateness (10 minutes by default).
+    let items = config.scale.requests * config.scale.items_per_request;
+    let span_ns = items * 1_000 + (items / config.scale.series.max(1) + 1) * 1_000_000;
     for (t, (protocol, endpoint)) in transports.into_iter().enumerate() {
         for (s, signal) in [SignalKind::Metrics, SignalKind::Traces, SignalKind::Logs].into_iter().enumerate() {
             bar.set_message(format!("sustained ingest: {} over {protocol:?}", signal.name()));
