@@ -255,70 +255,52 @@ pub async fn run(config: ProbeConfig) -> Result<(ProbeRecord, PathBuf, PathBuf)>
     }
 
     bar.set_message("ingest → queryable");
-    let queryable = match ingest_to_queryable(&http, &config).await {
-        Ok(l) => Some(l),
-        Err(e) => {
-            skipped.push(Skipped { step: "ingest_to_queryable".into(), reason: format!("{e:#}") });
-            None
-        }
-    };
+    let queryable = kept("ingest_to_queryable", ingest_to_queryable(&http, &config).await, &mut skipped);
     bar.inc(1);
 
     bar.set_message("query latency");
-    let query = match query_latency(&http, &config).await {
-        Ok(l) => Some(l),
-        Err(e) => {
-            skipped.push(Skipped { step: "query".into(), reason: format!("{e:#}") });
-            None
-        }
-    };
+    let query = kept("query", query_latency(&http, &config).await, &mut skipped);
     bar.inc(1);
 
     bar.set_message("ingest → live");
-    let live = match crate::live::run(crate::live::LiveConfig {
-        graphql: config.graphql.replacen("http", "ws", 1),
-        project: config.project.clone(),
-        endpoint: config.otlp_http.clone(),
-        key: config.key.clone(),
-        admin: None,
-        subscriptions: config.scale.live_subscriptions,
-        per_connection: config.scale.live_subscriptions.clamp(1, 50),
-        probes_per_s: 5.0,
-        duration: Duration::from_secs(config.scale.live_seconds),
-        warmup: Duration::from_secs(1),
-        points_per_s: 0.0,
-        load: None,
-    })
-    .await
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            skipped.push(Skipped { step: "ingest_to_live".into(), reason: format!("{e:#}") });
-            None
-        }
-    };
+    let live = kept(
+        "ingest_to_live",
+        crate::live::run(crate::live::LiveConfig {
+            graphql: config.graphql.replacen("http", "ws", 1),
+            project: config.project.clone(),
+            endpoint: config.otlp_http.clone(),
+            key: config.key.clone(),
+            admin: None,
+            subscriptions: config.scale.live_subscriptions,
+            per_connection: config.scale.live_subscriptions.clamp(1, 50),
+            probes_per_s: 5.0,
+            duration: Duration::from_secs(config.scale.live_seconds),
+            warmup: Duration::from_secs(1),
+            points_per_s: 0.0,
+            load: None,
+        })
+        .await,
+        &mut skipped,
+    );
     bar.inc(1);
 
     bar.set_message("alert detection");
-    let alert = match crate::alert_latency::run(crate::alert_latency::AlertLatencyConfig {
-        graphql: config.graphql.clone(),
-        otlp: config.otlp_http.clone(),
-        key: config.key.clone(),
-        admin: config.admin.clone(),
-        prometheus: None,
-        receiver: config.receiver,
-        rounds: config.scale.alert_rounds,
-        pause: Duration::from_millis(500),
-        timeout: Duration::from_secs(30),
-    })
-    .await
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            skipped.push(Skipped { step: "alert_detection".into(), reason: format!("{e:#}") });
-            None
-        }
-    };
+    let alert = kept(
+        "alert_detection",
+        crate::alert_latency::run(crate::alert_latency::AlertLatencyConfig {
+            graphql: config.graphql.clone(),
+            otlp: config.otlp_http.clone(),
+            key: config.key.clone(),
+            admin: config.admin.clone(),
+            prometheus: None,
+            receiver: config.receiver,
+            rounds: config.scale.alert_rounds,
+            pause: Duration::from_millis(500),
+            timeout: Duration::from_secs(30),
+        })
+        .await,
+        &mut skipped,
+    );
     bar.inc(1);
     bar.set_message("writing the record");
 
@@ -360,6 +342,11 @@ pub async fn run(config: ProbeConfig) -> Result<(ProbeRecord, PathBuf, PathBuf)>
     std::fs::write(&md_path, summary(&record, &json_path))?;
     bar.finish_with_message(format!("done in {:.0} s", record.seconds));
     Ok((record, json_path, md_path))
+}
+
+/// A step's result, or `None` with the reason kept among the skipped steps.
+fn kept<T>(step: &str, result: Result<T>, skipped: &mut Vec<Skipped>) -> Option<T> {
+    result.map_err(|e| skipped.push(Skipped { step: step.into(), reason: format!("{e:#}") })).ok()
 }
 
 fn unix_nano() -> u64 {
