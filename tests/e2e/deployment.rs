@@ -213,9 +213,25 @@ impl Deployment {
     }
 
     /// Stops every process gracefully (SIGTERM, in order); the database stays.
+    /// Then checks that no process wrote a credential of the run to its output: not the
+    /// service token, not the ingest key (but for local mode's one announcement of the
+    /// key it made, on the line after "created project").
     pub fn stop(self) -> Stopped {
+        let key = self.ingest_key();
+        let mut logs = Vec::new();
         for p in self.processes {
+            let name = p.name.clone();
+            let log = p.log.clone();
             p.stop();
+            logs.push((name, std::fs::read_to_string(&log).unwrap_or_default()));
+        }
+        for (name, log) in &logs {
+            let lines: Vec<&str> = log.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                assert!(!line.contains(SERVICE_TOKEN), "{name} wrote the service token to its output: {line}");
+                let announced = i > 0 && lines[i - 1].contains("created project") && lines[i - 1].contains("ingest key");
+                assert!(announced || !line.contains(&key), "{name} wrote the ingest key to its output: {line}");
+            }
         }
         self.stopped
     }
