@@ -89,6 +89,9 @@ pub struct Report {
     pub persisted_per_s: Option<f64>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+    /// Send → answered of the accepted requests, retries included.
+    pub ack_p50_ms: Option<f64>,
+    pub ack_p99_ms: Option<f64>,
 }
 
 enum Client {
@@ -143,12 +146,16 @@ impl Client {
     async fn send(&mut self, config: &DriveConfig, i: u64) -> Sent {
         let shape = &config.shape;
         let auth = format!("Bearer {}", config.key);
-        let grpc = |s: tonic::Status| {
-            if s.code() == tonic::Code::Unavailable {
+        // The codes the OTLP specification calls retryable, and a call cut off with its
+        // connection (the collector died mid-call), which the server dedupes on retry.
+        let grpc = |s: tonic::Status| match s.code() {
+            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::DeadlineExceeded | tonic::Code::Aborted => {
                 Sent::Retry(Duration::from_millis(200))
-            } else {
-                Sent::Failed(format!("{:?}: {}", s.code(), s.message()))
             }
+            tonic::Code::Unknown if s.message().contains("transport") || s.message().contains("connection") => {
+                Sent::Retry(Duration::from_millis(200))
+            }
+            code => Sent::Failed(format!("{code:?}: {}", s.message())),
         };
         fn request<T>(msg: T, auth: &str) -> tonic::Request<T> {
             let mut r = tonic::Request::new(msg);
@@ -178,7 +185,7 @@ impl Client {
                     body
                 };
                 match req.body(body).send().await {
-                    Err(e) => Sent::Retry(Duration::from_millis(200)).or_fail(e.is_connect(), e.to_string()),
+                    Err(e) => Sent::Retry(Duration::from_millis(200)).or_fail(!e.is_builder(), e.to_string()),
                     Ok(resp) => {
                         let status = resp.status().as_u16();
                         let retry_after = resp
@@ -214,8 +221,9 @@ impl Client {
 }
 
 impl Sent {
-    /// A connection refused is retried (the collector may be restarting); other
-    /// transport errors fail the request.
+    /// A transport error is retried, as OTLP exporters do: a connection refused (the
+    /// collector is restarting) or cut mid-request (it died). The server dedupes a
+    /// request it had accepted. A request that cannot be built fails.
     fn or_fail(self, retry: bool, why: String) -> Sent {
         if retry { self } else { Sent::Failed(why) }
     }
@@ -284,6 +292,7 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     // (send start, items) of every accepted request, to place each item in time.
     let sends: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let acks: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
 
     let sampler = match (&config.admin, baseline) {
@@ -318,8 +327,8 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
     let mut tasks = Vec::new();
     for _ in 0..config.concurrency {
         let config = config.clone();
-        let (next, retries, failed, rejected, sends, first_error) =
-            (next.clone(), retries.clone(), failed.clone(), rejected.clone(), sends.clone(), first_error.clone());
+        let (next, retries, failed, rejected, sends, acks, first_error) =
+            (next.clone(), retries.clone(), failed.clone(), rejected.clone(), sends.clone(), acks.clone(), first_error.clone());
         tasks.push(tokio::spawn(async move {
             let mut client = Client::new(&config).await?;
             loop {
@@ -338,6 +347,7 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
                     match client.send(&config, i).await {
                         Sent::Accepted(r) => {
                             rejected.fetch_add(r, Ordering::Relaxed);
+                            acks.lock().await.push(t0.elapsed().as_secs_f64() * 1000.0);
                             sends.lock().await.push((t0, config.shape.items_per_request - r));
                             break;
                         }
@@ -384,7 +394,13 @@ pub async fn run(config: DriveConfig) -> Result<Report> {
         persisted_per_s: None,
         latency_p50_ms: None,
         latency_p99_ms: None,
+        ack_p50_ms: None,
+        ack_p99_ms: None,
     };
+    let mut acks = std::mem::take(&mut *acks.lock().await);
+    acks.sort_by(f64::total_cmp);
+    report.ack_p50_ms = percentile(&acks, 0.5);
+    report.ack_p99_ms = percentile(&acks, 0.99);
     if let Some(sampler) = sampler {
         let curve = sampler.await.context("sampler")?;
         let persisted = curve.last().map_or(0, |(_, c)| *c);

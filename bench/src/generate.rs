@@ -44,6 +44,22 @@ impl Shape {
         (series, self.start_unix_nano + round * 1_000_000)
     }
 
+    /// The points of `series` that requests `0..requests` carry, as (event time, value) in
+    /// time order: what storage must hold for it after such a run, each point once.
+    pub fn points_of(&self, series: u64, requests: u64) -> Vec<(u64, f64)> {
+        let items = requests * self.items_per_request;
+        (series..items).step_by(self.series as usize).map(|item| (self.place(item).1, Self::value(item))).collect()
+    }
+
+    /// Whether `series` is a cumulative counter (odd) or a gauge (even).
+    pub fn is_counter(series: u64) -> bool {
+        series % 2 == 1
+    }
+
+    fn value(item: u64) -> f64 {
+        (item % 1000) as f64
+    }
+
     /// Metrics request `i`: half the series are gauges, half cumulative counters.
     pub fn metrics(&self, i: u64) -> ExportMetricsServiceRequest {
         let mut gauge = Vec::new();
@@ -58,10 +74,10 @@ impl Shape {
                 ],
                 start_time_unix_nano: self.start_unix_nano,
                 time_unix_nano: t,
-                value: Some(number_data_point::Value::AsDouble((item % 1000) as f64)),
+                value: Some(number_data_point::Value::AsDouble(Self::value(item))),
                 ..Default::default()
             };
-            if series % 2 == 0 { gauge.push(point) } else { counter.push(point) }
+            if Self::is_counter(series) { counter.push(point) } else { gauge.push(point) }
         }
         let metrics = vec![
             Metric { name: "bench.load".into(), unit: "1".into(), data: Some(metric::Data::Gauge(Gauge { data_points: gauge })), ..Default::default() },
@@ -147,26 +163,52 @@ mod tests {
     use prost::Message;
     use std::collections::HashSet;
 
+    /// The points of metrics request `i`, each with whether its metric is a sum.
+    fn points(shape: &Shape, i: u64) -> Vec<(bool, NumberDataPoint)> {
+        let mut out = Vec::new();
+        for rm in shape.metrics(i).resource_metrics {
+            for m in rm.scope_metrics.into_iter().flat_map(|sm| sm.metrics) {
+                match m.data {
+                    Some(metric::Data::Gauge(g)) => out.extend(g.data_points.into_iter().map(|p| (false, p))),
+                    Some(metric::Data::Sum(s)) => out.extend(s.data_points.into_iter().map(|p| (true, p))),
+                    _ => unreachable!("only gauges and sums are generated"),
+                }
+            }
+        }
+        out
+    }
+
     #[test]
     fn requests_are_deterministic_and_points_distinct() {
         let shape = Shape { series: 7, items_per_request: 10, start_unix_nano: 1_000 };
         assert_eq!(shape.metrics(3).encode_to_vec(), shape.metrics(3).encode_to_vec());
         let mut seen = HashSet::new();
         for i in 0..20 {
-            for rm in shape.metrics(i).resource_metrics {
-                for m in &rm.scope_metrics[0].metrics {
-                    let points = match &m.data {
-                        Some(metric::Data::Gauge(g)) => &g.data_points,
-                        Some(metric::Data::Sum(s)) => &s.data_points,
-                        _ => unreachable!("only gauges and sums are generated"),
-                    };
-                    for p in points {
-                        let series = format!("{:?}", p.attributes);
-                        assert!(seen.insert((series, p.time_unix_nano)), "duplicate point");
-                    }
-                }
+            for (_, p) in points(&shape, i) {
+                let series = format!("{:?}", p.attributes);
+                assert!(seen.insert((series, p.time_unix_nano)), "duplicate point");
             }
         }
         assert_eq!(seen.len(), 200);
+    }
+
+    #[test]
+    fn points_of_a_series_are_the_points_the_requests_carry() {
+        let shape = Shape { series: 7, items_per_request: 10, start_unix_nano: 1_000 };
+        let mut carried: std::collections::BTreeMap<String, Vec<(u64, f64)>> = Default::default();
+        for i in 0..20 {
+            for (counter, p) in points(&shape, i) {
+                let Some(number_data_point::Value::AsDouble(v)) = p.value else { unreachable!("doubles") };
+                let series = match &p.attributes[1].value.as_ref().and_then(|v| v.value.clone()) {
+                    Some(any_value::Value::IntValue(s)) => *s,
+                    other => panic!("series attribute: {other:?}"),
+                };
+                assert_eq!(Shape::is_counter(series as u64), counter);
+                carried.entry(series.to_string()).or_default().push((p.time_unix_nano, v));
+            }
+        }
+        for s in 0..7 {
+            assert_eq!(carried[&s.to_string()], shape.points_of(s, 20), "series {s}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod drive;
 pub mod explorer;
 pub mod generate;
+pub mod hostile;
 pub mod live;
 pub mod probe;
 pub mod query;

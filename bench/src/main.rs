@@ -161,6 +161,35 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         calls: usize,
     },
+    /// The bad-input battery under good traffic: good OTLP metric load alone, then the
+    /// same load while the battery (every bad-input class, both transports, all signals)
+    /// runs round after round; the good traffic's ack latency both ways and how the
+    /// battery was answered.
+    Hostile {
+        /// OTLP/HTTP receiver.
+        #[arg(long, env = "CLOUDGRID_BENCH_ENDPOINT", default_value = "http://127.0.0.1:4318")]
+        endpoint: String,
+        /// OTLP/gRPC receiver.
+        #[arg(long, env = "CLOUDGRID_BENCH_GRPC_ENDPOINT", default_value = "http://127.0.0.1:4317")]
+        grpc_endpoint: String,
+        /// Ingest key (or the file holding it, with @path).
+        #[arg(long, env = "CLOUDGRID_BENCH_KEY")]
+        key: String,
+        #[command(flatten)]
+        load: Load,
+        /// Good items offered per second.
+        #[arg(long, default_value_t = 50_000.0)]
+        rate: f64,
+        /// The deployment's CLOUDGRID_MAX_HTTP_BODY_BYTES.
+        #[arg(long, default_value_t = 20 << 20)]
+        max_http_body_bytes: usize,
+        /// The deployment's CLOUDGRID_MAX_GRPC_MESSAGE_BYTES.
+        #[arg(long, default_value_t = 4 << 20)]
+        max_grpc_message_bytes: usize,
+        /// Pairs of runs (alone, under the battery).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
     /// active series, cost of late points.
     Rollup {
@@ -401,6 +430,42 @@ async fn main() -> Result<()> {
             })
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Hostile { endpoint, grpc_endpoint, key, load, rate, max_http_body_bytes, max_grpc_message_bytes, runs } => {
+            let key = ingest_key(key)?;
+            let (requests, concurrency) = (load.requests, load.concurrency);
+            // Room for every phase's points inside the accepted window.
+            let shape = Load { requests: requests * 2 * runs as u64, ..load }.recent_shape()?;
+            let good = DriveConfig {
+                endpoint: endpoint.clone(),
+                protocol: Protocol::Http,
+                key: key.clone(),
+                signal: SignalKind::Metrics,
+                shape,
+                requests,
+                first_request: 0,
+                concurrency,
+                gzip: true,
+                admin: None,
+                persist_timeout: Duration::from_secs(1),
+                rate: Some(rate),
+            };
+            let target = cloudgrid_bench::hostile::Target { http: endpoint, grpc: grpc_endpoint, key, max_http_body_bytes, max_grpc_message_bytes };
+            let pairs = cloudgrid_bench::hostile::measure(&target, &good, runs).await?;
+            for (i, p) in pairs.iter().enumerate() {
+                eprintln!(
+                    "run {}: good ack p99 {:.1} ms alone, {:.1} ms under the battery ({} bad requests, {} answered right, {} server errors); good failed {} / {}",
+                    i + 1,
+                    p.alone.ack_p99_ms.unwrap_or(f64::NAN),
+                    p.under_battery.ack_p99_ms.unwrap_or(f64::NAN),
+                    p.battery.sent,
+                    p.battery.answered_right,
+                    p.battery.server_errors,
+                    p.alone.failed_requests,
+                    p.under_battery.failed_requests,
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&pairs)?);
         }
         Command::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
             let key = ingest_key(key)?;

@@ -17,3 +17,5 @@ mod nats_auth;
 mod services;
 mod self_telemetry;
 mod probe;
+mod reliability;
+mod hostile;

@@ -174,6 +174,19 @@ async fn deep_or_costly_queries_and_oversized_bodies_are_refused() {
         .expect("request")
         .status();
     assert_eq!(status, 413);
+
+    // Batches are not taken: a request is one operation, so limits apply per request.
+    let batch: Vec<serde_json::Value> = (0..100).map(|_| json!({"query": "{ projects { id } }"})).collect();
+    let answer = reqwest::Client::new()
+        .post(bff.url())
+        .header("content-type", "application/json")
+        .body(serde_json::Value::Array(batch).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 400);
+    let text = answer.text().await.expect("body");
+    assert!(text.to_lowercase().contains("batch"), "says why: {text}");
 }
 
 #[tokio::test]
