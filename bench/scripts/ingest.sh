@@ -18,22 +18,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloudgrid-target}"
-target="$CARGO_TARGET_DIR/release"
-cargo build --release -p cloudgrid -p cloudgrid-bench >&2
-
-data="$(mktemp -d)"
-# anyhow (inside SurrealDB) captures a backtrace per internal error when RUST_BACKTRACE
-# is set; measure the server as it runs in production.
-env=(CLOUDGRID_DATA_DIR="$data" CLOUDGRID_WORKERS="$workers" CLOUDGRID_LOG=warn RUST_LIB_BACKTRACE=0)
+env=()
 if [ "$jetstream" = 1 ]; then
   env+=(CLOUDGRID_NATS_URL="${CLOUDGRID_TEST_NATS_URL:-nats://127.0.0.1:4222}" CLOUDGRID_NATS_NAMESPACE=bench)
 fi
-env "${env[@]}" "$target/cloudgrid" all >"$data/out.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 300); do grep -q '^ready' "$data/out.log" && break; sleep 0.1; done
-grep -q '^ready' "$data/out.log" || { cat "$data/out.log"; exit 1; }
+source bench/scripts/single.sh
 
 run() {
   "$target/cloudgrid-bench" ingest --key "@$data/ingest-key" "$@"

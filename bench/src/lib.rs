@@ -9,6 +9,7 @@ pub mod drive;
 pub mod explorer;
 pub mod generate;
 pub mod hostile;
+pub mod isolation;
 pub mod live;
 pub mod probe;
 pub mod query;

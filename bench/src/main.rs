@@ -45,6 +45,9 @@ enum Command {
         /// Give up waiting for persistence after this long, seconds.
         #[arg(long, default_value_t = 600)]
         persist_timeout_s: u64,
+        /// Items per second to offer at most (default: as fast as the server takes them).
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Live views: subscriptions held over WebSockets, probe spans sent over OTLP under
     /// a background metric load; latency from the collector's ack to each subscriber,
@@ -188,6 +191,33 @@ enum Command {
         max_grpc_message_bytes: usize,
         /// Pairs of runs (alone, under the battery).
         #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Tenant isolation under a cardinality explosion: a quiet project's steady metric
+    /// load alone, then beside a new noisy project creating a million series in a
+    /// minute; the quiet project's ack latency both ways.
+    Isolation {
+        #[arg(long, env = "CLOUDGRID_BENCH_ENDPOINT", default_value = "http://127.0.0.1:4318")]
+        endpoint: String,
+        #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL", default_value = "http://127.0.0.1:8080/graphql")]
+        graphql: String,
+        #[arg(long, env = "CLOUDGRID_BENCH_GRAPHQL_TOKEN", hide_env_values = true)]
+        graphql_token: Option<String>,
+        /// The quiet project's ingest key (or the file holding it, with @path).
+        #[arg(long, env = "CLOUDGRID_BENCH_KEY", hide_env_values = true)]
+        key: String,
+        /// The company the noisy project is created in.
+        #[arg(long, default_value = "default")]
+        company: String,
+        #[arg(long, default_value_t = 20_000.0)]
+        quiet_rate: f64,
+        #[arg(long, default_value_t = 1_000)]
+        quiet_series: u64,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        noisy_series: u64,
+        #[arg(long, default_value_t = 1)]
         runs: usize,
     },
     /// The rollup operator alone (no server needed): points/s per worker, memory per
@@ -431,6 +461,36 @@ async fn main() -> Result<()> {
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        Command::Isolation { endpoint, graphql, graphql_token, key, company, quiet_rate, quiet_series, seconds, noisy_series, runs } => {
+            let config = cloudgrid_bench::isolation::IsolationConfig {
+                endpoint,
+                graphql,
+                graphql_token,
+                quiet_key: ingest_key(key)?,
+                company,
+                quiet_rate,
+                quiet_series,
+                seconds,
+                noisy_series,
+                runs,
+            };
+            let runs = cloudgrid_bench::isolation::run(&config).await?;
+            for (i, r) in runs.iter().enumerate() {
+                eprintln!(
+                    "run {}: quiet ack p50/p99 {:.1}/{:.1} ms alone, {:.1}/{:.1} ms beside the explosion (failed {}); noisy: {} points sent, {} refused, {} requests failed",
+                    i + 1,
+                    r.quiet_alone.ack_p50_ms.unwrap_or(f64::NAN),
+                    r.quiet_alone.ack_p99_ms.unwrap_or(f64::NAN),
+                    r.quiet_beside_noisy.ack_p50_ms.unwrap_or(f64::NAN),
+                    r.quiet_beside_noisy.ack_p99_ms.unwrap_or(f64::NAN),
+                    r.quiet_beside_noisy.failed_requests,
+                    r.noisy.items_sent,
+                    r.noisy.items_rejected,
+                    r.noisy.failed_requests,
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&runs)?);
+        }
         Command::Hostile { endpoint, grpc_endpoint, key, load, rate, max_http_body_bytes, max_grpc_message_bytes, runs } => {
             let key = ingest_key(key)?;
             let (requests, concurrency) = (load.requests, load.concurrency);
@@ -467,7 +527,7 @@ async fn main() -> Result<()> {
             }
             println!("{}", serde_json::to_string_pretty(&pairs)?);
         }
-        Command::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s } => {
+        Command::Ingest { endpoint, protocol, key, admin, signal, load, first_request, gzip, persist_timeout_s, rate } => {
             let key = ingest_key(key)?;
             let shape = load.recent_shape()?;
             let Load { items_per_request, requests, concurrency, .. } = load;
@@ -484,7 +544,7 @@ async fn main() -> Result<()> {
                 gzip,
                 admin: Some(admin),
                 persist_timeout: Duration::from_secs(persist_timeout_s),
-                rate: None,
+                rate,
             })
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -365,7 +365,12 @@ fn file_safe(s: &str) -> String {
 }
 
 async fn graphql(http: &reqwest::Client, config: &ProbeConfig, query: &str, variables: J) -> Result<J> {
-    let (status, body) = graphql_answer(http, config, query, variables).await?;
+    graphql_data(http, &config.graphql, config.graphql_token.as_deref(), query, variables).await
+}
+
+/// The `data` of a GraphQL answer; an error when the answer holds errors.
+pub async fn graphql_data(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: J) -> Result<J> {
+    let (status, body) = graphql_post(http, url, token, query, variables).await?;
     if !status.is_success() || !body["errors"].is_null() {
         bail!("GraphQL answered {status}: {}", body["errors"]);
     }
@@ -374,14 +379,19 @@ async fn graphql(http: &reqwest::Client, config: &ProbeConfig, query: &str, vari
 
 /// The whole answer, errors included.
 async fn graphql_answer(http: &reqwest::Client, config: &ProbeConfig, query: &str, variables: J) -> Result<(reqwest::StatusCode, J)> {
+    graphql_post(http, &config.graphql, config.graphql_token.as_deref(), query, variables).await
+}
+
+/// One GraphQL request to `url`, with the bearer `token` when given: status and body.
+pub async fn graphql_post(http: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: J) -> Result<(reqwest::StatusCode, J)> {
     let mut request = http
-        .post(&config.graphql)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(json!({ "query": query, "variables": variables }).to_string());
-    if let Some(token) = &config.graphql_token {
+    if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.with_context(|| format!("GraphQL at {}", config.graphql))?;
+    let response = request.send().await.with_context(|| format!("GraphQL at {url}"))?;
     let status = response.status();
     let body: J = serde_json::from_slice(&response.bytes().await?).with_context(|| format!("GraphQL answered {status} without JSON"))?;
     Ok((status, body))
