@@ -260,6 +260,39 @@ pub struct MetricPoint {
     pub value: PointValue,
 }
 
+/// A bus message the pipeline cannot read, kept for people to look at instead of
+/// dropped. Stored with the writes of its partition, so it is kept exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedMessage {
+    /// The message's stream sequence (its identity).
+    pub seq: u64,
+    pub subject: String,
+    /// The project its subject names ("" when it names none).
+    pub project_id: String,
+    /// Why it could not be read.
+    pub reason: String,
+    /// Its first [`PARKED_BYTES`] bytes.
+    pub payload: Vec<u8>,
+    /// Its whole size.
+    pub payload_bytes: u64,
+}
+
+/// How much of a parked message is kept.
+pub const PARKED_BYTES: usize = 64 << 10;
+
+impl ParkedMessage {
+    pub fn new(seq: u64, subject: &str, project_id: &str, reason: String, payload: &[u8]) -> Self {
+        Self {
+            seq,
+            subject: subject.to_string(),
+            project_id: project_id.to_string(),
+            reason,
+            payload: payload[..payload.len().min(PARKED_BYTES)].to_vec(),
+            payload_bytes: payload.len() as u64,
+        }
+    }
+}
+
 /// Everything normalization produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
@@ -269,6 +302,7 @@ pub enum Record {
     Log(Box<LogRecord>),
     Series(Box<SeriesMeta>),
     Point(MetricPoint),
+    Parked(Box<ParkedMessage>),
 }
 
 // Batches of records are what the pipeline holds in flight; a point must stay small.
@@ -283,6 +317,7 @@ impl Record {
             Record::Log(l) => l.id,
             Record::Series(s) => s.series_id,
             Record::Point(p) => p.series_id,
+            Record::Parked(m) => m.seq,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cloudgrid_operators::normalize;
+use cloudgrid_operators::records::{ParkedMessage, Record};
 use cloudgrid_proto::{IngestEnvelope, subjects};
 use cloudgrid_sinks::{Lane, Sequenced, partition_of};
 use prost::Message;
@@ -122,23 +123,32 @@ pub(crate) fn build(
         let mut described = normalize::Described::new(DESCRIBED_SERIES);
         let records = raw.flat_map(move |raw: Raw| {
             let mut out = Vec::new();
+            // A message that cannot be read is kept (parked) with the reason, not dropped:
+            // it is stored with its partition's writes and acked with them.
+            let subject = raw.subject.as_deref().unwrap_or_default();
+            let project = subjects::ingest_project(subject).unwrap_or_default();
+            let parked = |reason: String| {
+                tracing::error!(seq = raw.seq, subject, %reason, "parking a bus message the pipeline cannot read");
+                Record::Parked(Box::new(ParkedMessage::new(raw.seq, subject, project, reason, &raw.payload)))
+            };
             // A refused message (counted where it was refused) only goes through to be acked.
-            let decoded = (!raw.refused).then(|| IngestEnvelope::decode(raw.payload));
+            let decoded = (!raw.refused).then(|| IngestEnvelope::decode(raw.payload.clone()));
             match decoded {
                 None => {}
-                Some(Ok(env)) if raw.subject.as_deref().is_some_and(|s| subjects::ingest_project(s) != Some(env.project_id.as_str())) => {
-                    tracing::error!(seq = raw.seq, subject = ?raw.subject, project = %env.project_id, "dropping an envelope of another project than its subject names");
+                Some(Ok(env)) if raw.subject.is_some() && project != env.project_id => {
+                    out.push(parked(format!("the envelope is of project {:?}, its subject names {project:?}", env.project_id)));
                     mismatched.inc();
                 }
+                // (Decoding fails before anything of the envelope is normalized.)
                 Some(Ok(env)) => match normalize::envelope_with(&env, &mut out, &mut described) {
                     Ok(n) => skipped.add(n.skipped as u64),
                     Err(e) => {
-                        tracing::error!(seq = raw.seq, error = %e, "dropping undecodable envelope");
+                        out.push(parked(format!("undecodable OTLP in the envelope: {e}")));
                         skipped.inc();
                     }
                 },
                 Some(Err(e)) => {
-                    tracing::error!(seq = raw.seq, error = %e, "dropping undecodable bus message");
+                    out.push(parked(format!("not an ingest envelope: {e}")));
                     skipped.inc();
                 }
             }

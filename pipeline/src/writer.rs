@@ -122,7 +122,7 @@ impl WriterStats {
                 Record::Span(_) => s += 1,
                 Record::Log(_) => l += 1,
                 Record::Point(_) => p += 1,
-                Record::Series(_) => {}
+                Record::Series(_) | Record::Parked(_) => {}
             }
         }
         (s, l, p)

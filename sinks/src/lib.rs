@@ -59,7 +59,7 @@ impl Lane {
 
     pub fn of(record: &Record) -> Lane {
         match record {
-            Record::Span(_) | Record::Log(_) => Lane::Events,
+            Record::Span(_) | Record::Log(_) | Record::Parked(_) => Lane::Events,
             Record::Point(_) | Record::Series(_) => Lane::Metrics,
         }
     }

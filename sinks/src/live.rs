@@ -193,7 +193,7 @@ pub fn notices(batch: &WriteBatch, max_bytes: usize) -> Vec<(String, LiveNotice)
                 m.from = m.from.min(p.time_unix_nano);
                 m.to = m.to.max(p.time_unix_nano.saturating_add(1));
             }
-            Record::Series(_) => {}
+            Record::Series(_) | Record::Parked(_) => {}
         }
     }
     let mut out = Vec::new();

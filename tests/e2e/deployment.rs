@@ -357,16 +357,22 @@ impl Deployment {
         }
     }
 
+    /// The deployment's JetStream stream, as the collectors publish to it (services mode).
+    pub async fn bus(&self) -> cloudgrid_proto::bus::jetstream::JetStreamBus {
+        let Backing::Server { namespace, .. } = &self.stopped.backing else {
+            panic!("only services mode has a JetStream stream")
+        };
+        let url = self.stopped.backing.nats_url();
+        let mut config = cloudgrid_proto::bus::jetstream::JetStreamConfig::ingest(url).with_namespace(namespace.clone());
+        config.max_bytes = self.stopped.env.iter().find(|(k, _)| k == "CLOUDGRID_NATS_MAX_BYTES").map_or(64 << 20, |(_, v)| v.parse().expect("bytes"));
+        cloudgrid_proto::bus::jetstream::JetStreamBus::connect(&config).await.expect("bus")
+    }
+
     /// Waits until the bus holds no message the pipeline has not applied (services
     /// mode: the JetStream stream is empty), that is, until everything accepted is
     /// stored; fails with the logs after `timeout`.
     pub async fn wait_drained(&self, timeout: Duration) {
-        let Backing::Server { namespace, .. } = &self.stopped.backing else {
-            panic!("wait_drained reads the JetStream stream of services mode")
-        };
-        let url = self.stopped.backing.nats_url();
-        let config = cloudgrid_proto::bus::jetstream::JetStreamConfig::ingest(url).with_namespace(namespace.clone());
-        let bus = cloudgrid_proto::bus::jetstream::JetStreamBus::connect(&config).await.expect("bus");
+        let bus = self.bus().await;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = bus.stored_messages().await.expect("stream info");

@@ -234,3 +234,63 @@ async fn outage_scenario(what: Outage) {
     assert_points_are_the_sent_ones(&store, &metrics, load.requests).await;
     crate::harness::assert_rollups_match_points(&store, "default").await;
 }
+
+/// Services mode: messages no collector would publish, put straight on the stream while
+/// good traffic flows — bytes that are no ingest envelope, an envelope whose OTLP cannot
+/// be decoded, an envelope of another project than its subject names. Each is parked
+/// once with its reason (kept in storage, not dropped, not redelivered forever), the
+/// stream drains, and the good traffic around them is stored whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_parked_with_their_reason_while_the_rest_flows() {
+    use cloudgrid_proto::bus::{Bus, Outbound};
+    use cloudgrid_proto::{IngestEnvelope, Signal, subjects};
+    use prost::Message;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let deployment = Deployment::configure(dir.path()).services().env("CLOUDGRID_WORKERS", 2).start().await;
+    let key = deployment.ingest_key();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    let load = Load { signal: SignalKind::Metrics, protocol: Protocol::Http, requests: 40, per_request: 500, rate: 4_000.0 };
+    let metrics = shape(&load, now - 60_000_000_000);
+    let traffic = send(&deployment, &key, &load, metrics);
+
+    let envelope = |project: &str, signal: Signal, otlp: &'static [u8]| {
+        IngestEnvelope {
+            project_id: project.into(),
+            signal: signal as i32,
+            received_unix_nano: now as i64,
+            otlp: bytes::Bytes::from_static(otlp),
+            request_id: String::new(),
+        }
+        .encode_to_vec()
+    };
+    let poison = [
+        (Signal::Metrics, b"\xff\xfe\xfd not an envelope".to_vec(), "not an ingest envelope"),
+        (Signal::Traces, envelope("default", Signal::Traces, b"\x0a\xff\xff\xff\xff\x0f"), "undecodable OTLP"),
+        (Signal::Logs, envelope("another", Signal::Logs, b""), "its subject names"),
+    ];
+    let bus = deployment.bus().await;
+    for (i, (signal, payload, _)) in poison.iter().enumerate() {
+        // Spread over the traffic: good messages before, between and after.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let subject = subjects::ingest("default", *signal);
+        bus.publish(Outbound { subject, msg_id: format!("poison-{i}"), payload: payload.clone().into() }).await.expect("publish");
+    }
+    let report = traffic.await.expect("traffic task").expect("traffic");
+    assert_eq!((report.failed_requests, report.items_rejected), (0, 0), "{report:?}");
+    deployment.wait_drained(Duration::from_secs(120)).await;
+
+    let stopped = deployment.stop();
+    let store = stopped.store().await;
+    assert_eq!(store.counts("default").await.expect("counts").points, load.requests * load.per_request);
+    assert_points_are_the_sent_ones(&store, &metrics, load.requests).await;
+    let parked = store.find_rows("parked_message", "project_id", serde_json::json!("default")).await.expect("parked");
+    assert_eq!(parked.len(), poison.len(), "each poison message parked once: {parked:#?}");
+    for (signal, payload, why) in &poison {
+        let subject = subjects::ingest("default", *signal);
+        let row = parked.iter().find(|r| r["subject"].as_str().is_some_and(|s| s.ends_with(&subject))).unwrap_or_else(|| panic!("{subject} parked: {parked:#?}"));
+        assert!(row["reason"].as_str().is_some_and(|r| r.contains(why)), "the reason says why: {row}");
+        assert_eq!(row["payload_hex"].as_str(), Some(hex::encode(payload).as_str()), "the message kept as it came");
+        assert_eq!(row["payload_bytes"].as_u64(), Some(payload.len() as u64));
+    }
+}

@@ -208,7 +208,7 @@ impl Store {
         field: &str,
         value: serde_json::Value,
     ) -> Result<Vec<serde_json::Value>, SinkError> {
-        let allowed = ["metric_series", "metric_chunk"];
+        let allowed = ["metric_series", "metric_chunk", "parked_message"];
         if !allowed.contains(&table) || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             return Err(SinkError::Rejected(format!("cannot inspect {table}.{field}")));
         }

@@ -259,6 +259,14 @@ DEFINE INDEX IF NOT EXISTS metric_rollup_span_start ON metric_rollup_span FIELDS
 DEFINE INDEX IF NOT EXISTS metric_hist_rollup_span_start ON metric_hist_rollup_span FIELDS project_id, tier, span;
 "#,
     },
+    Migration {
+        version: 22,
+        name: "messages the pipeline could not read, kept",
+        sql: r#"
+DEFINE TABLE IF NOT EXISTS parked_message SCHEMALESS;
+DEFINE INDEX IF NOT EXISTS parked_message_project ON parked_message FIELDS project_id;
+"#,
+    },
 ];
 
 pub(crate) async fn apply(db: &Handle) -> Result<(), SinkError> {

@@ -122,6 +122,36 @@ fn span_item(s: &SpanRecord, resource: i64) -> SpanItem {
     }
 }
 
+/// A message the pipeline could not read, kept for people to look at
+/// (`SELECT * FROM parked_message`); its id is its stream sequence, so keeping it twice
+/// is a no-op.
+#[derive(Debug, SurrealValue)]
+pub(crate) struct ParkedRow {
+    id: i64,
+    subject: String,
+    project_id: String,
+    reason: String,
+    /// The message's first bytes, hex.
+    payload_hex: String,
+    payload_bytes: i64,
+    parked_unix_nano: i64,
+}
+
+impl From<&ParkedMessage> for ParkedRow {
+    fn from(m: &ParkedMessage) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        Self {
+            id: i64::try_from(m.seq).unwrap_or(i64::MAX),
+            subject: m.subject.clone(),
+            project_id: m.project_id.clone(),
+            reason: m.reason.clone(),
+            payload_hex: hex::encode(&m.payload),
+            payload_bytes: i64::try_from(m.payload_bytes).unwrap_or(i64::MAX),
+            parked_unix_nano: now,
+        }
+    }
+}
+
 #[derive(Debug, SurrealValue)]
 pub(crate) struct SpanBlockRow {
     id: (String, i64, i64, i64),

@@ -51,6 +51,7 @@ pub(crate) fn event_bytes(record: &Record) -> Option<usize> {
         Record::Log(l) => {
             Some(256 + value_bytes(&l.body) + l.severity_text.len() + l.event_name.len() + attrs_bytes(&l.attributes) + attrs_bytes(&l.resource))
         }
+        Record::Parked(m) => Some(256 + m.payload.len() * 4 / 3 + m.reason.len() + m.subject.len()),
         Record::Series(_) | Record::Point(_) => None,
     }
 }

@@ -13,7 +13,7 @@ use super::catalog::{CatalogCache, MetricInfoRow};
 use super::compact::{Compaction, CompactionConfig};
 use super::metrics::metric_blocks;
 use super::columns::Value;
-use super::rows::{SeriesRow, hist_from_json, log_blocks, span_blocks};
+use super::rows::{ParkedRow, SeriesRow, hist_from_json, log_blocks, span_blocks};
 use super::{Store, check, classify, split};
 use crate::alerting::{AlertBackfill, AlertEvent, RecordedState, RuleVersion, StoredRule, StoredSilence};
 use crate::{SinkError, TelemetryWriter, WriteBatch, partition_of};
@@ -105,8 +105,10 @@ impl SurrealWriter {
         let mut logs = Vec::new();
         let mut metas = Vec::new();
         let mut points = Vec::new();
+        let mut parked = Vec::new();
         for r in &batch.records {
             match &r.record {
+                Record::Parked(m) => parked.push(ParkedRow::from(&**m)),
                 Record::Span(s) => spans.push((r.seq, partition_of(&r.record), &**s)),
                 Record::Log(l) => logs.push((r.seq, partition_of(&r.record), &**l)),
                 Record::Series(s) => metas.push(&**s),
@@ -154,6 +156,9 @@ impl SurrealWriter {
         }
         if !logs.is_empty() {
             sql.push_str("INSERT INTO log_block $logs RETURN NONE;");
+        }
+        if !parked.is_empty() {
+            sql.push_str("INSERT IGNORE INTO parked_message $parked RETURN NONE;");
         }
         if !series.is_empty() {
             sql.push_str("INSERT IGNORE INTO metric_series $series RETURN NONE;");
@@ -207,6 +212,7 @@ impl SurrealWriter {
             .bind(("spans", spans))
             .bind(("trace_refs", trace_refs))
             .bind(("logs", logs))
+            .bind(("parked", parked))
             .bind(("series", series))
             .bind(("blocks", blocks))
             .bind(("shards", shards))

@@ -174,7 +174,7 @@ async fn migrations_are_applied_once() {
         .expect("query")
         .take(0)
         .expect("take");
-    assert_eq!(versions, (1..=21).collect::<Vec<i64>>());
+    assert_eq!(versions, (1..=22).collect::<Vec<i64>>());
 }
 
 #[tokio::test]
