@@ -173,6 +173,10 @@ struct Common {
     /// Embedded SurrealKV: bytes of blocks read from disk kept cached.
     #[arg(long, env = "CLOUDGRID_SURREAL_BLOCK_CACHE_BYTES", default_value_t = EngineMemory::default().block_cache_bytes, global = true)]
     surreal_block_cache_bytes: u64,
+    /// Embedded SurrealKV: telemetry writes wait (retried; the bus holds the data) while
+    /// the data directory's filesystem has less free space than this (0: never).
+    #[arg(long, env = "CLOUDGRID_MIN_FREE_DISK_BYTES", default_value_t = cloudgrid_sinks::surreal::MIN_FREE_DISK_BYTES, global = true)]
+    min_free_disk_bytes: u64,
     /// NATS with JetStream; required by the services, optional for `all` (in-process bus).
     /// Credentials go in it (`nats://user:password@host:4222`, one user per service);
     /// the password is never printed.
@@ -385,6 +389,7 @@ impl Common {
             memtable_bytes: self.surreal_memtable_bytes,
             block_cache_bytes: self.surreal_block_cache_bytes,
         };
+        c.min_free_disk_bytes = self.min_free_disk_bytes;
         c.validate().context("invalid storage configuration")?;
         Ok(c)
     }

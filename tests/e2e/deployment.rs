@@ -242,6 +242,12 @@ impl Deploy {
         self
     }
 
+    /// One process whatever `CLOUDGRID_E2E_MODE` says (for what only it can show).
+    pub fn single(mut self) -> Self {
+        self.mode = Some(Mode::Single);
+        self
+    }
+
     /// Services mode whatever `CLOUDGRID_E2E_MODE` says (for what only it can show).
     pub fn services(mut self) -> Self {
         self.mode = Some(Mode::Services);

@@ -26,6 +26,13 @@ export CLOUDGRID_TEST_SURREAL_SERVER="${CLOUDGRID_SURREAL_TARGET_DIR:-$HOME/.cac
 step "the same, single process"
 cargo test --locked --test e2e -- reliability hostile crash alert_crash drain retention restart keys
 
+step "disk full: one process on a small filesystem of its own (tmpfs, needs root)"
+small="$(mktemp -d)"
+mount -t tmpfs -o size=256m tmpfs "$small"
+trap 'umount "$small" 2>/dev/null || true' EXIT
+CLOUDGRID_TEST_SMALL_DISK="$small" cargo test --locked --test e2e -- --ignored full_disk
+umount "$small"
+
 step "security checks: tenant isolation, webhook SSRF, SMTP injection, OIDC, WebSocket origin, GraphQL limits, OTLP answers"
 cargo test --locked --workspace -- tenancy webhooks invitations sso graphql contract nats_auth
 

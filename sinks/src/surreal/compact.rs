@@ -261,6 +261,7 @@ pub(crate) struct Round {
 
 /// Compacts the oldest open blocks of one partition, up to `config.run_points` points.
 pub(crate) async fn compact(store: &Store, project: &str, partition: u32, config: &CompactionConfig) -> Result<Round, SinkError> {
+    store.writable()?;
     let (blocks, more) = round_blocks(store, project, partition, config.run_points).await?;
     let Some(last_seq) = blocks.iter().map(|b| b.seq).max() else { return Ok(Round { points: 0, more }) };
     let points: u64 = blocks.iter().map(|b| b.points.len() as u64).sum();

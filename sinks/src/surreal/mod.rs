@@ -52,7 +52,16 @@ pub struct SurrealConfig {
     /// The rollup tiers stored (the pipeline's): they decide how compacted aggregates
     /// are cut into records, and a database keeps the tiers it was written with.
     pub tiers: cloudgrid_operators::rollup::Tiers,
+    /// An embedded engine stops taking telemetry writes while its directory's
+    /// filesystem has less free space than this: they wait, retried, until space returns
+    /// (the bus holds the data, then the collector answers retry-later). An engine that
+    /// runs out of space mid-write can lose writes it reported done.
+    pub min_free_disk_bytes: u64,
 }
+
+/// The default of [`SurrealConfig::min_free_disk_bytes`]: room for the memtable's flush
+/// and the engine's compactions.
+pub const MIN_FREE_DISK_BYTES: u64 = 256 << 20;
 
 impl SurrealConfig {
     pub fn new(url: impl Into<String>) -> Self {
@@ -65,6 +74,7 @@ impl SurrealConfig {
             chunk_span_ms: 30 * 60 * 1000,
             engine_memory: EngineMemory::default(),
             tiers: cloudgrid_operators::rollup::Tiers::default(),
+            min_free_disk_bytes: MIN_FREE_DISK_BYTES,
         }
     }
 
@@ -109,6 +119,8 @@ pub struct Store {
     pub(crate) layout: Arc<layout::SpanLayout>,
     /// Span records held between queries (readers only; see `span_cache`).
     pub(crate) span_caches: Option<Arc<metrics::SpanCaches>>,
+    /// An embedded engine's directory and the free space its writes need.
+    pub(crate) disk: Option<Arc<(std::path::PathBuf, u64)>>,
 }
 
 /// Times opening a store settles its schema when another process settles it at once.
@@ -200,7 +212,30 @@ impl Store {
                 other => break other?,
             }
         }
-        Ok(Self { db, chunk_span_ms: config.chunk_span_ms, layout: Arc::new(layout), span_caches: None })
+        let disk = config
+            .url
+            .strip_prefix("surrealkv://")
+            .filter(|_| config.min_free_disk_bytes > 0)
+            .map(|path| Arc::new((std::path::PathBuf::from(path), config.min_free_disk_bytes)));
+        Ok(Self { db, chunk_span_ms: config.chunk_span_ms, layout: Arc::new(layout), span_caches: None, disk })
+    }
+
+    /// Whether telemetry may be written now: an embedded engine's filesystem must have
+    /// [`SurrealConfig::min_free_disk_bytes`] free. Unavailable (retried) when not.
+    pub fn writable(&self) -> Result<(), SinkError> {
+        let Some(disk) = &self.disk else { return Ok(()) };
+        let (path, min) = (&disk.0, disk.1);
+        match fs2::available_space(path) {
+            Ok(free) if free < min => Err(SinkError::Unavailable(format!(
+                "{} has {} MiB free, less than CLOUDGRID_MIN_FREE_DISK_BYTES ({} MiB): writes wait until space returns",
+                path.display(),
+                free >> 20,
+                min >> 20
+            ))),
+            Ok(_) => Ok(()),
+            // A filesystem that cannot say leaves the engine to report its own errors.
+            Err(_) => Ok(()),
+        }
     }
 
     /// This handle (a reader's) keeps up to about `bytes` of decoded span records

@@ -239,6 +239,7 @@ impl SurrealWriter {
 #[async_trait]
 impl TelemetryWriter for SurrealWriter {
     async fn apply(&self, batch: &WriteBatch) -> Result<(), SinkError> {
+        self.store.writable()?;
         match split::split(batch, split::BYTES_PER_TRANSACTION) {
             None => self.apply_one(batch).await,
             Some(parts) => {
