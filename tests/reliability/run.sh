@@ -4,7 +4,7 @@
 # process, then services mode over NATS JetStream and a SurrealDB server), the security
 # checks of the crate suites, and every fuzz target for a bounded time.
 #
-#   bash tests/reliability/run.sh            # some 15 minutes warm on 2 vCPU
+#   bash tests/reliability/run.sh
 #   CLOUDGRID_FUZZ_SECONDS=300 bash tests/reliability/run.sh
 #   CLOUDGRID_TEST_SEED=123 bash tests/reliability/run.sh   # replays seeded scenarios
 #
